@@ -1,0 +1,176 @@
+//! Server flag maps: alias canonicalisation and rendering to a command line.
+//!
+//! A flag map keeps YAML order (it is a `serde_json::Map` with `preserve_order`), because order is
+//! meaningful: it is both the order flags appear on the command line and the search priority.
+
+use serde_json::Value;
+
+/// Ordered map of server flags, keyed by snake_case flag name (`tp_size`, `chunked_prefill_size`).
+pub type FlagMap = serde_json::Map<String, Value>;
+
+/// Short aliases accepted in `base_flags`, `search_space` and `parallel`, as upstream accepts them.
+const ALIASES: [(&str, &str); 4] = [
+    ("tp", "tp_size"),
+    ("pp", "pp_size"),
+    ("dp", "dp_size"),
+    ("ep", "ep_size"),
+];
+
+/// The canonical name of a flag key (`tp` becomes `tp_size`; anything else is unchanged).
+pub fn canonical_key(key: &str) -> &str {
+    ALIASES
+        .iter()
+        .find(|(alias, _)| *alias == key)
+        .map_or(key, |(_, canonical)| canonical)
+}
+
+/// Rewrites alias keys of `flags` to their canonical names, keeping order. When both an alias and
+/// its canonical key are present, the later entry wins, as it would in upstream's dict rebuild.
+pub fn canonicalize(flags: &FlagMap) -> FlagMap {
+    let mut out = FlagMap::new();
+    for (key, value) in flags {
+        out.insert(canonical_key(key).to_string(), value.clone());
+    }
+    out
+}
+
+/// How a server's CLI spells boolean flags.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BoolStyle {
+    /// `true` renders `--flag`, `false` renders nothing (SGLang, upstream behaviour).
+    #[default]
+    BareFlag,
+    /// `true` renders `--flag`, `false` renders `--no-flag` (argparse `BooleanOptionalAction`,
+    /// `transformers serve`, vLLM).
+    FlagOrNoFlag,
+}
+
+/// The command-line name of a flag key: `chunked_prefill_size` becomes `--chunked-prefill-size`.
+pub fn cli_name(key: &str) -> String {
+    format!("--{}", key.replace('_', "-"))
+}
+
+/// Renders one scalar the way Python's `str()` would, so command lines match upstream's.
+pub fn render_scalar(value: &Value) -> String {
+    match value {
+        Value::String(text) => text.clone(),
+        Value::Bool(true) => "True".to_string(),
+        Value::Bool(false) => "False".to_string(),
+        Value::Null => "None".to_string(),
+        Value::Number(number) => render_number(number),
+        other => other.to_string(),
+    }
+}
+
+fn render_number(number: &serde_json::Number) -> String {
+    if let Some(int) = number.as_i64() {
+        return int.to_string();
+    }
+    if let Some(int) = number.as_u64() {
+        return int.to_string();
+    }
+    let float = number.as_f64().unwrap_or(f64::NAN);
+    if float.is_finite() && float.fract() == 0.0 && float.abs() < 1e16 {
+        format!("{float:.1}")
+    } else {
+        format!("{float}")
+    }
+}
+
+/// Renders a flag map as argv tokens: `null` is skipped; booleans follow `style`; a list becomes
+/// the flag followed by each item as its own token; anything else is the flag and its value.
+pub fn render_args(flags: &FlagMap, style: BoolStyle) -> Vec<String> {
+    let mut args = Vec::new();
+    for (key, value) in flags {
+        match value {
+            Value::Null => {}
+            Value::Bool(true) => args.push(cli_name(key)),
+            Value::Bool(false) => {
+                if style == BoolStyle::FlagOrNoFlag {
+                    args.push(format!("--no-{}", key.replace('_', "-")));
+                }
+            }
+            Value::Array(items) => {
+                args.push(cli_name(key));
+                args.extend(items.iter().map(render_scalar));
+            }
+            scalar => {
+                args.push(cli_name(key));
+                args.push(render_scalar(scalar));
+            }
+        }
+    }
+    args
+}
+
+/// A canonical, order-independent JSON text of a flag map (keys sorted recursively), used for
+/// de-duplication and content keys.
+pub fn canonical_json(flags: &FlagMap) -> String {
+    let sorted: std::collections::BTreeMap<&String, &Value> = flags.iter().collect();
+    serde_json::to_string(&sorted).unwrap_or_default()
+}
+
+/// Integer flag value with a default (`tp_size` absent means 1).
+pub fn int_flag(flags: &FlagMap, key: &str, default: i64) -> i64 {
+    flags
+        .get(key)
+        .and_then(|value| {
+            value
+                .as_i64()
+                .or_else(|| value.as_str().and_then(|s| s.parse().ok()))
+        })
+        .unwrap_or(default)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn map(value: Value) -> FlagMap {
+        match value {
+            Value::Object(map) => map,
+            _ => FlagMap::new(),
+        }
+    }
+
+    #[test]
+    fn renders_like_upstream() {
+        let flags = map(json!({
+            "model_path": "Qwen/Qwen3-32B", "tp_size": 1, "trust_remote_code": true,
+            "disable_cuda_graph": false, "mem_fraction_static": 0.82, "skip": null,
+            "cuda_graph_bs": [1, 2, 4], "ratio": 2.0
+        }));
+        assert_eq!(
+            render_args(&flags, BoolStyle::BareFlag),
+            [
+                "--model-path", "Qwen/Qwen3-32B", "--tp-size", "1", "--trust-remote-code",
+                "--mem-fraction-static", "0.82", "--cuda-graph-bs", "1", "2", "4", "--ratio", "2.0"
+            ]
+        );
+    }
+
+    #[test]
+    fn renders_no_flag_booleans() {
+        let flags = map(json!({"continuous_batching": false, "cb_use_cuda_graph": true}));
+        assert_eq!(
+            render_args(&flags, BoolStyle::FlagOrNoFlag),
+            ["--no-continuous-batching", "--cb-use-cuda-graph"]
+        );
+    }
+
+    #[test]
+    fn aliases_canonicalize_in_place() {
+        let flags = map(json!({"tp": 4, "model_path": "m", "ep": 2}));
+        let keys: Vec<_> = canonicalize(&flags).keys().cloned().collect();
+        assert_eq!(keys, ["tp_size", "model_path", "ep_size"]);
+    }
+
+    #[test]
+    fn canonical_json_ignores_order() {
+        let a = map(json!({"a": 1, "b": 2}));
+        let b = map(json!({"b": 2, "a": 1}));
+        assert_eq!(canonical_json(&a), canonical_json(&b));
+    }
+}

@@ -1,0 +1,15 @@
+//! Types and pure logic shared by the autobench backend (CLI, search, results) and the web UI.
+//!
+//! Nothing here does I/O or needs an async runtime, so every function is unit-tested natively and
+//! the same code compiles to WebAssembly for the dashboard.
+
+pub mod candidates;
+pub mod flags;
+pub mod qps;
+pub mod ranking;
+pub mod record;
+pub mod redact;
+pub mod sla;
+pub mod stats;
+
+pub use flags::FlagMap;

@@ -1,0 +1,319 @@
+//! The request-rate plan of one (candidate, `max_concurrency`) pair: a fixed list of rates, or a
+//! bisection between `lower` and `upper` for the highest rate that meets the SLA.
+//!
+//! [`QpsWalk`] is a pure state machine: the caller asks for the next rate, measures it, and reports
+//! pass or fail. That keeps the search testable without any server (see the tests, which replay
+//! upstream's documented bisection sequences).
+
+use serde::{Deserialize, Serialize};
+
+/// Upstream's cap on bisection rounds.
+pub const MAX_ROUNDS_LIMIT: u32 = 5;
+
+/// Bisection settings.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Bisect {
+    /// Lowest rate considered (never measured itself).
+    pub lower: f64,
+    /// Highest rate considered (never measured itself).
+    pub upper: f64,
+    /// Stop when `hi - lo` is at most this many requests/s.
+    pub tolerance: f64,
+    /// At most this many bisection trials (1..=5).
+    pub max_rounds: u32,
+}
+
+/// How rates are chosen for each (candidate, `max_concurrency`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum QpsPlan {
+    /// Measure each rate in order.
+    Fixed(Vec<f64>),
+    /// Bisect for the highest passing rate.
+    Bisect(Bisect),
+}
+
+impl QpsPlan {
+    /// One-line description for the plan output.
+    pub fn describe(&self) -> String {
+        match self {
+            QpsPlan::Fixed(values) => format!("fixed rates {values:?} req/s"),
+            QpsPlan::Bisect(b) => format!(
+                "bisection in [{}, {}] req/s, tolerance {}, at most {} rounds",
+                b.lower, b.upper, b.tolerance, b.max_rounds
+            ),
+        }
+    }
+
+    /// Worst-case trials for one `max_concurrency` value (the all-fail path for bisection).
+    pub fn estimate_trials(&self) -> usize {
+        match self {
+            QpsPlan::Fixed(values) => values.len(),
+            QpsPlan::Bisect(b) => {
+                let (lo, mut hi) = (b.lower, b.upper);
+                let mut rounds = 0;
+                while hi - lo > b.tolerance && rounds < b.max_rounds {
+                    let q = midpoint(lo, hi);
+                    if !(lo < q && q < hi) {
+                        break;
+                    }
+                    hi = q;
+                    rounds += 1;
+                }
+                rounds.max(1) as usize
+            }
+        }
+    }
+
+    /// A typical rate of this plan (for wall-time estimates).
+    pub fn typical_rate(&self) -> f64 {
+        match self {
+            QpsPlan::Fixed(values) if !values.is_empty() => {
+                values.iter().sum::<f64>() / values.len() as f64
+            }
+            QpsPlan::Fixed(_) => 1.0,
+            QpsPlan::Bisect(b) => (b.lower + b.upper) / 2.0,
+        }
+    }
+}
+
+/// Upstream's midpoint: rounded to 4 decimals when that stays strictly inside `(lo, hi)`.
+pub fn midpoint(lo: f64, hi: f64) -> f64 {
+    let mean = (lo + hi) / 2.0;
+    // Python's round() works on the exact binary value with ties to even; Rust's fixed-precision
+    // formatting does the same, so formatting and parsing back reproduces upstream's rates exactly.
+    let rounded = format!("{mean:.4}").parse::<f64>().unwrap_or(mean);
+    if lo < rounded && rounded < hi {
+        rounded
+    } else {
+        mean
+    }
+}
+
+/// Why a rate is measured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StepKind {
+    /// A probe at the incumbent's rate, to prune candidates that cannot beat it.
+    IncumbentProbe,
+    /// A bisection midpoint.
+    Bisect,
+    /// A value from a fixed list.
+    Fixed,
+}
+
+/// One rate to measure next.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Step {
+    /// Requests per second to offer.
+    pub qps: f64,
+    /// Why.
+    pub kind: StepKind,
+}
+
+/// Drives one (candidate, `max_concurrency`) search: call [`QpsWalk::next_step`], measure, then
+/// [`QpsWalk::record`] the verdict, until `next_step` returns `None`.
+#[derive(Debug, Clone)]
+pub struct QpsWalk {
+    plan: QpsPlan,
+    incumbent: Option<f64>,
+    lo: f64,
+    hi: f64,
+    rounds: u32,
+    fixed_index: usize,
+    pending: Option<Step>,
+    probe_done: bool,
+    pruned: bool,
+    best: Option<f64>,
+}
+
+impl QpsWalk {
+    /// Starts a walk; `incumbent` is the best SLA-passing rate found so far in this stage.
+    pub fn new(plan: &QpsPlan, incumbent: Option<f64>) -> Self {
+        let (lo, hi) = match plan {
+            QpsPlan::Bisect(b) => (b.lower, b.upper),
+            QpsPlan::Fixed(_) => (0.0, 0.0),
+        };
+        QpsWalk {
+            plan: plan.clone(),
+            incumbent,
+            lo,
+            hi,
+            rounds: 0,
+            fixed_index: 0,
+            pending: None,
+            probe_done: false,
+            pruned: false,
+            best: None,
+        }
+    }
+
+    /// The next rate to measure, or `None` when the walk is over.
+    pub fn next_step(&mut self) -> Option<Step> {
+        if self.pruned {
+            return None;
+        }
+        if let Some(step) = self.pending {
+            return Some(step);
+        }
+        let step = match &self.plan {
+            QpsPlan::Fixed(values) => self.next_fixed(&values.clone()),
+            QpsPlan::Bisect(b) => self.next_bisect(*b),
+        };
+        self.pending = step;
+        step
+    }
+
+    fn next_fixed(&mut self, values: &[f64]) -> Option<Step> {
+        while let Some(&qps) = values.get(self.fixed_index) {
+            self.fixed_index += 1;
+            if self.incumbent.is_some_and(|incumbent| qps < incumbent) {
+                continue;
+            }
+            return Some(Step {
+                qps,
+                kind: StepKind::Fixed,
+            });
+        }
+        None
+    }
+
+    fn next_bisect(&mut self, b: Bisect) -> Option<Step> {
+        if !self.probe_done {
+            self.probe_done = true;
+            if let Some(incumbent) = self.incumbent
+                && b.lower < incumbent
+                && incumbent <= b.upper
+            {
+                return Some(Step {
+                    qps: incumbent,
+                    kind: StepKind::IncumbentProbe,
+                });
+            }
+        }
+        if self.hi - self.lo <= b.tolerance || self.rounds >= b.max_rounds {
+            return None;
+        }
+        let qps = midpoint(self.lo, self.hi);
+        if !(self.lo < qps && qps < self.hi) {
+            return None;
+        }
+        Some(Step {
+            qps,
+            kind: StepKind::Bisect,
+        })
+    }
+
+    /// Records the verdict of the pending step.
+    pub fn record(&mut self, passed: bool) {
+        let Some(step) = self.pending.take() else {
+            return;
+        };
+        if passed {
+            self.best = Some(self.best.map_or(step.qps, |b| b.max(step.qps)));
+        }
+        match step.kind {
+            StepKind::IncumbentProbe if passed => self.lo = step.qps,
+            StepKind::IncumbentProbe => self.pruned = true,
+            StepKind::Bisect => {
+                if passed {
+                    self.lo = step.qps;
+                } else {
+                    self.hi = step.qps;
+                }
+                self.rounds += 1;
+            }
+            StepKind::Fixed => {}
+        }
+    }
+
+    /// Ends the walk early (the server died, or the search budget ran out).
+    pub fn abandon(&mut self) {
+        self.pending = None;
+        self.pruned = true;
+    }
+
+    /// The highest passing rate measured in this walk.
+    pub fn best(&self) -> Option<f64> {
+        self.best
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bisect(lower: f64, upper: f64, tolerance: f64, max_rounds: u32) -> QpsPlan {
+        QpsPlan::Bisect(Bisect { lower, upper, tolerance, max_rounds })
+    }
+
+    fn run(plan: &QpsPlan, incumbent: Option<f64>, capacity: f64) -> (Vec<f64>, Option<f64>) {
+        let mut walk = QpsWalk::new(plan, incumbent);
+        let mut seen = Vec::new();
+        while let Some(step) = walk.next_step() {
+            seen.push(step.qps);
+            walk.record(step.qps <= capacity);
+            assert!(seen.len() < 40, "walk does not terminate");
+        }
+        (seen, walk.best())
+    }
+
+    #[test]
+    fn spec_sequence_all_pass() {
+        let (seen, best) = run(&bisect(1.0, 12.0, 0.1, 5), None, f64::INFINITY);
+        assert_eq!(seen, [6.5, 9.25, 10.625, 11.3125, 11.6562]);
+        assert_eq!(best, Some(11.6562));
+    }
+
+    #[test]
+    fn spec_sequence_all_fail() {
+        let (seen, best) = run(&bisect(1.0, 12.0, 0.1, 5), None, 0.0);
+        assert_eq!(seen, [6.5, 3.75, 2.375, 1.6875, 1.3438]);
+        assert_eq!(best, None);
+    }
+
+    #[test]
+    fn spec_sequence_capacity_three() {
+        let (seen, best) = run(&bisect(0.25, 4.0, 0.1, 5), None, 3.0);
+        assert_eq!(seen, [2.125, 3.0625, 2.5938, 2.8281, 2.9453]);
+        assert_eq!(best, Some(2.9453));
+    }
+
+    #[test]
+    fn tiny_range_terminates() {
+        let (seen, _) = run(&bisect(1.0, 1.000_000_01, 1e-12, 5), None, 2.0);
+        assert!(seen.len() < 40);
+    }
+
+    #[test]
+    fn max_rounds_two_gives_two_trials() {
+        let (seen, _) = run(&bisect(1.0, 12.0, 0.1, 2), None, 5.0);
+        assert_eq!(seen.len(), 2);
+    }
+
+    #[test]
+    fn incumbent_probe_pass_continues_above() {
+        let (seen, best) = run(&bisect(1.0, 12.0, 0.1, 5), Some(8.0), 100.0);
+        assert_eq!(seen[0], 8.0);
+        assert_eq!(seen[1], 10.0);
+        assert!(best.is_some_and(|b| b > 8.0));
+    }
+
+    #[test]
+    fn incumbent_probe_fail_prunes() {
+        let (seen, best) = run(&bisect(1.0, 12.0, 0.1, 5), Some(8.0), 5.0);
+        assert_eq!(seen, [8.0]);
+        assert_eq!(best, None);
+    }
+
+    #[test]
+    fn fixed_skips_below_incumbent() {
+        let (seen, _) = run(&QpsPlan::Fixed(vec![1.0, 2.0, 3.0]), Some(2.0), 10.0);
+        assert_eq!(seen, [2.0, 3.0]);
+    }
+
+    #[test]
+    fn estimate_matches_upstream() {
+        assert_eq!(bisect(0.25, 4.0, 0.1, 5).estimate_trials() * 3, 15);
+        assert_eq!(QpsPlan::Fixed(vec![3.5]).estimate_trials(), 1);
+    }
+}

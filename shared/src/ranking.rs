@@ -1,0 +1,109 @@
+//! Which trial is "best": upstream's ranking key (SLA pass, rate, output throughput, lower mean
+//! TTFT, lower mean TPOT), except that the rate is the **achieved** rate whenever the client or a
+//! concurrency cap held it more than [`ACHIEVED_TOLERANCE`] below the requested one, so a capped
+//! run cannot win with a rate it never delivered (upstream weakness 7).
+
+use std::cmp::Ordering;
+
+use crate::record::TrialRecord;
+
+/// Relative shortfall of achieved versus requested rate tolerated before ranking uses achieved.
+pub const ACHIEVED_TOLERANCE: f64 = 0.03;
+
+/// The rate a trial is credited with (requests/s).
+pub fn credited_rate(record: &TrialRecord) -> f64 {
+    match record.metric("achieved_request_rate") {
+        Some(achieved) if achieved < record.requested_qps * (1.0 - ACHIEVED_TOLERANCE) => achieved,
+        _ => record.requested_qps,
+    }
+}
+
+/// Compares two trials; `Greater` means `a` ranks higher.
+pub fn compare(a: &TrialRecord, b: &TrialRecord) -> Ordering {
+    let key = |r: &TrialRecord| {
+        [
+            f64::from(u8::from(r.sla_passed)),
+            credited_rate(r),
+            r.metric("output_throughput").unwrap_or(f64::NEG_INFINITY),
+            -r.metric("mean_ttft_ms").unwrap_or(f64::INFINITY),
+            -r.metric("mean_tpot_ms").unwrap_or(f64::INFINITY),
+        ]
+    };
+    let (ka, kb) = (key(a), key(b));
+    ka.iter()
+        .zip(kb.iter())
+        .map(|(x, y)| x.total_cmp(y))
+        .find(|o| o.is_ne())
+        .unwrap_or(Ordering::Equal)
+}
+
+/// The best trial among those with metrics (failed runs never win).
+pub fn best<'a, I: IntoIterator<Item = &'a TrialRecord>>(records: I) -> Option<&'a TrialRecord> {
+    records
+        .into_iter()
+        .filter(|r| r.metrics.is_some())
+        .max_by(|a, b| compare(a, b))
+}
+
+/// The best trial that met the SLA.
+pub fn best_passing<'a, I: IntoIterator<Item = &'a TrialRecord>>(records: I) -> Option<&'a TrialRecord> {
+    best(records.into_iter().filter(|r| r.sla_passed))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn record(qps: f64, passed: bool, achieved: f64, tput: f64) -> TrialRecord {
+        TrialRecord {
+            schema_version: 1,
+            trial_key: String::new(),
+            stage: "base".into(),
+            scenario: "s".into(),
+            candidate_id: 0,
+            requested_qps: qps,
+            max_concurrency: None,
+            server_flags: Default::default(),
+            sla_passed: passed,
+            sla_failures: vec![],
+            metrics: json!({"achieved_request_rate": achieved, "output_throughput": tput,
+                            "mean_ttft_ms": 10.0, "mean_tpot_ms": 5.0})
+            .as_object()
+            .cloned(),
+            error: None,
+            diagnosis: None,
+            hint: None,
+            heuristic_pruned: false,
+            heuristic_reason: None,
+            best_for_candidate: false,
+            started_at: String::new(),
+            trial_duration_s: 0.0,
+        }
+    }
+
+    #[test]
+    fn passing_beats_faster_failing() {
+        let records = [record(10.0, false, 10.0, 100.0), record(5.0, true, 5.0, 50.0)];
+        assert_eq!(best(&records).map(|r| r.requested_qps), Some(5.0));
+    }
+
+    #[test]
+    fn capped_run_ranks_on_achieved_rate() {
+        let capped = record(10.0, true, 6.0, 100.0);
+        let honest = record(8.0, true, 7.95, 80.0);
+        assert_eq!(credited_rate(&capped), 6.0);
+        assert_eq!(credited_rate(&honest), 8.0);
+        let records = [capped, honest];
+        assert_eq!(best(&records).map(|r| r.requested_qps), Some(8.0));
+    }
+
+    #[test]
+    fn failures_without_metrics_never_win() {
+        let mut failed = record(100.0, false, 0.0, 0.0);
+        failed.metrics = None;
+        let records = [failed, record(1.0, false, 1.0, 1.0)];
+        assert_eq!(best(&records).map(|r| r.requested_qps), Some(1.0));
+        assert!(best_passing(&records).is_none());
+    }
+}

@@ -1,0 +1,245 @@
+//! The latency SLA: which statistics must stay under which limits, and the success-rate floor.
+//!
+//! Keys: upstream's `max_ttft_ms` / `max_tpot_ms` compare the **mean** measured from the actual send
+//! (bench_serving compatible). Explicit keys `max_<stat>_<metric>_ms` (stat: mean, median, p90,
+//! p95, p99; metric: ttft, tpot, itl, e2e) name their statistic; their TTFT and E2E are measured
+//! from the **scheduled** send time by default (`measure_from: scheduled`), so client-side queueing
+//! under `max_concurrency` counts against the server instead of hiding. `min_success_rate`
+//! (default 1.0) fails a trial whose requests failed.
+
+use serde::{Deserialize, Serialize};
+
+/// The statistic an SLA limit constrains.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stat {
+    /// Mean.
+    Mean,
+    /// Median.
+    Median,
+    /// 90th percentile.
+    P90,
+    /// 95th percentile.
+    P95,
+    /// 99th percentile.
+    P99,
+}
+
+impl Stat {
+    fn name(self) -> &'static str {
+        match self {
+            Stat::Mean => "mean",
+            Stat::Median => "median",
+            Stat::P90 => "p90",
+            Stat::P95 => "p95",
+            Stat::P99 => "p99",
+        }
+    }
+
+    fn parse(text: &str) -> Option<Stat> {
+        Some(match text {
+            "mean" | "avg" => Stat::Mean,
+            "median" | "p50" => Stat::Median,
+            "p90" => Stat::P90,
+            "p95" => Stat::P95,
+            "p99" => Stat::P99,
+            _ => return None,
+        })
+    }
+}
+
+/// The latency metric an SLA limit constrains.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LatencyMetric {
+    /// Time to first token.
+    Ttft,
+    /// Time per output token after the first.
+    Tpot,
+    /// Inter-token latency.
+    Itl,
+    /// End-to-end request latency.
+    E2e,
+}
+
+impl LatencyMetric {
+    fn parse(text: &str) -> Option<LatencyMetric> {
+        Some(match text {
+            "ttft" => LatencyMetric::Ttft,
+            "tpot" => LatencyMetric::Tpot,
+            "itl" => LatencyMetric::Itl,
+            "e2e" | "e2e_latency" | "e2el" => LatencyMetric::E2e,
+            _ => return None,
+        })
+    }
+
+    fn metric_stem(self) -> &'static str {
+        match self {
+            LatencyMetric::Ttft => "ttft",
+            LatencyMetric::Tpot => "tpot",
+            LatencyMetric::Itl => "itl",
+            LatencyMetric::E2e => "e2e_latency",
+        }
+    }
+
+    /// Whether the value depends on where the clock starts (scheduled versus actual send).
+    fn depends_on_start(self) -> bool {
+        matches!(self, LatencyMetric::Ttft | LatencyMetric::E2e)
+    }
+}
+
+/// Where latency clocks start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MeasureFrom {
+    /// From the time the arrival schedule said the request should be sent (includes client-side
+    /// queueing and lag; coordinated-omission safe).
+    #[default]
+    Scheduled,
+    /// From the moment the request was actually sent (bench_serving's definition).
+    Sent,
+}
+
+/// One latency limit.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LatencyLimit {
+    /// The config key it came from (`max_p99_ttft_ms`).
+    pub key: String,
+    /// Statistic.
+    pub stat: Stat,
+    /// Metric.
+    pub metric: LatencyMetric,
+    /// Upper bound in milliseconds (equality passes).
+    pub max_ms: f64,
+    /// Clock start for TTFT/E2E.
+    pub measure_from: MeasureFrom,
+}
+
+impl LatencyLimit {
+    /// The metrics-map name of the measured value this limit reads.
+    pub fn metric_name(&self) -> String {
+        let stem = self.metric.metric_stem();
+        let scheduled = self.metric.depends_on_start() && self.measure_from == MeasureFrom::Scheduled;
+        let suffix = if scheduled { "_from_scheduled" } else { "" };
+        format!("{}_{stem}{suffix}_ms", self.stat.name())
+    }
+}
+
+/// The whole SLA.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Sla {
+    /// Latency limits, all of which must hold.
+    pub limits: Vec<LatencyLimit>,
+    /// Minimum fraction of requests that must succeed (0..=1).
+    pub min_success_rate: f64,
+}
+
+impl Default for Sla {
+    fn default() -> Self {
+        Sla {
+            limits: Vec::new(),
+            min_success_rate: 1.0,
+        }
+    }
+}
+
+/// Why an SLA key was not understood.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("unknown SLA key `{0}`: expected max_ttft_ms, max_tpot_ms, max_<stat>_<metric>_ms (stat: mean, median, p90, p95, p99; metric: ttft, tpot, itl, e2e), min_success_rate or measure_from")]
+pub struct UnknownSlaKey(pub String);
+
+/// Parses an SLA limit key; upstream's `max_ttft_ms`/`max_tpot_ms` are means measured from send.
+pub fn parse_limit_key(key: &str, max_ms: f64, default_from: MeasureFrom) -> Result<LatencyLimit, UnknownSlaKey> {
+    let unknown = || UnknownSlaKey(key.to_string());
+    let body = key
+        .strip_prefix("max_")
+        .and_then(|rest| rest.strip_suffix("_ms"))
+        .ok_or_else(unknown)?;
+    let (stat, metric, measure_from) = match body {
+        "ttft" => (Stat::Mean, LatencyMetric::Ttft, MeasureFrom::Sent),
+        "tpot" => (Stat::Mean, LatencyMetric::Tpot, MeasureFrom::Sent),
+        _ => {
+            let (stat, metric) = body.split_once('_').ok_or_else(unknown)?;
+            (
+                Stat::parse(stat).ok_or_else(unknown)?,
+                LatencyMetric::parse(metric).ok_or_else(unknown)?,
+                default_from,
+            )
+        }
+    };
+    Ok(LatencyLimit {
+        key: key.to_string(),
+        stat,
+        metric,
+        max_ms,
+        measure_from,
+    })
+}
+
+/// Reads a number from a flat metrics map.
+pub fn metric(metrics: &serde_json::Map<String, serde_json::Value>, name: &str) -> Option<f64> {
+    metrics.get(name).and_then(serde_json::Value::as_f64)
+}
+
+impl Sla {
+    /// Checks measured metrics; returns one readable reason per violated limit (empty = pass).
+    /// A missing metric counts as a violation.
+    pub fn violations(&self, metrics: &serde_json::Map<String, serde_json::Value>) -> Vec<String> {
+        let mut failures = Vec::new();
+        for limit in &self.limits {
+            let name = limit.metric_name();
+            match metric(metrics, &name) {
+                Some(value) if value <= limit.max_ms => {}
+                Some(value) => failures.push(format!("{name}={value:.1} > {}", limit.max_ms)),
+                None => failures.push(format!("{name} missing")),
+            }
+        }
+        let completed = metric(metrics, "completed").unwrap_or(0.0);
+        let failed = metric(metrics, "failed").unwrap_or(0.0);
+        let total = completed + failed;
+        let success_rate = if total > 0.0 { completed / total } else { 0.0 };
+        if success_rate < self.min_success_rate {
+            failures.push(format!(
+                "success_rate={success_rate:.3} < {} ({failed} of {total} requests failed)",
+                self.min_success_rate
+            ));
+        }
+        failures
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn parses_keys() {
+        let upstream = parse_limit_key("max_ttft_ms", 1500.0, MeasureFrom::Scheduled).expect("key");
+        assert_eq!(upstream.metric_name(), "mean_ttft_ms");
+        let tail = parse_limit_key("max_p99_ttft_ms", 1.0, MeasureFrom::Scheduled).expect("key");
+        assert_eq!(tail.metric_name(), "p99_ttft_from_scheduled_ms");
+        let tpot = parse_limit_key("max_p90_tpot_ms", 1.0, MeasureFrom::Scheduled).expect("key");
+        assert_eq!(tpot.metric_name(), "p90_tpot_ms");
+        let e2e = parse_limit_key("max_p99_e2e_ms", 1.0, MeasureFrom::Sent).expect("key");
+        assert_eq!(e2e.metric_name(), "p99_e2e_latency_ms");
+        assert!(parse_limit_key("max_p98_ttft_ms", 1.0, MeasureFrom::Sent).is_err());
+        assert!(parse_limit_key("ttft", 1.0, MeasureFrom::Sent).is_err());
+    }
+
+    #[test]
+    fn judges_limits_and_success_rate() {
+        let sla = Sla {
+            limits: vec![parse_limit_key("max_ttft_ms", 100.0, MeasureFrom::Sent).expect("key")],
+            min_success_rate: 1.0,
+        };
+        let ok = json!({"mean_ttft_ms": 100.0, "completed": 10, "failed": 0});
+        assert!(sla.violations(ok.as_object().expect("map")).is_empty());
+        let slow = json!({"mean_ttft_ms": 100.5, "completed": 10, "failed": 0});
+        assert_eq!(sla.violations(slow.as_object().expect("map")).len(), 1);
+        let lossy = json!({"mean_ttft_ms": 1.0, "completed": 9, "failed": 1});
+        assert_eq!(sla.violations(lossy.as_object().expect("map")).len(), 1);
+        let missing = json!({"completed": 10, "failed": 0});
+        assert_eq!(sla.violations(missing.as_object().expect("map")), ["mean_ttft_ms missing"]);
+    }
+}
