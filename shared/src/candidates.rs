@@ -14,7 +14,7 @@ use crate::flags::{self, FlagMap};
 pub const DEFAULT_MAX_CANDIDATES: usize = 8;
 
 /// One searched flag and the values to try, in priority order.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct SearchKey {
     /// Canonical flag name.
     pub key: String,

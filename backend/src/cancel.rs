@@ -1,0 +1,26 @@
+//! Cooperative cancellation shared by the run loop, trials and signal handlers: a `watch` channel
+//! whose value turns `true` once, when the run must stop.
+
+use tokio::sync::watch;
+
+/// Sender side: flip to cancel.
+pub type CancelSender = watch::Sender<bool>;
+/// Receiver side: await [`cancelled`].
+pub type CancelReceiver = watch::Receiver<bool>;
+
+/// A new, not yet cancelled pair.
+pub fn channel() -> (CancelSender, CancelReceiver) {
+    watch::channel(false)
+}
+
+/// Completes once cancellation is requested; never completes if the sender is gone without it.
+pub async fn cancelled(receiver: &mut CancelReceiver) {
+    loop {
+        if *receiver.borrow_and_update() {
+            return;
+        }
+        if receiver.changed().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+}

@@ -1,0 +1,151 @@
+//! Config errors that name the file, the line and column, the key, and what was expected, with a
+//! did-you-mean hint for misspelt keys.
+
+use std::path::{Path, PathBuf};
+
+/// A problem with a config file.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config {}: {source}", path.display())]
+    Read {
+        /// The config path.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The YAML is malformed or a value has the wrong type or an unknown key.
+    #[error("{}{}: {message}", path.display(), position(*line, *column))]
+    Invalid {
+        /// The config path.
+        path: PathBuf,
+        /// 1-based line, when known.
+        line: Option<usize>,
+        /// 1-based column, when known.
+        column: Option<usize>,
+        /// What is wrong and what was expected.
+        message: String,
+    },
+}
+
+fn position(line: Option<usize>, column: Option<usize>) -> String {
+    match (line, column) {
+        (Some(line), Some(column)) => format!(":{line}:{column}"),
+        (Some(line), None) => format!(":{line}"),
+        _ => String::new(),
+    }
+}
+
+impl ConfigError {
+    /// An error about `key_path` (e.g. `["benchmark", "qps"]`), located in `source` when possible.
+    pub fn at_key(path: &Path, source: &str, key_path: &[&str], message: impl Into<String>) -> Self {
+        let line = locate_key(source, key_path);
+        ConfigError::Invalid {
+            path: path.to_path_buf(),
+            line,
+            column: line.map(|l| key_column(source, l)),
+            message: format!("{}: {}", key_path.join("."), message.into()),
+        }
+    }
+
+    /// Converts a YAML deserialisation error, adding a did-you-mean hint for unknown keys.
+    pub fn from_yaml(path: &Path, error: &serde_norway::Error) -> Self {
+        let location = error.location();
+        let mut message = error.to_string();
+        if let Some(index) = message.rfind(" at line ") {
+            message.truncate(index);
+        }
+        if let Some(hint) = did_you_mean_for(&message) {
+            message.push_str(&format!("; did you mean `{hint}`?"));
+        }
+        ConfigError::Invalid {
+            path: path.to_path_buf(),
+            line: location.as_ref().map(serde_norway::Location::line),
+            column: location.as_ref().map(serde_norway::Location::column),
+            message,
+        }
+    }
+}
+
+/// For serde's "unknown field `x`, expected one of `a`, `b`" (or "expected `a` or `b`"), the
+/// closest expected name, if it is close enough to be a typo.
+fn did_you_mean_for(message: &str) -> Option<String> {
+    let (_, rest) = message.split_once("unknown field `")?;
+    let (unknown, expected) = rest.split_once('`')?;
+    let candidates: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
+    closest(unknown, &candidates).map(str::to_string)
+}
+
+/// The closest of `candidates` to `word` by edit distance, if within a typo's reach.
+pub fn closest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
+    candidates
+        .iter()
+        .map(|c| (edit_distance(word, c), *c))
+        .filter(|(distance, c)| *distance <= (c.len().max(word.len()) / 3).max(2))
+        .min_by_key(|(distance, _)| *distance)
+        .map(|(_, c)| c)
+}
+
+/// Levenshtein distance between two strings (by chars).
+pub fn edit_distance(a: &str, b: &str) -> usize {
+    let b_chars: Vec<char> = b.chars().collect();
+    let mut previous: Vec<usize> = (0..=b_chars.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut current = vec![i + 1; b_chars.len() + 1];
+        for (j, cb) in b_chars.iter().enumerate() {
+            let substitution = previous[j] + usize::from(ca != *cb);
+            current[j + 1] = substitution.min(previous[j + 1] + 1).min(current[j] + 1);
+        }
+        previous = current;
+    }
+    previous[b_chars.len()]
+}
+
+/// The 1-based line where a nested key path is written, found by walking indentation.
+pub fn locate_key(source: &str, key_path: &[&str]) -> Option<usize> {
+    let mut start = 0;
+    let mut min_indent = 0;
+    let mut found = None;
+    let lines: Vec<&str> = source.lines().collect();
+    for key in key_path {
+        let needle = format!("{key}:");
+        let hit = lines.iter().enumerate().skip(start).find(|(_, line)| {
+            let trimmed = line.trim_start();
+            let indent = line.len() - trimmed.len();
+            indent >= min_indent && (trimmed.starts_with(&needle) || trimmed.starts_with(&format!("- {needle}")))
+        })?;
+        let indent = hit.1.len() - hit.1.trim_start().len();
+        found = Some(hit.0 + 1);
+        start = hit.0 + 1;
+        min_indent = indent + 1;
+    }
+    found
+}
+
+fn key_column(source: &str, line: usize) -> usize {
+    source
+        .lines()
+        .nth(line - 1)
+        .map_or(1, |text| text.len() - text.trim_start().len() + 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suggests_close_keys() {
+        let message = "server: unknown field `serch_space`, expected one of `launch`, `search_space`, `env`";
+        assert_eq!(did_you_mean_for(message).as_deref(), Some("search_space"));
+        let far = "unknown field `zzzzzz`, expected `launch` or `env`";
+        assert_eq!(did_you_mean_for(far), None);
+    }
+
+    #[test]
+    fn locates_nested_keys() {
+        let yaml = "server:\n  port: 1\nbenchmark:\n  qps:\n    lower: 1\n  port: 2\n";
+        assert_eq!(locate_key(yaml, &["benchmark", "port"]), Some(6));
+        assert_eq!(locate_key(yaml, &["benchmark", "qps", "lower"]), Some(5));
+        assert_eq!(locate_key(yaml, &["nothing"]), None);
+    }
+}

@@ -1,0 +1,155 @@
+//! Sends one request and times it: the scheduled time, the actual send time (after any
+//! `max_concurrency` wait), the first token, every token gap, and the end.
+
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use tokio::time::Instant;
+
+use super::request::PreparedRequest;
+use super::stream::{RequestError, StreamFormat, StreamParser, parse_whole};
+
+/// Timings and counts of one request, in seconds on the trial clock (0 = dispatch start).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RequestResult {
+    /// When the schedule said to send.
+    pub scheduled_at: f64,
+    /// When it was actually sent.
+    pub sent_at: f64,
+    /// First content, if any.
+    pub first_token_at: Option<f64>,
+    /// Last byte received (or failure time).
+    pub end_at: f64,
+    /// Inter-token gaps.
+    pub itl: Vec<f64>,
+    /// Output tokens (server-reported, else requested).
+    pub output_tokens: u64,
+    /// Input tokens (server-reported, else dataset).
+    pub input_tokens: u64,
+    /// Failure, if the request failed.
+    pub error: Option<RequestError>,
+}
+
+/// What a request needs besides its body.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// HTTP client (connection pool shared by all requests).
+    pub client: reqwest::Client,
+    /// Server base URL without a trailing slash.
+    pub base_url: String,
+    /// Stream tokens.
+    pub stream: bool,
+    /// Per-request timeout.
+    pub timeout: Duration,
+    /// Bearer token from OPENAI_API_KEY / API_KEY, when set.
+    pub api_key: Option<String>,
+}
+
+fn format_of(path: &str) -> StreamFormat {
+    match path {
+        "/generate" => StreamFormat::Native,
+        "/v1/chat/completions" => StreamFormat::Chat,
+        _ => StreamFormat::Completions,
+    }
+}
+
+/// Sends `request` now; `origin` is the trial clock's zero, `scheduled_at` its scheduled time.
+pub async fn send(target: &Target, request: &PreparedRequest, origin: Instant, scheduled_at: f64) -> RequestResult {
+    let sent_at = origin.elapsed().as_secs_f64();
+    let mut result = RequestResult {
+        scheduled_at,
+        sent_at,
+        first_token_at: None,
+        end_at: sent_at,
+        itl: Vec::new(),
+        output_tokens: request.output_len,
+        input_tokens: request.input_len,
+        error: None,
+    };
+    let outcome = tokio::time::timeout(target.timeout, exchange(target, request, origin)).await;
+    match outcome {
+        Ok(Ok(measured)) => {
+            result.first_token_at = Some(measured.first_token_at);
+            result.end_at = measured.end_at;
+            result.itl = measured.itl;
+            if let Some(tokens) = measured.output_tokens {
+                result.output_tokens = tokens;
+            }
+            if let Some(tokens) = measured.prompt_tokens.filter(|_| request.input_len == 0) {
+                result.input_tokens = tokens;
+            }
+        }
+        Ok(Err(error)) => {
+            result.error = Some(error);
+            result.end_at = origin.elapsed().as_secs_f64();
+        }
+        Err(_) => {
+            result.error = Some(RequestError::Timeout);
+            result.end_at = origin.elapsed().as_secs_f64();
+        }
+    }
+    result
+}
+
+struct Measured {
+    first_token_at: f64,
+    end_at: f64,
+    itl: Vec<f64>,
+    output_tokens: Option<u64>,
+    prompt_tokens: Option<u64>,
+}
+
+async fn exchange(target: &Target, request: &PreparedRequest, origin: Instant) -> Result<Measured, RequestError> {
+    let mut builder = target
+        .client
+        .post(format!("{}{}", target.base_url, request.path))
+        .header("content-type", "application/json")
+        .body(request.body.clone());
+    if let Some(key) = &target.api_key {
+        builder = builder.bearer_auth(key);
+    }
+    if let Some(routing_key) = &request.routing_key {
+        builder = builder.header("X-SMG-Routing-Key", routing_key);
+    }
+    let response = builder.send().await.map_err(|e| if e.is_connect() { RequestError::Connect } else { RequestError::Other })?;
+    let status = response.status();
+    if !status.is_success() {
+        return Err(RequestError::Http(status.as_u16()));
+    }
+    let format = format_of(request.path);
+    if !target.stream {
+        let body = response.bytes().await.map_err(|_| RequestError::Truncated)?;
+        let at = origin.elapsed().as_secs_f64();
+        let (output_tokens, prompt_tokens) = parse_whole(format, &body)?;
+        return Ok(Measured { first_token_at: at, end_at: at, itl: Vec::new(), output_tokens, prompt_tokens });
+    }
+    read_stream(response, format, origin).await
+}
+
+async fn read_stream(response: reqwest::Response, format: StreamFormat, origin: Instant) -> Result<Measured, RequestError> {
+    let mut parser = StreamParser::new(format);
+    let mut stream = response.bytes_stream();
+    let mut pending: Vec<u8> = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|_| RequestError::Truncated)?;
+        let at = origin.elapsed().as_secs_f64();
+        pending.extend_from_slice(&chunk);
+        while let Some(newline) = pending.iter().position(|b| *b == b'\n') {
+            let line: Vec<u8> = pending.drain(..=newline).collect();
+            let text = std::str::from_utf8(&line).map_err(|_| RequestError::Malformed)?;
+            parser.feed_line(text, at)?;
+        }
+    }
+    if !pending.is_empty() {
+        let text = std::str::from_utf8(&pending).map_err(|_| RequestError::Malformed)?;
+        parser.feed_line(text, origin.elapsed().as_secs_f64())?;
+    }
+    let outcome = parser.finish()?;
+    Ok(Measured {
+        first_token_at: outcome.first_token_at.unwrap_or(outcome.last_at),
+        end_at: outcome.last_at,
+        itl: outcome.itl,
+        output_tokens: outcome.reported_output_tokens,
+        prompt_tokens: outcome.reported_prompt_tokens,
+    })
+}

@@ -1,0 +1,108 @@
+//! The load generator: open-loop arrivals on an absolute, seeded schedule, an optional
+//! `max_concurrency` cap, warmup, and per-request timing records. It never decides pass or fail:
+//! [`crate::metrics`] summarises its records and the search applies the SLA.
+//!
+//! Open loop means a request's send time comes from the schedule, not from earlier responses.
+//! When a concurrency cap or the client itself delays a send, the delay is kept (scheduled versus
+//! actual send time), so latency can be reported from the scheduled time as well, which is
+//! coordinated-omission safe (see the Goose book's chapter on coordinated omission).
+
+mod client;
+pub mod request;
+pub mod schedule;
+pub mod stream;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::Semaphore;
+use tokio::time::Instant;
+
+pub use client::{RequestResult, Target};
+pub use request::{BodyOptions, PreparedRequest};
+
+/// One load test: requests, rate, cap.
+#[derive(Debug, Clone)]
+pub struct LoadSpec {
+    /// Request rate (requests/s); infinity sends all at once.
+    pub rate: f64,
+    /// Concurrency cap.
+    pub max_concurrency: Option<u64>,
+    /// Arrival seed.
+    pub seed: u64,
+}
+
+/// Builds an HTTP client suited to load generation (pooled keep-alive connections, no global
+/// timeout: each request has its own).
+pub fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .pool_max_idle_per_host(4096)
+        .tcp_nodelay(true)
+        .build()
+        .unwrap_or_default()
+}
+
+/// The API key for requests, from `OPENAI_API_KEY` or `API_KEY` (never logged).
+pub fn api_key_from_env() -> Option<String> {
+    std::env::var("OPENAI_API_KEY").or_else(|_| std::env::var("API_KEY")).ok().filter(|k| !k.is_empty())
+}
+
+/// Sends `count` warmup copies at once; fails only if every one fails.
+pub async fn warmup(target: &Target, requests: &[PreparedRequest]) -> Result<(), String> {
+    if requests.is_empty() {
+        return Ok(());
+    }
+    let origin = Instant::now();
+    let tasks: Vec<_> = requests
+        .iter()
+        .cloned()
+        .map(|request| {
+            let target = target.clone();
+            tokio::spawn(async move { client::send(&target, &request, origin, 0.0).await })
+        })
+        .collect();
+    let mut errors = Vec::new();
+    for task in tasks {
+        match task.await {
+            Ok(result) => match result.error {
+                None => return Ok(()),
+                Some(error) => errors.push(error.category()),
+            },
+            Err(e) => errors.push(e.to_string()),
+        }
+    }
+    Err(format!("warmup failed: every warmup request failed ({})", errors.join(", ")))
+}
+
+/// Runs the load: sends each request at `start + offset`, and returns one record per request in
+/// schedule order, or `None` if cancelled.
+pub async fn run(target: &Target, requests: Arc<Vec<PreparedRequest>>, spec: &LoadSpec, cancel: &mut crate::cancel::CancelReceiver) -> Option<(Vec<RequestResult>, f64)> {
+    let offsets = schedule::poisson_offsets(requests.len(), spec.rate, spec.seed);
+    let limit = spec.max_concurrency.map_or(Semaphore::MAX_PERMITS, |c| usize::try_from(c).unwrap_or(Semaphore::MAX_PERMITS));
+    let semaphore = Arc::new(Semaphore::new(limit.min(Semaphore::MAX_PERMITS)));
+    let origin = Instant::now();
+    let mut tasks = Vec::with_capacity(requests.len());
+    for (index, offset) in offsets.iter().copied().enumerate() {
+        tokio::select! {
+            () = tokio::time::sleep_until(origin + Duration::from_secs_f64(offset)) => {}
+            () = crate::cancel::cancelled(cancel) => return None,
+        }
+        let (target, requests, semaphore) = (target.clone(), Arc::clone(&requests), Arc::clone(&semaphore));
+        tasks.push(tokio::spawn(async move {
+            let _permit = semaphore.acquire_owned().await.ok();
+            client::send(&target, &requests[index], origin, offset).await
+        }));
+    }
+    let mut results = Vec::with_capacity(tasks.len());
+    for task in tasks {
+        tokio::select! {
+            joined = task => match joined {
+                Ok(result) => results.push(result),
+                Err(_) => return None,
+            },
+            () = crate::cancel::cancelled(cancel) => return None,
+        }
+    }
+    let duration = origin.elapsed().as_secs_f64();
+    Some((results, duration))
+}

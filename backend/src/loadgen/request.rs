@@ -1,0 +1,182 @@
+//! Request bodies for the three request paths, built once per dataset row before a trial starts
+//! (no serialisation on the hot path).
+//!
+//! Difference from bench_serving, on purpose: for the native `/generate` path, global and per-row
+//! extras that are sampling parameters (`temperature`, `top_p`, ...) go into `sampling_params`,
+//! where the server reads them; upstream merged them at the top level, where they were ignored.
+
+use bytes::Bytes;
+use serde_json::{Map, Value, json};
+
+use crate::config::ApiBackend;
+use crate::dataset::{DatasetRow, PromptKind, prompt_kind};
+
+/// Sampling parameters of SGLang's native API.
+const SAMPLING_KEYS: [&str; 12] = [
+    "temperature", "top_p", "top_k", "min_p", "frequency_penalty", "presence_penalty",
+    "repetition_penalty", "stop", "stop_token_ids", "min_new_tokens", "n", "json_schema",
+];
+
+/// Options that shape every body.
+#[derive(Debug, Clone)]
+pub struct BodyOptions {
+    /// Request path.
+    pub backend: ApiBackend,
+    /// Model name for OpenAI paths.
+    pub model: String,
+    /// Stream tokens.
+    pub stream: bool,
+    /// Force the full output length.
+    pub ignore_eos: bool,
+    /// Global extras (per-row extras win).
+    pub extra: Map<String, Value>,
+}
+
+/// A ready-to-send request.
+#[derive(Debug, Clone)]
+pub struct PreparedRequest {
+    /// Path on the server (`/generate`, `/v1/completions`, `/v1/chat/completions`).
+    pub path: &'static str,
+    /// Serialised JSON body.
+    pub body: Bytes,
+    /// Requested output tokens.
+    pub output_len: u64,
+    /// Input tokens (0 when unknown).
+    pub input_len: u64,
+    /// Routing key header.
+    pub routing_key: Option<String>,
+}
+
+/// Builds the request for one row, with the output length overridden when `output_len` is given.
+pub fn build(row: &DatasetRow, options: &BodyOptions, output_len: Option<u64>) -> Result<PreparedRequest, String> {
+    let max_tokens = output_len.unwrap_or(row.output_len);
+    let mut extra = options.extra.clone();
+    if let Some(row_extra) = &row.extra_request_body {
+        extra.extend(row_extra.clone());
+    }
+    let (path, body) = match options.backend {
+        ApiBackend::Sglang => ("/generate", native_body(row, options, max_tokens, extra)?),
+        ApiBackend::SglangOai | ApiBackend::Auto => ("/v1/completions", completions_body(row, options, max_tokens, extra)?),
+        ApiBackend::SglangOaiChat => ("/v1/chat/completions", chat_body(row, options, max_tokens, extra)?),
+    };
+    Ok(PreparedRequest {
+        path,
+        body: Bytes::from(serde_json::to_vec(&body).map_err(|e| e.to_string())?),
+        output_len: max_tokens,
+        input_len: row.prompt_len.unwrap_or(0),
+        routing_key: row.routing_key.clone(),
+    })
+}
+
+fn native_body(row: &DatasetRow, options: &BodyOptions, max_tokens: u64, extra: Map<String, Value>) -> Result<Value, String> {
+    let mut sampling = json!({"temperature": 0.0, "max_new_tokens": max_tokens, "ignore_eos": options.ignore_eos});
+    let mut body = json!({"stream": options.stream});
+    match prompt_kind(&row.prompt) {
+        PromptKind::Prompt => body["text"] = row.prompt.clone(),
+        PromptKind::TokenIds => body["input_ids"] = row.prompt.clone(),
+        kind => return Err(format!("the native /generate path takes text or token ids, not {kind:?} prompts; use backend sglang-oai-chat")),
+    }
+    for (key, value) in extra {
+        if SAMPLING_KEYS.contains(&key.as_str()) {
+            sampling[key] = value;
+        } else if key == "sampling_params" {
+            if let (Some(target), Value::Object(given)) = (sampling.as_object_mut(), value) {
+                target.extend(given);
+            }
+        } else {
+            body[key] = value;
+        }
+    }
+    body["sampling_params"] = sampling;
+    if let Some(images) = &row.image_data {
+        body["image_data"] = Value::Array(images.clone());
+    }
+    Ok(body)
+}
+
+fn completions_body(row: &DatasetRow, options: &BodyOptions, max_tokens: u64, extra: Map<String, Value>) -> Result<Value, String> {
+    let prompt = match prompt_kind(&row.prompt) {
+        PromptKind::Prompt | PromptKind::TokenIds => row.prompt.clone(),
+        kind => return Err(format!("the completions path takes text or token ids, not {kind:?} prompts; use backend sglang-oai-chat")),
+    };
+    let mut body = json!({"model": options.model, "prompt": prompt, "best_of": 1, "max_tokens": max_tokens,
+                          "stream": options.stream, "temperature": 0.0, "ignore_eos": options.ignore_eos});
+    if options.stream {
+        body["stream_options"] = json!({"include_usage": true});
+    }
+    merge(&mut body, extra);
+    Ok(body)
+}
+
+fn chat_body(row: &DatasetRow, options: &BodyOptions, max_tokens: u64, extra: Map<String, Value>) -> Result<Value, String> {
+    let messages = match prompt_kind(&row.prompt) {
+        PromptKind::Messages => row.prompt.clone(),
+        PromptKind::Prompt => json!([{"role": "user", "content": user_content(&row.prompt, row.image_data.as_deref())}]),
+        kind => return Err(format!("{kind:?} prompts are not supported on the chat path yet")),
+    };
+    let mut body = json!({"model": options.model, "messages": messages, "max_completion_tokens": max_tokens,
+                          "stream": options.stream, "temperature": 0.0, "ignore_eos": options.ignore_eos});
+    if options.stream {
+        body["stream_options"] = json!({"include_usage": true});
+    }
+    merge(&mut body, extra);
+    Ok(body)
+}
+
+fn user_content(text: &Value, images: Option<&[Value]>) -> Value {
+    match images {
+        Some(images) if !images.is_empty() => {
+            let mut parts: Vec<Value> = images.iter().map(|url| json!({"type": "image_url", "image_url": {"url": url}})).collect();
+            parts.push(json!({"type": "text", "text": text}));
+            Value::Array(parts)
+        }
+        _ => text.clone(),
+    }
+}
+
+fn merge(body: &mut Value, extra: Map<String, Value>) {
+    if let Some(object) = body.as_object_mut() {
+        object.extend(extra);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(prompt: Value) -> DatasetRow {
+        DatasetRow { prompt, output_len: 7, prompt_len: Some(3), extra_request_body: Some(json!({"top_p": 0.9}).as_object().cloned().unwrap_or_default()),
+                     image_data: None, timestamp: None, routing_key: None, metadata: None }
+    }
+
+    fn options(backend: ApiBackend) -> BodyOptions {
+        BodyOptions { backend, model: "m".into(), stream: true, ignore_eos: true, extra: json!({"temperature": 0.5}).as_object().cloned().unwrap_or_default() }
+    }
+
+    fn body(request: &PreparedRequest) -> Value {
+        serde_json::from_slice(&request.body).expect("json")
+    }
+
+    #[test]
+    fn native_puts_sampling_extras_in_sampling_params() {
+        let request = build(&row(json!("hello")), &options(ApiBackend::Sglang), None).expect("request");
+        let body = body(&request);
+        assert_eq!(request.path, "/generate");
+        assert_eq!(body["text"], json!("hello"));
+        assert_eq!(body["sampling_params"]["temperature"], json!(0.5));
+        assert_eq!(body["sampling_params"]["top_p"], json!(0.9));
+        assert_eq!(body["sampling_params"]["max_new_tokens"], json!(7));
+    }
+
+    #[test]
+    fn completions_and_chat_shapes() {
+        let completions = body(&build(&row(json!("hello")), &options(ApiBackend::SglangOai), Some(2)).expect("request"));
+        assert_eq!(completions["max_tokens"], json!(2));
+        assert_eq!(completions["stream_options"]["include_usage"], json!(true));
+        assert_eq!(completions["temperature"], json!(0.5));
+        let chat = body(&build(&row(json!("hello")), &options(ApiBackend::SglangOaiChat), None).expect("request"));
+        assert_eq!(chat["messages"][0]["content"], json!("hello"));
+        assert_eq!(chat["max_completion_tokens"], json!(7));
+        assert!(build(&row(json!([1, 2])), &options(ApiBackend::SglangOaiChat), None).is_err());
+    }
+}

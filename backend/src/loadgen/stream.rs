@@ -1,0 +1,317 @@
+//! Streaming response parsing for the three request paths, as a pure state machine fed with
+//! `(line, time)` pairs, so every stream shape is testable without a server.
+//!
+//! Timing rules (bench_serving's, except where noted): the first chunk with content sets TTFT;
+//! later content chunks add inter-token gaps. Native `/generate` chunks carry cumulative text and a
+//! completion-token count, so a chunk's gap is spread evenly over its new tokens (one ITL entry per
+//! token). OpenAI chunks carry no per-chunk count; when the final `usage` reports more tokens than
+//! content chunks, each gap is spread over the average tokens per chunk (upstream kept one entry per
+//! chunk, which overstates ITL when the server batches tokens into chunks). Reasoning content
+//! counts as output.
+
+use serde_json::Value;
+
+/// Which stream format to expect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamFormat {
+    /// SGLang `/generate`: cumulative `text`, `meta_info.completion_tokens`.
+    Native,
+    /// OpenAI completions: `choices[0].text` deltas.
+    Completions,
+    /// OpenAI chat: `choices[0].delta.content` / `reasoning_content` deltas.
+    Chat,
+}
+
+/// Why a request failed, by category.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RequestError {
+    /// The server answered with a non-200 status.
+    Http(u16),
+    /// Could not connect.
+    Connect,
+    /// The per-request timeout expired.
+    Timeout,
+    /// The stream carried an error object.
+    StreamError,
+    /// A chunk was not valid JSON.
+    Malformed,
+    /// The stream ended before the response was complete.
+    Truncated,
+    /// Any other transport failure.
+    Other,
+}
+
+impl RequestError {
+    /// Category name used in metrics (`http_503`, `connect`, ...).
+    pub fn category(&self) -> String {
+        match self {
+            RequestError::Http(status) => format!("http_{status}"),
+            RequestError::Connect => "connect".into(),
+            RequestError::Timeout => "timeout".into(),
+            RequestError::StreamError => "stream_error".into(),
+            RequestError::Malformed => "malformed_chunk".into(),
+            RequestError::Truncated => "truncated_stream".into(),
+            RequestError::Other => "transport".into(),
+        }
+    }
+}
+
+/// What a finished stream measured (times in seconds on the trial clock).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StreamOutcome {
+    /// Time of the first content.
+    pub first_token_at: Option<f64>,
+    /// Time of the last line received.
+    pub last_at: f64,
+    /// Inter-token gaps in seconds.
+    pub itl: Vec<f64>,
+    /// Output tokens as reported by the server (usage or meta_info), when reported.
+    pub reported_output_tokens: Option<u64>,
+    /// Content chunks seen.
+    pub content_chunks: u64,
+    /// Input tokens reported by the server.
+    pub reported_prompt_tokens: Option<u64>,
+}
+
+/// Incremental parser.
+#[derive(Debug)]
+pub struct StreamParser {
+    format: StreamFormat,
+    outcome: StreamOutcome,
+    previous_at: f64,
+    native_tokens: u64,
+    done: bool,
+    finished: bool,
+    raw_gaps: Vec<f64>,
+}
+
+impl StreamParser {
+    /// A parser for `format`.
+    pub fn new(format: StreamFormat) -> Self {
+        StreamParser { format, outcome: StreamOutcome::default(), previous_at: 0.0, native_tokens: 0, done: false, finished: false, raw_gaps: Vec::new() }
+    }
+
+    /// Feeds one line received at time `at`.
+    pub fn feed_line(&mut self, line: &str, at: f64) -> Result<(), RequestError> {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with(':') || line.starts_with("event:") {
+            return Ok(());
+        }
+        self.outcome.last_at = at;
+        let payload = line.strip_prefix("data:").map_or(line, str::trim_start);
+        if payload == "[DONE]" {
+            self.done = true;
+            return Ok(());
+        }
+        let chunk: Value = serde_json::from_str(payload).map_err(|_| RequestError::Malformed)?;
+        if chunk.get("error").is_some_and(|e| !e.is_null()) || chunk.get("object").and_then(Value::as_str) == Some("error") {
+            return Err(RequestError::StreamError);
+        }
+        self.read_usage(&chunk);
+        match self.format {
+            StreamFormat::Native => self.native_chunk(&chunk, at),
+            StreamFormat::Completions => {
+                let text = chunk.pointer("/choices/0/text").and_then(Value::as_str).unwrap_or("");
+                self.note_finish(chunk.pointer("/choices/0/finish_reason"));
+                self.content(!text.is_empty(), 1, at);
+            }
+            StreamFormat::Chat => {
+                let delta = chunk.pointer("/choices/0/delta");
+                let has = ["content", "reasoning_content", "reasoning"].iter().any(|k| {
+                    delta.and_then(|d| d.get(*k)).and_then(Value::as_str).is_some_and(|t| !t.is_empty())
+                });
+                self.note_finish(chunk.pointer("/choices/0/finish_reason"));
+                self.content(has, 1, at);
+            }
+        }
+        Ok(())
+    }
+
+    fn note_finish(&mut self, reason: Option<&Value>) {
+        if reason.is_some_and(|r| !r.is_null()) {
+            self.finished = true;
+        }
+    }
+
+    fn read_usage(&mut self, chunk: &Value) {
+        let usage = chunk.get("usage").filter(|u| !u.is_null());
+        if let Some(tokens) = usage.and_then(|u| u.get("completion_tokens")).and_then(Value::as_u64) {
+            self.outcome.reported_output_tokens = Some(tokens);
+        }
+        if let Some(tokens) = usage.and_then(|u| u.get("prompt_tokens")).and_then(Value::as_u64) {
+            self.outcome.reported_prompt_tokens = Some(tokens);
+        }
+    }
+
+    fn native_chunk(&mut self, chunk: &Value, at: f64) {
+        let meta = chunk.get("meta_info");
+        let total = meta.and_then(|m| m.get("completion_tokens")).and_then(Value::as_u64);
+        if let Some(prompt) = meta.and_then(|m| m.get("prompt_tokens")).and_then(Value::as_u64) {
+            self.outcome.reported_prompt_tokens = Some(prompt);
+        }
+        if meta.and_then(|m| m.get("finish_reason")).is_some_and(|r| !r.is_null()) {
+            self.finished = true;
+        }
+        let text_len = chunk.get("text").and_then(Value::as_str).map_or(0, str::len) as u64;
+        let total = total.unwrap_or(text_len.min(self.native_tokens + 1));
+        let new_tokens = total.saturating_sub(self.native_tokens);
+        if new_tokens == 0 {
+            return;
+        }
+        self.native_tokens = total;
+        self.outcome.reported_output_tokens = Some(total);
+        if self.outcome.first_token_at.is_none() {
+            self.outcome.first_token_at = Some(at);
+            if new_tokens > 1 {
+                self.outcome.itl.extend(std::iter::repeat_n(0.0, usize::try_from(new_tokens - 1).unwrap_or(0)));
+            }
+        } else {
+            let gap = (at - self.previous_at) / new_tokens as f64;
+            self.outcome.itl.extend(std::iter::repeat_n(gap, usize::try_from(new_tokens).unwrap_or(0)));
+        }
+        self.outcome.content_chunks += 1;
+        self.previous_at = at;
+    }
+
+    fn content(&mut self, has_content: bool, _tokens: u64, at: f64) {
+        if !has_content {
+            return;
+        }
+        if self.outcome.first_token_at.is_none() {
+            self.outcome.first_token_at = Some(at);
+        } else {
+            self.raw_gaps.push(at - self.previous_at);
+        }
+        self.outcome.content_chunks += 1;
+        self.previous_at = at;
+    }
+
+    /// Ends the stream. Fails when nothing arrived, or when the stream stopped without `[DONE]`
+    /// and without a finish reason.
+    pub fn finish(mut self) -> Result<StreamOutcome, RequestError> {
+        if self.outcome.first_token_at.is_none() {
+            return Err(RequestError::Truncated);
+        }
+        if !self.done && !self.finished {
+            return Err(RequestError::Truncated);
+        }
+        if self.format != StreamFormat::Native {
+            self.outcome.itl = spread_gaps(&self.raw_gaps, self.outcome.content_chunks, self.outcome.reported_output_tokens);
+        }
+        Ok(self.outcome)
+    }
+}
+
+/// Spreads chunk gaps over tokens when the server reported more tokens than it sent chunks.
+fn spread_gaps(gaps: &[f64], chunks: u64, reported: Option<u64>) -> Vec<f64> {
+    match reported {
+        Some(tokens) if chunks > 1 && tokens > chunks => {
+            let per_gap = (tokens - 1) as f64 / (chunks - 1) as f64;
+            let mut out = Vec::new();
+            let mut carried = 0.0;
+            for gap in gaps {
+                carried += per_gap;
+                let whole = carried.floor();
+                carried -= whole;
+                let n = whole as usize;
+                if n > 0 {
+                    out.extend(std::iter::repeat_n(gap / n as f64, n));
+                }
+            }
+            out
+        }
+        _ => gaps.to_vec(),
+    }
+}
+
+/// Parses a non-streaming response body: `(output_tokens, prompt_tokens)` as reported.
+pub fn parse_whole(format: StreamFormat, body: &[u8]) -> Result<(Option<u64>, Option<u64>), RequestError> {
+    let value: Value = serde_json::from_slice(body).map_err(|_| RequestError::Malformed)?;
+    if value.get("error").is_some_and(|e| !e.is_null()) {
+        return Err(RequestError::StreamError);
+    }
+    let (out, prompt) = match format {
+        StreamFormat::Native => (value.pointer("/meta_info/completion_tokens"), value.pointer("/meta_info/prompt_tokens")),
+        _ => (value.pointer("/usage/completion_tokens"), value.pointer("/usage/prompt_tokens")),
+    };
+    Ok((out.and_then(Value::as_u64), prompt.and_then(Value::as_u64)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(format: StreamFormat, lines: &[(&str, f64)]) -> Result<StreamOutcome, RequestError> {
+        let mut parser = StreamParser::new(format);
+        for (line, at) in lines {
+            parser.feed_line(line, *at)?;
+        }
+        parser.finish()
+    }
+
+    #[test]
+    fn native_spreads_gaps_per_token() {
+        let out = run(StreamFormat::Native, &[
+            (r#"data: {"text":"a","meta_info":{"completion_tokens":1,"prompt_tokens":5}}"#, 0.1),
+            (r#"data: {"text":"abc","meta_info":{"completion_tokens":3}}"#, 0.3),
+            (r#"data: {"text":"abc","meta_info":{"completion_tokens":3,"finish_reason":{"type":"length"}}}"#, 0.35),
+            ("data: [DONE]", 0.4),
+        ]).expect("ok");
+        assert_eq!(out.first_token_at, Some(0.1));
+        assert_eq!(out.itl.len(), 2);
+        assert!((out.itl[0] - 0.1).abs() < 1e-12);
+        assert_eq!(out.reported_output_tokens, Some(3));
+        assert_eq!(out.reported_prompt_tokens, Some(5));
+        assert_eq!(out.last_at, 0.4);
+    }
+
+    #[test]
+    fn completions_with_usage_only_chunk() {
+        let out = run(StreamFormat::Completions, &[
+            (r#"data: {"choices":[{"text":"x","finish_reason":null}]}"#, 0.02),
+            (r#"data: {"choices":[{"text":"y","finish_reason":null}]}"#, 0.03),
+            (r#"data: {"choices":[{"text":"z","finish_reason":"length"}]}"#, 0.05),
+            (r#"data: {"choices":[],"usage":{"prompt_tokens":4,"completion_tokens":3}}"#, 0.051),
+            ("data: [DONE]", 0.052),
+        ]).expect("ok");
+        assert_eq!(out.first_token_at, Some(0.02));
+        assert_eq!(out.itl.len(), 2);
+        assert_eq!(out.reported_output_tokens, Some(3));
+    }
+
+    #[test]
+    fn chunks_of_several_tokens_spread_itl() {
+        let out = run(StreamFormat::Completions, &[
+            (r#"data: {"choices":[{"text":"ab"}]}"#, 0.0),
+            (r#"data: {"choices":[{"text":"cd"}]}"#, 0.2),
+            (r#"data: {"choices":[{"text":"e","finish_reason":"length"}],"usage":{"completion_tokens":5}}"#, 0.4),
+            ("data: [DONE]", 0.4),
+        ]).expect("ok");
+        assert_eq!(out.itl.len(), 4);
+        assert!((out.itl.iter().sum::<f64>() - 0.4).abs() < 1e-9);
+    }
+
+    #[test]
+    fn chat_counts_reasoning_as_output() {
+        let out = run(StreamFormat::Chat, &[
+            (r#"data: {"choices":[{"delta":{"role":"assistant"}}]}"#, 0.01),
+            (r#"data: {"choices":[{"delta":{"reasoning_content":"hmm"}}]}"#, 0.02),
+            (r#"data: {"choices":[{"delta":{"content":"ok"},"finish_reason":"stop"}]}"#, 0.03),
+        ]).expect("ok");
+        assert_eq!(out.first_token_at, Some(0.02));
+    }
+
+    #[test]
+    fn error_chunks_and_truncation_fail() {
+        assert_eq!(run(StreamFormat::Chat, &[(r#"data: {"error":{"message":"boom"}}"#, 0.1)]), Err(RequestError::StreamError));
+        assert_eq!(run(StreamFormat::Completions, &[(r#"data: {"choices":[{"text":"x"}]}"#, 0.1)]), Err(RequestError::Truncated));
+        assert_eq!(run(StreamFormat::Completions, &[("data: {not json", 0.1)]), Err(RequestError::Malformed));
+        assert_eq!(run(StreamFormat::Completions, &[("data: [DONE]", 0.1)]), Err(RequestError::Truncated));
+    }
+
+    #[test]
+    fn missing_done_with_finish_reason_is_complete() {
+        let out = run(StreamFormat::Completions, &[(r#"data: {"choices":[{"text":"x","finish_reason":"length"}]}"#, 0.1)]);
+        assert!(out.is_ok());
+    }
+}

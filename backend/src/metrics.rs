@@ -1,0 +1,145 @@
+//! Trial metrics from request records, with `sglang.bench_serving`'s names and formulas
+//! (UPSTREAM-SPEC 9.4) plus autobench's additions. All latency values are milliseconds.
+//!
+//! bench_serving-compatible (clock starts at the actual send): `ttft`, `e2e_latency`;
+//! `tpot = (e2e - ttft) / (output_tokens - 1)` per request with more than one output token; `itl`
+//! pools every inter-token gap; throughput = tokens / `duration`, where `duration` runs from the
+//! start of dispatch until the last request finished; `concurrency = sum(e2e) / duration`.
+//!
+//! Additions: `*_ttft_from_scheduled_ms` and `*_e2e_latency_from_scheduled_ms` start the clock at
+//! the scheduled send time (includes `max_concurrency` queueing and client lag); `request_rate` is
+//! the offered rate; `achieved_request_rate` is the offered rate scaled by how much the actual send
+//! span stretched the scheduled span (equal to the offered rate when every request left on time);
+//! `*_send_lag_ms` is actual minus scheduled send time; `failed` and `error_counts` count failed
+//! requests by category. Statistics pool successful requests only, as upstream does.
+
+use serde_json::{Map, Value, json};
+
+use shared::stats::Summary;
+
+use crate::loadgen::RequestResult;
+
+/// Computes the flat metrics map of one trial.
+pub fn summarize(results: &[RequestResult], duration_s: f64, offered_rate: f64, max_concurrency: Option<u64>) -> Map<String, Value> {
+    let ok: Vec<&RequestResult> = results.iter().filter(|r| r.error.is_none()).collect();
+    let ms = |v: f64| v * 1000.0;
+    let ttft: Vec<f64> = ok.iter().map(|r| ms(r.first_token_at.unwrap_or(r.end_at) - r.sent_at)).collect();
+    let ttft_sched: Vec<f64> = ok.iter().map(|r| ms(r.first_token_at.unwrap_or(r.end_at) - r.scheduled_at)).collect();
+    let e2e: Vec<f64> = ok.iter().map(|r| ms(r.end_at - r.sent_at)).collect();
+    let e2e_sched: Vec<f64> = ok.iter().map(|r| ms(r.end_at - r.scheduled_at)).collect();
+    let tpot: Vec<f64> = ok
+        .iter()
+        .filter(|r| r.output_tokens > 1)
+        .map(|r| ms(r.end_at - r.first_token_at.unwrap_or(r.end_at)) / (r.output_tokens - 1) as f64)
+        .collect();
+    let itl: Vec<f64> = ok.iter().flat_map(|r| r.itl.iter().map(|g| ms(*g))).collect();
+    let lag: Vec<f64> = results.iter().map(|r| ms(r.sent_at - r.scheduled_at)).collect();
+    let input: u64 = ok.iter().map(|r| r.input_tokens).sum();
+    let output: u64 = ok.iter().map(|r| r.output_tokens).sum();
+    let duration = duration_s.max(1e-9);
+
+    let mut m = Map::new();
+    m.insert("request_rate".into(), json_f64(offered_rate));
+    m.insert("max_concurrency".into(), max_concurrency.map_or(Value::Null, Value::from));
+    m.insert("duration".into(), json!(duration_s));
+    m.insert("completed".into(), json!(ok.len()));
+    m.insert("failed".into(), json!(results.len() - ok.len()));
+    m.insert("total_input_tokens".into(), json!(input));
+    m.insert("total_output_tokens".into(), json!(output));
+    m.insert("request_throughput".into(), json!(ok.len() as f64 / duration));
+    m.insert("input_throughput".into(), json!(input as f64 / duration));
+    m.insert("output_throughput".into(), json!(output as f64 / duration));
+    m.insert("total_throughput".into(), json!((input + output) as f64 / duration));
+    m.insert("achieved_request_rate".into(), json!(achieved_rate(results, offered_rate)));
+    insert_summary(&mut m, "e2e_latency_ms", &e2e);
+    insert_summary(&mut m, "ttft_ms", &ttft);
+    insert_summary(&mut m, "tpot_ms", &tpot);
+    insert_summary(&mut m, "itl_ms", &itl);
+    m.insert("max_itl_ms".into(), json!(Summary::of(&itl).max));
+    insert_summary(&mut m, "ttft_from_scheduled_ms", &ttft_sched);
+    insert_summary(&mut m, "e2e_latency_from_scheduled_ms", &e2e_sched);
+    let lag_summary = Summary::of(&lag);
+    m.insert("mean_send_lag_ms".into(), json!(lag_summary.mean));
+    m.insert("p99_send_lag_ms".into(), json!(lag_summary.p99));
+    m.insert("max_send_lag_ms".into(), json!(lag_summary.max));
+    m.insert("concurrency".into(), json!(e2e.iter().sum::<f64>() / 1000.0 / duration));
+    m.insert("error_counts".into(), Value::Object(error_counts(results)));
+    m
+}
+
+fn json_f64(value: f64) -> Value {
+    if value.is_finite() { json!(value) } else { Value::Null }
+}
+
+fn insert_summary(m: &mut Map<String, Value>, stem: &str, values: &[f64]) {
+    for (stat, value) in Summary::of(values).named() {
+        m.insert(format!("{stat}_{stem}"), json!(value));
+    }
+}
+
+/// Offered rate scaled by how much the actual send span stretched the scheduled span.
+fn achieved_rate(results: &[RequestResult], offered: f64) -> f64 {
+    let span = |f: fn(&RequestResult) -> f64| {
+        let (lo, hi) = results.iter().map(f).fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| (lo.min(v), hi.max(v)));
+        hi - lo
+    };
+    let scheduled = span(|r| r.scheduled_at);
+    let actual = span(|r| r.sent_at);
+    if !offered.is_finite() || results.len() < 2 || scheduled <= 0.0 || actual <= 0.0 {
+        return if offered.is_finite() { offered } else { results.len() as f64 / actual.max(1e-9) };
+    }
+    offered * (scheduled / actual).min(1.0)
+}
+
+fn error_counts(results: &[RequestResult]) -> Map<String, Value> {
+    let mut counts: std::collections::BTreeMap<String, u64> = std::collections::BTreeMap::new();
+    for error in results.iter().filter_map(|r| r.error.as_ref()) {
+        *counts.entry(error.category()).or_default() += 1;
+    }
+    counts.into_iter().map(|(k, v)| (k, json!(v))).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::loadgen::stream::RequestError;
+
+    fn result(scheduled: f64, sent: f64, first: f64, end: f64, tokens: u64) -> RequestResult {
+        RequestResult { scheduled_at: scheduled, sent_at: sent, first_token_at: Some(first), end_at: end,
+                        itl: vec![(end - first) / (tokens - 1) as f64; (tokens - 1) as usize], output_tokens: tokens, input_tokens: 10, error: None }
+    }
+
+    fn get(m: &Map<String, Value>, key: &str) -> f64 {
+        m.get(key).and_then(Value::as_f64).unwrap_or(f64::NAN)
+    }
+
+    #[test]
+    fn hand_computed_values() {
+        // Request A: sent on time at 0.0, first token 0.1, end 0.5, 5 tokens -> ttft 100, tpot 100, e2e 500.
+        // Request B: scheduled 1.0, sent 1.2 (queued), first 1.4, end 2.2, 3 tokens -> ttft 200 (400 from schedule), tpot 400.
+        let results = [result(0.0, 0.0, 0.1, 0.5, 5), result(1.0, 1.2, 1.4, 2.2, 3)];
+        let m = summarize(&results, 2.5, 2.0, Some(1));
+        assert!((get(&m, "mean_ttft_ms") - 150.0).abs() < 1e-6);
+        assert!((get(&m, "mean_ttft_from_scheduled_ms") - 250.0).abs() < 1e-6);
+        assert!((get(&m, "mean_tpot_ms") - 250.0).abs() < 1e-6);
+        assert!((get(&m, "mean_e2e_latency_ms") - 750.0).abs() < 1e-6);
+        assert!((get(&m, "mean_e2e_latency_from_scheduled_ms") - 850.0).abs() < 1e-6);
+        assert!((get(&m, "request_throughput") - 0.8).abs() < 1e-9);
+        assert!((get(&m, "output_throughput") - 8.0 / 2.5).abs() < 1e-9);
+        assert!((get(&m, "total_throughput") - 28.0 / 2.5).abs() < 1e-9);
+        assert!((get(&m, "concurrency") - 1.5 / 2.5).abs() < 1e-9);
+        assert!((get(&m, "achieved_request_rate") - 2.0 / 1.2).abs() < 1e-9);
+        assert!((get(&m, "max_send_lag_ms") - 200.0).abs() < 1e-6);
+        assert_eq!(get(&m, "completed"), 2.0);
+    }
+
+    #[test]
+    fn failures_are_counted_not_averaged() {
+        let mut failed = result(0.5, 0.5, 0.5, 0.6, 2);
+        failed.error = Some(RequestError::Http(503));
+        let m = summarize(&[result(0.0, 0.0, 0.1, 0.5, 5), failed], 1.0, 2.0, None);
+        assert_eq!(get(&m, "failed"), 1.0);
+        assert_eq!(m["error_counts"]["http_503"], json!(1));
+        assert!((get(&m, "mean_ttft_ms") - 100.0).abs() < 1e-6);
+    }
+}

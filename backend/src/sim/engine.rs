@@ -1,0 +1,140 @@
+//! The simulated scheduler loop of one data-parallel replica: admits waiting requests while the
+//! batch cap and KV pool allow, runs chunked prefill steps (which pause decoding) before decode
+//! steps, sleeps each step's modelled duration on an absolute clock, and streams each request's
+//! token count to its HTTP handler.
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use super::model::GpuModel;
+
+/// A request handed to the engine.
+#[derive(Debug)]
+pub struct SimRequest {
+    /// Prompt tokens.
+    pub prompt_tokens: u64,
+    /// Tokens to generate.
+    pub output_tokens: u64,
+    /// Receives the cumulative generated-token count after each step that produced a token.
+    pub tokens: mpsc::UnboundedSender<u64>,
+}
+
+struct Active {
+    request: SimRequest,
+    prefilled: u64,
+    generated: u64,
+}
+
+impl Active {
+    fn context(&self) -> u64 {
+        self.request.prompt_tokens + self.generated
+    }
+    fn reservation(&self) -> u64 {
+        self.request.prompt_tokens + self.request.output_tokens
+    }
+}
+
+/// Runs the engine until the request channel closes.
+pub async fn run(model: GpuModel, mut arrivals: mpsc::UnboundedReceiver<SimRequest>) {
+    let mut waiting: VecDeque<Active> = VecDeque::new();
+    let mut prefilling: VecDeque<Active> = VecDeque::new();
+    let mut running: Vec<Active> = Vec::new();
+    let mut kv_used: u64 = 0;
+    let mut clock = Instant::now();
+    loop {
+        while let Ok(request) = arrivals.try_recv() {
+            waiting.push_back(Active { request, prefilled: 0, generated: 0 });
+        }
+        if waiting.is_empty() && prefilling.is_empty() && running.is_empty() {
+            match arrivals.recv().await {
+                Some(request) => waiting.push_back(Active { request, prefilled: 0, generated: 0 }),
+                None => return,
+            }
+            clock = Instant::now();
+            continue;
+        }
+        admit(&model, &mut waiting, &mut prefilling, running.len(), &mut kv_used);
+        let step_ms = if prefilling.is_empty() {
+            let context: u64 = running.iter().map(Active::context).sum();
+            model.decode_ms(running.len(), context, waiting.len())
+        } else {
+            let pieces = prefill_pieces(&model, &prefilling);
+            model.prefill_ms(&pieces, waiting.len())
+        };
+        clock = (clock + Duration::from_secs_f64(step_ms / 1000.0)).max(Instant::now() - Duration::from_millis(2));
+        tokio::time::sleep_until(clock).await;
+        if prefilling.is_empty() {
+            decode_step(&mut running, &mut kv_used);
+        } else {
+            prefill_step(&model, &mut prefilling, &mut running, &mut kv_used);
+        }
+    }
+}
+
+fn admit(model: &GpuModel, waiting: &mut VecDeque<Active>, prefilling: &mut VecDeque<Active>, running: usize, kv_used: &mut u64) {
+    while let Some(next) = waiting.front() {
+        let batch = running + prefilling.len();
+        let need = next.reservation();
+        let fits = *kv_used + need <= model.kv_capacity || (batch == 0 && *kv_used == 0);
+        if batch >= model.max_running || !fits {
+            break;
+        }
+        *kv_used += need;
+        if let Some(active) = waiting.pop_front() {
+            prefilling.push_back(active);
+        }
+    }
+}
+
+/// The (cached, new) token pieces the next prefill step processes, up to the chunk budget.
+fn prefill_pieces(model: &GpuModel, prefilling: &VecDeque<Active>) -> Vec<(u64, u64)> {
+    let mut budget = model.chunk_tokens;
+    let mut pieces = Vec::new();
+    for active in prefilling {
+        if budget == 0 {
+            break;
+        }
+        let remaining = active.request.prompt_tokens.saturating_sub(active.prefilled).max(1);
+        let take = remaining.min(budget);
+        pieces.push((active.prefilled, take));
+        budget -= take;
+    }
+    pieces
+}
+
+fn prefill_step(model: &GpuModel, prefilling: &mut VecDeque<Active>, running: &mut Vec<Active>, kv_used: &mut u64) {
+    let mut budget = model.chunk_tokens;
+    while budget > 0 {
+        let Some(active) = prefilling.front_mut() else { break };
+        let remaining = active.request.prompt_tokens.saturating_sub(active.prefilled).max(1);
+        let take = remaining.min(budget);
+        active.prefilled += take;
+        budget -= take;
+        if active.prefilled < active.request.prompt_tokens {
+            break;
+        }
+        if let Some(mut done) = prefilling.pop_front() {
+            done.generated = 1;
+            if done.request.tokens.send(1).is_ok() && done.request.output_tokens > 1 {
+                running.push(done);
+            } else {
+                *kv_used = kv_used.saturating_sub(done.reservation());
+            }
+        }
+    }
+}
+
+fn decode_step(running: &mut Vec<Active>, kv_used: &mut u64) {
+    running.retain_mut(|active| {
+        active.generated += 1;
+        let alive = active.request.tokens.send(active.generated).is_ok();
+        let keep = alive && active.generated < active.request.output_tokens;
+        if !keep {
+            *kv_used = kv_used.saturating_sub(active.reservation());
+        }
+        keep
+    });
+}

@@ -1,0 +1,263 @@
+//! The simulated server's HTTP API, in SGLang's shapes: `/health`, `/v1/models`,
+//! `/get_model_info`, `/server_info`, `/flush_cache`, native `/generate`, and OpenAI
+//! `/v1/completions` and `/v1/chat/completions` with SSE streaming and `usage`.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::Json;
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+
+use super::engine::SimRequest;
+
+/// Shared server state.
+pub struct SimState {
+    /// Model path as launched.
+    pub model_path: String,
+    /// Name served in `/v1/models`.
+    pub served_name: String,
+    /// Launch flags for `/server_info`.
+    pub flags: Value,
+    /// One sender per data-parallel replica.
+    pub replicas: Vec<mpsc::UnboundedSender<SimRequest>>,
+    /// Round-robin cursor.
+    pub next_replica: AtomicUsize,
+    /// Tokenizer for prompt lengths, when the model folder has one.
+    pub tokenizer: Option<tokenizers::Tokenizer>,
+    /// Fixed-latency mode: (TTFT, inter-token delay).
+    pub fixed: Option<(Duration, Duration)>,
+}
+
+/// The router.
+pub fn router(state: Arc<SimState>) -> Router {
+    Router::new()
+        .route("/health", get(|| async { StatusCode::OK }))
+        .route("/health_generate", get(|| async { StatusCode::OK }))
+        .route("/v1/models", get(models))
+        .route("/get_model_info", get(model_info))
+        .route("/server_info", get(server_info))
+        .route("/get_server_info", get(server_info))
+        .route("/flush_cache", post(|| async { "Cache flushed.\n" }).get(|| async { "Cache flushed.\n" }))
+        .route("/generate", post(generate))
+        .route("/v1/completions", post(completions))
+        .route("/v1/chat/completions", post(chat))
+        .with_state(state)
+}
+
+async fn models(State(state): State<Arc<SimState>>) -> Json<Value> {
+    Json(json!({"object": "list", "data": [{"id": state.served_name, "object": "model", "owned_by": "sglang", "root": state.model_path}]}))
+}
+
+async fn model_info(State(state): State<Arc<SimState>>) -> Json<Value> {
+    Json(json!({"model_path": state.model_path, "tokenizer_path": state.model_path, "is_generation": true}))
+}
+
+async fn server_info(State(state): State<Arc<SimState>>) -> Json<Value> {
+    let mut info = state.flags.clone();
+    info["version"] = json!(concat!("autobench-sim ", env!("CARGO_PKG_VERSION")));
+    info["internal_states"] = json!([{"avg_spec_accept_length": null}]);
+    Json(info)
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Api {
+    Native,
+    Completions,
+    Chat,
+}
+
+fn count_tokens(state: &SimState, text: &str) -> u64 {
+    match &state.tokenizer {
+        Some(tokenizer) => tokenizer.encode(text, false).map_or(text.len() / 4, |e| e.get_ids().len()) as u64,
+        None => (text.len() / 4).max(1) as u64,
+    }
+}
+
+fn prompt_tokens(state: &SimState, api: Api, body: &Value) -> Result<u64, String> {
+    let text_or_ids = |v: &Value| match v {
+        Value::String(text) => Ok(count_tokens(state, text)),
+        Value::Array(ids) => Ok(ids.len() as u64),
+        _ => Err("prompt must be a string or a list of token ids".to_string()),
+    };
+    let tokens = match api {
+        Api::Native => match (body.get("text"), body.get("input_ids")) {
+            (Some(text), _) => text_or_ids(text)?,
+            (None, Some(ids)) => text_or_ids(ids)?,
+            _ => return Err("either text or input_ids must be provided".into()),
+        },
+        Api::Completions => text_or_ids(body.get("prompt").ok_or("prompt is required")?)?,
+        Api::Chat => {
+            let messages = body.get("messages").and_then(Value::as_array).ok_or("messages is required")?;
+            messages.iter().map(|m| count_tokens(state, &content_text(m.get("content"))) + 4).sum::<u64>() + 3
+        }
+    };
+    Ok(tokens.max(1))
+}
+
+fn content_text(content: Option<&Value>) -> String {
+    match content {
+        Some(Value::String(text)) => text.clone(),
+        Some(Value::Array(parts)) => parts.iter().filter_map(|p| p.get("text").and_then(Value::as_str)).collect::<Vec<_>>().join(" "),
+        _ => String::new(),
+    }
+}
+
+fn max_tokens(api: Api, body: &Value) -> u64 {
+    let value = match api {
+        Api::Native => body.pointer("/sampling_params/max_new_tokens"),
+        Api::Completions => body.get("max_tokens"),
+        Api::Chat => body.get("max_completion_tokens").or_else(|| body.get("max_tokens")),
+    };
+    value.and_then(Value::as_u64).unwrap_or(16).max(1)
+}
+
+async fn generate(State(state): State<Arc<SimState>>, body: Bytes) -> Response {
+    serve(state, Api::Native, body).await
+}
+
+async fn completions(State(state): State<Arc<SimState>>, body: Bytes) -> Response {
+    serve(state, Api::Completions, body).await
+}
+
+async fn chat(State(state): State<Arc<SimState>>, body: Bytes) -> Response {
+    serve(state, Api::Chat, body).await
+}
+
+fn bad_request(message: &str) -> Response {
+    (StatusCode::BAD_REQUEST, Json(json!({"object": "error", "message": message, "code": 400}))).into_response()
+}
+
+async fn serve(state: Arc<SimState>, api: Api, body: Bytes) -> Response {
+    let Ok(body) = serde_json::from_slice::<Value>(&body) else {
+        return bad_request("request body is not valid JSON");
+    };
+    let prompt = match prompt_tokens(&state, api, &body) {
+        Ok(tokens) => tokens,
+        Err(message) => return bad_request(&message),
+    };
+    let output = max_tokens(api, &body);
+    let stream = body.get("stream").and_then(Value::as_bool).unwrap_or(false);
+    let usage = body.pointer("/stream_options/include_usage").and_then(Value::as_bool).unwrap_or(false);
+    let tokens = start_generation(&state, prompt, output);
+    let chunks = Chunks { api, model: state.served_name.clone(), prompt, output, id: request_id() };
+    if stream {
+        streaming_response(chunks, tokens, usage)
+    } else {
+        whole_response(chunks, tokens).await
+    }
+}
+
+fn start_generation(state: &SimState, prompt_tokens: u64, output_tokens: u64) -> mpsc::UnboundedReceiver<u64> {
+    let (tx, rx) = mpsc::unbounded_channel();
+    if let Some((ttft, itl)) = state.fixed {
+        tokio::spawn(async move {
+            let start = tokio::time::Instant::now();
+            for n in 1..=output_tokens {
+                tokio::time::sleep_until(start + ttft + itl * u32::try_from(n - 1).unwrap_or(u32::MAX)).await;
+                if tx.send(n).is_err() {
+                    return;
+                }
+            }
+        });
+        return rx;
+    }
+    let index = state.next_replica.fetch_add(1, Ordering::Relaxed) % state.replicas.len().max(1);
+    if let Some(replica) = state.replicas.get(index) {
+        let _ = replica.send(SimRequest { prompt_tokens, output_tokens, tokens: tx });
+    }
+    rx
+}
+
+fn request_id() -> String {
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+    format!("{nanos:x}")
+}
+
+/// Formats response chunks for one request.
+struct Chunks {
+    api: Api,
+    model: String,
+    prompt: u64,
+    output: u64,
+    id: String,
+}
+
+const WORDS: [&str; 8] = [" the", " model", " answers", " with", " simulated", " tokens", " of", " text"];
+
+fn text_for(from: u64, to: u64) -> String {
+    (from..to).map(|i| WORDS[(i % WORDS.len() as u64) as usize]).collect()
+}
+
+impl Chunks {
+    fn usage(&self, generated: u64) -> Value {
+        json!({"prompt_tokens": self.prompt, "completion_tokens": generated, "total_tokens": self.prompt + generated})
+    }
+
+    fn chunk(&self, previous: u64, generated: u64) -> Value {
+        let finish = (generated >= self.output).then_some("length");
+        match self.api {
+            Api::Native => json!({"text": text_for(0, generated), "meta_info": {"id": self.id, "prompt_tokens": self.prompt,
+                "completion_tokens": generated, "finish_reason": finish.map(|_| json!({"type": "length", "length": self.output}))}, "index": 0}),
+            Api::Completions => json!({"id": self.id, "object": "text_completion", "model": self.model,
+                "choices": [{"index": 0, "text": text_for(previous, generated), "logprobs": null, "finish_reason": finish}], "usage": null}),
+            Api::Chat => json!({"id": self.id, "object": "chat.completion.chunk", "model": self.model,
+                "choices": [{"index": 0, "delta": {"role": "assistant", "content": text_for(previous, generated)}, "finish_reason": finish}], "usage": null}),
+        }
+    }
+
+    fn whole(&self, generated: u64) -> Value {
+        let text = text_for(0, generated);
+        match self.api {
+            Api::Native => json!({"text": text, "meta_info": {"id": self.id, "prompt_tokens": self.prompt, "completion_tokens": generated,
+                "finish_reason": {"type": "length", "length": generated}}}),
+            Api::Completions => json!({"id": self.id, "object": "text_completion", "model": self.model,
+                "choices": [{"index": 0, "text": text, "finish_reason": "length"}], "usage": self.usage(generated)}),
+            Api::Chat => json!({"id": self.id, "object": "chat.completion", "model": self.model,
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "length"}], "usage": self.usage(generated)}),
+        }
+    }
+}
+
+fn sse(value: &Value) -> Bytes {
+    Bytes::from(format!("data: {value}\n\n"))
+}
+
+fn streaming_response(chunks: Chunks, mut tokens: mpsc::UnboundedReceiver<u64>, usage: bool) -> Response {
+    let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(64);
+    tokio::spawn(async move {
+        let mut previous = 0;
+        while let Some(generated) = tokens.recv().await {
+            if tx.send(Ok(sse(&chunks.chunk(previous, generated)))).await.is_err() {
+                return;
+            }
+            previous = generated;
+        }
+        if usage && chunks.api != Api::Native {
+            let final_usage = json!({"id": chunks.id, "object": "chunk", "model": chunks.model, "choices": [], "usage": chunks.usage(previous)});
+            let _ = tx.send(Ok(sse(&final_usage))).await;
+        }
+        let _ = tx.send(Ok(Bytes::from_static(b"data: [DONE]\n\n"))).await;
+    });
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) });
+    Response::builder()
+        .header(header::CONTENT_TYPE, "text/event-stream")
+        .header(header::CACHE_CONTROL, "no-cache")
+        .body(Body::from_stream(stream))
+        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+}
+
+async fn whole_response(chunks: Chunks, mut tokens: mpsc::UnboundedReceiver<u64>) -> Response {
+    let mut generated = 0;
+    while let Some(count) = tokens.recv().await {
+        generated = count;
+    }
+    Json(chunks.whole(generated)).into_response()
+}

@@ -1,0 +1,101 @@
+//! `autobench sim`: a simulated SGLang-like inference server for machines without a GPU.
+//!
+//! It is launched as a real child process with SGLang's launch flags, takes a configurable time
+//! to become ready (`--sim-startup-s`), fails at start-up with a CUDA-style out-of-memory error
+//! when the flags do not fit the simulated GPU, and serves SGLang's HTTP API with latencies from
+//! a continuous-batching GPU model ([`model`]). `--fixed-ttft-ms`/`--fixed-itl-ms` switch to a
+//! fixed-latency mode with unlimited capacity, for measuring the load generator itself.
+
+mod args;
+mod engine;
+mod http;
+mod model;
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicUsize;
+use std::time::Duration;
+
+pub use args::{SimArgs, UsageError};
+pub use model::{GpuModel, StartupError};
+
+/// Runs the simulated server until it is killed. Returns the process exit status.
+#[expect(clippy::print_stderr, reason = "the simulated server logs to stderr like a real one")]
+pub async fn main(raw_args: &[String]) -> i32 {
+    let args = match SimArgs::parse(raw_args) {
+        Ok(args) => args,
+        Err(error) => {
+            eprintln!("{error}");
+            return 2;
+        }
+    };
+    let model_path = args.text("model-path").unwrap_or_default().to_string();
+    eprintln!("[sim] server_args={}", args.as_json());
+    eprintln!("[sim] Load weight begin. model_path={model_path}");
+    let startup = Duration::from_secs_f64(args.number("sim-startup-s").unwrap_or(2.0).max(0.0));
+    tokio::time::sleep(startup.mul_f64(0.6)).await;
+    let fixed = fixed_mode(&args);
+    let gpu = match (&fixed, GpuModel::from_args(&args)) {
+        (Some(_), _) => None,
+        (None, Ok(gpu)) => {
+            eprintln!(
+                "[sim] Memory pool end. max_total_num_tokens={}, max_running_requests={}, chunked_prefill_size={}, cuda_graph_max_bs={}",
+                gpu.kv_capacity, gpu.max_running, gpu.chunk_tokens, gpu.cuda_graph_max_bs
+            );
+            Some(gpu)
+        }
+        (None, Err(StartupError::OutOfMemory(message))) => {
+            eprintln!("[sim] Traceback (most recent call last):\n  File \"model_runner.py\", line 1, in init_memory_pool\n{message}");
+            return 1;
+        }
+    };
+    tokio::time::sleep(startup.mul_f64(0.4)).await;
+    let state = build_state(&args, gpu, fixed, model_path);
+    let host = args.text("host").unwrap_or("127.0.0.1").to_string();
+    let port = args.number("port").unwrap_or(30000.0) as u16;
+    let listener = match tokio::net::TcpListener::bind((host.as_str(), port)).await {
+        Ok(listener) => listener,
+        Err(error) => {
+            eprintln!("[sim] ERROR: cannot bind {host}:{port}: {error}");
+            return 1;
+        }
+    };
+    eprintln!("[sim] The server is fired up and ready to roll! Listening on http://{host}:{port}");
+    match axum::serve(listener, http::router(state)).await {
+        Ok(()) => 0,
+        Err(error) => {
+            eprintln!("[sim] server error: {error}");
+            1
+        }
+    }
+}
+
+fn fixed_mode(args: &SimArgs) -> Option<(Duration, Duration)> {
+    let ttft = args.number("fixed-ttft-ms")?;
+    let itl = args.number("fixed-itl-ms").unwrap_or(0.0);
+    Some((Duration::from_secs_f64(ttft.max(0.0) / 1000.0), Duration::from_secs_f64(itl.max(0.0) / 1000.0)))
+}
+
+fn build_state(args: &SimArgs, gpu: Option<GpuModel>, fixed: Option<(Duration, Duration)>, model_path: String) -> Arc<http::SimState> {
+    let replicas = args.number("dp-size").or_else(|| args.number("data-parallel-size")).unwrap_or(1.0).max(1.0) as usize;
+    let senders = gpu
+        .map(|gpu| {
+            (0..replicas)
+                .map(|_| {
+                    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+                    tokio::spawn(engine::run(gpu.clone(), rx));
+                    tx
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let tokenizer_dir = args.text("tokenizer-path").unwrap_or(&model_path).to_string();
+    Arc::new(http::SimState {
+        served_name: args.text("served-model-name").unwrap_or(&model_path).to_string(),
+        model_path,
+        flags: args.as_json(),
+        replicas: senders,
+        next_replica: AtomicUsize::new(0),
+        tokenizer: crate::dataset::load_tokenizer(&tokenizer_dir).ok(),
+        fixed,
+    })
+}
