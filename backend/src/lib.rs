@@ -3,8 +3,13 @@
 
 pub mod config;
 pub mod cancel;
+pub mod cli;
+pub mod commands;
 pub mod dataset;
 pub mod launcher;
 pub mod loadgen;
 pub mod metrics;
+pub mod progress;
+pub mod results;
+pub mod session;
 pub mod sim;

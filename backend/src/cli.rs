@@ -1,0 +1,66 @@
+//! Command-line interface: argument types (clap derive) and the thin subcommand functions.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Find the best LLM inference server launch command under a latency SLA.
+#[derive(Debug, Parser)]
+#[command(name = "autobench", version, about)]
+pub struct Cli {
+    /// Subcommand.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands, in workflow order.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Show scenarios, candidates, launch commands and the trial estimate without running.
+    Plan {
+        /// Config file (YAML, sglang auto_benchmark schema).
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Run the search.
+    Run {
+        /// Config file (YAML, sglang auto_benchmark schema).
+        #[arg(long)]
+        config: PathBuf,
+        /// Override benchmark.output_dir.
+        #[arg(long)]
+        output_dir: Option<PathBuf>,
+        /// Only errors and the final summary on the console.
+        #[arg(long, short)]
+        quiet: bool,
+    },
+    /// Run the built-in simulated SGLang-like server (takes SGLang launch flags).
+    #[command(disable_help_flag = true)]
+    Sim {
+        /// SGLang-style flags (`--model-path M --port P ...`).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+}
+
+/// Exit status: 0 some candidate met the SLA, 1 none did, 2 error, 130 interrupted.
+pub mod exit {
+    /// A candidate met the SLA.
+    pub const MET: u8 = 0;
+    /// No candidate met the SLA.
+    pub const NOT_MET: u8 = 1;
+    /// Bad input or a failure.
+    pub const ERROR: u8 = 2;
+    /// Stopped by SIGINT/SIGTERM (partial results written).
+    pub const INTERRUPTED: u8 = 130;
+}
+
+/// Runs a parsed command line.
+pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Plan { config } => crate::commands::plan(&config),
+        Command::Run { config, output_dir, quiet } => crate::commands::run(&config, output_dir, quiet).await,
+        Command::Sim { args } => Ok(ExitCode::from(u8::try_from(crate::sim::main(&args).await).unwrap_or(1))),
+    }
+}

@@ -1,0 +1,148 @@
+//! `summary.md` (one scenario) and `SUMMARY.md` (all scenarios). The best launch command is shown
+//! only when a trial met the SLA; otherwise the summary says plainly that nothing did.
+
+use std::fmt::Write;
+
+use shared::flags;
+use shared::ranking;
+use shared::record::TrialRecord;
+
+/// Facts about a scenario for its summary.
+pub struct ScenarioFacts<'a> {
+    /// Display name.
+    pub name: &'a str,
+    /// Dataset kind and provenance line.
+    pub dataset: String,
+    /// Rows.
+    pub requests: usize,
+    /// `Some(reason)` when the search did not finish.
+    pub partial: Option<&'a str>,
+    /// Best passing trial's launch command.
+    pub best_command: Option<String>,
+    /// SLA text.
+    pub sla: String,
+}
+
+fn number(value: Option<f64>) -> String {
+    value.map(|v| format!("{v:.2}")).unwrap_or_default()
+}
+
+fn note(record: &TrialRecord) -> String {
+    let text = record
+        .diagnosis
+        .clone()
+        .map(|d| format!("{d}: {}", record.hint.clone().unwrap_or_default()))
+        .or_else(|| record.error.clone())
+        .or_else(|| record.heuristic_reason.clone())
+        .or_else(|| (!record.sla_failures.is_empty()).then(|| record.sla_failures.join("; ")))
+        .unwrap_or_default();
+    let first = text.lines().next().unwrap_or_default().replace('|', "/");
+    first.chars().take(120).collect()
+}
+
+/// Renders `summary.md`.
+pub fn scenario_summary(facts: &ScenarioFacts, records: &[TrialRecord]) -> String {
+    let mut out = format!("# Auto Benchmark Summary: {}\n\n", facts.name);
+    let _ = writeln!(out, "- Dataset: {}", facts.dataset);
+    let _ = writeln!(out, "- Requests: {}", facts.requests);
+    let _ = writeln!(out, "- SLA: {}", facts.sla);
+    if let Some(reason) = facts.partial {
+        let _ = writeln!(out, "- Status: partial ({reason})");
+    }
+    match (&facts.best_command, ranking::best_passing(records)) {
+        (Some(command), Some(best)) => {
+            let _ = write!(
+                out,
+                "\n## Best Launch Command\n\nCandidate {} ({} stage) met the SLA at {:.4} req/s (max_concurrency {}), {:.1} output tok/s.\n\n```bash\n{command}\n```\n",
+                best.candidate_id,
+                best.stage,
+                ranking::credited_rate(best),
+                best.max_concurrency.map_or("unlimited".into(), |c| c.to_string()),
+                best.metric("output_throughput").unwrap_or(0.0)
+            );
+        }
+        _ => out.push_str("\n## Best Launch Command\n\nNo candidate met the SLA in this scenario, so there is no launch command to recommend. See the failures and SLA violations below.\n"),
+    }
+    out.push_str("\n## Results\n\n| Candidate | Stage | QPS | Achieved | Max Conc | Prefill | Decode | TP | EP | PP | Output tok/s | TTFT ms | TPOT ms | P99 TTFT ms | SLA | Note |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+    let mut sorted: Vec<&TrialRecord> = records.iter().collect();
+    sorted.sort_by(|a, b| ranking::compare(b, a));
+    for r in sorted {
+        let f = &r.server_flags;
+        let text = |key: &str| f.get(key).map(flags::render_scalar).unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "| {} | {} | {:.4} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            r.candidate_id,
+            r.stage,
+            r.requested_qps,
+            number(r.metric("achieved_request_rate")),
+            r.max_concurrency.map_or("-".into(), |c| c.to_string()),
+            text("prefill_attention_backend"),
+            text("decode_attention_backend"),
+            flags::int_flag(f, "tp_size", 1),
+            text("ep_size"),
+            flags::int_flag(f, "pp_size", 1),
+            number(r.metric("output_throughput")),
+            number(r.metric("mean_ttft_ms")),
+            number(r.metric("mean_tpot_ms")),
+            number(r.metric("p99_ttft_ms")),
+            r.outcome_label(),
+            note(r)
+        );
+    }
+    out
+}
+
+/// One row of the cross-scenario summary.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ScenarioRow {
+    /// Display name.
+    pub scenario_name: String,
+    /// Directory.
+    pub scenario_dir: String,
+    /// `ok`, `no_sla_pass` or `no_successful_runs`.
+    pub status: String,
+    /// Best passing rate.
+    pub requested_qps: Option<f64>,
+    /// Credited (achieved) rate.
+    pub achieved_request_rate: Option<f64>,
+    /// Mean TTFT of the best.
+    pub mean_ttft_ms: Option<f64>,
+    /// Mean TPOT of the best.
+    pub mean_tpot_ms: Option<f64>,
+    /// Output throughput of the best.
+    pub output_throughput: Option<f64>,
+    /// Launch command ("" when nothing met the SLA).
+    pub launch_command: String,
+}
+
+/// Renders `SUMMARY.md`: one table, then one section per scenario.
+pub fn run_summary(rows: &[ScenarioRow], partial: Option<&str>) -> String {
+    let mut out = String::from("# Scenario Summary\n\n");
+    if let Some(reason) = partial {
+        let _ = writeln!(out, "- Status: partial ({reason})\n");
+    }
+    out.push_str("| Scenario | Status | QPS | Output tok/s | TTFT ms | TPOT ms | Summary |\n|---|---|---|---|---|---|---|\n");
+    for row in rows {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {} | `{}/summary.md` |",
+            row.scenario_name,
+            row.status,
+            row.requested_qps.map(|q| format!("{q:.4}")).unwrap_or_default(),
+            number(row.output_throughput),
+            number(row.mean_ttft_ms),
+            number(row.mean_tpot_ms),
+            row.scenario_dir
+        );
+    }
+    for row in rows {
+        let _ = write!(out, "\n## {}\n\n", row.scenario_name);
+        if row.launch_command.is_empty() {
+            out.push_str("No candidate met the SLA in this scenario.\n");
+        } else {
+            let _ = writeln!(out, "```bash\n{}\n```", row.launch_command);
+        }
+    }
+    out
+}

@@ -1,0 +1,127 @@
+//! Per-scenario state during a run: prepared dataset, request path, the records so far (resumed
+//! and new), the stage incumbents, and writing the scenario's result files.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use anyhow::Context;
+
+use shared::ranking;
+use shared::record::TrialRecord;
+
+use crate::config::{ApiBackend, RunConfig, Scenario};
+use crate::dataset::DatasetRow;
+use crate::results::{self, command, csv_export, markdown};
+
+/// One scenario's state.
+pub struct ScenarioState {
+    /// The scenario.
+    pub scenario: Scenario,
+    /// Output folder.
+    pub dir: PathBuf,
+    /// Prepared rows.
+    pub rows: Vec<DatasetRow>,
+    /// Request path.
+    pub backend: ApiBackend,
+    /// All records, resumed first, then new ones in order.
+    pub records: Vec<TrialRecord>,
+    /// Resumed records by trial key.
+    pub stored: HashMap<String, TrialRecord>,
+    /// Best passing credited rate so far, per stage, as replayed in this run.
+    pub incumbent: HashMap<String, f64>,
+}
+
+impl ScenarioState {
+    /// Path of the append-only log.
+    pub fn live_path(&self) -> PathBuf {
+        self.dir.join("live_results.jsonl")
+    }
+
+    /// Takes a finished (or resumed) record into account for the incumbent.
+    pub fn note_incumbent(&mut self, record: &TrialRecord) {
+        if record.sla_passed && record.metrics.is_some() {
+            let rate = record.requested_qps;
+            let entry = self.incumbent.entry(record.stage.clone()).or_insert(rate);
+            *entry = entry.max(rate);
+        }
+    }
+
+    /// Adds a newly measured record: appended to the live log before anything else happens.
+    pub fn push_new(&mut self, record: TrialRecord) -> anyhow::Result<()> {
+        results::append_jsonl(&self.live_path(), &record)?;
+        self.note_incumbent(&record);
+        self.records.push(record);
+        Ok(())
+    }
+
+    /// Records with `best_for_candidate` marked on the best passing trial of each walk.
+    pub fn marked_records(&self) -> Vec<TrialRecord> {
+        let mut records = self.records.clone();
+        let mut best: HashMap<(String, usize, Option<u64>), usize> = HashMap::new();
+        for (i, r) in records.iter().enumerate().filter(|(_, r)| r.sla_passed && r.metrics.is_some()) {
+            let key = (r.stage.clone(), r.candidate_id, r.max_concurrency);
+            match best.get(&key) {
+                Some(&j) if records[j].requested_qps >= r.requested_qps => {}
+                _ => {
+                    best.insert(key, i);
+                }
+            }
+        }
+        for r in &mut records {
+            r.best_for_candidate = false;
+        }
+        for i in best.into_values() {
+            records[i].best_for_candidate = true;
+        }
+        records
+    }
+
+    /// Rewrites `results.jsonl`, `results.csv` and `summary.md`.
+    pub fn write_outputs(&self, cfg: &RunConfig, partial: Option<&str>) -> anyhow::Result<()> {
+        let records = self.marked_records();
+        results::write_atomic(&self.dir.join("results.jsonl"), &results::jsonl_bytes(&records)?)?;
+        let csv = csv_export::to_csv(&records).context("cannot render results.csv")?;
+        results::write_atomic(&self.dir.join("results.csv"), &csv)?;
+        let facts = markdown::ScenarioFacts {
+            name: &self.scenario.name,
+            dataset: dataset_line(cfg, &self.scenario),
+            requests: self.rows.len(),
+            partial,
+            best_command: self.best_command(cfg),
+            sla: sla_text(cfg),
+        };
+        results::write_atomic(&self.dir.join("summary.md"), markdown::scenario_summary(&facts, &records).as_bytes())
+    }
+
+    /// The launch command of the best SLA-passing trial.
+    pub fn best_command(&self, cfg: &RunConfig) -> Option<String> {
+        ranking::best_passing(&self.records).map(|best| command::render(&cfg.server, &best.server_flags))
+    }
+
+    /// The best SLA-passing trial.
+    pub fn best(&self) -> Option<&TrialRecord> {
+        ranking::best_passing(&self.records)
+    }
+}
+
+/// "random (synthetic), input 512 / output 64 tokens" and the like.
+pub fn dataset_line(cfg: &RunConfig, scenario: &Scenario) -> String {
+    match (scenario.input_len, scenario.output_len) {
+        (Some(input), Some(output)) => format!("random (synthetic traffic), input {input} / output {output} tokens, exact lengths{}",
+            cfg.dataset.random_range_ratio.filter(|r| *r < 1.0).map(|r| format!(" (range ratio {r})")).unwrap_or_default()),
+        _ => format!(
+            "{} ({}), {}",
+            cfg.dataset.kind.name(),
+            if cfg.dataset.kind == crate::config::DatasetKind::Custom { "real traffic from a file" } else { "synthetic traffic" },
+            cfg.dataset.path.as_ref().map_or_else(String::new, |p| p.display().to_string())
+        ),
+    }
+}
+
+/// The SLA in words.
+pub fn sla_text(cfg: &RunConfig) -> String {
+    let sla = &cfg.benchmark.sla;
+    let mut parts: Vec<String> = sla.limits.iter().map(|l| format!("{} <= {} ms", l.metric_name(), l.max_ms)).collect();
+    parts.push(format!("success rate >= {}", sla.min_success_rate));
+    parts.join(", ")
+}
