@@ -60,7 +60,13 @@ pub mod exit {
 pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Plan { config } => crate::commands::plan(&config),
-        Command::Run { config, output_dir, quiet } => crate::commands::run(&config, output_dir, quiet).await,
-        Command::Sim { args } => Ok(ExitCode::from(u8::try_from(crate::sim::main(&args).await).unwrap_or(1))),
+        Command::Run {
+            config,
+            output_dir,
+            quiet,
+        } => crate::commands::run(&config, output_dir, quiet).await,
+        Command::Sim { args } => Ok(ExitCode::from(
+            u8::try_from(crate::sim::main(&args).await).unwrap_or(1),
+        )),
     }
 }

@@ -26,35 +26,99 @@ fn startup_estimate_s(cfg: &RunConfig) -> f64 {
 pub fn plan_text(cfg: &RunConfig) -> String {
     let mut out = String::from("=== autobench plan ===\n");
     let _ = writeln!(out, "config: {}", cfg.config_path.display());
-    let _ = writeln!(out, "output_dir: {}{}", cfg.output_dir.display(), if cfg.output_dir_explicit { "" } else { " (timestamped; set benchmark.output_dir to resume)" });
+    let _ = writeln!(
+        out,
+        "output_dir: {}{}",
+        cfg.output_dir.display(),
+        if cfg.output_dir_explicit {
+            ""
+        } else {
+            " (timestamped; set benchmark.output_dir to resume)"
+        }
+    );
     let _ = writeln!(out, "search: {}", tier_description(cfg.tier));
-    let _ = writeln!(out, "max_candidates: {}", cfg.max_candidates.map_or("unbounded".into(), |c| c.to_string()));
-    let _ = writeln!(out, "max_duration_hours: {:.1}", cfg.max_duration.as_secs_f64() / 3600.0);
+    let _ = writeln!(
+        out,
+        "max_candidates: {}",
+        cfg.max_candidates
+            .map_or("unbounded".into(), |c| c.to_string())
+    );
+    let _ = writeln!(
+        out,
+        "max_duration_hours: {:.1}",
+        cfg.max_duration.as_secs_f64() / 3600.0
+    );
     let _ = writeln!(out, "qps_plan: {}", cfg.benchmark.qps.describe());
-    let _ = writeln!(out, "max_concurrency: {}", cfg.benchmark.max_concurrency.iter().map(|c| c.map_or("unlimited".into(), |c| c.to_string())).collect::<Vec<_>>().join(", "));
+    let _ = writeln!(
+        out,
+        "max_concurrency: {}",
+        cfg.benchmark
+            .max_concurrency
+            .iter()
+            .map(|c| c.map_or("unlimited".into(), |c| c.to_string()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
     let _ = writeln!(out, "sla: {}", session::sla_text(cfg));
     let _ = writeln!(out, "backend: {}", cfg.benchmark.backend.name());
-    let _ = writeln!(out, "server reuse: {}", if cfg.server.relaunch_per_trial { "relaunch for every trial (server.relaunch_per_trial)" } else { "one launch per candidate, cache flushed between points" });
+    let _ = writeln!(
+        out,
+        "server reuse: {}",
+        if cfg.server.relaunch_per_trial {
+            "relaunch for every trial (server.relaunch_per_trial)"
+        } else {
+            "one launch per candidate, cache flushed between points"
+        }
+    );
     let _ = writeln!(out, "\nscenarios ({}):", cfg.scenarios.len());
     for (i, s) in cfg.scenarios.iter().enumerate() {
-        let _ = writeln!(out, "  [{}/{}] {}: {}, num_prompts={}", i + 1, cfg.scenarios.len(), s.name, session::dataset_line(cfg, s), cfg.dataset.num_prompts);
+        let _ = writeln!(
+            out,
+            "  [{}/{}] {}: {}, num_prompts={}",
+            i + 1,
+            cfg.scenarios.len(),
+            s.name,
+            session::dataset_line(cfg, s),
+            cfg.dataset.num_prompts
+        );
     }
     let plan = &cfg.candidates;
     let _ = writeln!(out, "\nbase candidates ({}):", plan.candidates.len());
     for (i, candidate) in plan.candidates.iter().enumerate() {
-        let _ = writeln!(out, "  [{i}]{} {}", if i == 0 { " (baseline)" } else { "" }, command::render(&cfg.server, candidate).replace('\n', "\n      "));
+        let _ = writeln!(
+            out,
+            "  [{i}]{} {}",
+            if i == 0 { " (baseline)" } else { "" },
+            command::render(&cfg.server, candidate).replace('\n', "\n      ")
+        );
     }
     let mut left_out = Vec::new();
     if !plan.dropped_keys.is_empty() {
-        left_out.push(format!("tier {} drops these search keys entirely: {}", cfg.tier, plan.dropped_keys.join(", ")));
+        left_out.push(format!(
+            "tier {} drops these search keys entirely: {}",
+            cfg.tier,
+            plan.dropped_keys.join(", ")
+        ));
     }
     for item in &plan.dropped_values {
-        left_out.push(format!("tier {} drops values of {}: {}", cfg.tier, item.key, values(&item.values)));
+        left_out.push(format!(
+            "tier {} drops values of {}: {}",
+            cfg.tier,
+            item.key,
+            values(&item.values)
+        ));
     }
     if plan.capped_candidates > 0 {
-        left_out.push(format!("max_candidates cuts {} more candidate(s)", plan.capped_candidates));
+        left_out.push(format!(
+            "max_candidates cuts {} more candidate(s)",
+            plan.capped_candidates
+        ));
         for item in &plan.untried_after_cap {
-            left_out.push(format!("  never tried because of the cap: {} = {}", item.key, values(&item.values)));
+            left_out.push(format!(
+                "  never tried because of the cap: {} = {}",
+                item.key,
+                values(&item.values)
+            ));
         }
     }
     if !left_out.is_empty() {
@@ -64,16 +128,43 @@ pub fn plan_text(cfg: &RunConfig) -> String {
         }
     }
     let per_walk = cfg.benchmark.qps.estimate_trials();
-    let trials = cfg.scenarios.len() * plan.candidates.len() * cfg.benchmark.max_concurrency.len() * per_walk;
+    let trials = cfg.scenarios.len()
+        * plan.candidates.len()
+        * cfg.benchmark.max_concurrency.len()
+        * per_walk;
     let trial_s = cfg.dataset.num_prompts.max(1) as f64 / cfg.benchmark.qps.typical_rate() + 3.0;
-    let launches = if cfg.server.relaunch_per_trial { trials } else { plan.candidates.len() };
+    let launches = if cfg.server.relaunch_per_trial {
+        trials
+    } else {
+        plan.candidates.len()
+    };
     let wall_s = trials as f64 * trial_s + launches as f64 * startup_estimate_s(cfg);
-    let _ = writeln!(out, "\nestimated_base_trials: {trials} ({} scenarios x {} candidates x {} concurrency values x up to {per_walk} rates)", cfg.scenarios.len(), plan.candidates.len(), cfg.benchmark.max_concurrency.len());
+    let _ = writeln!(
+        out,
+        "\nestimated_base_trials: {trials} ({} scenarios x {} candidates x {} concurrency values x up to {per_walk} rates)",
+        cfg.scenarios.len(),
+        plan.candidates.len(),
+        cfg.benchmark.max_concurrency.len()
+    );
     let _ = writeln!(out, "server launches: {launches}");
-    let _ = writeln!(out, "estimated wall time: up to {} (about {trial_s:.0} s per trial, {:.0} s per launch)", human(wall_s), startup_estimate_s(cfg));
+    let _ = writeln!(
+        out,
+        "estimated wall time: up to {} (about {trial_s:.0} s per trial, {:.0} s per launch)",
+        human(wall_s),
+        startup_estimate_s(cfg)
+    );
     match &cfg.speculative {
         Some(spec) => {
-            let _ = writeln!(out, "speculative stage: enabled ({}, draft {}), run per scenario on the best base candidate", spec.algorithm, if spec.draft_model_path.is_empty() { "MISSING" } else { &spec.draft_model_path });
+            let _ = writeln!(
+                out,
+                "speculative stage: enabled ({}, draft {}), run per scenario on the best base candidate",
+                spec.algorithm,
+                if spec.draft_model_path.is_empty() {
+                    "MISSING"
+                } else {
+                    &spec.draft_model_path
+                }
+            );
         }
         None => out.push_str("speculative stage: disabled\n"),
     }
@@ -87,11 +178,21 @@ pub fn plan_text(cfg: &RunConfig) -> String {
 }
 
 fn values(values: &[serde_json::Value]) -> String {
-    values.iter().map(flags::render_scalar).collect::<Vec<_>>().join(", ")
+    values
+        .iter()
+        .map(flags::render_scalar)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn human(seconds: f64) -> String {
-    if seconds >= 3600.0 { format!("{:.1} h", seconds / 3600.0) } else if seconds >= 60.0 { format!("{:.0} min", seconds / 60.0) } else { format!("{seconds:.0} s") }
+    if seconds >= 3600.0 {
+        format!("{:.1} h", seconds / 3600.0)
+    } else if seconds >= 60.0 {
+        format!("{:.0} min", seconds / 60.0)
+    } else {
+        format!("{seconds:.0} s")
+    }
 }
 
 /// `autobench plan`.
@@ -103,17 +204,33 @@ pub fn plan(path: &Path) -> anyhow::Result<ExitCode> {
 }
 
 /// `autobench run`.
-#[expect(clippy::print_stdout, clippy::print_stderr, reason = "the final summary is the command's output")]
-pub async fn run(path: &Path, output_dir: Option<PathBuf>, quiet: bool) -> anyhow::Result<ExitCode> {
+#[expect(
+    clippy::print_stdout,
+    clippy::print_stderr,
+    reason = "the final summary is the command's output"
+)]
+pub async fn run(
+    path: &Path,
+    output_dir: Option<PathBuf>,
+    quiet: bool,
+) -> anyhow::Result<ExitCode> {
     let mut cfg = config::load(path)?;
     if let Some(dir) = output_dir {
         cfg.output_dir = dir;
         cfg.output_dir_explicit = true;
-        cfg.warnings.retain(|w| !w.starts_with("benchmark.output_dir"));
+        cfg.warnings
+            .retain(|w| !w.starts_with("benchmark.output_dir"));
     }
     crate::launcher::registry::install_panic_hook();
     std::fs::create_dir_all(&cfg.output_dir)?;
-    let progress = Progress::new(&cfg.output_dir.join("progress.log"), if quiet { ConsoleMode::Quiet } else { ConsoleMode::Normal });
+    let progress = Progress::new(
+        &cfg.output_dir.join("progress.log"),
+        if quiet {
+            ConsoleMode::Quiet
+        } else {
+            ConsoleMode::Normal
+        },
+    );
     for warning in &cfg.warnings {
         progress.line(&format!("warning: {warning}"));
     }
@@ -126,16 +243,30 @@ pub async fn run(path: &Path, output_dir: Option<PathBuf>, quiet: bool) -> anyho
     let text = final_summary(&cfg, &outcome);
     progress.line("run finished; summary follows");
     print!("{text}");
-    if outcome.partial.as_deref().is_some_and(|p| p.starts_with("interrupted")) {
-        eprintln!("interrupted: partial results are in {}", outcome.output_dir.display());
+    if outcome
+        .partial
+        .as_deref()
+        .is_some_and(|p| p.starts_with("interrupted"))
+    {
+        eprintln!(
+            "interrupted: partial results are in {}",
+            outcome.output_dir.display()
+        );
         return Ok(ExitCode::from(exit::INTERRUPTED));
     }
-    Ok(ExitCode::from(if outcome.any_passed() { exit::MET } else { exit::NOT_MET }))
+    Ok(ExitCode::from(if outcome.any_passed() {
+        exit::MET
+    } else {
+        exit::NOT_MET
+    }))
 }
 
 async fn forward_signals(cancel: crate::cancel::CancelSender) {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut interrupt), Ok(mut terminate)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else {
+    let (Ok(mut interrupt), Ok(mut terminate)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
         return;
     };
     tokio::select! {
@@ -155,7 +286,12 @@ async fn forward_signals(cancel: crate::cancel::CancelSender) {
 /// What a person needs to act on, printed at the end of `run`.
 pub fn final_summary(cfg: &RunConfig, outcome: &RunOutcome) -> String {
     let mut out = String::from("\n=== autobench result ===\n");
-    let _ = writeln!(out, "search: {}; {} base candidate(s)", tier_description(cfg.tier), cfg.candidates.candidates.len());
+    let _ = writeln!(
+        out,
+        "search: {}; {} base candidate(s)",
+        tier_description(cfg.tier),
+        cfg.candidates.candidates.len()
+    );
     if let Some(reason) = &outcome.partial {
         let _ = writeln!(out, "status: PARTIAL ({reason})");
     }
@@ -163,24 +299,61 @@ pub fn final_summary(cfg: &RunConfig, outcome: &RunOutcome) -> String {
         let _ = writeln!(out, "\nscenario {}: dataset {}", s.name, s.dataset);
         match (&s.best, &s.command) {
             (Some(best), Some(command)) => {
-                let _ = writeln!(out, "  best: candidate {} ({} stage) met the SLA at {:.4} req/s (max_concurrency {}), {:.1} output tok/s, mean TTFT {:.1} ms, mean TPOT {:.2} ms",
-                    best.candidate_id, best.stage, ranking::credited_rate(best), best.max_concurrency.map_or("unlimited".into(), |c| c.to_string()),
-                    best.metric("output_throughput").unwrap_or(0.0), best.metric("mean_ttft_ms").unwrap_or(0.0), best.metric("mean_tpot_ms").unwrap_or(0.0));
-                let _ = writeln!(out, "  launch command:\n    {}", command.replace('\n', "\n    "));
+                let _ = writeln!(
+                    out,
+                    "  best: candidate {} ({} stage) met the SLA at {:.4} req/s (max_concurrency {}), {:.1} output tok/s, mean TTFT {:.1} ms, mean TPOT {:.2} ms",
+                    best.candidate_id,
+                    best.stage,
+                    ranking::credited_rate(best),
+                    best.max_concurrency
+                        .map_or("unlimited".into(), |c| c.to_string()),
+                    best.metric("output_throughput").unwrap_or(0.0),
+                    best.metric("mean_ttft_ms").unwrap_or(0.0),
+                    best.metric("mean_tpot_ms").unwrap_or(0.0)
+                );
+                let _ = writeln!(
+                    out,
+                    "  launch command:\n    {}",
+                    command.replace('\n', "\n    ")
+                );
             }
             _ => {
-                let _ = writeln!(out, "  no candidate met the SLA ({})", session::sla_text(cfg));
+                let _ = writeln!(
+                    out,
+                    "  no candidate met the SLA ({})",
+                    session::sla_text(cfg)
+                );
             }
         }
-        let _ = writeln!(out, "  files: {}/summary.md, results.csv, results.jsonl, prepared_dataset.jsonl", s.dir.display());
+        let _ = writeln!(
+            out,
+            "  files: {}/summary.md, results.csv, results.jsonl, prepared_dataset.jsonl",
+            s.dir.display()
+        );
     }
-    let _ = writeln!(out, "\nspeculative stage: {}", outcome.speculative.as_deref().unwrap_or("disabled"));
+    let _ = writeln!(
+        out,
+        "\nspeculative stage: {}",
+        outcome.speculative.as_deref().unwrap_or("disabled")
+    );
     if cfg.scenarios.len() > 1 {
-        let _ = writeln!(out, "summary of all scenarios: {}", outcome.output_dir.join("SUMMARY.md").display());
+        let _ = writeln!(
+            out,
+            "summary of all scenarios: {}",
+            outcome.output_dir.join("SUMMARY.md").display()
+        );
     }
-    let _ = writeln!(out, "progress log: {}", outcome.output_dir.join("progress.log").display());
+    let _ = writeln!(
+        out,
+        "progress log: {}",
+        outcome.output_dir.join("progress.log").display()
+    );
     if !outcome.server_logs.is_empty() {
-        let _ = writeln!(out, "server logs: {}", outcome.output_dir.join("logs").display());
+        let _ = writeln!(
+            out,
+            "server logs: {}",
+            outcome.output_dir.join("logs").display()
+        );
     }
     out
 }

@@ -1,10 +1,10 @@
 //! autobench: launches LLM inference server candidates, drives each with open-loop load, and finds
 //! the highest request rate that meets a latency SLA.
 
-pub mod config;
 pub mod cancel;
 pub mod cli;
 pub mod commands;
+pub mod config;
 pub mod dataset;
 pub mod launcher;
 pub mod loadgen;

@@ -20,11 +20,22 @@ use shared::stats::Summary;
 use crate::loadgen::RequestResult;
 
 /// Computes the flat metrics map of one trial.
-pub fn summarize(results: &[RequestResult], duration_s: f64, offered_rate: f64, max_concurrency: Option<u64>) -> Map<String, Value> {
+pub fn summarize(
+    results: &[RequestResult],
+    duration_s: f64,
+    offered_rate: f64,
+    max_concurrency: Option<u64>,
+) -> Map<String, Value> {
     let ok: Vec<&RequestResult> = results.iter().filter(|r| r.error.is_none()).collect();
     let ms = |v: f64| v * 1000.0;
-    let ttft: Vec<f64> = ok.iter().map(|r| ms(r.first_token_at.unwrap_or(r.end_at) - r.sent_at)).collect();
-    let ttft_sched: Vec<f64> = ok.iter().map(|r| ms(r.first_token_at.unwrap_or(r.end_at) - r.scheduled_at)).collect();
+    let ttft: Vec<f64> = ok
+        .iter()
+        .map(|r| ms(r.first_token_at.unwrap_or(r.end_at) - r.sent_at))
+        .collect();
+    let ttft_sched: Vec<f64> = ok
+        .iter()
+        .map(|r| ms(r.first_token_at.unwrap_or(r.end_at) - r.scheduled_at))
+        .collect();
     let e2e: Vec<f64> = ok.iter().map(|r| ms(r.end_at - r.sent_at)).collect();
     let e2e_sched: Vec<f64> = ok.iter().map(|r| ms(r.end_at - r.scheduled_at)).collect();
     let tpot: Vec<f64> = ok
@@ -32,25 +43,43 @@ pub fn summarize(results: &[RequestResult], duration_s: f64, offered_rate: f64, 
         .filter(|r| r.output_tokens > 1)
         .map(|r| ms(r.end_at - r.first_token_at.unwrap_or(r.end_at)) / (r.output_tokens - 1) as f64)
         .collect();
-    let itl: Vec<f64> = ok.iter().flat_map(|r| r.itl.iter().map(|g| ms(*g))).collect();
-    let lag: Vec<f64> = results.iter().map(|r| ms(r.sent_at - r.scheduled_at)).collect();
+    let itl: Vec<f64> = ok
+        .iter()
+        .flat_map(|r| r.itl.iter().map(|g| ms(*g)))
+        .collect();
+    let lag: Vec<f64> = results
+        .iter()
+        .map(|r| ms(r.sent_at - r.scheduled_at))
+        .collect();
     let input: u64 = ok.iter().map(|r| r.input_tokens).sum();
     let output: u64 = ok.iter().map(|r| r.output_tokens).sum();
     let duration = duration_s.max(1e-9);
 
     let mut m = Map::new();
     m.insert("request_rate".into(), json_f64(offered_rate));
-    m.insert("max_concurrency".into(), max_concurrency.map_or(Value::Null, Value::from));
+    m.insert(
+        "max_concurrency".into(),
+        max_concurrency.map_or(Value::Null, Value::from),
+    );
     m.insert("duration".into(), json!(duration_s));
     m.insert("completed".into(), json!(ok.len()));
     m.insert("failed".into(), json!(results.len() - ok.len()));
     m.insert("total_input_tokens".into(), json!(input));
     m.insert("total_output_tokens".into(), json!(output));
-    m.insert("request_throughput".into(), json!(ok.len() as f64 / duration));
+    m.insert(
+        "request_throughput".into(),
+        json!(ok.len() as f64 / duration),
+    );
     m.insert("input_throughput".into(), json!(input as f64 / duration));
     m.insert("output_throughput".into(), json!(output as f64 / duration));
-    m.insert("total_throughput".into(), json!((input + output) as f64 / duration));
-    m.insert("achieved_request_rate".into(), json!(achieved_rate(results, offered_rate)));
+    m.insert(
+        "total_throughput".into(),
+        json!((input + output) as f64 / duration),
+    );
+    m.insert(
+        "achieved_request_rate".into(),
+        json!(achieved_rate(results, offered_rate)),
+    );
     insert_summary(&mut m, "e2e_latency_ms", &e2e);
     insert_summary(&mut m, "ttft_ms", &ttft);
     insert_summary(&mut m, "tpot_ms", &tpot);
@@ -62,13 +91,20 @@ pub fn summarize(results: &[RequestResult], duration_s: f64, offered_rate: f64, 
     m.insert("mean_send_lag_ms".into(), json!(lag_summary.mean));
     m.insert("p99_send_lag_ms".into(), json!(lag_summary.p99));
     m.insert("max_send_lag_ms".into(), json!(lag_summary.max));
-    m.insert("concurrency".into(), json!(e2e.iter().sum::<f64>() / 1000.0 / duration));
+    m.insert(
+        "concurrency".into(),
+        json!(e2e.iter().sum::<f64>() / 1000.0 / duration),
+    );
     m.insert("error_counts".into(), Value::Object(error_counts(results)));
     m
 }
 
 fn json_f64(value: f64) -> Value {
-    if value.is_finite() { json!(value) } else { Value::Null }
+    if value.is_finite() {
+        json!(value)
+    } else {
+        Value::Null
+    }
 }
 
 fn insert_summary(m: &mut Map<String, Value>, stem: &str, values: &[f64]) {
@@ -80,13 +116,22 @@ fn insert_summary(m: &mut Map<String, Value>, stem: &str, values: &[f64]) {
 /// Offered rate scaled by how much the actual send span stretched the scheduled span.
 fn achieved_rate(results: &[RequestResult], offered: f64) -> f64 {
     let span = |f: fn(&RequestResult) -> f64| {
-        let (lo, hi) = results.iter().map(f).fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| (lo.min(v), hi.max(v)));
+        let (lo, hi) = results
+            .iter()
+            .map(f)
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
+                (lo.min(v), hi.max(v))
+            });
         hi - lo
     };
     let scheduled = span(|r| r.scheduled_at);
     let actual = span(|r| r.sent_at);
     if !offered.is_finite() || results.len() < 2 || scheduled <= 0.0 || actual <= 0.0 {
-        return if offered.is_finite() { offered } else { results.len() as f64 / actual.max(1e-9) };
+        return if offered.is_finite() {
+            offered
+        } else {
+            results.len() as f64 / actual.max(1e-9)
+        };
     }
     offered * (scheduled / actual).min(1.0)
 }
@@ -105,8 +150,16 @@ mod tests {
     use crate::loadgen::stream::RequestError;
 
     fn result(scheduled: f64, sent: f64, first: f64, end: f64, tokens: u64) -> RequestResult {
-        RequestResult { scheduled_at: scheduled, sent_at: sent, first_token_at: Some(first), end_at: end,
-                        itl: vec![(end - first) / (tokens - 1) as f64; (tokens - 1) as usize], output_tokens: tokens, input_tokens: 10, error: None }
+        RequestResult {
+            scheduled_at: scheduled,
+            sent_at: sent,
+            first_token_at: Some(first),
+            end_at: end,
+            itl: vec![(end - first) / (tokens - 1) as f64; (tokens - 1) as usize],
+            output_tokens: tokens,
+            input_tokens: 10,
+            error: None,
+        }
     }
 
     fn get(m: &Map<String, Value>, key: &str) -> f64 {

@@ -28,7 +28,11 @@ pub struct Progress {
 impl Progress {
     /// Opens `progress.log` (appending) and sets up the console.
     pub fn new(log_path: &Path, mode: ConsoleMode) -> Progress {
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(log_path).ok();
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log_path)
+            .ok();
         let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
         let bar = (mode == ConsoleMode::Normal && terminal).then(|| {
             let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
@@ -44,18 +48,29 @@ impl Progress {
             bar.enable_steady_tick(Duration::from_millis(500));
             bar
         });
-        Progress { log: Mutex::new(log), plain: mode == ConsoleMode::Normal && !terminal, bar }
+        Progress {
+            log: Mutex::new(log),
+            plain: mode == ConsoleMode::Normal && !terminal,
+            bar,
+        }
     }
 
     /// A progress sink that writes nowhere (tests, `plan`).
     pub fn silent() -> Progress {
-        Progress { log: Mutex::new(None), bar: None, plain: false }
+        Progress {
+            log: Mutex::new(None),
+            bar: None,
+            plain: false,
+        }
     }
 
     /// Logs one line.
     #[expect(clippy::print_stderr, reason = "progress lines go to stderr by design")]
     pub fn line(&self, message: &str) {
-        let stamped = format!("{} {message}", chrono::Local::now().format("%Y-%m-%d %H:%M:%S"));
+        let stamped = format!(
+            "{} {message}",
+            chrono::Local::now().format("%Y-%m-%d %H:%M:%S")
+        );
         if let Ok(mut guard) = self.log.lock()
             && let Some(file) = guard.as_mut()
         {

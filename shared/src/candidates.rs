@@ -60,7 +60,9 @@ pub struct CandidatePlan {
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum CandidateError {
     /// `dp_size` derivation could not divide the GPUs evenly.
-    #[error("cannot derive dp_size: total_gpus={total_gpus}, tp_size={tp_size}, pp_size={pp_size} (total_gpus must be a multiple of tp_size*pp_size)")]
+    #[error(
+        "cannot derive dp_size: total_gpus={total_gpus}, tp_size={tp_size}, pp_size={pp_size} (total_gpus must be a multiple of tp_size*pp_size)"
+    )]
     DpNotDivisible {
         /// GPUs available.
         total_gpus: u64,
@@ -74,8 +76,12 @@ pub enum CandidateError {
 /// Human description of a tier, as the plan prints it.
 pub fn tier_description(tier: i64) -> &'static str {
     match tier {
-        1 => "tier 1: smallest and fastest sanity sweep (first 6 keys x 2 values, one factor at a time)",
-        2 => "tier 2: balanced default sweep (product of the first 3 keys x 3 values, then one factor at a time over keys 4-8)",
+        1 => {
+            "tier 1: smallest and fastest sanity sweep (first 6 keys x 2 values, one factor at a time)"
+        }
+        2 => {
+            "tier 2: balanced default sweep (product of the first 3 keys x 3 values, then one factor at a time over keys 4-8)"
+        }
         3 => "tier 3: largest and slowest full search (full product of every key)",
         _ => "baseline only (tier is not 1, 2 or 3)",
     }
@@ -296,7 +302,9 @@ mod tests {
     }
 
     fn count(tier: i64, cap: Option<usize>) -> usize {
-        generate(&qwen_spec(tier, cap)).map(|p| p.candidates.len()).unwrap_or(0)
+        generate(&qwen_spec(tier, cap))
+            .map(|p| p.candidates.len())
+            .unwrap_or(0)
     }
 
     #[test]
@@ -317,29 +325,50 @@ mod tests {
         assert_eq!(last["prefill_attention_backend"], json!("flashinfer"));
         assert_eq!(last["decode_attention_backend"], json!("flashinfer"));
         assert_eq!(last["chunked_prefill_size"], json!(4096));
-        assert!(plan.candidates.iter().all(|c| !c.contains_key("max_running_requests")));
+        assert!(
+            plan.candidates
+                .iter()
+                .all(|c| !c.contains_key("max_running_requests"))
+        );
         assert_eq!(plan.capped_candidates, 4);
-        let untried: Vec<_> = plan.untried_after_cap.iter().map(|k| k.key.as_str()).collect();
+        let untried: Vec<_> = plan
+            .untried_after_cap
+            .iter()
+            .map(|k| k.key.as_str())
+            .collect();
         assert_eq!(untried, ["max_running_requests"]);
     }
 
     #[test]
     fn tier1_drops_third_value_and_reports_it() {
         let plan = generate(&qwen_spec(1, None)).expect("plan");
-        assert_eq!(plan.dropped_values, vec![key("max_running_requests", json!([128]))]);
-        assert!(plan.candidates.iter().all(|c| c.get("max_running_requests") != Some(&json!(128))));
+        assert_eq!(
+            plan.dropped_values,
+            vec![key("max_running_requests", json!([128]))]
+        );
+        assert!(
+            plan.candidates
+                .iter()
+                .all(|c| c.get("max_running_requests") != Some(&json!(128)))
+        );
     }
 
     #[test]
     fn tier3_with_cap_explores_first_corner_only() {
         let plan = generate(&qwen_spec(3, Some(8))).expect("plan");
-        assert!(plan.candidates[1..].iter().all(|c| c["prefill_attention_backend"] == json!("fa3")));
+        assert!(
+            plan.candidates[1..]
+                .iter()
+                .all(|c| c["prefill_attention_backend"] == json!("fa3"))
+        );
     }
 
     #[test]
     fn tier2_drops_keys_beyond_eight() {
         let mut spec = qwen_spec(2, None);
-        spec.search_space = (0..10).map(|i| key(&format!("k{i}"), json!([1, 2]))).collect();
+        spec.search_space = (0..10)
+            .map(|i| key(&format!("k{i}"), json!([1, 2])))
+            .collect();
         let plan = generate(&spec).expect("plan");
         assert_eq!(plan.dropped_keys, ["k8", "k9"]);
         assert_eq!(plan.candidates.len(), 1 + 8 + 5 * 2);
@@ -348,7 +377,10 @@ mod tests {
     #[test]
     fn parallel_sugar_derives_dp() {
         let mut spec = CandidateSpec {
-            base_flags: json!({"model_path": "m"}).as_object().cloned().unwrap_or_default(),
+            base_flags: json!({"model_path": "m"})
+                .as_object()
+                .cloned()
+                .unwrap_or_default(),
             tier: 2,
             max_candidates: None,
             derive_dp_from_gpus: Some(8),
@@ -360,14 +392,25 @@ mod tests {
         let pairs: Vec<(i64, i64)> = plan
             .candidates
             .iter()
-            .map(|c| (flags::int_flag(c, "tp_size", 1), flags::int_flag(c, "dp_size", 0)))
+            .map(|c| {
+                (
+                    flags::int_flag(c, "tp_size", 1),
+                    flags::int_flag(c, "dp_size", 0),
+                )
+            })
             .collect();
-        assert!(pairs.contains(&(4, 2)) && pairs.contains(&(2, 4)), "{pairs:?}");
+        assert!(
+            pairs.contains(&(4, 2)) && pairs.contains(&(2, 4)),
+            "{pairs:?}"
+        );
     }
 
     #[test]
     fn dp_derivation_rejects_uneven_split() {
-        let mut candidate = json!({"tp_size": 3}).as_object().cloned().unwrap_or_default();
+        let mut candidate = json!({"tp_size": 3})
+            .as_object()
+            .cloned()
+            .unwrap_or_default();
         assert!(derive_dp_size(&mut candidate, 8).is_err());
     }
 
@@ -385,7 +428,11 @@ mod tests {
         let mut spec = qwen_spec(1, None);
         spec.search_space = vec![key("ep_size", json!([1, 4]))];
         let plan = generate(&spec).expect("plan");
-        let eps: Vec<i64> = plan.candidates.iter().map(|c| flags::int_flag(c, "ep_size", 0)).collect();
+        let eps: Vec<i64> = plan
+            .candidates
+            .iter()
+            .map(|c| flags::int_flag(c, "ep_size", 0))
+            .collect();
         assert_eq!(eps, [0, 1, 4]);
     }
 }

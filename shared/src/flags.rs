@@ -145,8 +145,19 @@ mod tests {
         assert_eq!(
             render_args(&flags, BoolStyle::BareFlag),
             [
-                "--model-path", "Qwen/Qwen3-32B", "--tp-size", "1", "--trust-remote-code",
-                "--mem-fraction-static", "0.82", "--cuda-graph-bs", "1", "2", "4", "--ratio", "2.0"
+                "--model-path",
+                "Qwen/Qwen3-32B",
+                "--tp-size",
+                "1",
+                "--trust-remote-code",
+                "--mem-fraction-static",
+                "0.82",
+                "--cuda-graph-bs",
+                "1",
+                "2",
+                "4",
+                "--ratio",
+                "2.0"
             ]
         );
     }

@@ -243,7 +243,12 @@ mod tests {
     use super::*;
 
     fn bisect(lower: f64, upper: f64, tolerance: f64, max_rounds: u32) -> QpsPlan {
-        QpsPlan::Bisect(Bisect { lower, upper, tolerance, max_rounds })
+        QpsPlan::Bisect(Bisect {
+            lower,
+            upper,
+            tolerance,
+            max_rounds,
+        })
     }
 
     fn run(plan: &QpsPlan, incumbent: Option<f64>, capacity: f64) -> (Vec<f64>, Option<f64>) {

@@ -46,7 +46,9 @@ pub fn best<'a, I: IntoIterator<Item = &'a TrialRecord>>(records: I) -> Option<&
 }
 
 /// The best trial that met the SLA.
-pub fn best_passing<'a, I: IntoIterator<Item = &'a TrialRecord>>(records: I) -> Option<&'a TrialRecord> {
+pub fn best_passing<'a, I: IntoIterator<Item = &'a TrialRecord>>(
+    records: I,
+) -> Option<&'a TrialRecord> {
     best(records.into_iter().filter(|r| r.sla_passed))
 }
 
@@ -84,7 +86,10 @@ mod tests {
 
     #[test]
     fn passing_beats_faster_failing() {
-        let records = [record(10.0, false, 10.0, 100.0), record(5.0, true, 5.0, 50.0)];
+        let records = [
+            record(10.0, false, 10.0, 100.0),
+            record(5.0, true, 5.0, 50.0),
+        ];
         assert_eq!(best(&records).map(|r| r.requested_qps), Some(5.0));
     }
 

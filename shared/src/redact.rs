@@ -49,10 +49,23 @@ mod tests {
 
     #[test]
     fn hides_credentials_only() {
-        for secret in ["HF_TOKEN", "OPENAI_API_KEY", "MY_SERVICE_API_KEY", "DB_PASSWORD", "X_SECRET", "hf_token"] {
+        for secret in [
+            "HF_TOKEN",
+            "OPENAI_API_KEY",
+            "MY_SERVICE_API_KEY",
+            "DB_PASSWORD",
+            "X_SECRET",
+            "hf_token",
+        ] {
             assert!(is_secret_env(secret), "{secret} should be hidden");
         }
-        for visible in ["TOKENIZERS_PARALLELISM", "CUDA_VISIBLE_DEVICES", "KEYBOARD", "NCCL_DEBUG", "MAX_TOKENS_PER_STEP"] {
+        for visible in [
+            "TOKENIZERS_PARALLELISM",
+            "CUDA_VISIBLE_DEVICES",
+            "KEYBOARD",
+            "NCCL_DEBUG",
+            "MAX_TOKENS_PER_STEP",
+        ] {
             assert!(!is_secret_env(visible), "{visible} should stay visible");
         }
     }

@@ -119,7 +119,8 @@ impl LatencyLimit {
     /// The metrics-map name of the measured value this limit reads.
     pub fn metric_name(&self) -> String {
         let stem = self.metric.metric_stem();
-        let scheduled = self.metric.depends_on_start() && self.measure_from == MeasureFrom::Scheduled;
+        let scheduled =
+            self.metric.depends_on_start() && self.measure_from == MeasureFrom::Scheduled;
         let suffix = if scheduled { "_from_scheduled" } else { "" };
         format!("{}_{stem}{suffix}_ms", self.stat.name())
     }
@@ -145,11 +146,17 @@ impl Default for Sla {
 
 /// Why an SLA key was not understood.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error("unknown SLA key `{0}`: expected max_ttft_ms, max_tpot_ms, max_<stat>_<metric>_ms (stat: mean, median, p90, p95, p99; metric: ttft, tpot, itl, e2e), min_success_rate or measure_from")]
+#[error(
+    "unknown SLA key `{0}`: expected max_ttft_ms, max_tpot_ms, max_<stat>_<metric>_ms (stat: mean, median, p90, p95, p99; metric: ttft, tpot, itl, e2e), min_success_rate or measure_from"
+)]
 pub struct UnknownSlaKey(pub String);
 
 /// Parses an SLA limit key; upstream's `max_ttft_ms`/`max_tpot_ms` are means measured from send.
-pub fn parse_limit_key(key: &str, max_ms: f64, default_from: MeasureFrom) -> Result<LatencyLimit, UnknownSlaKey> {
+pub fn parse_limit_key(
+    key: &str,
+    max_ms: f64,
+    default_from: MeasureFrom,
+) -> Result<LatencyLimit, UnknownSlaKey> {
     let unknown = || UnknownSlaKey(key.to_string());
     let body = key
         .strip_prefix("max_")
@@ -240,6 +247,9 @@ mod tests {
         let lossy = json!({"mean_ttft_ms": 1.0, "completed": 9, "failed": 1});
         assert_eq!(sla.violations(lossy.as_object().expect("map")).len(), 1);
         let missing = json!({"completed": 10, "failed": 0});
-        assert_eq!(sla.violations(missing.as_object().expect("map")), ["mean_ttft_ms missing"]);
+        assert_eq!(
+            sla.violations(missing.as_object().expect("map")),
+            ["mean_ttft_ms missing"]
+        );
     }
 }

@@ -4,8 +4,8 @@
 
 use std::fmt;
 
-use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
+use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 
 use shared::sla::{self, MeasureFrom, Sla};
 
@@ -54,7 +54,8 @@ impl<'de> Deserialize<'de> for QpsSpec {
                 Ok(QpsSpec::Values(values))
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<QpsSpec, A::Error> {
-                let (mut values, mut lower, mut upper, mut tolerance, mut rounds) = (None, None, None, None, None);
+                let (mut values, mut lower, mut upper, mut tolerance, mut rounds) =
+                    (None, None, None, None, None);
                 while let Some(key) = map.next_key::<String>()? {
                     match key.as_str() {
                         "values" => values = Some(map.next_value::<Vec<f64>>()?),
@@ -67,7 +68,12 @@ impl<'de> Deserialize<'de> for QpsSpec {
                 }
                 match (values, lower, upper) {
                     (Some(values), None, None) => Ok(QpsSpec::Values(values)),
-                    (None, Some(lower), Some(upper)) => Ok(QpsSpec::Bisect { lower, upper, tolerance, max_rounds: rounds }),
+                    (None, Some(lower), Some(upper)) => Ok(QpsSpec::Bisect {
+                        lower,
+                        upper,
+                        tolerance,
+                        max_rounds: rounds,
+                    }),
                     _ => Err(de::Error::custom(
                         "benchmark.qps must be a list or a {lower, upper, tolerance} map (give both lower and upper, or values)",
                     )),
@@ -93,7 +99,9 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for OneOrMany<T> {
         match Shape::<T>::deserialize(deserializer) {
             Ok(Shape::Many(values)) => Ok(OneOrMany(values)),
             Ok(Shape::One(value)) => Ok(OneOrMany(vec![value])),
-            Err(_) => Err(de::Error::custom("expected a value or a list of values of the right type")),
+            Err(_) => Err(de::Error::custom(
+                "expected a value or a list of values of the right type",
+            )),
         }
     }
 }
@@ -120,7 +128,8 @@ impl<'de> Deserialize<'de> for ConcurrencyList {
                 positive(v).map(|v| ConcurrencyList(vec![Some(v)]))
             }
             fn visit_i64<E: de::Error>(self, v: i64) -> Result<ConcurrencyList, E> {
-                let v = u64::try_from(v).map_err(|_| E::custom("max_concurrency must be positive or null"))?;
+                let v = u64::try_from(v)
+                    .map_err(|_| E::custom("max_concurrency must be positive or null"))?;
                 self.visit_u64(v)
             }
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<ConcurrencyList, A::Error> {
@@ -143,18 +152,24 @@ impl<'de> Deserialize<'de> for ConcurrencyList {
 
 fn positive<E: de::Error>(v: u64) -> Result<u64, E> {
     if v == 0 {
-        Err(E::custom("max_concurrency must be at least 1 (use null for unlimited)"))
+        Err(E::custom(
+            "max_concurrency must be at least 1 (use null for unlimited)",
+        ))
     } else {
         Ok(v)
     }
 }
 
 /// `search.max_candidates`: present-and-null means unbounded, so it needs its own reader.
-pub fn max_candidates<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<usize>, D::Error> {
+pub fn max_candidates<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<usize>, D::Error> {
     match Option::<i64>::deserialize(deserializer)? {
         None => Ok(None),
         Some(n) if n >= 1 => Ok(Some(usize::try_from(n).unwrap_or(usize::MAX))),
-        Some(_) => Err(de::Error::custom("search.max_candidates must be >= 1 or null")),
+        Some(_) => Err(de::Error::custom(
+            "search.max_candidates must be >= 1 or null",
+        )),
     }
 }
 
@@ -165,20 +180,30 @@ pub fn default_max_candidates() -> Option<usize> {
 
 /// `benchmark.sla`: limit keys parsed by [`sla::parse_limit_key`], `min_success_rate`,
 /// `measure_from`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct SlaSpec(pub Sla);
 
-impl Default for SlaSpec {
-    fn default() -> Self {
-        SlaSpec(Sla::default())
-    }
-}
-
 const SLA_EXAMPLES: &[&str] = &[
-    "max_ttft_ms", "max_tpot_ms", "max_mean_ttft_ms", "max_median_ttft_ms", "max_p90_ttft_ms",
-    "max_p95_ttft_ms", "max_p99_ttft_ms", "max_mean_tpot_ms", "max_p90_tpot_ms", "max_p95_tpot_ms",
-    "max_p99_tpot_ms", "max_p90_itl_ms", "max_p95_itl_ms", "max_p99_itl_ms", "max_mean_e2e_ms",
-    "max_p90_e2e_ms", "max_p95_e2e_ms", "max_p99_e2e_ms", "min_success_rate", "measure_from",
+    "max_ttft_ms",
+    "max_tpot_ms",
+    "max_mean_ttft_ms",
+    "max_median_ttft_ms",
+    "max_p90_ttft_ms",
+    "max_p95_ttft_ms",
+    "max_p99_ttft_ms",
+    "max_mean_tpot_ms",
+    "max_p90_tpot_ms",
+    "max_p95_tpot_ms",
+    "max_p99_tpot_ms",
+    "max_p90_itl_ms",
+    "max_p95_itl_ms",
+    "max_p99_itl_ms",
+    "max_mean_e2e_ms",
+    "max_p90_e2e_ms",
+    "max_p95_e2e_ms",
+    "max_p99_e2e_ms",
+    "min_success_rate",
+    "measure_from",
 ];
 
 impl<'de> Deserialize<'de> for SlaSpec {
@@ -187,7 +212,9 @@ impl<'de> Deserialize<'de> for SlaSpec {
         impl<'de> Visitor<'de> for V {
             type Value = SlaSpec;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a map of SLA limits such as {max_p99_ttft_ms: 1500, max_p99_tpot_ms: 30}")
+                f.write_str(
+                    "a map of SLA limits such as {max_p99_ttft_ms: 1500, max_p99_tpot_ms: 30}",
+                )
             }
             fn visit_unit<E: de::Error>(self) -> Result<SlaSpec, E> {
                 Ok(SlaSpec::default())
@@ -201,7 +228,9 @@ impl<'de> Deserialize<'de> for SlaSpec {
                         "min_success_rate" => {
                             let rate: f64 = map.next_value()?;
                             if !(0.0..=1.0).contains(&rate) {
-                                return Err(de::Error::custom("sla.min_success_rate must be between 0 and 1"));
+                                return Err(de::Error::custom(
+                                    "sla.min_success_rate must be between 0 and 1",
+                                ));
                             }
                             sla.min_success_rate = rate;
                         }
@@ -213,7 +242,9 @@ impl<'de> Deserialize<'de> for SlaSpec {
                             }
                             if let Some(value) = value {
                                 if value <= 0.0 {
-                                    return Err(de::Error::custom(format!("sla.{key} must be a positive number of milliseconds")));
+                                    return Err(de::Error::custom(format!(
+                                        "sla.{key} must be a positive number of milliseconds"
+                                    )));
                                 }
                                 raw.push((key, value));
                             }
@@ -221,7 +252,8 @@ impl<'de> Deserialize<'de> for SlaSpec {
                     }
                 }
                 for (key, value) in raw {
-                    let limit = sla::parse_limit_key(&key, value, from).map_err(de::Error::custom)?;
+                    let limit =
+                        sla::parse_limit_key(&key, value, from).map_err(de::Error::custom)?;
                     sla.limits.push(limit);
                 }
                 Ok(SlaSpec(sla))

@@ -38,7 +38,12 @@ fn position(line: Option<usize>, column: Option<usize>) -> String {
 
 impl ConfigError {
     /// An error about `key_path` (e.g. `["benchmark", "qps"]`), located in `source` when possible.
-    pub fn at_key(path: &Path, source: &str, key_path: &[&str], message: impl Into<String>) -> Self {
+    pub fn at_key(
+        path: &Path,
+        source: &str,
+        key_path: &[&str],
+        message: impl Into<String>,
+    ) -> Self {
         let line = locate_key(source, key_path);
         ConfigError::Invalid {
             path: path.to_path_buf(),
@@ -112,7 +117,8 @@ pub fn locate_key(source: &str, key_path: &[&str]) -> Option<usize> {
         let hit = lines.iter().enumerate().skip(start).find(|(_, line)| {
             let trimmed = line.trim_start();
             let indent = line.len() - trimmed.len();
-            indent >= min_indent && (trimmed.starts_with(&needle) || trimmed.starts_with(&format!("- {needle}")))
+            indent >= min_indent
+                && (trimmed.starts_with(&needle) || trimmed.starts_with(&format!("- {needle}")))
         })?;
         let indent = hit.1.len() - hit.1.trim_start().len();
         found = Some(hit.0 + 1);
@@ -135,7 +141,8 @@ mod tests {
 
     #[test]
     fn suggests_close_keys() {
-        let message = "server: unknown field `serch_space`, expected one of `launch`, `search_space`, `env`";
+        let message =
+            "server: unknown field `serch_space`, expected one of `launch`, `search_space`, `env`";
         assert_eq!(did_you_mean_for(message).as_deref(), Some("search_space"));
         let far = "unknown field `zzzzzz`, expected `launch` or `env`";
         assert_eq!(did_you_mean_for(far), None);

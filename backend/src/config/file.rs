@@ -4,8 +4,8 @@
 
 use std::fmt;
 
-use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
+use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde_json::Value;
 
 use shared::FlagMap;
@@ -177,7 +177,10 @@ pub struct SearchSection {
     #[serde(default = "default_tier")]
     pub tier: i64,
     /// Candidate cap (`null` = unbounded).
-    #[serde(default = "super::de::default_max_candidates", deserialize_with = "super::de::max_candidates")]
+    #[serde(
+        default = "super::de::default_max_candidates",
+        deserialize_with = "super::de::max_candidates"
+    )]
     pub max_candidates: Option<usize>,
     /// Reuse finished trials in the same output dir.
     #[serde(default = "yes")]
@@ -296,7 +299,9 @@ pub struct DatasetSection {
 }
 
 /// Reads `dataset:` given either as a bare kind string or as a map.
-pub fn dataset_section<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<DatasetSection>, D::Error> {
+pub fn dataset_section<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<DatasetSection>, D::Error> {
     struct V;
     impl<'de> Visitor<'de> for V {
         type Value = Option<DatasetSection>;

@@ -34,7 +34,8 @@ pub fn parse(path: &Path, text: &str) -> Result<RunConfig, ConfigError> {
 }
 
 fn reject_framework_neutral_schema(path: &Path, text: &str) -> Result<(), ConfigError> {
-    let Ok(serde_norway::Value::Mapping(map)) = serde_norway::from_str::<serde_norway::Value>(text) else {
+    let Ok(serde_norway::Value::Mapping(map)) = serde_norway::from_str::<serde_norway::Value>(text)
+    else {
         return Ok(());
     };
     let neutral = ["schema_version", "frameworks"]

@@ -49,7 +49,9 @@ impl ApiBackend {
         Some(match name {
             "auto" => ApiBackend::Auto,
             "sglang" | "sglang-native" => ApiBackend::Sglang,
-            "sglang-oai" | "vllm" | "openai" | "lmdeploy" | "trt" | "tensorrt-llm" => ApiBackend::SglangOai,
+            "sglang-oai" | "vllm" | "openai" | "lmdeploy" | "trt" | "tensorrt-llm" => {
+                ApiBackend::SglangOai
+            }
             "sglang-oai-chat" | "vllm-chat" | "openai-chat" => ApiBackend::SglangOaiChat,
             _ => return None,
         })
@@ -67,8 +69,15 @@ impl ApiBackend {
 }
 
 const BACKEND_NAMES: &[&str] = &[
-    "auto", "sglang", "sglang-native", "sglang-oai", "sglang-oai-chat", "vllm", "vllm-chat",
-    "openai", "openai-chat",
+    "auto",
+    "sglang",
+    "sglang-native",
+    "sglang-oai",
+    "sglang-oai-chat",
+    "vllm",
+    "vllm-chat",
+    "openai",
+    "openai-chat",
 ];
 
 /// Dataset kinds.
@@ -97,7 +106,13 @@ impl DatasetKind {
     }
 }
 
-const DATASET_KINDS: &[&str] = &["sharegpt", "custom", "random", "generated-shared-prefix", "autobench"];
+const DATASET_KINDS: &[&str] = &[
+    "sharegpt",
+    "custom",
+    "random",
+    "generated-shared-prefix",
+    "autobench",
+];
 
 /// The resolved dataset settings shared by all scenarios.
 #[derive(Debug, Clone, Serialize)]
@@ -279,7 +294,10 @@ pub fn resolve(path: &Path, text: &str, raw: ConfigFile) -> Result<RunConfig, Co
                     .to_string(),
             );
             let stamp = chrono::Local::now().format("%Y%m%d-%H%M%S");
-            (PathBuf::from(format!("./auto_benchmark_results/{stamp}")), false)
+            (
+                PathBuf::from(format!("./auto_benchmark_results/{stamp}")),
+                false,
+            )
         }
     };
     if raw.benchmark.pd_separated {
@@ -316,19 +334,42 @@ fn resolve_server(ctx: &Ctx, raw: &ConfigFile) -> Result<ServerPlan, ConfigError
             let exec = words
                 .iter()
                 .enumerate()
-                .map(|(i, w)| if i == 0 && w == "autobench" { current_exe() } else { w.clone() })
+                .map(|(i, w)| {
+                    if i == 0 && w == "autobench" {
+                        current_exe()
+                    } else {
+                        w.clone()
+                    }
+                })
                 .collect();
             (words, exec)
         }
-        (None, Framework::Sim) => (vec!["autobench".into(), "sim".into()], vec![current_exe(), "sim".into()]),
+        (None, Framework::Sim) => (
+            vec!["autobench".into(), "sim".into()],
+            vec![current_exe(), "sim".into()],
+        ),
         (None, Framework::Sglang) => (
             vec!["python".into(), "-m".into(), "sglang.launch_server".into()],
             vec!["python3".into(), "-m".into(), "sglang.launch_server".into()],
         ),
     };
-    let env = section.env.iter().map(|(k, v)| (k.clone(), scalar_text(v))).collect();
-    let ready_timeout = positive_seconds(ctx, &["benchmark", "ready_check_timeout_sec"], raw.benchmark.ready_check_timeout_sec, 600.0)?;
-    let shutdown_grace = positive_seconds(ctx, &["server", "shutdown_grace_sec"], section.shutdown_grace_sec, 20.0)?;
+    let env = section
+        .env
+        .iter()
+        .map(|(k, v)| (k.clone(), scalar_text(v)))
+        .collect();
+    let ready_timeout = positive_seconds(
+        ctx,
+        &["benchmark", "ready_check_timeout_sec"],
+        raw.benchmark.ready_check_timeout_sec,
+        600.0,
+    )?;
+    let shutdown_grace = positive_seconds(
+        ctx,
+        &["server", "shutdown_grace_sec"],
+        section.shutdown_grace_sec,
+        20.0,
+    )?;
     Ok(ServerPlan {
         launch: section.launch,
         framework: section.framework,
@@ -336,11 +377,17 @@ fn resolve_server(ctx: &Ctx, raw: &ConfigFile) -> Result<ServerPlan, ConfigError
         command,
         env,
         extra_args: section.extra_args.iter().map(scalar_text).collect(),
-        host: section.host.clone().unwrap_or_else(|| "127.0.0.1".to_string()),
+        host: section
+            .host
+            .clone()
+            .unwrap_or_else(|| "127.0.0.1".to_string()),
         port: section.port,
         inject_host: section.host.is_some(),
         relaunch_per_trial: section.relaunch_per_trial,
-        health_path: section.health_path.clone().unwrap_or_else(|| "/health".to_string()),
+        health_path: section
+            .health_path
+            .clone()
+            .unwrap_or_else(|| "/health".to_string()),
         ready_timeout,
         shutdown_grace,
     })
@@ -348,15 +395,25 @@ fn resolve_server(ctx: &Ctx, raw: &ConfigFile) -> Result<ServerPlan, ConfigError
 
 fn split_prefix(ctx: &Ctx, parts: &[String]) -> Result<Vec<String>, ConfigError> {
     if let [single] = parts {
-        let words = shlex::split(single)
-            .ok_or_else(|| ctx.error(&["server", "command_prefix"], "cannot split this command (unbalanced quotes)"))?;
+        let words = shlex::split(single).ok_or_else(|| {
+            ctx.error(
+                &["server", "command_prefix"],
+                "cannot split this command (unbalanced quotes)",
+            )
+        })?;
         if words.is_empty() {
-            return Err(ctx.error(&["server", "command_prefix"], "is empty; expected a command such as `python -m sglang.launch_server`"));
+            return Err(ctx.error(
+                &["server", "command_prefix"],
+                "is empty; expected a command such as `python -m sglang.launch_server`",
+            ));
         }
         return Ok(words);
     }
     if parts.is_empty() {
-        return Err(ctx.error(&["server", "command_prefix"], "is empty; expected a command such as `python -m sglang.launch_server`"));
+        return Err(ctx.error(
+            &["server", "command_prefix"],
+            "is empty; expected a command such as `python -m sglang.launch_server`",
+        ));
     }
     Ok(parts.to_vec())
 }
@@ -368,10 +425,18 @@ pub fn current_exe() -> String {
         .unwrap_or_else(|_| "autobench".to_string())
 }
 
-fn positive_seconds(ctx: &Ctx, key: &[&str], value: Option<f64>, default: f64) -> Result<Duration, ConfigError> {
+fn positive_seconds(
+    ctx: &Ctx,
+    key: &[&str],
+    value: Option<f64>,
+    default: f64,
+) -> Result<Duration, ConfigError> {
     let seconds = value.unwrap_or(default);
     if !(seconds.is_finite() && seconds > 0.0) {
-        return Err(ctx.error(key, format!("must be a positive number of seconds, got {seconds}")));
+        return Err(ctx.error(
+            key,
+            format!("must be a positive number of seconds, got {seconds}"),
+        ));
     }
     Ok(Duration::from_secs_f64(seconds))
 }
@@ -389,7 +454,11 @@ fn to_search_keys(space: &FlagMap) -> Vec<SearchKey> {
         .collect()
 }
 
-fn resolve_candidates(ctx: &Ctx, raw: &ConfigFile, warnings: &mut Vec<String>) -> Result<(CandidateSpec, CandidatePlan), ConfigError> {
+fn resolve_candidates(
+    ctx: &Ctx,
+    raw: &ConfigFile,
+    warnings: &mut Vec<String>,
+) -> Result<(CandidateSpec, CandidatePlan), ConfigError> {
     let section = &raw.server;
     let mut base_flags = flags::canonicalize(&section.base_flags);
     let mut search_space = to_search_keys(&section.search_space);
@@ -401,13 +470,20 @@ fn resolve_candidates(ctx: &Ctx, raw: &ConfigFile, warnings: &mut Vec<String>) -
             ));
         }
         if item.values.is_empty() {
-            return Err(ctx.error(&["server", "search_space", &item.key], "has no values; give a list with at least one value"));
+            return Err(ctx.error(
+                &["server", "search_space", &item.key],
+                "has no values; give a list with at least one value",
+            ));
         }
     }
     let mut derive_dp_from_gpus = None;
     if let Some(parallel) = section.parallel.as_ref().filter(|p| !p.is_empty()) {
         let gpu_count = parallel.get("gpu_count").and_then(Value::as_u64);
-        let sugar: FlagMap = parallel.iter().filter(|(k, _)| *k != "gpu_count").map(|(k, v)| (k.clone(), v.clone())).collect();
+        let sugar: FlagMap = parallel
+            .iter()
+            .filter(|(k, _)| *k != "gpu_count")
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
         candidates::apply_parallel(&mut base_flags, &mut search_space, &to_search_keys(&sugar));
         let total = gpu_count.or(section.gpu_count).or_else(|| gpus_from_env(&section.env)).ok_or_else(|| {
             ctx.error(&["server", "parallel"], "cannot infer the GPU count for dp_size derivation: set server.parallel.gpu_count, server.gpu_count or CUDA_VISIBLE_DEVICES in server.env")
@@ -422,18 +498,26 @@ fn resolve_candidates(ctx: &Ctx, raw: &ConfigFile, warnings: &mut Vec<String>) -
         derive_dp_from_gpus,
         fa3_supported: None,
     };
-    let plan = candidates::generate(&spec).map_err(|e| ctx.error(&["server", "parallel"], e.to_string()))?;
+    let plan = candidates::generate(&spec)
+        .map_err(|e| ctx.error(&["server", "parallel"], e.to_string()))?;
     Ok((spec, plan))
 }
 
 /// GPU count from the first visible-devices variable in `env` that lists devices.
 pub fn gpus_from_env(env: &serde_json::Map<String, Value>) -> Option<u64> {
-    ["CUDA_VISIBLE_DEVICES", "ROCR_VISIBLE_DEVICES", "HIP_VISIBLE_DEVICES", "NVIDIA_VISIBLE_DEVICES"]
-        .iter()
-        .filter_map(|key| env.get(*key).map(scalar_text))
-        .map(|value| value.trim().to_string())
-        .find(|value| !value.is_empty() && !["all", "none", "void"].contains(&value.to_ascii_lowercase().as_str()))
-        .map(|value| value.split(',').filter(|d| !d.trim().is_empty()).count() as u64)
+    [
+        "CUDA_VISIBLE_DEVICES",
+        "ROCR_VISIBLE_DEVICES",
+        "HIP_VISIBLE_DEVICES",
+        "NVIDIA_VISIBLE_DEVICES",
+    ]
+    .iter()
+    .filter_map(|key| env.get(*key).map(scalar_text))
+    .map(|value| value.trim().to_string())
+    .find(|value| {
+        !value.is_empty() && !["all", "none", "void"].contains(&value.to_ascii_lowercase().as_str())
+    })
+    .map(|value| value.split(',').filter(|d| !d.trim().is_empty()).count() as u64)
 }
 
 fn normalize_dataset(raw: &ConfigFile) -> DatasetSection {
@@ -472,7 +556,13 @@ fn clone_dataset(d: &DatasetSection) -> DatasetSection {
     }
 }
 
-fn resolve_dataset(ctx: &Ctx, d: &DatasetSection, raw: &ConfigFile, base_dir: &Path, warnings: &mut Vec<String>) -> Result<DatasetPlan, ConfigError> {
+fn resolve_dataset(
+    ctx: &Ctx,
+    d: &DatasetSection,
+    raw: &ConfigFile,
+    base_dir: &Path,
+    warnings: &mut Vec<String>,
+) -> Result<DatasetPlan, ConfigError> {
     let kind_name = d.kind.clone().unwrap_or_else(|| "custom".into());
     let kind = match kind_name.as_str() {
         "random" => DatasetKind::Random,
@@ -480,20 +570,39 @@ fn resolve_dataset(ctx: &Ctx, d: &DatasetSection, raw: &ConfigFile, base_dir: &P
         "sharegpt" => DatasetKind::Sharegpt,
         "generated-shared-prefix" => DatasetKind::GeneratedSharedPrefix,
         other => {
-            let hint = closest(other, DATASET_KINDS).map(|c| format!("; did you mean `{c}`?")).unwrap_or_default();
-            return Err(ctx.error(&["dataset", "kind"], format!("unknown dataset kind `{other}`; supported: {}{hint}", DATASET_KINDS.join(", "))));
+            let hint = closest(other, DATASET_KINDS)
+                .map(|c| format!("; did you mean `{c}`?"))
+                .unwrap_or_default();
+            return Err(ctx.error(
+                &["dataset", "kind"],
+                format!(
+                    "unknown dataset kind `{other}`; supported: {}{hint}",
+                    DATASET_KINDS.join(", ")
+                ),
+            ));
         }
     };
-    let path = d.path.as_ref().filter(|p| !p.is_empty() && *p != "sharegpt").map(|p| resolve_path(base_dir, p));
+    let path = d
+        .path
+        .as_ref()
+        .filter(|p| !p.is_empty() && *p != "sharegpt")
+        .map(|p| resolve_path(base_dir, p));
     if kind == DatasetKind::Custom && path.is_none() {
-        let key: &[&str] = if raw.dataset.is_some() { &["dataset"] } else { &["benchmark"] };
+        let key: &[&str] = if raw.dataset.is_some() {
+            &["dataset"]
+        } else {
+            &["benchmark"]
+        };
         return Err(ctx.error(key, "dataset.path is required when dataset.kind=custom"));
     }
     if let Some(ratio) = d.random_range_ratio
         && kind == DatasetKind::Random
     {
         if !(0.0..=1.0).contains(&ratio) {
-            return Err(ctx.error(&["dataset", "random_range_ratio"], "must be between 0 and 1"));
+            return Err(ctx.error(
+                &["dataset", "random_range_ratio"],
+                "must be between 0 and 1",
+            ));
         }
         if ratio < 1.0 {
             warnings.push(format!(
@@ -502,7 +611,11 @@ fn resolve_dataset(ctx: &Ctx, d: &DatasetSection, raw: &ConfigFile, base_dir: &P
         }
     }
     let default_rows = if kind == DatasetKind::Custom { 0 } else { 1000 };
-    let output_len_override = if kind == DatasetKind::Random { None } else { d.output_len.as_ref().and_then(|o| o.0.first().copied()) };
+    let output_len_override = if kind == DatasetKind::Random {
+        None
+    } else {
+        d.output_len.as_ref().and_then(|o| o.0.first().copied())
+    };
     Ok(DatasetPlan {
         kind,
         path,
@@ -528,55 +641,123 @@ fn resolve_path(base_dir: &Path, path: &str) -> PathBuf {
 pub fn slugify(name: &str) -> String {
     let slug: String = name
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
         .collect();
     slug.trim_matches('-').to_string()
 }
 
-fn resolve_scenarios(ctx: &Ctx, d: &DatasetSection, plan: &DatasetPlan) -> Result<Vec<Scenario>, ConfigError> {
+fn resolve_scenarios(
+    ctx: &Ctx,
+    d: &DatasetSection,
+    plan: &DatasetPlan,
+) -> Result<Vec<Scenario>, ConfigError> {
     if plan.kind != DatasetKind::Random {
         let name = d.scenario_name.clone().unwrap_or_else(|| "default".into());
-        let slug = Some(slugify(&name)).filter(|s| !s.is_empty()).unwrap_or_else(|| "default".into());
-        return Ok(vec![Scenario { name, slug, input_len: None, output_len: None }]);
+        let slug = Some(slugify(&name))
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| "default".into());
+        return Ok(vec![Scenario {
+            name,
+            slug,
+            input_len: None,
+            output_len: None,
+        }]);
     }
-    let inputs = d.input_len.as_ref().map_or_else(|| vec![1024], |v| v.0.clone());
-    let outputs = d.output_len.as_ref().map_or_else(|| vec![256], |v| v.0.clone());
+    let inputs = d
+        .input_len
+        .as_ref()
+        .map_or_else(|| vec![1024], |v| v.0.clone());
+    let outputs = d
+        .output_len
+        .as_ref()
+        .map_or_else(|| vec![256], |v| v.0.clone());
     if inputs.len() != outputs.len() {
         return Err(ctx.error(&["dataset", "output_len"], format!("has {} values but dataset.input_len has {}; they pair up one scenario per position", outputs.len(), inputs.len())));
     }
     if inputs.iter().chain(&outputs).any(|&len| len == 0) {
-        return Err(ctx.error(&["dataset", "input_len"], "lengths must be at least 1 token"));
+        return Err(ctx.error(
+            &["dataset", "input_len"],
+            "lengths must be at least 1 token",
+        ));
     }
     if let Some(names) = &d.scenario_names
         && names.len() != inputs.len()
     {
-        return Err(ctx.error(&["dataset", "scenario_names"], format!("has {} names for {} input/output pairs", names.len(), inputs.len())));
+        return Err(ctx.error(
+            &["dataset", "scenario_names"],
+            format!(
+                "has {} names for {} input/output pairs",
+                names.len(),
+                inputs.len()
+            ),
+        ));
     }
     let mut scenarios: Vec<Scenario> = Vec::new();
     for (i, (&input, &output)) in inputs.iter().zip(&outputs).enumerate() {
-        let name = d.scenario_names.as_ref().map_or_else(|| format!("input{input}-output{output}"), |n| n[i].clone());
-        let slug = Some(slugify(&name)).filter(|s| !s.is_empty()).unwrap_or_else(|| format!("scenario-{}", i + 1));
+        let name = d
+            .scenario_names
+            .as_ref()
+            .map_or_else(|| format!("input{input}-output{output}"), |n| n[i].clone());
+        let slug = Some(slugify(&name))
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| format!("scenario-{}", i + 1));
         if scenarios.iter().any(|s| s.slug == slug) {
-            return Err(ctx.error(&["dataset", "scenario_names"], format!("two scenarios share the directory name `{slug}`")));
+            return Err(ctx.error(
+                &["dataset", "scenario_names"],
+                format!("two scenarios share the directory name `{slug}`"),
+            ));
         }
-        scenarios.push(Scenario { name, slug, input_len: Some(input), output_len: Some(output) });
+        scenarios.push(Scenario {
+            name,
+            slug,
+            input_len: Some(input),
+            output_len: Some(output),
+        });
     }
     Ok(scenarios)
 }
 
-fn resolve_benchmark(ctx: &Ctx, raw: &ConfigFile, warnings: &mut Vec<String>) -> Result<BenchmarkPlan, ConfigError> {
+fn resolve_benchmark(
+    ctx: &Ctx,
+    raw: &ConfigFile,
+    warnings: &mut Vec<String>,
+) -> Result<BenchmarkPlan, ConfigError> {
     let b = &raw.benchmark;
     let backend_name = b.backend.clone().unwrap_or_else(|| "auto".into());
     let backend = ApiBackend::parse(&backend_name).ok_or_else(|| {
-        let hint = closest(&backend_name, BACKEND_NAMES).map(|c| format!("; did you mean `{c}`?")).unwrap_or_default();
-        ctx.error(&["benchmark", "backend"], format!("unknown backend `{backend_name}`; expected one of {}{hint}", BACKEND_NAMES.join(", ")))
+        let hint = closest(&backend_name, BACKEND_NAMES)
+            .map(|c| format!("; did you mean `{c}`?"))
+            .unwrap_or_default();
+        ctx.error(
+            &["benchmark", "backend"],
+            format!(
+                "unknown backend `{backend_name}`; expected one of {}{hint}",
+                BACKEND_NAMES.join(", ")
+            ),
+        )
     })?;
     let tokenizer = b
         .tokenizer
         .clone()
         .or_else(|| raw.server.base_flags.get("model_path").map(scalar_text))
-        .ok_or_else(|| ctx.error(&["benchmark"], "benchmark.tokenizer or server.base_flags.model_path is required"))?;
-    let qps_spec = b.qps.clone().ok_or_else(|| ctx.error(&["benchmark"], "benchmark.qps is required: a list of rates or a {lower, upper, tolerance} map"))?;
+        .ok_or_else(|| {
+            ctx.error(
+                &["benchmark"],
+                "benchmark.tokenizer or server.base_flags.model_path is required",
+            )
+        })?;
+    let qps_spec = b.qps.clone().ok_or_else(|| {
+        ctx.error(
+            &["benchmark"],
+            "benchmark.qps is required: a list of rates or a {lower, upper, tolerance} map",
+        )
+    })?;
     let qps = resolve_qps(ctx, qps_spec, warnings)?;
     let base_url = b.base_url.clone();
     if !raw.server.launch && base_url.is_none() && raw.server.port.is_none() {
@@ -588,49 +769,87 @@ fn resolve_benchmark(ctx: &Ctx, raw: &ConfigFile, warnings: &mut Vec<String>) ->
         model: b.served_model_name.clone().or_else(|| b.model.clone()),
         base_url,
         qps,
-        max_concurrency: b.max_concurrency.clone().map_or_else(|| vec![None], |c| c.0),
+        max_concurrency: b
+            .max_concurrency
+            .clone()
+            .map_or_else(|| vec![None], |c| c.0),
         sla: b.sla.0.clone(),
         seed: b.seed.unwrap_or(1),
         warmup_requests: b.warmup_requests.unwrap_or(1),
         extra_request_body: b.extra_request_body.clone(),
         disable_stream: b.disable_stream,
         disable_ignore_eos: b.disable_ignore_eos,
-        request_timeout: positive_seconds(ctx, &["benchmark", "request_timeout_sec"], b.request_timeout_sec, 600.0)?,
+        request_timeout: positive_seconds(
+            ctx,
+            &["benchmark", "request_timeout_sec"],
+            b.request_timeout_sec,
+            600.0,
+        )?,
         output_details: b.output_details,
         tag: b.tag.clone(),
     })
 }
 
-fn resolve_qps(ctx: &Ctx, spec: QpsSpec, warnings: &mut Vec<String>) -> Result<QpsPlan, ConfigError> {
+fn resolve_qps(
+    ctx: &Ctx,
+    spec: QpsSpec,
+    warnings: &mut Vec<String>,
+) -> Result<QpsPlan, ConfigError> {
     match spec {
         QpsSpec::Values(values) => {
             if values.is_empty() || values.iter().any(|v| !(v.is_finite() && *v > 0.0)) {
-                return Err(ctx.error(&["benchmark", "qps"], "rates must be positive numbers (requests/s)"));
+                return Err(ctx.error(
+                    &["benchmark", "qps"],
+                    "rates must be positive numbers (requests/s)",
+                ));
             }
             Ok(QpsPlan::Fixed(values))
         }
-        QpsSpec::Bisect { lower, upper, tolerance, max_rounds } => {
+        QpsSpec::Bisect {
+            lower,
+            upper,
+            tolerance,
+            max_rounds,
+        } => {
             if !(lower > 0.0 && upper > lower && upper.is_finite()) {
-                return Err(ctx.error(&["benchmark", "qps"], format!("needs 0 < lower < upper, got lower={lower}, upper={upper}")));
+                return Err(ctx.error(
+                    &["benchmark", "qps"],
+                    format!("needs 0 < lower < upper, got lower={lower}, upper={upper}"),
+                ));
             }
             let tolerance = tolerance.unwrap_or(0.1);
             if !(tolerance.is_finite() && tolerance >= 0.0) {
-                return Err(ctx.error(&["benchmark", "qps", "tolerance"], "must be a non-negative number of requests/s"));
+                return Err(ctx.error(
+                    &["benchmark", "qps", "tolerance"],
+                    "must be a non-negative number of requests/s",
+                ));
             }
             let rounds = max_rounds.unwrap_or(5);
             let clamped = rounds.clamp(1, i64::from(MAX_ROUNDS_LIMIT));
             if rounds != clamped {
                 warnings.push(format!("benchmark.qps.max_rounds={rounds} is outside the guardrail 1..={MAX_ROUNDS_LIMIT}; using {clamped}"));
             }
-            Ok(QpsPlan::Bisect(Bisect { lower, upper, tolerance, max_rounds: u32::try_from(clamped).unwrap_or(MAX_ROUNDS_LIMIT) }))
+            Ok(QpsPlan::Bisect(Bisect {
+                lower,
+                upper,
+                tolerance,
+                max_rounds: u32::try_from(clamped).unwrap_or(MAX_ROUNDS_LIMIT),
+            }))
         }
     }
 }
 
-fn resolve_duration(ctx: &Ctx, hours: Option<f64>, warnings: &mut Vec<String>) -> Result<Duration, ConfigError> {
+fn resolve_duration(
+    ctx: &Ctx,
+    hours: Option<f64>,
+    warnings: &mut Vec<String>,
+) -> Result<Duration, ConfigError> {
     let hours = hours.unwrap_or(MAX_DURATION_HOURS);
     if !(hours.is_finite() && hours > 0.0) {
-        return Err(ctx.error(&["search", "max_duration_hours"], "must be a positive number of hours"));
+        return Err(ctx.error(
+            &["search", "max_duration_hours"],
+            "must be a positive number of hours",
+        ));
     }
     let clamped = hours.min(MAX_DURATION_HOURS);
     if hours > MAX_DURATION_HOURS {
@@ -639,7 +858,10 @@ fn resolve_duration(ctx: &Ctx, hours: Option<f64>, warnings: &mut Vec<String>) -
     Ok(Duration::from_secs_f64(clamped * 3600.0))
 }
 
-fn resolve_speculative(s: &SpeculativeSection, warnings: &mut Vec<String>) -> Option<SpeculativePlan> {
+fn resolve_speculative(
+    s: &SpeculativeSection,
+    warnings: &mut Vec<String>,
+) -> Option<SpeculativePlan> {
     if !s.enabled {
         return None;
     }

@@ -16,22 +16,53 @@ use super::{DatasetError, DatasetRow};
 
 /// Keys with a meaning of their own; every other top-level key goes into the request body.
 const RESERVED: [&str; 18] = [
-    "prompt", "messages", "prompt_origin", "output_len", "max_tokens", "max_completion_tokens",
-    "completion_tokens", "prompt_len", "text_prompt_len", "vision_prompt_len", "image_data",
-    "timestamp", "routing_key", "metadata", "extra_request_body", "param_send", "system", "content",
+    "prompt",
+    "messages",
+    "prompt_origin",
+    "output_len",
+    "max_tokens",
+    "max_completion_tokens",
+    "completion_tokens",
+    "prompt_len",
+    "text_prompt_len",
+    "vision_prompt_len",
+    "image_data",
+    "timestamp",
+    "routing_key",
+    "metadata",
+    "extra_request_body",
+    "param_send",
+    "system",
+    "content",
 ];
 
 /// Reads up to `limit` rows (0 = all) of a canonical JSONL file.
-pub fn load_canonical(path: &Path, limit: u64, output_len_override: Option<u64>, tokenizer: Option<&Tokenizer>) -> Result<Vec<DatasetRow>, DatasetError> {
-    let file = std::fs::File::open(path).map_err(|source| DatasetError::Io { path: path.to_path_buf(), source })?;
+pub fn load_canonical(
+    path: &Path,
+    limit: u64,
+    output_len_override: Option<u64>,
+    tokenizer: Option<&Tokenizer>,
+) -> Result<Vec<DatasetRow>, DatasetError> {
+    let file = std::fs::File::open(path).map_err(|source| DatasetError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
     let mut rows = Vec::new();
     for (index, line) in BufReader::new(file).lines().enumerate() {
-        let line = line.map_err(|source| DatasetError::Io { path: path.to_path_buf(), source })?;
+        let line = line.map_err(|source| DatasetError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
         if line.trim().is_empty() {
             continue;
         }
-        let fail = |message: String| DatasetError::Row { path: path.to_path_buf(), line: index + 1, message };
-        let value: Value = serde_json::from_str(&line).map_err(|e| fail(format!("invalid JSON: {e}")))?;
+        let fail = |message: String| DatasetError::Row {
+            path: path.to_path_buf(),
+            line: index + 1,
+            message,
+        };
+        let value: Value =
+            serde_json::from_str(&line).map_err(|e| fail(format!("invalid JSON: {e}")))?;
         let Value::Object(object) = value else {
             return Err(fail("expected a JSON object per line".into()));
         };
@@ -50,19 +81,31 @@ pub fn load_canonical(path: &Path, limit: u64, output_len_override: Option<u64>,
         }
     }
     if rows.is_empty() {
-        return Err(DatasetError::Other(format!("{}: the dataset has no rows", path.display())));
+        return Err(DatasetError::Other(format!(
+            "{}: the dataset has no rows",
+            path.display()
+        )));
     }
     Ok(rows)
 }
 
 fn parse_row(object: &Map<String, Value>) -> Result<DatasetRow, String> {
     let prompt = prompt_of(object)?;
-    let output_len = ["output_len", "max_tokens", "max_completion_tokens", "completion_tokens"]
-        .iter()
-        .find_map(|k| object.get(*k).filter(|v| !v.is_null()))
-        .map(|v| v.as_u64().filter(|n| *n > 0).ok_or_else(|| format!("output_len must be a positive integer, got {v}")))
-        .transpose()?
-        .unwrap_or(256);
+    let output_len = [
+        "output_len",
+        "max_tokens",
+        "max_completion_tokens",
+        "completion_tokens",
+    ]
+    .iter()
+    .find_map(|k| object.get(*k).filter(|v| !v.is_null()))
+    .map(|v| {
+        v.as_u64()
+            .filter(|n| *n > 0)
+            .ok_or_else(|| format!("output_len must be a positive integer, got {v}"))
+    })
+    .transpose()?
+    .unwrap_or(256);
     let mut extra = Map::new();
     if let Some(param_send) = object.get("param_send") {
         extra.extend(json_object(param_send, "param_send")?);
@@ -78,11 +121,21 @@ fn parse_row(object: &Map<String, Value>) -> Result<DatasetRow, String> {
     Ok(DatasetRow {
         prompt,
         output_len,
-        prompt_len: object.get("prompt_len").and_then(Value::as_u64).filter(|n| *n > 0),
+        prompt_len: object
+            .get("prompt_len")
+            .and_then(Value::as_u64)
+            .filter(|n| *n > 0),
         extra_request_body: Some(extra).filter(|e| !e.is_empty()),
-        image_data: object.get("image_data").and_then(Value::as_array).cloned().filter(|a| !a.is_empty()),
+        image_data: object
+            .get("image_data")
+            .and_then(Value::as_array)
+            .cloned()
+            .filter(|a| !a.is_empty()),
         timestamp: object.get("timestamp").and_then(Value::as_f64),
-        routing_key: object.get("routing_key").and_then(Value::as_str).map(str::to_string),
+        routing_key: object
+            .get("routing_key")
+            .and_then(Value::as_str)
+            .map(str::to_string),
         metadata: object.get("metadata").cloned(),
     })
 }
@@ -124,7 +177,9 @@ fn prompt_value(prompt: &Value) -> Result<Value, String> {
         Value::String(text) if text.is_empty() => Err("prompt is empty".into()),
         Value::String(text) if text.starts_with('[') || text.starts_with('{') => {
             match serde_json::from_str::<Value>(text) {
-                Ok(decoded @ Value::Array(_)) => prompt_value(&decoded).or_else(|_| Ok(prompt.clone())),
+                Ok(decoded @ Value::Array(_)) => {
+                    prompt_value(&decoded).or_else(|_| Ok(prompt.clone()))
+                }
                 _ => Ok(prompt.clone()),
             }
         }
@@ -139,7 +194,10 @@ fn prompt_value(prompt: &Value) -> Result<Value, String> {
             }
             Ok(prompt.clone())
         }
-        _ => Err("prompt must be a string, a list of messages, a list of turns or a list of token ids".into()),
+        _ => Err(
+            "prompt must be a string, a list of messages, a list of turns or a list of token ids"
+                .into(),
+        ),
     }
 }
 
@@ -153,9 +211,12 @@ fn messages_value(messages: &Value) -> Result<Value, String> {
     }
     for (i, item) in items.iter().enumerate() {
         let ok = item.get("role").and_then(Value::as_str).is_some()
-            && (item.get("content").is_some_and(|c| !c.is_null()) || item.get("tool_calls").is_some());
+            && (item.get("content").is_some_and(|c| !c.is_null())
+                || item.get("tool_calls").is_some());
         if !ok {
-            return Err(format!("message {i} needs a `role` and a non-null `content` (or `tool_calls`)"));
+            return Err(format!(
+                "message {i} needs a `role` and a non-null `content` (or `tool_calls`)"
+            ));
         }
     }
     Ok(messages.clone())
@@ -168,7 +229,7 @@ fn legacy_turns(system: Option<&Value>, content: &[Value]) -> Result<Value, Stri
         return Err("legacy `content` must be a non-empty list".into());
     }
     let mut turns: Vec<&Value> = content.iter().collect();
-    if turns.len() % 2 == 0 {
+    if turns.len().is_multiple_of(2) {
         turns.pop();
     }
     let mut messages = Vec::new();
@@ -177,7 +238,9 @@ fn legacy_turns(system: Option<&Value>, content: &[Value]) -> Result<Value, Stri
     }
     for (i, turn) in turns.iter().enumerate() {
         let role = if i % 2 == 0 { "user" } else { "assistant" };
-        let text = turn.as_str().map_or_else(|| turn.to_string(), str::to_string);
+        let text = turn
+            .as_str()
+            .map_or_else(|| turn.to_string(), str::to_string);
         messages.push(serde_json::json!({"role": role, "content": text}));
     }
     Ok(Value::Array(messages))
@@ -185,7 +248,10 @@ fn legacy_turns(system: Option<&Value>, content: &[Value]) -> Result<Value, Stri
 
 /// Writes rows as JSONL (atomically).
 pub fn write_prepared(path: &Path, rows: &[DatasetRow]) -> Result<(), DatasetError> {
-    let io = |source| DatasetError::Io { path: path.to_path_buf(), source };
+    let io = |source| DatasetError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(io)?;
     let mut file = tempfile::NamedTempFile::new_in(dir).map_err(io)?;
@@ -193,17 +259,29 @@ pub fn write_prepared(path: &Path, rows: &[DatasetRow]) -> Result<(), DatasetErr
         let line = serde_json::to_string(row).map_err(|e| DatasetError::Other(e.to_string()))?;
         writeln!(file, "{line}").map_err(io)?;
     }
-    file.persist(path).map_err(|e| io(e.error))?;
+    let file = file.persist(path).map_err(|e| io(e.error))?;
+    use std::os::unix::fs::PermissionsExt;
+    file.set_permissions(std::fs::Permissions::from_mode(0o644))
+        .map_err(io)?;
     Ok(())
 }
 
 /// Reads a prepared file written by [`write_prepared`].
 pub fn read_prepared(path: &Path) -> Result<Vec<DatasetRow>, DatasetError> {
-    let text = std::fs::read_to_string(path).map_err(|source| DatasetError::Io { path: path.to_path_buf(), source })?;
+    let text = std::fs::read_to_string(path).map_err(|source| DatasetError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
     text.lines()
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty())
-        .map(|(i, l)| serde_json::from_str(l).map_err(|e| DatasetError::Row { path: path.to_path_buf(), line: i + 1, message: e.to_string() }))
+        .map(|(i, l)| {
+            serde_json::from_str(l).map_err(|e| DatasetError::Row {
+                path: path.to_path_buf(),
+                line: i + 1,
+                message: e.to_string(),
+            })
+        })
         .collect()
 }
 
@@ -225,12 +303,16 @@ mod tests {
         assert_eq!(row.output_len, 9);
         assert_eq!(row.prompt[1]["tool_calls"][0]["id"], json!("1"));
         assert_eq!(row.prompt[2]["tool_call_id"], json!("1"));
-        assert_eq!(row.extra_request_body.expect("extra")["temperature"], json!(0.5));
+        assert_eq!(
+            row.extra_request_body.expect("extra")["temperature"],
+            json!(0.5)
+        );
     }
 
     #[test]
     fn legacy_system_content_does_not_leak() {
-        let row = parse(json!({"system": "be brief", "content": ["q1", "a1", "q2", "a2"]})).expect("row");
+        let row =
+            parse(json!({"system": "be brief", "content": ["q1", "a1", "q2", "a2"]})).expect("row");
         assert!(row.extra_request_body.is_none());
         let messages = row.prompt.as_array().expect("messages");
         assert_eq!(messages.len(), 4);

@@ -104,7 +104,9 @@ pub fn prompt_kind(prompt: &Value) -> PromptKind {
             Some(Value::Object(_)) => PromptKind::Messages,
             Some(Value::String(_)) => PromptKind::MultiTurn,
             Some(Value::Number(_)) => PromptKind::TokenIds,
-            Some(Value::Array(inner)) if inner.first().is_some_and(Value::is_object) => PromptKind::MultiTurn,
+            Some(Value::Array(inner)) if inner.first().is_some_and(Value::is_object) => {
+                PromptKind::MultiTurn
+            }
             _ => PromptKind::Unknown,
         },
         _ => PromptKind::Unknown,
@@ -130,31 +132,58 @@ pub fn infer_backend(rows: &[DatasetRow]) -> Result<ApiBackend, DatasetError> {
 }
 
 /// Prepares the rows of one scenario.
-pub fn prepare(plan: &DatasetPlan, scenario: &Scenario, scenario_index: usize, tokenizer_name: &str) -> Result<Vec<DatasetRow>, DatasetError> {
+pub fn prepare(
+    plan: &DatasetPlan,
+    scenario: &Scenario,
+    scenario_index: usize,
+    tokenizer_name: &str,
+) -> Result<Vec<DatasetRow>, DatasetError> {
     match plan.kind {
         DatasetKind::Random => {
             let tokenizer = load_tokenizer(tokenizer_name)?;
             let input_len = scenario.input_len.unwrap_or(1024);
             let output_len = scenario.output_len.unwrap_or(256);
-            let seed = plan.seed.wrapping_mul(1_000_003).wrapping_add(scenario_index as u64);
-            random_rows(&tokenizer, plan.num_prompts, input_len, output_len, plan.random_range_ratio, seed)
+            let seed = plan
+                .seed
+                .wrapping_mul(1_000_003)
+                .wrapping_add(scenario_index as u64);
+            random_rows(
+                &tokenizer,
+                plan.num_prompts,
+                input_len,
+                output_len,
+                plan.random_range_ratio,
+                seed,
+            )
         }
         DatasetKind::Custom => {
-            let path = plan.path.as_deref().ok_or_else(|| DatasetError::Other("dataset.path is required when dataset.kind=custom".into()))?;
+            let path = plan.path.as_deref().ok_or_else(|| {
+                DatasetError::Other("dataset.path is required when dataset.kind=custom".into())
+            })?;
             let tokenizer = load_tokenizer(tokenizer_name).ok();
-            load_canonical(path, plan.num_prompts, plan.output_len_override, tokenizer.as_ref())
+            load_canonical(
+                path,
+                plan.num_prompts,
+                plan.output_len_override,
+                tokenizer.as_ref(),
+            )
         }
-        DatasetKind::Sharegpt | DatasetKind::GeneratedSharedPrefix => Err(DatasetError::Other(format!(
-            "dataset kind `{}` is not supported by `run` yet; convert it to canonical JSONL and use kind: custom",
-            plan.kind.name()
-        ))),
+        DatasetKind::Sharegpt | DatasetKind::GeneratedSharedPrefix => {
+            Err(DatasetError::Other(format!(
+                "dataset kind `{}` is not supported by `run` yet; convert it to canonical JSONL and use kind: custom",
+                plan.kind.name()
+            )))
+        }
     }
 }
 
 /// A stable fingerprint of prepared rows (detects a dataset that changed under a results folder).
 pub fn fingerprint(path: &Path) -> Result<String, DatasetError> {
     use sha2::Digest;
-    let bytes = std::fs::read(path).map_err(|source| DatasetError::Io { path: path.to_path_buf(), source })?;
+    let bytes = std::fs::read(path).map_err(|source| DatasetError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
     Ok(format!("{:x}", sha2::Sha256::digest(&bytes)))
 }
 
@@ -164,16 +193,38 @@ mod tests {
     use serde_json::json;
 
     fn row(prompt: Value) -> DatasetRow {
-        DatasetRow { prompt, output_len: 4, prompt_len: None, extra_request_body: None, image_data: None, timestamp: None, routing_key: None, metadata: None }
+        DatasetRow {
+            prompt,
+            output_len: 4,
+            prompt_len: None,
+            extra_request_body: None,
+            image_data: None,
+            timestamp: None,
+            routing_key: None,
+            metadata: None,
+        }
     }
 
     #[test]
     fn infers_backend_like_upstream() {
-        assert_eq!(infer_backend(&[row(json!("hi"))]).ok(), Some(ApiBackend::SglangOai));
-        assert_eq!(infer_backend(&[row(json!([{"role": "user", "content": "hi"}]))]).ok(), Some(ApiBackend::SglangOaiChat));
-        assert_eq!(infer_backend(&[row(json!([1, 2, 3]))]).ok(), Some(ApiBackend::Sglang));
-        let rounds = json!([[{"role": "user", "content": "a"}], [{"role": "user", "content": "b"}]]);
-        assert_eq!(infer_backend(&[row(rounds), row(json!(["a", "b"]))]).ok(), Some(ApiBackend::SglangOaiChat));
+        assert_eq!(
+            infer_backend(&[row(json!("hi"))]).ok(),
+            Some(ApiBackend::SglangOai)
+        );
+        assert_eq!(
+            infer_backend(&[row(json!([{"role": "user", "content": "hi"}]))]).ok(),
+            Some(ApiBackend::SglangOaiChat)
+        );
+        assert_eq!(
+            infer_backend(&[row(json!([1, 2, 3]))]).ok(),
+            Some(ApiBackend::Sglang)
+        );
+        let rounds =
+            json!([[{"role": "user", "content": "a"}], [{"role": "user", "content": "b"}]]);
+        assert_eq!(
+            infer_backend(&[row(rounds), row(json!(["a", "b"]))]).ok(),
+            Some(ApiBackend::SglangOaiChat)
+        );
         assert!(infer_backend(&[row(json!("a")), row(json!([1]))]).is_err());
     }
 }

@@ -15,11 +15,20 @@ use tokenizers::Tokenizer;
 use super::{DatasetError, DatasetRow};
 
 /// Generates `count` rows with the given lengths.
-pub fn random_rows(tokenizer: &Tokenizer, count: u64, input_len: u64, output_len: u64, range_ratio: Option<f64>, seed: u64) -> Result<Vec<DatasetRow>, DatasetError> {
+pub fn random_rows(
+    tokenizer: &Tokenizer,
+    count: u64,
+    input_len: u64,
+    output_len: u64,
+    range_ratio: Option<f64>,
+    seed: u64,
+) -> Result<Vec<DatasetRow>, DatasetError> {
     let mut rng = StdRng::seed_from_u64(seed);
     let vocab = ordinary_token_ids(tokenizer);
     if vocab.is_empty() {
-        return Err(DatasetError::Other("the tokenizer has no ordinary (non-special) tokens".into()));
+        return Err(DatasetError::Other(
+            "the tokenizer has no ordinary (non-special) tokens".into(),
+        ));
     }
     let mut rows = Vec::with_capacity(usize::try_from(count).unwrap_or(0));
     for _ in 0..count {
@@ -34,7 +43,9 @@ pub fn random_rows(tokenizer: &Tokenizer, count: u64, input_len: u64, output_len
             image_data: None,
             timestamp: None,
             routing_key: None,
-            metadata: Some(json!({"source_dataset_name": "random", "source_dataset_path": "random"})),
+            metadata: Some(
+                json!({"source_dataset_name": "random", "source_dataset_path": "random"}),
+            ),
         });
     }
     Ok(rows)
@@ -51,24 +62,42 @@ fn sample_len(rng: &mut StdRng, nominal: u64, ratio: Option<f64>) -> u64 {
 }
 
 fn ordinary_token_ids(tokenizer: &Tokenizer) -> Vec<u32> {
-    let special: std::collections::HashSet<u32> = tokenizer.get_added_tokens_decoder().keys().copied().collect();
+    let special: std::collections::HashSet<u32> = tokenizer
+        .get_added_tokens_decoder()
+        .keys()
+        .copied()
+        .collect();
     let size = u32::try_from(tokenizer.get_vocab_size(false)).unwrap_or(0);
     (0..size).filter(|id| !special.contains(id)).collect()
 }
 
 fn random_ids(rng: &mut StdRng, vocab: &[u32], count: usize) -> Vec<u32> {
-    (0..count).map(|_| vocab[rng.random_range(0..vocab.len())]).collect()
+    (0..count)
+        .map(|_| vocab[rng.random_range(0..vocab.len())])
+        .collect()
 }
 
 /// Builds text that encodes to exactly `target` tokens (or as close as the tokenizer allows).
-fn exact_prompt(tokenizer: &Tokenizer, vocab: &[u32], rng: &mut StdRng, target: u64) -> Result<(String, usize), DatasetError> {
+fn exact_prompt(
+    tokenizer: &Tokenizer,
+    vocab: &[u32],
+    rng: &mut StdRng,
+    target: u64,
+) -> Result<(String, usize), DatasetError> {
     let target = usize::try_from(target).unwrap_or(usize::MAX);
-    let err = |e: tokenizers::Error| DatasetError::Tokenizer { name: "tokenizer".into(), message: e.to_string() };
+    let err = |e: tokenizers::Error| DatasetError::Tokenizer {
+        name: "tokenizer".into(),
+        message: e.to_string(),
+    };
     let mut ids = random_ids(rng, vocab, target);
     let mut best = (String::new(), 0usize);
     for _ in 0..16 {
         let text = tokenizer.decode(&ids, true).map_err(err)?;
-        let encoded = tokenizer.encode(text.as_str(), false).map_err(err)?.get_ids().to_vec();
+        let encoded = tokenizer
+            .encode(text.as_str(), false)
+            .map_err(err)?
+            .get_ids()
+            .to_vec();
         if encoded.len() == target {
             return Ok((text, target));
         }

@@ -40,6 +40,9 @@ impl TokenCounter for Tokenizer {
     fn count(&self, text: &str) -> Result<usize, DatasetError> {
         self.encode(text, false)
             .map(|e| e.get_ids().len())
-            .map_err(|e| DatasetError::Tokenizer { name: "tokenizer".into(), message: e.to_string() })
+            .map_err(|e| DatasetError::Tokenizer {
+                name: "tokenizer".into(),
+                message: e.to_string(),
+            })
     }
 }

@@ -80,8 +80,14 @@ impl LaunchError {
 }
 
 const OOM_PATTERNS: [&str; 8] = [
-    "out of memory", "cuda out of memory", "hip out of memory", "cudnn_status_alloc_failed",
-    "std::bad_alloc", "memoryerror", "memory allocation", "no available memory",
+    "out of memory",
+    "cuda out of memory",
+    "hip out of memory",
+    "cudnn_status_alloc_failed",
+    "std::bad_alloc",
+    "memoryerror",
+    "memory allocation",
+    "no available memory",
 ];
 
 /// Upstream's OOM hint, extended with the flags that usually fix it.
@@ -94,10 +100,25 @@ pub fn classify(log_tail: &str) -> (&'static str, String) {
     if OOM_PATTERNS.iter().any(|p| lower.contains(p)) {
         return ("oom", OOM_HINT.into());
     }
-    if ["unrecognized arguments", "invalid choice", "error: argument", "no such option", "unexpected argument"].iter().any(|p| lower.contains(p)) {
-        return ("bad_flag", "The server rejected a flag or value: check it against the server's --help.".into());
+    if [
+        "unrecognized arguments",
+        "invalid choice",
+        "error: argument",
+        "no such option",
+        "unexpected argument",
+    ]
+    .iter()
+    .any(|p| lower.contains(p))
+    {
+        return (
+            "bad_flag",
+            "The server rejected a flag or value: check it against the server's --help.".into(),
+        );
     }
-    ("crashed", "The server exited; see its log for the cause.".into())
+    (
+        "crashed",
+        "The server exited; see its log for the cause.".into(),
+    )
 }
 
 /// Last `max_bytes` of a log file (whole lines).
@@ -126,7 +147,10 @@ pub struct RunningServer {
 }
 
 /// Spawns the server and waits until it is ready.
-pub async fn launch(spec: &LaunchSpec, cancel: &mut crate::cancel::CancelReceiver) -> Result<RunningServer, LaunchError> {
+pub async fn launch(
+    spec: &LaunchSpec,
+    cancel: &mut crate::cancel::CancelReceiver,
+) -> Result<RunningServer, LaunchError> {
     let mut server = spawn(spec)?;
     match wait_ready(&mut server, spec, cancel).await {
         Ok(()) => Ok(server),
@@ -137,10 +161,16 @@ pub async fn launch(spec: &LaunchSpec, cancel: &mut crate::cancel::CancelReceive
     }
 }
 
-#[expect(unsafe_code, reason = "pre_exec is unsafe; the closure only calls async-signal-safe prctl/getppid")]
+#[expect(
+    unsafe_code,
+    reason = "pre_exec is unsafe; the closure only calls async-signal-safe prctl/getppid"
+)]
 fn spawn(spec: &LaunchSpec) -> Result<RunningServer, LaunchError> {
     let program = spec.argv.first().cloned().unwrap_or_default();
-    let spawn_error = |source| LaunchError::Spawn { program: program.clone(), source };
+    let spawn_error = |source| LaunchError::Spawn {
+        program: program.clone(),
+        source,
+    };
     if let Some(dir) = spec.log_path.parent() {
         std::fs::create_dir_all(dir).map_err(spawn_error)?;
     }
@@ -164,37 +194,69 @@ fn spawn(spec: &LaunchSpec) -> Result<RunningServer, LaunchError> {
         command.pre_exec(move || {
             nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(std::io::Error::from)?;
             if nix::unistd::getppid().as_raw().cast_unsigned() != parent {
-                return Err(std::io::Error::other("parent exited before the server started"));
+                return Err(std::io::Error::other(
+                    "parent exited before the server started",
+                ));
             }
             Ok(())
         });
     }
     let child = command.spawn().map_err(spawn_error)?;
-    let pgid = child.id().and_then(|id| i32::try_from(id).ok()).unwrap_or(0);
+    let pgid = child
+        .id()
+        .and_then(|id| i32::try_from(id).ok())
+        .unwrap_or(0);
     registry::register(pgid);
     let _ = registry::record_marker(&spec.state_dir, &marker, pgid);
-    Ok(RunningServer { child, pgid, base_url: spec.base_url.clone(), log_path: spec.log_path.clone(), grace: spec.grace, stopped: false })
+    Ok(RunningServer {
+        child,
+        pgid,
+        base_url: spec.base_url.clone(),
+        log_path: spec.log_path.clone(),
+        grace: spec.grace,
+        stopped: false,
+    })
 }
 
 fn uuid_like() -> String {
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
     format!("{nanos:x}")
 }
 
-async fn wait_ready(server: &mut RunningServer, spec: &LaunchSpec, cancel: &mut crate::cancel::CancelReceiver) -> Result<(), LaunchError> {
-    let client = reqwest::Client::builder().timeout(Duration::from_secs(5)).build().unwrap_or_default();
+async fn wait_ready(
+    server: &mut RunningServer,
+    spec: &LaunchSpec,
+    cancel: &mut crate::cancel::CancelReceiver,
+) -> Result<(), LaunchError> {
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap_or_default();
     let url = format!("{}{}", spec.base_url, spec.health_path);
     let deadline = Instant::now() + spec.ready_timeout;
     loop {
         if let Some(status) = server.exit_status() {
             tokio::time::sleep(Duration::from_millis(50)).await;
-            return Err(LaunchError::ExitedEarly { status, log_tail: log_tail(&spec.log_path, 4000) });
+            return Err(LaunchError::ExitedEarly {
+                status,
+                log_tail: log_tail(&spec.log_path, 4000),
+            });
         }
-        if client.get(&url).send().await.is_ok_and(|r| r.status().is_success()) {
+        if client
+            .get(&url)
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
             return Ok(());
         }
         if Instant::now() >= deadline {
-            return Err(LaunchError::Timeout { seconds: spec.ready_timeout.as_secs_f64(), log_tail: log_tail(&spec.log_path, 4000) });
+            return Err(LaunchError::Timeout {
+                seconds: spec.ready_timeout.as_secs_f64(),
+                log_tail: log_tail(&spec.log_path, 4000),
+            });
         }
         tokio::select! {
             () = tokio::time::sleep(Duration::from_millis(200)) => {}
@@ -261,7 +323,10 @@ pub fn port_is_free(host: &str, port: u16) -> bool {
 
 /// A free port on `host`, chosen by the OS.
 pub fn free_port(host: &str) -> Option<u16> {
-    std::net::TcpListener::bind((host, 0)).ok().and_then(|l| l.local_addr().ok()).map(|a| a.port())
+    std::net::TcpListener::bind((host, 0))
+        .ok()
+        .and_then(|l| l.local_addr().ok())
+        .map(|a| a.port())
 }
 
 #[cfg(test)]
@@ -271,8 +336,15 @@ mod tests {
     #[test]
     fn classifies_failures() {
         assert_eq!(classify("RuntimeError: CUDA out of memory. Tried").0, "oom");
-        assert_eq!(classify("launch_server.py: error: unrecognized arguments: --foo").0, "bad_flag");
+        assert_eq!(
+            classify("launch_server.py: error: unrecognized arguments: --foo").0,
+            "bad_flag"
+        );
         assert_eq!(classify("Segmentation fault").0, "crashed");
-        assert!(classify("CUDA out of memory").1.contains("Increase GPU count"));
+        assert!(
+            classify("CUDA out of memory")
+                .1
+                .contains("Increase GPU count")
+        );
     }
 }

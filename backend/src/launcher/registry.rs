@@ -56,32 +56,54 @@ pub fn install_panic_hook() {
 /// Appends a started server's marker to `<dir>/servers.jsonl`.
 pub fn record_marker(dir: &Path, marker: &str, pgid: i32) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
-    let mut file = std::fs::OpenOptions::new().create(true).append(true).open(dir.join("servers.jsonl"))?;
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("servers.jsonl"))?;
     let line = serde_json::json!({"marker": marker, "pgid": pgid, "started_at": chrono::Utc::now().to_rfc3339()});
     writeln!(file, "{line}")?;
     file.sync_data()
 }
 
-/// Kills processes still carrying a marker recorded in `<dir>/servers.jsonl` (survivors of a
-/// previous run that was killed with SIGKILL). Returns the pids killed.
-pub fn reap_survivors(dir: &Path) -> Vec<i32> {
+/// Processes alive now that carry a marker recorded in `<dir>/servers.jsonl`.
+pub fn surviving_processes(dir: &Path) -> Vec<i32> {
     let Ok(text) = std::fs::read_to_string(dir.join("servers.jsonl")) else {
         return Vec::new();
     };
     let markers: Vec<String> = text
         .lines()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter_map(|v| v.get("marker").and_then(|m| m.as_str()).map(|m| format!("{MARKER_ENV}={m}")))
+        .filter_map(|v| {
+            v.get("marker")
+                .and_then(|m| m.as_str())
+                .map(|m| format!("{MARKER_ENV}={m}"))
+        })
         .collect();
     if markers.is_empty() {
         return Vec::new();
     }
-    let own = std::process::id();
+    let own = std::process::id().cast_signed();
+    processes_with_any_marker(&markers)
+        .into_iter()
+        .filter(|pid| *pid != own && !is_zombie(*pid))
+        .collect()
+}
+
+fn is_zombie(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| {
+            stat.rsplit_once(')')
+                .map(|(_, rest)| rest.trim_start().starts_with('Z'))
+        })
+        .unwrap_or(true)
+}
+
+/// Kills processes still carrying a marker recorded in `<dir>/servers.jsonl` (survivors of a
+/// previous run that was killed with SIGKILL). Returns the pids killed.
+pub fn reap_survivors(dir: &Path) -> Vec<i32> {
     let mut killed = Vec::new();
-    for pid in processes_with_any_marker(&markers) {
-        if pid.cast_unsigned() == own {
-            continue;
-        }
+    for pid in surviving_processes(dir) {
         if nix::sys::signal::kill(Pid::from_raw(pid), Signal::SIGKILL).is_ok() {
             killed.push(pid);
         }
@@ -98,7 +120,9 @@ fn processes_with_any_marker(markers: &[String]) -> Vec<i32> {
         .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse::<i32>().ok()))
         .filter(|pid| {
             std::fs::read(format!("/proc/{pid}/environ")).is_ok_and(|environ| {
-                environ.split(|b| *b == 0).any(|entry| markers.iter().any(|m| entry == m.as_bytes()))
+                environ
+                    .split(|b| *b == 0)
+                    .any(|entry| markers.iter().any(|m| entry == m.as_bytes()))
             })
         })
         .collect()

@@ -54,7 +54,12 @@ fn format_of(path: &str) -> StreamFormat {
 }
 
 /// Sends `request` now; `origin` is the trial clock's zero, `scheduled_at` its scheduled time.
-pub async fn send(target: &Target, request: &PreparedRequest, origin: Instant, scheduled_at: f64) -> RequestResult {
+pub async fn send(
+    target: &Target,
+    request: &PreparedRequest,
+    origin: Instant,
+    scheduled_at: f64,
+) -> RequestResult {
     let sent_at = origin.elapsed().as_secs_f64();
     let mut result = RequestResult {
         scheduled_at,
@@ -99,7 +104,11 @@ struct Measured {
     prompt_tokens: Option<u64>,
 }
 
-async fn exchange(target: &Target, request: &PreparedRequest, origin: Instant) -> Result<Measured, RequestError> {
+async fn exchange(
+    target: &Target,
+    request: &PreparedRequest,
+    origin: Instant,
+) -> Result<Measured, RequestError> {
     let mut builder = target
         .client
         .post(format!("{}{}", target.base_url, request.path))
@@ -111,22 +120,41 @@ async fn exchange(target: &Target, request: &PreparedRequest, origin: Instant) -
     if let Some(routing_key) = &request.routing_key {
         builder = builder.header("X-SMG-Routing-Key", routing_key);
     }
-    let response = builder.send().await.map_err(|e| if e.is_connect() { RequestError::Connect } else { RequestError::Other })?;
+    let response = builder.send().await.map_err(|e| {
+        if e.is_connect() {
+            RequestError::Connect
+        } else {
+            RequestError::Other
+        }
+    })?;
     let status = response.status();
     if !status.is_success() {
         return Err(RequestError::Http(status.as_u16()));
     }
     let format = format_of(request.path);
     if !target.stream {
-        let body = response.bytes().await.map_err(|_| RequestError::Truncated)?;
+        let body = response
+            .bytes()
+            .await
+            .map_err(|_| RequestError::Truncated)?;
         let at = origin.elapsed().as_secs_f64();
         let (output_tokens, prompt_tokens) = parse_whole(format, &body)?;
-        return Ok(Measured { first_token_at: at, end_at: at, itl: Vec::new(), output_tokens, prompt_tokens });
+        return Ok(Measured {
+            first_token_at: at,
+            end_at: at,
+            itl: Vec::new(),
+            output_tokens,
+            prompt_tokens,
+        });
     }
     read_stream(response, format, origin).await
 }
 
-async fn read_stream(response: reqwest::Response, format: StreamFormat, origin: Instant) -> Result<Measured, RequestError> {
+async fn read_stream(
+    response: reqwest::Response,
+    format: StreamFormat,
+    origin: Instant,
+) -> Result<Measured, RequestError> {
     let mut parser = StreamParser::new(format);
     let mut stream = response.bytes_stream();
     let mut pending: Vec<u8> = Vec::new();

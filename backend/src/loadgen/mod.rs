@@ -44,7 +44,10 @@ pub fn http_client() -> reqwest::Client {
 
 /// The API key for requests, from `OPENAI_API_KEY` or `API_KEY` (never logged).
 pub fn api_key_from_env() -> Option<String> {
-    std::env::var("OPENAI_API_KEY").or_else(|_| std::env::var("API_KEY")).ok().filter(|k| !k.is_empty())
+    std::env::var("OPENAI_API_KEY")
+        .or_else(|_| std::env::var("API_KEY"))
+        .ok()
+        .filter(|k| !k.is_empty())
 }
 
 /// Sends `count` warmup copies at once; fails only if every one fails.
@@ -71,14 +74,24 @@ pub async fn warmup(target: &Target, requests: &[PreparedRequest]) -> Result<(),
             Err(e) => errors.push(e.to_string()),
         }
     }
-    Err(format!("warmup failed: every warmup request failed ({})", errors.join(", ")))
+    Err(format!(
+        "warmup failed: every warmup request failed ({})",
+        errors.join(", ")
+    ))
 }
 
 /// Runs the load: sends each request at `start + offset`, and returns one record per request in
 /// schedule order, or `None` if cancelled.
-pub async fn run(target: &Target, requests: Arc<Vec<PreparedRequest>>, spec: &LoadSpec, cancel: &mut crate::cancel::CancelReceiver) -> Option<(Vec<RequestResult>, f64)> {
+pub async fn run(
+    target: &Target,
+    requests: Arc<Vec<PreparedRequest>>,
+    spec: &LoadSpec,
+    cancel: &mut crate::cancel::CancelReceiver,
+) -> Option<(Vec<RequestResult>, f64)> {
     let offsets = schedule::poisson_offsets(requests.len(), spec.rate, spec.seed);
-    let limit = spec.max_concurrency.map_or(Semaphore::MAX_PERMITS, |c| usize::try_from(c).unwrap_or(Semaphore::MAX_PERMITS));
+    let limit = spec.max_concurrency.map_or(Semaphore::MAX_PERMITS, |c| {
+        usize::try_from(c).unwrap_or(Semaphore::MAX_PERMITS)
+    });
     let semaphore = Arc::new(Semaphore::new(limit.min(Semaphore::MAX_PERMITS)));
     let origin = Instant::now();
     let mut tasks = Vec::with_capacity(requests.len());
@@ -87,7 +100,11 @@ pub async fn run(target: &Target, requests: Arc<Vec<PreparedRequest>>, spec: &Lo
             () = tokio::time::sleep_until(origin + Duration::from_secs_f64(offset)) => {}
             () = crate::cancel::cancelled(cancel) => return None,
         }
-        let (target, requests, semaphore) = (target.clone(), Arc::clone(&requests), Arc::clone(&semaphore));
+        let (target, requests, semaphore) = (
+            target.clone(),
+            Arc::clone(&requests),
+            Arc::clone(&semaphore),
+        );
         tasks.push(tokio::spawn(async move {
             let _permit = semaphore.acquire_owned().await.ok();
             client::send(&target, &requests[index], origin, offset).await

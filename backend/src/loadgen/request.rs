@@ -13,8 +13,18 @@ use crate::dataset::{DatasetRow, PromptKind, prompt_kind};
 
 /// Sampling parameters of SGLang's native API.
 const SAMPLING_KEYS: [&str; 12] = [
-    "temperature", "top_p", "top_k", "min_p", "frequency_penalty", "presence_penalty",
-    "repetition_penalty", "stop", "stop_token_ids", "min_new_tokens", "n", "json_schema",
+    "temperature",
+    "top_p",
+    "top_k",
+    "min_p",
+    "frequency_penalty",
+    "presence_penalty",
+    "repetition_penalty",
+    "stop",
+    "stop_token_ids",
+    "min_new_tokens",
+    "n",
+    "json_schema",
 ];
 
 /// Options that shape every body.
@@ -48,7 +58,11 @@ pub struct PreparedRequest {
 }
 
 /// Builds the request for one row, with the output length overridden when `output_len` is given.
-pub fn build(row: &DatasetRow, options: &BodyOptions, output_len: Option<u64>) -> Result<PreparedRequest, String> {
+pub fn build(
+    row: &DatasetRow,
+    options: &BodyOptions,
+    output_len: Option<u64>,
+) -> Result<PreparedRequest, String> {
     let max_tokens = output_len.unwrap_or(row.output_len);
     let mut extra = options.extra.clone();
     if let Some(row_extra) = &row.extra_request_body {
@@ -56,8 +70,14 @@ pub fn build(row: &DatasetRow, options: &BodyOptions, output_len: Option<u64>) -
     }
     let (path, body) = match options.backend {
         ApiBackend::Sglang => ("/generate", native_body(row, options, max_tokens, extra)?),
-        ApiBackend::SglangOai | ApiBackend::Auto => ("/v1/completions", completions_body(row, options, max_tokens, extra)?),
-        ApiBackend::SglangOaiChat => ("/v1/chat/completions", chat_body(row, options, max_tokens, extra)?),
+        ApiBackend::SglangOai | ApiBackend::Auto => (
+            "/v1/completions",
+            completions_body(row, options, max_tokens, extra)?,
+        ),
+        ApiBackend::SglangOaiChat => (
+            "/v1/chat/completions",
+            chat_body(row, options, max_tokens, extra)?,
+        ),
     };
     Ok(PreparedRequest {
         path,
@@ -68,13 +88,23 @@ pub fn build(row: &DatasetRow, options: &BodyOptions, output_len: Option<u64>) -
     })
 }
 
-fn native_body(row: &DatasetRow, options: &BodyOptions, max_tokens: u64, extra: Map<String, Value>) -> Result<Value, String> {
-    let mut sampling = json!({"temperature": 0.0, "max_new_tokens": max_tokens, "ignore_eos": options.ignore_eos});
+fn native_body(
+    row: &DatasetRow,
+    options: &BodyOptions,
+    max_tokens: u64,
+    extra: Map<String, Value>,
+) -> Result<Value, String> {
+    let mut sampling =
+        json!({"temperature": 0.0, "max_new_tokens": max_tokens, "ignore_eos": options.ignore_eos});
     let mut body = json!({"stream": options.stream});
     match prompt_kind(&row.prompt) {
         PromptKind::Prompt => body["text"] = row.prompt.clone(),
         PromptKind::TokenIds => body["input_ids"] = row.prompt.clone(),
-        kind => return Err(format!("the native /generate path takes text or token ids, not {kind:?} prompts; use backend sglang-oai-chat")),
+        kind => {
+            return Err(format!(
+                "the native /generate path takes text or token ids, not {kind:?} prompts; use backend sglang-oai-chat"
+            ));
+        }
     }
     for (key, value) in extra {
         if SAMPLING_KEYS.contains(&key.as_str()) {
@@ -94,10 +124,19 @@ fn native_body(row: &DatasetRow, options: &BodyOptions, max_tokens: u64, extra: 
     Ok(body)
 }
 
-fn completions_body(row: &DatasetRow, options: &BodyOptions, max_tokens: u64, extra: Map<String, Value>) -> Result<Value, String> {
+fn completions_body(
+    row: &DatasetRow,
+    options: &BodyOptions,
+    max_tokens: u64,
+    extra: Map<String, Value>,
+) -> Result<Value, String> {
     let prompt = match prompt_kind(&row.prompt) {
         PromptKind::Prompt | PromptKind::TokenIds => row.prompt.clone(),
-        kind => return Err(format!("the completions path takes text or token ids, not {kind:?} prompts; use backend sglang-oai-chat")),
+        kind => {
+            return Err(format!(
+                "the completions path takes text or token ids, not {kind:?} prompts; use backend sglang-oai-chat"
+            ));
+        }
     };
     let mut body = json!({"model": options.model, "prompt": prompt, "best_of": 1, "max_tokens": max_tokens,
                           "stream": options.stream, "temperature": 0.0, "ignore_eos": options.ignore_eos});
@@ -108,11 +147,22 @@ fn completions_body(row: &DatasetRow, options: &BodyOptions, max_tokens: u64, ex
     Ok(body)
 }
 
-fn chat_body(row: &DatasetRow, options: &BodyOptions, max_tokens: u64, extra: Map<String, Value>) -> Result<Value, String> {
+fn chat_body(
+    row: &DatasetRow,
+    options: &BodyOptions,
+    max_tokens: u64,
+    extra: Map<String, Value>,
+) -> Result<Value, String> {
     let messages = match prompt_kind(&row.prompt) {
         PromptKind::Messages => row.prompt.clone(),
-        PromptKind::Prompt => json!([{"role": "user", "content": user_content(&row.prompt, row.image_data.as_deref())}]),
-        kind => return Err(format!("{kind:?} prompts are not supported on the chat path yet")),
+        PromptKind::Prompt => {
+            json!([{"role": "user", "content": user_content(&row.prompt, row.image_data.as_deref())}])
+        }
+        kind => {
+            return Err(format!(
+                "{kind:?} prompts are not supported on the chat path yet"
+            ));
+        }
     };
     let mut body = json!({"model": options.model, "messages": messages, "max_completion_tokens": max_tokens,
                           "stream": options.stream, "temperature": 0.0, "ignore_eos": options.ignore_eos});
@@ -126,7 +176,10 @@ fn chat_body(row: &DatasetRow, options: &BodyOptions, max_tokens: u64, extra: Ma
 fn user_content(text: &Value, images: Option<&[Value]>) -> Value {
     match images {
         Some(images) if !images.is_empty() => {
-            let mut parts: Vec<Value> = images.iter().map(|url| json!({"type": "image_url", "image_url": {"url": url}})).collect();
+            let mut parts: Vec<Value> = images
+                .iter()
+                .map(|url| json!({"type": "image_url", "image_url": {"url": url}}))
+                .collect();
             parts.push(json!({"type": "text", "text": text}));
             Value::Array(parts)
         }
@@ -145,12 +198,34 @@ mod tests {
     use super::*;
 
     fn row(prompt: Value) -> DatasetRow {
-        DatasetRow { prompt, output_len: 7, prompt_len: Some(3), extra_request_body: Some(json!({"top_p": 0.9}).as_object().cloned().unwrap_or_default()),
-                     image_data: None, timestamp: None, routing_key: None, metadata: None }
+        DatasetRow {
+            prompt,
+            output_len: 7,
+            prompt_len: Some(3),
+            extra_request_body: Some(
+                json!({"top_p": 0.9})
+                    .as_object()
+                    .cloned()
+                    .unwrap_or_default(),
+            ),
+            image_data: None,
+            timestamp: None,
+            routing_key: None,
+            metadata: None,
+        }
     }
 
     fn options(backend: ApiBackend) -> BodyOptions {
-        BodyOptions { backend, model: "m".into(), stream: true, ignore_eos: true, extra: json!({"temperature": 0.5}).as_object().cloned().unwrap_or_default() }
+        BodyOptions {
+            backend,
+            model: "m".into(),
+            stream: true,
+            ignore_eos: true,
+            extra: json!({"temperature": 0.5})
+                .as_object()
+                .cloned()
+                .unwrap_or_default(),
+        }
     }
 
     fn body(request: &PreparedRequest) -> Value {
@@ -159,7 +234,8 @@ mod tests {
 
     #[test]
     fn native_puts_sampling_extras_in_sampling_params() {
-        let request = build(&row(json!("hello")), &options(ApiBackend::Sglang), None).expect("request");
+        let request =
+            build(&row(json!("hello")), &options(ApiBackend::Sglang), None).expect("request");
         let body = body(&request);
         assert_eq!(request.path, "/generate");
         assert_eq!(body["text"], json!("hello"));
@@ -170,13 +246,34 @@ mod tests {
 
     #[test]
     fn completions_and_chat_shapes() {
-        let completions = body(&build(&row(json!("hello")), &options(ApiBackend::SglangOai), Some(2)).expect("request"));
+        let completions = body(
+            &build(
+                &row(json!("hello")),
+                &options(ApiBackend::SglangOai),
+                Some(2),
+            )
+            .expect("request"),
+        );
         assert_eq!(completions["max_tokens"], json!(2));
         assert_eq!(completions["stream_options"]["include_usage"], json!(true));
         assert_eq!(completions["temperature"], json!(0.5));
-        let chat = body(&build(&row(json!("hello")), &options(ApiBackend::SglangOaiChat), None).expect("request"));
+        let chat = body(
+            &build(
+                &row(json!("hello")),
+                &options(ApiBackend::SglangOaiChat),
+                None,
+            )
+            .expect("request"),
+        );
         assert_eq!(chat["messages"][0]["content"], json!("hello"));
         assert_eq!(chat["max_completion_tokens"], json!(7));
-        assert!(build(&row(json!([1, 2])), &options(ApiBackend::SglangOaiChat), None).is_err());
+        assert!(
+            build(
+                &row(json!([1, 2])),
+                &options(ApiBackend::SglangOaiChat),
+                None
+            )
+            .is_err()
+        );
     }
 }

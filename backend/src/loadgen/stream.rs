@@ -88,7 +88,15 @@ pub struct StreamParser {
 impl StreamParser {
     /// A parser for `format`.
     pub fn new(format: StreamFormat) -> Self {
-        StreamParser { format, outcome: StreamOutcome::default(), previous_at: 0.0, native_tokens: 0, done: false, finished: false, raw_gaps: Vec::new() }
+        StreamParser {
+            format,
+            outcome: StreamOutcome::default(),
+            previous_at: 0.0,
+            native_tokens: 0,
+            done: false,
+            finished: false,
+            raw_gaps: Vec::new(),
+        }
     }
 
     /// Feeds one line received at time `at`.
@@ -104,22 +112,32 @@ impl StreamParser {
             return Ok(());
         }
         let chunk: Value = serde_json::from_str(payload).map_err(|_| RequestError::Malformed)?;
-        if chunk.get("error").is_some_and(|e| !e.is_null()) || chunk.get("object").and_then(Value::as_str) == Some("error") {
+        if chunk.get("error").is_some_and(|e| !e.is_null())
+            || chunk.get("object").and_then(Value::as_str) == Some("error")
+        {
             return Err(RequestError::StreamError);
         }
         self.read_usage(&chunk);
         match self.format {
             StreamFormat::Native => self.native_chunk(&chunk, at),
             StreamFormat::Completions => {
-                let text = chunk.pointer("/choices/0/text").and_then(Value::as_str).unwrap_or("");
+                let text = chunk
+                    .pointer("/choices/0/text")
+                    .and_then(Value::as_str)
+                    .unwrap_or("");
                 self.note_finish(chunk.pointer("/choices/0/finish_reason"));
                 self.content(!text.is_empty(), 1, at);
             }
             StreamFormat::Chat => {
                 let delta = chunk.pointer("/choices/0/delta");
-                let has = ["content", "reasoning_content", "reasoning"].iter().any(|k| {
-                    delta.and_then(|d| d.get(*k)).and_then(Value::as_str).is_some_and(|t| !t.is_empty())
-                });
+                let has = ["content", "reasoning_content", "reasoning"]
+                    .iter()
+                    .any(|k| {
+                        delta
+                            .and_then(|d| d.get(*k))
+                            .and_then(Value::as_str)
+                            .is_some_and(|t| !t.is_empty())
+                    });
                 self.note_finish(chunk.pointer("/choices/0/finish_reason"));
                 self.content(has, 1, at);
             }
@@ -135,24 +153,41 @@ impl StreamParser {
 
     fn read_usage(&mut self, chunk: &Value) {
         let usage = chunk.get("usage").filter(|u| !u.is_null());
-        if let Some(tokens) = usage.and_then(|u| u.get("completion_tokens")).and_then(Value::as_u64) {
+        if let Some(tokens) = usage
+            .and_then(|u| u.get("completion_tokens"))
+            .and_then(Value::as_u64)
+        {
             self.outcome.reported_output_tokens = Some(tokens);
         }
-        if let Some(tokens) = usage.and_then(|u| u.get("prompt_tokens")).and_then(Value::as_u64) {
+        if let Some(tokens) = usage
+            .and_then(|u| u.get("prompt_tokens"))
+            .and_then(Value::as_u64)
+        {
             self.outcome.reported_prompt_tokens = Some(tokens);
         }
     }
 
     fn native_chunk(&mut self, chunk: &Value, at: f64) {
         let meta = chunk.get("meta_info");
-        let total = meta.and_then(|m| m.get("completion_tokens")).and_then(Value::as_u64);
-        if let Some(prompt) = meta.and_then(|m| m.get("prompt_tokens")).and_then(Value::as_u64) {
+        let total = meta
+            .and_then(|m| m.get("completion_tokens"))
+            .and_then(Value::as_u64);
+        if let Some(prompt) = meta
+            .and_then(|m| m.get("prompt_tokens"))
+            .and_then(Value::as_u64)
+        {
             self.outcome.reported_prompt_tokens = Some(prompt);
         }
-        if meta.and_then(|m| m.get("finish_reason")).is_some_and(|r| !r.is_null()) {
+        if meta
+            .and_then(|m| m.get("finish_reason"))
+            .is_some_and(|r| !r.is_null())
+        {
             self.finished = true;
         }
-        let text_len = chunk.get("text").and_then(Value::as_str).map_or(0, str::len) as u64;
+        let text_len = chunk
+            .get("text")
+            .and_then(Value::as_str)
+            .map_or(0, str::len) as u64;
         let total = total.unwrap_or(text_len.min(self.native_tokens + 1));
         let new_tokens = total.saturating_sub(self.native_tokens);
         if new_tokens == 0 {
@@ -163,11 +198,17 @@ impl StreamParser {
         if self.outcome.first_token_at.is_none() {
             self.outcome.first_token_at = Some(at);
             if new_tokens > 1 {
-                self.outcome.itl.extend(std::iter::repeat_n(0.0, usize::try_from(new_tokens - 1).unwrap_or(0)));
+                self.outcome.itl.extend(std::iter::repeat_n(
+                    0.0,
+                    usize::try_from(new_tokens - 1).unwrap_or(0),
+                ));
             }
         } else {
             let gap = (at - self.previous_at) / new_tokens as f64;
-            self.outcome.itl.extend(std::iter::repeat_n(gap, usize::try_from(new_tokens).unwrap_or(0)));
+            self.outcome.itl.extend(std::iter::repeat_n(
+                gap,
+                usize::try_from(new_tokens).unwrap_or(0),
+            ));
         }
         self.outcome.content_chunks += 1;
         self.previous_at = at;
@@ -196,7 +237,11 @@ impl StreamParser {
             return Err(RequestError::Truncated);
         }
         if self.format != StreamFormat::Native {
-            self.outcome.itl = spread_gaps(&self.raw_gaps, self.outcome.content_chunks, self.outcome.reported_output_tokens);
+            self.outcome.itl = spread_gaps(
+                &self.raw_gaps,
+                self.outcome.content_chunks,
+                self.outcome.reported_output_tokens,
+            );
         }
         Ok(self.outcome)
     }
@@ -225,14 +270,23 @@ fn spread_gaps(gaps: &[f64], chunks: u64, reported: Option<u64>) -> Vec<f64> {
 }
 
 /// Parses a non-streaming response body: `(output_tokens, prompt_tokens)` as reported.
-pub fn parse_whole(format: StreamFormat, body: &[u8]) -> Result<(Option<u64>, Option<u64>), RequestError> {
+pub fn parse_whole(
+    format: StreamFormat,
+    body: &[u8],
+) -> Result<(Option<u64>, Option<u64>), RequestError> {
     let value: Value = serde_json::from_slice(body).map_err(|_| RequestError::Malformed)?;
     if value.get("error").is_some_and(|e| !e.is_null()) {
         return Err(RequestError::StreamError);
     }
     let (out, prompt) = match format {
-        StreamFormat::Native => (value.pointer("/meta_info/completion_tokens"), value.pointer("/meta_info/prompt_tokens")),
-        _ => (value.pointer("/usage/completion_tokens"), value.pointer("/usage/prompt_tokens")),
+        StreamFormat::Native => (
+            value.pointer("/meta_info/completion_tokens"),
+            value.pointer("/meta_info/prompt_tokens"),
+        ),
+        _ => (
+            value.pointer("/usage/completion_tokens"),
+            value.pointer("/usage/prompt_tokens"),
+        ),
     };
     Ok((out.and_then(Value::as_u64), prompt.and_then(Value::as_u64)))
 }
@@ -267,13 +321,29 @@ mod tests {
 
     #[test]
     fn completions_with_usage_only_chunk() {
-        let out = run(StreamFormat::Completions, &[
-            (r#"data: {"choices":[{"text":"x","finish_reason":null}]}"#, 0.02),
-            (r#"data: {"choices":[{"text":"y","finish_reason":null}]}"#, 0.03),
-            (r#"data: {"choices":[{"text":"z","finish_reason":"length"}]}"#, 0.05),
-            (r#"data: {"choices":[],"usage":{"prompt_tokens":4,"completion_tokens":3}}"#, 0.051),
-            ("data: [DONE]", 0.052),
-        ]).expect("ok");
+        let out = run(
+            StreamFormat::Completions,
+            &[
+                (
+                    r#"data: {"choices":[{"text":"x","finish_reason":null}]}"#,
+                    0.02,
+                ),
+                (
+                    r#"data: {"choices":[{"text":"y","finish_reason":null}]}"#,
+                    0.03,
+                ),
+                (
+                    r#"data: {"choices":[{"text":"z","finish_reason":"length"}]}"#,
+                    0.05,
+                ),
+                (
+                    r#"data: {"choices":[],"usage":{"prompt_tokens":4,"completion_tokens":3}}"#,
+                    0.051,
+                ),
+                ("data: [DONE]", 0.052),
+            ],
+        )
+        .expect("ok");
         assert_eq!(out.first_token_at, Some(0.02));
         assert_eq!(out.itl.len(), 2);
         assert_eq!(out.reported_output_tokens, Some(3));
@@ -293,25 +363,62 @@ mod tests {
 
     #[test]
     fn chat_counts_reasoning_as_output() {
-        let out = run(StreamFormat::Chat, &[
-            (r#"data: {"choices":[{"delta":{"role":"assistant"}}]}"#, 0.01),
-            (r#"data: {"choices":[{"delta":{"reasoning_content":"hmm"}}]}"#, 0.02),
-            (r#"data: {"choices":[{"delta":{"content":"ok"},"finish_reason":"stop"}]}"#, 0.03),
-        ]).expect("ok");
+        let out = run(
+            StreamFormat::Chat,
+            &[
+                (
+                    r#"data: {"choices":[{"delta":{"role":"assistant"}}]}"#,
+                    0.01,
+                ),
+                (
+                    r#"data: {"choices":[{"delta":{"reasoning_content":"hmm"}}]}"#,
+                    0.02,
+                ),
+                (
+                    r#"data: {"choices":[{"delta":{"content":"ok"},"finish_reason":"stop"}]}"#,
+                    0.03,
+                ),
+            ],
+        )
+        .expect("ok");
         assert_eq!(out.first_token_at, Some(0.02));
     }
 
     #[test]
     fn error_chunks_and_truncation_fail() {
-        assert_eq!(run(StreamFormat::Chat, &[(r#"data: {"error":{"message":"boom"}}"#, 0.1)]), Err(RequestError::StreamError));
-        assert_eq!(run(StreamFormat::Completions, &[(r#"data: {"choices":[{"text":"x"}]}"#, 0.1)]), Err(RequestError::Truncated));
-        assert_eq!(run(StreamFormat::Completions, &[("data: {not json", 0.1)]), Err(RequestError::Malformed));
-        assert_eq!(run(StreamFormat::Completions, &[("data: [DONE]", 0.1)]), Err(RequestError::Truncated));
+        assert_eq!(
+            run(
+                StreamFormat::Chat,
+                &[(r#"data: {"error":{"message":"boom"}}"#, 0.1)]
+            ),
+            Err(RequestError::StreamError)
+        );
+        assert_eq!(
+            run(
+                StreamFormat::Completions,
+                &[(r#"data: {"choices":[{"text":"x"}]}"#, 0.1)]
+            ),
+            Err(RequestError::Truncated)
+        );
+        assert_eq!(
+            run(StreamFormat::Completions, &[("data: {not json", 0.1)]),
+            Err(RequestError::Malformed)
+        );
+        assert_eq!(
+            run(StreamFormat::Completions, &[("data: [DONE]", 0.1)]),
+            Err(RequestError::Truncated)
+        );
     }
 
     #[test]
     fn missing_done_with_finish_reason_is_complete() {
-        let out = run(StreamFormat::Completions, &[(r#"data: {"choices":[{"text":"x","finish_reason":"length"}]}"#, 0.1)]);
+        let out = run(
+            StreamFormat::Completions,
+            &[(
+                r#"data: {"choices":[{"text":"x","finish_reason":"length"}]}"#,
+                0.1,
+            )],
+        );
         assert!(out.is_ok());
     }
 }

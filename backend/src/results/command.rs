@@ -13,11 +13,22 @@ pub fn render(server: &ServerPlan, flag_map: &FlagMap) -> String {
     let mut parts: Vec<String> = env
         .iter()
         .map(|(k, v)| {
-            let value = if is_secret_env(k) { REDACTED.to_string() } else { quote(v) };
+            let value = if is_secret_env(k) {
+                REDACTED.to_string()
+            } else {
+                quote(v)
+            };
             format!("{k}={value}")
         })
         .collect();
-    parts.push(server.command_display.iter().map(|w| quote(w)).collect::<Vec<_>>().join(" "));
+    parts.push(
+        server
+            .command_display
+            .iter()
+            .map(|w| quote(w))
+            .collect::<Vec<_>>()
+            .join(" "),
+    );
     let mut args = flags::render_args(flag_map, BoolStyle::BareFlag);
     args.extend(server.extra_args.iter().cloned());
     let mut lines = vec![parts.join(" ")];
@@ -56,7 +67,11 @@ mod tests {
             framework: crate::config::Framework::Sglang,
             command_display: vec!["python".into(), "-m".into(), "sglang.launch_server".into()],
             command: vec![],
-            env: vec![("CUDA_VISIBLE_DEVICES".into(), "0".into()), ("HF_TOKEN".into(), "hf_secret".into()), ("TOKENIZERS_PARALLELISM".into(), "false".into())],
+            env: vec![
+                ("CUDA_VISIBLE_DEVICES".into(), "0".into()),
+                ("HF_TOKEN".into(), "hf_secret".into()),
+                ("TOKENIZERS_PARALLELISM".into(), "false".into()),
+            ],
             extra_args: vec![],
             host: "127.0.0.1".into(),
             port: Some(30000),
@@ -66,7 +81,11 @@ mod tests {
             ready_timeout: Duration::from_secs(1),
             shutdown_grace: Duration::from_secs(1),
         };
-        let flags = json!({"model_path": "Qwen/Qwen3-32B", "trust_remote_code": true, "tp_size": 1}).as_object().cloned().unwrap_or_default();
+        let flags =
+            json!({"model_path": "Qwen/Qwen3-32B", "trust_remote_code": true, "tp_size": 1})
+                .as_object()
+                .cloned()
+                .unwrap_or_default();
         let text = render(&server, &flags);
         assert!(text.contains("CUDA_VISIBLE_DEVICES=0"));
         assert!(text.contains("--model-path Qwen/Qwen3-32B"));

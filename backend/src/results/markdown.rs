@@ -129,7 +129,9 @@ pub fn run_summary(rows: &[ScenarioRow], partial: Option<&str>) -> String {
             "| {} | {} | {} | {} | {} | {} | `{}/summary.md` |",
             row.scenario_name,
             row.status,
-            row.requested_qps.map(|q| format!("{q:.4}")).unwrap_or_default(),
+            row.requested_qps
+                .map(|q| format!("{q:.4}"))
+                .unwrap_or_default(),
             number(row.output_throughput),
             number(row.mean_ttft_ms),
             number(row.mean_tpot_ms),

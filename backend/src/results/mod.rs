@@ -16,18 +16,31 @@ use shared::record::TrialRecord;
 
 /// Writes `bytes` to `path` atomically.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let mut file = tempfile::NamedTempFile::new_in(dir).with_context(|| format!("cannot write in {}", dir.display()))?;
+    let mut file = tempfile::NamedTempFile::new_in(dir)
+        .with_context(|| format!("cannot write in {}", dir.display()))?;
     file.write_all(bytes)?;
     file.as_file().sync_data()?;
-    file.persist(path).with_context(|| format!("cannot write {}", path.display()))?;
+    let file = file
+        .persist(path)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    // Temp files are created private; result files are ordinary documents.
+    use std::os::unix::fs::PermissionsExt;
+    file.set_permissions(std::fs::Permissions::from_mode(0o644))?;
     Ok(())
 }
 
 /// Appends one record to a JSONL file and syncs it to disk.
 pub fn append_jsonl(path: &Path, record: &TrialRecord) -> anyhow::Result<()> {
-    let mut file = std::fs::OpenOptions::new().create(true).append(true).open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .with_context(|| format!("cannot open {}", path.display()))?;
     let line = serde_json::to_string(record)?;
     writeln!(file, "{line}").with_context(|| format!("cannot append to {}", path.display()))?;
     file.sync_data()?;

@@ -17,7 +17,16 @@ pub fn measurement_settings(cfg: &RunConfig) -> Value {
         .server
         .env
         .iter()
-        .map(|(k, v)| (k.clone(), json!(if is_secret_env(k) { REDACTED } else { v.as_str() })))
+        .map(|(k, v)| {
+            (
+                k.clone(),
+                json!(if is_secret_env(k) {
+                    REDACTED
+                } else {
+                    v.as_str()
+                }),
+            )
+        })
         .collect();
     json!({
         "server": {"framework": cfg.server.framework, "command": cfg.server.command_display, "env": env,
@@ -56,12 +65,19 @@ pub fn changed_keys(stored: &Value, current: &Value) -> Vec<String> {
 pub fn load(dir: &Path) -> anyhow::Result<Option<Value>> {
     let path = dir.join("run_meta.json");
     match std::fs::read_to_string(&path) {
-        Ok(text) => Ok(Some(serde_json::from_str(&text).with_context(|| format!("{} is not valid JSON", path.display()))?)),
+        Ok(text) => {
+            Ok(Some(serde_json::from_str(&text).with_context(|| {
+                format!("{} is not valid JSON", path.display())
+            })?))
+        }
         Err(_) => Ok(None),
     }
 }
 
 /// Writes `run_meta.json`.
 pub fn save(dir: &Path, meta: &Value) -> anyhow::Result<()> {
-    crate::results::write_atomic(&dir.join("run_meta.json"), serde_json::to_string_pretty(meta)?.as_bytes())
+    crate::results::write_atomic(
+        &dir.join("run_meta.json"),
+        serde_json::to_string_pretty(meta)?.as_bytes(),
+    )
 }

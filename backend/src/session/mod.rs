@@ -94,26 +94,51 @@ struct Live {
 }
 
 /// Runs the whole search.
-pub async fn run(cfg: &RunConfig, progress: &Progress, cancel: CancelReceiver) -> anyhow::Result<RunOutcome> {
+pub async fn run(
+    cfg: &RunConfig,
+    progress: &Progress,
+    cancel: CancelReceiver,
+) -> anyhow::Result<RunOutcome> {
     let started = Instant::now();
     if let Some(spec) = &cfg.speculative
         && spec.draft_model_path.trim().is_empty()
     {
-        bail!("speculative.enabled is true but speculative.draft_model_path is empty: set the draft model path or disable the speculative stage");
+        bail!(
+            "speculative.enabled is true but speculative.draft_model_path is empty: set the draft model path or disable the speculative stage"
+        );
     }
-    std::fs::create_dir_all(&cfg.output_dir).with_context(|| format!("cannot create {}", cfg.output_dir.display()))?;
+    std::fs::create_dir_all(&cfg.output_dir)
+        .with_context(|| format!("cannot create {}", cfg.output_dir.display()))?;
     let state_dir = cfg.output_dir.join(".autobench");
     let reaped = launcher::registry::reap_survivors(&state_dir);
     if !reaped.is_empty() {
-        progress.line(&format!("reaped {} server process(es) left by an earlier run of this output dir: {reaped:?}", reaped.len()));
+        progress.line(&format!(
+            "reaped {} server process(es) left by an earlier run of this output dir: {reaped:?}",
+            reaped.len()
+        ));
     }
     check_meta(cfg)?;
     let mut scenarios = prepare_scenarios(cfg, progress)?;
-    let mut ctx = Ctx { cfg, progress, cancel, deadline: started + cfg.max_duration, stop: None, server_logs: Vec::new(), client: loadgen::http_client() };
+    let mut ctx = Ctx {
+        cfg,
+        progress,
+        cancel,
+        deadline: started + cfg.max_duration,
+        stop: None,
+        server_logs: Vec::new(),
+        client: loadgen::http_client(),
+    };
     let per_walk = cfg.benchmark.qps.estimate_trials() as u64;
-    let total = cfg.candidates.candidates.len() as u64 * scenarios.len() as u64 * cfg.benchmark.max_concurrency.len() as u64 * per_walk;
+    let total = cfg.candidates.candidates.len() as u64
+        * scenarios.len() as u64
+        * cfg.benchmark.max_concurrency.len() as u64
+        * per_walk;
     progress.set_total(total);
-    progress.line(&format!("candidates={} scenarios={} estimated_base_trials={total}", cfg.candidates.candidates.len(), scenarios.len()));
+    progress.line(&format!(
+        "candidates={} scenarios={} estimated_base_trials={total}",
+        cfg.candidates.candidates.len(),
+        scenarios.len()
+    ));
     for (index, flags) in cfg.candidates.candidates.iter().enumerate() {
         if ctx.stop.is_some() {
             break;
@@ -123,7 +148,10 @@ pub async fn run(cfg: &RunConfig, progress: &Progress, cancel: CancelReceiver) -
     let speculative = run_speculative_stage(&mut ctx, &mut scenarios).await?;
     let partial = match ctx.stop {
         Some(Stop::Cancelled) => Some("interrupted before the full search completed".to_string()),
-        Some(Stop::Deadline) => Some(format!("search budget of {:.1}h reached before the full search completed", cfg.max_duration.as_secs_f64() / 3600.0)),
+        Some(Stop::Deadline) => Some(format!(
+            "search budget of {:.1}h reached before the full search completed",
+            cfg.max_duration.as_secs_f64() / 3600.0
+        )),
         None => None,
     };
     finish(cfg, &scenarios, partial.as_deref())?;
@@ -138,7 +166,13 @@ pub async fn run(cfg: &RunConfig, progress: &Progress, cancel: CancelReceiver) -
             command: s.best_command(cfg),
         })
         .collect();
-    Ok(RunOutcome { output_dir: cfg.output_dir.clone(), scenarios: results, partial, speculative, server_logs: ctx.server_logs })
+    Ok(RunOutcome {
+        output_dir: cfg.output_dir.clone(),
+        scenarios: results,
+        partial,
+        speculative,
+        server_logs: ctx.server_logs,
+    })
 }
 
 fn check_meta(cfg: &RunConfig) -> anyhow::Result<()> {
@@ -157,12 +191,23 @@ fn check_meta(cfg: &RunConfig) -> anyhow::Result<()> {
         }
     }
     let previous_datasets = meta::load(&cfg.output_dir)?.and_then(|m| m.get("datasets").cloned());
-    let datasets = if cfg.resume { previous_datasets.unwrap_or(Value::Object(Default::default())) } else { Value::Object(Default::default()) };
-    meta::save(&cfg.output_dir, &serde_json::json!({"schema_version": 1, "settings": current, "datasets": datasets}))
+    let datasets = if cfg.resume {
+        previous_datasets.unwrap_or(Value::Object(Default::default()))
+    } else {
+        Value::Object(Default::default())
+    };
+    meta::save(
+        &cfg.output_dir,
+        &serde_json::json!({"schema_version": 1, "settings": current, "datasets": datasets}),
+    )
 }
 
 fn scenario_dir(cfg: &RunConfig, slug: &str) -> PathBuf {
-    if cfg.scenarios.len() == 1 { cfg.output_dir.clone() } else { cfg.output_dir.join(slug) }
+    if cfg.scenarios.len() == 1 {
+        cfg.output_dir.clone()
+    } else {
+        cfg.output_dir.join(slug)
+    }
 }
 
 fn prepare_scenarios(cfg: &RunConfig, progress: &Progress) -> anyhow::Result<Vec<ScenarioState>> {
@@ -170,14 +215,23 @@ fn prepare_scenarios(cfg: &RunConfig, progress: &Progress) -> anyhow::Result<Vec
     let mut stored_meta = meta::load(&cfg.output_dir)?.unwrap_or_default();
     for (index, scenario) in cfg.scenarios.iter().enumerate() {
         let dir = scenario_dir(cfg, &scenario.slug);
-        std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-        let rows = crate::dataset::prepare(&cfg.dataset, scenario, index, &cfg.benchmark.tokenizer)?;
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("cannot create {}", dir.display()))?;
+        let rows =
+            crate::dataset::prepare(&cfg.dataset, scenario, index, &cfg.benchmark.tokenizer)?;
         let prepared = dir.join("prepared_dataset.jsonl");
         crate::dataset::write_prepared(&prepared, &rows)?;
         let fingerprint = crate::dataset::fingerprint(&prepared)?;
-        let known = stored_meta.pointer(&format!("/datasets/{}", scenario.slug)).and_then(Value::as_str).map(str::to_string);
+        let known = stored_meta
+            .pointer(&format!("/datasets/{}", scenario.slug))
+            .and_then(Value::as_str)
+            .map(str::to_string);
         if cfg.resume && known.as_ref().is_some_and(|k| *k != fingerprint) {
-            bail!("the prepared dataset of scenario `{}` differs from the one {} was measured with (the source file or tokenizer changed); use another benchmark.output_dir or set search.resume: false", scenario.name, cfg.output_dir.display());
+            bail!(
+                "the prepared dataset of scenario `{}` differs from the one {} was measured with (the source file or tokenizer changed); use another benchmark.output_dir or set search.resume: false",
+                scenario.name,
+                cfg.output_dir.display()
+            );
         }
         stored_meta["datasets"][&scenario.slug] = Value::String(fingerprint);
         let backend = match cfg.benchmark.backend {
@@ -190,15 +244,32 @@ fn prepare_scenarios(cfg: &RunConfig, progress: &Progress) -> anyhow::Result<Vec
         }
         let mut records = results::read_jsonl(&live)?;
         for record in &mut records {
-            record.sla_failures = if record.metrics.is_some() { cfg.benchmark.sla.violations(record.metrics.as_ref().unwrap_or(&Default::default())) } else { Vec::new() };
+            record.sla_failures = if record.metrics.is_some() {
+                cfg.benchmark
+                    .sla
+                    .violations(record.metrics.as_ref().unwrap_or(&Default::default()))
+            } else {
+                Vec::new()
+            };
             record.sla_passed = record.metrics.is_some() && record.sla_failures.is_empty();
         }
-        let stored = records.iter().map(|r| (r.trial_key.clone(), r.clone())).collect();
+        let stored = records
+            .iter()
+            .map(|r| (r.trial_key.clone(), r.clone()))
+            .collect();
         progress.line(&format!(
             "scenario={} prepared_dataset={} rows={} selected_backend={} resume={} loaded_records={}",
             scenario.name, prepared.display(), rows.len(), backend.name(), cfg.resume, records.len()
         ));
-        states.push(ScenarioState { scenario: scenario.clone(), dir, rows, backend, records, stored, incumbent: Default::default() });
+        states.push(ScenarioState {
+            scenario: scenario.clone(),
+            dir,
+            rows,
+            backend,
+            records,
+            stored,
+            incumbent: Default::default(),
+        });
     }
     meta::save(&cfg.output_dir, &stored_meta)?;
     Ok(states)
@@ -218,7 +289,14 @@ fn with_host_port(cfg: &RunConfig, flags: &FlagMap, port: Option<u16>) -> FlagMa
 }
 
 /// Runs every walk of one candidate over `only_scenario` (or all scenarios) with one server.
-async fn run_candidate(ctx: &mut Ctx<'_>, scenarios: &mut [ScenarioState], stage: &str, index: usize, flags: &FlagMap, only_scenario: Option<usize>) -> anyhow::Result<()> {
+async fn run_candidate(
+    ctx: &mut Ctx<'_>,
+    scenarios: &mut [ScenarioState],
+    stage: &str,
+    index: usize,
+    flags: &FlagMap,
+    only_scenario: Option<usize>,
+) -> anyhow::Result<()> {
     let mut live: Option<Live> = None;
     let mut dead: Option<TrialRecord> = None;
     let picked: Vec<usize> = match only_scenario {
@@ -235,17 +313,46 @@ async fn run_candidate(ctx: &mut Ctx<'_>, scenarios: &mut [ScenarioState], stage
                     stop_server(&mut live).await;
                     return Ok(());
                 }
-                let (scenario_name, scenario_slug) = (scenarios[scenario_index].scenario.name.clone(), scenarios[scenario_index].scenario.slug.clone());
+                let (scenario_name, scenario_slug) = (
+                    scenarios[scenario_index].scenario.name.clone(),
+                    scenarios[scenario_index].scenario.slug.clone(),
+                );
                 let state = &mut scenarios[scenario_index];
-                let port_flags = with_host_port(ctx.cfg, flags, live.as_ref().and_then(|l| l.port).or(ctx.cfg.server.port));
-                let key_flags = if live.is_some() || ctx.cfg.server.port.is_some() { port_flags.clone() } else { flags.clone() };
-                let id = trial::TrialId { stage, scenario: &scenario_name, scenario_slug: &scenario_slug, candidate_id: index, flags: &key_flags, qps: step.qps, max_concurrency: mc };
+                let port_flags = with_host_port(
+                    ctx.cfg,
+                    flags,
+                    live.as_ref().and_then(|l| l.port).or(ctx.cfg.server.port),
+                );
+                let key_flags = if live.is_some() || ctx.cfg.server.port.is_some() {
+                    port_flags.clone()
+                } else {
+                    flags.clone()
+                };
+                let id = trial::TrialId {
+                    stage,
+                    scenario: &scenario_name,
+                    scenario_slug: &scenario_slug,
+                    candidate_id: index,
+                    flags: &key_flags,
+                    qps: step.qps,
+                    max_concurrency: mc,
+                };
                 let key = trial::trial_key(stage, &scenario_slug, flags, step.qps, mc);
                 if let Some(previous) = state.stored.get(&key).cloned() {
-                    ctx.progress.line(&format!("[{stage}] resume: reusing cand={index} scenario={} qps={:.4} mc={} ({})", state.scenario.name, step.qps, mc_text(mc), previous.outcome_label()));
+                    ctx.progress.line(&format!(
+                        "[{stage}] resume: reusing cand={index} scenario={} qps={:.4} mc={} ({})",
+                        state.scenario.name,
+                        step.qps,
+                        mc_text(mc),
+                        previous.outcome_label()
+                    ));
                     state.note_incumbent(&previous);
                     ctx.progress.advance(1);
-                    if previous.error.as_deref().is_some_and(|e| e.starts_with("launch failed")) {
+                    if previous
+                        .error
+                        .as_deref()
+                        .is_some_and(|e| e.starts_with("launch failed"))
+                    {
                         return Ok(());
                     }
                     walk.record(previous.sla_passed);
@@ -263,15 +370,28 @@ async fn run_candidate(ctx: &mut Ctx<'_>, scenarios: &mut [ScenarioState], stage
                 }
                 if Instant::now() >= ctx.deadline {
                     ctx.stop = Some(Stop::Deadline);
-                    ctx.progress.line(&format!("search_deadline_reached=true budget={:.1}h", ctx.cfg.max_duration.as_secs_f64() / 3600.0));
+                    ctx.progress.line(&format!(
+                        "search_deadline_reached=true budget={:.1}h",
+                        ctx.cfg.max_duration.as_secs_f64() / 3600.0
+                    ));
                     continue;
                 }
                 let record = match ensure_server(ctx, &mut live, stage, index, flags).await {
                     Ok(()) => {
-                        let Some(current) = live.as_mut() else { continue };
+                        let Some(current) = live.as_mut() else {
+                            continue;
+                        };
                         let flags_now = with_host_port(ctx.cfg, flags, current.port);
-                        let id = trial::TrialId { flags: &flags_now, ..id };
-                        ctx.progress.line(&format!("[{stage}] cand={index} scenario={} probing qps={:.4} mc={}", id.scenario, step.qps, mc_text(mc)));
+                        let id = trial::TrialId {
+                            flags: &flags_now,
+                            ..id
+                        };
+                        ctx.progress.line(&format!(
+                            "[{stage}] cand={index} scenario={} probing qps={:.4} mc={}",
+                            id.scenario,
+                            step.qps,
+                            mc_text(mc)
+                        ));
                         match run_one(ctx, current, &scenarios[scenario_index], &id).await? {
                             Some(record) => record,
                             None => {
@@ -289,14 +409,20 @@ async fn run_candidate(ctx: &mut Ctx<'_>, scenarios: &mut [ScenarioState], stage
                         let (diagnosis, hint) = failure.diagnosis();
                         record.diagnosis = Some(diagnosis.into());
                         record.hint = Some(hint);
-                        ctx.progress.line(&format!("[{stage}] cand={index} failed to start: {diagnosis}"));
+                        ctx.progress.line(&format!(
+                            "[{stage}] cand={index} failed to start: {diagnosis}"
+                        ));
                         dead = Some(record.clone());
                         record
                     }
                 };
                 let state = &mut scenarios[scenario_index];
                 let mut record = record;
-                let server_died = record.metrics.is_some() && live.as_mut().and_then(|l| l.server.as_mut()).is_some_and(|s| s.exit_status().is_some());
+                let server_died = record.metrics.is_some()
+                    && live
+                        .as_mut()
+                        .and_then(|l| l.server.as_mut())
+                        .is_some_and(|s| s.exit_status().is_some());
                 if server_died {
                     mark_crashed(&mut record, &mut live, &mut dead).await;
                 }
@@ -331,9 +457,20 @@ fn trial_line(stage: &str, r: &TrialRecord) -> String {
     let metric = |name: &str| r.metric(name).map_or("-".into(), |v| format!("{v:.1}"));
     format!(
         "[{stage}] cand={} scenario={} qps={:.4} mc={} -> {} achieved={} tok/s={} ttft={}ms p99_ttft={}ms tpot={}ms{}",
-        r.candidate_id, r.scenario, r.requested_qps, mc_text(r.max_concurrency), r.outcome_label(),
-        metric("achieved_request_rate"), metric("output_throughput"), metric("mean_ttft_ms"), metric("p99_ttft_ms"), metric("mean_tpot_ms"),
-        r.diagnosis.as_ref().map(|d| format!(" ({d})")).unwrap_or_default()
+        r.candidate_id,
+        r.scenario,
+        r.requested_qps,
+        mc_text(r.max_concurrency),
+        r.outcome_label(),
+        metric("achieved_request_rate"),
+        metric("output_throughput"),
+        metric("mean_ttft_ms"),
+        metric("p99_ttft_ms"),
+        metric("mean_tpot_ms"),
+        r.diagnosis
+            .as_ref()
+            .map(|d| format!(" ({d})"))
+            .unwrap_or_default()
     )
 }
 
@@ -341,18 +478,35 @@ fn update_best(progress: &Progress, scenarios: &[ScenarioState]) {
     let best: Vec<String> = scenarios
         .iter()
         .map(|s| match s.best() {
-            Some(b) => format!("{}: cand {} @ {:.2} req/s", s.scenario.name, b.candidate_id, ranking::credited_rate(b)),
+            Some(b) => format!(
+                "{}: cand {} @ {:.2} req/s",
+                s.scenario.name,
+                b.candidate_id,
+                ranking::credited_rate(b)
+            ),
             None => format!("{}: best pending", s.scenario.name),
         })
         .collect();
     progress.set_best(&best.join(" | "));
 }
 
-async fn mark_crashed(record: &mut TrialRecord, live: &mut Option<Live>, dead: &mut Option<TrialRecord>) {
-    let log = live.as_ref().and_then(|l| l.server.as_ref()).map(|s| launcher::log_tail(&s.log_path, 4000)).unwrap_or_default();
+async fn mark_crashed(
+    record: &mut TrialRecord,
+    live: &mut Option<Live>,
+    dead: &mut Option<TrialRecord>,
+) {
+    let log = live
+        .as_ref()
+        .and_then(|l| l.server.as_ref())
+        .map(|s| launcher::log_tail(&s.log_path, 4000))
+        .unwrap_or_default();
     let (diagnosis, hint) = launcher::classify(&log);
     record.error = Some("the server exited during the trial".into());
-    record.diagnosis = Some(if diagnosis == "oom" { "oom".into() } else { "crashed".into() });
+    record.diagnosis = Some(if diagnosis == "oom" {
+        "oom".into()
+    } else {
+        "crashed".into()
+    });
     record.hint = Some(hint);
     record.sla_passed = false;
     *dead = Some(record.clone());
@@ -368,15 +522,32 @@ async fn stop_server(live: &mut Option<Live>) {
 }
 
 /// Launches the candidate's server if it is not running (or reuses `base_url` without launching).
-async fn ensure_server(ctx: &mut Ctx<'_>, live: &mut Option<Live>, stage: &str, index: usize, flags: &FlagMap) -> Result<(), launcher::LaunchError> {
+async fn ensure_server(
+    ctx: &mut Ctx<'_>,
+    live: &mut Option<Live>,
+    stage: &str,
+    index: usize,
+    flags: &FlagMap,
+) -> Result<(), launcher::LaunchError> {
     if live.is_some() {
         return Ok(());
     }
     let cfg = ctx.cfg;
     if !cfg.server.launch {
-        let base_url = cfg.benchmark.base_url.clone().unwrap_or_else(|| format!("http://{}:{}", cfg.server.host, cfg.server.port.unwrap_or(30000)));
+        let base_url = cfg.benchmark.base_url.clone().unwrap_or_else(|| {
+            format!(
+                "http://{}:{}",
+                cfg.server.host,
+                cfg.server.port.unwrap_or(30000)
+            )
+        });
         let model = resolve_model(ctx, &base_url).await;
-        *live = Some(Live { server: None, base_url, port: cfg.server.port, model });
+        *live = Some(Live {
+            server: None,
+            base_url,
+            port: cfg.server.port,
+            model,
+        });
         return Ok(());
     }
     let port = match cfg.server.port {
@@ -394,11 +565,25 @@ async fn ensure_server(ctx: &mut Ctx<'_>, live: &mut Option<Live>, stage: &str, 
     };
     let flags = with_host_port(cfg, flags, Some(port));
     let mut argv = cfg.server.command.clone();
-    argv.extend(shared::flags::render_args(&flags, shared::flags::BoolStyle::BareFlag));
+    argv.extend(shared::flags::render_args(
+        &flags,
+        shared::flags::BoolStyle::BareFlag,
+    ));
     argv.extend(cfg.server.extra_args.iter().cloned());
-    let connect_host = if cfg.server.host == "0.0.0.0" { "127.0.0.1".to_string() } else { cfg.server.host.clone() };
-    let base_url = cfg.benchmark.base_url.clone().unwrap_or_else(|| format!("http://{connect_host}:{port}"));
-    let log_path = cfg.output_dir.join("logs").join(format!("server_{stage}_cand{index}.log"));
+    let connect_host = if cfg.server.host == "0.0.0.0" {
+        "127.0.0.1".to_string()
+    } else {
+        cfg.server.host.clone()
+    };
+    let base_url = cfg
+        .benchmark
+        .base_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{connect_host}:{port}"));
+    let log_path = cfg
+        .output_dir
+        .join("logs")
+        .join(format!("server_{stage}_cand{index}.log"));
     let spec = LaunchSpec {
         argv,
         env: cfg.server.env.clone(),
@@ -409,7 +594,10 @@ async fn ensure_server(ctx: &mut Ctx<'_>, live: &mut Option<Live>, stage: &str, 
         grace: cfg.server.shutdown_grace,
         state_dir: cfg.output_dir.join(".autobench"),
     };
-    ctx.progress.line(&format!("[{stage}] cand={index} launching: {}", command::render(&cfg.server, &flags).replace(" \\\n  ", " ")));
+    ctx.progress.line(&format!(
+        "[{stage}] cand={index} launching: {}",
+        command::render(&cfg.server, &flags).replace(" \\\n  ", " ")
+    ));
     if !ctx.server_logs.contains(&log_path) {
         ctx.server_logs.push(log_path);
     }
@@ -422,9 +610,18 @@ async fn ensure_server(ctx: &mut Ctx<'_>, live: &mut Option<Live>, stage: &str, 
         }
         Err(error) => return Err(error),
     };
-    ctx.progress.line(&format!("[{stage}] cand={index} ready in {:.1}s (pgid {})", launched.elapsed().as_secs_f64(), server.pgid()));
+    ctx.progress.line(&format!(
+        "[{stage}] cand={index} ready in {:.1}s (pgid {})",
+        launched.elapsed().as_secs_f64(),
+        server.pgid()
+    ));
     let model = resolve_model(ctx, &base_url).await;
-    *live = Some(Live { server: Some(server), base_url, port: Some(port), model });
+    *live = Some(Live {
+        server: Some(server),
+        base_url,
+        port: Some(port),
+        model,
+    });
     Ok(())
 }
 
@@ -433,14 +630,28 @@ async fn resolve_model(ctx: &Ctx<'_>, base_url: &str) -> String {
         return model.clone();
     }
     let listed = async {
-        let response = ctx.client.get(format!("{base_url}/v1/models")).send().await.ok()?;
+        let response = ctx
+            .client
+            .get(format!("{base_url}/v1/models"))
+            .send()
+            .await
+            .ok()?;
         let body: Value = response.json().await.ok()?;
-        body.pointer("/data/0/id").and_then(Value::as_str).map(str::to_string)
+        body.pointer("/data/0/id")
+            .and_then(Value::as_str)
+            .map(str::to_string)
     };
-    listed.await.unwrap_or_else(|| ctx.cfg.benchmark.tokenizer.clone())
+    listed
+        .await
+        .unwrap_or_else(|| ctx.cfg.benchmark.tokenizer.clone())
 }
 
-async fn run_one(ctx: &mut Ctx<'_>, live: &mut Live, state: &ScenarioState, id: &trial::TrialId<'_>) -> anyhow::Result<Option<TrialRecord>> {
+async fn run_one(
+    ctx: &mut Ctx<'_>,
+    live: &mut Live,
+    state: &ScenarioState,
+    id: &trial::TrialId<'_>,
+) -> anyhow::Result<Option<TrialRecord>> {
     let workload = trial::workload(ctx.cfg, &state.rows, state.backend, &live.model)?;
     let target = Target {
         client: ctx.client.clone(),
@@ -453,7 +664,10 @@ async fn run_one(ctx: &mut Ctx<'_>, live: &mut Live, state: &ScenarioState, id: 
 }
 
 /// The speculative (EAGLE) stage: per scenario, on the best base flags.
-async fn run_speculative_stage(ctx: &mut Ctx<'_>, scenarios: &mut [ScenarioState]) -> anyhow::Result<Option<String>> {
+async fn run_speculative_stage(
+    ctx: &mut Ctx<'_>,
+    scenarios: &mut [ScenarioState],
+) -> anyhow::Result<Option<String>> {
     let Some(spec) = ctx.cfg.speculative.clone() else {
         return Ok(None);
     };
@@ -462,44 +676,87 @@ async fn run_speculative_stage(ctx: &mut Ctx<'_>, scenarios: &mut [ScenarioState
     }
     let mut notes = Vec::new();
     for index in 0..scenarios.len() {
-        let Some(best) = ranking::best(scenarios[index].records.iter().filter(|r| r.stage == "base")).cloned() else {
-            notes.push(format!("{}: skipped (no successful base run)", scenarios[index].scenario.name));
+        let Some(best) = ranking::best(
+            scenarios[index]
+                .records
+                .iter()
+                .filter(|r| r.stage == "base"),
+        )
+        .cloned() else {
+            notes.push(format!(
+                "{}: skipped (no successful base run)",
+                scenarios[index].scenario.name
+            ));
             continue;
         };
         let mut base = best.server_flags.clone();
         base.remove("host");
         base.remove("port");
         base.extend(spec.base_flags.clone());
-        base.insert("speculative_algorithm".into(), Value::String(spec.algorithm.clone()));
-        base.insert("speculative_draft_model_path".into(), Value::String(spec.draft_model_path.clone()));
-        let candidate_spec = CandidateSpec { base_flags: base, search_space: spec.search_space.clone(), ..ctx.cfg.candidate_spec.clone() };
-        let plan = candidates::generate(&CandidateSpec { derive_dp_from_gpus: None, ..candidate_spec })?;
-        ctx.progress.line(&format!("[speculative] scenario={} candidates={}", scenarios[index].scenario.name, plan.candidates.len()));
+        base.insert(
+            "speculative_algorithm".into(),
+            Value::String(spec.algorithm.clone()),
+        );
+        base.insert(
+            "speculative_draft_model_path".into(),
+            Value::String(spec.draft_model_path.clone()),
+        );
+        let candidate_spec = CandidateSpec {
+            base_flags: base,
+            search_space: spec.search_space.clone(),
+            ..ctx.cfg.candidate_spec.clone()
+        };
+        let plan = candidates::generate(&CandidateSpec {
+            derive_dp_from_gpus: None,
+            ..candidate_spec
+        })?;
+        ctx.progress.line(&format!(
+            "[speculative] scenario={} candidates={}",
+            scenarios[index].scenario.name,
+            plan.candidates.len()
+        ));
         for (cand, flags) in plan.candidates.iter().enumerate() {
             if ctx.stop.is_some() {
                 break;
             }
             run_candidate(ctx, scenarios, "speculative", cand, flags, Some(index)).await?;
         }
-        notes.push(format!("{}: ran {} candidates", scenarios[index].scenario.name, plan.candidates.len()));
+        notes.push(format!(
+            "{}: ran {} candidates",
+            scenarios[index].scenario.name,
+            plan.candidates.len()
+        ));
     }
     Ok(Some(notes.join("; ")))
 }
 
 /// Writes every scenario's files and, for several scenarios, the cross-scenario summary.
-fn finish(cfg: &RunConfig, scenarios: &[ScenarioState], partial: Option<&str>) -> anyhow::Result<()> {
+fn finish(
+    cfg: &RunConfig,
+    scenarios: &[ScenarioState],
+    partial: Option<&str>,
+) -> anyhow::Result<()> {
     for state in scenarios {
         state.write_outputs(cfg, partial)?;
     }
     if scenarios.len() > 1 {
-        let rows: Vec<markdown::ScenarioRow> = scenarios.iter().map(|s| scenario_row(cfg, s)).collect();
-        results::write_atomic(&cfg.output_dir.join("SUMMARY.md"), markdown::run_summary(&rows, partial).as_bytes())?;
-        results::write_atomic(&cfg.output_dir.join("scenario_summary.jsonl"), &results::jsonl_bytes(&rows)?)?;
+        let rows: Vec<markdown::ScenarioRow> =
+            scenarios.iter().map(|s| scenario_row(cfg, s)).collect();
+        results::write_atomic(
+            &cfg.output_dir.join("SUMMARY.md"),
+            markdown::run_summary(&rows, partial).as_bytes(),
+        )?;
+        results::write_atomic(
+            &cfg.output_dir.join("scenario_summary.jsonl"),
+            &results::jsonl_bytes(&rows)?,
+        )?;
         let mut writer = csv::Writer::from_writer(Vec::new());
         for row in &rows {
             writer.serialize(row)?;
         }
-        let bytes = writer.into_inner().map_err(|e| anyhow::anyhow!("{}", e.error()))?;
+        let bytes = writer
+            .into_inner()
+            .map_err(|e| anyhow::anyhow!("{}", e.error()))?;
         results::write_atomic(&cfg.output_dir.join("scenario_summary.csv"), &bytes)?;
     }
     Ok(())
@@ -513,7 +770,11 @@ fn scenario_row(cfg: &RunConfig, state: &ScenarioState) -> markdown::ScenarioRow
         (None, true) => "no_sla_pass",
         (None, false) => "no_successful_runs",
     };
-    let dir = state.dir.strip_prefix(&cfg.output_dir).map(Path::to_path_buf).unwrap_or_else(|_| state.dir.clone());
+    let dir = state
+        .dir
+        .strip_prefix(&cfg.output_dir)
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|_| state.dir.clone());
     markdown::ScenarioRow {
         scenario_name: state.scenario.name.clone(),
         scenario_dir: dir.display().to_string(),

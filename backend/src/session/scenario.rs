@@ -58,7 +58,11 @@ impl ScenarioState {
     pub fn marked_records(&self) -> Vec<TrialRecord> {
         let mut records = self.records.clone();
         let mut best: HashMap<(String, usize, Option<u64>), usize> = HashMap::new();
-        for (i, r) in records.iter().enumerate().filter(|(_, r)| r.sla_passed && r.metrics.is_some()) {
+        for (i, r) in records
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.sla_passed && r.metrics.is_some())
+        {
             let key = (r.stage.clone(), r.candidate_id, r.max_concurrency);
             match best.get(&key) {
                 Some(&j) if records[j].requested_qps >= r.requested_qps => {}
@@ -79,7 +83,10 @@ impl ScenarioState {
     /// Rewrites `results.jsonl`, `results.csv` and `summary.md`.
     pub fn write_outputs(&self, cfg: &RunConfig, partial: Option<&str>) -> anyhow::Result<()> {
         let records = self.marked_records();
-        results::write_atomic(&self.dir.join("results.jsonl"), &results::jsonl_bytes(&records)?)?;
+        results::write_atomic(
+            &self.dir.join("results.jsonl"),
+            &results::jsonl_bytes(&records)?,
+        )?;
         let csv = csv_export::to_csv(&records).context("cannot render results.csv")?;
         results::write_atomic(&self.dir.join("results.csv"), &csv)?;
         let facts = markdown::ScenarioFacts {
@@ -90,12 +97,22 @@ impl ScenarioState {
             best_command: self.best_command(cfg),
             sla: sla_text(cfg),
         };
-        results::write_atomic(&self.dir.join("summary.md"), markdown::scenario_summary(&facts, &records).as_bytes())
+        results::write_atomic(
+            &self.dir.join("summary.md"),
+            markdown::scenario_summary(&facts, &records).as_bytes(),
+        )
     }
 
     /// The launch command of the best SLA-passing trial.
     pub fn best_command(&self, cfg: &RunConfig) -> Option<String> {
-        ranking::best_passing(&self.records).map(|best| command::render(&cfg.server, &best.server_flags))
+        ranking::best_passing(&self.records).map(|best| {
+            let mut flags = best.server_flags.clone();
+            if cfg.server.port.is_none() {
+                // autobench picked a free port for this launch; the user chooses their own.
+                flags.remove("port");
+            }
+            command::render(&cfg.server, &flags)
+        })
     }
 
     /// The best SLA-passing trial.
@@ -107,13 +124,26 @@ impl ScenarioState {
 /// "random (synthetic), input 512 / output 64 tokens" and the like.
 pub fn dataset_line(cfg: &RunConfig, scenario: &Scenario) -> String {
     match (scenario.input_len, scenario.output_len) {
-        (Some(input), Some(output)) => format!("random (synthetic traffic), input {input} / output {output} tokens, exact lengths{}",
-            cfg.dataset.random_range_ratio.filter(|r| *r < 1.0).map(|r| format!(" (range ratio {r})")).unwrap_or_default()),
+        (Some(input), Some(output)) => format!(
+            "random (synthetic traffic), input {input} / output {output} tokens, exact lengths{}",
+            cfg.dataset
+                .random_range_ratio
+                .filter(|r| *r < 1.0)
+                .map(|r| format!(" (range ratio {r})"))
+                .unwrap_or_default()
+        ),
         _ => format!(
             "{} ({}), {}",
             cfg.dataset.kind.name(),
-            if cfg.dataset.kind == crate::config::DatasetKind::Custom { "real traffic from a file" } else { "synthetic traffic" },
-            cfg.dataset.path.as_ref().map_or_else(String::new, |p| p.display().to_string())
+            if cfg.dataset.kind == crate::config::DatasetKind::Custom {
+                "real traffic from a file"
+            } else {
+                "synthetic traffic"
+            },
+            cfg.dataset
+                .path
+                .as_ref()
+                .map_or_else(String::new, |p| p.display().to_string())
         ),
     }
 }
@@ -121,7 +151,11 @@ pub fn dataset_line(cfg: &RunConfig, scenario: &Scenario) -> String {
 /// The SLA in words.
 pub fn sla_text(cfg: &RunConfig) -> String {
     let sla = &cfg.benchmark.sla;
-    let mut parts: Vec<String> = sla.limits.iter().map(|l| format!("{} <= {} ms", l.metric_name(), l.max_ms)).collect();
+    let mut parts: Vec<String> = sla
+        .limits
+        .iter()
+        .map(|l| format!("{} <= {} ms", l.metric_name(), l.max_ms))
+        .collect();
     parts.push(format!("success rate >= {}", sla.min_success_rate));
     parts.join(", ")
 }

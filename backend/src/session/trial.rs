@@ -16,7 +16,13 @@ use crate::loadgen::{self, BodyOptions, LoadSpec, PreparedRequest, Target};
 
 /// The content key of a trial: stage, scenario, flags without host/port, rate (to a millionth of a
 /// request/s, so float formatting never matters) and concurrency.
-pub fn trial_key(stage: &str, scenario: &str, flags: &FlagMap, qps: f64, max_concurrency: Option<u64>) -> String {
+pub fn trial_key(
+    stage: &str,
+    scenario: &str,
+    flags: &FlagMap,
+    qps: f64,
+    max_concurrency: Option<u64>,
+) -> String {
     let mut identity = flags.clone();
     identity.remove("host");
     identity.remove("port");
@@ -49,7 +55,13 @@ impl TrialId<'_> {
     pub fn empty_record(&self) -> TrialRecord {
         TrialRecord {
             schema_version: SCHEMA_VERSION,
-            trial_key: trial_key(self.stage, self.scenario_slug, self.flags, self.qps, self.max_concurrency),
+            trial_key: trial_key(
+                self.stage,
+                self.scenario_slug,
+                self.flags,
+                self.qps,
+                self.max_concurrency,
+            ),
             stage: self.stage.to_string(),
             scenario: self.scenario.to_string(),
             candidate_id: self.candidate_id,
@@ -80,7 +92,12 @@ pub struct Workload {
 }
 
 /// Builds the request bodies for a scenario.
-pub fn workload(cfg: &RunConfig, rows: &[crate::dataset::DatasetRow], backend: crate::config::ApiBackend, model: &str) -> anyhow::Result<Workload> {
+pub fn workload(
+    cfg: &RunConfig,
+    rows: &[crate::dataset::DatasetRow],
+    backend: crate::config::ApiBackend,
+    model: &str,
+) -> anyhow::Result<Workload> {
     let options = BodyOptions {
         backend,
         model: model.to_string(),
@@ -88,19 +105,34 @@ pub fn workload(cfg: &RunConfig, rows: &[crate::dataset::DatasetRow], backend: c
         ignore_eos: !cfg.benchmark.disable_ignore_eos,
         extra: cfg.benchmark.extra_request_body.clone(),
     };
-    let requests = rows.iter().map(|row| loadgen::request::build(row, &options, None)).collect::<Result<Vec<_>, _>>().map_err(anyhow::Error::msg)?;
+    let requests = rows
+        .iter()
+        .map(|row| loadgen::request::build(row, &options, None))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(anyhow::Error::msg)?;
     let warmup = match rows.first() {
         Some(first) => {
-            let one = loadgen::request::build(first, &options, Some(first.output_len.min(32))).map_err(anyhow::Error::msg)?;
+            let one = loadgen::request::build(first, &options, Some(first.output_len.min(32)))
+                .map_err(anyhow::Error::msg)?;
             vec![one; cfg.benchmark.warmup_requests as usize]
         }
         None => Vec::new(),
     };
-    Ok(Workload { requests: Arc::new(requests), warmup })
+    Ok(Workload {
+        requests: Arc::new(requests),
+        warmup,
+    })
 }
 
 /// Runs one trial; `None` when cancelled (nothing is recorded for a cancelled trial).
-pub async fn measure(cfg: &RunConfig, target: &Target, workload: &Workload, id: &TrialId<'_>, flush: bool, cancel: &mut CancelReceiver) -> Option<TrialRecord> {
+pub async fn measure(
+    cfg: &RunConfig,
+    target: &Target,
+    workload: &Workload,
+    id: &TrialId<'_>,
+    flush: bool,
+    cancel: &mut CancelReceiver,
+) -> Option<TrialRecord> {
     let started = Instant::now();
     let mut record = id.empty_record();
     if let Err(message) = loadgen::warmup(target, &workload.warmup).await {
@@ -111,10 +143,19 @@ pub async fn measure(cfg: &RunConfig, target: &Target, workload: &Workload, id: 
         return Some(record);
     }
     if flush {
-        let _ = target.client.post(format!("{}/flush_cache", target.base_url)).send().await;
+        let _ = target
+            .client
+            .post(format!("{}/flush_cache", target.base_url))
+            .send()
+            .await;
     }
-    let spec = LoadSpec { rate: id.qps, max_concurrency: id.max_concurrency, seed: cfg.benchmark.seed };
-    let (results, duration) = loadgen::run(target, Arc::clone(&workload.requests), &spec, cancel).await?;
+    let spec = LoadSpec {
+        rate: id.qps,
+        max_concurrency: id.max_concurrency,
+        seed: cfg.benchmark.seed,
+    };
+    let (results, duration) =
+        loadgen::run(target, Arc::clone(&workload.requests), &spec, cancel).await?;
     let mut metrics = crate::metrics::summarize(&results, duration, id.qps, id.max_concurrency);
     if let Some(tag) = &cfg.benchmark.tag {
         metrics.insert("tag".into(), json!(tag));

@@ -6,33 +6,95 @@ use std::collections::BTreeMap;
 
 /// Flags that take one value.
 const VALUE_FLAGS: &[&str] = &[
-    "model-path", "tokenizer-path", "host", "port", "tp-size", "dp-size", "pp-size", "ep-size",
-    "max-running-requests", "max-queued-requests", "chunked-prefill-size", "max-prefill-tokens",
-    "attention-backend", "prefill-attention-backend", "decode-attention-backend", "sampling-backend",
-    "grammar-backend", "cuda-graph-max-bs", "mem-fraction-static", "max-total-tokens",
-    "schedule-policy", "schedule-conservativeness", "served-model-name", "random-seed", "log-level",
-    "context-length", "stream-interval", "page-size", "kv-cache-dtype", "dtype", "quantization",
-    "load-format", "speculative-algorithm", "speculative-draft-model-path", "speculative-num-steps",
-    "speculative-eagle-topk", "speculative-num-draft-tokens", "num-continuous-decode-steps",
-    "hicache-ratio", "hicache-size", "moe-runner-backend", "moe-a2a-backend", "tool-call-parser",
-    "reasoning-parser", "chat-template", "api-key", "tensor-parallel-size", "data-parallel-size",
-    "sim-startup-s", "sim-gpu-mem-gb", "sim-model-gb", "sim-kv-mb-per-token", "sim-time-scale",
-    "fixed-ttft-ms", "fixed-itl-ms",
+    "model-path",
+    "tokenizer-path",
+    "host",
+    "port",
+    "tp-size",
+    "dp-size",
+    "pp-size",
+    "ep-size",
+    "max-running-requests",
+    "max-queued-requests",
+    "chunked-prefill-size",
+    "max-prefill-tokens",
+    "attention-backend",
+    "prefill-attention-backend",
+    "decode-attention-backend",
+    "sampling-backend",
+    "grammar-backend",
+    "cuda-graph-max-bs",
+    "mem-fraction-static",
+    "max-total-tokens",
+    "schedule-policy",
+    "schedule-conservativeness",
+    "served-model-name",
+    "random-seed",
+    "log-level",
+    "context-length",
+    "stream-interval",
+    "page-size",
+    "kv-cache-dtype",
+    "dtype",
+    "quantization",
+    "load-format",
+    "speculative-algorithm",
+    "speculative-draft-model-path",
+    "speculative-num-steps",
+    "speculative-eagle-topk",
+    "speculative-num-draft-tokens",
+    "num-continuous-decode-steps",
+    "hicache-ratio",
+    "hicache-size",
+    "moe-runner-backend",
+    "moe-a2a-backend",
+    "tool-call-parser",
+    "reasoning-parser",
+    "chat-template",
+    "api-key",
+    "tensor-parallel-size",
+    "data-parallel-size",
+    "sim-startup-s",
+    "sim-gpu-mem-gb",
+    "sim-model-gb",
+    "sim-kv-mb-per-token",
+    "sim-time-scale",
+    "fixed-ttft-ms",
+    "fixed-itl-ms",
 ];
 
 /// Flags that take no value.
 const BOOL_FLAGS: &[&str] = &[
-    "trust-remote-code", "disable-cuda-graph", "enable-symm-mem", "enable-mixed-chunk",
-    "disable-radix-cache", "enable-torch-compile", "enable-dp-attention", "enable-hierarchical-cache",
-    "enable-lmcache", "skip-server-warmup", "enable-metrics", "disable-overlap-schedule",
-    "enable-two-batch-overlap", "enable-cache-report", "skip-tokenizer-init",
+    "trust-remote-code",
+    "disable-cuda-graph",
+    "enable-symm-mem",
+    "enable-mixed-chunk",
+    "disable-radix-cache",
+    "enable-torch-compile",
+    "enable-dp-attention",
+    "enable-hierarchical-cache",
+    "enable-lmcache",
+    "skip-server-warmup",
+    "enable-metrics",
+    "disable-overlap-schedule",
+    "enable-two-batch-overlap",
+    "enable-cache-report",
+    "skip-tokenizer-init",
 ];
 
 /// Flags that take one or more values.
 const LIST_FLAGS: &[&str] = &["cuda-graph-bs"];
 
 /// Attention kernels the simulator models.
-pub const ATTENTION_BACKENDS: &[&str] = &["fa3", "flashinfer", "triton", "torch_native", "flashmla", "trtllm_mha", "fa4"];
+pub const ATTENTION_BACKENDS: &[&str] = &[
+    "fa3",
+    "flashinfer",
+    "triton",
+    "torch_native",
+    "flashmla",
+    "trtllm_mha",
+    "fa4",
+];
 
 /// Parsed flags: name (with dashes) to values.
 #[derive(Debug, Clone, Default)]
@@ -71,7 +133,11 @@ impl SimArgs {
                         index += 1;
                         args[index - 1].clone()
                     }
-                    None => return Err(UsageError(format!("argument --{name}: expected one argument"))),
+                    None => {
+                        return Err(UsageError(format!(
+                            "argument --{name}: expected one argument"
+                        )));
+                    }
                 };
                 parsed.values.insert(name, vec![value]);
             } else if LIST_FLAGS.contains(&name.as_str()) {
@@ -81,7 +147,9 @@ impl SimArgs {
                     index += 1;
                 }
                 if items.is_empty() {
-                    return Err(UsageError(format!("argument --{name}: expected at least one argument")));
+                    return Err(UsageError(format!(
+                        "argument --{name}: expected at least one argument"
+                    )));
                 }
                 parsed.values.insert(name, items);
             } else {
@@ -89,36 +157,61 @@ impl SimArgs {
             }
         }
         if !unknown.is_empty() {
-            return Err(UsageError(format!("unrecognized arguments: {}", unknown.join(" "))));
+            return Err(UsageError(format!(
+                "unrecognized arguments: {}",
+                unknown.join(" ")
+            )));
         }
         if !parsed.values.contains_key("model-path") {
-            return Err(UsageError("the following arguments are required: --model-path".into()));
+            return Err(UsageError(
+                "the following arguments are required: --model-path".into(),
+            ));
         }
         parsed.check_choices()?;
         Ok(parsed)
     }
 
     fn check_choices(&self) -> Result<(), UsageError> {
-        for key in ["attention-backend", "prefill-attention-backend", "decode-attention-backend"] {
+        for key in [
+            "attention-backend",
+            "prefill-attention-backend",
+            "decode-attention-backend",
+        ] {
             if let Some(value) = self.text(key)
                 && !ATTENTION_BACKENDS.contains(&value)
             {
                 return Err(UsageError(format!(
                     "argument --{key}: invalid choice: '{value}' (choose from {})",
-                    ATTENTION_BACKENDS.iter().map(|b| format!("'{b}'")).collect::<Vec<_>>().join(", ")
+                    ATTENTION_BACKENDS
+                        .iter()
+                        .map(|b| format!("'{b}'"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 )));
             }
         }
         if let Some(policy) = self.text("schedule-policy")
             && !["lpm", "random", "fcfs", "dfs-weight", "lof", "priority"].contains(&policy)
         {
-            return Err(UsageError(format!("argument --schedule-policy: invalid choice: '{policy}'")));
+            return Err(UsageError(format!(
+                "argument --schedule-policy: invalid choice: '{policy}'"
+            )));
         }
-        for key in VALUE_FLAGS.iter().filter(|k| k.ends_with("-size") || k.starts_with("max-") || k.ends_with("-bs") || k.starts_with("sim-") || k.starts_with("fixed-") || **k == "port" || **k == "mem-fraction-static") {
+        for key in VALUE_FLAGS.iter().filter(|k| {
+            k.ends_with("-size")
+                || k.starts_with("max-")
+                || k.ends_with("-bs")
+                || k.starts_with("sim-")
+                || k.starts_with("fixed-")
+                || **k == "port"
+                || **k == "mem-fraction-static"
+        }) {
             if let Some(value) = self.text(key)
                 && value.parse::<f64>().is_err()
             {
-                return Err(UsageError(format!("argument --{key}: invalid value: '{value}'")));
+                return Err(UsageError(format!(
+                    "argument --{key}: invalid value: '{value}'"
+                )));
             }
         }
         Ok(())
@@ -126,7 +219,10 @@ impl SimArgs {
 
     /// The single value of a flag.
     pub fn text(&self, name: &str) -> Option<&str> {
-        self.values.get(name).and_then(|v| v.first()).map(String::as_str)
+        self.values
+            .get(name)
+            .and_then(|v| v.first())
+            .map(String::as_str)
     }
 
     /// A numeric flag.
@@ -143,7 +239,16 @@ impl SimArgs {
     pub fn as_json(&self) -> serde_json::Value {
         self.values
             .iter()
-            .map(|(k, v)| (k.replace('-', "_"), if v.len() == 1 { serde_json::json!(v[0]) } else { serde_json::json!(v) }))
+            .map(|(k, v)| {
+                (
+                    k.replace('-', "_"),
+                    if v.len() == 1 {
+                        serde_json::json!(v[0])
+                    } else {
+                        serde_json::json!(v)
+                    },
+                )
+            })
             .collect::<serde_json::Map<_, _>>()
             .into()
     }
@@ -154,12 +259,19 @@ mod tests {
     use super::*;
 
     fn parse(args: &str) -> Result<SimArgs, UsageError> {
-        SimArgs::parse(&args.split_whitespace().map(str::to_string).collect::<Vec<_>>())
+        SimArgs::parse(
+            &args
+                .split_whitespace()
+                .map(str::to_string)
+                .collect::<Vec<_>>(),
+        )
     }
 
     #[test]
     fn parses_sglang_flags() {
-        let args = parse("--model-path m --tp-size 2 --trust-remote-code --cuda-graph-bs 1 2 4 --port=3").expect("ok");
+        let args =
+            parse("--model-path m --tp-size 2 --trust-remote-code --cuda-graph-bs 1 2 4 --port=3")
+                .expect("ok");
         assert_eq!(args.number("tp-size"), Some(2.0));
         assert!(args.flag("trust-remote-code"));
         assert_eq!(args.number("port"), Some(3.0));
@@ -168,9 +280,18 @@ mod tests {
     #[test]
     fn rejects_like_argparse() {
         let error = parse("--model-path m --no-such-flag 3").expect_err("unknown");
-        assert!(error.to_string().contains("unrecognized arguments: --no-such-flag 3"));
+        assert!(
+            error
+                .to_string()
+                .contains("unrecognized arguments: --no-such-flag 3")
+        );
         assert!(parse("--tp-size 2").is_err());
-        assert!(parse("--model-path m --attention-backend nope").expect_err("choice").to_string().contains("invalid choice"));
+        assert!(
+            parse("--model-path m --attention-backend nope")
+                .expect_err("choice")
+                .to_string()
+                .contains("invalid choice")
+        );
         assert!(parse("--model-path m --tp-size two").is_err());
     }
 }

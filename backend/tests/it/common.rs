@@ -1,0 +1,90 @@
+//! Shared helpers: temp folders with configs, running the binary, and checking that no server
+//! process outlived a run.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use backend::launcher::registry;
+
+/// The project root.
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// The tiny tokenizer shipped for the simulator.
+pub fn tiny_model() -> String {
+    root()
+        .join("references/sim/tiny-model")
+        .display()
+        .to_string()
+}
+
+/// The autobench binary.
+pub fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_autobench"))
+}
+
+/// A config for a fast simulated search; `extra_space` lines go under `search_space`.
+pub fn fast_config(out: &Path, search_space: &str, dataset: &str, qps: &str) -> String {
+    let model = tiny_model();
+    format!(
+        "server:\n  framework: sim\n  host: 127.0.0.1\n  base_flags:\n    model_path: {model}\n    sim_startup_s: 0.2\n    sim_time_scale: 0.5\n  search_space:\n{search_space}\n  shutdown_grace_sec: 2\n\
+         dataset:\n{dataset}\n\
+         benchmark:\n  tokenizer: {model}\n  qps: {qps}\n  sla:\n    max_p99_ttft_ms: 400\n    max_p99_tpot_ms: 40\n  output_dir: {}\n  ready_check_timeout_sec: 600\n\
+         search:\n  tier: 1\n  max_candidates: null\n",
+        out.display()
+    )
+}
+
+/// Writes `text` to `dir/config.yaml` and returns the path.
+pub fn write_config(dir: &Path, text: &str) -> PathBuf {
+    let path = dir.join("config.yaml");
+    std::fs::write(&path, text).expect("write config");
+    path
+}
+
+/// Runs `autobench run --config` to completion.
+pub fn run(config: &Path) -> Output {
+    bin()
+        .args(["run", "--quiet", "--config"])
+        .arg(config)
+        .output()
+        .expect("run autobench")
+}
+
+/// Asserts that no process started for `output_dir` is still alive (waiting briefly for exits).
+pub fn assert_no_survivors(output_dir: &Path) {
+    let state = output_dir.join(".autobench");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let alive = registry::surviving_processes(&state);
+        if alive.is_empty() {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "server processes outlived autobench: {alive:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Records of a JSONL file.
+pub fn records(path: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).expect("json line"))
+        .collect()
+}
+
+/// Text of a command's output streams.
+pub fn text(output: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}

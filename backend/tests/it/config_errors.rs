@@ -1,0 +1,99 @@
+//! Config errors: unknown keys with did-you-mean, file:line:column, wrong shapes, the
+//! framework-neutral schema, and a typo in a value set.
+
+use super::common;
+
+fn plan_error(yaml: &str) -> String {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = common::write_config(dir.path(), yaml);
+    let output = common::bin()
+        .args(["plan", "--config"])
+        .arg(&path)
+        .output()
+        .expect("plan");
+    assert_eq!(output.status.code(), Some(2), "{}", common::text(&output));
+    common::text(&output).replace(&path.display().to_string(), "CONFIG")
+}
+
+const GOOD: &str =
+    "server:\n  base_flags:\n    model_path: m\ndataset: random\nbenchmark:\n  qps: [1, 2]\n";
+
+#[test]
+fn good_config_plans() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = common::write_config(dir.path(), GOOD);
+    let output = common::bin()
+        .args(["plan", "--config"])
+        .arg(&path)
+        .output()
+        .expect("plan");
+    assert!(output.status.success(), "{}", common::text(&output));
+}
+
+#[test]
+fn unknown_key_has_location_and_hint() {
+    let error = plan_error(
+        "server:\n  base_flags:\n    model_path: m\n  serch_space: {}\nbenchmark:\n  qps: [1]\n",
+    );
+    assert!(error.contains("CONFIG:4:3"), "{error}");
+    assert!(error.contains("unknown field `serch_space`"), "{error}");
+    assert!(error.contains("did you mean `search_space`?"), "{error}");
+}
+
+#[test]
+fn wrong_shapes_are_explained() {
+    let error =
+        plan_error("server:\n  base_flags:\n    model_path: m\nbenchmark:\n  qps: {lower: 1}\n");
+    assert!(error.contains("CONFIG:5:"), "{error}");
+    assert!(error.contains("lower, upper"), "{error}");
+    let error = plan_error(
+        "server:\n  base_flags:\n    model_path: m\nbenchmark:\n  qps: [1]\n  max_concurrency: [0]\n",
+    );
+    assert!(error.contains("at least 1"), "{error}");
+    let error = plan_error(
+        "server:\n  base_flags:\n    model_path: m\nbenchmark:\n  qps: [1]\n  sla:\n    max_p98_ttft_ms: 3\n",
+    );
+    assert!(error.contains("CONFIG:7:"), "{error}");
+    assert!(error.contains("max_p98_ttft_ms"), "{error}");
+    let error = plan_error(
+        "server:\n  base_flags:\n    model_path: m\nbenchmark:\n  qps: [1]\nsearch:\n  max_candidates: 0\n",
+    );
+    assert!(
+        error.contains("max_candidates must be >= 1 or null"),
+        "{error}"
+    );
+}
+
+#[test]
+fn bad_values_name_their_key() {
+    let error = plan_error(
+        "server:\n  base_flags:\n    model_path: m\ndataset:\n  kind: randon\nbenchmark:\n  qps: [1]\n",
+    );
+    assert!(error.contains("CONFIG:5:3: dataset.kind"), "{error}");
+    assert!(error.contains("did you mean `random`?"), "{error}");
+    let error = plan_error(
+        "server:\n  base_flags:\n    model_path: m\ndataset: random\nbenchmark:\n  qps: {lower: 5, upper: 1}\n",
+    );
+    assert!(error.contains("benchmark.qps"), "{error}");
+    let error =
+        plan_error("server:\n  base_flags:\n    model_path: m\ndataset: random\nbenchmark: {}\n");
+    assert!(error.contains("benchmark.qps is required"), "{error}");
+}
+
+#[test]
+fn framework_neutral_schema_gets_one_clear_message() {
+    let path = common::root().join("../shared/reference-configs/llm-serving-auto-benchmark__cookbook-llm__deepseek-r1-0528.yaml");
+    let output = common::bin()
+        .args(["plan", "--config"])
+        .arg(&path)
+        .output()
+        .expect("plan");
+    assert_eq!(output.status.code(), Some(2));
+    let text = common::text(&output);
+    assert!(text.contains("framework-neutral schema"), "{text}");
+    assert_eq!(
+        text.lines().filter(|l| l.contains("error")).count(),
+        1,
+        "{text}"
+    );
+}

@@ -1,0 +1,8 @@
+//! Integration tests: one binary (see each module's doc for what it covers). Runs the real
+//! `autobench` binary against the built-in simulator on loopback; nothing leaves the machine.
+
+mod common;
+mod config_errors;
+mod plan;
+mod run_e2e;
+mod signals;

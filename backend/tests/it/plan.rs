@@ -1,0 +1,82 @@
+//! `autobench plan` on upstream's reference configs: candidate counts of the spec's worked
+//! examples, warnings, and redaction.
+
+use super::common;
+
+fn plan(path: &std::path::Path) -> String {
+    let output = common::bin()
+        .args(["plan", "--config"])
+        .arg(path)
+        .output()
+        .expect("plan");
+    assert!(output.status.success(), "{}", common::text(&output));
+    String::from_utf8_lossy(&output.stdout).to_string()
+}
+
+fn reference(name: &str) -> std::path::PathBuf {
+    common::root()
+        .join("../shared/reference-configs")
+        .join(name)
+}
+
+#[test]
+fn reference_configs_plan_with_upstream_counts() {
+    let cases = [
+        ("sglang-auto-benchmark__qwen3-32b.yaml", 8),
+        ("sglang-auto-benchmark__cookbook-llm__deepseek-v3.yaml", 23),
+        (
+            "sglang-auto-benchmark__cookbook-llm__llama-3.1-70b-instruct.yaml",
+            20,
+        ),
+        (
+            "sglang-auto-benchmark__cookbook-llm__qwen3-235b-a22b.yaml",
+            8,
+        ),
+    ];
+    for (name, count) in cases {
+        let path = reference(name);
+        if !path.exists() {
+            continue;
+        }
+        let text = plan(&path);
+        assert!(
+            text.contains(&format!("base candidates ({count}):")),
+            "{name}:\n{text}"
+        );
+        assert!(text.contains("[0] (baseline)"), "{name}");
+        assert!(text.contains("estimated_base_trials:"), "{name}");
+    }
+}
+
+#[test]
+fn qwen3_plan_reports_cap_and_estimate() {
+    let path = reference("sglang-auto-benchmark__qwen3-32b.yaml");
+    if !path.exists() {
+        return;
+    }
+    let text = plan(&path);
+    assert!(
+        text.contains("never tried because of the cap: max_running_requests = 64, 96, 128"),
+        "{text}"
+    );
+    assert!(text.contains("estimated_base_trials: 240"), "{text}");
+    assert!(
+        text.contains("CUDA_VISIBLE_DEVICES=0 python -m sglang.launch_server"),
+        "{text}"
+    );
+}
+
+#[test]
+fn plan_warns_and_redacts() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let yaml = "server:\n  env:\n    HF_TOKEN: hf_abc123\n    TOKENIZERS_PARALLELISM: 'false'\n  base_flags:\n    model_path: m\n  search_space:\n    mem_fraction_static: [0.8, 0.9]\n\
+                dataset: random\nbenchmark:\n  qps: {lower: 1, upper: 4, max_rounds: 9}\nsearch:\n  max_duration_hours: 30\nspeculative:\n  enabled: true\n";
+    let text = plan(&common::write_config(dir.path(), yaml));
+    assert!(!text.contains("hf_abc123"), "{text}");
+    assert!(text.contains("HF_TOKEN=<redacted>"), "{text}");
+    assert!(text.contains("TOKENIZERS_PARALLELISM=false"), "{text}");
+    assert!(text.contains("mem_fraction_static is searched"), "{text}");
+    assert!(text.contains("max_rounds=9"), "{text}");
+    assert!(text.contains("max_duration_hours=30"), "{text}");
+    assert!(text.contains("draft_model_path is empty"), "{text}");
+}

@@ -1,0 +1,163 @@
+//! `autobench run` end to end on the simulator: every output file, failed candidates kept as rows
+//! with their diagnosis (OOM with its hint, bad flag), fail-fast start-up failures, resume without
+//! re-running, changed-config detection, and no server left behind on normal and error exits.
+
+use std::time::{Duration, Instant};
+
+use super::common;
+
+const SPACE: &str = "    chunked_prefill_size: [1024]\n    mem_fraction_static: [0.97]\n    attention_backend: [no-such-kernel]";
+const TWO_SCENARIOS: &str = "  kind: random\n  num_prompts: 12\n  scenario_names: [short, long]\n  input_len: [64, 512]\n  output_len: [8, 8]";
+const QPS: &str = "{lower: 5, upper: 120, tolerance: 10, max_rounds: 2}";
+
+#[test]
+fn full_search_writes_every_output_and_keeps_failures() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("out");
+    let config = common::write_config(
+        dir.path(),
+        &common::fast_config(&out, SPACE, TWO_SCENARIOS, QPS),
+    );
+    let started = Instant::now();
+    let output = common::run(&config);
+    let text = common::text(&output);
+    assert_eq!(output.status.code(), Some(0), "{text}");
+    // Both start-up failures were noticed at once, not after the 600 s ready timeout.
+    assert!(
+        started.elapsed() < Duration::from_secs(120),
+        "took {:?}",
+        started.elapsed()
+    );
+    for file in [
+        "SUMMARY.md",
+        "scenario_summary.jsonl",
+        "scenario_summary.csv",
+        "progress.log",
+        "run_meta.json",
+    ] {
+        assert!(out.join(file).is_file(), "missing {file}");
+    }
+    for scenario in ["short", "long"] {
+        for file in [
+            "prepared_dataset.jsonl",
+            "live_results.jsonl",
+            "results.jsonl",
+            "results.csv",
+            "summary.md",
+        ] {
+            assert!(
+                out.join(scenario).join(file).is_file(),
+                "missing {scenario}/{file}"
+            );
+        }
+        let records = common::records(&out.join(scenario).join("results.jsonl"));
+        let oom: Vec<_> = records.iter().filter(|r| r["diagnosis"] == "oom").collect();
+        assert_eq!(oom.len(), 1, "one OOM row per scenario: {records:?}");
+        assert!(
+            oom[0]["hint"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("Increase GPU count")
+        );
+        assert!(
+            records.iter().any(|r| r["diagnosis"] == "bad_flag"),
+            "bad flag row missing"
+        );
+        assert!(
+            records.iter().any(|r| r["sla_passed"] == true),
+            "nothing passed in {scenario}"
+        );
+        assert!(records.iter().any(|r| r["best_for_candidate"] == true));
+        let summary =
+            std::fs::read_to_string(out.join(scenario).join("summary.md")).expect("summary");
+        assert!(summary.contains("## Best Launch Command"));
+        assert!(summary.contains("autobench sim"));
+    }
+    let progress = std::fs::read_to_string(out.join("progress.log")).expect("progress");
+    assert!(
+        !progress.contains('\u{1b}') && !progress.contains('\r'),
+        "progress.log must be plain text"
+    );
+    assert!(text.contains("=== autobench result ==="), "{text}");
+    assert!(text.contains("launch command:"), "{text}");
+    let launches = progress
+        .lines()
+        .filter(|l| l.contains("launching:"))
+        .count();
+    assert_eq!(
+        launches, 4,
+        "one launch per candidate, shared across scenarios and rates:\n{progress}"
+    );
+    common::assert_no_survivors(&out);
+
+    // Re-running the same config reuses every finished trial and measures nothing new.
+    let before = common::records(&out.join("short/live_results.jsonl")).len();
+    let again = common::run(&config);
+    assert_eq!(again.status.code(), Some(0), "{}", common::text(&again));
+    assert_eq!(
+        common::records(&out.join("short/live_results.jsonl")).len(),
+        before
+    );
+    let progress = std::fs::read_to_string(out.join("progress.log")).expect("progress");
+    assert_eq!(
+        progress
+            .lines()
+            .filter(|l| l.contains("launching:"))
+            .count(),
+        4,
+        "resume must not relaunch"
+    );
+
+    // A changed measurement setting under the same output dir is refused.
+    let changed = std::fs::read_to_string(&config)
+        .expect("config")
+        .replace("num_prompts: 12", "num_prompts: 13");
+    std::fs::write(&config, changed).expect("write");
+    let refused = common::run(&config);
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(
+        common::text(&refused).contains("different settings (changed: dataset.num_prompts"),
+        "{}",
+        common::text(&refused)
+    );
+}
+
+#[test]
+fn nothing_meets_an_impossible_sla() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("out");
+    let dataset = "  kind: random\n  num_prompts: 8\n  input_len: 64\n  output_len: 8";
+    let yaml = common::fast_config(&out, "    chunked_prefill_size: [1024]", dataset, "[5]")
+        .replace("max_p99_ttft_ms: 400", "max_p99_ttft_ms: 0.001");
+    let output = common::run(&common::write_config(dir.path(), &yaml));
+    assert_eq!(output.status.code(), Some(1), "{}", common::text(&output));
+    let summary = std::fs::read_to_string(out.join("summary.md"))
+        .expect("single scenario writes into output_dir");
+    assert!(summary.contains("No candidate met the SLA"), "{summary}");
+    assert!(!summary.contains("```bash"), "{summary}");
+    common::assert_no_survivors(&out);
+}
+
+#[test]
+fn error_after_launch_leaves_no_server() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("out");
+    let data = dir.path().join("chat.jsonl");
+    std::fs::write(
+        &data,
+        "{\"messages\": [{\"role\": \"user\", \"content\": \"hi\"}], \"output_len\": 4}\n",
+    )
+    .expect("data");
+    let dataset = format!("  kind: custom\n  path: {}", data.display());
+    // The native /generate path cannot carry chat messages: the run fails after the server started.
+    let yaml = common::fast_config(&out, "    chunked_prefill_size: [1024]", &dataset, "[5]")
+        .replace("  qps: [5]", "  qps: [5]\n  backend: sglang");
+    let output = common::run(&common::write_config(dir.path(), &yaml));
+    assert_eq!(output.status.code(), Some(2), "{}", common::text(&output));
+    assert!(
+        common::text(&output).contains("native /generate path"),
+        "{}",
+        common::text(&output)
+    );
+    common::assert_no_survivors(&out);
+}
