@@ -82,7 +82,7 @@ pub async fn run(model: GpuModel, mut arrivals: mpsc::UnboundedReceiver<SimReque
             .max(Instant::now() - Duration::from_millis(2));
         tokio::time::sleep_until(clock).await;
         if prefilling.is_empty() {
-            decode_step(&mut running, &mut kv_used);
+            decode_step(&mut running, &mut kv_used, model.tokens_per_decode_step);
         } else {
             prefill_step(&model, &mut prefilling, &mut running, &mut kv_used);
         }
@@ -163,9 +163,9 @@ fn prefill_step(
     }
 }
 
-fn decode_step(running: &mut Vec<Active>, kv_used: &mut u64) {
+fn decode_step(running: &mut Vec<Active>, kv_used: &mut u64, tokens_per_step: u64) {
     running.retain_mut(|active| {
-        active.generated += 1;
+        active.generated = (active.generated + tokens_per_step).min(active.request.output_tokens);
         let alive = active.request.tokens.send(active.generated).is_ok();
         let keep = alive && active.generated < active.request.output_tokens;
         if !keep {

@@ -36,6 +36,9 @@ pub struct GpuModel {
     decode_launch_extra_ms: f64,
     lpm: bool,
     time_scale: f64,
+    /// Tokens each decode step emits (speculative decoding accepts several draft tokens).
+    pub tokens_per_decode_step: u64,
+    spec_cost_factor: f64,
 }
 
 /// Why the simulated server cannot start.
@@ -76,6 +79,30 @@ fn model_size_gb(args: &SimArgs) -> f64 {
         .filter_map(|word| word.strip_suffix('b').and_then(|n| n.parse::<f64>().ok()))
         .next_back();
     billions.map_or(16.0, |b| b * 2.0)
+}
+
+/// Speculative decoding (EAGLE and friends): each verify step accepts about half of the drafted
+/// steps on top of the regular token, at the cost of running the draft model.
+fn speculative(args: &SimArgs) -> (u64, f64) {
+    if args.text("speculative-algorithm").is_none() {
+        return (1, 1.0);
+    }
+    let steps = args.number("speculative-num-steps").unwrap_or(3.0).max(1.0);
+    let draft_tokens = args
+        .number("speculative-num-draft-tokens")
+        .unwrap_or(steps + 1.0)
+        .max(2.0);
+    let topk = args
+        .number("speculative-eagle-topk")
+        .unwrap_or(1.0)
+        .max(1.0);
+    let accepted = (steps * (0.45 + 0.05 * topk.min(4.0)))
+        .round()
+        .min(draft_tokens - 1.0);
+    (
+        1 + accepted as u64,
+        1.0 + 0.15 * steps + 0.02 * draft_tokens,
+    )
 }
 
 impl GpuModel {
@@ -126,6 +153,7 @@ impl GpuModel {
         let decode = args.text("decode-attention-backend").unwrap_or(attention);
         let (prefill_factor, decode_kv_factor, decode_launch_extra_ms) =
             backend_factors(prefill, decode);
+        let (tokens_per_decode_step, spec_cost_factor) = speculative(args);
         Ok(GpuModel {
             tp,
             chunk_tokens,
@@ -139,6 +167,8 @@ impl GpuModel {
             decode_launch_extra_ms,
             lpm: args.text("schedule-policy").unwrap_or("fcfs") == "lpm",
             time_scale: args.number("sim-time-scale").unwrap_or(1.0).max(0.0),
+            tokens_per_decode_step,
+            spec_cost_factor,
         })
     }
 

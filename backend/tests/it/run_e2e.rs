@@ -161,3 +161,40 @@ fn error_after_launch_leaves_no_server() {
     );
     common::assert_no_survivors(&out);
 }
+
+#[test]
+fn speculative_stage_runs_on_the_best_base_config() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("out");
+    let dataset = "  kind: random\n  num_prompts: 8\n  input_len: 64\n  output_len: 16";
+    let yaml = common::fast_config(&out, "    chunked_prefill_size: [1024]", dataset, "[5]")
+        + "speculative:\n  enabled: true\n  draft_model_path: draft-model\n  search_space:\n    speculative_num_steps: [3, 5]\n";
+    let output = common::run(&common::write_config(dir.path(), &yaml));
+    assert_eq!(output.status.code(), Some(0), "{}", common::text(&output));
+    let records = common::records(&out.join("results.jsonl"));
+    let speculative: Vec<_> = records
+        .iter()
+        .filter(|r| r["stage"] == "speculative")
+        .collect();
+    assert_eq!(
+        speculative.len(),
+        3,
+        "baseline + 2 step counts: {records:?}"
+    );
+    assert!(
+        speculative
+            .iter()
+            .all(|r| r["server_flags"]["speculative_draft_model_path"] == "draft-model")
+    );
+    assert!(
+        speculative
+            .iter()
+            .all(|r| r["server_flags"]["speculative_algorithm"] == "EAGLE")
+    );
+    assert!(
+        common::text(&output).contains("speculative stage: input64-output16: ran 3 candidates"),
+        "{}",
+        common::text(&output)
+    );
+    common::assert_no_survivors(&out);
+}
