@@ -205,7 +205,9 @@ impl GpuModel {
     pub fn decode_ms(&self, batch: usize, context_tokens: u64, waiting: usize) -> f64 {
         let in_graph = batch <= self.cuda_graph_max_bs;
         let launch = if in_graph { 0.6 } else { 2.2 } + self.decode_launch_extra_ms;
-        let compute = batch as f64 * 0.07 + context_tokens as f64 * 0.00025 * self.decode_kv_factor;
+        let compute = (batch as f64 * 0.07
+            + context_tokens as f64 * 0.00025 * self.decode_kv_factor)
+            * self.spec_cost_factor;
         self.scaled(
             launch + compute * self.compute_share() + self.comm_ms() + self.scheduling_ms(waiting),
         )
