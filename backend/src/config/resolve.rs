@@ -490,13 +490,22 @@ fn resolve_candidates(
         })?;
         derive_dp_from_gpus = Some(total);
     }
+    let env: Vec<(String, String)> = section
+        .env
+        .iter()
+        .map(|(k, v)| (k.clone(), scalar_text(v)))
+        .collect();
     let spec = CandidateSpec {
         base_flags,
         search_space,
         tier: raw.search.tier,
         max_candidates: raw.search.max_candidates,
         derive_dp_from_gpus,
-        fa3_supported: None,
+        fa3_supported: if raw.server.launch {
+            crate::hardware::fa3_supported(&env)
+        } else {
+            None
+        },
     };
     let plan = candidates::generate(&spec)
         .map_err(|e| ctx.error(&["server", "parallel"], e.to_string()))?;
