@@ -263,22 +263,19 @@ pub async fn run(
 
 async fn forward_signals(cancel: crate::cancel::CancelSender) {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut interrupt), Ok(mut terminate)) = (
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::terminate()),
-    ) else {
+    let kinds = [
+        SignalKind::interrupt(),
+        SignalKind::terminate(),
+        SignalKind::hangup(),
+    ];
+    let Ok(mut streams) = kinds.into_iter().map(signal).collect::<Result<Vec<_>, _>>() else {
         return;
     };
-    tokio::select! {
-        _ = interrupt.recv() => {}
-        _ = terminate.recv() => {}
-    }
+    // SIGINT, SIGTERM and SIGHUP (the terminal went away) stop the run with partial results.
+    futures_util::future::select_all(streams.iter_mut().map(|s| Box::pin(s.recv()))).await;
     let _ = cancel.send(true);
     // A second signal means "now": kill the servers and leave.
-    tokio::select! {
-        _ = interrupt.recv() => {}
-        _ = terminate.recv() => {}
-    }
+    futures_util::future::select_all(streams.iter_mut().map(|s| Box::pin(s.recv()))).await;
     crate::launcher::registry::kill_all();
     std::process::exit(i32::from(exit::INTERRUPTED));
 }
