@@ -23,6 +23,10 @@ pub enum Command {
         #[arg(long)]
         config: PathBuf,
     },
+    /// Convert a dataset into canonical JSONL.
+    Convert(Box<crate::dataset_commands::ConvertArgs>),
+    /// Check a canonical JSONL dataset and report every problem with its line.
+    Validate(crate::dataset_commands::ValidateArgs),
     /// Run the search.
     Run {
         /// Config file (YAML, sglang auto_benchmark schema).
@@ -65,6 +69,8 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             output_dir,
             quiet,
         } => crate::commands::run(&config, output_dir, quiet).await,
+        Command::Convert(args) => crate::dataset_commands::convert(&args).await,
+        Command::Validate(args) => crate::dataset_commands::validate_command(&args).await,
         Command::Sim { args } => Ok(ExitCode::from(
             u8::try_from(crate::sim::main(&args).await).unwrap_or(1),
         )),

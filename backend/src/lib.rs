@@ -6,6 +6,7 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod dataset;
+pub mod dataset_commands;
 pub mod hardware;
 pub mod launcher;
 pub mod loadgen;

@@ -227,7 +227,7 @@ pub struct SpeculativeSection {
 }
 
 /// `dataset:` as a map.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DatasetSection {
     /// `sharegpt`, `custom`, `random`, `generated-shared-prefix` (`autobench` = custom).

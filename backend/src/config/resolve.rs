@@ -131,6 +131,12 @@ pub struct DatasetPlan {
     pub context_len: Option<u64>,
     /// Preparation seed.
     pub seed: u64,
+    /// Appended to legacy prompts.
+    pub prompt_suffix: String,
+    /// Wrap legacy prompts in the chat template client-side.
+    pub apply_chat_template: bool,
+    /// Generated-shared-prefix settings.
+    pub gsp: crate::dataset::gsp::GspOptions,
 }
 
 /// One scenario (one workload shape).
@@ -549,20 +555,7 @@ fn normalize_dataset(raw: &ConfigFile) -> DatasetSection {
 }
 
 fn clone_dataset(d: &DatasetSection) -> DatasetSection {
-    DatasetSection {
-        kind: d.kind.clone(),
-        path: d.path.clone(),
-        num_prompts: d.num_prompts,
-        scenario_name: d.scenario_name.clone(),
-        scenario_names: d.scenario_names.clone(),
-        input_len: d.input_len.clone(),
-        output_len: d.output_len.clone(),
-        random_range_ratio: d.random_range_ratio,
-        context_len: d.context_len,
-        prompt_suffix: d.prompt_suffix.clone(),
-        seed: d.seed,
-        ..DatasetSection::default()
-    }
+    d.clone()
 }
 
 fn resolve_dataset(
@@ -633,7 +626,31 @@ fn resolve_dataset(
         random_range_ratio: d.random_range_ratio,
         context_len: d.context_len,
         seed: d.seed.unwrap_or(1),
+        prompt_suffix: d.prompt_suffix.clone().unwrap_or_default(),
+        apply_chat_template: d.apply_chat_template,
+        gsp: gsp_options(d),
     })
+}
+
+fn gsp_options(d: &DatasetSection) -> crate::dataset::gsp::GspOptions {
+    let defaults = crate::dataset::gsp::GspOptions::default();
+    crate::dataset::gsp::GspOptions {
+        num_groups: d.gsp_num_groups.unwrap_or(defaults.num_groups),
+        prompts_per_group: d
+            .gsp_prompts_per_group
+            .unwrap_or(defaults.prompts_per_group),
+        system_prompt_len: d
+            .gsp_system_prompt_len
+            .unwrap_or(defaults.system_prompt_len),
+        question_len: d.gsp_question_len.unwrap_or(defaults.question_len),
+        output_len: d.gsp_output_len.unwrap_or(defaults.output_len),
+        range_ratio: d.gsp_range_ratio.unwrap_or(defaults.range_ratio),
+        fast_prepare: d.gsp_fast_prepare,
+        send_routing_key: d.gsp_send_routing_key,
+        num_turns: d.gsp_num_turns.unwrap_or(defaults.num_turns),
+        ordered: d.gsp_ordered,
+        seed: d.seed.unwrap_or(defaults.seed),
+    }
 }
 
 fn resolve_path(base_dir: &Path, path: &str) -> PathBuf {

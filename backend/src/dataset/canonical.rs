@@ -9,9 +9,8 @@ use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 
 use serde_json::{Map, Value};
-use tokenizers::Tokenizer;
 
-use super::tokenizer::TokenCounter;
+use super::tokenizer::TokenizerBundle;
 use super::{DatasetError, DatasetRow};
 
 /// Keys with a meaning of their own; every other top-level key goes into the request body.
@@ -41,7 +40,7 @@ pub fn load_canonical(
     path: &Path,
     limit: u64,
     output_len_override: Option<u64>,
-    tokenizer: Option<&Tokenizer>,
+    tokenizer: Option<&TokenizerBundle>,
 ) -> Result<Vec<DatasetRow>, DatasetError> {
     let file = std::fs::File::open(path).map_err(|source| DatasetError::Io {
         path: path.to_path_buf(),
@@ -71,9 +70,9 @@ pub fn load_canonical(
             row.output_len = fixed;
         }
         if row.prompt_len.is_none()
-            && let (Some(tok), Value::String(text)) = (tokenizer, &row.prompt)
+            && let Some(bundle) = tokenizer
         {
-            row.prompt_len = Some(tok.count(text)? as u64);
+            row.prompt_len = prompt_tokens(bundle, &row.prompt)?;
         }
         rows.push(row);
         if limit > 0 && rows.len() as u64 >= limit {
@@ -89,7 +88,24 @@ pub fn load_canonical(
     Ok(rows)
 }
 
-fn parse_row(object: &Map<String, Value>) -> Result<DatasetRow, String> {
+/// Input tokens of a prompt: text and token ids directly, chat messages through the chat
+/// template; multi-turn prompts are counted per round when sent, so `None` here.
+pub fn prompt_tokens(
+    bundle: &TokenizerBundle,
+    prompt: &Value,
+) -> Result<Option<u64>, DatasetError> {
+    Ok(match super::prompt_kind(prompt) {
+        super::PromptKind::Prompt => {
+            Some(bundle.count_text(prompt.as_str().unwrap_or_default())? as u64)
+        }
+        super::PromptKind::TokenIds => prompt.as_array().map(|ids| ids.len() as u64),
+        super::PromptKind::Messages => Some(bundle.count_messages(prompt)?.0 as u64),
+        _ => None,
+    })
+}
+
+/// Parses one canonical (or legacy) row object.
+pub fn parse_row(object: &Map<String, Value>) -> Result<DatasetRow, String> {
     let prompt = prompt_of(object)?;
     let output_len = [
         "output_len",

@@ -5,17 +5,23 @@
 //! generator sees one format whatever the source was.
 
 mod canonical;
+pub mod conversations;
+pub mod gsp;
+pub mod hub;
 mod random;
 mod tokenizer;
+pub mod validate;
 
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-pub use canonical::{load_canonical, read_prepared, write_prepared};
+pub use canonical::{load_canonical, parse_row, prompt_tokens, read_prepared, write_prepared};
 pub use random::random_rows;
-pub use tokenizer::{TokenCounter, load_tokenizer};
+pub use tokenizer::{
+    CountMethod, TokenCounter, TokenizerBundle, content_text, load_bundle, load_tokenizer,
+};
 
 use crate::config::{ApiBackend, DatasetKind, DatasetPlan, Scenario};
 
@@ -131,16 +137,16 @@ pub fn infer_backend(rows: &[DatasetRow]) -> Result<ApiBackend, DatasetError> {
     }
 }
 
-/// Prepares the rows of one scenario.
-pub fn prepare(
+/// Prepares the rows of one scenario (the same code for `run` and `convert`).
+pub async fn prepare(
     plan: &DatasetPlan,
     scenario: &Scenario,
     scenario_index: usize,
     tokenizer_name: &str,
 ) -> Result<Vec<DatasetRow>, DatasetError> {
-    match plan.kind {
+    let bundle = load_bundle(tokenizer_name).await?;
+    let rows = match plan.kind {
         DatasetKind::Random => {
-            let tokenizer = load_tokenizer(tokenizer_name)?;
             let input_len = scenario.input_len.unwrap_or(1024);
             let output_len = scenario.output_len.unwrap_or(256);
             let seed = plan
@@ -148,33 +154,130 @@ pub fn prepare(
                 .wrapping_mul(1_000_003)
                 .wrapping_add(scenario_index as u64);
             random_rows(
-                &tokenizer,
+                &bundle.tokenizer,
                 plan.num_prompts,
                 input_len,
                 output_len,
                 plan.random_range_ratio,
                 seed,
-            )
+            )?
         }
+        DatasetKind::GeneratedSharedPrefix => gsp::gsp_rows(&bundle.tokenizer, &plan.gsp)?,
         DatasetKind::Custom => {
             let path = plan.path.as_deref().ok_or_else(|| {
                 DatasetError::Other("dataset.path is required when dataset.kind=custom".into())
             })?;
-            let tokenizer = load_tokenizer(tokenizer_name).ok();
-            load_canonical(
-                path,
-                plan.num_prompts,
-                plan.output_len_override,
-                tokenizer.as_ref(),
-            )
+            if is_canonical(path)? {
+                let report = validate::validate(path, &bundle, plan.context_len)?;
+                let errors: Vec<String> = report
+                    .problems
+                    .iter()
+                    .filter(|p| p.severity == "error")
+                    .take(10)
+                    .map(|p| format!("  {}:{}: {}", report.path, p.line, p.message))
+                    .collect();
+                if !errors.is_empty() {
+                    return Err(DatasetError::Other(format!(
+                        "the dataset has problems (`autobench validate` prints the full report):\n{}",
+                        errors.join("\n")
+                    )));
+                }
+                load_canonical(
+                    path,
+                    plan.num_prompts,
+                    plan.output_len_override,
+                    Some(&bundle),
+                )?
+            } else {
+                let pairs =
+                    conversations::read_conversation_jsonl(path, plan.num_prompts, plan.seed)?;
+                legacy_rows(pairs, &bundle, plan, "custom", &path.display().to_string())?
+            }
         }
-        DatasetKind::Sharegpt | DatasetKind::GeneratedSharedPrefix => {
-            Err(DatasetError::Other(format!(
-                "dataset kind `{}` is not supported by `run` yet; convert it to canonical JSONL and use kind: custom",
-                plan.kind.name()
-            )))
+        DatasetKind::Sharegpt => {
+            let path = match &plan.path {
+                Some(path) => path.clone(),
+                None => hub::Hub::from_env()
+                    .file(
+                        hub::RepoKind::Dataset,
+                        hub::SHAREGPT_REPO,
+                        hub::SHAREGPT_FILE,
+                    )
+                    .await
+                    .map_err(|e| DatasetError::Other(e.to_string()))?,
+            };
+            let pairs = conversations::read_sharegpt(&path, plan.num_prompts, plan.seed)?;
+            legacy_rows(
+                pairs,
+                &bundle,
+                plan,
+                "sharegpt",
+                &path.display().to_string(),
+            )?
+        }
+    };
+    if rows.is_empty() {
+        return Err(DatasetError::Other(
+            "the prepared dataset is empty (every row was filtered out)".into(),
+        ));
+    }
+    Ok(rows)
+}
+
+fn legacy_rows(
+    pairs: Vec<conversations::TwoTurn>,
+    bundle: &TokenizerBundle,
+    plan: &DatasetPlan,
+    name: &str,
+    path: &str,
+) -> Result<Vec<DatasetRow>, DatasetError> {
+    let options = conversations::SampleOptions {
+        num_prompts: plan.num_prompts,
+        output_len: plan.output_len_override,
+        context_len: plan.context_len,
+        prompt_suffix: plan.prompt_suffix.clone(),
+        seed: plan.seed,
+    };
+    let mut rows = conversations::sample_rows(pairs, bundle, &options, (name, path))?;
+    if plan.apply_chat_template {
+        for row in &mut rows {
+            let text = row.prompt.as_str().unwrap_or_default().to_string();
+            if let Some(rendered) = bundle.render_user_prompt(&text) {
+                row.prompt_len = Some(bundle.count_text(&rendered)? as u64);
+                row.prompt = Value::String(rendered);
+            }
         }
     }
+    Ok(rows)
+}
+
+/// A custom file is canonical when its first row has a prompt-like key; otherwise it is
+/// bench_serving's legacy conversation format.
+fn is_canonical(path: &Path) -> Result<bool, DatasetError> {
+    use std::io::BufRead;
+    let file = std::fs::File::open(path).map_err(|source| DatasetError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    for line in std::io::BufReader::new(file).lines() {
+        let line = line.map_err(|source| DatasetError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        return Ok(match serde_json::from_str::<Value>(&line) {
+            Ok(Value::Object(o)) => {
+                ["prompt", "messages", "prompt_origin", "system"]
+                    .iter()
+                    .any(|k| o.contains_key(*k))
+                    || !o.contains_key("conversations") && !o.contains_key("conversation")
+            }
+            _ => true,
+        });
+    }
+    Ok(true)
 }
 
 /// A stable fingerprint of prepared rows (detects a dataset that changed under a results folder).

@@ -51,7 +51,7 @@ pub fn random_rows(
     Ok(rows)
 }
 
-fn sample_len(rng: &mut StdRng, nominal: u64, ratio: Option<f64>) -> u64 {
+pub(super) fn sample_len(rng: &mut StdRng, nominal: u64, ratio: Option<f64>) -> u64 {
     match ratio {
         Some(r) if r < 1.0 => {
             let low = ((nominal as f64 * r).floor() as u64).max(1);
@@ -61,7 +61,7 @@ fn sample_len(rng: &mut StdRng, nominal: u64, ratio: Option<f64>) -> u64 {
     }
 }
 
-fn ordinary_token_ids(tokenizer: &Tokenizer) -> Vec<u32> {
+pub(super) fn ordinary_token_ids(tokenizer: &Tokenizer) -> Vec<u32> {
     let special: std::collections::HashSet<u32> = tokenizer
         .get_added_tokens_decoder()
         .keys()
@@ -78,7 +78,7 @@ fn random_ids(rng: &mut StdRng, vocab: &[u32], count: usize) -> Vec<u32> {
 }
 
 /// Builds text that encodes to exactly `target` tokens (or as close as the tokenizer allows).
-fn exact_prompt(
+pub(super) fn exact_prompt(
     tokenizer: &Tokenizer,
     vocab: &[u32],
     rng: &mut StdRng,

@@ -118,7 +118,7 @@ pub async fn run(
         ));
     }
     check_meta(cfg)?;
-    let mut scenarios = prepare_scenarios(cfg, progress)?;
+    let mut scenarios = prepare_scenarios(cfg, progress).await?;
     let mut ctx = Ctx {
         cfg,
         progress,
@@ -210,15 +210,18 @@ fn scenario_dir(cfg: &RunConfig, slug: &str) -> PathBuf {
     }
 }
 
-fn prepare_scenarios(cfg: &RunConfig, progress: &Progress) -> anyhow::Result<Vec<ScenarioState>> {
+async fn prepare_scenarios(
+    cfg: &RunConfig,
+    progress: &Progress,
+) -> anyhow::Result<Vec<ScenarioState>> {
     let mut states = Vec::new();
     let mut stored_meta = meta::load(&cfg.output_dir)?.unwrap_or_default();
     for (index, scenario) in cfg.scenarios.iter().enumerate() {
         let dir = scenario_dir(cfg, &scenario.slug);
         std::fs::create_dir_all(&dir)
             .with_context(|| format!("cannot create {}", dir.display()))?;
-        let rows =
-            crate::dataset::prepare(&cfg.dataset, scenario, index, &cfg.benchmark.tokenizer)?;
+        let rows = crate::dataset::prepare(&cfg.dataset, scenario, index, &cfg.benchmark.tokenizer)
+            .await?;
         let prepared = dir.join("prepared_dataset.jsonl");
         crate::dataset::write_prepared(&prepared, &rows)?;
         let fingerprint = crate::dataset::fingerprint(&prepared)?;
