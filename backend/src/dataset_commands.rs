@@ -177,7 +177,7 @@ pub fn summary(rows: &[DatasetRow]) -> serde_json::Value {
     let mut kinds = std::collections::BTreeMap::<String, usize>::new();
     for row in rows {
         *kinds
-            .entry(format!("{:?}", dataset::prompt_kind(&row.prompt)).to_lowercase())
+            .entry(dataset::prompt_kind(&row.prompt).name().to_string())
             .or_default() += 1;
     }
     let inputs: Vec<f64> = rows

@@ -102,6 +102,19 @@ pub enum PromptKind {
     Unknown,
 }
 
+impl PromptKind {
+    /// The snake_case name used in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            PromptKind::Prompt => "prompt",
+            PromptKind::Messages => "messages",
+            PromptKind::MultiTurn => "multi_turn",
+            PromptKind::TokenIds => "token_ids",
+            PromptKind::Unknown => "unknown",
+        }
+    }
+}
+
 /// Classifies a prompt value.
 pub fn prompt_kind(prompt: &Value) -> PromptKind {
     match prompt {

@@ -188,7 +188,7 @@ pub fn validate(
         let kind = prompt_kind(&row.prompt);
         *report
             .prompt_kinds
-            .entry(format!("{kind:?}").to_lowercase())
+            .entry(kind.name().to_string())
             .or_default() += 1;
         for key in row.extra_request_body.iter().flat_map(|e| e.keys()) {
             *report

@@ -3,6 +3,7 @@
 
 mod common;
 mod config_errors;
+mod datasets;
 mod plan;
 mod run_e2e;
 mod signals;

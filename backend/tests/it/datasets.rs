@@ -1,0 +1,451 @@
+//! Datasets from the CLI: `convert` for every kind (determinism, exact lengths, upstream bugs
+//! 13-16 shown fixed), legacy formats, `validate` reports with line numbers, and the ShareGPT
+//! download against a local hub server (fresh, cached, resumed, corrupt, offline).
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+use super::common;
+
+fn convert(args: &[&str], output: &Path) -> std::process::Output {
+    common::bin()
+        .arg("convert")
+        .args(args)
+        .arg("--tokenizer")
+        .arg(common::tiny_model())
+        .arg("--output")
+        .arg(output)
+        .output()
+        .expect("convert")
+}
+
+fn rows(path: &Path) -> Vec<serde_json::Value> {
+    common::records(path)
+}
+
+#[test]
+fn random_is_exact_and_deterministic() {
+    let dir = tempfile::tempdir().expect("dir");
+    let (a, b, c) = (
+        dir.path().join("a.jsonl"),
+        dir.path().join("b.jsonl"),
+        dir.path().join("c.jsonl"),
+    );
+    let args = [
+        "--kind",
+        "random",
+        "--num-prompts",
+        "20",
+        "--random-input-len",
+        "64",
+        "--random-output-len",
+        "9",
+    ];
+    assert!(convert(&args, &a).status.success());
+    assert!(convert(&args, &b).status.success());
+    assert_eq!(
+        std::fs::read(&a).expect("a"),
+        std::fs::read(&b).expect("b"),
+        "same seed, same bytes"
+    );
+    let mut other = args.to_vec();
+    other.extend(["--seed", "2"]);
+    assert!(convert(&other, &c).status.success());
+    assert_ne!(std::fs::read(&a).expect("a"), std::fs::read(&c).expect("c"));
+    let rows = rows(&a);
+    assert_eq!(rows.len(), 20);
+    let exact = rows.iter().filter(|r| r["prompt_len"] == 64).count();
+    assert!(exact >= 18, "lengths should be exact: {exact}/20");
+    assert!(rows.iter().all(|r| r["output_len"] == 9));
+}
+
+#[test]
+fn random_output_len_flags_are_not_silently_mixed() {
+    // Upstream bug 13: `--kind random` without --output-len crashed; with it, it replaced
+    // --random-output-len silently.
+    let dir = tempfile::tempdir().expect("dir");
+    let out = dir.path().join("r.jsonl");
+    assert!(
+        convert(
+            &[
+                "--kind",
+                "random",
+                "--num-prompts",
+                "2",
+                "--random-input-len",
+                "8"
+            ],
+            &out
+        )
+        .status
+        .success()
+    );
+    assert!(rows(&out).iter().all(|r| r["output_len"] == 256));
+    assert!(
+        convert(
+            &[
+                "--kind",
+                "random",
+                "--num-prompts",
+                "2",
+                "--random-input-len",
+                "8",
+                "--output-len",
+                "5"
+            ],
+            &out
+        )
+        .status
+        .success()
+    );
+    assert!(rows(&out).iter().all(|r| r["output_len"] == 5));
+    let clash = convert(
+        &[
+            "--kind",
+            "random",
+            "--num-prompts",
+            "2",
+            "--output-len",
+            "5",
+            "--random-output-len",
+            "6",
+        ],
+        &out,
+    );
+    assert_eq!(clash.status.code(), Some(2));
+    assert!(common::text(&clash).contains("disagree"));
+}
+
+#[test]
+fn custom_canonical_keeps_tools_and_drops_legacy_leaks() {
+    let dir = tempfile::tempdir().expect("dir");
+    let input = dir.path().join("in.jsonl");
+    let lines = [
+        r#"{"prompt": "plain text", "output_len": 4, "temperature": 0.3}"#,
+        r#"{"messages": [{"role": "user", "content": "weather?"}, {"role": "assistant", "content": "", "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "w", "arguments": "{}"}}]}, {"role": "tool", "tool_call_id": "c1", "content": "sunny"}], "max_tokens": 6}"#,
+        r#"{"system": "be brief", "content": ["q1", "a1", "q2", "a2"], "output_len": 3}"#,
+        r#"{"prompt": [[{"role": "user", "content": "turn 1"}], [{"role": "user", "content": "turn 2"}]], "output_len": 3}"#,
+    ];
+    std::fs::write(&input, lines.join("\n")).expect("write");
+    let out = dir.path().join("out.jsonl");
+    let output = convert(
+        &["--kind", "custom", "--path", input.to_str().expect("utf8")],
+        &out,
+    );
+    assert!(output.status.success(), "{}", common::text(&output));
+    let rows = rows(&out);
+    assert_eq!(rows.len(), 4);
+    assert_eq!(rows[0]["extra_request_body"]["temperature"], 0.3);
+    assert_eq!(
+        rows[1]["prompt"][1]["tool_calls"][0]["id"], "c1",
+        "bug 16: tool calls kept"
+    );
+    assert_eq!(rows[1]["prompt"][2]["tool_call_id"], "c1");
+    assert!(
+        rows[2].get("extra_request_body").is_none(),
+        "bug 14: system/content must not leak: {}",
+        rows[2]
+    );
+    assert_eq!(
+        rows[2]["prompt"].as_array().map(Vec::len),
+        Some(4),
+        "system + q1 + a1 + q2; final answer dropped"
+    );
+    assert!(
+        rows[3]["prompt"][0].is_array(),
+        "bug 15: lists of message lists are multi-turn"
+    );
+    assert!(
+        common::text(&output).contains("\"multi_turn\": 1"),
+        "{}",
+        common::text(&output)
+    );
+}
+
+#[test]
+fn legacy_conversations_and_sharegpt_files() {
+    let dir = tempfile::tempdir().expect("dir");
+    let legacy = dir.path().join("legacy.jsonl");
+    std::fs::write(&legacy, "{\"conversations\": [{\"value\": \"what is the answer to everything\"}, {\"value\": \"forty two is the answer to that\"}]}\nnot json\n").expect("write");
+    let out = dir.path().join("out.jsonl");
+    let output = convert(
+        &["--kind", "custom", "--path", legacy.to_str().expect("utf8")],
+        &out,
+    );
+    assert!(output.status.success(), "{}", common::text(&output));
+    let rows1 = rows(&out);
+    assert_eq!(rows1.len(), 1);
+    assert_eq!(
+        rows1[0]["prompt"], "what is the answer to everything",
+        "the answer is never part of the prompt"
+    );
+    assert!(
+        rows1[0]["output_len"].as_u64().is_some_and(|n| n > 2),
+        "output_len is the answer's token count"
+    );
+
+    let sharegpt = dir.path().join("sg.json");
+    std::fs::write(&sharegpt, sharegpt_json(30)).expect("write");
+    let output = convert(
+        &[
+            "--kind",
+            "sharegpt",
+            "--path",
+            sharegpt.to_str().expect("utf8"),
+            "--num-prompts",
+            "10",
+        ],
+        &out,
+    );
+    assert!(output.status.success(), "{}", common::text(&output));
+    assert_eq!(rows(&out).len(), 10);
+}
+
+fn sharegpt_json(n: usize) -> String {
+    let items: Vec<String> = (0..n)
+        .map(|i| format!(r#"{{"id": "{i}", "conversations": [{{"from": "human", "value": "question number {i} about rust programming"}}, {{"from": "gpt", "value": "answer number {i} with several words in it"}}]}}"#))
+        .collect();
+    format!("[{}]", items.join(",\n"))
+}
+
+#[test]
+fn validate_reports_problems_by_line() {
+    let dir = tempfile::tempdir().expect("dir");
+    let input = dir.path().join("bad.jsonl");
+    let lines = [
+        r#"{"prompt": "fine", "output_len": 4}"#,
+        r#"{"prompt": "no output length"}"#,
+        "{not json",
+        r#"{"prompt": "", "output_len": 3}"#,
+        r#"{"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "leaked answer"}], "output_len": 3}"#,
+        r#"{"prompt": "long", "output_len": 5000}"#,
+        r#"{"prompt": "pic", "output_len": 3, "image_data": ["/no/such/image.png"]}"#,
+        r#"{"prompt": "x", "output_len": 0}"#,
+    ];
+    std::fs::write(&input, lines.join("\n")).expect("write");
+    let output = common::bin()
+        .args(["validate", "--context-len", "1000", "--tokenizer"])
+        .arg(common::tiny_model())
+        .arg("--dataset-path")
+        .arg(&input)
+        .output()
+        .expect("validate");
+    assert_eq!(output.status.code(), Some(1));
+    let text = common::text(&output);
+    let path = input.display().to_string();
+    for (line, needle) in [
+        (2, "missing output_len"),
+        (3, "invalid JSON"),
+        (4, "prompt is empty"),
+        (5, "ends with an assistant turn"),
+        (6, "exceed the context length"),
+        (7, "cannot be read"),
+        (8, "positive integer"),
+    ] {
+        assert!(
+            text.contains(&format!("{path}:{line}: error: ")) && text.contains(needle),
+            "line {line} ({needle}) missing in:\n{text}"
+        );
+    }
+    assert!(text.contains("first rows as they will be sent"));
+    let json = common::bin()
+        .args(["validate", "--json", "--tokenizer"])
+        .arg(common::tiny_model())
+        .arg("--dataset-path")
+        .arg(&input)
+        .output()
+        .expect("validate");
+    let report: serde_json::Value = serde_json::from_slice(&json.stdout).expect("json report");
+    assert_eq!(report["num_requests"], 5);
+    assert!(report["problems"].as_array().is_some_and(|p| p.len() >= 6));
+}
+
+struct Hub {
+    url: String,
+    hits: Arc<AtomicUsize>,
+    _runtime: tokio::runtime::Runtime,
+}
+
+const ETAG: &str = "0123abcd";
+const COMMIT: &str = "c0ffee";
+
+fn hub_server(body: Vec<u8>, announced: Option<usize>) -> Hub {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let hits = Arc::new(AtomicUsize::new(0));
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    let body = Arc::new(body);
+    let counter = Arc::clone(&hits);
+    let handler = move |method: axum::http::Method, headers: HeaderMap| {
+        let body = Arc::clone(&body);
+        counter.fetch_add(1, Ordering::SeqCst);
+        async move { serve_file(&method, &headers, &body, announced) }
+    };
+    let app = axum::Router::new().route("/datasets/anon8231489123/ShareGPT_Vicuna_unfiltered/resolve/main/ShareGPT_V3_unfiltered_cleaned_split.json", axum::routing::get(handler.clone()).head(handler));
+    runtime.spawn(async move { axum::serve(listener, app).await });
+    Hub {
+        url,
+        hits,
+        _runtime: runtime,
+    }
+}
+
+fn serve_file(
+    method: &axum::http::Method,
+    headers: &HeaderMap,
+    body: &[u8],
+    announced: Option<usize>,
+) -> Response {
+    let size = announced.unwrap_or(body.len()).to_string();
+    let common_headers = [
+        ("etag", format!("\"{ETAG}\"")),
+        ("x-repo-commit", COMMIT.to_string()),
+        ("x-linked-size", size),
+    ];
+    if method == axum::http::Method::HEAD {
+        return (StatusCode::OK, common_headers).into_response();
+    }
+    let start = headers
+        .get("range")
+        .and_then(|r| r.to_str().ok())
+        .and_then(|r| r.strip_prefix("bytes="))
+        .and_then(|r| r.trim_end_matches('-').parse::<usize>().ok());
+    match start {
+        Some(start) if start < body.len() => (
+            StatusCode::PARTIAL_CONTENT,
+            common_headers,
+            body[start..].to_vec(),
+        )
+            .into_response(),
+        _ => (StatusCode::OK, common_headers, body.to_vec()).into_response(),
+    }
+}
+
+fn convert_sharegpt(hub: &Hub, cache: &Path, out: &Path, offline: bool) -> std::process::Output {
+    let mut command = common::bin();
+    command
+        .args([
+            "convert",
+            "--kind",
+            "sharegpt",
+            "--num-prompts",
+            "5",
+            "--tokenizer",
+        ])
+        .arg(common::tiny_model())
+        .arg("--output")
+        .arg(out)
+        .env("HF_ENDPOINT", &hub.url)
+        .env("HF_HUB_CACHE", cache)
+        .env_remove("HF_HUB_OFFLINE");
+    if offline {
+        command.env("HF_HUB_OFFLINE", "1");
+    }
+    command.output().expect("convert")
+}
+
+fn blob_dir(cache: &Path) -> std::path::PathBuf {
+    cache.join("datasets--anon8231489123--ShareGPT_Vicuna_unfiltered/blobs")
+}
+
+#[test]
+fn sharegpt_download_uses_the_hub_cache() {
+    let dir = tempfile::tempdir().expect("dir");
+    let cache = dir.path().join("hub");
+    let out = dir.path().join("out.jsonl");
+    let body = sharegpt_json(40).into_bytes();
+
+    // Offline with an empty cache: a clear error, no request.
+    let hub = hub_server(body.clone(), None);
+    let offline = convert_sharegpt(&hub, &cache, &out, true);
+    assert_eq!(offline.status.code(), Some(2));
+    assert!(
+        common::text(&offline).contains("HF_HUB_OFFLINE"),
+        "{}",
+        common::text(&offline)
+    );
+    assert_eq!(hub.hits.load(Ordering::SeqCst), 0);
+
+    // A resumed partial download: the first half is already there.
+    std::fs::create_dir_all(blob_dir(&cache)).expect("mkdir");
+    std::fs::write(
+        blob_dir(&cache).join(format!("{ETAG}.incomplete")),
+        &body[..body.len() / 2],
+    )
+    .expect("partial");
+    let first = convert_sharegpt(&hub, &cache, &out, false);
+    assert!(first.status.success(), "{}", common::text(&first));
+    assert_eq!(
+        std::fs::read(blob_dir(&cache).join(ETAG)).expect("blob"),
+        body,
+        "resumed file is complete and correct"
+    );
+    let snapshot = cache
+        .join("datasets--anon8231489123--ShareGPT_Vicuna_unfiltered/snapshots")
+        .join(COMMIT)
+        .join("ShareGPT_V3_unfiltered_cleaned_split.json");
+    assert_eq!(std::fs::read(&snapshot).expect("snapshot"), body);
+    assert_eq!(
+        std::fs::read_to_string(
+            cache.join("datasets--anon8231489123--ShareGPT_Vicuna_unfiltered/refs/main")
+        )
+        .expect("ref"),
+        COMMIT
+    );
+    assert_eq!(rows(&out).len(), 5);
+
+    // Cached: no request at all, also offline.
+    let before = hub.hits.load(Ordering::SeqCst);
+    assert!(convert_sharegpt(&hub, &cache, &out, false).status.success());
+    assert!(convert_sharegpt(&hub, &cache, &out, true).status.success());
+    assert_eq!(hub.hits.load(Ordering::SeqCst), before);
+}
+
+#[test]
+fn corrupt_or_truncated_downloads_are_not_used() {
+    let dir = tempfile::tempdir().expect("dir");
+    let cache = dir.path().join("hub");
+    let out = dir.path().join("out.jsonl");
+    let body = sharegpt_json(20).into_bytes();
+
+    // A partial file longer than the real one is not a prefix of it: start over.
+    let hub = hub_server(body.clone(), None);
+    std::fs::create_dir_all(blob_dir(&cache)).expect("mkdir");
+    std::fs::write(
+        blob_dir(&cache).join(format!("{ETAG}.incomplete")),
+        vec![b'x'; body.len() + 10],
+    )
+    .expect("garbage");
+    assert!(convert_sharegpt(&hub, &cache, &out, false).status.success());
+    assert_eq!(
+        std::fs::read(blob_dir(&cache).join(ETAG)).expect("blob"),
+        body
+    );
+
+    // A server that delivers fewer bytes than it announced: error, nothing cached.
+    let cache2 = dir.path().join("hub2");
+    let short = hub_server(body.clone(), Some(body.len() + 100));
+    let output = convert_sharegpt(&short, &cache2, &out, false);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        common::text(&output).contains("expected"),
+        "{}",
+        common::text(&output)
+    );
+    assert!(!blob_dir(&cache2).join(ETAG).exists());
+    assert!(
+        !blob_dir(&cache2)
+            .join(format!("{ETAG}.incomplete"))
+            .exists()
+    );
+}
