@@ -9,14 +9,12 @@
 //! fill `num_prompts` after filtering); tokenisation runs in parallel on all cores.
 
 use std::collections::BinaryHeap;
-use std::fmt;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde::Deserialize;
-use serde::de::{Deserializer, SeqAccess, Visitor};
 use serde_json::{Value, json};
 
 use super::tokenizer::TokenizerBundle;
@@ -91,16 +89,23 @@ impl Reservoir {
     }
 
     fn offer(&mut self, item: Option<TwoTurn>) {
+        self.offer_with(|| item);
+    }
+
+    /// Draws the element's sort key, and only builds the element (`make`, which may parse it)
+    /// when it would be kept: most elements of a large file are never parsed.
+    fn offer_with(&mut self, make: impl FnOnce() -> Option<TwoTurn>) {
         let key: u64 = self.rng.random();
         self.seen += 1;
-        let Some(item) = item else { return };
-        if self.heap.len() < self.capacity {
+        let full = self.heap.len() >= self.capacity;
+        if full && self.heap.peek().is_none_or(|&(largest, _)| key >= largest) {
+            return;
+        }
+        let Some(item) = make() else { return };
+        if !full {
             self.heap.push((key, self.items.len()));
             self.items.push(Some(item));
-        } else if let Some(&(largest, slot)) = self.heap.peek()
-            && key < largest
-        {
-            self.heap.pop();
+        } else if let Some((_, slot)) = self.heap.pop() {
             self.items[slot] = Some(item);
             self.heap.push((key, slot));
         }
@@ -116,21 +121,6 @@ impl Reservoir {
     }
 }
 
-struct ArrayVisitor<'a>(&'a mut Reservoir);
-
-impl<'de> Visitor<'de> for ArrayVisitor<'_> {
-    type Value = ();
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a JSON array of {\"conversations\": [{\"from\", \"value\"}, ...]} objects")
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        while let Some(conversation) = seq.next_element::<Conversation>()? {
-            self.0.offer(two_turns(conversation));
-        }
-        Ok(())
-    }
-}
-
 /// How many conversations to keep so that `wanted` rows survive filtering.
 fn keep_for(wanted: u64) -> usize {
     if wanted == 0 {
@@ -141,22 +131,162 @@ fn keep_for(wanted: u64) -> usize {
 }
 
 /// Streams a ShareGPT JSON array and returns a seeded shuffle of its two-turn conversations.
+///
+/// The file is read in blocks and split into top-level array elements by a byte scanner (string
+/// and escape aware); an element is parsed only when the shuffle keeps it.
 pub fn read_sharegpt(path: &Path, wanted: u64, seed: u64) -> Result<Vec<TwoTurn>, DatasetError> {
     let file = std::fs::File::open(path).map_err(|source| DatasetError::Io {
         path: path.to_path_buf(),
         source,
     })?;
     let mut reservoir = Reservoir::new(seed, keep_for(wanted));
-    let mut deserializer =
-        serde_json::Deserializer::from_reader(BufReader::with_capacity(1 << 20, file));
-    deserializer
-        .deserialize_seq(ArrayVisitor(&mut reservoir))
-        .map_err(|e| DatasetError::Row {
+    let mut scanner = ElementScanner::default();
+    let mut reader = BufReader::with_capacity(1 << 22, file);
+    let mut parse_error: Option<String> = None;
+    loop {
+        let block = reader.fill_buf().map_err(|source| DatasetError::Io {
             path: path.to_path_buf(),
-            line: e.line(),
-            message: format!("not a ShareGPT JSON array: {e}"),
+            source,
         })?;
+        if block.is_empty() {
+            break;
+        }
+        let len = block.len();
+        scanner.feed(block, &mut |element| {
+            reservoir.offer_with(|| match serde_json::from_slice::<Conversation>(element) {
+                Ok(conversation) => two_turns(conversation),
+                Err(e) => {
+                    parse_error.get_or_insert_with(|| e.to_string());
+                    None
+                }
+            });
+        });
+        reader.consume(len);
+        if let Some(message) = scanner.error.take() {
+            return Err(DatasetError::Other(format!(
+                "{}: not a ShareGPT JSON array near byte {}: {message}",
+                path.display(),
+                scanner.offset
+            )));
+        }
+    }
+    if !scanner.finished() {
+        return Err(DatasetError::Other(format!(
+            "{}: not a ShareGPT JSON array (expected [ ... ] of conversation objects)",
+            path.display()
+        )));
+    }
+    if reservoir.seen > 0
+        && reservoir.heap.is_empty()
+        && let Some(message) = parse_error
+    {
+        return Err(DatasetError::Other(format!(
+            "{}: no usable conversation ({message})",
+            path.display()
+        )));
+    }
     Ok(reservoir.into_shuffled())
+}
+
+/// Splits a JSON array into its top-level elements across buffer boundaries. String contents
+/// (the bulk of the file) are skipped with `memchr`; an element is copied only when it spans two
+/// blocks.
+#[derive(Default)]
+struct ElementScanner {
+    started: bool,
+    closed: bool,
+    depth: u32,
+    in_string: bool,
+    escaped: bool,
+    carry: Vec<u8>,
+    offset: usize,
+    error: Option<String>,
+}
+
+impl ElementScanner {
+    fn finished(&self) -> bool {
+        self.closed
+    }
+
+    fn feed(&mut self, block: &[u8], emit: &mut impl FnMut(&[u8])) {
+        let mut i = 0;
+        // Start of the current element within this block (None: it began in an earlier block).
+        let mut start: Option<usize> = None;
+        while i < block.len() && self.error.is_none() {
+            if self.in_string {
+                if self.escaped {
+                    self.escaped = false;
+                    i += 1;
+                    continue;
+                }
+                match memchr::memchr2(b'"', b'\\', &block[i..]) {
+                    Some(at) => {
+                        i += at;
+                        if block[i] == b'\\' {
+                            self.escaped = true;
+                        } else {
+                            self.in_string = false;
+                        }
+                        i += 1;
+                    }
+                    None => i = block.len(),
+                }
+                continue;
+            }
+            let byte = block[i];
+            if self.closed {
+                if !byte.is_ascii_whitespace() {
+                    self.error = Some("data after the closing ]".into());
+                }
+            } else if !self.started {
+                match byte {
+                    b'[' => self.started = true,
+                    b if b.is_ascii_whitespace() => {}
+                    _ => self.error = Some("the file does not start with [".into()),
+                }
+            } else {
+                match byte {
+                    b'"' if self.depth > 0 => self.in_string = true,
+                    b'{' | b'[' => {
+                        if self.depth == 0 {
+                            start = Some(i);
+                            self.carry.clear();
+                        }
+                        self.depth += 1;
+                    }
+                    b'}' | b']' if self.depth > 0 => {
+                        self.depth -= 1;
+                        if self.depth == 0 {
+                            match start.take() {
+                                Some(from) => emit(&block[from..=i]),
+                                None => {
+                                    self.carry.extend_from_slice(&block[..=i]);
+                                    emit(&self.carry);
+                                    self.carry.clear();
+                                }
+                            }
+                        }
+                    }
+                    b']' => self.closed = true,
+                    b',' => {}
+                    b if b.is_ascii_whitespace() => {}
+                    _ if self.depth == 0 => {
+                        self.error = Some(format!(
+                            "unexpected `{}` between array elements",
+                            byte as char
+                        ))
+                    }
+                    _ => {}
+                }
+            }
+            i += 1;
+        }
+        if self.depth > 0 {
+            let from = start.unwrap_or(0);
+            self.carry.extend_from_slice(&block[from..]);
+        }
+        self.offset += block.len();
+    }
 }
 
 /// Reads bench_serving's legacy conversation JSONL (`conversations`/`conversation` with
@@ -252,15 +382,7 @@ pub fn sample_rows(
 }
 
 fn lengths(bundle: &TokenizerBundle, texts: Vec<String>) -> Result<Vec<usize>, DatasetError> {
-    let encodings =
-        bundle
-            .tokenizer
-            .encode_batch(texts, false)
-            .map_err(|e| DatasetError::Tokenizer {
-                name: bundle.source.clone(),
-                message: e.to_string(),
-            })?;
-    Ok(encodings.iter().map(|e| e.get_ids().len()).collect())
+    super::count::count_all(&bundle.tokenizer, &texts)
 }
 
 #[cfg(test)]
@@ -294,6 +416,27 @@ mod tests {
             all,
             (0..100).map(|i: i32| i.to_string()).collect::<Vec<_>>()
         );
+    }
+
+    #[test]
+    fn scanner_splits_elements_at_any_block_boundary() {
+        let doc = br#" [ {"a": "x]}\"{"}, {"b": [1, {"c": "}"}]} ,{"d":"\\"}] "#;
+        let whole = {
+            let mut out = Vec::new();
+            let mut scanner = ElementScanner::default();
+            scanner.feed(doc, &mut |e| out.push(e.to_vec()));
+            assert!(scanner.finished() && scanner.error.is_none());
+            out
+        };
+        assert_eq!(whole.len(), 3);
+        assert_eq!(whole[0], br#"{"a": "x]}\"{"}"#.to_vec());
+        for split in 0..doc.len() {
+            let mut out = Vec::new();
+            let mut scanner = ElementScanner::default();
+            scanner.feed(&doc[..split], &mut |e| out.push(e.to_vec()));
+            scanner.feed(&doc[split..], &mut |e| out.push(e.to_vec()));
+            assert_eq!(out, whole, "split at {split}");
+        }
     }
 
     #[test]

@@ -6,6 +6,7 @@
 
 mod canonical;
 pub mod conversations;
+pub mod count;
 pub mod gsp;
 pub mod hub;
 mod random;
