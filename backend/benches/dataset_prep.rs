@@ -5,6 +5,8 @@
 //! every conversation, and prints wall time and peak memory (max RSS of the child process).
 //! Targets on a 2-core machine: 1,000 prompts < 3 s, all conversations < 30 s, peak < 1 GB.
 
+#![expect(clippy::print_stdout, reason = "a benchmark prints its figures")]
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
