@@ -167,6 +167,9 @@ pub struct BenchmarkSection {
     /// Per-request timeout in seconds (default 600).
     #[serde(default)]
     pub request_timeout_sec: Option<f64>,
+    /// Arrival process: poisson (default), constant, or trace (row timestamps).
+    #[serde(default)]
+    pub arrival: crate::loadgen::schedule::Arrival,
 }
 
 /// `search:`.

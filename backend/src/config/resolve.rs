@@ -216,6 +216,8 @@ pub struct BenchmarkPlan {
     pub output_details: bool,
     /// Tag stored with results.
     pub tag: Option<String>,
+    /// Arrival process.
+    pub arrival: crate::loadgen::schedule::Arrival,
 }
 
 /// The speculative stage.
@@ -813,6 +815,7 @@ fn resolve_benchmark(
         )?,
         output_details: b.output_details,
         tag: b.tag.clone(),
+        arrival: b.arrival,
     })
 }
 

@@ -54,12 +54,46 @@ fn format_of(path: &str) -> StreamFormat {
 }
 
 /// Sends `request` now; `origin` is the trial clock's zero, `scheduled_at` its scheduled time.
+/// A multi-turn request sends its rounds one after another (each carrying the earlier replies)
+/// and yields one result per round; later rounds are "scheduled" when the previous one ended.
 pub async fn send(
     target: &Target,
     request: &PreparedRequest,
     origin: Instant,
     scheduled_at: f64,
-) -> RequestResult {
+) -> Vec<RequestResult> {
+    let Some(rounds) = &request.rounds else {
+        return vec![
+            send_body(target, request, request.body.clone(), origin, scheduled_at)
+                .await
+                .0,
+        ];
+    };
+    let mut history: Vec<serde_json::Value> = Vec::new();
+    let mut results = Vec::with_capacity(rounds.turns.len());
+    let mut scheduled = scheduled_at;
+    for turn in &rounds.turns {
+        history.extend(turn.iter().cloned());
+        let (result, text) =
+            send_body(target, request, rounds.body(&history), origin, scheduled).await;
+        let failed = result.error.is_some();
+        scheduled = result.end_at;
+        results.push(result);
+        if failed {
+            break;
+        }
+        history.push(serde_json::json!({"role": "assistant", "content": text}));
+    }
+    results
+}
+
+async fn send_body(
+    target: &Target,
+    request: &PreparedRequest,
+    body: bytes::Bytes,
+    origin: Instant,
+    scheduled_at: f64,
+) -> (RequestResult, String) {
     let sent_at = origin.elapsed().as_secs_f64();
     let mut result = RequestResult {
         scheduled_at,
@@ -71,7 +105,13 @@ pub async fn send(
         input_tokens: request.input_len,
         error: None,
     };
-    let outcome = tokio::time::timeout(target.timeout, exchange(target, request, origin)).await;
+    let keep_text = request.rounds.is_some();
+    let outcome = tokio::time::timeout(
+        target.timeout,
+        exchange(target, request, body, origin, keep_text),
+    )
+    .await;
+    let mut text = String::new();
     match outcome {
         Ok(Ok(measured)) => {
             result.first_token_at = Some(measured.first_token_at);
@@ -83,6 +123,7 @@ pub async fn send(
             if let Some(tokens) = measured.prompt_tokens.filter(|_| request.input_len == 0) {
                 result.input_tokens = tokens;
             }
+            text = measured.text;
         }
         Ok(Err(error)) => {
             result.error = Some(error);
@@ -93,7 +134,7 @@ pub async fn send(
             result.end_at = origin.elapsed().as_secs_f64();
         }
     }
-    result
+    (result, text)
 }
 
 struct Measured {
@@ -102,18 +143,21 @@ struct Measured {
     itl: Vec<f64>,
     output_tokens: Option<u64>,
     prompt_tokens: Option<u64>,
+    text: String,
 }
 
 async fn exchange(
     target: &Target,
     request: &PreparedRequest,
+    body: bytes::Bytes,
     origin: Instant,
+    keep_text: bool,
 ) -> Result<Measured, RequestError> {
     let mut builder = target
         .client
         .post(format!("{}{}", target.base_url, request.path))
         .header("content-type", "application/json")
-        .body(request.body.clone());
+        .body(body);
     if let Some(key) = &target.api_key {
         builder = builder.bearer_auth(key);
     }
@@ -138,24 +182,29 @@ async fn exchange(
             .await
             .map_err(|_| RequestError::Truncated)?;
         let at = origin.elapsed().as_secs_f64();
-        let (output_tokens, prompt_tokens) = parse_whole(format, &body)?;
+        let (output_tokens, prompt_tokens, text) = parse_whole(format, &body)?;
         return Ok(Measured {
             first_token_at: at,
             end_at: at,
             itl: Vec::new(),
             output_tokens,
             prompt_tokens,
+            text,
         });
     }
-    read_stream(response, format, origin).await
+    read_stream(response, format, origin, keep_text).await
 }
 
 async fn read_stream(
     response: reqwest::Response,
     format: StreamFormat,
     origin: Instant,
+    keep_text: bool,
 ) -> Result<Measured, RequestError> {
     let mut parser = StreamParser::new(format);
+    if keep_text {
+        parser = parser.keep_text();
+    }
     let mut stream = response.bytes_stream();
     let mut pending: Vec<u8> = Vec::new();
     while let Some(chunk) = stream.next().await {
@@ -179,5 +228,6 @@ async fn read_stream(
         itl: outcome.itl,
         output_tokens: outcome.reported_output_tokens,
         prompt_tokens: outcome.reported_prompt_tokens,
+        text: outcome.text,
     })
 }

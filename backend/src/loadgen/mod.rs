@@ -30,6 +30,8 @@ pub struct LoadSpec {
     pub max_concurrency: Option<u64>,
     /// Arrival seed.
     pub seed: u64,
+    /// Arrival process.
+    pub arrival: schedule::Arrival,
 }
 
 /// Builds an HTTP client suited to load generation (pooled keep-alive connections, no global
@@ -67,7 +69,7 @@ pub async fn warmup(target: &Target, requests: &[PreparedRequest]) -> Result<(),
     let mut errors = Vec::new();
     for task in tasks {
         match task.await {
-            Ok(result) => match result.error {
+            Ok(results) => match results.iter().find_map(|r| r.error.clone()) {
                 None => return Ok(()),
                 Some(error) => errors.push(error.category()),
             },
@@ -88,7 +90,15 @@ pub async fn run(
     spec: &LoadSpec,
     cancel: &mut crate::cancel::CancelReceiver,
 ) -> Option<(Vec<RequestResult>, f64)> {
-    let offsets = schedule::poisson_offsets(requests.len(), spec.rate, spec.seed);
+    let timestamps: Vec<Option<f64>> = requests.iter().map(|r| r.timestamp).collect();
+    let offsets = schedule::offsets(
+        spec.arrival,
+        requests.len(),
+        spec.rate,
+        spec.seed,
+        &timestamps,
+    )
+    .unwrap_or_else(|_| schedule::poisson_offsets(requests.len(), spec.rate, spec.seed));
     let limit = spec.max_concurrency.map_or(Semaphore::MAX_PERMITS, |c| {
         usize::try_from(c).unwrap_or(Semaphore::MAX_PERMITS)
     });
@@ -114,7 +124,7 @@ pub async fn run(
     for task in tasks {
         tokio::select! {
             joined = task => match joined {
-                Ok(result) => results.push(result),
+                Ok(result) => results.extend(result),
                 Err(_) => return None,
             },
             () = crate::cancel::cancelled(cancel) => return None,

@@ -55,6 +55,29 @@ pub struct PreparedRequest {
     pub input_len: u64,
     /// Routing key header.
     pub routing_key: Option<String>,
+    /// Multi-turn rows: the rounds, sent one after another (chat path only).
+    pub rounds: Option<std::sync::Arc<Rounds>>,
+    /// Trace timestamp of the row.
+    pub timestamp: Option<f64>,
+}
+
+/// A multi-turn conversation: each round appends its messages to the history (which includes the
+/// server's earlier replies) and is sent as its own chat request.
+#[derive(Debug, Clone)]
+pub struct Rounds {
+    /// The body of every round, without `messages`.
+    pub template: Map<String, Value>,
+    /// Messages each round adds.
+    pub turns: Vec<Vec<Value>>,
+}
+
+impl Rounds {
+    /// The body of a round given the conversation so far.
+    pub fn body(&self, history: &[Value]) -> Bytes {
+        let mut body = self.template.clone();
+        body.insert("messages".into(), Value::Array(history.to_vec()));
+        Bytes::from(serde_json::to_vec(&body).unwrap_or_default())
+    }
 }
 
 /// Builds the request for one row, with the output length overridden when `output_len` is given.
@@ -67,6 +90,9 @@ pub fn build(
     let mut extra = options.extra.clone();
     if let Some(row_extra) = &row.extra_request_body {
         extra.extend(row_extra.clone());
+    }
+    if prompt_kind(&row.prompt) == PromptKind::MultiTurn {
+        return multi_turn(row, options, max_tokens, extra);
     }
     let (path, body) = match options.backend {
         ApiBackend::Sglang => ("/generate", native_body(row, options, max_tokens, extra)?),
@@ -85,6 +111,52 @@ pub fn build(
         output_len: max_tokens,
         input_len: row.prompt_len.unwrap_or(0),
         routing_key: row.routing_key.clone(),
+        rounds: None,
+        timestamp: row.timestamp,
+    })
+}
+
+fn multi_turn(
+    row: &DatasetRow,
+    options: &BodyOptions,
+    max_tokens: u64,
+    extra: Map<String, Value>,
+) -> Result<PreparedRequest, String> {
+    if options.backend != ApiBackend::SglangOaiChat {
+        return Err(format!(
+            "multi-turn prompts are sent round by round on the chat path; set benchmark.backend to sglang-oai-chat (or auto), not {}",
+            options.backend.name()
+        ));
+    }
+    let items = row.prompt.as_array().cloned().unwrap_or_default();
+    let turns: Vec<Vec<Value>> = items
+        .into_iter()
+        .map(|item| match item {
+            Value::Array(messages) => messages,
+            text => vec![json!({"role": "user", "content": text})],
+        })
+        .collect();
+    let mut template = chat_body(
+        &DatasetRow {
+            prompt: Value::String(String::new()),
+            ..row.clone()
+        },
+        options,
+        max_tokens,
+        extra,
+    )?;
+    let template = template
+        .as_object_mut()
+        .map(std::mem::take)
+        .unwrap_or_default();
+    Ok(PreparedRequest {
+        path: "/v1/chat/completions",
+        body: Bytes::new(),
+        output_len: max_tokens,
+        input_len: 0,
+        routing_key: row.routing_key.clone(),
+        rounds: Some(std::sync::Arc::new(Rounds { template, turns })),
+        timestamp: row.timestamp,
     })
 }
 

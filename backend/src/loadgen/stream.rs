@@ -71,6 +71,8 @@ pub struct StreamOutcome {
     pub content_chunks: u64,
     /// Input tokens reported by the server.
     pub reported_prompt_tokens: Option<u64>,
+    /// Generated text, when asked for (multi-turn conversations send it back).
+    pub text: String,
 }
 
 /// Incremental parser.
@@ -83,6 +85,7 @@ pub struct StreamParser {
     done: bool,
     finished: bool,
     raw_gaps: Vec<f64>,
+    keep_text: bool,
 }
 
 impl StreamParser {
@@ -96,7 +99,14 @@ impl StreamParser {
             done: false,
             finished: false,
             raw_gaps: Vec::new(),
+            keep_text: false,
         }
+    }
+
+    /// Also collects the generated text (chat and completions content).
+    pub fn keep_text(mut self) -> Self {
+        self.keep_text = true;
+        self
     }
 
     /// Feeds one line received at time `at`.
@@ -130,6 +140,12 @@ impl StreamParser {
             }
             StreamFormat::Chat => {
                 let delta = chunk.pointer("/choices/0/delta");
+                if self.keep_text
+                    && let Some(content) =
+                        delta.and_then(|d| d.get("content")).and_then(Value::as_str)
+                {
+                    self.outcome.text.push_str(content);
+                }
                 let has = ["content", "reasoning_content", "reasoning"]
                     .iter()
                     .any(|k| {
@@ -273,7 +289,7 @@ fn spread_gaps(gaps: &[f64], chunks: u64, reported: Option<u64>) -> Vec<f64> {
 pub fn parse_whole(
     format: StreamFormat,
     body: &[u8],
-) -> Result<(Option<u64>, Option<u64>), RequestError> {
+) -> Result<(Option<u64>, Option<u64>, String), RequestError> {
     let value: Value = serde_json::from_slice(body).map_err(|_| RequestError::Malformed)?;
     if value.get("error").is_some_and(|e| !e.is_null()) {
         return Err(RequestError::StreamError);
@@ -288,7 +304,18 @@ pub fn parse_whole(
             value.pointer("/usage/prompt_tokens"),
         ),
     };
-    Ok((out.and_then(Value::as_u64), prompt.and_then(Value::as_u64)))
+    let text = value
+        .pointer("/choices/0/message/content")
+        .or_else(|| value.pointer("/choices/0/text"))
+        .or_else(|| value.get("text"))
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    Ok((
+        out.and_then(Value::as_u64),
+        prompt.and_then(Value::as_u64),
+        text,
+    ))
 }
 
 #[cfg(test)]

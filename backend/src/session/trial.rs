@@ -110,6 +110,9 @@ pub fn workload(
         .map(|row| loadgen::request::build(row, &options, None))
         .collect::<Result<Vec<_>, _>>()
         .map_err(anyhow::Error::msg)?;
+    let timestamps: Vec<Option<f64>> = requests.iter().map(|r| r.timestamp).collect();
+    loadgen::schedule::offsets(cfg.benchmark.arrival, requests.len(), 1.0, 1, &timestamps)
+        .map_err(anyhow::Error::msg)?;
     let warmup = match rows.first() {
         Some(first) => {
             let one = loadgen::request::build(first, &options, Some(first.output_len.min(32)))
@@ -153,6 +156,7 @@ pub async fn measure(
         rate: id.qps,
         max_concurrency: id.max_concurrency,
         seed: cfg.benchmark.seed,
+        arrival: cfg.benchmark.arrival,
     };
     let (results, duration) =
         loadgen::run(target, Arc::clone(&workload.requests), &spec, cancel).await?;

@@ -198,3 +198,35 @@ fn speculative_stage_runs_on_the_best_base_config() {
     );
     common::assert_no_survivors(&out);
 }
+
+#[test]
+fn multi_turn_rows_with_tools_and_trace_timestamps_reach_the_chat_path() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("out");
+    let data = dir.path().join("chat.jsonl");
+    let rows = [
+        r#"{"prompt": ["first question", "follow-up", "last one"], "output_len": 4, "timestamp": 10.0, "routing_key": "user-a"}"#,
+        r#"{"prompt": [[{"role": "system", "content": "be brief"}, {"role": "user", "content": "q1"}], [{"role": "user", "content": "q2"}]], "output_len": 4, "timestamp": 10.5}"#,
+        r#"{"messages": [{"role": "user", "content": "weather?"}, {"role": "assistant", "content": "", "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "w", "arguments": "{}"}}]}, {"role": "tool", "tool_call_id": "c1", "content": "sunny"}], "output_len": 4, "timestamp": 11.0}"#,
+    ];
+    std::fs::write(&data, rows.join("\n")).expect("data");
+    let dataset = format!("  kind: custom\n  path: {}", data.display());
+    let yaml = common::fast_config(&out, "    chunked_prefill_size: [1024]", &dataset, "[4]")
+        .replace("  qps: [4]", "  qps: [4]\n  arrival: trace");
+    let output = common::run(&common::write_config(dir.path(), &yaml));
+    assert_eq!(output.status.code(), Some(0), "{}", common::text(&output));
+    let records = common::records(&out.join("results.jsonl"));
+    let completed: Vec<u64> = records
+        .iter()
+        .filter_map(|r| r["metrics"]["completed"].as_u64())
+        .collect();
+    assert!(
+        completed.iter().all(|c| *c == 3 + 2 + 1),
+        "every round is an output: {completed:?}"
+    );
+    assert!(
+        records.iter().all(|r| r["metrics"]["failed"] == 0),
+        "{records:?}"
+    );
+    common::assert_no_survivors(&out);
+}
