@@ -231,3 +231,90 @@ async fn read_stream(
         text: outcome.text,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use serde_json::{Value, json};
+
+    use super::*;
+    use crate::config::ApiBackend;
+    use crate::dataset::DatasetRow;
+    use crate::loadgen::request::{BodyOptions, build};
+
+    /// A fake chat server that records every body and answers "reply N" as a stream.
+    async fn fake_chat() -> (String, Arc<Mutex<Vec<Value>>>) {
+        let bodies = Arc::new(Mutex::new(Vec::new()));
+        let seen = Arc::clone(&bodies);
+        let app = axum::Router::new().route(
+            "/v1/chat/completions",
+            axum::routing::post(move |axum::Json(body): axum::Json<Value>| {
+                let seen = Arc::clone(&seen);
+                async move {
+                    let n = {
+                        let mut bodies = seen.lock().expect("lock");
+                        bodies.push(body);
+                        bodies.len()
+                    };
+                    let chunk = json!({"choices": [{"delta": {"content": format!("reply {n}")}, "finish_reason": "stop"}]});
+                    format!("data: {chunk}\n\ndata: {}\n\ndata: [DONE]\n\n", json!({"choices": [], "usage": {"completion_tokens": 2, "prompt_tokens": 9}}))
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        (url, bodies)
+    }
+
+    #[tokio::test]
+    async fn multi_turn_rounds_carry_earlier_replies() {
+        let (url, bodies) = fake_chat().await;
+        let row = DatasetRow {
+            prompt: json!(["first", "second"]),
+            output_len: 2,
+            prompt_len: None,
+            extra_request_body: None,
+            image_data: None,
+            timestamp: None,
+            routing_key: None,
+            metadata: None,
+        };
+        let options = BodyOptions {
+            backend: ApiBackend::SglangOaiChat,
+            model: "m".into(),
+            stream: true,
+            ignore_eos: true,
+            extra: Default::default(),
+        };
+        let request = build(&row, &options, None).expect("request");
+        let target = Target {
+            client: reqwest::Client::new(),
+            base_url: url,
+            stream: true,
+            timeout: std::time::Duration::from_secs(5),
+            api_key: None,
+        };
+        let results = send(&target, &request, Instant::now(), 0.0).await;
+        assert_eq!(results.len(), 2);
+        assert!(
+            results
+                .iter()
+                .all(|r| r.error.is_none() && r.output_tokens == 2 && r.input_tokens == 9)
+        );
+        let bodies = bodies.lock().expect("lock").clone();
+        assert_eq!(
+            bodies[0]["messages"],
+            json!([{"role": "user", "content": "first"}])
+        );
+        assert_eq!(
+            bodies[1]["messages"],
+            json!([{"role": "user", "content": "first"}, {"role": "assistant", "content": "reply 1"}, {"role": "user", "content": "second"}])
+        );
+        assert_eq!(bodies[1]["max_completion_tokens"], 2);
+        assert_eq!(bodies[1]["stream_options"]["include_usage"], true);
+    }
+}

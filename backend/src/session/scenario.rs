@@ -132,19 +132,20 @@ pub fn dataset_line(cfg: &RunConfig, scenario: &Scenario) -> String {
                 .map(|r| format!(" (range ratio {r})"))
                 .unwrap_or_default()
         ),
-        _ => format!(
-            "{} ({}), {}",
-            cfg.dataset.kind.name(),
-            if cfg.dataset.kind == crate::config::DatasetKind::Custom {
-                "real traffic from a file"
-            } else {
-                "synthetic traffic"
-            },
-            cfg.dataset
+        _ => {
+            let origin = match cfg.dataset.kind {
+                crate::config::DatasetKind::Custom => "real traffic from a file",
+                crate::config::DatasetKind::Sharegpt => "real conversations (ShareGPT)",
+                _ => "synthetic traffic",
+            };
+            let path = cfg
+                .dataset
                 .path
                 .as_ref()
-                .map_or_else(String::new, |p| p.display().to_string())
-        ),
+                .map(|p| format!(", {}", p.display()))
+                .unwrap_or_default();
+            format!("{} ({origin}){path}", cfg.dataset.kind.name())
+        }
     }
 }
 
