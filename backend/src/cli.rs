@@ -27,6 +27,8 @@ pub enum Command {
     Convert(Box<crate::dataset_commands::ConvertArgs>),
     /// Check a canonical JSONL dataset and report every problem with its line.
     Validate(crate::dataset_commands::ValidateArgs),
+    /// One load test against a running server (like `python -m sglang.bench_serving`).
+    Bench(Box<crate::bench_command::BenchArgs>),
     /// Run the search.
     Run {
         /// Config file (YAML, sglang auto_benchmark schema).
@@ -69,6 +71,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             output_dir,
             quiet,
         } => crate::commands::run(&config, output_dir, quiet).await,
+        Command::Bench(args) => crate::bench_command::bench(&args).await,
         Command::Convert(args) => crate::dataset_commands::convert(&args).await,
         Command::Validate(args) => crate::dataset_commands::validate_command(&args).await,
         Command::Sim { args } => Ok(ExitCode::from(

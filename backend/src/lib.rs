@@ -1,6 +1,7 @@
 //! autobench: launches LLM inference server candidates, drives each with open-loop load, and finds
 //! the highest request rate that meets a latency SLA.
 
+pub mod bench_command;
 pub mod cancel;
 pub mod cli;
 pub mod commands;

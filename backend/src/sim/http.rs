@@ -83,6 +83,8 @@ enum Api {
 
 fn count_tokens(state: &SimState, text: &str) -> u64 {
     match &state.tokenizer {
+        // Fixed-latency mode measures the client: keep the server's per-request work minimal.
+        Some(_) if state.fixed.is_some() => (text.len() / 4).max(1) as u64,
         Some(tokenizer) => tokenizer
             .encode(text, false)
             .map_or(text.len() / 4, |e| e.get_ids().len()) as u64,

@@ -1,6 +1,7 @@
 //! Integration tests: one binary (see each module's doc for what it covers). Runs the real
 //! `autobench` binary against the built-in simulator on loopback; nothing leaves the machine.
 
+mod bench_cmd;
 mod common;
 mod config_errors;
 mod datasets;

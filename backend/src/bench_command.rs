@@ -1,0 +1,442 @@
+//! `autobench bench`: one load test against a running server, like `python -m
+//! sglang.bench_serving`, with the same flag names where the meaning is the same. It uses the
+//! same dataset preparation, load generator and metrics as `run`.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use clap::Args;
+use serde_json::{Map, Value, json};
+
+use crate::config::{ApiBackend, DatasetKind, DatasetPlan, Scenario};
+use crate::dataset::{self, gsp::GspOptions};
+use crate::loadgen::{self, BodyOptions, LoadSpec, Target, schedule::Arrival};
+
+/// `autobench bench` flags.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Request path: sglang (native /generate), sglang-oai, sglang-oai-chat, vllm, openai, openai-chat.
+    #[arg(long, default_value = "sglang")]
+    pub backend: String,
+    /// Server URL (overrides --host/--port).
+    #[arg(long)]
+    pub base_url: Option<String>,
+    /// Server host.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: String,
+    /// Server port.
+    #[arg(long, default_value_t = 30000)]
+    pub port: u16,
+    /// Dataset kind: sharegpt, random, custom (canonical JSONL; `autobench` is an alias), generated-shared-prefix.
+    #[arg(long, default_value = "sharegpt")]
+    pub dataset_name: String,
+    /// Dataset file (custom, sharegpt).
+    #[arg(long, default_value = "")]
+    pub dataset_path: String,
+    /// Tokenizer (local folder, tokenizer.json, or hub id); defaults to --model.
+    #[arg(long)]
+    pub tokenizer: Option<String>,
+    /// Model name for requests (default: first id of /v1/models).
+    #[arg(long)]
+    pub model: Option<String>,
+    /// Served model name (overrides --model in requests).
+    #[arg(long)]
+    pub served_model_name: Option<String>,
+    /// Requests to send.
+    #[arg(long, default_value_t = 1000)]
+    pub num_prompts: u64,
+    /// Random input length.
+    #[arg(long, default_value_t = 1024)]
+    pub random_input_len: u64,
+    /// Random output length.
+    #[arg(long, default_value_t = 1024)]
+    pub random_output_len: u64,
+    /// Upstream length ratio (omit for exact lengths).
+    #[arg(long)]
+    pub random_range_ratio: Option<f64>,
+    /// Fixed output length for sharegpt/custom rows.
+    #[arg(long)]
+    pub sharegpt_output_len: Option<u64>,
+    /// Offered request rate (requests/s); inf sends everything at once.
+    #[arg(long, default_value_t = f64::INFINITY)]
+    pub request_rate: f64,
+    /// Client concurrency cap.
+    #[arg(long)]
+    pub max_concurrency: Option<u64>,
+    /// Arrival process: poisson, constant, trace.
+    #[arg(long, value_enum, default_value = "poisson")]
+    pub arrival: ArrivalArg,
+    /// Warmup requests.
+    #[arg(long, default_value_t = 1)]
+    pub warmup_requests: u32,
+    /// JSON object merged into every request.
+    #[arg(long)]
+    pub extra_request_body: Option<String>,
+    /// Seed for arrivals and synthetic data.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Append one JSON line with the results to this file.
+    #[arg(long)]
+    pub output_file: Option<PathBuf>,
+    /// Also write per-request records next to --output-file (`<name>.requests.jsonl`).
+    #[arg(long)]
+    pub output_details: bool,
+    /// Non-streaming requests.
+    #[arg(long)]
+    pub disable_stream: bool,
+    /// Let generation stop at EOS.
+    #[arg(long)]
+    pub disable_ignore_eos: bool,
+    /// POST /flush_cache after warmup.
+    #[arg(long)]
+    pub flush_cache: bool,
+    /// Tag stored in the output line.
+    #[arg(long)]
+    pub tag: Option<String>,
+    /// Per-request timeout in seconds.
+    #[arg(long, default_value_t = 600.0)]
+    pub request_timeout_sec: f64,
+}
+
+/// `--arrival` values.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum ArrivalArg {
+    /// Exponential gaps.
+    Poisson,
+    /// Evenly spaced.
+    Constant,
+    /// Row timestamps, time-scaled to the rate.
+    Trace,
+}
+
+fn backend(name: &str) -> anyhow::Result<ApiBackend> {
+    Ok(match name {
+        "sglang" | "sglang-native" => ApiBackend::Sglang,
+        "sglang-oai" | "vllm" | "openai" | "lmdeploy" => ApiBackend::SglangOai,
+        "sglang-oai-chat" | "vllm-chat" | "openai-chat" => ApiBackend::SglangOaiChat,
+        other => bail!(
+            "unknown --backend {other}; expected sglang, sglang-oai, sglang-oai-chat, vllm, openai or openai-chat"
+        ),
+    })
+}
+
+fn dataset_plan(args: &BenchArgs) -> anyhow::Result<(DatasetPlan, Scenario)> {
+    let kind = match args.dataset_name.as_str() {
+        "random" => DatasetKind::Random,
+        "sharegpt" => DatasetKind::Sharegpt,
+        "custom" | "autobench" => DatasetKind::Custom,
+        "generated-shared-prefix" => DatasetKind::GeneratedSharedPrefix,
+        other => bail!(
+            "unknown --dataset-name {other}; expected sharegpt, random, custom or generated-shared-prefix"
+        ),
+    };
+    let path = Some(args.dataset_path.as_str())
+        .filter(|p| !p.is_empty())
+        .map(PathBuf::from);
+    if kind == DatasetKind::Custom && path.is_none() {
+        bail!(
+            "--dataset-path is required for --dataset-name {}",
+            args.dataset_name
+        );
+    }
+    let random = kind == DatasetKind::Random;
+    let plan = DatasetPlan {
+        kind,
+        path,
+        num_prompts: args.num_prompts,
+        output_len_override: args.sharegpt_output_len,
+        random_range_ratio: args.random_range_ratio,
+        context_len: None,
+        seed: args.seed,
+        prompt_suffix: String::new(),
+        apply_chat_template: false,
+        gsp: GspOptions {
+            seed: args.seed,
+            ..GspOptions::default()
+        },
+    };
+    let scenario = Scenario {
+        name: "bench".into(),
+        slug: "bench".into(),
+        input_len: random.then_some(args.random_input_len),
+        output_len: random.then_some(args.random_output_len),
+    };
+    Ok((plan, scenario))
+}
+
+/// Runs `autobench bench`.
+#[expect(
+    clippy::print_stdout,
+    reason = "the summary table is the command's output"
+)]
+pub async fn bench(args: &BenchArgs) -> anyhow::Result<ExitCode> {
+    let api = backend(&args.backend)?;
+    let base_url = args
+        .base_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{}:{}", args.host, args.port))
+        .trim_end_matches('/')
+        .to_string();
+    let client = loadgen::http_client();
+    let model = match args
+        .served_model_name
+        .clone()
+        .or_else(|| args.model.clone())
+    {
+        Some(model) => model,
+        None => first_model(&client, &base_url).await?,
+    };
+    let tokenizer = args
+        .tokenizer
+        .clone()
+        .or_else(|| args.model.clone())
+        .unwrap_or_else(|| model.clone());
+    let (plan, scenario) = dataset_plan(args)?;
+    let rows = dataset::prepare(&plan, &scenario, 0, &tokenizer).await?;
+    let extra: Map<String, Value> = match &args.extra_request_body {
+        Some(text) => {
+            serde_json::from_str(text).context("--extra-request-body must be a JSON object")?
+        }
+        None => Map::new(),
+    };
+    let options = BodyOptions {
+        backend: api,
+        model,
+        stream: !args.disable_stream,
+        ignore_eos: !args.disable_ignore_eos,
+        extra,
+    };
+    let requests = rows
+        .iter()
+        .map(|r| loadgen::request::build(r, &options, None))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(anyhow::Error::msg)?;
+    let warmup: Vec<_> = match rows.first() {
+        Some(first) => vec![
+            loadgen::request::build(first, &options, Some(first.output_len.min(32)))
+                .map_err(anyhow::Error::msg)?;
+            args.warmup_requests as usize
+        ],
+        None => Vec::new(),
+    };
+    let target = Target {
+        client,
+        base_url: base_url.clone(),
+        stream: !args.disable_stream,
+        timeout: std::time::Duration::from_secs_f64(args.request_timeout_sec.max(0.001)),
+        api_key: loadgen::api_key_from_env(),
+    };
+    loadgen::warmup(&target, &warmup)
+        .await
+        .map_err(anyhow::Error::msg)?;
+    if args.flush_cache {
+        let _ = target
+            .client
+            .post(format!("{base_url}/flush_cache"))
+            .send()
+            .await;
+    }
+    let arrival = match args.arrival {
+        ArrivalArg::Poisson => Arrival::Poisson,
+        ArrivalArg::Constant => Arrival::Constant,
+        ArrivalArg::Trace => Arrival::Trace,
+    };
+    let spec = LoadSpec {
+        rate: args.request_rate,
+        max_concurrency: args.max_concurrency,
+        seed: args.seed,
+        arrival,
+    };
+    let (_cancel_tx, mut cancel) = crate::cancel::channel();
+    let Some((results, duration)) =
+        loadgen::run(&target, Arc::new(requests), &spec, &mut cancel).await
+    else {
+        bail!("the load test was cancelled");
+    };
+    let metrics =
+        crate::metrics::summarize(&results, duration, args.request_rate, args.max_concurrency);
+    print!("{}", summary_table(args, &metrics));
+    if let Some(path) = &args.output_file {
+        append_line(
+            path,
+            &output_line(args, api, &base_url, &target, metrics).await,
+        )?;
+        if args.output_details {
+            write_details(path, &results)?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn first_model(client: &reqwest::Client, base_url: &str) -> anyhow::Result<String> {
+    let body: Value = client
+        .get(format!("{base_url}/v1/models"))
+        .send()
+        .await
+        .with_context(|| format!("cannot reach {base_url}/v1/models"))?
+        .json()
+        .await?;
+    body.pointer("/data/0/id")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+        .context("/v1/models listed no model; pass --model")
+}
+
+async fn output_line(
+    args: &BenchArgs,
+    api: ApiBackend,
+    base_url: &str,
+    target: &Target,
+    metrics: Map<String, Value>,
+) -> Value {
+    let server_info = match api {
+        ApiBackend::Sglang | ApiBackend::SglangOai | ApiBackend::SglangOaiChat => {
+            async {
+                target
+                    .client
+                    .get(format!("{base_url}/server_info"))
+                    .send()
+                    .await
+                    .ok()?
+                    .json::<Value>()
+                    .await
+                    .ok()
+            }
+            .await
+        }
+        ApiBackend::Auto => None,
+    };
+    let mut line = json!({
+        "tag": args.tag, "backend": args.backend, "dataset_name": args.dataset_name,
+        "request_rate": if args.request_rate.is_finite() { json!(args.request_rate) } else { Value::Null },
+        "max_concurrency": args.max_concurrency, "sharegpt_output_len": args.sharegpt_output_len,
+        "random_input_len": args.random_input_len, "random_output_len": args.random_output_len,
+        "random_range_ratio": args.random_range_ratio, "server_info": server_info,
+    });
+    if let Some(object) = line.as_object_mut() {
+        for (key, value) in metrics {
+            object.entry(key).or_insert(value);
+        }
+    }
+    line
+}
+
+fn append_line(path: &std::path::Path, line: &Value) -> anyhow::Result<()> {
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .with_context(|| format!("cannot open {}", path.display()))?;
+    writeln!(file, "{line}")?;
+    Ok(())
+}
+
+fn write_details(path: &std::path::Path, results: &[loadgen::RequestResult]) -> anyhow::Result<()> {
+    let details = path.with_extension("requests.jsonl");
+    let mut out = std::io::BufWriter::new(
+        std::fs::File::create(&details)
+            .with_context(|| format!("cannot write {}", details.display()))?,
+    );
+    for r in results {
+        let line = json!({"scheduled_s": r.scheduled_at, "sent_s": r.sent_at, "first_token_s": r.first_token_at, "end_s": r.end_at,
+                          "output_tokens": r.output_tokens, "input_tokens": r.input_tokens, "itl_s": r.itl, "error": r.error.as_ref().map(|e| e.category())});
+        writeln!(out, "{line}")?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
+/// bench_serving-style summary table.
+pub fn summary_table(args: &BenchArgs, m: &Map<String, Value>) -> String {
+    use std::fmt::Write as _;
+    let get = |k: &str| m.get(k).and_then(Value::as_f64).unwrap_or(0.0);
+    let mut out = String::from("\n============ Serving Benchmark Result ============\n");
+    let mut row = |name: &str, value: String| {
+        let _ = writeln!(out, "{name:<40}{value:>10}");
+    };
+    row("Backend:", args.backend.clone());
+    row(
+        "Traffic request rate:",
+        if args.request_rate.is_finite() {
+            format!("{}", args.request_rate)
+        } else {
+            "inf".into()
+        },
+    );
+    row(
+        "Max request concurrency:",
+        args.max_concurrency
+            .map_or("not set".into(), |c| c.to_string()),
+    );
+    row("Successful requests:", format!("{}", get("completed")));
+    row("Failed requests:", format!("{}", get("failed")));
+    row("Benchmark duration (s):", format!("{:.2}", get("duration")));
+    row(
+        "Total input tokens:",
+        format!("{}", get("total_input_tokens")),
+    );
+    row(
+        "Total generated tokens:",
+        format!("{}", get("total_output_tokens")),
+    );
+    row(
+        "Request throughput (req/s):",
+        format!("{:.2}", get("request_throughput")),
+    );
+    row(
+        "Achieved request rate (req/s):",
+        format!("{:.2}", get("achieved_request_rate")),
+    );
+    row(
+        "Output token throughput (tok/s):",
+        format!("{:.2}", get("output_throughput")),
+    );
+    row(
+        "Total token throughput (tok/s):",
+        format!("{:.2}", get("total_throughput")),
+    );
+    row("Concurrency:", format!("{:.2}", get("concurrency")));
+    for (title, stem) in [
+        ("End-to-End Latency", "e2e_latency_ms"),
+        ("Time to First Token", "ttft_ms"),
+        ("TTFT from scheduled send", "ttft_from_scheduled_ms"),
+        ("Time per Output Token (excl. 1st token)", "tpot_ms"),
+        ("Inter-Token Latency", "itl_ms"),
+    ] {
+        let _ = writeln!(out, "{:-^50}", title);
+        for stat in ["mean", "median", "p99"] {
+            let _ = writeln!(
+                out,
+                "{:<40}{:>10.2}",
+                format!("{} (ms):", capitalize(stat)),
+                get(&format!("{stat}_{stem}"))
+            );
+        }
+    }
+    let _ = writeln!(out, "{:-^50}", "Client");
+    let _ = writeln!(
+        out,
+        "{:<40}{:>10.2}",
+        "Mean send lag (ms):",
+        get("mean_send_lag_ms")
+    );
+    let _ = writeln!(
+        out,
+        "{:<40}{:>10.2}",
+        "Max send lag (ms):",
+        get("max_send_lag_ms")
+    );
+    out.push_str(&"=".repeat(50));
+    out.push('\n');
+    out
+}
+
+fn capitalize(word: &str) -> String {
+    let mut chars = word.chars();
+    chars.next().map_or_else(String::new, |c| {
+        c.to_uppercase().collect::<String>() + chars.as_str()
+    })
+}

@@ -1,0 +1,113 @@
+//! `autobench bench` against the simulator's fixed-latency mode: the summary table, the appended
+//! bench_serving-compatible JSON line, and per-request details.
+
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use super::common;
+
+struct Sim(Child);
+
+impl Drop for Sim {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn fixed_sim() -> (Sim, u16) {
+    let port = backend::launcher::free_port("127.0.0.1").expect("port");
+    let child = common::bin()
+        .args(["sim", "--model-path"])
+        .arg(common::tiny_model())
+        .args([
+            "--port",
+            &port.to_string(),
+            "--sim-startup-s",
+            "0",
+            "--fixed-ttft-ms",
+            "20",
+            "--fixed-itl-ms",
+            "2",
+        ])
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("sim");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "sim did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    (Sim(child), port)
+}
+
+#[test]
+fn bench_writes_table_and_json_line() {
+    let (_sim, port) = fixed_sim();
+    let dir = tempfile::tempdir().expect("dir");
+    let out = dir.path().join("bench.jsonl");
+    for backend in ["sglang", "sglang-oai", "sglang-oai-chat"] {
+        let output = common::bin()
+            .args([
+                "bench",
+                "--backend",
+                backend,
+                "--port",
+                &port.to_string(),
+                "--dataset-name",
+                "random",
+                "--random-input-len",
+                "32",
+                "--random-output-len",
+                "8",
+                "--num-prompts",
+                "40",
+                "--request-rate",
+                "100",
+                "--output-details",
+                "--tag",
+                "t1",
+                "--tokenizer",
+            ])
+            .arg(common::tiny_model())
+            .arg("--output-file")
+            .arg(&out)
+            .output()
+            .expect("bench");
+        let text = common::text(&output);
+        assert!(output.status.success(), "{text}");
+        assert!(
+            text.contains("Serving Benchmark Result") && text.contains("Successful requests:"),
+            "{text}"
+        );
+    }
+    let lines = common::records(&out);
+    assert_eq!(lines.len(), 3, "one appended line per run");
+    for line in &lines {
+        assert_eq!(line["completed"], 40);
+        assert_eq!(line["failed"], 0);
+        assert_eq!(line["total_output_tokens"], 320);
+        assert_eq!(line["tag"], "t1");
+        for key in [
+            "request_throughput",
+            "mean_ttft_ms",
+            "p99_ttft_ms",
+            "mean_tpot_ms",
+            "median_itl_ms",
+            "p99_e2e_latency_ms",
+            "concurrency",
+            "achieved_request_rate",
+        ] {
+            assert!(line[key].is_number(), "{key} missing in {line}");
+        }
+        assert!(
+            line["mean_ttft_ms"].as_f64().is_some_and(|t| t >= 20.0),
+            "TTFT below the server's fixed 20 ms: {line}"
+        );
+        assert!(line["server_info"]["version"].is_string());
+    }
+    assert_eq!(
+        common::records(&dir.path().join("bench.requests.jsonl")).len(),
+        40
+    );
+}
