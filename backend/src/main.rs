@@ -4,6 +4,11 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+// Dataset preparation and the load generator allocate many small objects across threads;
+// mimalloc is markedly faster than the system allocator there (see the dataset_prep benchmark).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = backend::cli::Cli::parse();
