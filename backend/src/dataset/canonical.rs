@@ -66,6 +66,16 @@ pub fn load_canonical(
             return Err(fail("expected a JSON object per line".into()));
         };
         let mut row = parse_row(&object).map_err(fail)?;
+        let explicit_output = OUTPUT_KEYS
+            .iter()
+            .any(|k| object.get(*k).is_some_and(|v| !v.is_null()));
+        if let Some(answer) = take_trailing_answer(&mut row.prompt)
+            && !explicit_output
+            && let Some(bundle) = tokenizer
+        {
+            row.output_len =
+                (bundle.count_text(&super::content_text(Some(&answer)))? as u64).max(1);
+        }
         if let Some(fixed) = output_len_override {
             row.output_len = fixed;
         }
@@ -86,6 +96,29 @@ pub fn load_canonical(
         )));
     }
     Ok(rows)
+}
+
+/// Keys that give a row's output length explicitly.
+pub const OUTPUT_KEYS: [&str; 4] = [
+    "output_len",
+    "max_tokens",
+    "max_completion_tokens",
+    "completion_tokens",
+];
+
+/// Removes a final assistant message from a chat prompt: it is the completion to be generated,
+/// not part of the prompt. Returns its content.
+pub fn take_trailing_answer(prompt: &mut Value) -> Option<Value> {
+    let messages = prompt.as_array_mut()?;
+    let last_is_answer = messages.len() > 1
+        && messages.last().is_some_and(|m| {
+            m.get("role").and_then(Value::as_str) == Some("assistant")
+                && m.get("tool_calls").is_none()
+        });
+    if !last_is_answer {
+        return None;
+    }
+    messages.pop().and_then(|m| m.get("content").cloned())
 }
 
 /// Input tokens of a prompt: text and token ids directly, chat messages through the chat

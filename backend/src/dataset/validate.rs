@@ -148,15 +148,15 @@ pub fn validate(
                 continue;
             }
         };
-        let output_keys = [
-            "output_len",
-            "max_tokens",
-            "max_completion_tokens",
-            "completion_tokens",
-        ];
-        if !output_keys
-            .iter()
-            .any(|k| object.get(*k).is_some_and(|v| !v.is_null()))
+        let answer_is_target = object
+            .get("messages")
+            .and_then(Value::as_array)
+            .and_then(|m| m.last())
+            .is_some_and(|m| m.get("role").and_then(Value::as_str) == Some("assistant"));
+        if !answer_is_target
+            && !super::canonical::OUTPUT_KEYS
+                .iter()
+                .any(|k| object.get(*k).is_some_and(|v| !v.is_null()))
         {
             problem(
                 "error",
@@ -238,7 +238,7 @@ fn check_row(
             .and_then(|m| m.get("role"))
             .and_then(Value::as_str);
         if last_role == Some("assistant") {
-            problem("error", "the prompt ends with an assistant turn: the answer to be generated is part of the prompt".into());
+            problem("warning", "the prompt ends with an assistant turn: it is taken as the completion to generate and removed from the prompt (its length becomes output_len unless one is given)".into());
         }
         *method = Some(bundle.count_messages(&row.prompt)?.1);
     }

@@ -129,6 +129,7 @@ fn custom_canonical_keeps_tools_and_drops_legacy_leaks() {
         r#"{"messages": [{"role": "user", "content": "weather?"}, {"role": "assistant", "content": "", "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "w", "arguments": "{}"}}]}, {"role": "tool", "tool_call_id": "c1", "content": "sunny"}], "max_tokens": 6}"#,
         r#"{"system": "be brief", "content": ["q1", "a1", "q2", "a2"], "output_len": 3}"#,
         r#"{"prompt": [[{"role": "user", "content": "turn 1"}], [{"role": "user", "content": "turn 2"}]], "output_len": 3}"#,
+        r#"{"messages": [{"role": "user", "content": "say hi"}, {"role": "assistant", "content": "hello there my friend"}]}"#,
     ];
     std::fs::write(&input, lines.join("\n")).expect("write");
     let out = dir.path().join("out.jsonl");
@@ -138,7 +139,19 @@ fn custom_canonical_keeps_tools_and_drops_legacy_leaks() {
     );
     assert!(output.status.success(), "{}", common::text(&output));
     let rows = rows(&out);
-    assert_eq!(rows.len(), 4);
+    assert_eq!(rows.len(), 5);
+    assert_eq!(
+        rows[4]["prompt"].as_array().map(Vec::len),
+        Some(1),
+        "the target answer is not left in the prompt"
+    );
+    assert!(
+        rows[4]["output_len"]
+            .as_u64()
+            .is_some_and(|n| (2..256).contains(&n)),
+        "output_len from the answer: {}",
+        rows[4]
+    );
     assert_eq!(rows[0]["extra_request_body"]["temperature"], 0.3);
     assert_eq!(
         rows[1]["prompt"][1]["tool_calls"][0]["id"], "c1",
@@ -241,7 +254,6 @@ fn validate_reports_problems_by_line() {
         (2, "missing output_len"),
         (3, "invalid JSON"),
         (4, "prompt is empty"),
-        (5, "ends with an assistant turn"),
         (6, "exceed the context length"),
         (7, "cannot be read"),
         (8, "positive integer"),
@@ -251,6 +263,12 @@ fn validate_reports_problems_by_line() {
             "line {line} ({needle}) missing in:\n{text}"
         );
     }
+    assert!(
+        text.contains(&format!(
+            "{path}:5: warning: the prompt ends with an assistant turn"
+        )),
+        "{text}"
+    );
     assert!(text.contains("first rows as they will be sent"));
     let json = common::bin()
         .args(["validate", "--json", "--tokenizer"])
