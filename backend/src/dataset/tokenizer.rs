@@ -75,9 +75,9 @@ pub async fn load_bundle(name: &str) -> Result<TokenizerBundle, DatasetError> {
                 name: name.into(),
                 message: e.to_string(),
             })?;
-        let _ = hub
-            .file(RepoKind::Model, name, "tokenizer_config.json")
-            .await;
+        for optional in ["tokenizer_config.json", "chat_template.jinja"] {
+            let _ = hub.file(RepoKind::Model, name, optional).await;
+        }
         file.parent().map(Path::to_path_buf).unwrap_or_default()
     } else {
         return Err(DatasetError::Tokenizer { name: name.into(), message: "not found: expected a local folder with tokenizer.json, a tokenizer.json file, or a hub model id (owner/name)".into() });

@@ -467,3 +467,93 @@ fn corrupt_or_truncated_downloads_are_not_used() {
             .exists()
     );
 }
+
+/// A hub serving a model repository's tokenizer files (each with its own ETag).
+fn model_hub(repo: &'static str) -> (String, tokio::runtime::Runtime) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    let folder = std::path::PathBuf::from(common::tiny_model());
+    let handler = move |method: axum::http::Method,
+                        axum::extract::Path(file): axum::extract::Path<String>| {
+        let body = std::fs::read(folder.join(&file));
+        async move {
+            match body {
+                Ok(body) if method == axum::http::Method::HEAD => (
+                    StatusCode::OK,
+                    [
+                        ("etag", format!("\"etag-{file}\"")),
+                        ("x-repo-commit", "abc".to_string()),
+                        ("x-linked-size", body.len().to_string()),
+                    ],
+                )
+                    .into_response(),
+                Ok(body) => (StatusCode::OK, body).into_response(),
+                Err(_) => StatusCode::NOT_FOUND.into_response(),
+            }
+        }
+    };
+    let route = format!("/{repo}/resolve/main/{{file}}");
+    let app = axum::Router::new().route(&route, axum::routing::get(handler.clone()).head(handler));
+    runtime.spawn(async move { axum::serve(listener, app).await });
+    (url, runtime)
+}
+
+#[test]
+fn hub_model_id_tokenizer_is_fetched_into_the_cache() {
+    let (url, _runtime) = model_hub("test-org/tiny");
+    let dir = tempfile::tempdir().expect("dir");
+    let cache = dir.path().join("hub");
+    let out = dir.path().join("r.jsonl");
+    let output = common::bin()
+        .args([
+            "convert",
+            "--kind",
+            "random",
+            "--num-prompts",
+            "3",
+            "--random-input-len",
+            "16",
+            "--tokenizer",
+            "test-org/tiny",
+            "--output",
+        ])
+        .arg(&out)
+        .env("HF_ENDPOINT", &url)
+        .env("HF_HUB_CACHE", &cache)
+        .env_remove("HF_HUB_OFFLINE")
+        .output()
+        .expect("convert");
+    assert!(output.status.success(), "{}", common::text(&output));
+    assert!(rows(&out).iter().all(|r| r["prompt_len"] == 16));
+    let snapshot = cache.join("models--test-org--tiny/snapshots/abc");
+    assert!(snapshot.join("tokenizer.json").is_file());
+    assert!(snapshot.join("chat_template.jinja").is_file());
+
+    // Chat prompts are counted with the model's chat template, and validate says so.
+    let data = dir.path().join("chat.jsonl");
+    std::fs::write(
+        &data,
+        r#"{"messages": [{"role": "user", "content": "hello"}], "output_len": 4}"#,
+    )
+    .expect("data");
+    let validate = common::bin()
+        .args(["validate", "--tokenizer", "test-org/tiny", "--dataset-path"])
+        .arg(&data)
+        .env("HF_ENDPOINT", "http://127.0.0.1:9")
+        .env("HF_HUB_CACHE", &cache)
+        .output()
+        .expect("validate");
+    let text = common::text(&validate);
+    assert!(validate.status.success(), "{text}");
+    assert!(
+        text.contains("chat prompts counted with: chat_template"),
+        "{text}"
+    );
+}
