@@ -99,6 +99,9 @@ pub struct BenchArgs {
     /// Per-request timeout in seconds.
     #[arg(long, default_value_t = 600.0)]
     pub request_timeout_sec: f64,
+    /// p99 dispatch lag (ms) above which the run is marked client-limited.
+    #[arg(long, default_value_t = crate::metrics::CLIENT_LAG_LIMIT_MS)]
+    pub max_client_lag_ms: f64,
 }
 
 /// `--arrival` values.
@@ -251,13 +254,22 @@ pub async fn bench(args: &BenchArgs) -> anyhow::Result<ExitCode> {
         arrival,
     };
     let (_cancel_tx, mut cancel) = crate::cancel::channel();
-    let Some((results, duration)) =
-        loadgen::run(&target, Arc::new(requests), &spec, &mut cancel).await
-    else {
+    let Some(outcome) = loadgen::run(&target, Arc::new(requests), &spec, &mut cancel).await else {
         bail!("the load test was cancelled");
     };
-    let metrics =
-        crate::metrics::summarize(&results, duration, args.request_rate, args.max_concurrency);
+    let results = outcome.results;
+    let mut metrics = crate::metrics::summarize(
+        &results,
+        outcome.duration,
+        args.request_rate,
+        args.max_concurrency,
+    );
+    crate::metrics::add_client_stats(
+        &mut metrics,
+        &outcome.client,
+        results.len(),
+        args.max_client_lag_ms,
+    );
     print!("{}", summary_table(args, &metrics));
     if let Some(path) = &args.output_file {
         append_line(
@@ -429,6 +441,21 @@ pub fn summary_table(args: &BenchArgs, m: &Map<String, Value>) -> String {
         "Max send lag (ms):",
         get("max_send_lag_ms")
     );
+    let _ = writeln!(
+        out,
+        "{:<40}{:>10.2}",
+        "P99 dispatch lag (ms):",
+        get("p99_dispatch_lag_ms")
+    );
+    let _ = writeln!(
+        out,
+        "{:<40}{:>10.3}",
+        "Client CPU s per 1000 requests:",
+        get("client_cpu_s_per_1000_requests")
+    );
+    if let Some(reason) = m.get("client_limited_reason").and_then(Value::as_str) {
+        let _ = writeln!(out, "CLIENT-LIMITED: {reason}");
+    }
     out.push_str(&"=".repeat(50));
     out.push('\n');
     out

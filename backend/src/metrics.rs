@@ -12,12 +12,63 @@
 //! span stretched the scheduled span (equal to the offered rate when every request left on time);
 //! `*_send_lag_ms` is actual minus scheduled send time; `failed` and `error_counts` count failed
 //! requests by category. Statistics pool successful requests only, as upstream does.
+//!
+//! Self-calibration: `*_dispatch_lag_ms` is how late each request's task started relative to its
+//! schedule (before any `max_concurrency` wait), and `client_cpu_fraction` is the share of all
+//! cores this process used during the run. When the client fell behind
+//! (p99 dispatch lag above [`CLIENT_LAG_LIMIT_MS`]) or saturated the CPU (above
+//! [`CLIENT_CPU_LIMIT`]), `client_limited` is true: the client, not the server, may have held the
+//! rate back, so the trial cannot pass the SLA and is shown as client-limited.
 
 use serde_json::{Map, Value, json};
 
 use shared::stats::Summary;
 
-use crate::loadgen::RequestResult;
+use crate::loadgen::{ClientStats, RequestResult};
+
+/// Default p99 dispatch lag above which the client is considered the bottleneck
+/// (`benchmark.max_client_lag_ms`).
+pub const CLIENT_LAG_LIMIT_MS: f64 = 10.0;
+/// Share of all cores above which the client is considered saturated.
+pub const CLIENT_CPU_LIMIT: f64 = 0.9;
+
+/// Adds the client's own health and the `client_limited` verdict.
+pub fn add_client_stats(
+    m: &mut Map<String, Value>,
+    client: &ClientStats,
+    requests: usize,
+    lag_limit_ms: f64,
+) {
+    let lag: Vec<f64> = client.dispatch_lag_s.iter().map(|s| s * 1000.0).collect();
+    let lag = Summary::of(&lag);
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+    let cpu_fraction = client.cpu_s / (client.duration_s.max(1e-9) * cores);
+    m.insert("mean_dispatch_lag_ms".into(), json!(lag.mean));
+    m.insert("p99_dispatch_lag_ms".into(), json!(lag.p99));
+    m.insert("max_dispatch_lag_ms".into(), json!(lag.max));
+    m.insert("client_cpu_fraction".into(), json!(cpu_fraction));
+    m.insert(
+        "client_cpu_s_per_1000_requests".into(),
+        json!(client.cpu_s * 1000.0 / requests.max(1) as f64),
+    );
+    let reason = if lag.p99 > lag_limit_ms {
+        Some(format!(
+            "client fell behind its schedule (p99 dispatch lag {:.1} ms > {lag_limit_ms} ms)",
+            lag.p99
+        ))
+    } else if cpu_fraction > CLIENT_CPU_LIMIT {
+        Some(format!(
+            "client CPU saturated ({:.0}% of all cores)",
+            cpu_fraction * 100.0
+        ))
+    } else {
+        None
+    };
+    m.insert("client_limited".into(), json!(reason.is_some()));
+    if let Some(reason) = reason {
+        m.insert("client_limited_reason".into(), json!(reason));
+    }
+}
 
 /// Computes the flat metrics map of one trial.
 pub fn summarize(
@@ -184,6 +235,52 @@ mod tests {
         assert!((get(&m, "achieved_request_rate") - 2.0 / 1.2).abs() < 1e-9);
         assert!((get(&m, "max_send_lag_ms") - 200.0).abs() < 1e-6);
         assert_eq!(get(&m, "completed"), 2.0);
+    }
+
+    #[test]
+    fn client_limits_are_flagged() {
+        let mut m = Map::new();
+        add_client_stats(
+            &mut m,
+            &ClientStats {
+                dispatch_lag_s: vec![0.001; 100],
+                cpu_s: 0.1,
+                duration_s: 10.0,
+            },
+            100,
+            CLIENT_LAG_LIMIT_MS,
+        );
+        assert_eq!(m["client_limited"], json!(false));
+        let mut late = Map::new();
+        add_client_stats(
+            &mut late,
+            &ClientStats {
+                dispatch_lag_s: vec![0.05; 100],
+                cpu_s: 0.1,
+                duration_s: 10.0,
+            },
+            100,
+            CLIENT_LAG_LIMIT_MS,
+        );
+        assert_eq!(late["client_limited"], json!(true));
+        assert!(
+            late["client_limited_reason"]
+                .as_str()
+                .is_some_and(|r| r.contains("dispatch lag"))
+        );
+        let mut busy = Map::new();
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+        add_client_stats(
+            &mut busy,
+            &ClientStats {
+                dispatch_lag_s: vec![0.0; 10],
+                cpu_s: 9.5 * cores,
+                duration_s: 10.0,
+            },
+            10,
+            CLIENT_LAG_LIMIT_MS,
+        );
+        assert_eq!(busy["client_limited"], json!(true));
     }
 
     #[test]

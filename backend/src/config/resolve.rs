@@ -218,6 +218,8 @@ pub struct BenchmarkPlan {
     pub tag: Option<String>,
     /// Arrival process.
     pub arrival: crate::loadgen::schedule::Arrival,
+    /// Client-limited threshold on p99 dispatch lag.
+    pub max_client_lag_ms: f64,
 }
 
 /// The speculative stage.
@@ -816,6 +818,9 @@ fn resolve_benchmark(
         output_details: b.output_details,
         tag: b.tag.clone(),
         arrival: b.arrival,
+        max_client_lag_ms: b
+            .max_client_lag_ms
+            .unwrap_or(crate::metrics::CLIENT_LAG_LIMIT_MS),
     })
 }
 

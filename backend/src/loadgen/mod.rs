@@ -89,7 +89,7 @@ pub async fn run(
     requests: Arc<Vec<PreparedRequest>>,
     spec: &LoadSpec,
     cancel: &mut crate::cancel::CancelReceiver,
-) -> Option<(Vec<RequestResult>, f64)> {
+) -> Option<LoadOutcome> {
     let timestamps: Vec<Option<f64>> = requests.iter().map(|r| r.timestamp).collect();
     let offsets = schedule::offsets(
         spec.arrival,
@@ -103,6 +103,7 @@ pub async fn run(
         usize::try_from(c).unwrap_or(Semaphore::MAX_PERMITS)
     });
     let semaphore = Arc::new(Semaphore::new(limit.min(Semaphore::MAX_PERMITS)));
+    let cpu_start = process_cpu_seconds();
     let origin = Instant::now();
     let mut tasks = Vec::with_capacity(requests.len());
     for (index, offset) in offsets.iter().copied().enumerate() {
@@ -116,20 +117,72 @@ pub async fn run(
             Arc::clone(&semaphore),
         );
         tasks.push(tokio::spawn(async move {
+            let dispatch_lag = origin.elapsed().as_secs_f64() - offset;
             let _permit = semaphore.acquire_owned().await.ok();
-            client::send(&target, &requests[index], origin, offset).await
+            (
+                dispatch_lag,
+                client::send(&target, &requests[index], origin, offset).await,
+            )
         }));
     }
     let mut results = Vec::with_capacity(tasks.len());
+    let mut dispatch_lag = Vec::with_capacity(tasks.len());
     for task in tasks {
         tokio::select! {
             joined = task => match joined {
-                Ok(result) => results.extend(result),
+                Ok((lag, result)) => {
+                    dispatch_lag.push(lag);
+                    results.extend(result);
+                }
                 Err(_) => return None,
             },
             () = crate::cancel::cancelled(cancel) => return None,
         }
     }
     let duration = origin.elapsed().as_secs_f64();
-    Some((results, duration))
+    let client = ClientStats {
+        dispatch_lag_s: dispatch_lag,
+        cpu_s: process_cpu_seconds() - cpu_start,
+        duration_s: duration,
+    };
+    Some(LoadOutcome {
+        results,
+        duration,
+        client,
+    })
+}
+
+/// What one load run measured.
+#[derive(Debug)]
+pub struct LoadOutcome {
+    /// Per-request (per-round) records.
+    pub results: Vec<RequestResult>,
+    /// From dispatch start until the last response ended.
+    pub duration: f64,
+    /// How the client itself kept up.
+    pub client: ClientStats,
+}
+
+/// The client's own health during a run (self-calibration).
+#[derive(Debug, Clone, Default)]
+pub struct ClientStats {
+    /// Per request: how late its task started relative to the schedule (before any
+    /// `max_concurrency` wait), i.e. the client's own lag.
+    pub dispatch_lag_s: Vec<f64>,
+    /// CPU seconds this process used during the run.
+    pub cpu_s: f64,
+    /// Wall seconds of the run.
+    pub duration_s: f64,
+}
+
+/// User + system CPU seconds of this process so far.
+pub fn process_cpu_seconds() -> f64 {
+    nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_SELF).map_or(0.0, |u| {
+        let user = u.user_time();
+        let system = u.system_time();
+        user.tv_sec() as f64
+            + user.tv_usec() as f64 / 1e6
+            + system.tv_sec() as f64
+            + system.tv_usec() as f64 / 1e6
+    })
 }

@@ -53,7 +53,8 @@ pub const LEAD_COLUMNS: [&str; 7] = [
 ];
 
 /// Trailing columns.
-pub const TAIL_COLUMNS: [&str; 8] = [
+pub const TAIL_COLUMNS: [&str; 9] = [
+    "client_limited",
     "heuristic_pruned",
     "diagnosis",
     "hint",
@@ -90,6 +91,12 @@ pub fn to_csv(records: &[TrialRecord]) -> Result<Vec<u8>, csv::Error> {
                 .map(|m| r.metric(m).map(|v| format!("{v:.4}")).unwrap_or_default()),
         );
         row.extend([
+            r.metrics
+                .as_ref()
+                .and_then(|m| m.get("client_limited"))
+                .and_then(serde_json::Value::as_bool)
+                .unwrap_or(false)
+                .to_string(),
             r.heuristic_pruned.to_string(),
             r.diagnosis.clone().unwrap_or_default(),
             r.hint.clone().unwrap_or_default(),

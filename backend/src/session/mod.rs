@@ -248,9 +248,10 @@ async fn prepare_scenarios(
         let mut records = results::read_jsonl(&live)?;
         for record in &mut records {
             record.sla_failures = if record.metrics.is_some() {
-                cfg.benchmark
-                    .sla
-                    .violations(record.metrics.as_ref().unwrap_or(&Default::default()))
+                trial::judge(
+                    &cfg.benchmark.sla,
+                    record.metrics.as_ref().unwrap_or(&Default::default()),
+                )
             } else {
                 Vec::new()
             };

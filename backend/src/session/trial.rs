@@ -83,6 +83,24 @@ impl TrialId<'_> {
     }
 }
 
+/// SLA violations of measured metrics; a client-limited trial never passes, because its numbers
+/// describe the client rather than the server.
+pub fn judge(
+    sla: &shared::sla::Sla,
+    metrics: &serde_json::Map<String, serde_json::Value>,
+) -> Vec<String> {
+    let mut failures = sla.violations(metrics);
+    if let Some(reason) = metrics
+        .get("client_limited_reason")
+        .and_then(serde_json::Value::as_str)
+    {
+        failures.push(format!(
+            "client_limited: {reason}; this trial says nothing about the server"
+        ));
+    }
+    failures
+}
+
 /// Prepared requests of a scenario for one server.
 pub struct Workload {
     /// Main requests.
@@ -158,13 +176,23 @@ pub async fn measure(
         seed: cfg.benchmark.seed,
         arrival: cfg.benchmark.arrival,
     };
-    let (results, duration) =
-        loadgen::run(target, Arc::clone(&workload.requests), &spec, cancel).await?;
-    let mut metrics = crate::metrics::summarize(&results, duration, id.qps, id.max_concurrency);
+    let outcome = loadgen::run(target, Arc::clone(&workload.requests), &spec, cancel).await?;
+    let mut metrics = crate::metrics::summarize(
+        &outcome.results,
+        outcome.duration,
+        id.qps,
+        id.max_concurrency,
+    );
+    crate::metrics::add_client_stats(
+        &mut metrics,
+        &outcome.client,
+        outcome.results.len(),
+        cfg.benchmark.max_client_lag_ms,
+    );
     if let Some(tag) = &cfg.benchmark.tag {
         metrics.insert("tag".into(), json!(tag));
     }
-    record.sla_failures = cfg.benchmark.sla.violations(&metrics);
+    record.sla_failures = judge(&cfg.benchmark.sla, &metrics);
     record.sla_passed = record.sla_failures.is_empty();
     record.metrics = Some(metrics);
     record.trial_duration_s = started.elapsed().as_secs_f64();

@@ -111,3 +111,42 @@ fn bench_writes_table_and_json_line() {
         40
     );
 }
+
+#[test]
+fn a_starved_client_marks_itself_limited() {
+    let (_sim, port) = fixed_sim();
+    let dir = tempfile::tempdir().expect("dir");
+    let out = dir.path().join("bench.jsonl");
+    // 2,000 requests offered at 100,000 req/s: far above what one client process can send on time.
+    let output = common::bin()
+        .args([
+            "bench",
+            "--backend",
+            "sglang-oai",
+            "--port",
+            &port.to_string(),
+            "--dataset-name",
+            "random",
+            "--random-input-len",
+            "16",
+            "--random-output-len",
+            "2",
+            "--num-prompts",
+            "2000",
+            "--request-rate",
+            "100000",
+            "--arrival",
+            "constant",
+            "--tokenizer",
+        ])
+        .arg(common::tiny_model())
+        .arg("--output-file")
+        .arg(&out)
+        .output()
+        .expect("bench");
+    let text = common::text(&output);
+    assert!(output.status.success(), "{text}");
+    assert!(text.contains("CLIENT-LIMITED"), "{text}");
+    let line = &common::records(&out)[0];
+    assert_eq!(line["client_limited"], true);
+}
