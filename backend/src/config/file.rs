@@ -167,6 +167,9 @@ pub struct BenchmarkSection {
     /// Per-request timeout in seconds (default 600).
     #[serde(default)]
     pub request_timeout_sec: Option<f64>,
+    /// Stop a trial as soon as its SLA verdict is certain (default true).
+    #[serde(default)]
+    pub early_stop: Option<bool>,
     /// p99 client dispatch lag (ms) above which a trial is client-limited (default 10).
     #[serde(default)]
     pub max_client_lag_ms: Option<f64>,

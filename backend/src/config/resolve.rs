@@ -220,6 +220,8 @@ pub struct BenchmarkPlan {
     pub arrival: crate::loadgen::schedule::Arrival,
     /// Client-limited threshold on p99 dispatch lag.
     pub max_client_lag_ms: f64,
+    /// SLA early stop.
+    pub early_stop: bool,
 }
 
 /// The speculative stage.
@@ -821,6 +823,7 @@ fn resolve_benchmark(
         max_client_lag_ms: b
             .max_client_lag_ms
             .unwrap_or(crate::metrics::CLIENT_LAG_LIMIT_MS),
+        early_stop: b.early_stop.unwrap_or(true),
     })
 }
 

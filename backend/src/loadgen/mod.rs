@@ -8,6 +8,7 @@
 //! coordinated-omission safe (see the Goose book's chapter on coordinated omission).
 
 mod client;
+pub mod early_stop;
 pub mod request;
 pub mod schedule;
 pub mod stream;
@@ -82,12 +83,24 @@ pub async fn warmup(target: &Target, requests: &[PreparedRequest]) -> Result<(),
     ))
 }
 
-/// Runs the load: sends each request at `start + offset`, and returns one record per request in
-/// schedule order, or `None` if cancelled.
+/// Runs the load: sends each request at `start + offset` and returns one record per request (per
+/// round for multi-turn rows), or `None` if cancelled. With `early_stop`, the run ends as soon as
+/// the SLA verdict is certain; the outcome then says why, and unfinished requests are abandoned.
 pub async fn run(
     target: &Target,
     requests: Arc<Vec<PreparedRequest>>,
     spec: &LoadSpec,
+    cancel: &mut crate::cancel::CancelReceiver,
+) -> Option<LoadOutcome> {
+    run_with_early_stop(target, requests, spec, None, cancel).await
+}
+
+/// [`run`] with an optional SLA early stop.
+pub async fn run_with_early_stop(
+    target: &Target,
+    requests: Arc<Vec<PreparedRequest>>,
+    spec: &LoadSpec,
+    mut early_stop: Option<early_stop::EarlyStop>,
     cancel: &mut crate::cancel::CancelReceiver,
 ) -> Option<LoadOutcome> {
     let timestamps: Vec<Option<f64>> = requests.iter().map(|r| r.timestamp).collect();
@@ -105,51 +118,71 @@ pub async fn run(
     let semaphore = Arc::new(Semaphore::new(limit.min(Semaphore::MAX_PERMITS)));
     let cpu_start = process_cpu_seconds();
     let origin = Instant::now();
-    let mut tasks = Vec::with_capacity(requests.len());
-    for (index, offset) in offsets.iter().copied().enumerate() {
+    // Dropping the set aborts whatever is still running (cancel, early stop).
+    let mut tasks = tokio::task::JoinSet::new();
+    let mut collected = Collected::default();
+    let mut next = 0;
+    while collected.stopped.is_none() && (next < offsets.len() || !tasks.is_empty()) {
+        let due = offsets
+            .get(next)
+            .map(|offset| origin + Duration::from_secs_f64(*offset));
         tokio::select! {
-            () = tokio::time::sleep_until(origin + Duration::from_secs_f64(offset)) => {}
-            () = crate::cancel::cancelled(cancel) => return None,
-        }
-        let (target, requests, semaphore) = (
-            target.clone(),
-            Arc::clone(&requests),
-            Arc::clone(&semaphore),
-        );
-        tasks.push(tokio::spawn(async move {
-            let dispatch_lag = origin.elapsed().as_secs_f64() - offset;
-            let _permit = semaphore.acquire_owned().await.ok();
-            (
-                dispatch_lag,
-                client::send(&target, &requests[index], origin, offset).await,
-            )
-        }));
-    }
-    let mut results = Vec::with_capacity(tasks.len());
-    let mut dispatch_lag = Vec::with_capacity(tasks.len());
-    for task in tasks {
-        tokio::select! {
-            joined = task => match joined {
-                Ok((lag, result)) => {
-                    dispatch_lag.push(lag);
-                    results.extend(result);
-                }
-                Err(_) => return None,
-            },
+            () = async { if let Some(due) = due { tokio::time::sleep_until(due).await } else { std::future::pending::<()>().await } } => {
+                let offset = offsets[next];
+                let (target, requests, semaphore) = (target.clone(), Arc::clone(&requests), Arc::clone(&semaphore));
+                let index = next;
+                tasks.spawn(async move {
+                    let dispatch_lag = origin.elapsed().as_secs_f64() - offset;
+                    let _permit = semaphore.acquire_owned().await.ok();
+                    (dispatch_lag, client::send(&target, &requests[index], origin, offset).await)
+                });
+                next += 1;
+            }
+            Some(joined) = tasks.join_next(), if !tasks.is_empty() => {
+                let (lag, results) = joined.ok()?;
+                collected.take(lag, results, early_stop.as_mut());
+            }
             () = crate::cancel::cancelled(cancel) => return None,
         }
     }
     let duration = origin.elapsed().as_secs_f64();
     let client = ClientStats {
-        dispatch_lag_s: dispatch_lag,
+        dispatch_lag_s: collected.dispatch_lag,
         cpu_s: process_cpu_seconds() - cpu_start,
         duration_s: duration,
     };
     Some(LoadOutcome {
-        results,
+        results: collected.results,
         duration,
         client,
+        early_stopped: collected.stopped,
     })
+}
+
+#[derive(Default)]
+struct Collected {
+    results: Vec<RequestResult>,
+    dispatch_lag: Vec<f64>,
+    stopped: Option<String>,
+}
+
+impl Collected {
+    fn take(
+        &mut self,
+        lag: f64,
+        results: Vec<RequestResult>,
+        early_stop: Option<&mut early_stop::EarlyStop>,
+    ) {
+        self.dispatch_lag.push(lag);
+        if let Some(check) = early_stop {
+            for result in &results {
+                if self.stopped.is_none() {
+                    self.stopped = check.observe(result);
+                }
+            }
+        }
+        self.results.extend(results);
+    }
 }
 
 /// What one load run measured.
@@ -161,6 +194,8 @@ pub struct LoadOutcome {
     pub duration: f64,
     /// How the client itself kept up.
     pub client: ClientStats,
+    /// Why the run ended before every request finished (SLA early stop).
+    pub early_stopped: Option<String>,
 }
 
 /// The client's own health during a run (self-calibration).

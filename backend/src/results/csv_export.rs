@@ -53,7 +53,8 @@ pub const LEAD_COLUMNS: [&str; 7] = [
 ];
 
 /// Trailing columns.
-pub const TAIL_COLUMNS: [&str; 9] = [
+pub const TAIL_COLUMNS: [&str; 10] = [
+    "early_stopped",
     "client_limited",
     "heuristic_pruned",
     "diagnosis",
@@ -90,13 +91,17 @@ pub fn to_csv(records: &[TrialRecord]) -> Result<Vec<u8>, csv::Error> {
                 .iter()
                 .map(|m| r.metric(m).map(|v| format!("{v:.4}")).unwrap_or_default()),
         );
-        row.extend([
+        let flag = |key: &str| {
             r.metrics
                 .as_ref()
-                .and_then(|m| m.get("client_limited"))
+                .and_then(|m| m.get(key))
                 .and_then(serde_json::Value::as_bool)
                 .unwrap_or(false)
-                .to_string(),
+                .to_string()
+        };
+        row.extend([
+            flag("early_stopped"),
+            flag("client_limited"),
             r.heuristic_pruned.to_string(),
             r.diagnosis.clone().unwrap_or_default(),
             r.hint.clone().unwrap_or_default(),

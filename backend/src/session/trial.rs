@@ -83,13 +83,19 @@ impl TrialId<'_> {
     }
 }
 
-/// SLA violations of measured metrics; a client-limited trial never passes, because its numbers
-/// describe the client rather than the server.
+/// SLA violations of measured metrics. An early-stopped trial never passes (its verdict was already
+/// lost), and neither does a client-limited one (its numbers describe the client, not the server).
 pub fn judge(
     sla: &shared::sla::Sla,
     metrics: &serde_json::Map<String, serde_json::Value>,
 ) -> Vec<String> {
     let mut failures = sla.violations(metrics);
+    if let Some(reason) = metrics
+        .get("early_stop_reason")
+        .and_then(serde_json::Value::as_str)
+    {
+        failures.push(format!("early_stopped: {reason}"));
+    }
     if let Some(reason) = metrics
         .get("client_limited_reason")
         .and_then(serde_json::Value::as_str)
@@ -176,7 +182,18 @@ pub async fn measure(
         seed: cfg.benchmark.seed,
         arrival: cfg.benchmark.arrival,
     };
-    let outcome = loadgen::run(target, Arc::clone(&workload.requests), &spec, cancel).await?;
+    let early_stop = cfg
+        .benchmark
+        .early_stop
+        .then(|| loadgen::early_stop::EarlyStop::new(&cfg.benchmark.sla, workload.requests.len()));
+    let outcome = loadgen::run_with_early_stop(
+        target,
+        Arc::clone(&workload.requests),
+        &spec,
+        early_stop,
+        cancel,
+    )
+    .await?;
     let mut metrics = crate::metrics::summarize(
         &outcome.results,
         outcome.duration,
@@ -189,6 +206,13 @@ pub async fn measure(
         outcome.results.len(),
         cfg.benchmark.max_client_lag_ms,
     );
+    metrics.insert(
+        "early_stopped".into(),
+        json!(outcome.early_stopped.is_some()),
+    );
+    if let Some(reason) = &outcome.early_stopped {
+        metrics.insert("early_stop_reason".into(), json!(reason));
+    }
     if let Some(tag) = &cfg.benchmark.tag {
         metrics.insert("tag".into(), json!(tag));
     }

@@ -230,3 +230,38 @@ fn multi_turn_rows_with_tools_and_trace_timestamps_reach_the_chat_path() {
     );
     common::assert_no_survivors(&out);
 }
+
+#[test]
+fn a_lost_point_stops_early() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("out");
+    let dataset = "  kind: random\n  num_prompts: 200\n  input_len: 64\n  output_len: 8";
+    // p99 TTFT under 1 µs is impossible: the trial stops after 3 of its 200 requests (2 may exceed).
+    let yaml = common::fast_config(&out, "    chunked_prefill_size: [1024]", dataset, "[10]")
+        .replace("max_p99_ttft_ms: 400", "max_p99_ttft_ms: 0.001");
+    let started = std::time::Instant::now();
+    let output = common::run(&common::write_config(dir.path(), &yaml));
+    assert_eq!(output.status.code(), Some(1), "{}", common::text(&output));
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "200 requests at 10 req/s would take 20 s per trial"
+    );
+    let records = common::records(&out.join("results.jsonl"));
+    assert!(
+        records
+            .iter()
+            .all(|r| r["metrics"]["early_stopped"] == true),
+        "{records:?}"
+    );
+    assert!(
+        records
+            .iter()
+            .all(|r| r["metrics"]["completed"].as_u64().is_some_and(|c| c < 20))
+    );
+    assert!(
+        records
+            .iter()
+            .any(|r| r["sla_failures"].to_string().contains("early_stopped"))
+    );
+    common::assert_no_survivors(&out);
+}
