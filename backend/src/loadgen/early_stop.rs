@@ -1,8 +1,9 @@
 //! SLA early stop: ends a trial as soon as its verdict can no longer change, so a search spends no
 //! more GPU time on a point that has already failed.
 //!
-//! A tail limit (say p99 TTFT ≤ 1 s over N planned requests) is certainly broken once more than
-//! `ceil(N × (1 − 0.99))` requests exceeded it, whatever the rest do; a success-rate floor is
+//! A tail limit (say p99 TTFT ≤ 1 s over N planned requests) is certainly broken once
+//! `N − floor(0.99 × (N − 1))` requests exceeded it, whatever the rest do (numpy's linear
+//! percentile); a success-rate floor is
 //! certainly broken once more requests failed than it allows. Means are not checked (a later fast
 //! request could still pull a mean down).
 
@@ -39,6 +40,14 @@ fn quantile(stat: Stat) -> Option<f64> {
     }
 }
 
+/// How many of `planned` values may exceed a limit while numpy's linear `q`-quantile can still
+/// stay at or under it: the quantile sits between sorted values `floor(q(N-1))` and the next, so
+/// once `N - floor(q(N-1))` values exceed the limit, so does the quantile.
+fn allowed_over(planned: usize, q: f64) -> usize {
+    let rank = (q * planned.saturating_sub(1) as f64).floor() as usize;
+    planned.saturating_sub(rank).saturating_sub(1)
+}
+
 impl EarlyStop {
     /// The checks an SLA allows for `planned` requests.
     pub fn new(sla: &Sla, planned: usize) -> EarlyStop {
@@ -53,7 +62,7 @@ impl EarlyStop {
                     metric: l.metric,
                     from_scheduled: l.measure_from == MeasureFrom::Scheduled,
                     max_ms: l.max_ms,
-                    allowed_over: (planned as f64 * (1.0 - q)).ceil() as usize,
+                    allowed_over: allowed_over(planned, q),
                     over: 0,
                 })
             })
