@@ -69,6 +69,9 @@ pub struct BenchArgs {
     /// Arrival process: poisson, constant, trace.
     #[arg(long, value_enum, default_value = "poisson")]
     pub arrival: ArrivalArg,
+    /// Gamma shape of the arrival gaps (1.0 = Poisson; lower is burstier).
+    #[arg(long, default_value_t = 1.0)]
+    pub burstiness: f64,
     /// Warmup requests.
     #[arg(long, default_value_t = 1)]
     pub warmup_requests: u32,
@@ -252,6 +255,7 @@ pub async fn bench(args: &BenchArgs) -> anyhow::Result<ExitCode> {
         max_concurrency: args.max_concurrency,
         seed: args.seed,
         arrival,
+        burstiness: args.burstiness,
     };
     let (_cancel_tx, mut cancel) = crate::cancel::channel();
     let Some(outcome) = loadgen::run(&target, Arc::new(requests), &spec, &mut cancel).await else {

@@ -173,6 +173,9 @@ pub struct BenchmarkSection {
     /// p99 client dispatch lag (ms) above which a trial is client-limited (default 10).
     #[serde(default)]
     pub max_client_lag_ms: Option<f64>,
+    /// Gamma shape of Poisson-like arrival gaps (1.0 = Poisson; lower is burstier).
+    #[serde(default)]
+    pub burstiness: Option<f64>,
     /// Arrival process: poisson (default), constant, or trace (row timestamps).
     #[serde(default)]
     pub arrival: crate::loadgen::schedule::Arrival,

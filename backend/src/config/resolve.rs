@@ -222,6 +222,8 @@ pub struct BenchmarkPlan {
     pub max_client_lag_ms: f64,
     /// SLA early stop.
     pub early_stop: bool,
+    /// Gamma shape of arrival gaps.
+    pub burstiness: f64,
 }
 
 /// The speculative stage.
@@ -824,6 +826,16 @@ fn resolve_benchmark(
             .max_client_lag_ms
             .unwrap_or(crate::metrics::CLIENT_LAG_LIMIT_MS),
         early_stop: b.early_stop.unwrap_or(true),
+        burstiness: match b.burstiness {
+            Some(value) if !(value.is_finite() && value > 0.0) => {
+                return Err(ctx.error(
+                    &["benchmark", "burstiness"],
+                    "must be a positive number (1.0 = Poisson)",
+                ));
+            }
+            Some(value) => value,
+            None => 1.0,
+        },
     })
 }
 

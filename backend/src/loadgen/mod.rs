@@ -33,6 +33,8 @@ pub struct LoadSpec {
     pub seed: u64,
     /// Arrival process.
     pub arrival: schedule::Arrival,
+    /// Gamma shape for Poisson-like arrivals (1.0 = Poisson).
+    pub burstiness: f64,
 }
 
 /// Builds an HTTP client suited to load generation (pooled keep-alive connections, no global
@@ -108,6 +110,7 @@ pub async fn run_with_early_stop(
         spec.arrival,
         requests.len(),
         spec.rate,
+        spec.burstiness,
         spec.seed,
         &timestamps,
     )

@@ -21,6 +21,54 @@ pub fn poisson_offsets(count: usize, rate: f64, seed: u64) -> Vec<f64> {
         .collect()
 }
 
+/// Gamma-distributed gaps with shape `burstiness` and mean `1/rate` (vLLM's `--burstiness`):
+/// 1.0 is Poisson, below 1 burstier, above 1 more regular. Seeded.
+pub fn gamma_offsets(count: usize, rate: f64, burstiness: f64, seed: u64) -> Vec<f64> {
+    if !rate.is_finite() || rate <= 0.0 {
+        return vec![0.0; count];
+    }
+    if (burstiness - 1.0).abs() < 1e-12 {
+        return poisson_offsets(count, rate, seed);
+    }
+    let shape = burstiness.max(1e-3);
+    let scale = 1.0 / (rate * shape);
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut t = 0.0;
+    (0..count)
+        .map(|_| {
+            t += sample_gamma(&mut rng, shape) * scale;
+            t
+        })
+        .collect()
+}
+
+/// Marsaglia–Tsang gamma sampling (shape < 1 via the `U^(1/shape)` boost).
+fn sample_gamma(rng: &mut StdRng, shape: f64) -> f64 {
+    if shape < 1.0 {
+        let u: f64 = rng.random_range(f64::MIN_POSITIVE..1.0);
+        return sample_gamma(rng, shape + 1.0) * u.powf(1.0 / shape);
+    }
+    let d = shape - 1.0 / 3.0;
+    let c = 1.0 / (9.0 * d).sqrt();
+    loop {
+        let x = standard_normal(rng);
+        let v = (1.0 + c * x).powi(3);
+        if v <= 0.0 {
+            continue;
+        }
+        let u: f64 = rng.random_range(f64::MIN_POSITIVE..1.0);
+        if u.ln() < 0.5 * x * x + d - d * v + d * v.ln() {
+            return d * v;
+        }
+    }
+}
+
+fn standard_normal(rng: &mut StdRng) -> f64 {
+    let u1: f64 = rng.random_range(f64::MIN_POSITIVE..1.0);
+    let u2: f64 = rng.random();
+    (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
+}
+
 /// How arrivals are spaced.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -61,11 +109,12 @@ pub fn offsets(
     arrival: Arrival,
     count: usize,
     rate: f64,
+    burstiness: f64,
     seed: u64,
     timestamps: &[Option<f64>],
 ) -> Result<Vec<f64>, String> {
     match arrival {
-        Arrival::Poisson => Ok(poisson_offsets(count, rate, seed)),
+        Arrival::Poisson => Ok(gamma_offsets(count, rate, burstiness, seed)),
         Arrival::Constant => Ok(constant_offsets(count, rate)),
         Arrival::Trace => {
             let stamps: Option<Vec<f64>> = timestamps.iter().copied().collect();
@@ -93,7 +142,7 @@ mod tests {
     }
 
     fn offsets_err() -> bool {
-        offsets(Arrival::Trace, 2, 1.0, 1, &[Some(1.0), None]).is_err()
+        offsets(Arrival::Trace, 2, 1.0, 1.0, 1, &[Some(1.0), None]).is_err()
     }
 
     #[test]
@@ -104,6 +153,28 @@ mod tests {
         let mean_gap = a[999] / 1000.0;
         assert!((mean_gap - 0.1).abs() < 0.01, "mean gap {mean_gap}");
         assert_ne!(a, poisson_offsets(1000, 10.0, 2));
+    }
+
+    #[test]
+    fn gamma_keeps_the_rate_and_changes_the_spread() {
+        let gaps = |b: f64| {
+            let o = gamma_offsets(20_000, 10.0, b, 3);
+            let g: Vec<f64> = std::iter::once(o[0])
+                .chain(o.windows(2).map(|w| w[1] - w[0]))
+                .collect();
+            let mean = g.iter().sum::<f64>() / g.len() as f64;
+            let var = g.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / g.len() as f64;
+            (mean, var.sqrt() / mean)
+        };
+        for b in [0.25, 1.0, 4.0] {
+            let (mean, cv) = gaps(b);
+            assert!(
+                (mean - 0.1).abs() < 0.005,
+                "burstiness {b}: mean gap {mean}"
+            );
+            // Gamma's coefficient of variation is 1/sqrt(shape).
+            assert!((cv - 1.0 / b.sqrt()).abs() < 0.1, "burstiness {b}: cv {cv}");
+        }
     }
 
     #[test]

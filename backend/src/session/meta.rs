@@ -36,7 +36,7 @@ pub fn measurement_settings(cfg: &RunConfig) -> Value {
         "benchmark": {"backend": cfg.benchmark.backend, "tokenizer": cfg.benchmark.tokenizer, "model": cfg.benchmark.model,
                       "seed": cfg.benchmark.seed, "warmup_requests": cfg.benchmark.warmup_requests,
                       "extra_request_body": cfg.benchmark.extra_request_body, "disable_stream": cfg.benchmark.disable_stream,
-                      "disable_ignore_eos": cfg.benchmark.disable_ignore_eos, "base_url": cfg.benchmark.base_url, "arrival": cfg.benchmark.arrival},
+                      "disable_ignore_eos": cfg.benchmark.disable_ignore_eos, "base_url": cfg.benchmark.base_url, "arrival": cfg.benchmark.arrival, "burstiness": cfg.benchmark.burstiness},
     })
 }
 

@@ -135,8 +135,15 @@ pub fn workload(
         .collect::<Result<Vec<_>, _>>()
         .map_err(anyhow::Error::msg)?;
     let timestamps: Vec<Option<f64>> = requests.iter().map(|r| r.timestamp).collect();
-    loadgen::schedule::offsets(cfg.benchmark.arrival, requests.len(), 1.0, 1, &timestamps)
-        .map_err(anyhow::Error::msg)?;
+    loadgen::schedule::offsets(
+        cfg.benchmark.arrival,
+        requests.len(),
+        1.0,
+        1.0,
+        1,
+        &timestamps,
+    )
+    .map_err(anyhow::Error::msg)?;
     let warmup = match rows.first() {
         Some(first) => {
             let one = loadgen::request::build(first, &options, Some(first.output_len.min(32)))
@@ -181,6 +188,7 @@ pub async fn measure(
         max_concurrency: id.max_concurrency,
         seed: cfg.benchmark.seed,
         arrival: cfg.benchmark.arrival,
+        burstiness: cfg.benchmark.burstiness,
     };
     let early_stop = cfg
         .benchmark
