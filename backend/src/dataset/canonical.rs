@@ -14,7 +14,7 @@ use super::tokenizer::TokenizerBundle;
 use super::{DatasetError, DatasetRow};
 
 /// Keys with a meaning of their own; every other top-level key goes into the request body.
-const RESERVED: [&str; 18] = [
+pub(super) const RESERVED: [&str; 18] = [
     "prompt",
     "messages",
     "prompt_origin",

@@ -11,28 +11,6 @@ use serde_json::Value;
 use super::tokenizer::{CountMethod, TokenizerBundle};
 use super::{DatasetError, DatasetRow, PromptKind, parse_row, prompt_kind, prompt_tokens};
 
-/// Keys a canonical row may carry (anything else is sent in the request body).
-const KNOWN: [&str; 18] = [
-    "prompt",
-    "messages",
-    "prompt_origin",
-    "output_len",
-    "max_tokens",
-    "max_completion_tokens",
-    "completion_tokens",
-    "prompt_len",
-    "text_prompt_len",
-    "vision_prompt_len",
-    "image_data",
-    "timestamp",
-    "routing_key",
-    "metadata",
-    "extra_request_body",
-    "param_send",
-    "system",
-    "content",
-];
-
 /// One problem found.
 #[derive(Debug, Clone, Serialize)]
 pub struct Problem {
@@ -163,7 +141,10 @@ pub fn validate(
                 "missing output_len (it would default to 256 tokens)".into(),
             );
         }
-        for key in object.keys().filter(|k| !KNOWN.contains(&k.as_str())) {
+        for key in object
+            .keys()
+            .filter(|k| !super::canonical::RESERVED.contains(&k.as_str()))
+        {
             problem(
                 "warning",
                 format!("unknown field `{key}` will be sent in every request body for this row"),

@@ -112,24 +112,12 @@ fn prompt_tokens(state: &SimState, api: Api, body: &Value) -> Result<u64, String
                 .ok_or("messages is required")?;
             messages
                 .iter()
-                .map(|m| count_tokens(state, &content_text(m.get("content"))) + 4)
+                .map(|m| count_tokens(state, &crate::dataset::content_text(m.get("content"))) + 4)
                 .sum::<u64>()
                 + 3
         }
     };
     Ok(tokens.max(1))
-}
-
-fn content_text(content: Option<&Value>) -> String {
-    match content {
-        Some(Value::String(text)) => text.clone(),
-        Some(Value::Array(parts)) => parts
-            .iter()
-            .filter_map(|p| p.get("text").and_then(Value::as_str))
-            .collect::<Vec<_>>()
-            .join(" "),
-        _ => String::new(),
-    }
 }
 
 fn max_tokens(api: Api, body: &Value) -> u64 {
