@@ -69,6 +69,15 @@ pub struct BenchArgs {
     /// Arrival process: poisson, constant, trace.
     #[arg(long, value_enum, default_value = "poisson")]
     pub arrival: ArrivalArg,
+    /// Measure the client's own ceiling against a fixed-latency simulator, then exit.
+    #[arg(long)]
+    pub calibrate: bool,
+    /// Seconds per rate with --calibrate.
+    #[arg(long, default_value_t = 5.0)]
+    pub calibrate_seconds: f64,
+    /// Highest rate tried with --calibrate.
+    #[arg(long, default_value_t = 8000.0)]
+    pub calibrate_max_rate: f64,
     /// Gamma shape of the arrival gaps (1.0 = Poisson; lower is burstier).
     #[arg(long, default_value_t = 1.0)]
     pub burstiness: f64,
@@ -179,6 +188,13 @@ fn dataset_plan(args: &BenchArgs) -> anyhow::Result<(DatasetPlan, Scenario)> {
     reason = "the summary table is the command's output"
 )]
 pub async fn bench(args: &BenchArgs) -> anyhow::Result<ExitCode> {
+    if args.calibrate {
+        print!(
+            "{}",
+            crate::calibrate::calibrate(args.calibrate_seconds, args.calibrate_max_rate).await?
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
     let api = backend(&args.backend)?;
     let base_url = args
         .base_url

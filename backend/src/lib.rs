@@ -2,6 +2,7 @@
 //! the highest request rate that meets a latency SLA.
 
 pub mod bench_command;
+pub mod calibrate;
 pub mod cancel;
 pub mod cli;
 pub mod commands;

@@ -13,7 +13,7 @@ pub use error::{ConfigError, closest, edit_distance};
 pub use file::Framework;
 pub use resolve::{
     ApiBackend, BenchmarkPlan, DatasetKind, DatasetPlan, RunConfig, Scenario, ServerPlan,
-    SpeculativePlan, resolve,
+    SpeculativePlan, current_exe, resolve,
 };
 
 /// Reads, parses and resolves a config file.

@@ -65,6 +65,11 @@ pub async fn main(raw_args: &[String]) -> i32 {
         }
     };
     eprintln!("[sim] The server is fired up and ready to roll! Listening on http://{host}:{port}");
+    // Stream chunks are tiny: without TCP_NODELAY, Nagle's algorithm and delayed ACKs hold them
+    // back by tens of milliseconds, which would show up as TTFT/ITL that no real server has.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     match axum::serve(listener, http::router(state)).await {
         Ok(()) => 0,
         Err(error) => {

@@ -150,3 +150,25 @@ fn a_starved_client_marks_itself_limited() {
     let line = &common::records(&out)[0];
     assert_eq!(line["client_limited"], true);
 }
+
+#[test]
+fn calibrate_reports_a_ceiling() {
+    let output = common::bin()
+        .args([
+            "bench",
+            "--calibrate",
+            "--calibrate-seconds",
+            "0.5",
+            "--calibrate-max-rate",
+            "100",
+        ])
+        .output()
+        .expect("calibrate");
+    let text = common::text(&output);
+    assert!(output.status.success(), "{text}");
+    assert!(text.contains("client ceiling:"), "{text}");
+    assert!(
+        text.lines().any(|l| l.trim_start().starts_with("100 ")),
+        "{text}"
+    );
+}

@@ -1,0 +1,167 @@
+//! `autobench bench --calibrate`: measures the load generator's own ceiling on this machine
+//! against the simulator's fixed-latency mode (TTFT 20 ms, 2 ms between tokens, unlimited
+//! capacity), launched as a child process. It offers rising rates (128-token prompts, 32 output
+//! tokens, streaming, Poisson arrivals) and reports, per rate, the achieved rate, TTFT overhead over
+//! the server's 20 ms, client CPU per 1,000 requests and errors; the ceiling is the highest rate
+//! the client sustained without marking itself client-limited.
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use serde_json::Value;
+
+use crate::config::ApiBackend;
+use crate::dataset::DatasetRow;
+use crate::launcher::{self, LaunchSpec};
+use crate::loadgen::{self, BodyOptions, LoadSpec, Target, schedule::Arrival};
+
+/// Rates offered, in order.
+pub const RATES: [f64; 6] = [100.0, 500.0, 1000.0, 2000.0, 4000.0, 8000.0];
+
+/// Runs the calibration for `seconds` per rate and returns the printable report.
+pub async fn calibrate(seconds: f64, max_rate: f64) -> anyhow::Result<String> {
+    let dir = tempfile::tempdir().context("cannot create a temporary folder")?;
+    let port = launcher::free_port("127.0.0.1").context("no free port")?;
+    let spec = LaunchSpec {
+        argv: vec![
+            crate::config::current_exe(),
+            "sim".into(),
+            "--model-path".into(),
+            "calibration".into(),
+            "--port".into(),
+            port.to_string(),
+            "--sim-startup-s".into(),
+            "0".into(),
+            "--fixed-ttft-ms".into(),
+            "20".into(),
+            "--fixed-itl-ms".into(),
+            "2".into(),
+        ],
+        env: Vec::new(),
+        log_path: dir.path().join("sim.log"),
+        base_url: format!("http://127.0.0.1:{port}"),
+        health_path: "/health".into(),
+        ready_timeout: Duration::from_secs(30),
+        grace: Duration::from_secs(2),
+        state_dir: dir.path().to_path_buf(),
+    };
+    let (_cancel_tx, mut cancel) = crate::cancel::channel();
+    let server = launcher::launch(&spec, &mut cancel)
+        .await
+        .context("cannot start the fixed-latency simulator")?;
+    let report = measure_rates(&spec.base_url, seconds, max_rate, &mut cancel).await;
+    server.shutdown().await;
+    report
+}
+
+async fn measure_rates(
+    base_url: &str,
+    seconds: f64,
+    max_rate: f64,
+    cancel: &mut crate::cancel::CancelReceiver,
+) -> anyhow::Result<String> {
+    let options = BodyOptions {
+        backend: ApiBackend::SglangOai,
+        model: "calibration".into(),
+        stream: true,
+        ignore_eos: true,
+        extra: Default::default(),
+    };
+    let row = DatasetRow {
+        prompt: Value::String("token ".repeat(128)),
+        output_len: 32,
+        prompt_len: Some(128),
+        extra_request_body: None,
+        image_data: None,
+        timestamp: None,
+        routing_key: None,
+        metadata: None,
+    };
+    let target = Target {
+        client: loadgen::http_client(),
+        base_url: base_url.to_string(),
+        stream: true,
+        timeout: Duration::from_secs(60),
+        api_key: None,
+    };
+    let request = loadgen::request::build(&row, &options, None).map_err(anyhow::Error::msg)?;
+    loadgen::warmup(&target, std::slice::from_ref(&request))
+        .await
+        .map_err(anyhow::Error::msg)?;
+    let mut out = format!(
+        "{:>8} {:>10} {:>12} {:>13} {:>10} {:>14} {:>12} {:>7}  {}\n",
+        "offered",
+        "achieved",
+        "mean TTFT",
+        "p99 TTFT",
+        "mean TPOT",
+        "CPU s/1000 req",
+        "peak RSS MB",
+        "errors",
+        "client"
+    );
+    let mut ceiling = None;
+    for rate in RATES.into_iter().filter(|r| *r <= max_rate) {
+        let count = ((rate * seconds).round() as usize).max(10);
+        let requests = Arc::new(vec![request.clone(); count]);
+        let spec = LoadSpec {
+            rate,
+            max_concurrency: None,
+            seed: 1,
+            arrival: Arrival::Poisson,
+            burstiness: 1.0,
+        };
+        let outcome = loadgen::run(&target, requests, &spec, cancel)
+            .await
+            .context("cancelled")?;
+        let mut m = crate::metrics::summarize(&outcome.results, outcome.duration, rate, None);
+        crate::metrics::add_client_stats(
+            &mut m,
+            &outcome.client,
+            outcome.results.len(),
+            crate::metrics::CLIENT_LAG_LIMIT_MS,
+        );
+        let get = |k: &str| m.get(k).and_then(Value::as_f64).unwrap_or(0.0);
+        let limited = m
+            .get("client_limited")
+            .and_then(Value::as_bool)
+            .unwrap_or(true);
+        let _ = writeln!(
+            out,
+            "{rate:>8.0} {:>10.1} {:>9.2} ms {:>10.2} ms {:>7.2} ms {:>14.3} {:>12.0} {:>7}  {}",
+            get("achieved_request_rate"),
+            get("mean_ttft_ms"),
+            get("p99_ttft_ms"),
+            get("mean_tpot_ms"),
+            get("client_cpu_s_per_1000_requests"),
+            peak_rss_mb(),
+            get("failed"),
+            m.get("client_limited_reason")
+                .and_then(Value::as_str)
+                .unwrap_or("ok")
+        );
+        if limited || get("failed") > 0.0 {
+            break;
+        }
+        ceiling = Some(rate);
+    }
+    let _ = writeln!(
+        out,
+        "TTFT overhead = measured TTFT - 20 ms (the server's fixed TTFT)."
+    );
+    let _ = writeln!(
+        out,
+        "client ceiling: {}",
+        ceiling.map_or("below the lowest rate tried".into(), |c| format!(
+            "at least {c:.0} req/s"
+        ))
+    );
+    Ok(out)
+}
+
+fn peak_rss_mb() -> f64 {
+    nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_SELF)
+        .map_or(0.0, |u| u.max_rss() as f64 / 1024.0)
+}
