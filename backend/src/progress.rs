@@ -55,15 +55,6 @@ impl Progress {
         }
     }
 
-    /// A progress sink that writes nowhere (tests, `plan`).
-    pub fn silent() -> Progress {
-        Progress {
-            log: Mutex::new(None),
-            bar: None,
-            plain: false,
-        }
-    }
-
     /// Logs one line.
     #[expect(clippy::print_stderr, reason = "progress lines go to stderr by design")]
     pub fn line(&self, message: &str) {
