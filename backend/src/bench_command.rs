@@ -381,6 +381,39 @@ fn write_details(path: &std::path::Path, results: &[loadgen::RequestResult]) -> 
     Ok(())
 }
 
+/// Metric rows of the summary table: label, metric name, decimals.
+const TOTALS: [(&str, &str, usize); 10] = [
+    ("Successful requests:", "completed", 0),
+    ("Failed requests:", "failed", 0),
+    ("Benchmark duration (s):", "duration", 2),
+    ("Total input tokens:", "total_input_tokens", 0),
+    ("Total generated tokens:", "total_output_tokens", 0),
+    ("Request throughput (req/s):", "request_throughput", 2),
+    ("Achieved request rate (req/s):", "achieved_request_rate", 2),
+    ("Output token throughput (tok/s):", "output_throughput", 2),
+    ("Total token throughput (tok/s):", "total_throughput", 2),
+    ("Concurrency:", "concurrency", 2),
+];
+
+const CLIENT: [(&str, &str, usize); 4] = [
+    ("Mean send lag (ms):", "mean_send_lag_ms", 2),
+    ("Max send lag (ms):", "max_send_lag_ms", 2),
+    ("P99 dispatch lag (ms):", "p99_dispatch_lag_ms", 2),
+    (
+        "Client CPU s per 1000 requests:",
+        "client_cpu_s_per_1000_requests",
+        3,
+    ),
+];
+
+const LATENCIES: [(&str, &str); 5] = [
+    ("End-to-End Latency", "e2e_latency_ms"),
+    ("Time to First Token", "ttft_ms"),
+    ("TTFT from scheduled send", "ttft_from_scheduled_ms"),
+    ("Time per Output Token (excl. 1st token)", "tpot_ms"),
+    ("Inter-Token Latency", "itl_ms"),
+];
+
 /// bench_serving-style summary table.
 pub fn summary_table(args: &BenchArgs, m: &Map<String, Value>) -> String {
     use std::fmt::Write as _;
@@ -403,42 +436,14 @@ pub fn summary_table(args: &BenchArgs, m: &Map<String, Value>) -> String {
         args.max_concurrency
             .map_or("not set".into(), |c| c.to_string()),
     );
-    row("Successful requests:", format!("{}", get("completed")));
-    row("Failed requests:", format!("{}", get("failed")));
-    row("Benchmark duration (s):", format!("{:.2}", get("duration")));
-    row(
-        "Total input tokens:",
-        format!("{}", get("total_input_tokens")),
-    );
-    row(
-        "Total generated tokens:",
-        format!("{}", get("total_output_tokens")),
-    );
-    row(
-        "Request throughput (req/s):",
-        format!("{:.2}", get("request_throughput")),
-    );
-    row(
-        "Achieved request rate (req/s):",
-        format!("{:.2}", get("achieved_request_rate")),
-    );
-    row(
-        "Output token throughput (tok/s):",
-        format!("{:.2}", get("output_throughput")),
-    );
-    row(
-        "Total token throughput (tok/s):",
-        format!("{:.2}", get("total_throughput")),
-    );
-    row("Concurrency:", format!("{:.2}", get("concurrency")));
-    for (title, stem) in [
-        ("End-to-End Latency", "e2e_latency_ms"),
-        ("Time to First Token", "ttft_ms"),
-        ("TTFT from scheduled send", "ttft_from_scheduled_ms"),
-        ("Time per Output Token (excl. 1st token)", "tpot_ms"),
-        ("Inter-Token Latency", "itl_ms"),
-    ] {
-        let _ = writeln!(out, "{:-^50}", title);
+    let metric_rows = |rows: &[(&str, &str, usize)], out: &mut String| {
+        for (label, key, decimals) in rows {
+            let _ = writeln!(out, "{label:<40}{:>10.*}", *decimals, get(key));
+        }
+    };
+    metric_rows(&TOTALS, &mut out);
+    for (title, stem) in LATENCIES {
+        let _ = writeln!(out, "{title:-^50}");
         for stat in ["mean", "median", "p99"] {
             let _ = writeln!(
                 out,
@@ -449,30 +454,7 @@ pub fn summary_table(args: &BenchArgs, m: &Map<String, Value>) -> String {
         }
     }
     let _ = writeln!(out, "{:-^50}", "Client");
-    let _ = writeln!(
-        out,
-        "{:<40}{:>10.2}",
-        "Mean send lag (ms):",
-        get("mean_send_lag_ms")
-    );
-    let _ = writeln!(
-        out,
-        "{:<40}{:>10.2}",
-        "Max send lag (ms):",
-        get("max_send_lag_ms")
-    );
-    let _ = writeln!(
-        out,
-        "{:<40}{:>10.2}",
-        "P99 dispatch lag (ms):",
-        get("p99_dispatch_lag_ms")
-    );
-    let _ = writeln!(
-        out,
-        "{:<40}{:>10.3}",
-        "Client CPU s per 1000 requests:",
-        get("client_cpu_s_per_1000_requests")
-    );
+    metric_rows(&CLIENT, &mut out);
     if let Some(reason) = m.get("client_limited_reason").and_then(Value::as_str) {
         let _ = writeln!(out, "CLIENT-LIMITED: {reason}");
     }

@@ -544,7 +544,7 @@ pub fn gpus_from_env(env: &serde_json::Map<String, Value>) -> Option<u64> {
 }
 
 fn normalize_dataset(raw: &ConfigFile) -> DatasetSection {
-    let mut section = raw.dataset.as_ref().map(clone_dataset).unwrap_or_default();
+    let mut section = raw.dataset.clone().unwrap_or_default();
     if section.kind.is_none()
         && let Some(path) = &section.path
         && ["sharegpt", "custom", "random", "generated-shared-prefix"].contains(&path.as_str())
@@ -560,10 +560,6 @@ fn normalize_dataset(raw: &ConfigFile) -> DatasetSection {
         section.num_prompts = raw.benchmark.num_prompts;
     }
     section
-}
-
-fn clone_dataset(d: &DatasetSection) -> DatasetSection {
-    d.clone()
 }
 
 fn resolve_dataset(

@@ -5,7 +5,7 @@
 //! tool call ids, names, reasoning) are kept; legacy `system`/`content` rows never leak those keys
 //! into request bodies; every problem names its line.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::Path;
 
 use serde_json::{Map, Value};
@@ -42,22 +42,12 @@ pub fn load_canonical(
     output_len_override: Option<u64>,
     tokenizer: Option<&TokenizerBundle>,
 ) -> Result<Vec<DatasetRow>, DatasetError> {
-    let file = std::fs::File::open(path).map_err(|source| DatasetError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
     let mut rows = Vec::new();
-    for (index, line) in BufReader::new(file).lines().enumerate() {
-        let line = line.map_err(|source| DatasetError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        if line.trim().is_empty() {
-            continue;
-        }
+    for entry in super::non_empty_lines(path)? {
+        let (line_no, line) = entry?;
         let fail = |message: String| DatasetError::Row {
             path: path.to_path_buf(),
-            line: index + 1,
+            line: line_no,
             message,
         };
         let value: Value =

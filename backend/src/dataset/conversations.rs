@@ -135,10 +135,7 @@ fn keep_for(wanted: u64) -> usize {
 /// The file is read in blocks and split into top-level array elements by a byte scanner (string
 /// and escape aware); an element is parsed only when the shuffle keeps it.
 pub fn read_sharegpt(path: &Path, wanted: u64, seed: u64) -> Result<Vec<TwoTurn>, DatasetError> {
-    let file = std::fs::File::open(path).map_err(|source| DatasetError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let file = std::fs::File::open(path).map_err(DatasetError::io(path))?;
     let mut reservoir = Reservoir::new(seed, keep_for(wanted));
     let mut scanner = ElementScanner::default();
     let mut reader = BufReader::with_capacity(1 << 22, file);
@@ -296,16 +293,9 @@ pub fn read_conversation_jsonl(
     wanted: u64,
     seed: u64,
 ) -> Result<Vec<TwoTurn>, DatasetError> {
-    let file = std::fs::File::open(path).map_err(|source| DatasetError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
     let mut reservoir = Reservoir::new(seed, keep_for(wanted));
-    for line in BufReader::new(file).lines() {
-        let line = line.map_err(|source| DatasetError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
+    for entry in super::non_empty_lines(path)? {
+        let (_, line) = entry?;
         if let Ok(conversation) = serde_json::from_str::<Conversation>(&line) {
             reservoir.offer(two_turns(conversation));
         }

@@ -60,6 +60,32 @@ pub enum DatasetError {
     Other(String),
 }
 
+impl DatasetError {
+    /// An I/O error on `path`.
+    pub fn io(path: &Path) -> impl FnOnce(std::io::Error) -> DatasetError + '_ {
+        move |source| DatasetError::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+}
+
+/// The non-empty lines of a text file with their 1-based line numbers, read lazily.
+pub fn non_empty_lines(
+    path: &Path,
+) -> Result<impl Iterator<Item = Result<(usize, String), DatasetError>> + '_, DatasetError> {
+    use std::io::BufRead;
+    let file = std::fs::File::open(path).map_err(DatasetError::io(path))?;
+    Ok(std::io::BufReader::new(file)
+        .lines()
+        .enumerate()
+        .filter_map(move |(index, line)| match line {
+            Ok(line) if line.trim().is_empty() => None,
+            Ok(line) => Some(Ok((index + 1, line))),
+            Err(source) => Some(Err(DatasetError::io(path)(source))),
+        }))
+}
+
 /// One request of the canonical dataset (one JSON line of `prepared_dataset.jsonl`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DatasetRow {
@@ -268,19 +294,8 @@ fn legacy_rows(
 /// A custom file is canonical when its first row has a prompt-like key; otherwise it is
 /// bench_serving's legacy conversation format.
 fn is_canonical(path: &Path) -> Result<bool, DatasetError> {
-    use std::io::BufRead;
-    let file = std::fs::File::open(path).map_err(|source| DatasetError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    for line in std::io::BufReader::new(file).lines() {
-        let line = line.map_err(|source| DatasetError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        if line.trim().is_empty() {
-            continue;
-        }
+    if let Some(first) = non_empty_lines(path)?.next() {
+        let (_, line) = first?;
         return Ok(match serde_json::from_str::<Value>(&line) {
             Ok(Value::Object(o)) => {
                 ["prompt", "messages", "prompt_origin", "system"]

@@ -2,7 +2,6 @@
 //! kinds, token-length percentiles, the per-request extras found, and every problem with its line.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
 use std::path::Path;
 
 use serde::Serialize;
@@ -83,10 +82,7 @@ pub fn validate(
     bundle: &TokenizerBundle,
     context_len: Option<u64>,
 ) -> Result<Report, DatasetError> {
-    let file = std::fs::File::open(path).map_err(|source| DatasetError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let lines = super::non_empty_lines(path)?;
     let mut report = Report {
         path: path.display().to_string(),
         num_requests: 0,
@@ -99,15 +95,8 @@ pub fn validate(
         samples: Vec::new(),
     };
     let (mut inputs, mut outputs) = (Vec::new(), Vec::new());
-    for (index, line) in BufReader::new(file).lines().enumerate() {
-        let line_no = index + 1;
-        let line = line.map_err(|source| DatasetError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        if line.trim().is_empty() {
-            continue;
-        }
+    for entry in lines {
+        let (line_no, line) = entry?;
         let mut problem = |severity, message: String| {
             report.problems.push(Problem {
                 line: line_no,

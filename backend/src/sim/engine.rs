@@ -32,6 +32,13 @@ impl Active {
     fn context(&self) -> u64 {
         self.request.prompt_tokens + self.generated
     }
+    /// Prompt tokens still to prefill (at least 1, so an empty prompt still takes a step).
+    fn unprefilled(&self) -> u64 {
+        self.request
+            .prompt_tokens
+            .saturating_sub(self.prefilled)
+            .max(1)
+    }
     fn reservation(&self) -> u64 {
         self.request.prompt_tokens + self.request.output_tokens
     }
@@ -118,11 +125,7 @@ fn prefill_pieces(model: &GpuModel, prefilling: &VecDeque<Active>) -> Vec<(u64, 
         if budget == 0 {
             break;
         }
-        let remaining = active
-            .request
-            .prompt_tokens
-            .saturating_sub(active.prefilled)
-            .max(1);
+        let remaining = active.unprefilled();
         let take = remaining.min(budget);
         pieces.push((active.prefilled, take));
         budget -= take;
@@ -141,11 +144,7 @@ fn prefill_step(
         let Some(active) = prefilling.front_mut() else {
             break;
         };
-        let remaining = active
-            .request
-            .prompt_tokens
-            .saturating_sub(active.prefilled)
-            .max(1);
+        let remaining = active.unprefilled();
         let take = remaining.min(budget);
         active.prefilled += take;
         budget -= take;
