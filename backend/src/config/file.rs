@@ -170,6 +170,15 @@ pub struct BenchmarkSection {
     /// Stop a trial as soon as its SLA verdict is certain (default true).
     #[serde(default)]
     pub early_stop: Option<bool>,
+    /// Stop a trial early once it is clearly passing (opt-in, default false).
+    #[serde(default)]
+    pub early_pass: bool,
+    /// Fraction of planned requests that must finish before `early_pass` judges (default 0.5).
+    #[serde(default)]
+    pub early_pass_after: Option<f64>,
+    /// `early_pass` tightens every SLA limit to this fraction of its value (default 0.8).
+    #[serde(default)]
+    pub early_pass_margin: Option<f64>,
     /// p99 client dispatch lag (ms) above which a trial is client-limited (default 10).
     #[serde(default)]
     pub max_client_lag_ms: Option<f64>,

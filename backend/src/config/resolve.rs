@@ -222,6 +222,8 @@ pub struct BenchmarkPlan {
     pub max_client_lag_ms: f64,
     /// SLA early stop.
     pub early_stop: bool,
+    /// Opt-in early stop for clearly passing points.
+    pub early_pass: Option<EarlyPassPlan>,
     /// Gamma shape of arrival gaps.
     pub burstiness: f64,
 }
@@ -822,6 +824,7 @@ fn resolve_benchmark(
             .max_client_lag_ms
             .unwrap_or(crate::metrics::CLIENT_LAG_LIMIT_MS),
         early_stop: b.early_stop.unwrap_or(true),
+        early_pass: resolve_early_pass(ctx, b)?,
         burstiness: match b.burstiness {
             Some(value) if !(value.is_finite() && value > 0.0) => {
                 return Err(ctx.error(
@@ -833,6 +836,40 @@ fn resolve_benchmark(
             None => 1.0,
         },
     })
+}
+
+/// `early_pass` settings.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct EarlyPassPlan {
+    /// Fraction of planned requests finished before judging.
+    pub after: f64,
+    /// Fraction of each SLA limit a clearly passing point stays under.
+    pub margin: f64,
+}
+
+fn resolve_early_pass(
+    ctx: &Ctx,
+    b: &super::file::BenchmarkSection,
+) -> Result<Option<EarlyPassPlan>, ConfigError> {
+    let fraction = |key: &str, value: Option<f64>, default: f64| match value {
+        Some(v) if !(v > 0.0 && v <= 1.0) => Err(ctx.error(
+            &["benchmark", key],
+            "must be a fraction greater than 0 and at most 1",
+        )),
+        Some(v) => Ok(v),
+        None => Ok(default),
+    };
+    let after = fraction(
+        "early_pass_after",
+        b.early_pass_after,
+        crate::loadgen::early_pass::DEFAULT_AFTER,
+    )?;
+    let margin = fraction(
+        "early_pass_margin",
+        b.early_pass_margin,
+        crate::loadgen::early_pass::DEFAULT_MARGIN,
+    )?;
+    Ok(b.early_pass.then_some(EarlyPassPlan { after, margin }))
 }
 
 fn resolve_qps(

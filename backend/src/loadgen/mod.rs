@@ -8,6 +8,7 @@
 //! coordinated-omission safe (see the Goose book's chapter on coordinated omission).
 
 mod client;
+pub mod early_pass;
 pub mod early_stop;
 pub mod request;
 pub mod schedule;
@@ -94,15 +95,47 @@ pub async fn run(
     spec: &LoadSpec,
     cancel: &mut crate::cancel::CancelReceiver,
 ) -> Option<LoadOutcome> {
-    run_with_early_stop(target, requests, spec, None, cancel).await
+    run_with_early_stop(target, requests, spec, Stops::default(), cancel).await
 }
 
-/// [`run`] with an optional SLA early stop.
-pub async fn run_with_early_stop(
-    target: &Target,
+/// When a run may end before every request finished.
+#[derive(Debug, Clone, Default)]
+pub struct Stops {
+    /// The SLA verdict is certainly lost.
+    pub failed: Option<early_stop::EarlyStop>,
+    /// The point is clearly passing (opt-in, conservative).
+    pub passing: Option<early_pass::EarlyPass>,
+}
+
+/// Something that sends one prepared request and times it: the HTTP [`Target`], or a fake in tests
+/// (so the schedule can be checked with tokio's paused clock, free of real I/O).
+pub trait Sender: Clone + Send + Sync + 'static {
+    /// Sends `request` now; see [`client::send`].
+    fn send(
+        &self,
+        request: &PreparedRequest,
+        origin: Instant,
+        scheduled_at: f64,
+    ) -> impl std::future::Future<Output = Vec<RequestResult>> + Send;
+}
+
+impl Sender for Target {
+    fn send(
+        &self,
+        request: &PreparedRequest,
+        origin: Instant,
+        scheduled_at: f64,
+    ) -> impl std::future::Future<Output = Vec<RequestResult>> + Send {
+        client::send(self, request, origin, scheduled_at)
+    }
+}
+
+/// [`run`] with optional early stops.
+pub async fn run_with_early_stop<S: Sender>(
+    target: &S,
     requests: Arc<Vec<PreparedRequest>>,
     spec: &LoadSpec,
-    mut early_stop: Option<early_stop::EarlyStop>,
+    mut stops: Stops,
     cancel: &mut crate::cancel::CancelReceiver,
 ) -> Option<LoadOutcome> {
     let timestamps: Vec<Option<f64>> = requests.iter().map(|r| r.timestamp).collect();
@@ -124,6 +157,7 @@ pub async fn run_with_early_stop(
     // Dropping the set aborts whatever is still running (cancel, early stop).
     let mut tasks = tokio::task::JoinSet::new();
     let mut collected = Collected::default();
+    let mut in_flight = std::collections::BTreeMap::new();
     let mut next = 0;
     while collected.stopped.is_none() && (next < offsets.len() || !tasks.is_empty()) {
         let due = offsets
@@ -134,16 +168,25 @@ pub async fn run_with_early_stop(
                 let offset = offsets[next];
                 let (target, requests, semaphore) = (target.clone(), Arc::clone(&requests), Arc::clone(&semaphore));
                 let index = next;
+                in_flight.insert(index, offset);
                 tasks.spawn(async move {
                     let dispatch_lag = origin.elapsed().as_secs_f64() - offset;
                     let _permit = semaphore.acquire_owned().await.ok();
-                    (dispatch_lag, client::send(&target, &requests[index], origin, offset).await)
+                    (index, dispatch_lag, target.send(&requests[index], origin, offset).await)
                 });
                 next += 1;
             }
             Some(joined) = tasks.join_next(), if !tasks.is_empty() => {
-                let (lag, results) = joined.ok()?;
-                collected.take(lag, results, early_stop.as_mut());
+                let (index, lag, results) = joined.ok()?;
+                in_flight.remove(&index);
+                collected.take(lag, results, stops.failed.as_mut());
+                if let Some(pass) = stops.passing.as_mut().filter(|p| p.due(collected.dispatch_lag.len()))
+                    && collected.stopped.is_none()
+                {
+                    let pending: Vec<f64> = in_flight.values().copied().collect();
+                    collected.stopped = pass.check(&collected.results, &pending, origin.elapsed().as_secs_f64());
+                    collected.passed = collected.stopped.is_some();
+                }
             }
             () = crate::cancel::cancelled(cancel) => return None,
         }
@@ -159,6 +202,7 @@ pub async fn run_with_early_stop(
         duration,
         client,
         early_stopped: collected.stopped,
+        early_passed: collected.passed,
     })
 }
 
@@ -167,6 +211,7 @@ struct Collected {
     results: Vec<RequestResult>,
     dispatch_lag: Vec<f64>,
     stopped: Option<String>,
+    passed: bool,
 }
 
 impl Collected {
@@ -199,6 +244,8 @@ pub struct LoadOutcome {
     pub client: ClientStats,
     /// Why the run ended before every request finished (SLA early stop).
     pub early_stopped: Option<String>,
+    /// The early stop was for a clearly passing point (`early_pass`), not a lost verdict.
+    pub early_passed: bool,
 }
 
 /// The client's own health during a run (self-calibration).
@@ -224,3 +271,6 @@ pub fn process_cpu_seconds() -> f64 {
             + system.tv_usec() as f64 / 1e6
     })
 }
+
+#[cfg(test)]
+mod paused_clock_tests;

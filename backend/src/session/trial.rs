@@ -190,18 +190,19 @@ pub async fn measure(
         arrival: cfg.benchmark.arrival,
         burstiness: cfg.benchmark.burstiness,
     };
-    let early_stop = cfg
-        .benchmark
-        .early_stop
-        .then(|| loadgen::early_stop::EarlyStop::new(&cfg.benchmark.sla, workload.requests.len()));
-    let outcome = loadgen::run_with_early_stop(
-        target,
-        Arc::clone(&workload.requests),
-        &spec,
-        early_stop,
-        cancel,
-    )
-    .await?;
+    let planned = workload.requests.len();
+    let stops = loadgen::Stops {
+        failed: cfg
+            .benchmark
+            .early_stop
+            .then(|| loadgen::early_stop::EarlyStop::new(&cfg.benchmark.sla, planned)),
+        passing: cfg.benchmark.early_pass.map(|p| {
+            loadgen::early_pass::EarlyPass::new(&cfg.benchmark.sla, planned, p.after, p.margin)
+        }),
+    };
+    let outcome =
+        loadgen::run_with_early_stop(target, Arc::clone(&workload.requests), &spec, stops, cancel)
+            .await?;
     let mut metrics = crate::metrics::summarize(
         &outcome.results,
         outcome.duration,
@@ -219,7 +220,12 @@ pub async fn measure(
         json!(outcome.early_stopped.is_some()),
     );
     if let Some(reason) = &outcome.early_stopped {
-        metrics.insert("early_stop_reason".into(), json!(reason));
+        let key = if outcome.early_passed {
+            "early_pass_reason"
+        } else {
+            "early_stop_reason"
+        };
+        metrics.insert(key.into(), json!(reason));
     }
     if let Some(tag) = &cfg.benchmark.tag {
         metrics.insert("tag".into(), json!(tag));

@@ -113,3 +113,13 @@ fn framework_neutral_schema_gets_one_clear_message() {
         "{text}"
     );
 }
+
+#[test]
+fn early_pass_fractions_are_checked() {
+    let error = plan_error(
+        "server:\n  base_flags:\n    model_path: m\ndataset: random\nbenchmark:\n  qps: [1]\n  early_pass: true\n  early_pass_margin: 1.5\n",
+    );
+    assert!(error.contains("CONFIG:8:"), "{error}");
+    assert!(error.contains("early_pass_margin"), "{error}");
+    assert!(error.contains("at most 1"), "{error}");
+}

@@ -1,0 +1,117 @@
+//! Opt-in early stop for a point that is clearly passing (`benchmark.early_pass: true`).
+//!
+//! A passing point cannot be *certain* before its last requests finish, so this check is
+//! deliberately conservative rather than exact. Once `after` of the planned requests have
+//! finished, it judges the SLA with every limit tightened to `margin` times its value, over
+//! - every finished request, plus every request still in flight counted as if its first token and
+//!   its end arrived right now (a lower bound on its real TTFT and E2E, so slow stragglers count
+//!   against the verdict instead of being ignored), and
+//! - the most recent quarter of that set by scheduled time, so a queue that is slowly building up
+//!   (latency rising over the trial) does not pass on the strength of its calm beginning.
+//!
+//! Both must pass, with failures no more than `margin` of what `min_success_rate` allows. The
+//! check runs at most 20 times per trial (every 5% of the planned requests).
+
+use shared::sla::Sla;
+
+use super::RequestResult;
+
+/// Defaults: judge after half the requests, with limits at 80% of their value.
+pub const DEFAULT_AFTER: f64 = 0.5;
+/// See [`DEFAULT_AFTER`].
+pub const DEFAULT_MARGIN: f64 = 0.8;
+
+/// The opt-in passing-point check.
+#[derive(Debug, Clone)]
+pub struct EarlyPass {
+    tightened: Sla,
+    planned: usize,
+    every: usize,
+    next_check: usize,
+    allowed_failures: f64,
+    margin: f64,
+}
+
+impl EarlyPass {
+    /// A check for `planned` requests; `after` and `margin` are fractions in (0, 1].
+    pub fn new(sla: &Sla, planned: usize, after: f64, margin: f64) -> EarlyPass {
+        let mut tightened = sla.clone();
+        for limit in &mut tightened.limits {
+            limit.max_ms *= margin;
+        }
+        // The success rate is checked separately, on finished requests only.
+        tightened.min_success_rate = 0.0;
+        let first_check = ((planned as f64 * after).ceil() as usize).max(1);
+        EarlyPass {
+            tightened,
+            planned,
+            every: (planned / 20).max(1),
+            next_check: first_check,
+            allowed_failures: planned as f64 * (1.0 - sla.min_success_rate) * margin,
+            margin,
+        }
+    }
+
+    /// Whether enough new requests finished since the last check to run another one.
+    pub fn due(&self, finished: usize) -> bool {
+        finished >= self.next_check && finished < self.planned
+    }
+
+    /// Judges the point; `in_flight_scheduled` are the scheduled times of requests sent but not
+    /// finished, `now` the trial clock. Returns why the point is clearly passing.
+    pub fn check(
+        &mut self,
+        finished: &[RequestResult],
+        in_flight_scheduled: &[f64],
+        now: f64,
+    ) -> Option<String> {
+        self.next_check = finished.len() + self.every;
+        let failures = finished.iter().filter(|r| r.error.is_some()).count();
+        if failures as f64 > self.allowed_failures {
+            return None;
+        }
+        let mut pool: Vec<RequestResult> = finished
+            .iter()
+            .filter(|r| r.error.is_none())
+            .cloned()
+            .collect();
+        pool.extend(in_flight_scheduled.iter().map(|&at| RequestResult {
+            scheduled_at: at,
+            sent_at: at,
+            first_token_at: Some(now),
+            end_at: now,
+            itl: Vec::new(),
+            output_tokens: 0,
+            input_tokens: 0,
+            error: None,
+        }));
+        if !self.passes(&pool) {
+            return None;
+        }
+        pool.sort_by(|a, b| a.scheduled_at.total_cmp(&b.scheduled_at));
+        let recent = &pool[pool.len() - pool.len().div_ceil(4)..];
+        if !self.passes(recent) {
+            return None;
+        }
+        Some(format!(
+            "clearly passing: {} of {} requests finished ({} in flight) within {:.0}% of every SLA limit, also over the latest quarter",
+            finished.len(),
+            self.planned,
+            in_flight_scheduled.len(),
+            self.margin * 100.0
+        ))
+    }
+
+    fn passes(&self, results: &[RequestResult]) -> bool {
+        if results.is_empty() {
+            return false;
+        }
+        let span = results
+            .iter()
+            .map(|r| r.end_at)
+            .fold(f64::MIN, f64::max)
+            .max(1e-9);
+        let metrics = crate::metrics::summarize(results, span, f64::INFINITY, None);
+        self.tightened.violations(&metrics).is_empty()
+    }
+}

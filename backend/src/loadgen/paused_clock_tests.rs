@@ -1,0 +1,255 @@
+//! The dispatcher under tokio's paused clock with a fake sender: exact send times, queueing under
+//! `max_concurrency`, and both early stops, with no real I/O and no timing flakiness.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use shared::sla::{MeasureFrom, Sla, parse_limit_key};
+use tokio::time::Instant;
+
+use super::schedule::{Arrival, poisson_offsets};
+use super::{LoadSpec, PreparedRequest, RequestResult, Sender, Stops, early_pass, early_stop};
+
+/// Answers after `ttft(scheduled_at)` seconds, then streams `tokens - 1` more tokens `itl` apart.
+#[derive(Clone)]
+struct FakeServer {
+    ttft: fn(f64) -> f64,
+    itl: f64,
+    tokens: u64,
+}
+
+impl Sender for FakeServer {
+    fn send(
+        &self,
+        _request: &PreparedRequest,
+        origin: Instant,
+        scheduled_at: f64,
+    ) -> impl std::future::Future<Output = Vec<RequestResult>> + Send {
+        let server = self.clone();
+        async move {
+            let sent_at = origin.elapsed().as_secs_f64();
+            tokio::time::sleep(Duration::from_secs_f64((server.ttft)(scheduled_at))).await;
+            let first = origin.elapsed().as_secs_f64();
+            let mut itl = Vec::new();
+            for _ in 1..server.tokens {
+                tokio::time::sleep(Duration::from_secs_f64(server.itl)).await;
+                itl.push(server.itl);
+            }
+            vec![RequestResult {
+                scheduled_at,
+                sent_at,
+                first_token_at: Some(first),
+                end_at: origin.elapsed().as_secs_f64(),
+                itl,
+                output_tokens: server.tokens,
+                input_tokens: 8,
+                error: None,
+            }]
+        }
+    }
+}
+
+fn requests(count: usize) -> Arc<Vec<PreparedRequest>> {
+    let request = PreparedRequest {
+        path: "/v1/completions",
+        body: bytes::Bytes::from_static(b"{}"),
+        output_len: 4,
+        input_len: 8,
+        routing_key: None,
+        rounds: None,
+        timestamp: None,
+    };
+    Arc::new(vec![request; count])
+}
+
+fn spec(rate: f64, max_concurrency: Option<u64>) -> LoadSpec {
+    LoadSpec {
+        rate,
+        max_concurrency,
+        seed: 7,
+        arrival: Arrival::Poisson,
+        burstiness: 1.0,
+    }
+}
+
+fn sla(key: &str, max_ms: f64) -> Sla {
+    Sla {
+        limits: vec![parse_limit_key(key, max_ms, MeasureFrom::Scheduled).expect("key")],
+        min_success_rate: 1.0,
+    }
+}
+
+fn close(a: f64, b: f64) -> bool {
+    (a - b).abs() < 1e-6
+}
+
+/// tokio's timer wheel has millisecond resolution: a send is due at its scheduled time rounded
+/// up to the next millisecond, never earlier.
+fn on_time(sent: f64, scheduled: f64) -> bool {
+    sent >= scheduled - 1e-9 && sent - scheduled <= 0.001 + 1e-9
+}
+
+async fn run(
+    server: &FakeServer,
+    count: usize,
+    spec: &LoadSpec,
+    stops: Stops,
+) -> super::LoadOutcome {
+    let (_keep, mut cancel) = crate::cancel::channel();
+    super::run_with_early_stop(server, requests(count), spec, stops, &mut cancel)
+        .await
+        .expect("not cancelled")
+}
+
+#[tokio::test(start_paused = true)]
+async fn every_request_is_sent_exactly_on_its_absolute_schedule() {
+    let server = FakeServer {
+        ttft: |_| 0.020,
+        itl: 0.002,
+        tokens: 4,
+    };
+    let outcome = run(&server, 300, &spec(100.0, None), Stops::default()).await;
+    let expected = poisson_offsets(300, 100.0, 7);
+    let mut sent: Vec<f64> = outcome.results.iter().map(|r| r.sent_at).collect();
+    sent.sort_by(f64::total_cmp);
+    assert_eq!(sent.len(), 300);
+    for (got, want) in sent.iter().zip(&expected) {
+        assert!(on_time(*got, *want), "sent at {got}, scheduled {want}");
+    }
+    for r in &outcome.results {
+        assert!(close(r.first_token_at.expect("ttft") - r.sent_at, 0.020));
+        assert!(close(r.end_at - r.sent_at, 0.026));
+    }
+    assert!(
+        outcome
+            .client
+            .dispatch_lag_s
+            .iter()
+            .all(|lag| (0.0..=0.001 + 1e-9).contains(lag))
+    );
+    let last = expected.last().copied().unwrap_or_default();
+    assert!(
+        on_time(outcome.duration - 0.026, last),
+        "{}",
+        outcome.duration
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_concurrency_cap_delays_sends_and_the_scheduled_basis_keeps_the_wait() {
+    // One slot, 50 ms per request, 100 req/s offered: requests queue behind each other.
+    let server = FakeServer {
+        ttft: |_| 0.050,
+        itl: 0.0,
+        tokens: 1,
+    };
+    let outcome = run(&server, 40, &spec(100.0, Some(1)), Stops::default()).await;
+    let offsets = poisson_offsets(40, 100.0, 7);
+    let mut results = outcome.results.clone();
+    results.sort_by(|a, b| a.scheduled_at.total_cmp(&b.scheduled_at));
+    let mut free_at = 0.0_f64;
+    for (r, offset) in results.iter().zip(&offsets) {
+        // Queued behind the previous request, or sent on schedule (to the millisecond).
+        if free_at > *offset + 0.001 {
+            assert!(
+                close(r.sent_at, free_at),
+                "sent {} want {free_at}",
+                r.sent_at
+            );
+        } else {
+            assert!(
+                on_time(r.sent_at, *offset),
+                "sent {} want {offset}",
+                r.sent_at
+            );
+        }
+        free_at = r.sent_at + 0.050;
+        assert!(close(r.scheduled_at, *offset));
+        let ttft_sent = r.first_token_at.expect("ttft") - r.sent_at;
+        let ttft_scheduled = r.first_token_at.expect("ttft") - r.scheduled_at;
+        assert!(close(ttft_sent, 0.050));
+        assert!(close(ttft_scheduled, 0.050 + (r.sent_at - offset)));
+    }
+    assert!(
+        results
+            .last()
+            .is_some_and(|r| r.sent_at - r.scheduled_at > 1.0)
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_lost_tail_stops_the_trial_after_the_first_decisive_requests() {
+    let server = FakeServer {
+        ttft: |_| 0.500,
+        itl: 0.0,
+        tokens: 1,
+    };
+    let stops = Stops {
+        failed: Some(early_stop::EarlyStop::new(
+            &sla("max_p99_ttft_ms", 100.0),
+            100,
+        )),
+        passing: None,
+    };
+    let outcome = run(&server, 100, &spec(50.0, None), stops).await;
+    assert!(!outcome.early_passed);
+    assert!(
+        outcome
+            .early_stopped
+            .is_some_and(|r| r.contains("2 requests exceeded"))
+    );
+    assert_eq!(
+        outcome.results.len(),
+        2,
+        "at most 1 of 100 may exceed a p99 limit"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_clearly_passing_point_stops_once_half_is_done() {
+    let server = FakeServer {
+        ttft: |_| 0.010,
+        itl: 0.001,
+        tokens: 4,
+    };
+    let stops = Stops {
+        failed: None,
+        passing: Some(early_pass::EarlyPass::new(
+            &sla("max_p99_ttft_ms", 100.0),
+            200,
+            0.5,
+            0.8,
+        )),
+    };
+    let outcome = run(&server, 200, &spec(100.0, None), stops).await;
+    assert!(outcome.early_passed);
+    let reason = outcome.early_stopped.expect("stopped");
+    assert!(
+        reason.starts_with("clearly passing: 100 of 200"),
+        "{reason}"
+    );
+    assert_eq!(outcome.results.len(), 100);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_point_that_degrades_late_is_not_passed_on_its_calm_start() {
+    // Mean TTFT over everything stays under the limit for a while after the regime change, but the
+    // latest quarter does not, so the point runs to the end.
+    let server = FakeServer {
+        ttft: |scheduled| if scheduled < 0.8 { 0.010 } else { 0.200 },
+        itl: 0.0,
+        tokens: 1,
+    };
+    let stops = Stops {
+        failed: None,
+        passing: Some(early_pass::EarlyPass::new(
+            &sla("max_ttft_ms", 100.0),
+            200,
+            0.5,
+            0.8,
+        )),
+    };
+    let outcome = run(&server, 200, &spec(100.0, None), stops).await;
+    assert!(!outcome.early_passed, "{:?}", outcome.early_stopped);
+    assert_eq!(outcome.results.len(), 200);
+}
