@@ -73,10 +73,10 @@ pub struct BenchArgs {
     #[arg(long)]
     pub calibrate: bool,
     /// Seconds per rate with --calibrate.
-    #[arg(long, default_value_t = 5.0)]
+    #[arg(long, default_value_t = 15.0)]
     pub calibrate_seconds: f64,
     /// Highest rate tried with --calibrate.
-    #[arg(long, default_value_t = 8000.0)]
+    #[arg(long, default_value_t = 4000.0)]
     pub calibrate_max_rate: f64,
     /// Gamma shape of the arrival gaps (1.0 = Poisson; lower is burstier).
     #[arg(long, default_value_t = 1.0)]

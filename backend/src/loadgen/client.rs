@@ -206,15 +206,18 @@ async fn read_stream(
         parser = parser.keep_text();
     }
     let mut stream = response.bytes_stream();
+    // Bytes after the last newline, waiting for the rest of their line.
     let mut pending: Vec<u8> = Vec::new();
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|_| RequestError::Truncated)?;
         let at = origin.elapsed().as_secs_f64();
-        pending.extend_from_slice(&chunk);
-        while let Some(newline) = pending.iter().position(|b| *b == b'\n') {
-            let line: Vec<u8> = pending.drain(..=newline).collect();
-            let text = std::str::from_utf8(&line).map_err(|_| RequestError::Malformed)?;
-            parser.feed_line(text, at)?;
+        if pending.is_empty() {
+            let used = feed_lines(&mut parser, &chunk, at)?;
+            pending.extend_from_slice(&chunk[used..]);
+        } else {
+            pending.extend_from_slice(&chunk);
+            let used = feed_lines(&mut parser, &pending, at)?;
+            pending.drain(..used);
         }
     }
     if !pending.is_empty() {
@@ -230,6 +233,17 @@ async fn read_stream(
         prompt_tokens: outcome.reported_prompt_tokens,
         text: outcome.text,
     })
+}
+
+/// Feeds every complete line of `buf`; returns how many bytes that used.
+fn feed_lines(parser: &mut StreamParser, buf: &[u8], at: f64) -> Result<usize, RequestError> {
+    let mut used = 0;
+    for newline in memchr::memchr_iter(b'\n', buf) {
+        let line = std::str::from_utf8(&buf[used..newline]).map_err(|_| RequestError::Malformed)?;
+        parser.feed_line(line, at)?;
+        used = newline + 1;
+    }
+    Ok(used)
 }
 
 #[cfg(test)]

@@ -121,89 +121,60 @@ impl StreamParser {
             self.done = true;
             return Ok(());
         }
-        let chunk: Value = serde_json::from_str(payload).map_err(|_| RequestError::Malformed)?;
-        if chunk.get("error").is_some_and(|e| !e.is_null())
-            || chunk.get("object").and_then(Value::as_str) == Some("error")
-        {
+        let chunk: wire::Chunk =
+            serde_json::from_str(payload).map_err(|_| RequestError::Malformed)?;
+        if chunk.error.is_some() || chunk.object.as_deref() == Some("error") {
             return Err(RequestError::StreamError);
         }
-        self.read_usage(&chunk);
+        if let Some(usage) = &chunk.usage {
+            if let Some(tokens) = usage.completion_tokens {
+                self.outcome.reported_output_tokens = Some(tokens);
+            }
+            if let Some(tokens) = usage.prompt_tokens {
+                self.outcome.reported_prompt_tokens = Some(tokens);
+            }
+        }
+        let choice = chunk.choices.as_ref().and_then(|c| c.first());
+        if choice.is_some_and(|c| c.finish_reason.is_some()) {
+            self.finished = true;
+        }
         match self.format {
             StreamFormat::Native => self.native_chunk(&chunk, at),
             StreamFormat::Completions => {
-                let text = chunk
-                    .pointer("/choices/0/text")
-                    .and_then(Value::as_str)
-                    .unwrap_or("");
-                self.note_finish(chunk.pointer("/choices/0/finish_reason"));
-                self.content(!text.is_empty(), 1, at);
+                let text = choice.and_then(|c| c.text.as_deref()).unwrap_or("");
+                self.content(!text.is_empty(), at);
             }
             StreamFormat::Chat => {
-                let delta = chunk.pointer("/choices/0/delta");
+                let delta = choice.and_then(|c| c.delta.as_ref());
+                let content = delta.and_then(|d| d.content.as_deref());
                 if self.keep_text
-                    && let Some(content) =
-                        delta.and_then(|d| d.get("content")).and_then(Value::as_str)
+                    && let Some(content) = content
                 {
                     self.outcome.text.push_str(content);
                 }
-                let has = ["content", "reasoning_content", "reasoning"]
-                    .iter()
-                    .any(|k| {
-                        delta
-                            .and_then(|d| d.get(*k))
-                            .and_then(Value::as_str)
-                            .is_some_and(|t| !t.is_empty())
-                    });
-                self.note_finish(chunk.pointer("/choices/0/finish_reason"));
-                self.content(has, 1, at);
+                let has = [
+                    content,
+                    delta.and_then(|d| d.reasoning_content.as_deref()),
+                    delta.and_then(|d| d.reasoning.as_deref()),
+                ]
+                .iter()
+                .any(|t| t.is_some_and(|t| !t.is_empty()));
+                self.content(has, at);
             }
         }
         Ok(())
     }
 
-    fn note_finish(&mut self, reason: Option<&Value>) {
-        if reason.is_some_and(|r| !r.is_null()) {
-            self.finished = true;
-        }
-    }
-
-    fn read_usage(&mut self, chunk: &Value) {
-        let usage = chunk.get("usage").filter(|u| !u.is_null());
-        if let Some(tokens) = usage
-            .and_then(|u| u.get("completion_tokens"))
-            .and_then(Value::as_u64)
-        {
-            self.outcome.reported_output_tokens = Some(tokens);
-        }
-        if let Some(tokens) = usage
-            .and_then(|u| u.get("prompt_tokens"))
-            .and_then(Value::as_u64)
-        {
-            self.outcome.reported_prompt_tokens = Some(tokens);
-        }
-    }
-
-    fn native_chunk(&mut self, chunk: &Value, at: f64) {
-        let meta = chunk.get("meta_info");
-        let total = meta
-            .and_then(|m| m.get("completion_tokens"))
-            .and_then(Value::as_u64);
-        if let Some(prompt) = meta
-            .and_then(|m| m.get("prompt_tokens"))
-            .and_then(Value::as_u64)
-        {
+    fn native_chunk(&mut self, chunk: &wire::Chunk, at: f64) {
+        let meta = chunk.meta_info.as_ref();
+        let total = meta.and_then(|m| m.completion_tokens);
+        if let Some(prompt) = meta.and_then(|m| m.prompt_tokens) {
             self.outcome.reported_prompt_tokens = Some(prompt);
         }
-        if meta
-            .and_then(|m| m.get("finish_reason"))
-            .is_some_and(|r| !r.is_null())
-        {
+        if meta.is_some_and(|m| m.finish_reason.is_some()) {
             self.finished = true;
         }
-        let text_len = chunk
-            .get("text")
-            .and_then(Value::as_str)
-            .map_or(0, str::len) as u64;
+        let text_len = chunk.text.as_deref().map_or(0, str::len) as u64;
         let total = total.unwrap_or(text_len.min(self.native_tokens + 1));
         let new_tokens = total.saturating_sub(self.native_tokens);
         if new_tokens == 0 {
@@ -230,7 +201,7 @@ impl StreamParser {
         self.previous_at = at;
     }
 
-    fn content(&mut self, has_content: bool, _tokens: u64, at: f64) {
+    fn content(&mut self, has_content: bool, at: f64) {
         if !has_content {
             return;
         }
@@ -282,6 +253,69 @@ fn spread_gaps(gaps: &[f64], chunks: u64, reported: Option<u64>) -> Vec<f64> {
             out
         }
         _ => gaps.to_vec(),
+    }
+}
+
+/// The parts of a streamed chunk the parser reads, deserialised without building a `Value` tree
+/// (strings are borrowed unless escaped; everything else is skipped).
+mod wire {
+    use std::borrow::Cow;
+
+    use serde::Deserialize;
+    use serde::de::IgnoredAny;
+
+    #[derive(Deserialize)]
+    pub struct Chunk<'a> {
+        #[serde(default)]
+        pub error: Option<IgnoredAny>,
+        #[serde(default, borrow)]
+        pub object: Option<Cow<'a, str>>,
+        #[serde(default)]
+        pub usage: Option<Usage>,
+        #[serde(default, borrow)]
+        pub choices: Option<Vec<Choice<'a>>>,
+        #[serde(default, borrow)]
+        pub text: Option<Cow<'a, str>>,
+        #[serde(default)]
+        pub meta_info: Option<Meta>,
+    }
+
+    #[derive(Deserialize)]
+    pub struct Usage {
+        #[serde(default)]
+        pub completion_tokens: Option<u64>,
+        #[serde(default)]
+        pub prompt_tokens: Option<u64>,
+    }
+
+    #[derive(Deserialize)]
+    pub struct Choice<'a> {
+        #[serde(default, borrow)]
+        pub text: Option<Cow<'a, str>>,
+        #[serde(default, borrow)]
+        pub delta: Option<Delta<'a>>,
+        #[serde(default)]
+        pub finish_reason: Option<IgnoredAny>,
+    }
+
+    #[derive(Deserialize)]
+    pub struct Delta<'a> {
+        #[serde(default, borrow)]
+        pub content: Option<Cow<'a, str>>,
+        #[serde(default, borrow)]
+        pub reasoning_content: Option<Cow<'a, str>>,
+        #[serde(default, borrow)]
+        pub reasoning: Option<Cow<'a, str>>,
+    }
+
+    #[derive(Deserialize)]
+    pub struct Meta {
+        #[serde(default)]
+        pub completion_tokens: Option<u64>,
+        #[serde(default)]
+        pub prompt_tokens: Option<u64>,
+        #[serde(default)]
+        pub finish_reason: Option<IgnoredAny>,
     }
 }
 

@@ -165,7 +165,6 @@ async fn serve(state: Arc<SimState>, api: Api, body: Bytes) -> Response {
         .pointer("/stream_options/include_usage")
         .and_then(Value::as_bool)
         .unwrap_or(false);
-    let tokens = start_generation(&state, prompt, output);
     let chunks = Chunks {
         api,
         model: state.served_name.clone(),
@@ -173,6 +172,10 @@ async fn serve(state: Arc<SimState>, api: Api, body: Bytes) -> Response {
         output,
         id: request_id(),
     };
+    if let (true, Some((ttft, itl))) = (stream, state.fixed) {
+        return sse_response(Body::from_stream(fixed_stream(chunks, ttft, itl, usage)));
+    }
+    let tokens = start_generation(&state, prompt, output);
     if stream {
         streaming_response(chunks, tokens, usage)
     } else {
@@ -316,11 +319,71 @@ fn streaming_response(
     let stream = futures_util::stream::unfold(rx, |mut rx| async move {
         rx.recv().await.map(|item| (item, rx))
     });
+    sse_response(Body::from_stream(stream))
+}
+
+fn sse_response(body: Body) -> Response {
     Response::builder()
         .header(header::CONTENT_TYPE, "text/event-stream")
         .header(header::CACHE_CONTROL, "no-cache")
-        .body(Body::from_stream(stream))
+        .body(body)
         .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+}
+
+/// The fixed-latency mode's stream, kept cheap so the simulator is never the bottleneck of a
+/// client calibration: no generation task and no channel (the body stream sleeps until each
+/// token's absolute due time itself), and OpenAI delta chunks serialised once per distinct word
+/// and then shared.
+fn fixed_stream(
+    chunks: Chunks,
+    ttft: Duration,
+    itl: Duration,
+    usage: bool,
+) -> impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> + Send {
+    let start = tokio::time::Instant::now();
+    let output = chunks.output;
+    let cached: Vec<Bytes> = if chunks.api == Api::Native {
+        Vec::new()
+    } else {
+        (0..WORDS.len() as u64)
+            .map(|i| sse(&chunks.chunk(i, i + 1)))
+            .collect()
+    };
+    futures_util::stream::unfold(1_u64, move |n| {
+        let tail = fixed_tail(&chunks, n, usage);
+        let token = (n <= output).then(|| {
+            let due = start + ttft + itl * u32::try_from(n - 1).unwrap_or(u32::MAX);
+            let bytes = match cached.get(((n - 1) % WORDS.len() as u64) as usize) {
+                Some(bytes) if n < output => bytes.clone(),
+                _ => sse(&chunks.chunk(n - 1, n)),
+            };
+            (due, bytes)
+        });
+        async move {
+            match (token, tail) {
+                (Some((due, bytes)), _) => {
+                    tokio::time::sleep_until(due).await;
+                    Some((Ok(bytes), n + 1))
+                }
+                (None, Some(bytes)) => Some((Ok(bytes), u64::MAX)),
+                (None, None) => None,
+            }
+        }
+    })
+}
+
+/// After the last token: the usage chunk (when asked for) and `[DONE]`, as one write.
+fn fixed_tail(chunks: &Chunks, n: u64, usage: bool) -> Option<Bytes> {
+    if n != chunks.output + 1 {
+        return None;
+    }
+    let mut tail = Vec::new();
+    if usage && chunks.api != Api::Native {
+        let final_usage = json!({"id": chunks.id, "object": "chunk", "model": chunks.model, "choices": [], "usage": chunks.usage(chunks.output)});
+        tail.extend_from_slice(&sse(&final_usage));
+    }
+    tail.extend_from_slice(b"data: [DONE]\n\n");
+    Some(Bytes::from(tail))
 }
 
 async fn whole_response(chunks: Chunks, mut tokens: mpsc::UnboundedReceiver<u64>) -> Response {
