@@ -72,6 +72,10 @@ pub struct BenchArgs {
     /// Measure the client's own ceiling against a fixed-latency simulator, then exit.
     #[arg(long)]
     pub calibrate: bool,
+    /// Send standard OpenAI request fields only (no `ignore_eos`, `best_of`,
+    /// `max_completion_tokens`), for servers that reject unknown fields (`transformers serve`).
+    #[arg(long)]
+    pub strict_openai: bool,
     /// Seconds per rate with --calibrate.
     #[arg(long, default_value_t = 15.0)]
     pub calibrate_seconds: f64,
@@ -229,6 +233,7 @@ pub async fn bench(args: &BenchArgs) -> anyhow::Result<ExitCode> {
         model,
         stream: !args.disable_stream,
         ignore_eos: !args.disable_ignore_eos,
+        extensions: !args.strict_openai,
         extra,
     };
     let requests = rows

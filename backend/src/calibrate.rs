@@ -67,6 +67,7 @@ async fn measure_rates(
         model: "calibration".into(),
         stream: true,
         ignore_eos: true,
+        extensions: true,
         extra: Default::default(),
     };
     let row = DatasetRow {

@@ -16,10 +16,7 @@ use crate::session::{self, RunOutcome};
 
 /// Seconds a server of this framework typically needs to start (for the wall-time estimate).
 fn startup_estimate_s(cfg: &RunConfig) -> f64 {
-    match cfg.server.framework {
-        config::Framework::Sim => 3.0,
-        config::Framework::Sglang => 90.0,
-    }
+    cfg.server.framework.profile().startup_estimate_s
 }
 
 /// Renders the plan text.

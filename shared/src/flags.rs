@@ -46,9 +46,36 @@ pub enum BoolStyle {
     FlagOrNoFlag,
 }
 
+/// How a server's CLI spells flag names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NameStyle {
+    /// `chunked_prefill_size` becomes `--chunked-prefill-size` (SGLang, vLLM, transformers).
+    #[default]
+    Dashes,
+    /// `max_batch_size` stays `--max_batch_size` (`trtllm-serve`).
+    Underscores,
+}
+
+/// How a server's CLI spells flags: names and booleans.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+pub struct CliSpelling {
+    /// Booleans.
+    pub bools: BoolStyle,
+    /// Names.
+    pub names: NameStyle,
+}
+
 /// The command-line name of a flag key: `chunked_prefill_size` becomes `--chunked-prefill-size`.
 pub fn cli_name(key: &str) -> String {
     format!("--{}", key.replace('_', "-"))
+}
+
+fn spelled_name(key: &str, names: NameStyle) -> String {
+    match names {
+        NameStyle::Dashes => cli_name(key),
+        NameStyle::Underscores => format!("--{key}"),
+    }
 }
 
 /// Renders one scalar the way Python's `str()` would, so command lines match upstream's.
@@ -81,22 +108,34 @@ fn render_number(number: &serde_json::Number) -> String {
 /// Renders a flag map as argv tokens: `null` is skipped; booleans follow `style`; a list becomes
 /// the flag followed by each item as its own token; anything else is the flag and its value.
 pub fn render_args(flags: &FlagMap, style: BoolStyle) -> Vec<String> {
+    render_args_spelled(
+        flags,
+        CliSpelling {
+            bools: style,
+            names: NameStyle::Dashes,
+        },
+    )
+}
+
+/// [`render_args`] with a full spelling (names as well as booleans).
+pub fn render_args_spelled(flags: &FlagMap, spelling: CliSpelling) -> Vec<String> {
     let mut args = Vec::new();
     for (key, value) in flags {
+        let name = spelled_name(key, spelling.names);
         match value {
             Value::Null => {}
-            Value::Bool(true) => args.push(cli_name(key)),
+            Value::Bool(true) => args.push(name),
             Value::Bool(false) => {
-                if style == BoolStyle::FlagOrNoFlag {
-                    args.push(format!("--no-{}", key.replace('_', "-")));
+                if spelling.bools == BoolStyle::FlagOrNoFlag {
+                    args.push(format!("--no-{}", &name[2..]));
                 }
             }
             Value::Array(items) => {
-                args.push(cli_name(key));
+                args.push(name);
                 args.extend(items.iter().map(render_scalar));
             }
             scalar => {
-                args.push(cli_name(key));
+                args.push(name);
                 args.push(render_scalar(scalar));
             }
         }

@@ -44,6 +44,12 @@ pub enum Framework {
     Sglang,
     /// autobench's built-in simulated SGLang-like server (`autobench sim`).
     Sim,
+    /// `transformers serve MODEL` (Hugging Face transformers' OpenAI-compatible server).
+    Transformers,
+    /// `vllm serve MODEL`.
+    Vllm,
+    /// `trtllm-serve MODEL` (TensorRT-LLM).
+    Trtllm,
 }
 
 /// `server:`.

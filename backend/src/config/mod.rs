@@ -5,12 +5,14 @@
 mod de;
 mod error;
 pub mod file;
+mod framework;
 mod resolve;
 
 use std::path::Path;
 
 pub use error::{ConfigError, closest, edit_distance};
 pub use file::Framework;
+pub use framework::{Profile, launch_args};
 pub use resolve::{
     ApiBackend, BenchmarkPlan, DatasetKind, DatasetPlan, RunConfig, Scenario, ServerPlan,
     SpeculativePlan, current_exe, resolve,

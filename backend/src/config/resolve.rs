@@ -368,6 +368,15 @@ fn resolve_server(ctx: &Ctx, raw: &ConfigFile) -> Result<ServerPlan, ConfigError
             vec!["python".into(), "-m".into(), "sglang.launch_server".into()],
             vec!["python3".into(), "-m".into(), "sglang.launch_server".into()],
         ),
+        (None, other) => {
+            let words: Vec<String> = other
+                .profile()
+                .command
+                .iter()
+                .map(|w| (*w).to_string())
+                .collect();
+            (words.clone(), words)
+        }
     };
     let env = section
         .env
@@ -774,6 +783,18 @@ fn resolve_benchmark(
             ),
         )
     })?;
+    if backend == ApiBackend::Sglang && !raw.server.framework.profile().sglang_api {
+        return Err(ctx.error(
+            &["benchmark", "backend"],
+            format!(
+                "backend `{backend_name}` is SGLang's native /generate, which server.framework `{}` does not serve; use sglang-oai (completions) or sglang-oai-chat",
+                serde_json::to_value(raw.server.framework)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_default()
+            ),
+        ));
+    }
     let tokenizer = b
         .tokenizer
         .clone()

@@ -22,7 +22,8 @@ pub struct RequestResult {
     pub end_at: f64,
     /// Inter-token gaps.
     pub itl: Vec<f64>,
-    /// Output tokens (server-reported, else requested).
+    /// Output tokens: server-reported (`usage`, `meta_info`), else streamed content chunks, else
+    /// the requested length (a non-streaming answer without `usage`).
     pub output_tokens: u64,
     /// Input tokens (server-reported, else dataset).
     pub input_tokens: u64,
@@ -229,7 +230,11 @@ async fn read_stream(
         first_token_at: outcome.first_token_at.unwrap_or(outcome.last_at),
         end_at: outcome.last_at,
         itl: outcome.itl,
-        output_tokens: outcome.reported_output_tokens,
+        // Without `usage` (servers that ignore `stream_options`), each content chunk counts as
+        // one token, as servers that stream token by token send them.
+        output_tokens: outcome
+            .reported_output_tokens
+            .or((outcome.content_chunks > 0).then_some(outcome.content_chunks)),
         prompt_tokens: outcome.reported_prompt_tokens,
         text: outcome.text,
     })
@@ -302,6 +307,7 @@ mod tests {
             model: "m".into(),
             stream: true,
             ignore_eos: true,
+            extensions: true,
             extra: Default::default(),
         };
         let request = build(&row, &options, None).expect("request");

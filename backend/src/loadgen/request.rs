@@ -38,6 +38,10 @@ pub struct BodyOptions {
     pub stream: bool,
     /// Force the full output length.
     pub ignore_eos: bool,
+    /// Send SGLang/vLLM extensions to the OpenAI bodies (`ignore_eos`, `best_of`,
+    /// `max_completion_tokens`); off for servers that reject unknown fields, which get standard
+    /// OpenAI fields only (`max_tokens`) and may stop at EOS.
+    pub extensions: bool,
     /// Global extras (per-row extras win).
     pub extra: Map<String, Value>,
 }
@@ -210,8 +214,12 @@ fn completions_body(
             ));
         }
     };
-    let mut body = json!({"model": options.model, "prompt": prompt, "best_of": 1, "max_tokens": max_tokens,
-                          "stream": options.stream, "temperature": 0.0, "ignore_eos": options.ignore_eos});
+    let mut body = json!({"model": options.model, "prompt": prompt, "max_tokens": max_tokens,
+                          "stream": options.stream, "temperature": 0.0});
+    if options.extensions {
+        body["best_of"] = json!(1);
+        body["ignore_eos"] = json!(options.ignore_eos);
+    }
     if options.stream {
         body["stream_options"] = json!({"include_usage": true});
     }
@@ -236,8 +244,14 @@ fn chat_body(
             ));
         }
     };
-    let mut body = json!({"model": options.model, "messages": messages, "max_completion_tokens": max_tokens,
-                          "stream": options.stream, "temperature": 0.0, "ignore_eos": options.ignore_eos});
+    let mut body = json!({"model": options.model, "messages": messages,
+                          "stream": options.stream, "temperature": 0.0});
+    if options.extensions {
+        body["max_completion_tokens"] = json!(max_tokens);
+        body["ignore_eos"] = json!(options.ignore_eos);
+    } else {
+        body["max_tokens"] = json!(max_tokens);
+    }
     if options.stream {
         body["stream_options"] = json!({"include_usage": true});
     }
@@ -293,6 +307,7 @@ mod tests {
             model: "m".into(),
             stream: true,
             ignore_eos: true,
+            extensions: true,
             extra: json!({"temperature": 0.5})
                 .as_object()
                 .cloned()

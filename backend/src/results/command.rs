@@ -1,7 +1,7 @@
 //! The launch command shown to users (summaries, plan, console): environment assignments with
 //! secrets redacted by name, the program, then `--flag value` pairs one per line.
 
-use shared::flags::{self, BoolStyle, FlagMap};
+use shared::flags::FlagMap;
 use shared::redact::{REDACTED, is_secret_env};
 
 use crate::config::ServerPlan;
@@ -29,8 +29,8 @@ pub fn render(server: &ServerPlan, flag_map: &FlagMap) -> String {
             .collect::<Vec<_>>()
             .join(" "),
     );
-    let mut args = flags::render_args(flag_map, BoolStyle::BareFlag);
-    args.extend(server.extra_args.iter().cloned());
+    let args =
+        crate::config::launch_args(&server.framework.profile(), flag_map, &server.extra_args);
     let mut lines = vec![parts.join(" ")];
     let mut index = 0;
     while index < args.len() {

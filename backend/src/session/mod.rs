@@ -238,7 +238,13 @@ async fn prepare_scenarios(
         }
         stored_meta["datasets"][&scenario.slug] = Value::String(fingerprint);
         let backend = match cfg.benchmark.backend {
-            ApiBackend::Auto => crate::dataset::infer_backend(&rows)?,
+            ApiBackend::Auto => match crate::dataset::infer_backend(&rows)? {
+                // Only SGLang serves `/generate`; text prompts go to OpenAI completions elsewhere.
+                ApiBackend::Sglang if !cfg.server.framework.profile().sglang_api => {
+                    ApiBackend::SglangOai
+                }
+                inferred => inferred,
+            },
             explicit => explicit,
         };
         let live = dir.join("live_results.jsonl");
@@ -569,11 +575,11 @@ async fn ensure_server(
     };
     let flags = with_host_port(cfg, flags, Some(port));
     let mut argv = cfg.server.command.clone();
-    argv.extend(shared::flags::render_args(
+    argv.extend(crate::config::launch_args(
+        &cfg.server.framework.profile(),
         &flags,
-        shared::flags::BoolStyle::BareFlag,
+        &cfg.server.extra_args,
     ));
-    argv.extend(cfg.server.extra_args.iter().cloned());
     let connect_host = if cfg.server.host == "0.0.0.0" {
         "127.0.0.1".to_string()
     } else {
@@ -664,7 +670,8 @@ async fn run_one(
         timeout: ctx.cfg.benchmark.request_timeout,
         api_key: loadgen::api_key_from_env(),
     };
-    Ok(trial::measure(ctx.cfg, &target, &workload, id, true, &mut ctx.cancel).await)
+    let flush = ctx.cfg.server.framework.profile().sglang_api;
+    Ok(trial::measure(ctx.cfg, &target, &workload, id, flush, &mut ctx.cancel).await)
 }
 
 /// The speculative (EAGLE) stage: per scenario, on the best base flags.

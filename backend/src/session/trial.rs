@@ -127,6 +127,7 @@ pub fn workload(
         model: model.to_string(),
         stream: !cfg.benchmark.disable_stream,
         ignore_eos: !cfg.benchmark.disable_ignore_eos,
+        extensions: cfg.server.framework.profile().openai_extensions,
         extra: cfg.benchmark.extra_request_body.clone(),
     };
     let requests = rows

@@ -34,10 +34,44 @@ pub struct SimState {
     pub tokenizer: Option<tokenizers::Tokenizer>,
     /// Fixed-latency mode: (TTFT, inter-token delay).
     pub fixed: Option<(Duration, Duration)>,
+    /// Behave like `transformers serve`: no SGLang endpoints, an empty `/v1/models`, 422 for
+    /// unknown request fields, no `usage` while streaming.
+    pub strict_openai: bool,
 }
+
+/// Request fields a strict OpenAI server (`transformers serve`) accepts; others get a 422.
+const STRICT_FIELDS: &[&str] = &[
+    "model",
+    "prompt",
+    "messages",
+    "max_tokens",
+    "max_completion_tokens",
+    "stream",
+    "stream_options",
+    "temperature",
+    "top_p",
+    "seed",
+    "stop",
+    "n",
+    "frequency_penalty",
+    "presence_penalty",
+    "logprobs",
+    "user",
+];
 
 /// The router.
 pub fn router(state: Arc<SimState>) -> Router {
+    if state.strict_openai {
+        return Router::new()
+            .route("/health", get(|| async { Json(json!({"status": "ok"})) }))
+            .route(
+                "/v1/models",
+                get(|| async { Json(json!({"object": "list", "data": []})) }),
+            )
+            .route("/v1/completions", post(completions))
+            .route("/v1/chat/completions", post(chat))
+            .with_state(state);
+    }
     Router::new()
         .route("/health", get(|| async { StatusCode::OK }))
         .route("/health_generate", get(|| async { StatusCode::OK }))
@@ -155,16 +189,27 @@ async fn serve(state: Arc<SimState>, api: Api, body: Bytes) -> Response {
     let Ok(body) = serde_json::from_slice::<Value>(&body) else {
         return bad_request("request body is not valid JSON");
     };
+    if state.strict_openai
+        && let Some(unexpected) = unexpected_fields(&body)
+    {
+        let detail = format!("Unexpected fields in the request: {{{unexpected}}}");
+        return (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Json(json!({ "detail": detail })),
+        )
+            .into_response();
+    }
     let prompt = match prompt_tokens(&state, api, &body) {
         Ok(tokens) => tokens,
         Err(message) => return bad_request(&message),
     };
     let output = max_tokens(api, &body);
     let stream = body.get("stream").and_then(Value::as_bool).unwrap_or(false);
-    let usage = body
-        .pointer("/stream_options/include_usage")
-        .and_then(Value::as_bool)
-        .unwrap_or(false);
+    let usage = !state.strict_openai
+        && body
+            .pointer("/stream_options/include_usage")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
     let chunks = Chunks {
         api,
         model: state.served_name.clone(),
@@ -181,6 +226,16 @@ async fn serve(state: Arc<SimState>, api: Api, body: Bytes) -> Response {
     } else {
         whole_response(chunks, tokens).await
     }
+}
+
+fn unexpected_fields(body: &Value) -> Option<String> {
+    let names: Vec<String> = body
+        .as_object()?
+        .keys()
+        .filter(|k| !STRICT_FIELDS.contains(&k.as_str()))
+        .map(|k| format!("'{k}'"))
+        .collect();
+    (!names.is_empty()).then(|| names.join(", "))
 }
 
 fn start_generation(

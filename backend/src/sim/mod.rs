@@ -5,11 +5,13 @@
 //! when the flags do not fit the simulated GPU, and serves SGLang's HTTP API with latencies from
 //! a continuous-batching GPU model ([`model`]). `--fixed-ttft-ms`/`--fixed-itl-ms` switch to a
 //! fixed-latency mode with unlimited capacity, for measuring the load generator itself.
+//! `--sim-like transformers` takes `transformers serve`'s flags and API quirks instead.
 
 mod args;
 mod engine;
 mod http;
 mod model;
+mod transformers;
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicUsize;
@@ -24,7 +26,12 @@ pub use model::{GpuModel, StartupError};
     reason = "the simulated server logs to stderr like a real one"
 )]
 pub async fn main(raw_args: &[String]) -> i32 {
-    let args = match SimArgs::parse(raw_args) {
+    let (strict_openai, translated) = match like_transformers(raw_args) {
+        None => (false, Ok(raw_args.to_vec())),
+        Some(rest) => (true, transformers::translate(&rest)),
+    };
+    let parsed = translated.and_then(|args| SimArgs::parse(&args));
+    let args = match parsed {
         Ok(args) => args,
         Err(error) => {
             eprintln!("{error}");
@@ -54,7 +61,7 @@ pub async fn main(raw_args: &[String]) -> i32 {
         }
     };
     tokio::time::sleep(startup.mul_f64(0.4)).await;
-    let state = build_state(&args, gpu, fixed, model_path);
+    let state = build_state(&args, gpu, fixed, model_path, strict_openai);
     let host = args.text("host").unwrap_or("127.0.0.1").to_string();
     let port = args.number("port").unwrap_or(30000.0) as u16;
     let listener = match tokio::net::TcpListener::bind((host.as_str(), port)).await {
@@ -79,6 +86,16 @@ pub async fn main(raw_args: &[String]) -> i32 {
     }
 }
 
+/// With `--sim-like transformers` (anywhere), the other arguments without it.
+fn like_transformers(args: &[String]) -> Option<Vec<String>> {
+    let at = args
+        .windows(2)
+        .position(|w| w[0] == "--sim-like" && w[1] == "transformers")?;
+    let mut rest = args.to_vec();
+    rest.drain(at..at + 2);
+    Some(rest)
+}
+
 fn fixed_mode(args: &SimArgs) -> Option<(Duration, Duration)> {
     let ttft = args.number("fixed-ttft-ms")?;
     let itl = args.number("fixed-itl-ms").unwrap_or(0.0);
@@ -93,6 +110,7 @@ fn build_state(
     gpu: Option<GpuModel>,
     fixed: Option<(Duration, Duration)>,
     model_path: String,
+    strict_openai: bool,
 ) -> Arc<http::SimState> {
     let replicas = args
         .number("dp-size")
@@ -125,5 +143,6 @@ fn build_state(
         next_replica: AtomicUsize::new(0),
         tokenizer: crate::dataset::load_tokenizer(&tokenizer_dir).ok(),
         fixed,
+        strict_openai,
     })
 }

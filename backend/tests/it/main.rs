@@ -5,6 +5,7 @@ mod bench_cmd;
 mod common;
 mod config_errors;
 mod datasets;
+mod other_frameworks;
 mod plan;
 mod run_e2e;
 mod signals;

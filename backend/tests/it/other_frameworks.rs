@@ -1,0 +1,91 @@
+//! A non-SGLang server profile end to end: `framework: transformers` launches the simulator in its
+//! `transformers serve` personality (positional model, `--flag/--no-flag`, `--cb-*` knobs, strict
+//! request fields, empty `/v1/models`, no SGLang endpoints, no streamed `usage`), the same paths a
+//! real `transformers serve` run on a GPU takes.
+
+use super::common;
+
+fn config(out: &std::path::Path) -> String {
+    let model = common::tiny_model();
+    format!(
+        "server:\n  framework: transformers\n  command_prefix: autobench sim --sim-like transformers --sim-startup-s 0.2 --sim-time-scale 0.5\n  host: 127.0.0.1\n  base_flags:\n    model_path: {model}\n    continuous_batching: true\n  search_space:\n    attn_implementation: [sdpa, eager]\n    cb_use_cuda_graph: [false]\n    continuous_batching: [false]\n  shutdown_grace_sec: 2\n\
+         dataset:\n  kind: random\n  num_prompts: 10\n  input_len: 64\n  output_len: 6\n\
+         benchmark:\n  qps: {{lower: 2, upper: 40, tolerance: 20, max_rounds: 2}}\n  sla:\n    max_p99_ttft_ms: 2000\n  output_dir: {}\n  max_client_lag_ms: 1000\n\
+         search:\n  tier: 1\n",
+        out.display()
+    )
+}
+
+#[test]
+fn transformers_profile_runs_a_search_against_a_strict_openai_server() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("out");
+    let path = common::write_config(dir.path(), &config(&out));
+
+    let plan = common::bin()
+        .args(["plan", "--config"])
+        .arg(&path)
+        .output()
+        .expect("plan");
+    let plan_text = common::text(&plan);
+    assert!(plan.status.success(), "{plan_text}");
+    assert!(
+        plan_text.contains("--no-continuous-batching"),
+        "false renders --no-flag: {plan_text}"
+    );
+    assert!(plan_text.contains("--no-cb-use-cuda-graph"), "{plan_text}");
+    assert!(
+        !plan_text.contains("--model-path"),
+        "the model is positional: {plan_text}"
+    );
+
+    let output = common::run(&path);
+    let text = common::text(&output);
+    assert_eq!(output.status.code(), Some(0), "{text}");
+    let records = common::records(&out.join("results.jsonl"));
+    assert!(!records.is_empty());
+    let measured: Vec<_> = records
+        .iter()
+        .filter(|r| r["metrics"].is_object())
+        .collect();
+    assert!(
+        !measured.is_empty(),
+        "every trial failed (a 422 for an unknown field?): {records:?}"
+    );
+    for record in &measured {
+        let metrics = &record["metrics"];
+        assert_eq!(metrics["failed"], 0, "{record}");
+        // No usage while streaming: output tokens come from the streamed chunks.
+        assert_eq!(
+            metrics["total_output_tokens"].as_u64(),
+            metrics["completed"].as_u64().map(|c| c * 6),
+            "{record}"
+        );
+    }
+    assert!(
+        records.iter().any(|r| r["sla_passed"] == true),
+        "{records:?}"
+    );
+    let summary = std::fs::read_to_string(out.join("summary.md")).expect("summary");
+    assert!(
+        summary.contains("autobench sim --sim-like transformers"),
+        "{summary}"
+    );
+    common::assert_no_survivors(&out);
+}
+
+#[test]
+fn the_native_backend_is_refused_for_servers_without_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("out");
+    let text = config(&out).replace("benchmark:\n", "benchmark:\n  backend: sglang\n");
+    let path = common::write_config(dir.path(), &text);
+    let plan = common::bin()
+        .args(["plan", "--config"])
+        .arg(&path)
+        .output()
+        .expect("plan");
+    let message = common::text(&plan);
+    assert_eq!(plan.status.code(), Some(2), "{message}");
+    assert!(message.contains("does not serve"), "{message}");
+}
