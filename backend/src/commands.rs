@@ -61,10 +61,13 @@ pub fn plan_text(cfg: &RunConfig) -> String {
     let _ = writeln!(
         out,
         "server reuse: {}",
-        if cfg.server.relaunch_per_trial {
-            "relaunch for every trial (server.relaunch_per_trial)"
-        } else {
-            "one launch per candidate, cache flushed between points"
+        match (
+            cfg.server.relaunch_per_trial,
+            cfg.server.framework.profile().sglang_api,
+        ) {
+            (true, _) => "relaunch for every trial (server.relaunch_per_trial)",
+            (false, true) => "one launch per candidate, cache flushed between points",
+            (false, false) => "one launch per candidate (this server has no cache flush endpoint)",
         }
     );
     let _ = writeln!(out, "\nscenarios ({}):", cfg.scenarios.len());

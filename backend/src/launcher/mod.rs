@@ -132,6 +132,14 @@ pub fn log_tail(path: &Path, max_bytes: usize) -> String {
     }
 }
 
+/// What a log gained after byte `from`, at most its last `max_bytes`.
+pub fn log_since(path: &Path, from: u64, max_bytes: usize) -> String {
+    let text = std::fs::read(path).unwrap_or_default();
+    let from = usize::try_from(from).unwrap_or(usize::MAX).min(text.len());
+    let start = from.max(text.len().saturating_sub(max_bytes));
+    String::from_utf8_lossy(&text[start..]).to_string()
+}
+
 /// A started server. Dropping it kills its process group (belt and braces; call
 /// [`RunningServer::shutdown`] for a graceful stop).
 #[derive(Debug)]

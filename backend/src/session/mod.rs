@@ -671,7 +671,41 @@ async fn run_one(
         api_key: loadgen::api_key_from_env(),
     };
     let flush = ctx.cfg.server.framework.profile().sglang_api;
-    Ok(trial::measure(ctx.cfg, &target, &workload, id, flush, &mut ctx.cancel).await)
+    let log_path = live.server.as_ref().map(|s| s.log_path.clone());
+    let log_start = log_path
+        .as_deref()
+        .and_then(|p| std::fs::metadata(p).ok())
+        .map_or(0, |m| m.len());
+    let mut record = trial::measure(ctx.cfg, &target, &workload, id, flush, &mut ctx.cancel).await;
+    if let (Some(record), Some(path)) = (record.as_mut(), log_path) {
+        diagnose_failed_requests(record, &path, log_start);
+    }
+    Ok(record)
+}
+
+/// A trial whose requests failed while the server lived on: when the server's log from this trial
+/// shows an out-of-memory error (a real server can OOM mid-run, for example when a long prompt's
+/// attention needs more than the KV cache left free), the record says so, with a hint.
+fn diagnose_failed_requests(record: &mut TrialRecord, log_path: &std::path::Path, from: u64) {
+    let failed = record
+        .metrics
+        .as_ref()
+        .and_then(|m| m.get("failed"))
+        .and_then(Value::as_u64)
+        .unwrap_or(0);
+    let warmup_failed = record.diagnosis.as_deref() == Some("warmup_failed");
+    if !(warmup_failed || (failed > 0 && record.diagnosis.is_none())) {
+        return;
+    }
+    let log = launcher::log_since(log_path, from, 64 * 1024);
+    if launcher::classify(&log).0 == "oom" {
+        record.diagnosis = Some("oom_at_runtime".into());
+        record.hint = Some(
+            
+            "Requests failed because the server ran out of GPU memory while serving them; give the KV cache less memory (mem_fraction_static, cb_max_memory_percent) or lower the batch token budget (chunked_prefill_size, cb_max_batch_tokens)."
+                .into(),
+        );
+    }
 }
 
 /// The speculative (EAGLE) stage: per scenario, on the best base flags.

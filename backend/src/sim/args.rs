@@ -59,6 +59,7 @@ const VALUE_FLAGS: &[&str] = &[
     "sim-model-gb",
     "sim-kv-mb-per-token",
     "sim-time-scale",
+    "sim-runtime-oom-every",
     "fixed-ttft-ms",
     "fixed-itl-ms",
 ];

@@ -37,6 +37,11 @@ pub struct SimState {
     /// Behave like `transformers serve`: no SGLang endpoints, an empty `/v1/models`, 422 for
     /// unknown request fields, no `usage` while streaming.
     pub strict_openai: bool,
+    /// Every Nth generation request fails with a CUDA out-of-memory error (logged, and an error
+    /// chunk in the stream), as a real server can OOM mid-run on a long prompt.
+    pub runtime_oom_every: Option<u64>,
+    /// Generation requests served so far.
+    pub served: AtomicUsize,
 }
 
 /// Request fields a strict OpenAI server (`transformers serve`) accepts; others get a 422.
@@ -203,6 +208,13 @@ async fn serve(state: Arc<SimState>, api: Api, body: Bytes) -> Response {
         Ok(tokens) => tokens,
         Err(message) => return bad_request(&message),
     };
+    let nth = state.served.fetch_add(1, Ordering::Relaxed) as u64 + 1;
+    if state
+        .runtime_oom_every
+        .is_some_and(|every| every > 0 && nth % every == 0)
+    {
+        return runtime_oom(prompt);
+    }
     let output = max_tokens(api, &body);
     let stream = body.get("stream").and_then(Value::as_bool).unwrap_or(false);
     let usage = !state.strict_openai
@@ -226,6 +238,18 @@ async fn serve(state: Arc<SimState>, api: Api, body: Bytes) -> Response {
     } else {
         whole_response(chunks, tokens).await
     }
+}
+
+#[expect(
+    clippy::print_stderr,
+    reason = "the simulated server logs to stderr like a real one"
+)]
+fn runtime_oom(prompt: u64) -> Response {
+    eprintln!(
+        "[sim] ERROR - Error in generation loop: CUDA out of memory. Tried to allocate 7.58 GiB (prompt of {prompt} tokens)\ntorch.OutOfMemoryError: CUDA out of memory."
+    );
+    let chunk = json!({"error": {"message": "CUDA out of memory", "type": "internal_error"}});
+    sse_response(Body::from(format!("data: {chunk}\n\ndata: [DONE]\n\n")))
 }
 
 fn unexpected_fields(body: &Value) -> Option<String> {

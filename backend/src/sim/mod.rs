@@ -144,5 +144,9 @@ fn build_state(
         tokenizer: crate::dataset::load_tokenizer(&tokenizer_dir).ok(),
         fixed,
         strict_openai,
+        runtime_oom_every: args
+            .number("sim-runtime-oom-every")
+            .map(|n| n.max(0.0) as u64),
+        served: AtomicUsize::new(0),
     })
 }

@@ -89,3 +89,36 @@ fn the_native_backend_is_refused_for_servers_without_it() {
     assert_eq!(plan.status.code(), Some(2), "{message}");
     assert!(message.contains("does not serve"), "{message}");
 }
+
+#[test]
+fn requests_failing_on_a_server_oom_are_diagnosed_from_its_log() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("out");
+    let text = config(&out)
+        .replace(
+            "--sim-time-scale 0.5",
+            "--sim-time-scale 0.5 --sim-runtime-oom-every 4",
+        )
+        .replace("    attn_implementation: [sdpa, eager]\n", "")
+        .replace("    continuous_batching: [false]\n", "");
+    let path = common::write_config(dir.path(), &text);
+    let output = common::run(&path);
+    let message = common::text(&output);
+    assert_eq!(output.status.code(), Some(1), "nothing can pass: {message}");
+    let records = common::records(&out.join("results.jsonl"));
+    assert!(!records.is_empty());
+    for record in &records {
+        assert_eq!(record["diagnosis"], "oom_at_runtime", "{record}");
+        assert!(
+            record["metrics"]["error_counts"]["stream_error"].as_u64() >= Some(1),
+            "requests failed mid-trial, after a good warmup: {record}"
+        );
+        assert!(
+            record["hint"]
+                .as_str()
+                .is_some_and(|h| h.contains("ran out of GPU memory")),
+            "{record}"
+        );
+    }
+    common::assert_no_survivors(&out);
+}
