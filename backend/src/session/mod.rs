@@ -701,7 +701,6 @@ fn diagnose_failed_requests(record: &mut TrialRecord, log_path: &std::path::Path
     if launcher::classify(&log).0 == "oom" {
         record.diagnosis = Some("oom_at_runtime".into());
         record.hint = Some(
-            
             "Requests failed because the server ran out of GPU memory while serving them; give the KV cache less memory (mem_fraction_static, cb_max_memory_percent) or lower the batch token budget (chunked_prefill_size, cb_max_batch_tokens)."
                 .into(),
         );
