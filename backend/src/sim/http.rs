@@ -211,7 +211,7 @@ async fn serve(state: Arc<SimState>, api: Api, body: Bytes) -> Response {
     let nth = state.served.fetch_add(1, Ordering::Relaxed) as u64 + 1;
     if state
         .runtime_oom_every
-        .is_some_and(|every| every > 0 && nth % every == 0)
+        .is_some_and(|every| every > 0 && nth.is_multiple_of(every))
     {
         return runtime_oom(prompt);
     }
