@@ -234,7 +234,7 @@ async fn read_stream(
         // one token, as servers that stream token by token send them.
         output_tokens: outcome
             .reported_output_tokens
-            .or((outcome.content_chunks > 0).then_some(outcome.content_chunks)),
+            .or(Some(outcome.content_chunks)),
         prompt_tokens: outcome.reported_prompt_tokens,
         text: outcome.text,
     })

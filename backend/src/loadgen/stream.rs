@@ -214,11 +214,16 @@ impl StreamParser {
         self.previous_at = at;
     }
 
-    /// Ends the stream. Fails when nothing arrived, or when the stream stopped without `[DONE]`
-    /// and without a finish reason.
+    /// Ends the stream. Fails when no content and no finish reason arrived, or when the stream
+    /// stopped without `[DONE]` and without a finish reason.
     pub fn finish(mut self) -> Result<StreamOutcome, RequestError> {
         if self.outcome.first_token_at.is_none() {
-            return Err(RequestError::Truncated);
+            // A finish reason with no content is a complete answer of zero tokens (a server that
+            // cannot be told `ignore_eos` may stop at EOS at once); its TTFT is its end.
+            if !self.finished {
+                return Err(RequestError::Truncated);
+            }
+            self.outcome.reported_output_tokens.get_or_insert(0);
         }
         if !self.done && !self.finished {
             return Err(RequestError::Truncated);
@@ -469,6 +474,25 @@ mod tests {
             run(StreamFormat::Completions, &[("data: [DONE]", 0.1)]),
             Err(RequestError::Truncated)
         );
+    }
+
+    #[test]
+    fn an_immediate_stop_is_a_complete_answer_of_zero_tokens() {
+        let out = run(
+            StreamFormat::Chat,
+            &[
+                (r#"data: {"choices":[{"delta":{"role":"assistant"}}]}"#, 0.1),
+                (
+                    r#"data: {"choices":[{"delta":{},"finish_reason":"stop"}]}"#,
+                    0.2,
+                ),
+                ("data: [DONE]", 0.2),
+            ],
+        )
+        .expect("complete");
+        assert_eq!(out.first_token_at, None);
+        assert_eq!(out.reported_output_tokens, Some(0));
+        assert_eq!(out.last_at, 0.2);
     }
 
     #[test]

@@ -442,7 +442,9 @@ async fn run_candidate(
                 }
                 ctx.progress.line(&trial_line(stage, &record));
                 walk.record(record.sla_passed);
-                if dead.is_some() {
+                // A failed warmup does not depend on the rate (the server cannot serve this
+                // scenario at all, or broke earlier), so lower rates are not tried.
+                if dead.is_some() || record.diagnosis.as_deref() == Some("warmup_failed") {
                     walk.abandon();
                 }
                 state.push_new(record)?;

@@ -122,3 +122,26 @@ fn requests_failing_on_a_server_oom_are_diagnosed_from_its_log() {
     }
     common::assert_no_survivors(&out);
 }
+
+#[test]
+fn a_failed_warmup_ends_the_walk_instead_of_trying_every_rate() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("out");
+    let text = config(&out)
+        .replace(
+            "--sim-time-scale 0.5",
+            "--sim-time-scale 0.5 --sim-runtime-oom-every 1",
+        )
+        .replace("    attn_implementation: [sdpa, eager]\n", "")
+        .replace("    continuous_batching: [false]\n", "");
+    let path = common::write_config(dir.path(), &text);
+    let output = common::run(&path);
+    assert_eq!(output.status.code(), Some(1), "{}", common::text(&output));
+    let records = common::records(&out.join("results.jsonl"));
+    let per_candidate = records.iter().filter(|r| r["candidate_id"] == 0).count();
+    assert_eq!(per_candidate, 1, "one trial, not one per rate: {records:?}");
+    assert!(
+        records.iter().all(|r| r["diagnosis"] == "oom_at_runtime"),
+        "{records:?}"
+    );
+}
