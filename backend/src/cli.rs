@@ -41,6 +41,11 @@ pub enum Command {
         #[arg(long, short)]
         quiet: bool,
     },
+    /// Write report.html (one self-contained file: plots, trials, failures, settings) for a run.
+    Report {
+        /// The run's output directory.
+        run_dir: PathBuf,
+    },
     /// Run the built-in simulated SGLang-like server (takes SGLang launch flags).
     #[command(disable_help_flag = true)]
     Sim {
@@ -74,6 +79,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Bench(args) => crate::bench_command::bench(&args).await,
         Command::Convert(args) => crate::dataset_commands::convert(&args).await,
         Command::Validate(args) => crate::dataset_commands::validate_command(&args).await,
+        Command::Report { run_dir } => crate::commands::report(&run_dir),
         Command::Sim { args } => Ok(ExitCode::from(
             u8::try_from(crate::sim::main(&args).await).unwrap_or(1),
         )),

@@ -240,7 +240,13 @@ pub async fn run(
     signals.abort();
     crate::launcher::registry::kill_all();
     let outcome = outcome?;
-    let text = final_summary(&cfg, &outcome);
+    let mut text = final_summary(&cfg, &outcome);
+    match crate::report::write(&outcome.output_dir) {
+        Ok(path) => {
+            let _ = writeln!(text, "report: {}", path.display());
+        }
+        Err(error) => progress.line(&format!("warning: report.html not written: {error:#}")),
+    }
     progress.line("run finished; summary follows");
     print!("{text}");
     if outcome
@@ -259,6 +265,14 @@ pub async fn run(
     } else {
         exit::NOT_MET
     }))
+}
+
+/// `autobench report RUN_DIR`.
+#[expect(clippy::print_stdout, reason = "the command prints the file it wrote")]
+pub fn report(run_dir: &Path) -> anyhow::Result<ExitCode> {
+    let path = crate::report::write(run_dir)?;
+    println!("{}", path.display());
+    Ok(ExitCode::from(exit::MET))
 }
 
 async fn forward_signals(cancel: crate::cancel::CancelSender) {

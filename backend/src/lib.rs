@@ -14,6 +14,7 @@ pub mod launcher;
 pub mod loadgen;
 pub mod metrics;
 pub mod progress;
+pub mod report;
 pub mod results;
 pub mod session;
 pub mod sim;

@@ -73,7 +73,8 @@ impl LatencyMetric {
         })
     }
 
-    fn metric_stem(self) -> &'static str {
+    /// The metric's name inside metric keys (`ttft` in `p99_ttft_ms`).
+    pub fn metric_stem(self) -> &'static str {
         match self {
             LatencyMetric::Ttft => "ttft",
             LatencyMetric::Tpot => "tpot",

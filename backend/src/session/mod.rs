@@ -6,7 +6,7 @@
 //! finished trials by content key; cancellation (SIGINT/SIGTERM) and the time budget stop the run
 //! with complete partial outputs.
 
-mod meta;
+pub mod meta;
 mod scenario;
 mod trial;
 
@@ -198,7 +198,8 @@ fn check_meta(cfg: &RunConfig) -> anyhow::Result<()> {
     };
     meta::save(
         &cfg.output_dir,
-        &serde_json::json!({"schema_version": 1, "settings": current, "datasets": datasets}),
+        &serde_json::json!({"schema_version": 1, "settings": current, "datasets": datasets,
+            "sla": cfg.benchmark.sla, "autobench_version": env!("CARGO_PKG_VERSION")}),
     )
 }
 

@@ -7,5 +7,6 @@ mod config_errors;
 mod datasets;
 mod other_frameworks;
 mod plan;
+mod report;
 mod run_e2e;
 mod signals;

@@ -63,6 +63,9 @@ fn sigint_then_resume_runs_no_trial_twice() {
         summary.contains("Status: partial (interrupted"),
         "{summary}"
     );
+    let report =
+        std::fs::read_to_string(out.join("report.html")).expect("interrupted runs get a report");
+    assert!(report.contains("<table class=\"trials\">"), "{report}");
 
     let output = common::run(&config);
     assert_eq!(output.status.code(), Some(0), "{}", common::text(&output));

@@ -1,0 +1,192 @@
+//! The report's HTML: one document, every value escaped, styles inline, no scripts, no links out.
+
+use std::fmt::Write as _;
+
+use serde_json::Value;
+use shared::sla::LatencyMetric;
+
+use super::{RunData, ScenarioData, plots, plotted_metric};
+
+const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:24px;color:#1d232a;max-width:1400px}\
+h1{font-size:1.6em}h2{border-bottom:1px solid #ccd;padding-bottom:4px;margin-top:2em}\
+pre{background:#f4f6f8;padding:10px;overflow-x:auto;border-radius:4px}\
+table{border-collapse:collapse;font-size:12px}td,th{border:1px solid #d7dce1;padding:3px 6px;text-align:left;white-space:nowrap}\
+th{background:#eef1f4;position:sticky;top:0}.scroll{overflow-x:auto;max-height:600px}\
+.pass{color:#12703a;font-weight:600}.fail{color:#a31515;font-weight:600}.plots{display:flex;flex-wrap:wrap;gap:12px}\
+.muted{color:#667}";
+
+/// Escapes text for HTML content and attribute values.
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Renders the whole report.
+pub fn render(data: &RunData) -> String {
+    let title = data
+        .dir
+        .file_name()
+        .map_or("run".into(), |n| n.to_string_lossy().to_string());
+    let mut out = String::new();
+    let _ = write!(
+        out,
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>autobench report: {}</title><style>{STYLE}</style></head><body>",
+        escape(&title)
+    );
+    let _ = write!(out, "<h1>autobench report: {}</h1>", escape(&title));
+    if let Some(sla) = data.sla() {
+        let _ = write!(out, "<p>SLA: {}</p>", escape(&sla_text(&sla)));
+    }
+    best_section(&mut out, data);
+    for scenario in &data.scenarios {
+        scenario_section(&mut out, data, scenario);
+    }
+    settings_section(&mut out, data);
+    out.push_str("</body></html>\n");
+    out
+}
+
+fn sla_text(sla: &shared::sla::Sla) -> String {
+    let mut parts: Vec<String> = sla
+        .limits
+        .iter()
+        .map(|l| format!("{} ≤ {} ms", l.metric_name(), l.max_ms))
+        .collect();
+    parts.push(format!("success rate ≥ {}", sla.min_success_rate));
+    parts.join(", ")
+}
+
+fn best_section(out: &mut String, data: &RunData) {
+    out.push_str("<h2>Best launch command per scenario</h2>");
+    for scenario in &data.scenarios {
+        let _ = write!(out, "<h3>{}</h3>", escape(&scenario.name));
+        match best_of(scenario) {
+            Some((rate, command)) => {
+                let _ = write!(
+                    out,
+                    "<p>Met the SLA at <b>{}</b> req/s.</p><pre>{}</pre>",
+                    escape(&rate),
+                    escape(&command)
+                );
+            }
+            None => out.push_str("<p class=\"fail\">No candidate met the SLA (yet).</p>"),
+        }
+    }
+}
+
+/// `(rate, launch command)` of the scenario's best, from its summary row.
+fn best_of(scenario: &ScenarioData) -> Option<(String, String)> {
+    let row = scenario.summary.as_ref()?;
+    if row["status"].as_str() != Some("ok") {
+        return None;
+    }
+    let rate = match &row["requested_qps"] {
+        Value::Number(n) => n.to_string(),
+        other => other.as_str()?.to_string(),
+    };
+    Some((rate, row["launch_command"].as_str()?.to_string()))
+}
+
+fn scenario_section(out: &mut String, data: &RunData, scenario: &ScenarioData) {
+    let _ = write!(out, "<h2>Scenario: {}</h2>", escape(&scenario.name));
+    let sla = data.sla();
+    out.push_str("<div class=\"plots\">");
+    for metric in [LatencyMetric::Ttft, LatencyMetric::Tpot] {
+        let (key, limit) = plotted_metric(sla.as_ref(), metric);
+        let title = format!("{}: {key} vs achieved rate", scenario.name);
+        out.push_str(&plots::latency_svg(&title, &key, &scenario.records, limit));
+    }
+    out.push_str("</div>");
+    failures(out, scenario);
+    out.push_str("<h3>All trials</h3>");
+    trial_table(out, &scenario.csv);
+}
+
+fn failures(out: &mut String, scenario: &ScenarioData) {
+    let failed: Vec<_> = scenario
+        .records
+        .iter()
+        .filter(|r| r.diagnosis.is_some() || r.error.is_some())
+        .collect();
+    if failed.is_empty() {
+        return;
+    }
+    out.push_str("<h3>Failures</h3><table><tr><th>candidate</th><th>rate</th><th>diagnosis</th><th>hint</th><th>error</th></tr>");
+    for r in failed {
+        let _ = write!(
+            out,
+            "<tr><td>{} {}</td><td>{}</td><td class=\"fail\">{}</td><td>{}</td><td>{}</td></tr>",
+            escape(&r.stage),
+            r.candidate_id,
+            r.requested_qps,
+            escape(r.diagnosis.as_deref().unwrap_or("")),
+            escape(r.hint.as_deref().unwrap_or("")),
+            escape(r.error.as_deref().unwrap_or(""))
+        );
+    }
+    out.push_str("</table>");
+}
+
+/// The trial table: exactly the cells of `results.csv`.
+fn trial_table(out: &mut String, csv: &[Vec<String>]) {
+    let Some((header, rows)) = csv.split_first() else {
+        out.push_str("<p class=\"muted\">No trials yet.</p>");
+        return;
+    };
+    let verdict = header.iter().position(|h| h == "sla_passed");
+    out.push_str("<div class=\"scroll\"><table class=\"trials\"><tr>");
+    for cell in header {
+        let _ = write!(out, "<th>{}</th>", escape(cell));
+    }
+    out.push_str("</tr>");
+    for row in rows {
+        out.push_str("<tr>");
+        for (index, cell) in row.iter().enumerate() {
+            let class = match (Some(index) == verdict, cell.as_str()) {
+                (true, "true") => " class=\"pass\"",
+                (true, _) => " class=\"fail\"",
+                _ => "",
+            };
+            let _ = write!(out, "<td{class}>{}</td>", escape(cell));
+        }
+        out.push_str("</tr>");
+    }
+    out.push_str("</table></div>");
+}
+
+fn settings_section(out: &mut String, data: &RunData) {
+    out.push_str("<h2>Settings</h2>");
+    match &data.meta {
+        Some(meta) => {
+            let _ = write!(
+                out,
+                "<pre>{}</pre>",
+                escape(&serde_json::to_string_pretty(meta).unwrap_or_default())
+            );
+        }
+        None => out.push_str("<p class=\"muted\">No run_meta.json in this folder.</p>"),
+    }
+    out.push_str("<h2>Environment</h2><ul>");
+    let _ = write!(
+        out,
+        "<li>report by autobench {} on {} {}</li><li>generated {}</li>",
+        env!("CARGO_PKG_VERSION"),
+        std::env::consts::OS,
+        std::env::consts::ARCH,
+        chrono::Utc::now().to_rfc3339()
+    );
+    if let Ok(gpu) = std::fs::read_to_string(data.dir.join("gpu.txt")) {
+        let _ = write!(out, "<li>GPU: {}</li>", escape(gpu.trim()));
+    }
+    out.push_str("</ul>");
+}

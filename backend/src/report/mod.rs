@@ -1,0 +1,172 @@
+//! `report.html`: one self-contained file per run (inline CSS, inline SVG plots, no JavaScript, no
+//! network) with the best launch command per scenario, the plots, the full trial table (the same
+//! cells as `results.csv`), the failures with their hints, the settings and the environment.
+//! `autobench report RUN_DIR` writes it; `run` writes it at the end of every run, interrupted
+//! ones included.
+
+mod html;
+pub mod plots;
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use serde_json::Value;
+use shared::record::TrialRecord;
+use shared::sla::{LatencyMetric, Sla, Stat};
+
+/// One scenario's results as found on disk.
+#[derive(Debug)]
+pub struct ScenarioData {
+    /// Display name.
+    pub name: String,
+    /// Its `scenario_summary.jsonl` row, when the run got that far.
+    pub summary: Option<Value>,
+    /// Trial records (`results.jsonl`).
+    pub records: Vec<TrialRecord>,
+    /// `results.csv`: header and rows, as written.
+    pub csv: Vec<Vec<String>>,
+}
+
+/// Everything a report shows.
+#[derive(Debug)]
+pub struct RunData {
+    /// The run directory.
+    pub dir: PathBuf,
+    /// `run_meta.json`, if present.
+    pub meta: Option<Value>,
+    /// Scenarios in run order.
+    pub scenarios: Vec<ScenarioData>,
+}
+
+impl RunData {
+    /// The SLA the run judged with, from `run_meta.json`.
+    pub fn sla(&self) -> Option<Sla> {
+        let sla = self.meta.as_ref()?.get("sla")?;
+        serde_json::from_value(sla.clone()).ok()
+    }
+}
+
+/// Reads a run directory (single-scenario runs keep results at the top, others one folder each).
+pub fn load(dir: &Path) -> anyhow::Result<RunData> {
+    anyhow::ensure!(dir.is_dir(), "{} is not a directory", dir.display());
+    let meta = crate::session::meta::load(dir)?;
+    let mut scenarios = Vec::new();
+    for (name, folder, summary) in scenario_folders(dir)? {
+        let records = crate::results::read_jsonl(&folder.join("results.jsonl"))?;
+        let csv = read_csv(&folder.join("results.csv"))?;
+        scenarios.push(ScenarioData {
+            name,
+            summary,
+            records,
+            csv,
+        });
+    }
+    anyhow::ensure!(
+        !scenarios.is_empty(),
+        "{} holds no autobench results (no results.jsonl, scenario_summary.jsonl or scenario folders)",
+        dir.display()
+    );
+    Ok(RunData {
+        dir: dir.to_path_buf(),
+        meta,
+        scenarios,
+    })
+}
+
+type Folder = (String, PathBuf, Option<Value>);
+
+fn scenario_folders(dir: &Path) -> anyhow::Result<Vec<Folder>> {
+    let summary_path = dir.join("scenario_summary.jsonl");
+    if let Ok(text) = std::fs::read_to_string(&summary_path) {
+        let mut out = Vec::new();
+        for (index, line) in text
+            .lines()
+            .enumerate()
+            .filter(|(_, l)| !l.trim().is_empty())
+        {
+            let row: Value = serde_json::from_str(line).with_context(|| {
+                format!(
+                    "{}:{}: not a JSON object",
+                    summary_path.display(),
+                    index + 1
+                )
+            })?;
+            let name = row["scenario_name"]
+                .as_str()
+                .unwrap_or("default")
+                .to_string();
+            let sub = row["scenario_dir"].as_str().unwrap_or("");
+            let folder = if sub.is_empty() || sub == "." {
+                dir.to_path_buf()
+            } else {
+                dir.join(sub)
+            };
+            out.push((name, folder, Some(row)));
+        }
+        return Ok(out);
+    }
+    if dir.join("results.jsonl").is_file() || dir.join("live_results.jsonl").is_file() {
+        return Ok(vec![("default".into(), dir.to_path_buf(), None)]);
+    }
+    let mut subs: Vec<PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| format!("cannot list {}", dir.display()))?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.join("results.jsonl").is_file())
+        .collect();
+    subs.sort();
+    Ok(subs
+        .into_iter()
+        .map(|p| {
+            let name = p
+                .file_name()
+                .map(|n| n.to_string_lossy().to_string())
+                .unwrap_or_default();
+            (name, p, None)
+        })
+        .collect())
+}
+
+fn read_csv(path: &Path) -> anyhow::Result<Vec<Vec<String>>> {
+    if !path.is_file() {
+        return Ok(Vec::new());
+    }
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .from_path(path)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    reader
+        .records()
+        .map(|r| {
+            r.map(|r| r.iter().map(str::to_string).collect())
+                .with_context(|| format!("{} is not valid CSV", path.display()))
+        })
+        .collect()
+}
+
+/// The plotted statistic for `metric` (p99), and the SLA limit on it, if any: the SLA's own
+/// measure when it has a p99 limit on that metric, else the sent-time p99.
+pub fn plotted_metric(sla: Option<&Sla>, metric: LatencyMetric) -> (String, Option<f64>) {
+    let limit = sla.and_then(|s| {
+        s.limits
+            .iter()
+            .find(|l| l.metric == metric && l.stat == Stat::P99)
+    });
+    match limit {
+        Some(l) => (l.metric_name(), Some(l.max_ms)),
+        None => (format!("p99_{}_ms", metric.metric_stem()), None),
+    }
+}
+
+/// Writes `report.html` into the run directory and returns its path.
+pub fn write(dir: &Path) -> anyhow::Result<PathBuf> {
+    let data = load(dir)?;
+    let path = dir.join("report.html");
+    crate::results::write_atomic(&path, html::render(&data).as_bytes())?;
+    Ok(path)
+}
+
+/// Renders the report of a run directory as HTML (for the dashboard's export).
+pub fn render(dir: &Path) -> anyhow::Result<String> {
+    Ok(html::render(&load(dir)?))
+}
