@@ -40,7 +40,16 @@ pub enum Command {
         /// Only errors and the final summary on the console.
         #[arg(long, short)]
         quiet: bool,
+        /// Also serve the dashboard (results root: the output folder's parent) and keep it up
+        /// after the run until Ctrl-C.
+        #[arg(long)]
+        serve: bool,
+        /// Dashboard port with --serve (0 picks a free one).
+        #[arg(long, default_value_t = 8321)]
+        port: u16,
     },
+    /// Serve the dashboard for the runs under a results root.
+    Serve(crate::web::ServeArgs),
     /// Write report.html (one self-contained file: plots, trials, failures, settings) for a run.
     Report {
         /// The run's output directory.
@@ -75,7 +84,10 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             config,
             output_dir,
             quiet,
-        } => crate::commands::run(&config, output_dir, quiet).await,
+            serve,
+            port,
+        } => crate::commands::run(&config, output_dir, quiet, serve.then_some(port)).await,
+        Command::Serve(args) => crate::web::serve(&args).await,
         Command::Bench(args) => crate::bench_command::bench(&args).await,
         Command::Convert(args) => crate::dataset_commands::convert(&args).await,
         Command::Validate(args) => crate::dataset_commands::validate_command(&args).await,

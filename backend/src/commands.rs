@@ -213,6 +213,7 @@ pub async fn run(
     path: &Path,
     output_dir: Option<PathBuf>,
     quiet: bool,
+    dashboard_port: Option<u16>,
 ) -> anyhow::Result<ExitCode> {
     let mut cfg = config::load(path)?;
     if let Some(dir) = output_dir {
@@ -234,12 +235,22 @@ pub async fn run(
     for warning in &cfg.warnings {
         progress.line(&format!("warning: {warning}"));
     }
+    let dashboard = match dashboard_port {
+        Some(port) => Some(start_dashboard(&cfg, port).await?),
+        None => None,
+    };
     let (cancel_tx, cancel_rx) = crate::cancel::channel();
     let signals = tokio::spawn(forward_signals(cancel_tx));
     let outcome = session::run(&cfg, &progress, cancel_rx).await;
     signals.abort();
     crate::launcher::registry::kill_all();
-    let outcome = outcome?;
+    let outcome = match outcome {
+        Ok(outcome) => outcome,
+        Err(error) => {
+            progress.line(&format!("run failed: {error:#}"));
+            return Err(error);
+        }
+    };
     let mut text = final_summary(&cfg, &outcome);
     match crate::report::write(&outcome.output_dir) {
         Ok(path) => {
@@ -249,22 +260,54 @@ pub async fn run(
     }
     progress.line("run finished; summary follows");
     print!("{text}");
-    if outcome
+    let code = if outcome
         .partial
         .as_deref()
         .is_some_and(|p| p.starts_with("interrupted"))
     {
+        progress.line("run interrupted; partial results written");
         eprintln!(
             "interrupted: partial results are in {}",
             outcome.output_dir.display()
         );
         return Ok(ExitCode::from(exit::INTERRUPTED));
-    }
-    Ok(ExitCode::from(if outcome.any_passed() {
+    } else if outcome.any_passed() {
         exit::MET
     } else {
         exit::NOT_MET
-    }))
+    };
+    if let Some(dashboard) = dashboard {
+        eprintln!(
+            "dashboard still serving at {} ; press Ctrl-C to stop it",
+            dashboard.url
+        );
+        let _ = tokio::signal::ctrl_c().await;
+    }
+    Ok(ExitCode::from(code))
+}
+
+/// Starts the dashboard for `run --serve`: the results root is the output folder's parent, and
+/// the printed URL opens this run's page.
+#[expect(clippy::print_stderr, reason = "the dashboard URL is for the user")]
+async fn start_dashboard(cfg: &RunConfig, port: u16) -> anyhow::Result<crate::web::Dashboard> {
+    let output = std::path::absolute(&cfg.output_dir)?;
+    let root = output
+        .parent()
+        .map_or_else(|| output.clone(), Path::to_path_buf);
+    let id = output
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default();
+    let args = crate::web::ServeArgs {
+        dir: root,
+        host: "127.0.0.1".into(),
+        port,
+        token: None,
+        references: None,
+    };
+    let dashboard = crate::web::start(&args).await?;
+    eprintln!("dashboard: {}#/run/{id}", dashboard.url);
+    Ok(dashboard)
 }
 
 /// `autobench report RUN_DIR`.

@@ -1,4 +1,79 @@
-//! The autobench web UI (Leptos, compiled to WebAssembly and embedded in the backend binary).
+//! The autobench web UI: a Leptos client-side app compiled to WebAssembly by `backend/build.rs`
+//! and embedded in the `autobench` binary, which serves it with `autobench serve`.
 //!
-//! Not built yet: the dashboard arrives with the web issue. The crate exists so the workspace
-//! layout is final and the backend can depend on it without a layout change.
+//! Pages (hash routes, so the backend serves one `index.html`): `#/` every run under the results
+//! root, `#/run/<id>` one run (candidates, trials, plots, logs, report export) and `#/config`
+//! (edit a config with the CLI's own validator and preview its plan). A server-sent event stream
+//! (`/api/events`) names runs whose files changed; the open page refetches them.
+
+mod api;
+mod pages;
+
+use leptos::prelude::*;
+
+/// Where the hash route points.
+#[derive(Debug, Clone, PartialEq)]
+enum Route {
+    Runs,
+    Run(String),
+    Config,
+}
+
+fn parse_route(hash: &str) -> Route {
+    let path = hash.trim_start_matches('#');
+    if let Some(id) = path.strip_prefix("/run/") {
+        Route::Run(api::decode_component(id))
+    } else if path.starts_with("/config") {
+        Route::Config
+    } else {
+        Route::Runs
+    }
+}
+
+fn current_route() -> Route {
+    parse_route(&window().location().hash().unwrap_or_default())
+}
+
+/// The whole app: header, live-update stream, routed page.
+#[component]
+pub fn App() -> impl IntoView {
+    let route = RwSignal::new(current_route());
+    let handle = window_event_listener(leptos::ev::hashchange, move |_| route.set(current_route()));
+    on_cleanup(move || handle.remove());
+    let changed = api::live_changes();
+    view! {
+        <header>
+            <a href="#/" class="brand">"autobench"</a>
+            <nav><a href="#/">"Runs"</a><a href="#/config">"Config"</a></nav>
+            <span class="live" title="live updates">{move || if changed.get().0 > 0 { "live ●" } else { "live ○" }}</span>
+        </header>
+        <main>
+            {move || match route.get() {
+                Route::Runs => view! { <pages::runs::RunsPage changed=changed/> }.into_any(),
+                Route::Run(id) => view! { <pages::run::RunPage id=id changed=changed/> }.into_any(),
+                Route::Config => view! { <pages::config::ConfigPage/> }.into_any(),
+            }}
+        </main>
+    }
+}
+
+/// Entry point in the browser.
+#[cfg(all(target_arch = "wasm32", feature = "csr"))]
+#[wasm_bindgen::prelude::wasm_bindgen(start)]
+pub fn start() {
+    console_error_panic_hook::set_once();
+    leptos::mount::mount_to_body(App);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_parse_from_the_hash() {
+        assert_eq!(parse_route(""), Route::Runs);
+        assert_eq!(parse_route("#/"), Route::Runs);
+        assert_eq!(parse_route("#/config"), Route::Config);
+        assert_eq!(parse_route("#/run/a%2Fb"), Route::Run("a/b".into()));
+    }
+}

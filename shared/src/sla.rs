@@ -26,7 +26,8 @@ pub enum Stat {
 }
 
 impl Stat {
-    fn name(self) -> &'static str {
+    /// The name used in metric keys (`p99`, `median`).
+    pub fn name(self) -> &'static str {
         match self {
             Stat::Mean => "mean",
             Stat::Median => "median",

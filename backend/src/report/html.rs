@@ -102,9 +102,10 @@ fn scenario_section(out: &mut String, data: &RunData, scenario: &ScenarioData) {
     let sla = data.sla();
     out.push_str("<div class=\"plots\">");
     for metric in [LatencyMetric::Ttft, LatencyMetric::Tpot] {
-        let (key, limit) = plotted_metric(sla.as_ref(), metric);
+        let (key, limit) = plotted_metric(sla.as_ref(), metric, shared::sla::Stat::P99);
         let title = format!("{}: {key} vs achieved rate", scenario.name);
-        out.push_str(&plots::latency_svg(&title, &key, &scenario.records, limit));
+        let spec = plots::PlotSpec::rate(title, key, limit);
+        out.push_str(&plots::latency_svg(&spec, &scenario.records));
     }
     out.push_str("</div>");
     failures(out, scenario);

@@ -144,17 +144,22 @@ fn read_csv(path: &Path) -> anyhow::Result<Vec<Vec<String>>> {
         .collect()
 }
 
-/// The plotted statistic for `metric` (p99), and the SLA limit on it, if any: the SLA's own
-/// measure when it has a p99 limit on that metric, else the sent-time p99.
-pub fn plotted_metric(sla: Option<&Sla>, metric: LatencyMetric) -> (String, Option<f64>) {
+/// The plotted metrics key for `stat` of `metric`, and the SLA limit on it, if any: the SLA's own
+/// measure (from the scheduled or the sent time) when it limits that statistic, else the sent-time
+/// statistic.
+pub fn plotted_metric(
+    sla: Option<&Sla>,
+    metric: LatencyMetric,
+    stat: Stat,
+) -> (String, Option<f64>) {
     let limit = sla.and_then(|s| {
         s.limits
             .iter()
-            .find(|l| l.metric == metric && l.stat == Stat::P99)
+            .find(|l| l.metric == metric && l.stat == stat)
     });
     match limit {
         Some(l) => (l.metric_name(), Some(l.max_ms)),
-        None => (format!("p99_{}_ms", metric.metric_stem()), None),
+        None => (format!("{}_{}_ms", stat.name(), metric.metric_stem()), None),
     }
 }
 

@@ -1,38 +1,78 @@
-//! The report's plots, drawn with plotters into inline SVG: per scenario, achieved request rate
-//! against one latency statistic, one series per candidate, the SLA limit as a dashed line and the
-//! Pareto frontier (no other trial is both faster and lower-latency) drawn thick. Trials that
-//! met the SLA are filled dots, the others hollow.
+//! Plots drawn with plotters into inline SVG: per scenario, achieved request rate (or output
+//! tokens/s) against one latency statistic, one series per candidate, the SLA limit as a dashed
+//! line and the Pareto frontier (no other trial is both faster and lower-latency) drawn thick.
+//! Trials that met the SLA are filled dots, the others hollow. Every point carries an SVG
+//! `<title>` with its flags and numbers, so hovering shows them with no script at all.
+
+use std::fmt::Write as _;
 
 use plotters::prelude::*;
 use shared::record::TrialRecord;
 
+/// What to plot.
+#[derive(Debug, Clone)]
+pub struct PlotSpec {
+    /// Caption.
+    pub title: String,
+    /// Metrics key on the x axis (`achieved_request_rate`, `output_throughput`).
+    pub x_metric: String,
+    /// Metrics key on the y axis (`p99_ttft_ms`, ...).
+    pub y_metric: String,
+    /// SLA limit on the y metric, drawn as a line.
+    pub sla_ms: Option<f64>,
+}
+
+impl PlotSpec {
+    /// Rate against `y_metric`.
+    pub fn rate(title: String, y_metric: String, sla_ms: Option<f64>) -> PlotSpec {
+        PlotSpec {
+            title,
+            x_metric: "achieved_request_rate".into(),
+            y_metric,
+            sla_ms,
+        }
+    }
+}
+
 /// One plotted point.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Point {
-    /// Achieved request rate.
+    /// X value (rate or tokens/s).
     pub rate: f64,
     /// Latency in milliseconds.
     pub latency: f64,
-    /// The trial met the SLA (drawn filled; failures hollow).
+    /// The trial met the SLA.
     pub passed: bool,
+    /// Hover text: candidate, numbers, flags.
+    pub info: String,
 }
 
-/// The series of one candidate: `(label, points sorted by rate)`.
-pub fn series(records: &[TrialRecord], metric: &str) -> Vec<(String, Vec<Point>)> {
+/// Per candidate: `(label, points sorted by x)`.
+pub fn series(
+    records: &[TrialRecord],
+    x_metric: &str,
+    y_metric: &str,
+) -> Vec<(String, Vec<Point>)> {
     let mut out: Vec<(String, Vec<Point>)> = Vec::new();
     for r in records {
-        let (Some(rate), Some(latency)) = (r.metric("achieved_request_rate"), r.metric(metric))
-        else {
+        let (Some(x), Some(y)) = (r.metric(x_metric), r.metric(y_metric)) else {
             continue;
         };
         if r.metric("completed").unwrap_or(0.0) < 1.0 {
             continue;
         }
         let label = format!("{} cand {}", r.stage, r.candidate_id);
+        let info = format!(
+            "{label}: offered {:.2} req/s, {x_metric} {x:.2}, {y_metric} {y:.1} ms, SLA {}\nflags: {}",
+            r.requested_qps,
+            if r.sla_passed { "pass" } else { "fail" },
+            serde_json::to_string(&r.server_flags).unwrap_or_default()
+        );
         let point = Point {
-            rate,
-            latency,
+            rate: x,
+            latency: y,
             passed: r.sla_passed,
+            info,
         };
         match out.iter_mut().find(|(l, _)| *l == label) {
             Some((_, points)) => points.push(point),
@@ -45,11 +85,10 @@ pub fn series(records: &[TrialRecord], metric: &str) -> Vec<(String, Vec<Point>)
     out
 }
 
-/// Points no other point beats on both axes (higher rate and lower latency), by rate.
+/// Points no other point beats on both axes (higher x and lower latency), by x.
 pub fn pareto(points: &[Point]) -> Vec<Point> {
     let mut front: Vec<Point> = points
         .iter()
-        .copied()
         .filter(|p| {
             !points.iter().any(|q| {
                 q.rate >= p.rate
@@ -57,76 +96,83 @@ pub fn pareto(points: &[Point]) -> Vec<Point> {
                     && (q.rate > p.rate || q.latency < p.latency)
             })
         })
+        .cloned()
         .collect();
     front.sort_by(|a, b| a.rate.total_cmp(&b.rate));
-    front.dedup();
+    front.dedup_by(|a, b| a.rate == b.rate && a.latency == b.latency);
     front
 }
 
-/// Renders one plot as an SVG document string.
-pub fn latency_svg(
-    title: &str,
-    metric: &str,
-    records: &[TrialRecord],
-    sla_ms: Option<f64>,
-) -> String {
-    let all = series(records, metric);
-    let points: Vec<Point> = all.iter().flat_map(|(_, p)| p.iter().copied()).collect();
-    let max_rate = points.iter().map(|p| p.rate).fold(1.0_f64, f64::max) * 1.1;
-    let max_latency = points
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// Renders one plot as an SVG element (no XML namespace URL, so it carries no link at all).
+pub fn latency_svg(spec: &PlotSpec, records: &[TrialRecord]) -> String {
+    let all = series(records, &spec.x_metric, &spec.y_metric);
+    let points: Vec<Point> = all.iter().flat_map(|(_, p)| p.iter().cloned()).collect();
+    let max_x = points.iter().map(|p| p.rate).fold(1.0_f64, f64::max) * 1.1;
+    let max_y = points
         .iter()
         .map(|p| p.latency)
-        .chain(sla_ms)
+        .chain(spec.sla_ms)
         .fold(1.0_f64, f64::max)
         * 1.15;
     let mut svg = String::new();
+    let mut hover = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (760, 420)).into_drawing_area();
-        let _ = draw(
-            &root,
-            title,
-            metric,
-            &all,
-            &points,
-            sla_ms,
-            max_rate,
-            max_latency,
-        );
+        if let Ok(pixels) = draw(&root, spec, &all, &points, max_x, max_y) {
+            for (point, (px, py)) in points.iter().zip(pixels) {
+                let _ = write!(
+                    hover,
+                    "<circle class=\"hover\" cx=\"{px}\" cy=\"{py}\" r=\"8\" fill=\"transparent\"><title>{}</title></circle>",
+                    escape(&point.info)
+                );
+            }
+        }
         let _ = root.present();
     }
-    // Inline SVG in HTML needs no namespace; dropping it keeps the report free of any URL.
-    svg.replacen(" xmlns=\"http://www.w3.org/2000/svg\"", "", 1)
+    let svg = svg.replacen(" xmlns=\"http://www.w3.org/2000/svg\"", "", 1);
+    match svg.rfind("</svg>") {
+        Some(end) => format!("{}{hover}</svg>", &svg[..end]),
+        None => svg,
+    }
 }
 
-#[expect(
-    clippy::too_many_arguments,
-    reason = "one drawing, its inputs spelled out"
-)]
+/// Draws the chart; returns each point's pixel position (same order as `points`).
 fn draw(
     root: &DrawingArea<SVGBackend<'_>, plotters::coord::Shift>,
-    title: &str,
-    metric: &str,
+    spec: &PlotSpec,
     all: &[(String, Vec<Point>)],
     points: &[Point],
-    sla_ms: Option<f64>,
-    max_rate: f64,
-    max_latency: f64,
-) -> Result<(), String> {
-    root.fill(&WHITE).map_err(|e| e.to_string())?;
+    max_x: f64,
+    max_y: f64,
+) -> Result<Vec<(i32, i32)>, String> {
+    let err = |e: plotters::drawing::DrawingAreaErrorKind<_>| e.to_string();
+    root.fill(&WHITE).map_err(err)?;
     let mut chart = ChartBuilder::on(root)
-        .caption(title, ("sans-serif", 18))
+        .caption(&spec.title, ("sans-serif", 18))
         .margin(12)
         .x_label_area_size(40)
         .y_label_area_size(60)
-        .build_cartesian_2d(0.0..max_rate, 0.0..max_latency)
-        .map_err(|e| e.to_string())?;
+        .build_cartesian_2d(0.0..max_x, 0.0..max_y)
+        .map_err(err)?;
+    let x_desc = if spec.x_metric == "output_throughput" {
+        "output tokens/s"
+    } else {
+        "achieved request rate (req/s)"
+    };
     chart
         .configure_mesh()
-        .x_desc("achieved request rate (req/s)")
-        .y_desc(metric)
+        .x_desc(x_desc)
+        .y_desc(spec.y_metric.as_str())
         .light_line_style(WHITE.mix(0.0))
         .draw()
-        .map_err(|e| e.to_string())?;
+        .map_err(err)?;
     for (index, (label, series)) in all.iter().enumerate() {
         let color = Palette99::pick(index).to_rgba();
         chart
@@ -134,7 +180,7 @@ fn draw(
                 series.iter().map(|p| (p.rate, p.latency)),
                 color.stroke_width(2),
             ))
-            .map_err(|e| e.to_string())?
+            .map_err(err)?
             .label(label.clone())
             .legend(move |(x, y)| {
                 PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2))
@@ -148,30 +194,31 @@ fn draw(
                 };
                 Circle::new((p.rate, p.latency), 4, style)
             }))
-            .map_err(|e| e.to_string())?;
+            .map_err(err)?;
     }
     let front = pareto(points);
     if front.len() > 1 {
+        let grey = BLACK.mix(0.35);
         chart
             .draw_series(LineSeries::new(
                 front.iter().map(|p| (p.rate, p.latency)),
-                BLACK.mix(0.35).stroke_width(6),
+                grey.stroke_width(6),
             ))
-            .map_err(|e| e.to_string())?
+            .map_err(err)?
             .label("Pareto frontier")
-            .legend(|(x, y)| {
-                PathElement::new(vec![(x, y), (x + 16, y)], BLACK.mix(0.35).stroke_width(6))
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 16, y)], grey.stroke_width(6))
             });
     }
-    if let Some(limit) = sla_ms {
+    if let Some(limit) = spec.sla_ms {
         chart
             .draw_series(DashedLineSeries::new(
-                [(0.0, limit), (max_rate, limit)],
+                [(0.0, limit), (max_x, limit)],
                 8,
                 6,
                 RED.stroke_width(2),
             ))
-            .map_err(|e| e.to_string())?
+            .map_err(err)?
             .label(format!("SLA {limit} ms"))
             .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], RED.stroke_width(2)));
     }
@@ -181,8 +228,11 @@ fn draw(
         .border_style(BLACK.mix(0.3))
         .position(SeriesLabelPosition::UpperLeft)
         .draw()
-        .map_err(|e| e.to_string())?;
-    Ok(())
+        .map_err(err)?;
+    Ok(points
+        .iter()
+        .map(|p| chart.backend_coord(&(p.rate, p.latency)))
+        .collect())
 }
 
 #[cfg(test)]
@@ -195,6 +245,7 @@ mod tests {
             rate,
             latency,
             passed: true,
+            info: String::new(),
         };
         let front = pareto(&[p(10.0, 50.0), p(20.0, 40.0), p(15.0, 60.0), p(30.0, 90.0)]);
         assert_eq!(front, vec![p(20.0, 40.0), p(30.0, 90.0)]);

@@ -2,8 +2,10 @@
 //! `autobench` binary against the built-in simulator on loopback; nothing leaves the machine.
 
 mod bench_cmd;
+mod browser;
 mod common;
 mod config_errors;
+mod dashboard;
 mod datasets;
 mod other_frameworks;
 mod plan;

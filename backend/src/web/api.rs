@@ -1,0 +1,292 @@
+//! The dashboard's JSON and file endpoints. Run ids and file names come from the browser, so
+//! every path goes through [`super::runs::confined`]; config text sent back has secret values
+//! replaced.
+
+use std::convert::Infallible;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use futures_util::Stream;
+use serde::Deserialize;
+use shared::api::{ConfigCheck, ConfigProblem};
+use shared::sla::{LatencyMetric, Stat};
+
+use super::runs::{self, PathError};
+
+/// Shared server state.
+#[derive(Debug)]
+pub struct AppState {
+    /// The results root.
+    pub root: PathBuf,
+    /// The reference configs folder, when there is one.
+    pub references: Option<PathBuf>,
+    /// Run ids whose files changed.
+    pub changes: tokio::sync::broadcast::Sender<String>,
+}
+
+type Shared = State<Arc<AppState>>;
+
+fn refuse(error: &PathError) -> Response {
+    let status = match error {
+        PathError::Outside(_) => StatusCode::FORBIDDEN,
+        PathError::Missing(_) => StatusCode::NOT_FOUND,
+    };
+    (status, error.to_string()).into_response()
+}
+
+/// `GET /api/runs`.
+pub async fn list_runs(State(state): Shared) -> Response {
+    Json(runs::list(&state.root)).into_response()
+}
+
+/// `?run=ID`.
+#[derive(Debug, Deserialize)]
+pub struct RunQuery {
+    run: String,
+}
+
+/// `GET /api/run?run=ID`.
+pub async fn run_detail(State(state): Shared, Query(q): Query<RunQuery>) -> Response {
+    match runs::detail(&state.root, &q.run) {
+        Ok(detail) => Json(detail).into_response(),
+        Err(e) => refuse(&e),
+    }
+}
+
+/// `?run=ID&scenario=NAME&metric=ttft|tpot&stat=p99|p50&x=rate|tokens`.
+#[derive(Debug, Deserialize)]
+pub struct PlotQuery {
+    run: String,
+    scenario: String,
+    metric: String,
+    #[serde(default)]
+    stat: Option<String>,
+    #[serde(default)]
+    x: Option<String>,
+}
+
+/// `GET /api/plot`: one plot as SVG.
+pub async fn plot(State(state): Shared, Query(q): Query<PlotQuery>) -> Response {
+    let dir = match runs::confined(&state.root, &q.run) {
+        Ok(dir) => dir,
+        Err(e) => return refuse(&e),
+    };
+    let Ok(data) = crate::report::load(&dir) else {
+        return (StatusCode::NOT_FOUND, "no results in this run yet").into_response();
+    };
+    let Some(scenario) = data.scenarios.iter().find(|s| s.name == q.scenario) else {
+        return (StatusCode::NOT_FOUND, "no such scenario").into_response();
+    };
+    let metric = match q.metric.as_str() {
+        "tpot" => LatencyMetric::Tpot,
+        "itl" => LatencyMetric::Itl,
+        "e2e" => LatencyMetric::E2e,
+        _ => LatencyMetric::Ttft,
+    };
+    let stat = if q.stat.as_deref() == Some("p50") {
+        Stat::Median
+    } else {
+        Stat::P99
+    };
+    let (key, limit) = crate::report::plotted_metric(data.sla().as_ref(), metric, stat);
+    let x_metric = if q.x.as_deref() == Some("tokens") {
+        "output_throughput"
+    } else {
+        "achieved_request_rate"
+    };
+    let spec = crate::report::plots::PlotSpec {
+        title: format!("{}: {key}", scenario.name),
+        x_metric: x_metric.into(),
+        y_metric: key,
+        sla_ms: limit,
+    };
+    (
+        [(header::CONTENT_TYPE, "image/svg+xml")],
+        crate::report::plots::latency_svg(&spec, &scenario.records),
+    )
+        .into_response()
+}
+
+/// `GET /api/report?run=ID`: the run's report, as a download.
+pub async fn report(State(state): Shared, Query(q): Query<RunQuery>) -> Response {
+    let dir = match runs::confined(&state.root, &q.run) {
+        Ok(dir) => dir,
+        Err(e) => return refuse(&e),
+    };
+    match crate::report::render(&dir) {
+        Ok(html) => (
+            [
+                (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+                (
+                    header::CONTENT_DISPOSITION,
+                    "attachment; filename=\"report.html\"",
+                ),
+            ],
+            html,
+        )
+            .into_response(),
+        Err(e) => (StatusCode::NOT_FOUND, format!("{e:#}")).into_response(),
+    }
+}
+
+/// `?run=ID&file=progress.log`.
+#[derive(Debug, Deserialize)]
+pub struct LogQuery {
+    run: String,
+    file: String,
+}
+
+/// `GET /api/log`: the last 256 KiB of a run's log.
+pub async fn log(State(state): Shared, Query(q): Query<LogQuery>) -> Response {
+    match runs::log_text(&state.root, &q.run, &q.file, 256 * 1024) {
+        Ok(text) => text.into_response(),
+        Err(e) => refuse(&e),
+    }
+}
+
+/// `GET /api/events`: server-sent events, one per changed run (its id; empty for the list).
+pub async fn events(State(state): Shared) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    let receiver = state.changes.subscribe();
+    let stream = futures_util::stream::unfold(receiver, |mut receiver| async move {
+        // A lagging browser gets an empty id: "refresh everything".
+        match receiver.recv().await {
+            Ok(id) => Some((Ok(Event::default().data(id)), receiver)),
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                Some((Ok(Event::default().data("")), receiver))
+            }
+            Err(tokio::sync::broadcast::error::RecvError::Closed) => None,
+        }
+    });
+    Sse::new(stream).keep_alive(KeepAlive::default())
+}
+
+/// `GET /api/configs`: reference configs (`.yaml` under `references/`), by relative path.
+pub async fn configs(State(state): Shared) -> Response {
+    let mut names = Vec::new();
+    if let Some(dir) = &state.references {
+        collect_yaml(dir, dir, &mut names);
+    }
+    names.sort();
+    Json(names).into_response()
+}
+
+fn collect_yaml(base: &Path, dir: &Path, out: &mut Vec<String>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.filter_map(Result::ok) {
+        let path = entry.path();
+        if entry.file_type().is_ok_and(|t| t.is_dir()) {
+            collect_yaml(base, &path, out);
+        } else if path.extension().is_some_and(|e| e == "yaml" || e == "yml")
+            && let Ok(rel) = path.strip_prefix(base)
+        {
+            out.push(rel.to_string_lossy().replace('\\', "/"));
+        }
+    }
+}
+
+/// `?name=REL`.
+#[derive(Debug, Deserialize)]
+pub struct ConfigQuery {
+    name: String,
+}
+
+/// `GET /api/config?name=`: a reference config's text, secret values replaced.
+pub async fn config(State(state): Shared, Query(q): Query<ConfigQuery>) -> Response {
+    let Some(dir) = &state.references else {
+        return (StatusCode::NOT_FOUND, "no references folder").into_response();
+    };
+    match runs::confined(dir, &q.name) {
+        Ok(path) if path.is_file() => match std::fs::read_to_string(&path) {
+            Ok(text) => redact_yaml(&text).into_response(),
+            Err(e) => (StatusCode::NOT_FOUND, e.to_string()).into_response(),
+        },
+        Ok(_) => (StatusCode::NOT_FOUND, "not a file").into_response(),
+        Err(e) => refuse(&e),
+    }
+}
+
+/// Replaces the values of secret-named keys (`HF_TOKEN: xxx`) in YAML text.
+pub fn redact_yaml(text: &str) -> String {
+    text.lines()
+        .map(|line| {
+            let trimmed = line.trim_start();
+            match trimmed.split_once(':') {
+                Some((key, value))
+                    if shared::redact::is_secret_env(key.trim().trim_matches(['"', '\'']))
+                        && !value.trim().is_empty() =>
+                {
+                    let indent = &line[..line.len() - trimmed.len()];
+                    format!("{indent}{}: {}", key.trim(), shared::redact::REDACTED)
+                }
+                _ => line.to_string(),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// `{ "yaml": "..." }`.
+#[derive(Debug, Deserialize)]
+pub struct ValidateBody {
+    yaml: String,
+}
+
+/// `POST /api/validate`: the CLI's validator on the text; problems with line and column, or the
+/// plan.
+pub async fn validate(State(state): Shared, Json(body): Json<ValidateBody>) -> Response {
+    // Relative dataset paths resolve as if the config were in the references folder.
+    let base = state
+        .references
+        .clone()
+        .unwrap_or_else(|| state.root.clone());
+    let path = base.join("dashboard-config.yaml");
+    let check = match crate::config::parse(&path, &body.yaml) {
+        Ok(cfg) => ConfigCheck {
+            problems: Vec::new(),
+            plan: Some(crate::commands::plan_text(&cfg)),
+        },
+        Err(crate::config::ConfigError::Invalid {
+            line,
+            column,
+            message,
+            ..
+        }) => ConfigCheck {
+            problems: vec![ConfigProblem {
+                line,
+                column,
+                message,
+            }],
+            plan: None,
+        },
+        Err(other) => ConfigCheck {
+            problems: vec![ConfigProblem {
+                line: None,
+                column: None,
+                message: other.to_string(),
+            }],
+            plan: None,
+        },
+    };
+    Json(check).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secret_values_are_replaced() {
+        let text = "server:\n  env:\n    HF_TOKEN: hf_abc\n    CUDA_VISIBLE_DEVICES: 0\n";
+        let out = redact_yaml(text);
+        assert!(!out.contains("hf_abc"));
+        assert!(out.contains("CUDA_VISIBLE_DEVICES: 0"));
+        assert!(out.contains("    HF_TOKEN: "));
+    }
+}

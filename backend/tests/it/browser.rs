@@ -1,0 +1,290 @@
+//! The dashboard in a real headless Chromium, driven over WebDriver (chromedriver; both installed
+//! by `.ci/run` from Debian packages): the runs page picks up a simulator run started from the
+//! CLI while it runs and the run page updates live, a plot point shows its flags on hover, the
+//! export link serves `report.html`, and the config page shows a config error at its line.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use super::common;
+use super::dashboard::serve;
+
+const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
+
+struct Driver {
+    child: Child,
+    http: reqwest::Client,
+    session: String,
+    base: String,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn find_program(names: &[&str]) -> String {
+    names
+        .iter()
+        .find(|name| {
+            Command::new(name)
+                .arg("--version")
+                .output()
+                .is_ok_and(|o| o.status.success())
+        })
+        .unwrap_or_else(|| {
+            panic!(
+                "{names:?} not found: .ci/run installs chromium and chromium-driver with apt-get"
+            )
+        })
+        .to_string()
+}
+
+impl Driver {
+    async fn start() -> Driver {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("free port");
+        let child = Command::new(find_program(&["chromedriver"]))
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver");
+        let http = reqwest::Client::new();
+        let base = format!("http://127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while http.get(format!("{base}/status")).send().await.is_err() {
+            assert!(Instant::now() < deadline, "chromedriver did not start");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let binary = find_program(&["chromium", "chromium-browser", "google-chrome"]);
+        let binary = String::from_utf8_lossy(
+            &Command::new("which")
+                .arg(&binary)
+                .output()
+                .expect("which")
+                .stdout,
+        )
+        .trim()
+        .to_string();
+        let caps = json!({"capabilities": {"alwaysMatch": {"browserName": "chrome", "goog:chromeOptions": {
+            "binary": binary, "args": ["--headless", "--no-sandbox", "--disable-gpu", "--window-size=1400,1000"]}}}});
+        let mut driver = Driver {
+            child,
+            http,
+            session: String::new(),
+            base,
+        };
+        let answer = driver.call("POST", "/session", caps).await;
+        driver.session = answer["sessionId"].as_str().expect("session").to_string();
+        driver
+    }
+
+    async fn call(&self, method: &str, path: &str, body: Value) -> Value {
+        let url = if self.session.is_empty() {
+            format!("{}{path}", self.base)
+        } else {
+            format!("{}/session/{}{path}", self.base, self.session)
+        };
+        let request = match method {
+            "GET" => self.http.get(url),
+            _ => self.http.post(url).json(&body),
+        };
+        let answer: Value = request
+            .send()
+            .await
+            .expect("webdriver")
+            .json()
+            .await
+            .expect("json");
+        answer["value"].clone()
+    }
+
+    async fn open(&self, url: &str) {
+        self.call("POST", "/url", json!({ "url": url })).await;
+    }
+
+    async fn script(&self, script: &str) -> Value {
+        self.call(
+            "POST",
+            "/execute/sync",
+            json!({"script": script, "args": []}),
+        )
+        .await
+    }
+
+    /// Polls `script` until it returns something truthy; returns that value.
+    async fn wait_for(&self, what: &str, script: &str, timeout: Duration) -> Value {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let value = self.script(script).await;
+            let truthy = match &value {
+                Value::Null | Value::Bool(false) => false,
+                Value::String(s) => !s.is_empty(),
+                Value::Number(n) => n.as_f64().is_some_and(|n| n != 0.0),
+                _ => true,
+            };
+            if truthy {
+                return value;
+            }
+            if Instant::now() > deadline {
+                let page = self
+                    .script("return document.documentElement.outerHTML")
+                    .await;
+                panic!("timed out waiting for {what} (last answer {value}); page: {page}");
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    async fn element(&self, css: &str) -> String {
+        let found = self
+            .call(
+                "POST",
+                "/element",
+                json!({"using": "css selector", "value": css}),
+            )
+            .await;
+        found[ELEMENT]
+            .as_str()
+            .unwrap_or_else(|| panic!("no element {css}: {found}"))
+            .to_string()
+    }
+}
+
+fn slow_run_config(out: &std::path::Path) -> String {
+    common::fast_config(
+        out,
+        "    chunked_prefill_size: [512, 1024]",
+        "  kind: random\n  num_prompts: 40\n  input_len: 64\n  output_len: 8",
+        "[4, 8, 12]",
+    )
+}
+
+#[tokio::test]
+async fn dashboard_follows_a_live_run_plots_hover_exports_and_shows_config_errors() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path().join("results");
+    std::fs::create_dir_all(&root).expect("mkdir");
+    let server = serve(&root, "127.0.0.1");
+    let driver = Driver::start().await;
+
+    // The runs page is open before the run exists; the run appears without a reload.
+    driver.open(&server.url).await;
+    driver
+        .wait_for(
+            "the app to mount",
+            "return document.querySelector('header .brand') !== null",
+            Duration::from_secs(30),
+        )
+        .await;
+    let config = common::write_config(dir.path(), &slow_run_config(&root.join("live")));
+    let mut run = common::bin()
+        .args(["run", "--quiet", "--config"])
+        .arg(&config)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("run");
+    driver
+        .wait_for("the run on the runs page", "return [...document.querySelectorAll('a.run-link')].some(a => a.textContent === 'live')", Duration::from_secs(30))
+        .await;
+
+    // The run page gains trial rows while the run goes on.
+    driver.open(&format!("{}#/run/live", server.url)).await;
+    let rows = "return document.querySelectorAll('table.trials tbody tr').length";
+    let first = driver
+        .wait_for("a first trial row", rows, Duration::from_secs(60))
+        .await;
+    let more =
+        format!("return document.querySelectorAll('table.trials tbody tr').length > {first}");
+    driver
+        .wait_for("a new trial row, live", &more, Duration::from_secs(60))
+        .await;
+    let status = run.wait().expect("run exits");
+    assert_eq!(status.code(), Some(0));
+    driver
+        .wait_for(
+            "the finished status",
+            "return document.querySelector('.summary .status.finished') !== null",
+            Duration::from_secs(20),
+        )
+        .await;
+
+    // Hovering a plot point shows its flags and numbers.
+    // Plots refetch on change events, so the point is looked up afresh on each try.
+    let mut hovered = String::new();
+    for _ in 0..10 {
+        let at = driver
+            .wait_for("a plot point", "const c = document.querySelector('.plot circle.hover'); if (!c) return null; c.scrollIntoView({block: 'center'}); const r = c.getBoundingClientRect(); return [Math.round(r.x + r.width / 2), Math.round(r.y + r.height / 2)]", Duration::from_secs(20))
+            .await;
+        driver
+            .call("POST", "/actions", json!({"actions": [{"type": "pointer", "id": "mouse", "parameters": {"pointerType": "mouse"},
+                "actions": [{"type": "pointerMove", "duration": 0, "origin": "viewport", "x": at[0], "y": at[1]}]}]}))
+            .await;
+        let text = driver
+            .script("const el = document.querySelector('.plot circle.hover:hover'); return el ? el.querySelector('title').textContent : ''")
+            .await;
+        hovered = text.as_str().unwrap_or_default().to_string();
+        if !hovered.is_empty() {
+            break;
+        }
+    }
+    assert!(
+        hovered.contains("flags: {") && hovered.contains("req/s"),
+        "hover text: {hovered}"
+    );
+
+    // The export link serves the report.
+    let href = driver
+        .script("return document.querySelector('a.export').href")
+        .await;
+    let report = reqwest::get(href.as_str().expect("href"))
+        .await
+        .expect("export");
+    assert!(
+        report.headers()["content-disposition"]
+            .to_str()
+            .expect("header")
+            .contains("report.html")
+    );
+    assert!(
+        report
+            .text()
+            .await
+            .expect("html")
+            .contains("<table class=\"trials\">")
+    );
+
+    // A config error is shown at its line.
+    driver.open(&format!("{}#/config", server.url)).await;
+    let editor = driver.element("textarea.config-text").await;
+    let yaml =
+        "server:\n  base_flags:\n    model_path: m\n  serch_space: {}\nbenchmark:\n  qps: [1]\n";
+    driver
+        .call(
+            "POST",
+            &format!("/element/{editor}/value"),
+            json!({ "text": yaml }),
+        )
+        .await;
+    let button = driver.element("button.validate").await;
+    driver
+        .call("POST", &format!("/element/{button}/click"), json!({}))
+        .await;
+    let problem = driver
+        .wait_for("the config problem", "const p = document.querySelector('li.problem'); return p ? p.dataset.line + '|' + p.textContent : ''", Duration::from_secs(20))
+        .await;
+    let problem = problem.as_str().unwrap_or_default();
+    assert!(problem.starts_with("4|line 4, column 3:"), "{problem}");
+    assert!(
+        problem.contains("did you mean `search_space`?"),
+        "{problem}"
+    );
+}

@@ -1,0 +1,352 @@
+//! `autobench serve` over real HTTP: the API over a finished simulator run, live change events,
+//! the config validator's line numbers, the report export, and the security rules (foreign
+//! Origin or Host, non-loopback without a token, path traversal).
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use super::common;
+
+pub struct Server {
+    child: Child,
+    pub url: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `autobench serve` on a free port and reads the URL it prints.
+pub fn serve(root: &Path, host: &str) -> Server {
+    let mut child = common::bin()
+        .args(["serve", "--port", "0", "--host", host, "--dir"])
+        .arg(root)
+        .arg("--references")
+        .arg(common::root().join("references"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("serve");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut reader = BufReader::new(stdout);
+    let mut line = String::new();
+    reader.read_line(&mut line).expect("url line");
+    // Keep draining stdout so the server never writes into a closed pipe.
+    std::thread::spawn(move || std::io::copy(&mut reader, &mut std::io::sink()));
+    let url = line
+        .trim()
+        .strip_prefix("autobench dashboard: ")
+        .unwrap_or_else(|| panic!("unexpected first line {line}"))
+        .to_string();
+    Server { child, url }
+}
+
+fn base(url: &str) -> String {
+    let end = url[7..].find('/').map_or(url.len(), |i| i + 7);
+    url[..end].to_string()
+}
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(20))
+        .build()
+        .expect("client")
+}
+
+pub fn finished_run(dir: &Path) -> std::path::PathBuf {
+    let out = dir.join("runs").join("quick");
+    let config = common::write_config(
+        dir,
+        &common::fast_config(
+            &out,
+            "    chunked_prefill_size: [1024]",
+            "  kind: random\n  num_prompts: 8\n  input_len: 64\n  output_len: 4",
+            "{lower: 5, upper: 40, tolerance: 20, max_rounds: 1}",
+        ),
+    );
+    let output = common::run(&config);
+    assert_eq!(output.status.code(), Some(0), "{}", common::text(&output));
+    dir.join("runs")
+}
+
+#[tokio::test]
+async fn api_shows_runs_plots_logs_and_the_report() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = finished_run(dir.path());
+    let server = serve(&root, "127.0.0.1");
+    let base = base(&server.url);
+    let http = client();
+
+    let page = http.get(&base).send().await.expect("index");
+    assert_eq!(page.status(), 200);
+    assert!(
+        page.text()
+            .await
+            .expect("text")
+            .contains("/pkg/frontend.js")
+    );
+    let wasm = http
+        .get(format!("{base}/pkg/frontend_bg.wasm"))
+        .send()
+        .await
+        .expect("wasm");
+    assert_eq!(wasm.status(), 200);
+    assert_eq!(wasm.headers()["content-type"], "application/wasm");
+
+    let runs: serde_json::Value = http
+        .get(format!("{base}/api/runs"))
+        .send()
+        .await
+        .expect("runs")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(runs[0]["id"], "quick", "{runs}");
+    assert_eq!(runs[0]["status"], "finished", "{runs}");
+    assert!(runs[0]["trials"].as_u64() >= Some(2), "{runs}");
+
+    let detail: serde_json::Value = http
+        .get(format!("{base}/api/run?run=quick"))
+        .send()
+        .await
+        .expect("run")
+        .json()
+        .await
+        .expect("json");
+    assert!(
+        detail["candidates"]
+            .as_array()
+            .is_some_and(|c| c.iter().all(|c| c["state"] == "done")),
+        "{detail}"
+    );
+    assert!(
+        detail["logs"]
+            .as_array()
+            .is_some_and(|l| l.iter().any(|f| f == "progress.log"))
+    );
+    let scenario = detail["scenarios"][0]["name"]
+        .as_str()
+        .expect("scenario")
+        .to_string();
+
+    let svg = http
+        .get(format!(
+            "{base}/api/plot?run=quick&scenario={scenario}&metric=ttft&stat=p99"
+        ))
+        .send()
+        .await
+        .expect("plot")
+        .text()
+        .await
+        .expect("svg");
+    assert!(
+        svg.starts_with("<svg") && svg.contains("<title>") && svg.contains("SLA 400 ms"),
+        "{svg}"
+    );
+
+    let log = http
+        .get(format!("{base}/api/log?run=quick&file=progress.log"))
+        .send()
+        .await
+        .expect("log");
+    assert!(log.text().await.expect("text").contains("run finished"));
+
+    let report = http
+        .get(format!("{base}/api/report?run=quick"))
+        .send()
+        .await
+        .expect("report");
+    assert!(
+        report.headers()["content-disposition"]
+            .to_str()
+            .expect("cd")
+            .contains("report.html")
+    );
+    assert!(
+        report
+            .text()
+            .await
+            .expect("html")
+            .contains("<table class=\"trials\">")
+    );
+}
+
+#[tokio::test]
+async fn a_new_trial_line_is_announced_within_a_second() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = finished_run(dir.path());
+    let server = serve(&root, "127.0.0.1");
+    let base = base(&server.url);
+    let mut events = client()
+        .get(format!("{base}/api/events"))
+        .send()
+        .await
+        .expect("events");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let written = Instant::now();
+    let live = root.join("quick").join("live_results.jsonl");
+    let mut text = std::fs::read_to_string(&live).expect("live");
+    text.push('\n');
+    std::fs::write(&live, text).expect("append");
+    let chunk = tokio::time::timeout(Duration::from_secs(5), events.chunk())
+        .await
+        .expect("an event within 5 s")
+        .expect("stream")
+        .expect("chunk");
+    assert!(
+        String::from_utf8_lossy(&chunk).contains("data: quick"),
+        "{chunk:?}"
+    );
+    assert!(
+        written.elapsed() < Duration::from_secs(1),
+        "took {:?}",
+        written.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn config_errors_come_back_with_their_line() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = serve(dir.path(), "127.0.0.1");
+    let base = base(&server.url);
+    let http = client();
+    let names: Vec<String> = http
+        .get(format!("{base}/api/configs"))
+        .send()
+        .await
+        .expect("configs")
+        .json()
+        .await
+        .expect("json");
+    assert!(
+        names.iter().any(|n| n == "sim/quickstart.yaml"),
+        "{names:?}"
+    );
+    let yaml =
+        "server:\n  base_flags:\n    model_path: m\n  serch_space: {}\nbenchmark:\n  qps: [1]\n";
+    let check: serde_json::Value = http
+        .post(format!("{base}/api/validate"))
+        .json(&serde_json::json!({ "yaml": yaml }))
+        .send()
+        .await
+        .expect("validate")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(check["problems"][0]["line"], 4, "{check}");
+    assert!(
+        check["problems"][0]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("did you mean `search_space`?"))
+    );
+    let good = http
+        .get(format!("{base}/api/config?name=sim/quickstart.yaml"))
+        .send()
+        .await
+        .expect("config")
+        .text()
+        .await
+        .expect("text");
+    let check: serde_json::Value = http
+        .post(format!("{base}/api/validate"))
+        .json(&serde_json::json!({ "yaml": good }))
+        .send()
+        .await
+        .expect("validate")
+        .json()
+        .await
+        .expect("json");
+    assert!(
+        check["plan"]
+            .as_str()
+            .is_some_and(|p| p.contains("base candidates")),
+        "{check}"
+    );
+}
+
+#[tokio::test]
+async fn foreign_origins_hosts_and_traversal_are_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = finished_run(dir.path());
+    std::fs::write(dir.path().join("secret.log"), "secret").expect("write");
+    let server = serve(&root, "127.0.0.1");
+    let base = base(&server.url);
+    let http = client();
+    let foreign = http
+        .post(format!("{base}/api/validate"))
+        .header("origin", "http://evil.example")
+        .json(&serde_json::json!({ "yaml": "" }))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(foreign.status(), 403);
+    let rebinding = http
+        .get(format!("{base}/api/runs"))
+        .header("host", "evil.example")
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(rebinding.status(), 403);
+    for path in [
+        "/api/run?run=..",
+        "/api/run?run=%2Fetc",
+        "/api/log?run=quick&file=..%2F..%2Fsecret.log",
+        "/api/log?run=..&file=secret.log",
+        "/api/config?name=..%2F..%2FCargo.toml",
+    ] {
+        let response = http.get(format!("{base}{path}")).send().await.expect("get");
+        assert_eq!(response.status(), 403, "{path}");
+    }
+}
+
+#[tokio::test]
+async fn beyond_loopback_a_token_is_required() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = serve(dir.path(), "0.0.0.0");
+    assert!(
+        server.url.contains("?token="),
+        "a token is generated and printed: {}",
+        server.url
+    );
+    let base = base(&server.url);
+    let token = server
+        .url
+        .split("token=")
+        .nth(1)
+        .expect("token")
+        .to_string();
+    let http = client();
+    let anonymous = http
+        .get(format!("{base}/api/runs"))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(anonymous.status(), 401);
+    let wrong = http
+        .get(format!("{base}/api/runs"))
+        .bearer_auth("nope")
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(wrong.status(), 401);
+    let first = http.get(&server.url).send().await.expect("get");
+    assert_eq!(first.status(), 200);
+    assert!(
+        first.headers()["set-cookie"]
+            .to_str()
+            .expect("cookie")
+            .contains("HttpOnly")
+    );
+    let bearer = http
+        .get(format!("{base}/api/runs"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(bearer.status(), 200);
+}

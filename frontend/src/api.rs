@@ -1,0 +1,96 @@
+//! Talking to the backend: JSON and text fetches, and the live-change event stream.
+
+use leptos::prelude::*;
+use serde::de::DeserializeOwned;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::JsFuture;
+
+/// Percent-encodes one URL component.
+pub fn encode_component(text: &str) -> String {
+    js_sys::encode_uri_component(text).into()
+}
+
+/// Decodes one URL component (returns the input when it is not valid encoding).
+pub fn decode_component(text: &str) -> String {
+    js_sys::decode_uri_component(text).map_or_else(|_| text.to_string(), String::from)
+}
+
+async fn fetch(method: &str, url: &str, body: Option<&str>) -> Result<web_sys::Response, String> {
+    let init = web_sys::RequestInit::new();
+    init.set_method(method);
+    if let Some(body) = body {
+        init.set_body(&wasm_bindgen::JsValue::from_str(body));
+    }
+    let request =
+        web_sys::Request::new_with_str_and_init(url, &init).map_err(|e| format!("{e:?}"))?;
+    if body.is_some() {
+        let _ = request.headers().set("content-type", "application/json");
+    }
+    let response = JsFuture::from(window().fetch_with_request(&request))
+        .await
+        .map_err(|e| format!("{e:?}"))?;
+    response
+        .dyn_into::<web_sys::Response>()
+        .map_err(|_| "not a response".to_string())
+}
+
+async fn text_of(response: web_sys::Response) -> Result<String, String> {
+    let promise = response.text().map_err(|e| format!("{e:?}"))?;
+    let text = JsFuture::from(promise)
+        .await
+        .map_err(|e| format!("{e:?}"))?;
+    Ok(text.as_string().unwrap_or_default())
+}
+
+/// GETs `url` as text.
+pub async fn get_text(url: &str) -> Result<String, String> {
+    let response = fetch("GET", url, None).await?;
+    let ok = response.ok();
+    let text = text_of(response).await?;
+    if ok { Ok(text) } else { Err(text) }
+}
+
+/// GETs `url` as JSON.
+pub async fn get_json<T: DeserializeOwned>(url: &str) -> Result<T, String> {
+    let text = get_text(url).await?;
+    serde_json::from_str(&text).map_err(|e| e.to_string())
+}
+
+/// POSTs a JSON body and reads a JSON answer.
+pub async fn post_json<T: DeserializeOwned>(
+    url: &str,
+    body: &serde_json::Value,
+) -> Result<T, String> {
+    let response = fetch("POST", url, Some(&body.to_string())).await?;
+    let ok = response.ok();
+    let text = text_of(response).await?;
+    if !ok {
+        return Err(text);
+    }
+    serde_json::from_str(&text).map_err(|e| e.to_string())
+}
+
+/// Counts change events and remembers the last changed run id; pages refetch when it moves.
+pub fn live_changes() -> ReadSignal<(u64, String)> {
+    let (changed, set_changed) = signal((0_u64, String::new()));
+    if let Ok(source) = web_sys::EventSource::new("/api/events") {
+        let on_message = wasm_bindgen::closure::Closure::<dyn FnMut(web_sys::MessageEvent)>::new(
+            move |event: web_sys::MessageEvent| {
+                let id = event.data().as_string().unwrap_or_default();
+                set_changed.update(|(n, last)| {
+                    *n += 1;
+                    *last = id;
+                });
+            },
+        );
+        source.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+        on_message.forget();
+        std::mem::forget(source);
+    }
+    changed
+}
+
+/// Whether a change event concerns run `id` (or every run, for the list).
+pub fn concerns(changed: &(u64, String), id: &str) -> bool {
+    changed.1.is_empty() || changed.1 == id || changed.1.starts_with(&format!("{id}/"))
+}

@@ -1,0 +1,76 @@
+//! The config page: open a reference config or a file under the results root, edit it, check it
+//! with the CLI's own validator (errors at their line and column) and preview the plan.
+
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+use shared::api::ConfigCheck;
+
+use crate::api;
+
+/// Edit and check a config.
+#[component]
+pub fn ConfigPage() -> impl IntoView {
+    let (text, set_text) = signal(String::new());
+    let (choices, set_choices) = signal(Vec::<String>::new());
+    let (check, set_check) = signal(None::<Result<ConfigCheck, String>>);
+    spawn_local(async move {
+        if let Ok(list) = api::get_json::<Vec<String>>("/api/configs").await {
+            set_choices.set(list);
+        }
+    });
+    let load = move |name: String| {
+        spawn_local(async move {
+            let url = format!("/api/config?name={}", api::encode_component(&name));
+            if let Ok(body) = api::get_text(&url).await {
+                set_text.set(body);
+                set_check.set(None);
+            }
+        });
+    };
+    let validate = move |_| {
+        let body = serde_json::json!({ "yaml": text.get_untracked() });
+        spawn_local(async move {
+            set_check.set(Some(
+                api::post_json::<ConfigCheck>("/api/validate", &body).await,
+            ));
+        });
+    };
+    view! {
+        <h1>"Config"</h1>
+        <p>
+            <select class="config-choice" on:change=move |ev| load(event_target_value(&ev))>
+                <option value="">"open a reference config…"</option>
+                {move || choices.get().into_iter().map(|c| view! { <option value=c.clone()>{c.clone()}</option> }).collect_view()}
+            </select>
+            <button class="validate" on:click=validate>"Check and preview plan"</button>
+        </p>
+        <div class="editor">
+            <textarea class="config-text" rows="30" spellcheck="false"
+                prop:value=move || text.get()
+                on:input=move |ev| set_text.set(event_target_value(&ev))></textarea>
+            <div class="check">
+                {move || match check.get() {
+                    None => view! { <p class="muted">"Not checked yet."</p> }.into_any(),
+                    Some(Err(e)) => view! { <p class="error">{e}</p> }.into_any(),
+                    Some(Ok(result)) if result.problems.is_empty() => view! {
+                        <p class="ok">"Valid."</p><pre class="plan">{result.plan.unwrap_or_default()}</pre>
+                    }.into_any(),
+                    Some(Ok(result)) => view! {
+                        <ul class="problems">
+                            {result.problems.into_iter().map(|p| view! {
+                                <li class="problem" data-line=p.line.map(|l| l.to_string()).unwrap_or_default()>
+                                    {match (p.line, p.column) {
+                                        (Some(l), Some(c)) => format!("line {l}, column {c}: "),
+                                        (Some(l), None) => format!("line {l}: "),
+                                        _ => String::new(),
+                                    }}
+                                    {p.message}
+                                </li>
+                            }).collect_view()}
+                        </ul>
+                    }.into_any(),
+                }}
+            </div>
+        </div>
+    }
+}

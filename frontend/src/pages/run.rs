@@ -1,0 +1,278 @@
+//! The run page: progress and ETA, candidates and their states, and per scenario the best command,
+//! plots (hover a point for its flags and numbers), and a sortable trials table; plus the logs and
+//! the report export.
+
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+use shared::api::{RunDetail, ScenarioView};
+use shared::record::TrialRecord;
+
+use super::{duration, num};
+use crate::api;
+
+/// One run, refetched when its files change.
+#[component]
+pub fn RunPage(id: String, changed: ReadSignal<(u64, String)>) -> impl IntoView {
+    let (detail, set_detail) = signal(None::<RunDetail>);
+    let (error, set_error) = signal(None::<String>);
+    let query = format!("run={}", api::encode_component(&id));
+    let detail_url = format!("/api/run?{query}");
+    let watched = id.clone();
+    Effect::new(move |_| {
+        let change = changed.get();
+        if !api::concerns(&change, &watched) && detail.get_untracked().is_some() {
+            return;
+        }
+        let url = detail_url.clone();
+        spawn_local(async move {
+            match api::get_json::<RunDetail>(&url).await {
+                Ok(d) => {
+                    set_detail.set(Some(d));
+                    set_error.set(None);
+                }
+                Err(e) => set_error.set(Some(e)),
+            }
+        });
+    });
+    let report_href = format!("/api/report?{query}");
+    let stat = RwSignal::new("p99".to_string());
+    let axis = RwSignal::new("rate".to_string());
+    view! {
+        <h1>{id.clone()}</h1>
+        {move || error.get().map(|e| view! { <p class="error">{e}</p> })}
+        <p>
+            <a class="button export" href=report_href download="report.html">"Export report.html"</a>
+            " plots show "
+            <select on:change=move |ev| stat.set(event_target_value(&ev))>
+                <option value="p99" selected>"p99"</option>
+                <option value="p50">"p50"</option>
+            </select>
+            " against "
+            <select on:change=move |ev| axis.set(event_target_value(&ev))>
+                <option value="rate" selected>"achieved request rate"</option>
+                <option value="tokens">"output tokens/s"</option>
+            </select>
+        </p>
+        {move || detail.get().map(|d| view! { <RunBody detail=d query=query.clone() stat=stat axis=axis changed=changed/> })}
+    }
+}
+
+#[component]
+fn RunBody(
+    detail: RunDetail,
+    query: String,
+    stat: RwSignal<String>,
+    axis: RwSignal<String>,
+    changed: ReadSignal<(u64, String)>,
+) -> impl IntoView {
+    let status = format!("{:?}", detail.summary.status).to_lowercase();
+    let progress = match detail.trials_planned {
+        Some(planned) => format!("{} of up to {planned} trials", detail.trials_done),
+        None => format!("{} trials", detail.trials_done),
+    };
+    let candidates = detail.candidates.clone();
+    let logs = detail.logs.clone();
+    view! {
+        <p class="summary">
+            <span class=format!("status {status}")>{status.clone()}</span>
+            " · " {progress}
+            " · elapsed " {duration(detail.summary.duration_s)}
+            {detail.eta_s.map(|eta| format!(" · about {} left", duration(Some(eta))))}
+        </p>
+        <h2>"Candidates"</h2>
+        <ul class="candidates">
+            {candidates.into_iter().map(|c| view! {
+                <li class=format!("cand state-{}", c.state.split(':').next().unwrap_or("").replace(' ', "-"))>
+                    {format!("{} cand {}: {}", c.stage, c.id, c.state)}
+                </li>
+            }).collect_view()}
+        </ul>
+        {detail.scenarios.into_iter().map(|s| view! { <Scenario scenario=s query=query.clone() stat=stat axis=axis changed=changed/> }).collect_view()}
+        <Logs logs=logs query=query.clone()/>
+    }
+}
+
+#[component]
+fn Scenario(
+    scenario: ScenarioView,
+    query: String,
+    stat: RwSignal<String>,
+    axis: RwSignal<String>,
+    changed: ReadSignal<(u64, String)>,
+) -> impl IntoView {
+    let name = scenario.name.clone();
+    let plot = move |metric: &'static str| {
+        let (svg, set_svg) = signal(String::new());
+        let url_base = format!(
+            "{query}&scenario={}&metric={metric}",
+            api::encode_component(&name)
+        );
+        Effect::new(move |_| {
+            changed.track();
+            let url = format!("/api/plot?{url_base}&stat={}&x={}", stat.get(), axis.get());
+            spawn_local(async move {
+                if let Ok(text) = api::get_text(&url).await {
+                    set_svg.set(text);
+                }
+            });
+        });
+        view! { <div class="plot" data-metric=metric inner_html=move || svg.get()></div> }
+    };
+    view! {
+        <section class="scenario">
+            <h2>"Scenario: " {scenario.name.clone()}</h2>
+            {match (scenario.best_rate, scenario.best_command.clone()) {
+                (Some(rate), Some(command)) => view! {
+                    <p>"Best so far: " <b>{format!("{rate:.2} req/s")}</b></p><pre class="command">{command}</pre>
+                }.into_any(),
+                _ => view! { <p class="muted">"Nothing has met the SLA yet."</p> }.into_any(),
+            }}
+            <div class="plots">{plot("ttft")}{plot("tpot")}</div>
+            <Trials records=scenario.records/>
+        </section>
+    }
+}
+
+/// Columns of the trials table: header, sort value, cell text.
+type Column = (
+    &'static str,
+    fn(&TrialRecord) -> f64,
+    fn(&TrialRecord) -> String,
+);
+
+fn metric(r: &TrialRecord, name: &str) -> f64 {
+    r.metric(name).unwrap_or(f64::NAN)
+}
+
+const COLUMNS: [Column; 12] = [
+    (
+        "cand",
+        |r| r.candidate_id as f64,
+        |r| format!("{} {}", r.stage, r.candidate_id),
+    ),
+    (
+        "offered req/s",
+        |r| r.requested_qps,
+        |r| format!("{:.2}", r.requested_qps),
+    ),
+    (
+        "achieved req/s",
+        |r| metric(r, "achieved_request_rate"),
+        |r| num(r.metric("achieved_request_rate"), 2),
+    ),
+    (
+        "output tok/s",
+        |r| metric(r, "output_throughput"),
+        |r| num(r.metric("output_throughput"), 1),
+    ),
+    (
+        "p50 TTFT ms",
+        |r| metric(r, "median_ttft_ms"),
+        |r| num(r.metric("median_ttft_ms"), 1),
+    ),
+    (
+        "p99 TTFT ms",
+        |r| metric(r, "p99_ttft_ms"),
+        |r| num(r.metric("p99_ttft_ms"), 1),
+    ),
+    (
+        "p99 TTFT sched ms",
+        |r| metric(r, "p99_ttft_from_scheduled_ms"),
+        |r| num(r.metric("p99_ttft_from_scheduled_ms"), 1),
+    ),
+    (
+        "p99 TPOT ms",
+        |r| metric(r, "p99_tpot_ms"),
+        |r| num(r.metric("p99_tpot_ms"), 2),
+    ),
+    (
+        "p99 ITL ms",
+        |r| metric(r, "p99_itl_ms"),
+        |r| num(r.metric("p99_itl_ms"), 2),
+    ),
+    (
+        "p99 E2E ms",
+        |r| metric(r, "p99_e2e_latency_ms"),
+        |r| num(r.metric("p99_e2e_latency_ms"), 1),
+    ),
+    ("SLA", |r| f64::from(u8::from(r.sla_passed)), |r| verdict(r)),
+    (
+        "flags",
+        |_| 0.0,
+        |r| serde_json::to_string(&r.server_flags).unwrap_or_default(),
+    ),
+];
+
+fn verdict(r: &TrialRecord) -> String {
+    let mut text = r.outcome_label().to_string();
+    let flag = |name: &str| {
+        r.metrics
+            .as_ref()
+            .and_then(|m| m.get(name))
+            .and_then(serde_json::Value::as_bool)
+            == Some(true)
+    };
+    if flag("early_stopped") {
+        text.push_str(" · early stop");
+    }
+    if flag("client_limited") {
+        text.push_str(" · client-limited");
+    }
+    if let Some(d) = &r.diagnosis {
+        text.push_str(&format!(" · {d}"));
+    }
+    text
+}
+
+#[component]
+fn Trials(records: Vec<TrialRecord>) -> impl IntoView {
+    let sort = RwSignal::new((1_usize, false));
+    let rows = move || {
+        let (column, descending) = sort.get();
+        let mut rows = records.clone();
+        let key = COLUMNS[column].1;
+        rows.sort_by(|a, b| {
+            let order = key(a).total_cmp(&key(b));
+            if descending { order.reverse() } else { order }
+        });
+        rows
+    };
+    view! {
+        <table class="trials">
+            <thead><tr>
+                {COLUMNS.iter().enumerate().map(|(index, (title, _, _))| view! {
+                    <th class="sortable" on:click=move |_| sort.update(|(c, d)| { if *c == index { *d = !*d } else { *c = index; *d = false } })>
+                        {*title}
+                        {move || { let (c, d) = sort.get(); (c == index).then_some(if d { " ▼" } else { " ▲" }) }}
+                    </th>
+                }).collect_view()}
+            </tr></thead>
+            <tbody>
+                {move || rows().into_iter().map(|r| {
+                    let class = if r.sla_passed { "pass" } else { "fail" };
+                    view! { <tr class=class>{COLUMNS.iter().map(|(_, _, cell)| view! { <td>{cell(&r)}</td> }).collect_view()}</tr> }
+                }).collect_view()}
+            </tbody>
+        </table>
+    }
+}
+
+#[component]
+fn Logs(logs: Vec<String>, query: String) -> impl IntoView {
+    let (text, set_text) = signal(String::new());
+    let open = move |file: String| {
+        let url = format!("/api/log?{query}&file={}", api::encode_component(&file));
+        spawn_local(async move {
+            set_text.set(api::get_text(&url).await.unwrap_or_else(|e| e));
+        });
+    };
+    view! {
+        <h2>"Logs"</h2>
+        <p>{logs.into_iter().map(|file| {
+            let open = open.clone();
+            let label = file.clone();
+            view! { <button class="log" on:click=move |_| open(file.clone())>{label}</button> }
+        }).collect_view()}</p>
+        <pre class="log-text">{move || text.get()}</pre>
+    }
+}

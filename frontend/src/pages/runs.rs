@@ -1,0 +1,56 @@
+//! The runs page: every run under the results root, newest first.
+
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+use shared::api::RunSummary;
+
+use super::duration;
+use crate::api;
+
+/// Lists runs; refetches on every change event.
+#[component]
+pub fn RunsPage(changed: ReadSignal<(u64, String)>) -> impl IntoView {
+    let (runs, set_runs) = signal(Vec::<RunSummary>::new());
+    let (error, set_error) = signal(None::<String>);
+    Effect::new(move |_| {
+        changed.track();
+        spawn_local(async move {
+            match api::get_json::<Vec<RunSummary>>("/api/runs").await {
+                Ok(list) => {
+                    set_runs.set(list);
+                    set_error.set(None);
+                }
+                Err(e) => set_error.set(Some(e)),
+            }
+        });
+    });
+    view! {
+        <h1>"Runs"</h1>
+        {move || error.get().map(|e| view! { <p class="error">{e}</p> })}
+        <table class="runs">
+            <thead><tr><th>"run"</th><th>"status"</th><th>"scenarios"</th><th>"best rate meeting the SLA"</th><th>"trials"</th><th>"started"</th><th>"duration"</th></tr></thead>
+            <tbody>
+                {move || runs.get().into_iter().map(|run| {
+                    let href = format!("#/run/{}", api::encode_component(&run.id));
+                    let status = format!("{:?}", run.status).to_lowercase();
+                    let best = run.best.iter()
+                        .map(|(s, r)| format!("{s}: {}", r.map_or("-".into(), |r| format!("{r:.2} req/s"))))
+                        .collect::<Vec<_>>().join(" | ");
+                    view! {
+                        <tr>
+                            <td><a href=href class="run-link">{run.id.clone()}</a></td>
+                            <td class=format!("status {status}")>{status.clone()}</td>
+                            <td>{run.scenarios.join(", ")}</td>
+                            <td>{best}</td>
+                            <td>{run.trials}</td>
+                            <td>{run.started_at.clone().unwrap_or_default()}</td>
+                            <td>{duration(run.duration_s)}</td>
+                        </tr>
+                    }
+                }).collect_view()}
+            </tbody>
+        </table>
+        {move || runs.get().is_empty().then(|| view! { <p class="muted">"No runs under the results root yet."</p> })}
+        <p class="muted">{move || format!("{} run(s)", runs.get().len())}</p>
+    }
+}
