@@ -27,6 +27,8 @@ pub struct AppState {
     pub references: Option<PathBuf>,
     /// Run ids whose files changed.
     pub changes: tokio::sync::broadcast::Sender<String>,
+    /// Runs started from the dashboard.
+    pub runner: super::runner::Runner,
 }
 
 type Shared = State<Arc<AppState>>;
@@ -275,6 +277,47 @@ pub async fn validate(State(state): Shared, Json(body): Json<ValidateBody>) -> R
         },
     };
     Json(check).into_response()
+}
+
+/// `{ "name": "quick", "yaml": "..." }`.
+#[derive(Debug, Deserialize)]
+pub struct StartBody {
+    name: String,
+    yaml: String,
+}
+
+/// `POST /api/start`: checks the config like `/api/validate`, then starts `autobench run` into
+/// `ROOT/name`. Answers the run id, or the problems.
+pub async fn start(State(state): Shared, Json(body): Json<StartBody>) -> Response {
+    let base = state
+        .references
+        .clone()
+        .unwrap_or_else(|| state.root.clone());
+    if let Err(error) = crate::config::parse(&base.join("dashboard-config.yaml"), &body.yaml) {
+        return (
+            StatusCode::BAD_REQUEST,
+            format!("the config has errors: {error}"),
+        )
+            .into_response();
+    }
+    match state.runner.start(&state.root, &body.name, &body.yaml) {
+        Ok(_) => Json(serde_json::json!({ "run": body.name })).into_response(),
+        Err(e @ super::runner::RunnerError::Busy(_)) => {
+            (StatusCode::CONFLICT, e.to_string()).into_response()
+        }
+        Err(e @ super::runner::RunnerError::BadName(_)) => {
+            (StatusCode::BAD_REQUEST, e.to_string()).into_response()
+        }
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+    }
+}
+
+/// `POST /api/stop {"run": ID}`: interrupts a run started from this dashboard.
+pub async fn stop(State(state): Shared, Json(q): Json<RunQuery>) -> Response {
+    match state.runner.stop(&q.run) {
+        Ok(()) => Json(serde_json::json!({ "stopping": q.run })).into_response(),
+        Err(e) => (StatusCode::NOT_FOUND, e.to_string()).into_response(),
+    }
 }
 
 #[cfg(test)]

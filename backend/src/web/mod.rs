@@ -6,6 +6,7 @@
 mod api;
 mod assets;
 mod live;
+mod runner;
 pub mod runs;
 pub mod security;
 
@@ -44,6 +45,7 @@ pub struct Dashboard {
     pub url: String,
     /// The server task.
     pub task: tokio::task::JoinHandle<()>,
+    state: Arc<api::AppState>,
     _watcher: Option<notify::RecommendedWatcher>,
 }
 
@@ -83,7 +85,9 @@ pub async fn start(args: &ServeArgs) -> anyhow::Result<Dashboard> {
         root,
         references,
         changes,
+        runner: runner::Runner::default(),
     });
+    let runs = Arc::clone(&state);
     let guard = security::Guard::new(&args.host, port, token.clone());
     let app = router(state).layer(axum::middleware::from_fn_with_state(guard, security::check));
     let task = tokio::spawn(async move {
@@ -105,6 +109,7 @@ pub async fn start(args: &ServeArgs) -> anyhow::Result<Dashboard> {
     Ok(Dashboard {
         url,
         task,
+        state: runs,
         _watcher: watcher,
     })
 }
@@ -120,6 +125,8 @@ fn router(state: Arc<api::AppState>) -> Router {
         .route("/api/configs", get(api::configs))
         .route("/api/config", get(api::config))
         .route("/api/validate", post(api::validate))
+        .route("/api/start", post(api::start))
+        .route("/api/stop", post(api::stop))
         .with_state(state)
         .fallback(assets::static_file)
 }
@@ -139,10 +146,15 @@ pub async fn serve(args: &ServeArgs) -> anyhow::Result<std::process::ExitCode> {
         args.dir.display()
     );
     let _ = stdout.flush();
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {
         _ = dashboard.task => {}
         _ = tokio::signal::ctrl_c() => {}
+        _ = terminate.recv() => {}
     }
+    // Runs started here stop with partial results, and take their servers down with them.
+    dashboard.state.runner.stop_all();
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     Ok(std::process::ExitCode::SUCCESS)
 }
 

@@ -350,3 +350,108 @@ async fn beyond_loopback_a_token_is_required() {
         .expect("get");
     assert_eq!(bearer.status(), 200);
 }
+
+async fn status_of(http: &reqwest::Client, base: &str, id: &str) -> String {
+    let runs: serde_json::Value = http
+        .get(format!("{base}/api/runs"))
+        .send()
+        .await
+        .expect("runs")
+        .json()
+        .await
+        .expect("json");
+    runs.as_array()
+        .and_then(|r| r.iter().find(|r| r["id"] == id))
+        .map(|r| r["status"].as_str().unwrap_or_default().to_string())
+        .unwrap_or_default()
+}
+
+async fn wait_status(http: &reqwest::Client, base: &str, id: &str, want: &str) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let status = status_of(http, base, id).await;
+        if status == want {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{id} stayed {status:?}, wanted {want}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+#[tokio::test]
+async fn runs_start_and_stop_from_the_dashboard() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path().join("results");
+    let server = serve(&root, "127.0.0.1");
+    let base = base(&server.url);
+    let http = client();
+    let quick = common::fast_config(
+        &dir.path().join("ignored"),
+        "    chunked_prefill_size: [1024]",
+        "  kind: random\n  num_prompts: 8\n  input_len: 64\n  output_len: 4",
+        "{lower: 5, upper: 40, tolerance: 20, max_rounds: 1}",
+    );
+    let bad_name = http
+        .post(format!("{base}/api/start"))
+        .json(&serde_json::json!({"name": "../x", "yaml": quick}))
+        .send()
+        .await
+        .expect("start");
+    assert_eq!(bad_name.status(), 400);
+    let bad_config = http
+        .post(format!("{base}/api/start"))
+        .json(&serde_json::json!({"name": "x", "yaml": "server: {serch_space: {}}"}))
+        .send()
+        .await
+        .expect("start");
+    assert_eq!(bad_config.status(), 400);
+
+    let started = http
+        .post(format!("{base}/api/start"))
+        .json(&serde_json::json!({"name": "from-browser", "yaml": quick}))
+        .send()
+        .await
+        .expect("start");
+    assert_eq!(
+        started.status(),
+        200,
+        "{}",
+        started.text().await.unwrap_or_default()
+    );
+    wait_status(&http, &base, "from-browser", "finished").await;
+    assert!(root.join("from-browser").join("report.html").is_file());
+
+    let slow = common::fast_config(
+        &dir.path().join("ignored"),
+        "    chunked_prefill_size: [512, 1024, 2048]",
+        "  kind: random\n  num_prompts: 60\n  input_len: 64\n  output_len: 8",
+        "[2, 3, 4, 5]",
+    );
+    let started = http
+        .post(format!("{base}/api/start"))
+        .json(&serde_json::json!({"name": "long", "yaml": slow}))
+        .send()
+        .await
+        .expect("start");
+    assert_eq!(started.status(), 200);
+    let again = http
+        .post(format!("{base}/api/start"))
+        .json(&serde_json::json!({"name": "long", "yaml": slow}))
+        .send()
+        .await
+        .expect("start");
+    assert_eq!(again.status(), 409, "one run per folder");
+    wait_status(&http, &base, "long", "running").await;
+    let stopped = http
+        .post(format!("{base}/api/stop"))
+        .json(&serde_json::json!({"run": "long"}))
+        .send()
+        .await
+        .expect("stop");
+    assert_eq!(stopped.status(), 200);
+    wait_status(&http, &base, "long", "interrupted").await;
+    common::assert_no_survivors(&root.join("long"));
+}

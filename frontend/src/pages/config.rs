@@ -1,5 +1,6 @@
 //! The config page: open a reference config or a file under the results root, edit it, check it
-//! with the CLI's own validator (errors at their line and column) and preview the plan.
+//! with the CLI's own validator (errors at their line and column), preview the plan, and start
+//! the run (its page opens; it has the stop button).
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
@@ -27,6 +28,23 @@ pub fn ConfigPage() -> impl IntoView {
             }
         });
     };
+    let (name, set_name) = signal(String::from("dashboard-run"));
+    let (started, set_started) = signal(None::<String>);
+    let start = move |_| {
+        let body =
+            serde_json::json!({ "name": name.get_untracked(), "yaml": text.get_untracked() });
+        spawn_local(async move {
+            match api::post_json::<serde_json::Value>("/api/start", &body).await {
+                Ok(answer) => {
+                    let id = answer["run"].as_str().unwrap_or_default().to_string();
+                    let _ = window()
+                        .location()
+                        .set_hash(&format!("/run/{}", api::encode_component(&id)));
+                }
+                Err(e) => set_started.set(Some(e)),
+            }
+        });
+    };
     let validate = move |_| {
         let body = serde_json::json!({ "yaml": text.get_untracked() });
         spawn_local(async move {
@@ -43,7 +61,11 @@ pub fn ConfigPage() -> impl IntoView {
                 {move || choices.get().into_iter().map(|c| view! { <option value=c.clone()>{c.clone()}</option> }).collect_view()}
             </select>
             <button class="validate" on:click=validate>"Check and preview plan"</button>
+            " run name "
+            <input class="run-name" prop:value=move || name.get() on:input=move |ev| set_name.set(event_target_value(&ev))/>
+            <button class="start" on:click=start>"Start run"</button>
         </p>
+        {move || started.get().map(|e| view! { <p class="error">{e}</p> })}
         <div class="editor">
             <textarea class="config-text" rows="30" spellcheck="false"
                 prop:value=move || text.get()

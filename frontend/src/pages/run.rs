@@ -35,6 +35,20 @@ pub fn RunPage(id: String, changed: ReadSignal<(u64, String)>) -> impl IntoView 
         });
     });
     let report_href = format!("/api/report?{query}");
+    let stop_id = id.clone();
+    let stop = move |_| {
+        let body = serde_json::json!({ "run": stop_id.clone() });
+        spawn_local(async move {
+            if let Err(e) = api::post_json::<serde_json::Value>("/api/stop", &body).await {
+                set_error.set(Some(e));
+            }
+        });
+    };
+    let running = move || {
+        detail
+            .get()
+            .is_some_and(|d| d.summary.status == shared::api::RunStatus::Running)
+    };
     let stat = RwSignal::new("p99".to_string());
     let axis = RwSignal::new("rate".to_string());
     view! {
@@ -42,6 +56,7 @@ pub fn RunPage(id: String, changed: ReadSignal<(u64, String)>) -> impl IntoView 
         {move || error.get().map(|e| view! { <p class="error">{e}</p> })}
         <p>
             <a class="button export" href=report_href download="report.html">"Export report.html"</a>
+            {move || running().then(|| view! { <button class="stop" on:click=stop.clone()>"Stop run"</button> })}
             " plots show "
             <select on:change=move |ev| stat.set(event_target_value(&ev))>
                 <option value="p99" selected>"p99"</option>

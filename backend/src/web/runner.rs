@@ -1,0 +1,134 @@
+//! Runs started from the dashboard: `autobench run` child processes, one per run folder. A child
+//! gets SIGTERM if the dashboard dies (parent-death signal), which it treats like Ctrl-C: partial
+//! results are written and its servers are stopped. Stop sends SIGINT, with the same effect.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::Mutex;
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use tokio::process::{Child, Command};
+
+/// Why a run could not be started or stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum RunnerError {
+    /// The run name is not a plain folder name.
+    #[error("run name `{0}` must be letters, digits, '.', '_' or '-'")]
+    BadName(String),
+    /// That folder already has a run going from this dashboard.
+    #[error("run `{0}` is already running")]
+    Busy(String),
+    /// Nothing to stop.
+    #[error("no run `{0}` started from this dashboard is running")]
+    NotRunning(String),
+    /// The process could not be started.
+    #[error("cannot start autobench run: {0}")]
+    Spawn(std::io::Error),
+}
+
+/// The children.
+#[derive(Debug, Default)]
+pub struct Runner {
+    children: Mutex<HashMap<String, Child>>,
+}
+
+fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && !name.starts_with('.')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+}
+
+impl Runner {
+    /// Starts `autobench run` on `yaml` into `root/name`; the config is kept in
+    /// `root/.dashboard/name.yaml`.
+    #[expect(
+        unsafe_code,
+        reason = "pre_exec is unsafe; the closure only calls the async-signal-safe prctl"
+    )]
+    pub fn start(&self, root: &Path, name: &str, yaml: &str) -> Result<PathBuf, RunnerError> {
+        if !valid_name(name) {
+            return Err(RunnerError::BadName(name.to_string()));
+        }
+        let mut children = self
+            .children
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        children.retain(|_, child| matches!(child.try_wait(), Ok(None)));
+        if children.contains_key(name) {
+            return Err(RunnerError::Busy(name.to_string()));
+        }
+        let configs = root.join(".dashboard");
+        std::fs::create_dir_all(&configs).map_err(RunnerError::Spawn)?;
+        let config = configs.join(format!("{name}.yaml"));
+        std::fs::write(&config, yaml).map_err(RunnerError::Spawn)?;
+        let output = root.join(name);
+        let console = std::fs::File::create(configs.join(format!("{name}.console.log")))
+            .map_err(RunnerError::Spawn)?;
+        let mut command = Command::new(crate::config::current_exe());
+        command
+            .args(["run", "--quiet", "--config"])
+            .arg(&config)
+            .arg("--output-dir")
+            .arg(&output)
+            .stdin(Stdio::null())
+            .stdout(console.try_clone().map_err(RunnerError::Spawn)?)
+            .stderr(console)
+            .kill_on_drop(false);
+        // SAFETY: runs in the forked child before exec; prctl is async-signal-safe.
+        unsafe {
+            command.pre_exec(|| {
+                nix::sys::prctl::set_pdeathsig(Signal::SIGTERM).map_err(std::io::Error::from)
+            });
+        }
+        let child = command.spawn().map_err(RunnerError::Spawn)?;
+        children.insert(name.to_string(), child);
+        Ok(output)
+    }
+
+    /// Interrupts the run `name` (SIGINT: partial results are kept).
+    pub fn stop(&self, name: &str) -> Result<(), RunnerError> {
+        let children = self
+            .children
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let pid = children
+            .get(name)
+            .and_then(Child::id)
+            .and_then(|id| i32::try_from(id).ok())
+            .ok_or_else(|| RunnerError::NotRunning(name.to_string()))?;
+        kill(Pid::from_raw(pid), Signal::SIGINT)
+            .map_err(|e| RunnerError::Spawn(std::io::Error::from(e)))
+    }
+
+    /// Interrupts every run (dashboard shutdown).
+    pub fn stop_all(&self) {
+        let children = self
+            .children
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for child in children.values() {
+            if let Some(pid) = child.id().and_then(|id| i32::try_from(id).ok()) {
+                let _ = kill(Pid::from_raw(pid), Signal::SIGINT);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn run_names_are_plain_folder_names() {
+        for good in ["quick", "h200-run_2.1"] {
+            assert!(valid_name(good), "{good}");
+        }
+        for bad in ["", "..", ".hidden", "a/b", "a b", "../x"] {
+            assert!(!valid_name(bad), "{bad}");
+        }
+    }
+}
