@@ -5,14 +5,41 @@ use serde::de::DeserializeOwned;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 
-/// Percent-encodes one URL component.
+/// Percent-encodes one URL component (like JavaScript's `encodeURIComponent`).
 pub fn encode_component(text: &str) -> String {
-    js_sys::encode_uri_component(text).into()
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-_.!~*'()".contains(&byte) {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
 }
 
-/// Decodes one URL component (returns the input when it is not valid encoding).
+/// Decodes one URL component; invalid escapes are kept as they are.
 pub fn decode_component(text: &str) -> String {
-    js_sys::decode_uri_component(text).map_or_else(|_| text.to_string(), String::from)
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut index = 0;
+    while index < bytes.len() {
+        let hex = bytes
+            .get(index + 1..index + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[index], hex) {
+            (b'%', Some(value)) => {
+                out.push(value);
+                index += 3;
+            }
+            (byte, _) => {
+                out.push(byte);
+                index += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 async fn fetch(method: &str, url: &str, body: Option<&str>) -> Result<web_sys::Response, String> {
@@ -93,4 +120,18 @@ pub fn live_changes() -> ReadSignal<(u64, String)> {
 /// Whether a change event concerns run `id` (or every run, for the list).
 pub fn concerns(changed: &(u64, String), id: &str) -> bool {
     changed.1.is_empty() || changed.1 == id || changed.1.starts_with(&format!("{id}/"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn components_round_trip() {
+        for text in ["a/b c", "runs/h200 ü%", "plain-name_1.0"] {
+            assert_eq!(decode_component(&encode_component(text)), text);
+        }
+        assert_eq!(encode_component("a/b"), "a%2Fb");
+        assert_eq!(decode_component("%zz"), "%zz");
+    }
 }
