@@ -2,7 +2,8 @@
 //! and embedded in the `autobench` binary, which serves it with `autobench serve`.
 //!
 //! Pages (hash routes, so the backend serves one `index.html`): `#/` every run under the results
-//! root, `#/run/<id>` one run (candidates, trials, plots, logs, report export) and `#/config`
+//! root, `#/run/<id>` one run (candidates, trials, plots, logs, report export), `#/compare/<a>,<b>`
+//! runs side by side, and `#/config`
 //! (edit a config with the CLI's own validator and preview its plan). A server-sent event stream
 //! (`/api/events`) names runs whose files changed; the open page refetches them.
 
@@ -16,6 +17,7 @@ use leptos::prelude::*;
 enum Route {
     Runs,
     Run(String),
+    Compare(Vec<String>),
     Config,
 }
 
@@ -23,6 +25,8 @@ fn parse_route(hash: &str) -> Route {
     let path = hash.trim_start_matches('#');
     if let Some(id) = path.strip_prefix("/run/") {
         Route::Run(api::decode_component(id))
+    } else if let Some(ids) = path.strip_prefix("/compare/") {
+        Route::Compare(ids.split(',').map(api::decode_component).collect())
     } else if path.starts_with("/config") {
         Route::Config
     } else {
@@ -51,6 +55,7 @@ pub fn App() -> impl IntoView {
             {move || match route.get() {
                 Route::Runs => view! { <pages::runs::RunsPage changed=changed/> }.into_any(),
                 Route::Run(id) => view! { <pages::run::RunPage id=id changed=changed/> }.into_any(),
+                Route::Compare(ids) => view! { <pages::compare::ComparePage ids=ids/> }.into_any(),
                 Route::Config => view! { <pages::config::ConfigPage/> }.into_any(),
             }}
         </main>
@@ -75,5 +80,9 @@ mod tests {
         assert_eq!(parse_route("#/"), Route::Runs);
         assert_eq!(parse_route("#/config"), Route::Config);
         assert_eq!(parse_route("#/run/a%2Fb"), Route::Run("a/b".into()));
+        assert_eq!(
+            parse_route("#/compare/x,y%2Fz"),
+            Route::Compare(vec!["x".into(), "y/z".into()])
+        );
     }
 }

@@ -1,7 +1,8 @@
 //! The dashboard in a real headless Chromium, driven over WebDriver (chromedriver; both installed
 //! by `.ci/run` from Debian packages): the runs page picks up a simulator run started from the
 //! CLI while it runs and the run page updates live, a plot point shows its flags on hover, the
-//! export link serves `report.html`, and the config page shows a config error at its line.
+//! export link serves `report.html`, the compare page shows runs side by side, and the config page
+//! shows a config error at its line.
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -261,6 +262,21 @@ async fn dashboard_follows_a_live_run_plots_hover_exports_and_shows_config_error
             .expect("html")
             .contains("<table class=\"trials\">")
     );
+
+    // The compare page puts runs side by side.
+    driver
+        .open(&format!("{}#/compare/live,live", server.url))
+        .await;
+    driver
+        .wait_for("the compare table", "const t = document.querySelector('table.compare tbody td b'); return t ? t.textContent : ''", Duration::from_secs(20))
+        .await;
+    driver
+        .wait_for(
+            "compare plots",
+            "return document.querySelectorAll('figure .plot svg').length",
+            Duration::from_secs(20),
+        )
+        .await;
 
     // A config error is shown at its line.
     driver.open(&format!("{}#/config", server.url)).await;

@@ -1,5 +1,6 @@
 //! One module per page.
 
+pub mod compare;
 pub mod config;
 pub mod run;
 pub mod runs;

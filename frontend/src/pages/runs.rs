@@ -12,6 +12,15 @@ use crate::api;
 pub fn RunsPage(changed: ReadSignal<(u64, String)>) -> impl IntoView {
     let (runs, set_runs) = signal(Vec::<RunSummary>::new());
     let (error, set_error) = signal(None::<String>);
+    let picked = RwSignal::new(Vec::<String>::new());
+    let compare_href = move || {
+        let ids: Vec<String> = picked
+            .get()
+            .iter()
+            .map(|id| api::encode_component(id))
+            .collect();
+        format!("#/compare/{}", ids.join(","))
+    };
     Effect::new(move |_| {
         changed.track();
         spawn_local(async move {
@@ -28,7 +37,7 @@ pub fn RunsPage(changed: ReadSignal<(u64, String)>) -> impl IntoView {
         <h1>"Runs"</h1>
         {move || error.get().map(|e| view! { <p class="error">{e}</p> })}
         <table class="runs">
-            <thead><tr><th>"run"</th><th>"status"</th><th>"scenarios"</th><th>"best rate meeting the SLA"</th><th>"trials"</th><th>"started"</th><th>"duration"</th></tr></thead>
+            <thead><tr><th>"compare"</th><th>"run"</th><th>"status"</th><th>"scenarios"</th><th>"best rate meeting the SLA"</th><th>"trials"</th><th>"started"</th><th>"duration"</th></tr></thead>
             <tbody>
                 {move || runs.get().into_iter().map(|run| {
                     let href = format!("#/run/{}", api::encode_component(&run.id));
@@ -36,8 +45,14 @@ pub fn RunsPage(changed: ReadSignal<(u64, String)>) -> impl IntoView {
                     let best = run.best.iter()
                         .map(|(s, r)| format!("{s}: {}", r.map_or("-".into(), |r| format!("{r:.2} req/s"))))
                         .collect::<Vec<_>>().join(" | ");
+                    let id = run.id.clone();
                     view! {
                         <tr>
+                            <td><input type="checkbox" class="pick" on:change=move |ev| {
+                                let on = event_target_checked(&ev);
+                                let id = id.clone();
+                                picked.update(|p| { p.retain(|x| *x != id); if on { p.push(id) } });
+                            }/></td>
                             <td><a href=href class="run-link">{run.id.clone()}</a></td>
                             <td class=format!("status {status}")>{status.clone()}</td>
                             <td>{run.scenarios.join(", ")}</td>
@@ -52,5 +67,6 @@ pub fn RunsPage(changed: ReadSignal<(u64, String)>) -> impl IntoView {
         </table>
         {move || runs.get().is_empty().then(|| view! { <p class="muted">"No runs under the results root yet."</p> })}
         <p class="muted">{move || format!("{} run(s)", runs.get().len())}</p>
+        {move || (picked.get().len() >= 2).then(|| view! { <a class="button compare" href=compare_href()>"Compare selected runs"</a> })}
     }
 }
