@@ -48,6 +48,8 @@ pub enum Command {
         #[arg(long, default_value_t = 8321)]
         port: u16,
     },
+    /// Keep a local copy of a run on another machine (rsync over ssh), refreshed every 30 s.
+    Mirror(crate::mirror::MirrorArgs),
     /// Serve the dashboard for the runs under a results root.
     Serve(crate::web::ServeArgs),
     /// Write report.html (one self-contained file: plots, trials, failures, settings) for a run.
@@ -88,6 +90,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             port,
         } => crate::commands::run(&config, output_dir, quiet, serve.then_some(port)).await,
         Command::Serve(args) => crate::web::serve(&args).await,
+        Command::Mirror(args) => crate::mirror::mirror(&args).await,
         Command::Bench(args) => crate::bench_command::bench(&args).await,
         Command::Convert(args) => crate::dataset_commands::convert(&args).await,
         Command::Validate(args) => crate::dataset_commands::validate_command(&args).await,

@@ -13,6 +13,7 @@ pub mod hardware;
 pub mod launcher;
 pub mod loadgen;
 pub mod metrics;
+pub mod mirror;
 pub mod progress;
 pub mod report;
 pub mod results;

@@ -7,6 +7,7 @@ mod common;
 mod config_errors;
 mod dashboard;
 mod datasets;
+mod mirror;
 mod other_frameworks;
 mod plan;
 mod report;

@@ -1,0 +1,229 @@
+//! `autobench mirror REMOTE LOCAL`: keeps a local copy of a run on another machine, through the
+//! system `rsync` over `ssh` (REMOTE is `user@host:path`). Every interval (default 30 s) it syncs
+//! the result files and the progress log, writes a cleaned `progress.log` (no ANSI escapes, carriage
+//! returns resolved the way a terminal shows them), and warns when nothing changed for a while
+//! although the remote run has not finished. When the remote log says the run ended, it syncs
+//! once more and exits. The local folder is a normal run folder: `serve` shows it live.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+
+/// Files kept in sync (relative patterns for rsync's include rules).
+const INCLUDE: [&str; 12] = [
+    "results.jsonl",
+    "live_results.jsonl",
+    "results.csv",
+    "summary.md",
+    "SUMMARY.md",
+    "scenario_summary.*",
+    "report.html",
+    "run_meta.json",
+    "progress.log",
+    "logs/",
+    "logs/*.log",
+    "*/",
+];
+
+/// Mirror options.
+#[derive(Debug, Clone, clap::Args)]
+pub struct MirrorArgs {
+    /// The remote run folder, `user@host:path` (anything `rsync -e ssh` accepts).
+    pub remote: String,
+    /// The local folder to keep in sync.
+    pub local: PathBuf,
+    /// Seconds between syncs.
+    #[arg(long, default_value_t = 30.0)]
+    pub interval: f64,
+    /// Warn when the mirror has not changed for this many seconds while the run goes on.
+    #[arg(long, default_value_t = 300.0)]
+    pub stale_after: f64,
+    /// Extra options for ssh (for example `-p 2222 -i key`).
+    #[arg(long, default_value = "", allow_hyphen_values = true)]
+    pub ssh: String,
+    /// Sync once and exit.
+    #[arg(long)]
+    pub once: bool,
+}
+
+/// Strips ANSI escape sequences and resolves carriage returns (a line keeps what was written
+/// after its last `\r`), as tqdm-style progress bars leave them.
+pub fn clean_log(raw: &str) -> String {
+    let mut out = String::with_capacity(raw.len());
+    for line in raw.split('\n') {
+        let last = line
+            .trim_end_matches('\r')
+            .rsplit('\r')
+            .next()
+            .unwrap_or("");
+        out.push_str(&strip_ansi(last));
+        out.push('\n');
+    }
+    // `split` yields one piece more than there are newlines.
+    out.pop();
+    out
+}
+
+fn strip_ansi(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '\u{1b}' {
+            out.push(c);
+            continue;
+        }
+        match chars.peek() {
+            Some('[') => {
+                chars.next();
+                // CSI: parameters until a final byte in @..~.
+                for c in chars.by_ref() {
+                    if ('@'..='~').contains(&c) {
+                        break;
+                    }
+                }
+            }
+            Some(']') => {
+                // OSC: until BEL or ESC \.
+                for c in chars.by_ref() {
+                    if c == '\u{7}' || c == '\u{1b}' {
+                        break;
+                    }
+                }
+            }
+            _ => {
+                chars.next();
+            }
+        }
+    }
+    out
+}
+
+fn rsync(args: &MirrorArgs, staging: &Path) -> anyhow::Result<bool> {
+    let remote = format!("{}/", args.remote.trim_end_matches('/'));
+    let mut command = Command::new("rsync");
+    command.args(["-az", "--itemize-changes", "--prune-empty-dirs"]);
+    command
+        .arg("-e")
+        .arg(format!("ssh -o BatchMode=yes {}", args.ssh));
+    for pattern in INCLUDE {
+        command.arg(format!("--include={pattern}"));
+    }
+    command.arg("--exclude=*").arg(&remote).arg(staging);
+    let output = command
+        .output()
+        .context("cannot run rsync (is it installed here and on the remote machine?)")?;
+    if !output.status.success() {
+        bail!(
+            "rsync {} failed: {}",
+            args.remote,
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
+    }
+    Ok(!output.stdout.is_empty())
+}
+
+/// Copies the staged files into the local folder: everything as is, `progress.log` cleaned.
+fn publish(staging: &Path, local: &Path) -> anyhow::Result<()> {
+    for entry in walk(staging) {
+        let relative = entry.strip_prefix(staging).unwrap_or(&entry);
+        let target = local.join(relative);
+        if let Some(parent) = target.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        let bytes = std::fs::read(&entry)?;
+        let bytes = if relative.file_name().is_some_and(|n| n == "progress.log") {
+            clean_log(&String::from_utf8_lossy(&bytes)).into_bytes()
+        } else {
+            bytes
+        };
+        if std::fs::read(&target).ok().as_deref() != Some(bytes.as_slice()) {
+            crate::results::write_atomic(&target, &bytes)?;
+        }
+    }
+    Ok(())
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for entry in entries.filter_map(Result::ok) {
+            let path = entry.path();
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                files.extend(walk(&path));
+            } else {
+                files.push(path);
+            }
+        }
+    }
+    files
+}
+
+fn remote_finished(local: &Path) -> bool {
+    std::fs::read_to_string(local.join("progress.log")).is_ok_and(|log| {
+        log.lines().rev().take(40).any(|l| {
+            l.contains("run finished") || l.contains("run interrupted") || l.contains("run failed")
+        })
+    })
+}
+
+/// `autobench mirror`.
+#[expect(
+    clippy::print_stderr,
+    reason = "the mirror reports its syncs and its health"
+)]
+pub async fn mirror(args: &MirrorArgs) -> anyhow::Result<std::process::ExitCode> {
+    let staging = args.local.join(".mirror");
+    std::fs::create_dir_all(&staging)
+        .with_context(|| format!("cannot create {}", staging.display()))?;
+    let interval = Duration::from_secs_f64(args.interval.max(0.1));
+    let stale_after = Duration::from_secs_f64(args.stale_after.max(0.1));
+    let mut last_change = Instant::now();
+    let mut warned = false;
+    loop {
+        let changed = rsync(args, &staging)?;
+        publish(&staging, &args.local)?;
+        if changed {
+            last_change = Instant::now();
+            warned = false;
+        }
+        let finished = remote_finished(&args.local);
+        if args.once || finished {
+            if finished {
+                // One more pass picks up files written after the final log line.
+                rsync(args, &staging)?;
+                publish(&staging, &args.local)?;
+                eprintln!(
+                    "mirror: the remote run ended; {} is complete",
+                    args.local.display()
+                );
+            }
+            return Ok(std::process::ExitCode::SUCCESS);
+        }
+        if !warned && last_change.elapsed() >= stale_after {
+            eprintln!(
+                "mirror: WARNING: nothing changed for {:.0} s but the remote run has not finished; is it stuck, or is the connection down?",
+                last_change.elapsed().as_secs_f64()
+            );
+            warned = true;
+        }
+        tokio::select! {
+            () = tokio::time::sleep(interval) => {}
+            _ = tokio::signal::ctrl_c() => return Ok(std::process::ExitCode::from(130)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn logs_lose_escapes_and_carriage_returns() {
+        let raw = "start\n\u{1b}[32m 10%|#   |\r\u{1b}[32m 50%|#####|\u{1b}[0m\r100%|done|\nend\n";
+        assert_eq!(clean_log(raw), "start\n100%|done|\nend\n");
+        assert_eq!(clean_log("a\r\n"), "a\n");
+        assert_eq!(strip_ansi("\u{1b}]0;title\u{7}x"), "x");
+    }
+}

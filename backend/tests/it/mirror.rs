@@ -1,0 +1,181 @@
+//! `autobench mirror` against a real OpenSSH server on localhost (started here with a key made
+//! for the test; `.ci/run` installs openssh-server and rsync): files follow the remote run while
+//! it is active, the progress log arrives cleaned, a stalled mirror warns, and the mirror exits
+//! once the remote run ends.
+
+use std::io::Read;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use super::common;
+
+struct Sshd {
+    child: Child,
+    port: u16,
+    key: std::path::PathBuf,
+}
+
+impl Drop for Sshd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn keygen(path: &Path) {
+    let status = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(path)
+        .status()
+        .expect("ssh-keygen");
+    assert!(status.success());
+}
+
+fn start_sshd(dir: &Path) -> Sshd {
+    let sshd = ["/usr/sbin/sshd", "/usr/bin/sshd"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+        .expect("sshd is needed for the mirror test: .ci/run installs openssh-server");
+    let _ = std::fs::create_dir_all("/run/sshd");
+    keygen(&dir.join("host_key"));
+    keygen(&dir.join("user_key"));
+    std::fs::copy(dir.join("user_key.pub"), dir.join("authorized_keys")).expect("keys");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("port");
+    let config = format!(
+        "Port {port}\nListenAddress 127.0.0.1\nHostKey {host}\nAuthorizedKeysFile {auth}\nPasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\nStrictModes no\nPermitRootLogin prohibit-password\nPidFile {pid}\n",
+        host = dir.join("host_key").display(),
+        auth = dir.join("authorized_keys").display(),
+        pid = dir.join("sshd.pid").display(),
+    );
+    std::fs::write(dir.join("sshd_config"), config).expect("config");
+    let child = Command::new(sshd)
+        .args(["-D", "-e", "-f"])
+        .arg(dir.join("sshd_config"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("sshd");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "sshd did not start");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Sshd {
+        child,
+        port,
+        key: dir.join("user_key"),
+    }
+}
+
+fn wait_until(what: &str, timeout: Duration, check: impl Fn() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !check() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn mirror_follows_a_remote_run_over_ssh() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sshd = start_sshd(dir.path());
+    let remote = dir.path().join("remote-run");
+    let local = dir.path().join("local-run");
+    std::fs::create_dir_all(remote.join("logs")).expect("mkdir");
+    std::fs::write(remote.join("results.jsonl"), "{\"trial\": 1}\n").expect("write");
+    std::fs::write(remote.join("logs/server_base_cand0.log"), "ready\n").expect("write");
+    std::fs::write(remote.join("prepared_dataset.jsonl"), "big, not mirrored\n").expect("write");
+    std::fs::write(
+        remote.join("progress.log"),
+        "2026-01-01 00:00:00 candidates=1\n\u{1b}[32m 10%|#  |\r\u{1b}[32m 20%|## |\u{1b}[0m\n",
+    )
+    .expect("write");
+    let user = String::from_utf8_lossy(&Command::new("whoami").output().expect("whoami").stdout)
+        .trim()
+        .to_string();
+    let ssh = format!(
+        "-p {} -i {} -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR",
+        sshd.port,
+        sshd.key.display()
+    );
+    let mut mirror = common::bin()
+        .args([
+            "mirror",
+            "--interval",
+            "0.3",
+            "--stale-after",
+            "1.5",
+            "--ssh",
+            &ssh,
+        ])
+        .arg(format!("{user}@127.0.0.1:{}", remote.display()))
+        .arg(&local)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("mirror");
+
+    wait_until("the first sync", Duration::from_secs(20), || {
+        local.join("results.jsonl").is_file()
+    });
+    assert!(local.join("logs/server_base_cand0.log").is_file());
+    assert!(
+        !local.join("prepared_dataset.jsonl").exists(),
+        "only result files are mirrored"
+    );
+    let progress = std::fs::read_to_string(local.join("progress.log")).expect("progress");
+    assert_eq!(
+        progress, "2026-01-01 00:00:00 candidates=1\n 20%|## |\n",
+        "cleaned"
+    );
+
+    // A new trial on the remote side shows up locally while the run is active.
+    std::fs::write(
+        remote.join("results.jsonl"),
+        "{\"trial\": 1}\n{\"trial\": 2}\n",
+    )
+    .expect("write");
+    wait_until("the new trial", Duration::from_secs(10), || {
+        std::fs::read_to_string(local.join("results.jsonl"))
+            .is_ok_and(|t| t.contains("\"trial\": 2"))
+    });
+
+    // Nothing changes for a while: the mirror warns; then the run ends and the mirror exits.
+    std::thread::sleep(Duration::from_secs(3));
+    let mut log = std::fs::OpenOptions::new()
+        .append(true)
+        .open(remote.join("progress.log"))
+        .expect("open");
+    std::io::Write::write_all(
+        &mut log,
+        b"2026-01-01 00:10:00 run finished; summary follows\n",
+    )
+    .expect("append");
+    std::fs::write(remote.join("SUMMARY.md"), "# done\n").expect("write");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = mirror.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the mirror did not exit after the run ended"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let mut stderr = String::new();
+    mirror
+        .stderr
+        .take()
+        .expect("stderr")
+        .read_to_string(&mut stderr)
+        .expect("read");
+    assert!(status.success(), "{stderr}");
+    assert!(stderr.contains("WARNING: nothing changed"), "{stderr}");
+    assert!(stderr.contains("the remote run ended"), "{stderr}");
+    assert!(local.join("SUMMARY.md").is_file(), "final sync");
+}
