@@ -35,6 +35,9 @@ pub struct RunSummary {
     pub duration_s: Option<f64>,
     /// Trials recorded.
     pub trials: usize,
+    /// Written by the upstream Python tool (`sglang.auto_benchmark`): shown read-only.
+    #[serde(default)]
+    pub upstream: bool,
 }
 
 /// A candidate's state, from the progress log.

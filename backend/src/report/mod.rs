@@ -52,7 +52,14 @@ pub fn load(dir: &Path) -> anyhow::Result<RunData> {
     let meta = crate::session::meta::load(dir)?;
     let mut scenarios = Vec::new();
     for (name, folder, summary) in scenario_folders(dir)? {
-        let records = crate::results::read_jsonl(&folder.join("results.jsonl"))?;
+        // `results.jsonl` is rewritten after every trial; the upstream tool writes it only when a
+        // scenario ends, so an upstream run in progress has only `live_results.jsonl`.
+        let finished = folder.join("results.jsonl");
+        let records = if finished.is_file() {
+            crate::results::read_jsonl(&finished)?
+        } else {
+            crate::results::read_jsonl(&folder.join("live_results.jsonl"))?
+        };
         let csv = read_csv(&folder.join("results.csv"))?;
         scenarios.push(ScenarioData {
             name,
@@ -96,8 +103,11 @@ fn scenario_folders(dir: &Path) -> anyhow::Result<Vec<Folder>> {
                 .unwrap_or("default")
                 .to_string();
             let sub = row["scenario_dir"].as_str().unwrap_or("");
-            let folder = if sub.is_empty() || sub == "." {
+            let folder = if sub == "." || (sub.is_empty() && has_results(dir)) {
                 dir.to_path_buf()
+            } else if sub.is_empty() {
+                // Upstream rows name no folder: it is the scenario's slug.
+                dir.join(slug(&name))
             } else {
                 dir.join(sub)
             };
@@ -105,14 +115,14 @@ fn scenario_folders(dir: &Path) -> anyhow::Result<Vec<Folder>> {
         }
         return Ok(out);
     }
-    if dir.join("results.jsonl").is_file() || dir.join("live_results.jsonl").is_file() {
+    if has_results(dir) {
         return Ok(vec![("default".into(), dir.to_path_buf(), None)]);
     }
     let mut subs: Vec<PathBuf> = std::fs::read_dir(dir)
         .with_context(|| format!("cannot list {}", dir.display()))?
         .filter_map(Result::ok)
         .map(|e| e.path())
-        .filter(|p| p.join("results.jsonl").is_file())
+        .filter(|p| has_results(p))
         .collect();
     subs.sort();
     Ok(subs
@@ -125,6 +135,23 @@ fn scenario_folders(dir: &Path) -> anyhow::Result<Vec<Folder>> {
             (name, p, None)
         })
         .collect())
+}
+
+fn has_results(dir: &Path) -> bool {
+    dir.join("results.jsonl").is_file() || dir.join("live_results.jsonl").is_file()
+}
+
+/// A scenario name as a folder name (`prefill_heavy` → `prefill-heavy`).
+fn slug(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
+        .collect()
 }
 
 fn read_csv(path: &Path) -> anyhow::Result<Vec<Vec<String>>> {

@@ -55,7 +55,14 @@ pub fn series(
 ) -> Vec<(String, Vec<Point>)> {
     let mut out: Vec<(String, Vec<Point>)> = Vec::new();
     for r in records {
-        let (Some(x), Some(y)) = (r.metric(x_metric), r.metric(y_metric)) else {
+        // Upstream records have no achieved rate; bench_serving's request throughput is the same
+        // measure (completed requests over the run's duration).
+        let x = r.metric(x_metric).or_else(|| {
+            (x_metric == "achieved_request_rate")
+                .then(|| r.metric("request_throughput"))
+                .flatten()
+        });
+        let (Some(x), Some(y)) = (x, r.metric(y_metric)) else {
             continue;
         };
         if r.metric("completed").unwrap_or(0.0) < 1.0 {

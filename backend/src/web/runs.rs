@@ -12,7 +12,21 @@ use shared::api::{CandidateState, RunDetail, RunStatus, RunSummary, ScenarioView
 /// A run folder quiet for longer than this without a final line is shown as failed.
 const QUIET_LIMIT: Duration = Duration::from_secs(30 * 60);
 
-const MARKERS: [&str; 3] = ["run_meta.json", "progress.log", "scenario_summary.jsonl"];
+/// Files that make a folder a run: autobench's, and those of the upstream Python tool
+/// (`results.jsonl`/`live_results.jsonl` at the top for one scenario, `SUMMARY.md` for several).
+const MARKERS: [&str; 6] = [
+    "run_meta.json",
+    "progress.log",
+    "scenario_summary.jsonl",
+    "results.jsonl",
+    "live_results.jsonl",
+    "SUMMARY.md",
+];
+
+/// A folder written by the upstream Python tool (no `run_meta.json`): shown read-only.
+fn is_upstream(dir: &Path) -> bool {
+    !dir.join("run_meta.json").is_file()
+}
 
 /// Why a path was refused.
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -104,8 +118,16 @@ fn status(dir: &Path, lines: &[String]) -> RunStatus {
         RunStatus::Interrupted
     } else if has("run finished") {
         RunStatus::Finished
+    } else if lines.is_empty() && has_final_results(dir) {
+        // The upstream tool keeps no progress log; it writes results.jsonl when a scenario ends.
+        RunStatus::Finished
     } else {
-        let quiet = std::fs::metadata(dir.join("progress.log"))
+        let log = if dir.join("progress.log").is_file() {
+            dir.join("progress.log")
+        } else {
+            dir.join("live_results.jsonl")
+        };
+        let quiet = std::fs::metadata(log)
             .and_then(|m| m.modified())
             .ok()
             .and_then(|t| SystemTime::now().duration_since(t).ok());
@@ -114,6 +136,10 @@ fn status(dir: &Path, lines: &[String]) -> RunStatus {
             _ => RunStatus::Running,
         }
     }
+}
+
+fn has_final_results(dir: &Path) -> bool {
+    dir.join("results.jsonl").is_file() || dir.join("SUMMARY.md").is_file()
 }
 
 /// The runs-page line of one run.
@@ -140,6 +166,7 @@ pub fn summary(root: &Path, id: &str) -> Result<RunSummary, PathError> {
             .zip(last)
             .map(|(a, b)| (b - a).num_milliseconds() as f64 / 1000.0),
         trials: scenarios.iter().map(|s| s.records.len()).sum(),
+        upstream: is_upstream(&dir),
     })
 }
 

@@ -455,3 +455,58 @@ async fn runs_start_and_stop_from_the_dashboard() {
     wait_status(&http, &base, "long", "interrupted").await;
     common::assert_no_survivors(&root.join("long"));
 }
+
+#[tokio::test]
+async fn upstream_result_folders_are_shown_read_only() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let run = dir.path().join("upstream");
+    std::fs::create_dir_all(&run).expect("mkdir");
+    // Records as sglang.auto_benchmark wrote them: bench_serving metrics, no achieved rate.
+    let record = |qps: f64, ttft: f64, passed: bool| {
+        serde_json::json!({"stage": "base", "candidate_id": 0, "requested_qps": qps, "max_concurrency": null,
+            "server_flags": {"model_path": "m", "tp_size": 1, "port": 30000}, "sla_passed": passed,
+            "metrics": {"completed": 100, "request_throughput": qps * 0.98, "output_throughput": qps * 100.0,
+                "mean_ttft_ms": ttft, "median_ttft_ms": ttft, "p99_ttft_ms": ttft * 2.0, "mean_tpot_ms": 10.0,
+                "p99_tpot_ms": 12.0, "server_info": {"version": "0.5"}}})
+        .to_string()
+    };
+    let lines = [record(4.0, 50.0, true), record(8.0, 400.0, false)].join("\n");
+    std::fs::write(run.join("results.jsonl"), lines + "\n").expect("write");
+    let server = serve(dir.path(), "127.0.0.1");
+    let base = base(&server.url);
+    let http = client();
+    let runs: serde_json::Value = http
+        .get(format!("{base}/api/runs"))
+        .send()
+        .await
+        .expect("runs")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(runs[0]["id"], "upstream", "{runs}");
+    assert_eq!(runs[0]["upstream"], true);
+    assert_eq!(runs[0]["status"], "finished");
+    assert_eq!(runs[0]["best"][0][1], 4.0, "{runs}");
+    let svg = http
+        .get(format!(
+            "{base}/api/plot?run=upstream&scenario=default&metric=ttft"
+        ))
+        .send()
+        .await
+        .expect("plot")
+        .text()
+        .await
+        .expect("svg");
+    assert_eq!(
+        svg.matches("<title>").count(),
+        2,
+        "both trials plotted: {svg}"
+    );
+    let stop = http
+        .post(format!("{base}/api/stop"))
+        .json(&serde_json::json!({"run": "upstream"}))
+        .send()
+        .await
+        .expect("stop");
+    assert_eq!(stop.status(), 404, "nothing to stop in a read-only folder");
+}

@@ -53,7 +53,7 @@ pub fn RunsPage(changed: ReadSignal<(u64, String)>) -> impl IntoView {
                                 let id = id.clone();
                                 picked.update(|p| { p.retain(|x| *x != id); if on { p.push(id) } });
                             }/></td>
-                            <td><a href=href class="run-link">{run.id.clone()}</a></td>
+                            <td><a href=href class="run-link">{run.id.clone()}</a>{run.upstream.then_some(" (upstream, read-only)")}</td>
                             <td class=format!("status {status}")>{status.clone()}</td>
                             <td>{run.scenarios.join(", ")}</td>
                             <td>{best}</td>
