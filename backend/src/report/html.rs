@@ -16,7 +16,7 @@ th{background:#eef1f4;position:sticky;top:0}.scroll{overflow-x:auto;max-height:6
 .muted{color:#667}";
 
 /// Escapes text for HTML content and attribute values.
-pub fn escape(text: &str) -> String {
+pub(super) fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {

@@ -9,6 +9,8 @@ use std::fmt::Write as _;
 use plotters::prelude::*;
 use shared::record::TrialRecord;
 
+use super::html::escape;
+
 /// What to plot.
 #[derive(Debug, Clone)]
 pub struct PlotSpec {
@@ -108,13 +110,6 @@ pub fn pareto(points: &[Point]) -> Vec<Point> {
     front.sort_by(|a, b| a.rate.total_cmp(&b.rate));
     front.dedup_by(|a, b| a.rate == b.rate && a.latency == b.latency);
     front
-}
-
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }
 
 /// Renders one plot as an SVG element (no XML namespace URL, so it carries no link at all).

@@ -48,10 +48,7 @@ fn run_of(root: &Path, path: &Path) -> String {
     let relative = canonical.strip_prefix(root).unwrap_or(&canonical);
     let mut dir = root.join(relative);
     loop {
-        if ["run_meta.json", "progress.log", "scenario_summary.jsonl"]
-            .iter()
-            .any(|m| dir.join(m).is_file())
-        {
+        if super::runs::is_run(&dir) {
             let id = dir
                 .strip_prefix(root)
                 .map(|p| p.to_string_lossy().replace('\\', "/"))

@@ -62,7 +62,8 @@ pub fn confined(root: &Path, relative: &str) -> Result<PathBuf, PathError> {
     }
 }
 
-fn is_run(dir: &Path) -> bool {
+/// Whether `dir` holds a run (autobench's or the upstream tool's).
+pub fn is_run(dir: &Path) -> bool {
     MARKERS.iter().any(|m| dir.join(m).is_file())
 }
 

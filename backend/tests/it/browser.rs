@@ -249,19 +249,7 @@ async fn dashboard_follows_a_live_run_plots_hover_exports_and_shows_config_error
     let report = reqwest::get(href.as_str().expect("href"))
         .await
         .expect("export");
-    assert!(
-        report.headers()["content-disposition"]
-            .to_str()
-            .expect("header")
-            .contains("report.html")
-    );
-    assert!(
-        report
-            .text()
-            .await
-            .expect("html")
-            .contains("<table class=\"trials\">")
-    );
+    super::dashboard::assert_report_download(report).await;
 
     // The compare page puts runs side by side.
     driver

@@ -58,6 +58,46 @@ fn client() -> reqwest::Client {
         .expect("client")
 }
 
+pub async fn post(
+    http: &reqwest::Client,
+    base: &str,
+    path: &str,
+    body: serde_json::Value,
+) -> reqwest::Response {
+    http.post(format!("{base}{path}"))
+        .json(&body)
+        .send()
+        .await
+        .expect("post")
+}
+
+async fn get_json<T: serde::de::DeserializeOwned>(http: &reqwest::Client, url: &str) -> T {
+    http.get(url)
+        .send()
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("json")
+}
+
+/// Asserts that `response` is the report.html download.
+pub async fn assert_report_download(response: reqwest::Response) {
+    assert!(
+        response.headers()["content-disposition"]
+            .to_str()
+            .expect("header")
+            .contains("report.html")
+    );
+    assert!(
+        response
+            .text()
+            .await
+            .expect("html")
+            .contains("<table class=\"trials\">")
+    );
+}
+
 pub fn finished_run(dir: &Path) -> std::path::PathBuf {
     let out = dir.join("runs").join("quick");
     let config = common::write_config(
@@ -98,26 +138,12 @@ async fn api_shows_runs_plots_logs_and_the_report() {
     assert_eq!(wasm.status(), 200);
     assert_eq!(wasm.headers()["content-type"], "application/wasm");
 
-    let runs: serde_json::Value = http
-        .get(format!("{base}/api/runs"))
-        .send()
-        .await
-        .expect("runs")
-        .json()
-        .await
-        .expect("json");
+    let runs: serde_json::Value = get_json(&http, &format!("{base}/api/runs")).await;
     assert_eq!(runs[0]["id"], "quick", "{runs}");
     assert_eq!(runs[0]["status"], "finished", "{runs}");
     assert!(runs[0]["trials"].as_u64() >= Some(2), "{runs}");
 
-    let detail: serde_json::Value = http
-        .get(format!("{base}/api/run?run=quick"))
-        .send()
-        .await
-        .expect("run")
-        .json()
-        .await
-        .expect("json");
+    let detail: serde_json::Value = get_json(&http, &format!("{base}/api/run?run=quick")).await;
     assert!(
         detail["candidates"]
             .as_array()
@@ -161,19 +187,7 @@ async fn api_shows_runs_plots_logs_and_the_report() {
         .send()
         .await
         .expect("report");
-    assert!(
-        report.headers()["content-disposition"]
-            .to_str()
-            .expect("cd")
-            .contains("report.html")
-    );
-    assert!(
-        report
-            .text()
-            .await
-            .expect("html")
-            .contains("<table class=\"trials\">")
-    );
+    assert_report_download(report).await;
 }
 
 #[tokio::test]
@@ -215,29 +229,23 @@ async fn config_errors_come_back_with_their_line() {
     let server = serve(dir.path(), "127.0.0.1");
     let base = base(&server.url);
     let http = client();
-    let names: Vec<String> = http
-        .get(format!("{base}/api/configs"))
-        .send()
-        .await
-        .expect("configs")
-        .json()
-        .await
-        .expect("json");
+    let names: Vec<String> = get_json(&http, &format!("{base}/api/configs")).await;
     assert!(
         names.iter().any(|n| n == "sim/quickstart.yaml"),
         "{names:?}"
     );
     let yaml =
         "server:\n  base_flags:\n    model_path: m\n  serch_space: {}\nbenchmark:\n  qps: [1]\n";
-    let check: serde_json::Value = http
-        .post(format!("{base}/api/validate"))
-        .json(&serde_json::json!({ "yaml": yaml }))
-        .send()
-        .await
-        .expect("validate")
-        .json()
-        .await
-        .expect("json");
+    let check: serde_json::Value = post(
+        &http,
+        &base,
+        "/api/validate",
+        serde_json::json!({ "yaml": yaml }),
+    )
+    .await
+    .json()
+    .await
+    .expect("json");
     assert_eq!(check["problems"][0]["line"], 4, "{check}");
     assert!(
         check["problems"][0]["message"]
@@ -252,15 +260,16 @@ async fn config_errors_come_back_with_their_line() {
         .text()
         .await
         .expect("text");
-    let check: serde_json::Value = http
-        .post(format!("{base}/api/validate"))
-        .json(&serde_json::json!({ "yaml": good }))
-        .send()
-        .await
-        .expect("validate")
-        .json()
-        .await
-        .expect("json");
+    let check: serde_json::Value = post(
+        &http,
+        &base,
+        "/api/validate",
+        serde_json::json!({ "yaml": good }),
+    )
+    .await
+    .json()
+    .await
+    .expect("json");
     assert!(
         check["plan"]
             .as_str()
@@ -352,14 +361,7 @@ async fn beyond_loopback_a_token_is_required() {
 }
 
 async fn status_of(http: &reqwest::Client, base: &str, id: &str) -> String {
-    let runs: serde_json::Value = http
-        .get(format!("{base}/api/runs"))
-        .send()
-        .await
-        .expect("runs")
-        .json()
-        .await
-        .expect("json");
+    let runs: serde_json::Value = get_json(http, &format!("{base}/api/runs")).await;
     runs.as_array()
         .and_then(|r| r.iter().find(|r| r["id"] == id))
         .map(|r| r["status"].as_str().unwrap_or_default().to_string())
@@ -394,27 +396,30 @@ async fn runs_start_and_stop_from_the_dashboard() {
         "  kind: random\n  num_prompts: 8\n  input_len: 64\n  output_len: 4",
         "{lower: 5, upper: 40, tolerance: 20, max_rounds: 1}",
     );
-    let bad_name = http
-        .post(format!("{base}/api/start"))
-        .json(&serde_json::json!({"name": "../x", "yaml": quick}))
-        .send()
-        .await
-        .expect("start");
+    let bad_name = post(
+        &http,
+        &base,
+        "/api/start",
+        serde_json::json!({"name": "../x", "yaml": quick}),
+    )
+    .await;
     assert_eq!(bad_name.status(), 400);
-    let bad_config = http
-        .post(format!("{base}/api/start"))
-        .json(&serde_json::json!({"name": "x", "yaml": "server: {serch_space: {}}"}))
-        .send()
-        .await
-        .expect("start");
+    let bad_config = post(
+        &http,
+        &base,
+        "/api/start",
+        serde_json::json!({"name": "x", "yaml": "server: {serch_space: {}}"}),
+    )
+    .await;
     assert_eq!(bad_config.status(), 400);
 
-    let started = http
-        .post(format!("{base}/api/start"))
-        .json(&serde_json::json!({"name": "from-browser", "yaml": quick}))
-        .send()
-        .await
-        .expect("start");
+    let started = post(
+        &http,
+        &base,
+        "/api/start",
+        serde_json::json!({"name": "from-browser", "yaml": quick}),
+    )
+    .await;
     assert_eq!(
         started.status(),
         200,
@@ -430,27 +435,30 @@ async fn runs_start_and_stop_from_the_dashboard() {
         "  kind: random\n  num_prompts: 60\n  input_len: 64\n  output_len: 8",
         "[2, 3, 4, 5]",
     );
-    let started = http
-        .post(format!("{base}/api/start"))
-        .json(&serde_json::json!({"name": "long", "yaml": slow}))
-        .send()
-        .await
-        .expect("start");
+    let started = post(
+        &http,
+        &base,
+        "/api/start",
+        serde_json::json!({"name": "long", "yaml": slow}),
+    )
+    .await;
     assert_eq!(started.status(), 200);
-    let again = http
-        .post(format!("{base}/api/start"))
-        .json(&serde_json::json!({"name": "long", "yaml": slow}))
-        .send()
-        .await
-        .expect("start");
+    let again = post(
+        &http,
+        &base,
+        "/api/start",
+        serde_json::json!({"name": "long", "yaml": slow}),
+    )
+    .await;
     assert_eq!(again.status(), 409, "one run per folder");
     wait_status(&http, &base, "long", "running").await;
-    let stopped = http
-        .post(format!("{base}/api/stop"))
-        .json(&serde_json::json!({"run": "long"}))
-        .send()
-        .await
-        .expect("stop");
+    let stopped = post(
+        &http,
+        &base,
+        "/api/stop",
+        serde_json::json!({"run": "long"}),
+    )
+    .await;
     assert_eq!(stopped.status(), 200);
     wait_status(&http, &base, "long", "interrupted").await;
     common::assert_no_survivors(&root.join("long"));
@@ -475,14 +483,7 @@ async fn upstream_result_folders_are_shown_read_only() {
     let server = serve(dir.path(), "127.0.0.1");
     let base = base(&server.url);
     let http = client();
-    let runs: serde_json::Value = http
-        .get(format!("{base}/api/runs"))
-        .send()
-        .await
-        .expect("runs")
-        .json()
-        .await
-        .expect("json");
+    let runs: serde_json::Value = get_json(&http, &format!("{base}/api/runs")).await;
     assert_eq!(runs[0]["id"], "upstream", "{runs}");
     assert_eq!(runs[0]["upstream"], true);
     assert_eq!(runs[0]["status"], "finished");
@@ -502,11 +503,12 @@ async fn upstream_result_folders_are_shown_read_only() {
         2,
         "both trials plotted: {svg}"
     );
-    let stop = http
-        .post(format!("{base}/api/stop"))
-        .json(&serde_json::json!({"run": "upstream"}))
-        .send()
-        .await
-        .expect("stop");
+    let stop = post(
+        &http,
+        &base,
+        "/api/stop",
+        serde_json::json!({"run": "upstream"}),
+    )
+    .await;
     assert_eq!(stop.status(), 404, "nothing to stop in a read-only folder");
 }

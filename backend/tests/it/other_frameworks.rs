@@ -16,6 +16,17 @@ fn config(out: &std::path::Path) -> String {
     )
 }
 
+/// One candidate whose server OOMs on every `every`-th request.
+fn oom_config(out: &std::path::Path, every: u32) -> String {
+    config(out)
+        .replace(
+            "--sim-time-scale 0.5",
+            &format!("--sim-time-scale 0.5 --sim-runtime-oom-every {every}"),
+        )
+        .replace("    attn_implementation: [sdpa, eager]\n", "")
+        .replace("    continuous_batching: [false]\n", "")
+}
+
 #[test]
 fn transformers_profile_runs_a_search_against_a_strict_openai_server() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -94,13 +105,7 @@ fn the_native_backend_is_refused_for_servers_without_it() {
 fn requests_failing_on_a_server_oom_are_diagnosed_from_its_log() {
     let dir = tempfile::tempdir().expect("tempdir");
     let out = dir.path().join("out");
-    let text = config(&out)
-        .replace(
-            "--sim-time-scale 0.5",
-            "--sim-time-scale 0.5 --sim-runtime-oom-every 4",
-        )
-        .replace("    attn_implementation: [sdpa, eager]\n", "")
-        .replace("    continuous_batching: [false]\n", "");
+    let text = oom_config(&out, 4);
     let path = common::write_config(dir.path(), &text);
     let output = common::run(&path);
     let message = common::text(&output);
@@ -127,13 +132,7 @@ fn requests_failing_on_a_server_oom_are_diagnosed_from_its_log() {
 fn a_failed_warmup_ends_the_walk_instead_of_trying_every_rate() {
     let dir = tempfile::tempdir().expect("tempdir");
     let out = dir.path().join("out");
-    let text = config(&out)
-        .replace(
-            "--sim-time-scale 0.5",
-            "--sim-time-scale 0.5 --sim-runtime-oom-every 1",
-        )
-        .replace("    attn_implementation: [sdpa, eager]\n", "")
-        .replace("    continuous_batching: [false]\n", "");
+    let text = oom_config(&out, 1);
     let path = common::write_config(dir.path(), &text);
     let output = common::run(&path);
     assert_eq!(output.status.code(), Some(1), "{}", common::text(&output));
