@@ -101,11 +101,20 @@ fn scenario_section(out: &mut String, data: &RunData, scenario: &ScenarioData) {
     let _ = write!(out, "<h2>Scenario: {}</h2>", escape(&scenario.name));
     let sla = data.sla();
     out.push_str("<div class=\"plots\">");
-    for metric in [LatencyMetric::Ttft, LatencyMetric::Tpot] {
-        let (key, limit) = plotted_metric(sla.as_ref(), metric, shared::sla::Stat::P99);
-        let title = format!("{}: {key} vs achieved rate", scenario.name);
-        let spec = plots::PlotSpec::rate(title, key, limit);
-        out.push_str(&plots::latency_svg(&spec, &scenario.records));
+    for (x_metric, x_name) in [
+        ("achieved_request_rate", "achieved rate"),
+        ("output_throughput", "output tokens/s"),
+    ] {
+        for metric in [LatencyMetric::Ttft, LatencyMetric::Tpot] {
+            let (key, limit) = plotted_metric(sla.as_ref(), metric, shared::sla::Stat::P99);
+            let spec = plots::PlotSpec {
+                title: format!("{}: {key} vs {x_name}", scenario.name),
+                x_metric: x_metric.into(),
+                y_metric: key,
+                sla_ms: limit,
+            };
+            out.push_str(&plots::latency_svg(&spec, &scenario.records));
+        }
     }
     out.push_str("</div>");
     failures(out, scenario);

@@ -24,18 +24,6 @@ pub struct PlotSpec {
     pub sla_ms: Option<f64>,
 }
 
-impl PlotSpec {
-    /// Rate against `y_metric`.
-    pub fn rate(title: String, y_metric: String, sla_ms: Option<f64>) -> PlotSpec {
-        PlotSpec {
-            title,
-            x_metric: "achieved_request_rate".into(),
-            y_metric,
-            sla_ms,
-        }
-    }
-}
-
 /// One plotted point.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Point {

@@ -193,18 +193,29 @@ fn collect_yaml(base: &Path, dir: &Path, out: &mut Vec<String>) {
     }
 }
 
-/// `?name=REL`.
+/// `?name=REL` (under `references/`) or `?path=P` (absolute or relative to the working
+/// directory, inside the results root or `references/`).
 #[derive(Debug, Deserialize)]
 pub struct ConfigQuery {
-    name: String,
+    name: Option<String>,
+    path: Option<String>,
 }
 
-/// `GET /api/config?name=`: a reference config's text, secret values replaced.
+/// `GET /api/config?name=|path=`: a config's text, secret values replaced.
 pub async fn config(State(state): Shared, Query(q): Query<ConfigQuery>) -> Response {
-    let Some(dir) = &state.references else {
-        return (StatusCode::NOT_FOUND, "no references folder").into_response();
+    let resolved = match (&q.name, &q.path) {
+        (Some(name), None) => match &state.references {
+            Some(dir) => runs::confined(dir, name),
+            None => return (StatusCode::NOT_FOUND, "no references folder").into_response(),
+        },
+        (None, Some(path)) => {
+            let mut roots = vec![state.root.as_path()];
+            roots.extend(state.references.as_deref());
+            runs::confined_to_any(&roots, path)
+        }
+        _ => return (StatusCode::BAD_REQUEST, "give either name or path").into_response(),
     };
-    match runs::confined(dir, &q.name) {
+    match resolved {
         Ok(path) if path.is_file() => match std::fs::read_to_string(&path) {
             Ok(text) => redact_yaml(&text).into_response(),
             Err(e) => (StatusCode::NOT_FOUND, e.to_string()).into_response(),

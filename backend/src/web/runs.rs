@@ -31,8 +31,8 @@ fn is_upstream(dir: &Path) -> bool {
 /// Why a path was refused.
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum PathError {
-    /// Not a plain relative path under the root.
-    #[error("refused path `{0}`: it must stay inside the results root")]
+    /// Not a plain relative path under the root (or, for configs, under `references/`).
+    #[error("refused path `{0}`: it must stay inside the results root or the references folder")]
     Outside(String),
     /// Nothing there.
     #[error("no run at `{0}`")]
@@ -59,6 +59,23 @@ pub fn confined(root: &Path, relative: &str) -> Result<PathBuf, PathError> {
         Ok(target)
     } else {
         Err(PathError::Outside(relative.to_string()))
+    }
+}
+
+/// Resolves a path the user typed (absolute, or relative to the dashboard's working directory)
+/// when it lies, after following symlinks, inside one of `roots`.
+pub fn confined_to_any(roots: &[&Path], typed: &str) -> Result<PathBuf, PathError> {
+    let target = Path::new(typed)
+        .canonicalize()
+        .map_err(|_| PathError::Missing(typed.to_string()))?;
+    let inside = roots
+        .iter()
+        .filter_map(|root| root.canonicalize().ok())
+        .any(|root| target.starts_with(root));
+    if inside {
+        Ok(target)
+    } else {
+        Err(PathError::Outside(typed.to_string()))
     }
 }
 

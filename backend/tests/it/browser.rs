@@ -2,7 +2,7 @@
 //! by `.ci/run` from Debian packages): the runs page picks up a simulator run started from the
 //! CLI while it runs and the run page updates live, a plot point shows its flags on hover, the
 //! export link serves `report.html`, the compare page shows runs side by side, and the config page
-//! shows a config error at its line.
+//! opens a config by its path and shows its error at the right line.
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -266,16 +266,29 @@ async fn dashboard_follows_a_live_run_plots_hover_exports_and_shows_config_error
         )
         .await;
 
-    // A config error is shown at its line.
-    driver.open(&format!("{}#/config", server.url)).await;
-    let editor = driver.element("textarea.config-text").await;
+    // A config opened by its path shows its error at the right line.
     let yaml =
         "server:\n  base_flags:\n    model_path: m\n  serch_space: {}\nbenchmark:\n  qps: [1]\n";
+    let typo = root.join("typo.yaml");
+    std::fs::write(&typo, yaml).expect("write");
+    driver.open(&format!("{}#/config", server.url)).await;
+    let path_box = driver.element("input.config-path").await;
     driver
         .call(
             "POST",
-            &format!("/element/{editor}/value"),
-            json!({ "text": yaml }),
+            &format!("/element/{path_box}/value"),
+            json!({ "text": typo.to_string_lossy() }),
+        )
+        .await;
+    let open = driver.element("button.open-path").await;
+    driver
+        .call("POST", &format!("/element/{open}/click"), json!({}))
+        .await;
+    driver
+        .wait_for(
+            "the config text",
+            "return document.querySelector('textarea.config-text').value.includes('serch_space')",
+            Duration::from_secs(20),
         )
         .await;
     let button = driver.element("button.validate").await;

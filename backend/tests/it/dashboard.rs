@@ -307,10 +307,60 @@ async fn foreign_origins_hosts_and_traversal_are_refused() {
         "/api/log?run=quick&file=..%2F..%2Fsecret.log",
         "/api/log?run=..&file=secret.log",
         "/api/config?name=..%2F..%2FCargo.toml",
+        "/api/config?path=%2Fetc%2Fpasswd",
+        "/api/config?path=Cargo.toml",
     ] {
         let response = http.get(format!("{base}{path}")).send().await.expect("get");
         assert_eq!(response.status(), 403, "{path}");
     }
+}
+
+#[tokio::test]
+async fn configs_open_by_path_only_inside_the_root_or_references() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path().join("results");
+    std::fs::create_dir_all(&root).expect("mkdir");
+    std::fs::write(
+        root.join("mine.yaml"),
+        "server:\n  env:\n    HF_TOKEN: hf_secret\n",
+    )
+    .expect("write");
+    std::fs::write(dir.path().join("outside.yaml"), "outside").expect("write");
+    #[cfg(unix)]
+    std::os::unix::fs::symlink(dir.path().join("outside.yaml"), root.join("link.yaml"))
+        .expect("symlink");
+    let server = serve(&root, "127.0.0.1");
+    let base = base(&server.url);
+    let http = client();
+    let get = |path: std::path::PathBuf| {
+        let url = format!(
+            "{base}/api/config?path={}",
+            path.to_string_lossy().replace('/', "%2F")
+        );
+        let http = http.clone();
+        async move { http.get(url).send().await.expect("get") }
+    };
+    let mine = get(root.join("mine.yaml")).await;
+    assert_eq!(mine.status(), 200);
+    let text = mine.text().await.expect("text");
+    assert!(
+        text.contains("HF_TOKEN") && !text.contains("hf_secret"),
+        "{text}"
+    );
+    let reference = get(common::root().join("references/sim/quickstart.yaml")).await;
+    assert_eq!(
+        reference.status(),
+        200,
+        "the references folder is allowed too"
+    );
+    assert_eq!(get(dir.path().join("outside.yaml")).await.status(), 403);
+    #[cfg(unix)]
+    assert_eq!(
+        get(root.join("link.yaml")).await.status(),
+        403,
+        "symlink out"
+    );
+    assert_eq!(get(root.join("missing.yaml")).await.status(), 404);
 }
 
 #[tokio::test]

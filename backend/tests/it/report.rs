@@ -46,7 +46,15 @@ fn run_writes_a_self_contained_report_with_the_csv_numbers() {
     ] {
         assert!(!lower.contains(forbidden), "report contains {forbidden}");
     }
-    assert_eq!(report.matches("<svg").count(), 4, "two plots per scenario");
+    assert_eq!(
+        report.matches("<svg").count(),
+        8,
+        "per scenario: rate and output tokens/s against p99 TTFT and TPOT"
+    );
+    assert!(
+        report.contains("output tokens/s"),
+        "an output-throughput axis"
+    );
     assert!(report.contains("Pareto frontier"));
     assert!(report.contains("SLA 400 ms"), "the p99 TTFT limit is drawn");
 

@@ -1,6 +1,7 @@
-//! The config page: open a reference config or a file under the results root, edit it, check it
-//! with the CLI's own validator (errors at their line and column), preview the plan, and start
-//! the run (its page opens; it has the stop button).
+//! The config page: open a reference config, a path inside the results root or `references/`, or
+//! a file from this computer (read by the browser, never by the server); edit it, check it with
+//! the CLI's own validator (errors at their line and column), preview the plan, and start the run
+//! (its page opens; it has the stop button).
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
@@ -19,13 +20,43 @@ pub fn ConfigPage() -> impl IntoView {
             set_choices.set(list);
         }
     });
+    let (load_error, set_load_error) = signal(None::<String>);
+    let show = move |loaded: Result<String, String>| match loaded {
+        Ok(body) => {
+            set_text.set(body);
+            set_check.set(None);
+            set_load_error.set(None);
+        }
+        Err(e) => set_load_error.set(Some(e)),
+    };
     let load = move |name: String| {
         spawn_local(async move {
             let url = format!("/api/config?name={}", api::encode_component(&name));
-            if let Ok(body) = api::get_text(&url).await {
-                set_text.set(body);
-                set_check.set(None);
-            }
+            show(api::get_text(&url).await);
+        });
+    };
+    let (path, set_path) = signal(String::new());
+    let open_path = move |_| {
+        let url = format!(
+            "/api/config?path={}",
+            api::encode_component(&path.get_untracked())
+        );
+        spawn_local(async move { show(api::get_text(&url).await) });
+    };
+    let open_local_file = move |ev: leptos::ev::Event| {
+        let Some(file) = event_target::<web_sys::HtmlInputElement>(&ev)
+            .files()
+            .and_then(|files| files.get(0))
+        else {
+            return;
+        };
+        spawn_local(async move {
+            let text = wasm_bindgen_futures::JsFuture::from(file.text()).await;
+            show(
+                text.ok()
+                    .and_then(|t| t.as_string())
+                    .ok_or_else(|| "cannot read that file".to_string()),
+            );
         });
     };
     let (name, set_name) = signal(String::from("dashboard-run"));
@@ -60,6 +91,15 @@ pub fn ConfigPage() -> impl IntoView {
                 <option value="">"open a reference config…"</option>
                 {move || choices.get().into_iter().map(|c| view! { <option value=c.clone()>{c.clone()}</option> }).collect_view()}
             </select>
+            " or a path "
+            <input class="config-path" size="40" placeholder="results-root/… or references/…"
+                prop:value=move || path.get() on:input=move |ev| set_path.set(event_target_value(&ev))/>
+            <button class="open-path" on:click=open_path>"Open"</button>
+            " or a file from this computer "
+            <input class="config-file" type="file" accept=".yaml,.yml" on:change=open_local_file/>
+        </p>
+        {move || load_error.get().map(|e| view! { <p class="error load-error">{e}</p> })}
+        <p>
             <button class="validate" on:click=validate>"Check and preview plan"</button>
             " run name "
             <input class="run-name" prop:value=move || name.get() on:input=move |ev| set_name.set(event_target_value(&ev))/>
