@@ -1,15 +1,19 @@
 //! `autobench mirror REMOTE LOCAL`: keeps a local copy of a run on another machine, through the
 //! system `rsync` over `ssh` (REMOTE is `user@host:path`). Every interval (default 30 s) it syncs
 //! the result files and the progress log, writes a cleaned `progress.log` (no ANSI escapes, carriage
-//! returns resolved the way a terminal shows them), and warns when nothing changed for a while
-//! although the remote run has not finished. When the remote log says the run ended, it syncs
-//! once more and exits. The local folder is a normal run folder: `serve` shows it live.
+//! returns resolved the way a terminal shows them). When nothing changed for a while although the
+//! remote log has no final line, it asks the remote machine over ssh whether the run's process
+//! (pid from `run_meta.json`) is still alive: alive means a warning, gone means the run died and
+//! the mirror exits with an error. A failed sync after the first is retried. When the remote log
+//! says the run ended, it syncs once more and exits. The local folder is a normal run folder: `serve` shows it live.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+
+use crate::session::owner::{RunOwner, is_autobench_command};
 
 /// Files kept in sync (relative patterns for rsync's include rules).
 const INCLUDE: [&str; 12] = [
@@ -37,7 +41,8 @@ pub struct MirrorArgs {
     /// Seconds between syncs.
     #[arg(long, default_value_t = 30.0)]
     pub interval: f64,
-    /// Warn when the mirror has not changed for this many seconds while the run goes on.
+    /// When the mirror has not changed for this many seconds (and again after each such period)
+    /// while the run goes on, ask the remote machine whether the run's process is alive, and warn.
     #[arg(long, default_value_t = 300.0)]
     pub stale_after: f64,
     /// Extra options for ssh (for example `-p 2222 -i key`).
@@ -168,6 +173,92 @@ fn remote_finished(local: &Path) -> bool {
     })
 }
 
+/// What the remote machine says about the run's process.
+#[derive(Debug, PartialEq)]
+enum RemoteProcess {
+    /// Still running, with this command line.
+    Alive(String),
+    /// Gone (or the pid now belongs to another program).
+    Gone,
+    /// The folder records no process (older autobench, upstream tool).
+    Unknown,
+}
+
+/// `user@host` of `user@host:path` (rsync's remote syntax).
+fn remote_host(remote: &str) -> Option<&str> {
+    remote.split_once(':').map(|(host, _)| host)
+}
+
+/// Asks the remote host, over ssh, whether the pid in the mirrored `run_meta.json` is an
+/// autobench process.
+fn probe_remote(args: &MirrorArgs) -> anyhow::Result<RemoteProcess> {
+    let meta = std::fs::read_to_string(args.local.join("run_meta.json"))
+        .ok()
+        .and_then(|text| serde_json::from_str(&text).ok());
+    let (Some(owner), Some(host)) = (
+        meta.as_ref().and_then(RunOwner::from_meta),
+        remote_host(&args.remote),
+    ) else {
+        return Ok(RemoteProcess::Unknown);
+    };
+    let output = Command::new("ssh")
+        .args(["-o", "BatchMode=yes"])
+        .args(args.ssh.split_whitespace())
+        .arg(host)
+        .arg(owner.probe_command())
+        .output()
+        .context("cannot run ssh")?;
+    if !output.status.success() {
+        bail!(
+            "ssh {host} failed: {}",
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
+    }
+    let command = String::from_utf8_lossy(&output.stdout).trim().to_string();
+    Ok(if is_autobench_command(&command) {
+        RemoteProcess::Alive(command)
+    } else {
+        RemoteProcess::Gone
+    })
+}
+
+/// One sync: rsync into the staging folder, then publish. Answers whether anything changed.
+fn sync(args: &MirrorArgs, staging: &Path) -> anyhow::Result<bool> {
+    let changed = rsync(args, staging)?;
+    publish(staging, &args.local)?;
+    Ok(changed)
+}
+
+/// What the stale check decided.
+enum Health {
+    KeepGoing,
+    /// The remote process is gone without a final log line: stop mirroring.
+    RunDied,
+}
+
+#[expect(clippy::print_stderr, reason = "the mirror reports its health")]
+fn stale_check(args: &MirrorArgs, quiet: Duration) -> Health {
+    let quiet = quiet.as_secs_f64();
+    match probe_remote(args) {
+        Ok(RemoteProcess::Alive(command)) => eprintln!(
+            "mirror: WARNING: nothing changed for {quiet:.0} s, but the remote process is alive ({command}); is a trial hanging?"
+        ),
+        Ok(RemoteProcess::Gone) => {
+            eprintln!(
+                "mirror: ERROR: the remote run's process is gone, but its progress.log has no final line (killed, or the machine restarted); resume it there and mirror again"
+            );
+            return Health::RunDied;
+        }
+        Ok(RemoteProcess::Unknown) => eprintln!(
+            "mirror: WARNING: nothing changed for {quiet:.0} s but the remote run has not finished; is it stuck, or is the connection down?"
+        ),
+        Err(e) => eprintln!(
+            "mirror: WARNING: nothing changed for {quiet:.0} s, and the remote machine cannot be asked about the run: {e:#}"
+        ),
+    }
+    Health::KeepGoing
+}
+
 /// `autobench mirror`.
 #[expect(
     clippy::print_stderr,
@@ -179,21 +270,16 @@ pub async fn mirror(args: &MirrorArgs) -> anyhow::Result<std::process::ExitCode>
         .with_context(|| format!("cannot create {}", staging.display()))?;
     let interval = Duration::from_secs_f64(args.interval.max(0.1));
     let stale_after = Duration::from_secs_f64(args.stale_after.max(0.1));
+    // A wrong host or path shows at once; later failures are a connection going up and down.
+    sync(args, &staging)?;
     let mut last_change = Instant::now();
-    let mut warned = false;
+    let mut next_check = last_change + stale_after;
     loop {
-        let changed = rsync(args, &staging)?;
-        publish(&staging, &args.local)?;
-        if changed {
-            last_change = Instant::now();
-            warned = false;
-        }
         let finished = remote_finished(&args.local);
         if args.once || finished {
             if finished {
                 // One more pass picks up files written after the final log line.
-                rsync(args, &staging)?;
-                publish(&staging, &args.local)?;
+                sync(args, &staging)?;
                 eprintln!(
                     "mirror: the remote run ended; {} is complete",
                     args.local.display()
@@ -201,16 +287,23 @@ pub async fn mirror(args: &MirrorArgs) -> anyhow::Result<std::process::ExitCode>
             }
             return Ok(std::process::ExitCode::SUCCESS);
         }
-        if !warned && last_change.elapsed() >= stale_after {
-            eprintln!(
-                "mirror: WARNING: nothing changed for {:.0} s but the remote run has not finished; is it stuck, or is the connection down?",
-                last_change.elapsed().as_secs_f64()
-            );
-            warned = true;
+        if Instant::now() >= next_check {
+            next_check = Instant::now() + stale_after;
+            if let Health::RunDied = stale_check(args, last_change.elapsed()) {
+                return Ok(std::process::ExitCode::FAILURE);
+            }
         }
         tokio::select! {
             () = tokio::time::sleep(interval) => {}
             _ = tokio::signal::ctrl_c() => return Ok(std::process::ExitCode::from(130)),
+        }
+        match sync(args, &staging) {
+            Ok(true) => {
+                last_change = Instant::now();
+                next_check = last_change + stale_after;
+            }
+            Ok(false) => {}
+            Err(e) => eprintln!("mirror: WARNING: this sync failed, retrying: {e:#}"),
         }
     }
 }
@@ -218,6 +311,12 @@ pub async fn mirror(args: &MirrorArgs) -> anyhow::Result<std::process::ExitCode>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_host_comes_from_rsync_remote_syntax() {
+        assert_eq!(remote_host("me@gpu1:/runs/a"), Some("me@gpu1"));
+        assert_eq!(remote_host("/local/only"), None);
+    }
 
     #[test]
     fn logs_lose_escapes_and_carriage_returns() {

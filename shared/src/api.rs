@@ -12,7 +12,8 @@ pub enum RunStatus {
     Running,
     /// It finished.
     Finished,
-    /// It was stopped by a signal (partial results).
+    /// It was stopped by a signal, or its process on this machine died without a final line
+    /// (partial results; resume continues it).
     Interrupted,
     /// It stopped with an error, or went quiet without finishing.
     Failed,

@@ -7,6 +7,7 @@
 //! with complete partial outputs.
 
 pub mod meta;
+pub mod owner;
 mod scenario;
 mod trial;
 
@@ -199,7 +200,8 @@ fn check_meta(cfg: &RunConfig) -> anyhow::Result<()> {
     meta::save(
         &cfg.output_dir,
         &serde_json::json!({"schema_version": 1, "settings": current, "datasets": datasets,
-            "sla": cfg.benchmark.sla, "autobench_version": env!("CARGO_PKG_VERSION")}),
+            "sla": cfg.benchmark.sla, "autobench_version": env!("CARGO_PKG_VERSION"),
+            "process": owner::RunOwner::current().to_json()}),
     )
 }
 

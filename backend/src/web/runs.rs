@@ -7,6 +7,7 @@
 use std::path::{Component, Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
+use crate::session::owner::RunOwner;
 use shared::api::{CandidateState, RunDetail, RunStatus, RunSummary, ScenarioView};
 
 /// A run folder quiet for longer than this without a final line is shown as failed.
@@ -139,6 +140,9 @@ fn status(dir: &Path, lines: &[String]) -> RunStatus {
     } else if lines.is_empty() && has_final_results(dir) {
         // The upstream tool keeps no progress log; it writes results.jsonl when a scenario ends.
         RunStatus::Finished
+    } else if owner_died(dir) {
+        // Killed (`kill -9`, a reboot) before it could write a final line; resume continues it.
+        RunStatus::Interrupted
     } else {
         let log = if dir.join("progress.log").is_file() {
             dir.join("progress.log")
@@ -154,6 +158,15 @@ fn status(dir: &Path, lines: &[String]) -> RunStatus {
             _ => RunStatus::Running,
         }
     }
+}
+
+/// Whether the run's own process, on this machine, is gone.
+fn owner_died(dir: &Path) -> bool {
+    std::fs::read_to_string(dir.join("run_meta.json"))
+        .ok()
+        .and_then(|text| serde_json::from_str(&text).ok())
+        .and_then(|meta| RunOwner::from_meta(&meta))
+        .is_some_and(|owner| owner.is_local() && !owner.alive_locally())
 }
 
 fn has_final_results(dir: &Path) -> bool {

@@ -4,7 +4,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use super::common;
@@ -361,6 +361,39 @@ async fn configs_open_by_path_only_inside_the_root_or_references() {
         "symlink out"
     );
     assert_eq!(get(root.join("missing.yaml")).await.status(), 404);
+}
+
+#[tokio::test]
+async fn a_run_whose_process_died_is_shown_interrupted() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").expect("hostname");
+    let mut gone = Command::new("true").spawn().expect("true");
+    let gone_pid = gone.id();
+    gone.wait().expect("wait");
+    let server = serve(dir.path(), "127.0.0.1");
+    for (name, pid) in [("killed", gone_pid), ("alive", server.child.id())] {
+        let run = dir.path().join(name);
+        std::fs::create_dir_all(&run).expect("mkdir");
+        let meta =
+            serde_json::json!({"schema_version": 1, "process": {"pid": pid, "host": host.trim()}});
+        std::fs::write(run.join("run_meta.json"), meta.to_string()).expect("write");
+        let now = chrono::Local::now().format("%Y-%m-%d %H:%M:%S");
+        std::fs::write(run.join("progress.log"), format!("{now} candidates=1\n")).expect("write");
+    }
+    let runs: Vec<serde_json::Value> =
+        get_json(&client(), &format!("{}/api/runs", base(&server.url))).await;
+    let status = |id: &str| {
+        runs.iter()
+            .find(|r| r["id"] == id)
+            .map(|r| r["status"].clone())
+            .unwrap_or_default()
+    };
+    assert_eq!(status("killed"), "interrupted", "{runs:?}");
+    assert_eq!(
+        status("alive"),
+        "running",
+        "the dashboard itself is an autobench process"
+    );
 }
 
 #[tokio::test]

@@ -1,7 +1,7 @@
 //! `autobench mirror` against a real OpenSSH server on localhost (started here with a key made
 //! for the test; `.ci/run` installs openssh-server and rsync): files follow the remote run while
-//! it is active, the progress log arrives cleaned, a stalled mirror warns, and the mirror exits
-//! once the remote run ends.
+//! it is active, the progress log arrives cleaned, a stalled mirror warns, the mirror exits once
+//! the remote run ends, and a quiet run is checked for a live process on the remote side.
 
 use std::io::Read;
 use std::path::Path;
@@ -79,6 +79,95 @@ fn wait_until(what: &str, timeout: Duration, check: impl Fn() -> bool) {
     }
 }
 
+/// `autobench mirror` of `remote` (through the test's sshd) into `local`.
+fn spawn_mirror(sshd: &Sshd, remote: &Path, local: &Path, stale_after: &str) -> Child {
+    let user = String::from_utf8_lossy(&Command::new("whoami").output().expect("whoami").stdout)
+        .trim()
+        .to_string();
+    let ssh = format!(
+        "-p {} -i {} -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR",
+        sshd.port,
+        sshd.key.display()
+    );
+    common::bin()
+        .args([
+            "mirror",
+            "--interval",
+            "0.3",
+            "--stale-after",
+            stale_after,
+            "--ssh",
+            &ssh,
+        ])
+        .arg(format!("{user}@127.0.0.1:{}", remote.display()))
+        .arg(local)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("mirror")
+}
+
+fn wait_for_exit(child: &mut Child, timeout: Duration) -> (std::process::ExitStatus, String) {
+    let deadline = Instant::now() + timeout;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "the mirror did not exit");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .expect("stderr")
+        .read_to_string(&mut stderr)
+        .expect("read");
+    (status, stderr)
+}
+
+#[test]
+fn mirror_asks_the_remote_whether_a_quiet_run_is_alive() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sshd = start_sshd(dir.path());
+    let remote = dir.path().join("remote-run");
+    let local = dir.path().join("local-run");
+    std::fs::create_dir_all(&remote).expect("mkdir");
+    // The "remote run" is a real autobench process that stays quiet.
+    let mut owner = common::bin()
+        .args(["serve", "--port", "0", "--dir"])
+        .arg(dir.path().join("empty"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("autobench serve");
+    let meta = format!(
+        "{{\"schema_version\": 1, \"process\": {{\"pid\": {}, \"host\": \"remote\"}}}}",
+        owner.id()
+    );
+    std::fs::write(remote.join("run_meta.json"), meta).expect("write");
+    std::fs::write(
+        remote.join("progress.log"),
+        "2026-01-01 00:00:00 candidates=1\n",
+    )
+    .expect("write");
+    let mut mirror = spawn_mirror(&sshd, &remote, &local, "1");
+    wait_until("the first sync", Duration::from_secs(20), || {
+        local.join("run_meta.json").is_file()
+    });
+    std::thread::sleep(Duration::from_secs(4));
+    assert!(
+        mirror.try_wait().expect("wait").is_none(),
+        "alive: keeps going"
+    );
+    let _ = owner.kill();
+    let _ = owner.wait();
+    let (status, stderr) = wait_for_exit(&mut mirror, Duration::from_secs(20));
+    assert!(!status.success(), "{stderr}");
+    assert!(stderr.contains("the remote process is alive"), "{stderr}");
+    assert!(stderr.contains("process is gone"), "{stderr}");
+}
+
 #[test]
 fn mirror_follows_a_remote_run_over_ssh() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -94,30 +183,7 @@ fn mirror_follows_a_remote_run_over_ssh() {
         "2026-01-01 00:00:00 candidates=1\n\u{1b}[32m 10%|#  |\r\u{1b}[32m 20%|## |\u{1b}[0m\n",
     )
     .expect("write");
-    let user = String::from_utf8_lossy(&Command::new("whoami").output().expect("whoami").stdout)
-        .trim()
-        .to_string();
-    let ssh = format!(
-        "-p {} -i {} -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR",
-        sshd.port,
-        sshd.key.display()
-    );
-    let mut mirror = common::bin()
-        .args([
-            "mirror",
-            "--interval",
-            "0.3",
-            "--stale-after",
-            "1.5",
-            "--ssh",
-            &ssh,
-        ])
-        .arg(format!("{user}@127.0.0.1:{}", remote.display()))
-        .arg(&local)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("mirror");
+    let mut mirror = spawn_mirror(&sshd, &remote, &local, "1.5");
 
     wait_until("the first sync", Duration::from_secs(20), || {
         local.join("results.jsonl").is_file()
@@ -156,24 +222,7 @@ fn mirror_follows_a_remote_run_over_ssh() {
     )
     .expect("append");
     std::fs::write(remote.join("SUMMARY.md"), "# done\n").expect("write");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let status = loop {
-        if let Some(status) = mirror.try_wait().expect("wait") {
-            break status;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the mirror did not exit after the run ended"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    let mut stderr = String::new();
-    mirror
-        .stderr
-        .take()
-        .expect("stderr")
-        .read_to_string(&mut stderr)
-        .expect("read");
+    let (status, stderr) = wait_for_exit(&mut mirror, Duration::from_secs(20));
     assert!(status.success(), "{stderr}");
     assert!(stderr.contains("WARNING: nothing changed"), "{stderr}");
     assert!(stderr.contains("the remote run ended"), "{stderr}");
