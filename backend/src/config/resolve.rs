@@ -378,10 +378,13 @@ fn resolve_server(ctx: &Ctx, raw: &ConfigFile) -> Result<ServerPlan, ConfigError
             (words.clone(), words)
         }
     };
+    // A secret shown as `<redacted>` (a config saved by the dashboard) is inherited from the
+    // environment instead of being set to that text.
     let env = section
         .env
         .iter()
         .map(|(k, v)| (k.clone(), scalar_text(v)))
+        .filter(|(k, v)| !(shared::redact::is_secret_env(k) && v == shared::redact::REDACTED))
         .collect();
     let ready_timeout = positive_seconds(
         ctx,

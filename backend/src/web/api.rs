@@ -17,6 +17,7 @@ use shared::api::{ConfigCheck, ConfigProblem};
 use shared::sla::{LatencyMetric, Stat};
 
 use super::runs::{self, PathError};
+use super::secrets;
 
 /// Shared server state.
 #[derive(Debug)]
@@ -217,32 +218,12 @@ pub async fn config(State(state): Shared, Query(q): Query<ConfigQuery>) -> Respo
     };
     match resolved {
         Ok(path) if path.is_file() => match std::fs::read_to_string(&path) {
-            Ok(text) => redact_yaml(&text).into_response(),
+            Ok(text) => secrets::redact_yaml(&text).into_response(),
             Err(e) => (StatusCode::NOT_FOUND, e.to_string()).into_response(),
         },
         Ok(_) => (StatusCode::NOT_FOUND, "not a file").into_response(),
         Err(e) => refuse(&e),
     }
-}
-
-/// Replaces the values of secret-named keys (`HF_TOKEN: xxx`) in YAML text.
-pub fn redact_yaml(text: &str) -> String {
-    text.lines()
-        .map(|line| {
-            let trimmed = line.trim_start();
-            match trimmed.split_once(':') {
-                Some((key, value))
-                    if shared::redact::is_secret_env(key.trim().trim_matches(['"', '\'']))
-                        && !value.trim().is_empty() =>
-                {
-                    let indent = &line[..line.len() - trimmed.len()];
-                    format!("{indent}{}: {}", key.trim(), shared::redact::REDACTED)
-                }
-                _ => line.to_string(),
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
 }
 
 /// `{ "yaml": "..." }`.
@@ -328,19 +309,5 @@ pub async fn stop(State(state): Shared, Json(q): Json<RunQuery>) -> Response {
     match state.runner.stop(&q.run) {
         Ok(()) => Json(serde_json::json!({ "stopping": q.run })).into_response(),
         Err(e) => (StatusCode::NOT_FOUND, e.to_string()).into_response(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn secret_values_are_replaced() {
-        let text = "server:\n  env:\n    HF_TOKEN: hf_abc\n    CUDA_VISIBLE_DEVICES: 0\n";
-        let out = redact_yaml(text);
-        assert!(!out.contains("hf_abc"));
-        assert!(out.contains("CUDA_VISIBLE_DEVICES: 0"));
-        assert!(out.contains("    HF_TOKEN: "));
     }
 }

@@ -8,6 +8,7 @@ mod assets;
 mod live;
 mod runner;
 pub mod runs;
+mod secrets;
 pub mod security;
 
 use std::io::Write as _;

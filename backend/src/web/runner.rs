@@ -64,7 +64,8 @@ impl Runner {
         let configs = root.join(".dashboard");
         std::fs::create_dir_all(&configs).map_err(RunnerError::Spawn)?;
         let config = configs.join(format!("{name}.yaml"));
-        std::fs::write(&config, yaml).map_err(RunnerError::Spawn)?;
+        // Secrets reach the run through its environment, never through the file.
+        std::fs::write(&config, super::secrets::redact_yaml(yaml)).map_err(RunnerError::Spawn)?;
         let output = root.join(name);
         let console = std::fs::File::create(configs.join(format!("{name}.console.log")))
             .map_err(RunnerError::Spawn)?;
@@ -74,6 +75,7 @@ impl Runner {
             .arg(&config)
             .arg("--output-dir")
             .arg(&output)
+            .envs(super::secrets::secret_env_values(yaml))
             .stdin(Stdio::null())
             .stdout(console.try_clone().map_err(RunnerError::Spawn)?)
             .stderr(console)

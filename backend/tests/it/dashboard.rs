@@ -517,6 +517,11 @@ async fn runs_start_and_stop_from_the_dashboard() {
         "    chunked_prefill_size: [512, 1024, 2048]",
         "  kind: random\n  num_prompts: 60\n  input_len: 64\n  output_len: 8",
         "[2, 3, 4, 5]",
+    )
+    .replacen(
+        "server:\n",
+        "server:\n  env:\n    HF_TOKEN: hf_dashboard_secret\n",
+        1,
     );
     let started = post(
         &http,
@@ -535,6 +540,18 @@ async fn runs_start_and_stop_from_the_dashboard() {
     .await;
     assert_eq!(again.status(), 409, "one run per folder");
     wait_status(&http, &base, "long", "running").await;
+    // The secret reaches the run through its environment, and no file holds it.
+    let meta: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(root.join("long/run_meta.json")).expect("run_meta"),
+    )
+    .expect("json");
+    let pid = meta["process"]["pid"].as_u64().expect("pid");
+    let environ = std::fs::read(format!("/proc/{pid}/environ")).expect("environ");
+    assert!(
+        String::from_utf8_lossy(&environ).contains("HF_TOKEN=hf_dashboard_secret"),
+        "the run's environment has the secret"
+    );
+    assert_no_file_contains(&root, "hf_dashboard_secret");
     let stopped = post(
         &http,
         &base,
@@ -545,6 +562,21 @@ async fn runs_start_and_stop_from_the_dashboard() {
     assert_eq!(stopped.status(), 200);
     wait_status(&http, &base, "long", "interrupted").await;
     common::assert_no_survivors(&root.join("long"));
+}
+
+fn assert_no_file_contains(dir: &Path, needle: &str) {
+    for entry in std::fs::read_dir(dir).expect("read_dir").flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            assert_no_file_contains(&path, needle);
+        } else if let Ok(bytes) = std::fs::read(&path) {
+            assert!(
+                !String::from_utf8_lossy(&bytes).contains(needle),
+                "{} holds the secret",
+                path.display()
+            );
+        }
+    }
 }
 
 #[tokio::test]
