@@ -19,4 +19,5 @@ pub mod report;
 pub mod results;
 pub mod session;
 pub mod sim;
+pub mod timer;
 pub mod web;

@@ -23,6 +23,10 @@ use tokio::time::Instant;
 pub use client::{RequestResult, Target};
 pub use request::{BodyOptions, PreparedRequest};
 
+/// How far ahead of its send time a request gets its own task (which then sleeps until the
+/// exact time), so the dispatcher wakes about once per this period instead of once per request.
+const LOOKAHEAD: Duration = Duration::from_millis(20);
+
 /// One load test: requests, rate, cap.
 #[derive(Debug, Clone)]
 pub struct LoadSpec {
@@ -117,6 +121,12 @@ pub trait Sender: Clone + Send + Sync + 'static {
         origin: Instant,
         scheduled_at: f64,
     ) -> impl std::future::Future<Output = Vec<RequestResult>> + Send;
+
+    /// Waits until a request is due: tokio's timer (whole milliseconds, and paused in tests)
+    /// unless the sender has a finer one.
+    fn sleep_until(&self, due: Instant) -> impl std::future::Future<Output = ()> + Send {
+        tokio::time::sleep_until(due)
+    }
 }
 
 impl Sender for Target {
@@ -127,6 +137,11 @@ impl Sender for Target {
         scheduled_at: f64,
     ) -> impl std::future::Future<Output = Vec<RequestResult>> + Send {
         client::send(self, request, origin, scheduled_at)
+    }
+
+    /// Sends on time to about 0.1 ms instead of tokio's 1 ms ([`crate::timer`]).
+    fn sleep_until(&self, due: Instant) -> impl std::future::Future<Output = ()> + Send {
+        crate::timer::sleep_until(due.into_std())
     }
 }
 
@@ -160,21 +175,26 @@ pub async fn run_with_early_stop<S: Sender>(
     let mut in_flight = std::collections::BTreeMap::new();
     let mut next = 0;
     while collected.stopped.is_none() && (next < offsets.len() || !tasks.is_empty()) {
-        let due = offsets
+        // Wake up a little before the next request is due and hand it, with every other request
+        // due within the look-ahead, to its own task, which sleeps until its exact time.
+        let wake = offsets
             .get(next)
-            .map(|offset| origin + Duration::from_secs_f64(*offset));
+            .map(|offset| origin + Duration::from_secs_f64(*offset).saturating_sub(LOOKAHEAD));
         tokio::select! {
-            () = async { if let Some(due) = due { tokio::time::sleep_until(due).await } else { std::future::pending::<()>().await } } => {
-                let offset = offsets[next];
-                let (target, requests, semaphore) = (target.clone(), Arc::clone(&requests), Arc::clone(&semaphore));
-                let index = next;
-                in_flight.insert(index, offset);
-                tasks.spawn(async move {
-                    let dispatch_lag = origin.elapsed().as_secs_f64() - offset;
-                    let _permit = semaphore.acquire_owned().await.ok();
-                    (index, dispatch_lag, target.send(&requests[index], origin, offset).await)
-                });
-                next += 1;
+            () = async { if let Some(wake) = wake { tokio::time::sleep_until(wake).await } else { std::future::pending::<()>().await } } => {
+                let horizon = (origin.elapsed() + LOOKAHEAD).as_secs_f64();
+                while let Some(&offset) = offsets.get(next).filter(|o| **o <= horizon) {
+                    let (target, requests, semaphore) = (target.clone(), Arc::clone(&requests), Arc::clone(&semaphore));
+                    let index = next;
+                    in_flight.insert(index, offset);
+                    tasks.spawn(async move {
+                        target.sleep_until(origin + Duration::from_secs_f64(offset)).await;
+                        let dispatch_lag = origin.elapsed().as_secs_f64() - offset;
+                        let _permit = semaphore.acquire_owned().await.ok();
+                        (index, dispatch_lag, target.send(&requests[index], origin, offset).await)
+                    });
+                    next += 1;
+                }
             }
             Some(joined) = tasks.join_next(), if !tasks.is_empty() => {
                 let (index, lag, results) = joined.ok()?;
@@ -183,8 +203,10 @@ pub async fn run_with_early_stop<S: Sender>(
                 if let Some(pass) = stops.passing.as_mut().filter(|p| p.due(collected.dispatch_lag.len()))
                     && collected.stopped.is_none()
                 {
-                    let pending: Vec<f64> = in_flight.values().copied().collect();
-                    collected.stopped = pass.check(&collected.results, &pending, origin.elapsed().as_secs_f64());
+                    // Requests handed out ahead of their time are not in flight yet.
+                    let now = origin.elapsed().as_secs_f64();
+                    let pending: Vec<f64> = in_flight.values().copied().filter(|at| *at <= now).collect();
+                    collected.stopped = pass.check(&collected.results, &pending, now);
                     collected.passed = collected.stopped.is_some();
                 }
             }

@@ -270,9 +270,9 @@ fn start_generation(
     let (tx, rx) = mpsc::unbounded_channel();
     if let Some((ttft, itl)) = state.fixed {
         tokio::spawn(async move {
-            let start = tokio::time::Instant::now();
+            let start = std::time::Instant::now();
             for n in 1..=output_tokens {
-                tokio::time::sleep_until(
+                crate::timer::sleep_until(
                     start + ttft + itl * u32::try_from(n - 1).unwrap_or(u32::MAX),
                 )
                 .await;
@@ -410,7 +410,8 @@ fn sse_response(body: Body) -> Response {
 }
 
 /// The fixed-latency mode's stream, kept cheap so the simulator is never the bottleneck of a
-/// client calibration: no generation task and no channel (the body stream sleeps until each
+/// client calibration, and precise to a tenth of a millisecond ([`crate::timer`]) so its TTFT is
+/// what it promises: no generation task and no channel (the body stream sleeps until each
 /// token's absolute due time itself), and OpenAI delta chunks serialised once per distinct word
 /// and then shared.
 fn fixed_stream(
@@ -419,7 +420,7 @@ fn fixed_stream(
     itl: Duration,
     usage: bool,
 ) -> impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> + Send {
-    let start = tokio::time::Instant::now();
+    let start = std::time::Instant::now();
     let output = chunks.output;
     let cached: Vec<Bytes> = if chunks.api == Api::Native {
         Vec::new()
@@ -441,7 +442,7 @@ fn fixed_stream(
         async move {
             match (token, tail) {
                 (Some((due, bytes)), _) => {
-                    tokio::time::sleep_until(due).await;
+                    crate::timer::sleep_until(due).await;
                     Some((Ok(bytes), n + 1))
                 }
                 (None, Some(bytes)) => Some((Ok(bytes), u64::MAX)),
