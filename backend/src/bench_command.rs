@@ -249,13 +249,13 @@ pub async fn bench(args: &BenchArgs) -> anyhow::Result<ExitCode> {
         ],
         None => Vec::new(),
     };
-    let target = Target {
+    let target = Target::new(
         client,
-        base_url: base_url.clone(),
-        stream: !args.disable_stream,
-        timeout: std::time::Duration::from_secs_f64(args.request_timeout_sec.max(0.001)),
-        api_key: loadgen::api_key_from_env(),
-    };
+        base_url.clone(),
+        !args.disable_stream,
+        std::time::Duration::from_secs_f64(args.request_timeout_sec.max(0.001)),
+        loadgen::api_key_from_env(),
+    );
     loadgen::warmup(&target, &warmup)
         .await
         .map_err(anyhow::Error::msg)?;

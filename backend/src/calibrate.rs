@@ -80,13 +80,13 @@ async fn measure_rates(
         routing_key: None,
         metadata: None,
     };
-    let target = Target {
-        client: loadgen::http_client(),
-        base_url: base_url.to_string(),
-        stream: true,
-        timeout: Duration::from_secs(60),
-        api_key: None,
-    };
+    let target = Target::new(
+        loadgen::http_client(),
+        base_url.to_string(),
+        true,
+        Duration::from_secs(60),
+        None,
+    );
     let request = loadgen::request::build(&row, &options, None).map_err(anyhow::Error::msg)?;
     loadgen::warmup(&target, std::slice::from_ref(&request))
         .await

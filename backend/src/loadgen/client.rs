@@ -1,11 +1,13 @@
 //! Sends one request and times it: the scheduled time, the actual send time (after any
 //! `max_concurrency` wait), the first token, every token gap, and the end.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt;
 use tokio::time::Instant;
 
+use super::h1;
 use super::request::PreparedRequest;
 use super::stream::{RequestError, StreamFormat, StreamParser, parse_whole};
 
@@ -44,6 +46,29 @@ pub struct Target {
     pub timeout: Duration,
     /// Bearer token from OPENAI_API_KEY / API_KEY, when set.
     pub api_key: Option<String>,
+    /// The lean HTTP/1.1 client for plain `http://` servers ([`h1`]); `None` uses `client`.
+    pub fast: Option<Arc<h1::Pool>>,
+}
+
+impl Target {
+    /// A target; plain `http://` servers get the lean HTTP/1.1 client.
+    pub fn new(
+        client: reqwest::Client,
+        base_url: String,
+        stream: bool,
+        timeout: Duration,
+        api_key: Option<String>,
+    ) -> Target {
+        let fast = h1::Pool::for_base_url(&base_url).map(Arc::new);
+        Target {
+            client,
+            base_url,
+            stream,
+            timeout,
+            api_key,
+            fast,
+        }
+    }
 }
 
 fn format_of(path: &str) -> StreamFormat {
@@ -154,6 +179,9 @@ async fn exchange(
     origin: Instant,
     keep_text: bool,
 ) -> Result<Measured, RequestError> {
+    if let Some(pool) = &target.fast {
+        return exchange_h1(pool, target, request, &body, origin, keep_text).await;
+    }
     let mut builder = target
         .client
         .post(format!("{}{}", target.base_url, request.path))
@@ -196,48 +224,127 @@ async fn exchange(
     read_stream(response, format, origin, keep_text).await
 }
 
+async fn exchange_h1(
+    pool: &h1::Pool,
+    target: &Target,
+    request: &PreparedRequest,
+    body: &[u8],
+    origin: Instant,
+    keep_text: bool,
+) -> Result<Measured, RequestError> {
+    let bearer = target.api_key.as_ref().map(|key| format!("Bearer {key}"));
+    let mut headers: Vec<(&str, &str)> = Vec::new();
+    if let Some(bearer) = &bearer {
+        headers.push(("authorization", bearer));
+    }
+    if let Some(routing_key) = &request.routing_key {
+        headers.push(("x-smg-routing-key", routing_key));
+    }
+    if headers
+        .iter()
+        .any(|(_, value)| value.bytes().any(|b| b == b'\r' || b == b'\n'))
+    {
+        return Err(RequestError::Other);
+    }
+    let mut response = pool.post(request.path, &headers, body).await?;
+    if !(200..300).contains(&response.status) {
+        return Err(RequestError::Http(response.status));
+    }
+    let format = format_of(request.path);
+    if !target.stream {
+        let body = response.read_to_end().await?;
+        let at = origin.elapsed().as_secs_f64();
+        let (output_tokens, prompt_tokens, text) = parse_whole(format, &body)?;
+        return Ok(Measured {
+            first_token_at: at,
+            end_at: at,
+            itl: Vec::new(),
+            output_tokens,
+            prompt_tokens,
+            text,
+        });
+    }
+    let mut lines = Lines::new(format, keep_text);
+    let mut data = Vec::with_capacity(4096);
+    loop {
+        let more = response.read_into(&mut data).await?;
+        lines.feed(&data, origin.elapsed().as_secs_f64())?;
+        data.clear();
+        if !more {
+            break;
+        }
+    }
+    lines.finish(origin.elapsed().as_secs_f64())
+}
+
 async fn read_stream(
     response: reqwest::Response,
     format: StreamFormat,
     origin: Instant,
     keep_text: bool,
 ) -> Result<Measured, RequestError> {
-    let mut parser = StreamParser::new(format);
-    if keep_text {
-        parser = parser.keep_text();
-    }
+    let mut lines = Lines::new(format, keep_text);
     let mut stream = response.bytes_stream();
-    // Bytes after the last newline, waiting for the rest of their line.
-    let mut pending: Vec<u8> = Vec::new();
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|_| RequestError::Truncated)?;
-        let at = origin.elapsed().as_secs_f64();
-        if pending.is_empty() {
-            let used = feed_lines(&mut parser, &chunk, at)?;
-            pending.extend_from_slice(&chunk[used..]);
-        } else {
-            pending.extend_from_slice(&chunk);
-            let used = feed_lines(&mut parser, &pending, at)?;
-            pending.drain(..used);
+        lines.feed(&chunk, origin.elapsed().as_secs_f64())?;
+    }
+    lines.finish(origin.elapsed().as_secs_f64())
+}
+
+/// Splits streamed body bytes into lines for the SSE parser, whatever the chunk boundaries.
+struct Lines {
+    parser: StreamParser,
+    /// Bytes after the last newline, waiting for the rest of their line.
+    pending: Vec<u8>,
+}
+
+impl Lines {
+    fn new(format: StreamFormat, keep_text: bool) -> Lines {
+        let parser = StreamParser::new(format);
+        Lines {
+            parser: if keep_text {
+                parser.keep_text()
+            } else {
+                parser
+            },
+            pending: Vec::new(),
         }
     }
-    if !pending.is_empty() {
-        let text = std::str::from_utf8(&pending).map_err(|_| RequestError::Malformed)?;
-        parser.feed_line(text, origin.elapsed().as_secs_f64())?;
+
+    /// Feeds body bytes that arrived at `at`.
+    fn feed(&mut self, chunk: &[u8], at: f64) -> Result<(), RequestError> {
+        if self.pending.is_empty() {
+            let used = feed_lines(&mut self.parser, chunk, at)?;
+            self.pending.extend_from_slice(&chunk[used..]);
+        } else {
+            self.pending.extend_from_slice(chunk);
+            let used = feed_lines(&mut self.parser, &self.pending, at)?;
+            self.pending.drain(..used);
+        }
+        Ok(())
     }
-    let outcome = parser.finish()?;
-    Ok(Measured {
-        first_token_at: outcome.first_token_at.unwrap_or(outcome.last_at),
-        end_at: outcome.last_at,
-        itl: outcome.itl,
-        // Without `usage` (servers that ignore `stream_options`), each content chunk counts as
-        // one token, as servers that stream token by token send them.
-        output_tokens: outcome
-            .reported_output_tokens
-            .or(Some(outcome.content_chunks)),
-        prompt_tokens: outcome.reported_prompt_tokens,
-        text: outcome.text,
-    })
+
+    /// The body ended at `at`.
+    fn finish(mut self, at: f64) -> Result<Measured, RequestError> {
+        if !self.pending.is_empty() {
+            let text = std::str::from_utf8(&self.pending).map_err(|_| RequestError::Malformed)?;
+            self.parser.feed_line(text, at)?;
+        }
+        let outcome = self.parser.finish()?;
+        Ok(Measured {
+            first_token_at: outcome.first_token_at.unwrap_or(outcome.last_at),
+            end_at: outcome.last_at,
+            itl: outcome.itl,
+            // Without `usage` (servers that ignore `stream_options`), each content chunk counts
+            // as one token, as servers that stream token by token send them.
+            output_tokens: outcome
+                .reported_output_tokens
+                .or(Some(outcome.content_chunks)),
+            prompt_tokens: outcome.reported_prompt_tokens,
+            text: outcome.text,
+        })
+    }
 }
 
 /// Feeds every complete line of `buf`; returns how many bytes that used.
@@ -311,13 +418,13 @@ mod tests {
             extra: Default::default(),
         };
         let request = build(&row, &options, None).expect("request");
-        let target = Target {
-            client: reqwest::Client::new(),
-            base_url: url,
-            stream: true,
-            timeout: std::time::Duration::from_secs(5),
-            api_key: None,
-        };
+        let target = Target::new(
+            reqwest::Client::new(),
+            url,
+            true,
+            std::time::Duration::from_secs(5),
+            None,
+        );
         let results = send(&target, &request, Instant::now(), 0.0).await;
         assert_eq!(results.len(), 2);
         assert!(

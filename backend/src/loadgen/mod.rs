@@ -10,6 +10,7 @@
 mod client;
 pub mod early_pass;
 pub mod early_stop;
+mod h1;
 pub mod request;
 pub mod schedule;
 pub mod stream;

@@ -668,13 +668,13 @@ async fn run_one(
     id: &trial::TrialId<'_>,
 ) -> anyhow::Result<Option<TrialRecord>> {
     let workload = trial::workload(ctx.cfg, &state.rows, state.backend, &live.model)?;
-    let target = Target {
-        client: ctx.client.clone(),
-        base_url: live.base_url.clone(),
-        stream: !ctx.cfg.benchmark.disable_stream,
-        timeout: ctx.cfg.benchmark.request_timeout,
-        api_key: loadgen::api_key_from_env(),
-    };
+    let target = Target::new(
+        ctx.client.clone(),
+        live.base_url.clone(),
+        !ctx.cfg.benchmark.disable_stream,
+        ctx.cfg.benchmark.request_timeout,
+        loadgen::api_key_from_env(),
+    );
     let flush = ctx.cfg.server.framework.profile().sglang_api;
     let log_path = live.server.as_ref().map(|s| s.log_path.clone());
     let log_start = log_path

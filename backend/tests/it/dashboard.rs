@@ -541,11 +541,21 @@ async fn runs_start_and_stop_from_the_dashboard() {
     assert_eq!(again.status(), 409, "one run per folder");
     wait_status(&http, &base, "long", "running").await;
     // The secret reaches the run through its environment, and no file holds it.
-    let meta: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(root.join("long/run_meta.json")).expect("run_meta"),
-    )
-    .expect("json");
-    let pid = meta["process"]["pid"].as_u64().expect("pid");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let pid = loop {
+        let meta: Option<serde_json::Value> =
+            std::fs::read_to_string(root.join("long/run_meta.json"))
+                .ok()
+                .and_then(|text| serde_json::from_str(&text).ok());
+        if let Some(pid) = meta.and_then(|m| m["process"]["pid"].as_u64()) {
+            break pid;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "run_meta.json with the run's pid"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
     let environ = std::fs::read(format!("/proc/{pid}/environ")).expect("environ");
     assert!(
         String::from_utf8_lossy(&environ).contains("HF_TOKEN=hf_dashboard_secret"),
