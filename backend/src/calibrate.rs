@@ -51,13 +51,14 @@ pub async fn calibrate(seconds: f64, max_rate: f64) -> anyhow::Result<String> {
     let server = launcher::launch(&spec, &mut cancel)
         .await
         .context("cannot start the fixed-latency simulator")?;
-    let report = measure_rates(&spec.base_url, seconds, max_rate, &mut cancel).await;
+    let report = measure_rates(&spec.base_url, server.pid(), seconds, max_rate, &mut cancel).await;
     server.shutdown().await;
     report
 }
 
 async fn measure_rates(
     base_url: &str,
+    sim_pid: i32,
     seconds: f64,
     max_rate: f64,
     cancel: &mut crate::cancel::CancelReceiver,
@@ -92,7 +93,7 @@ async fn measure_rates(
         .await
         .map_err(anyhow::Error::msg)?;
     let mut out = format!(
-        "{:>8} {:>10} {:>12} {:>13} {:>15} {:>10} {:>14} {:>12} {:>7}  {}\n",
+        "{:>8} {:>10} {:>12} {:>13} {:>15} {:>10} {:>14} {:>11} {:>12} {:>7}  {}\n",
         "offered",
         "achieved",
         "mean TTFT",
@@ -100,6 +101,7 @@ async fn measure_rates(
         "p99 from sched",
         "mean TPOT",
         "CPU s/1000 req",
+        "sim CPU s/1k",
         "peak RSS MB",
         "errors",
         "client"
@@ -115,9 +117,13 @@ async fn measure_rates(
             arrival: Arrival::Poisson,
             burstiness: 1.0,
         };
+        let sim_cpu_start = process_cpu_seconds(sim_pid);
         let outcome = loadgen::run(&target, requests, &spec, cancel)
             .await
             .context("cancelled")?;
+        let sim_cpu = process_cpu_seconds(sim_pid)
+            .zip(sim_cpu_start)
+            .map(|(end, start)| (end - start) * 1000.0 / count as f64);
         let mut m = crate::metrics::summarize(&outcome.results, outcome.duration, rate, None);
         crate::metrics::add_client_stats(
             &mut m,
@@ -132,13 +138,14 @@ async fn measure_rates(
             .unwrap_or(true);
         let _ = writeln!(
             out,
-            "{rate:>8.0} {:>10.1} {:>9.2} ms {:>10.2} ms {:>12.2} ms {:>7.2} ms {:>14.3} {:>12.0} {:>7}  {}",
+            "{rate:>8.0} {:>10.1} {:>9.2} ms {:>10.2} ms {:>12.2} ms {:>7.2} ms {:>14.3} {:>11} {:>12.0} {:>7}  {}",
             get("achieved_request_rate"),
             get("mean_ttft_ms"),
             get("p99_ttft_ms"),
             get("p99_ttft_from_scheduled_ms"),
             get("mean_tpot_ms"),
             get("client_cpu_s_per_1000_requests"),
+            sim_cpu.map_or("?".into(), |c| format!("{c:.3}")),
             peak_rss_mb(),
             get("failed"),
             m.get("client_limited_reason")
@@ -154,6 +161,11 @@ async fn measure_rates(
         out,
         "TTFT overhead = measured TTFT - 20 ms (the server's fixed TTFT); TTFT is timed from the actual send, \"from sched\" from the scheduled send time (adds any dispatch lag)."
     );
+    let (p50, p99) = wake_up_lateness().await;
+    let _ = writeln!(
+        out,
+        "this machine's own wake-up lateness (a 2 ms sleep, no load): p50 {p50:.2} ms, p99 {p99:.2} ms; a TTFT crosses about four wake-ups (two in each process), so their tail is a floor under the p99 overhead."
+    );
     let _ = writeln!(
         out,
         "client ceiling: {}",
@@ -162,6 +174,42 @@ async fn measure_rates(
         ))
     );
     Ok(out)
+}
+
+/// How late a thread wakes from a 2 ms sleep on this machine (p50, p99 in ms), measured over
+/// about one second: scheduler and virtualisation jitter that no client can avoid.
+async fn wake_up_lateness() -> (f64, f64) {
+    let measured = tokio::task::spawn_blocking(|| {
+        let mut late: Vec<f64> = (0..400)
+            .map(|_| {
+                let start = std::time::Instant::now();
+                std::thread::sleep(Duration::from_millis(2));
+                (start.elapsed().as_secs_f64() - 0.002) * 1000.0
+            })
+            .collect();
+        late.sort_by(f64::total_cmp);
+        late
+    })
+    .await
+    .unwrap_or_default();
+    let at = |q: f64| {
+        measured
+            .get(((measured.len() as f64 * q) as usize).min(measured.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or(0.0)
+    };
+    (at(0.5), at(0.99))
+}
+
+/// User + system CPU seconds of process `pid` so far, from `/proc` (Linux).
+fn process_cpu_seconds(pid: i32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the parenthesised command name: state is field 3, utime 14, stime 15.
+    let after = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    let per_second = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK).ok()??;
+    Some(ticks / per_second as f64)
 }
 
 fn peak_rss_mb() -> f64 {

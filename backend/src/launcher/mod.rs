@@ -154,6 +154,13 @@ pub struct RunningServer {
     stopped: bool,
 }
 
+impl RunningServer {
+    /// The server's process id (it leads its process group).
+    pub fn pid(&self) -> i32 {
+        self.pgid
+    }
+}
+
 /// Spawns the server and waits until it is ready.
 pub async fn launch(
     spec: &LaunchSpec,

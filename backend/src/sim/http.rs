@@ -272,10 +272,12 @@ fn start_generation(
         tokio::spawn(async move {
             let start = std::time::Instant::now();
             for n in 1..=output_tokens {
-                crate::timer::sleep_until(
-                    start + ttft + itl * u32::try_from(n - 1).unwrap_or(u32::MAX),
-                )
-                .await;
+                let due = start + ttft + itl * u32::try_from(n - 1).unwrap_or(u32::MAX);
+                if n == 1 || n == output_tokens {
+                    crate::timer::sleep_until(due).await;
+                } else {
+                    tokio::time::sleep_until(due.into()).await;
+                }
                 if tx.send(n).is_err() {
                     return;
                 }
@@ -410,8 +412,10 @@ fn sse_response(body: Body) -> Response {
 }
 
 /// The fixed-latency mode's stream, kept cheap so the simulator is never the bottleneck of a
-/// client calibration, and precise to a tenth of a millisecond ([`crate::timer`]) so its TTFT is
-/// what it promises: no generation task and no channel (the body stream sleeps until each
+/// client calibration. The first and the last token are precise to about 0.1 ms
+/// ([`crate::timer`]), so TTFT and TPOT are what it promises; the tokens between use tokio's 1 ms
+/// timer on their absolute due times (up to 1 ms of jitter each, and no cross-thread wake-up per
+/// token). No generation task and no channel (the body stream sleeps until each
 /// token's absolute due time itself), and OpenAI delta chunks serialised once per distinct word
 /// and then shared.
 fn fixed_stream(
@@ -442,7 +446,11 @@ fn fixed_stream(
         async move {
             match (token, tail) {
                 (Some((due, bytes)), _) => {
-                    crate::timer::sleep_until(due).await;
+                    if n == 1 || n == output {
+                        crate::timer::sleep_until(due).await;
+                    } else {
+                        tokio::time::sleep_until(due.into()).await;
+                    }
                     Some((Ok(bytes), n + 1))
                 }
                 (None, Some(bytes)) => Some((Ok(bytes), u64::MAX)),
