@@ -172,7 +172,12 @@ pub async fn run_with_early_stop<S: Sender>(
     let origin = Instant::now();
     // Dropping the set aborts whatever is still running (cancel, early stop).
     let mut tasks = tokio::task::JoinSet::new();
-    let mut collected = Collected::default();
+    // Sized up front: no reallocation and copying of every record mid-run.
+    let mut collected = Collected {
+        results: Vec::with_capacity(offsets.len()),
+        dispatch_lag: Vec::with_capacity(offsets.len()),
+        ..Collected::default()
+    };
     let mut in_flight = std::collections::BTreeMap::new();
     let mut next = 0;
     while collected.stopped.is_none() && (next < offsets.len() || !tasks.is_empty()) {

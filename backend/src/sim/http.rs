@@ -429,9 +429,7 @@ fn fixed_stream(
     let cached: Vec<Bytes> = if chunks.api == Api::Native {
         Vec::new()
     } else {
-        (0..WORDS.len() as u64)
-            .map(|i| sse(&chunks.chunk(i, i + 1)))
-            .collect()
+        word_chunks(&chunks)
     };
     futures_util::stream::unfold(1_u64, move |n| {
         let tail = fixed_tail(&chunks, n, usage);
@@ -460,6 +458,31 @@ fn fixed_stream(
     })
 }
 
+/// One SSE delta chunk per word of [`WORDS`] (not the last, which carries `finish_reason`): one
+/// chunk is serialised and the others are made by swapping its word, instead of building a JSON
+/// value per word for every request.
+fn word_chunks(chunks: &Chunks) -> Vec<Bytes> {
+    let key = if chunks.api == Api::Chat {
+        "\"content\":"
+    } else {
+        "\"text\":"
+    };
+    let first = format!("data: {}\n\n", chunks.chunk(0, 1));
+    let needle = format!("{key}\"{}\"", WORDS[0]);
+    match first.find(&needle) {
+        Some(at) => {
+            let (head, tail) = (&first[..at], &first[at + needle.len()..]);
+            WORDS
+                .iter()
+                .map(|word| Bytes::from(format!("{head}{key}\"{word}\"{tail}")))
+                .collect()
+        }
+        None => (0..WORDS.len() as u64)
+            .map(|i| sse(&chunks.chunk(i, i + 1)))
+            .collect(),
+    }
+}
+
 /// After the last token: the usage chunk (when asked for) and `[DONE]`, as one write.
 fn fixed_tail(chunks: &Chunks, n: u64, usage: bool) -> Option<Bytes> {
     if n != chunks.output + 1 {
@@ -480,4 +503,26 @@ async fn whole_response(chunks: Chunks, mut tokens: mpsc::UnboundedReceiver<u64>
         generated = count;
     }
     Json(chunks.whole(generated)).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn word_chunks_match_serialising_each_chunk() {
+        for api in [Api::Completions, Api::Chat] {
+            let chunks = Chunks {
+                api,
+                model: "m the".into(),
+                prompt: 4,
+                output: 32,
+                id: "cmpl-1".into(),
+            };
+            let expected: Vec<Bytes> = (0..WORDS.len() as u64)
+                .map(|i| sse(&chunks.chunk(i, i + 1)))
+                .collect();
+            assert_eq!(word_chunks(&chunks), expected);
+        }
+    }
 }
