@@ -54,6 +54,19 @@ impl Pool {
         })
     }
 
+    /// An idle connection that is still open (the server's close shows as a readable end of
+    /// stream; such connections are dropped here instead of failing a request).
+    fn pop_open(&self) -> Option<TcpStream> {
+        while let Some(stream) = self.idle.pop() {
+            let mut probe = [0_u8; 1];
+            if matches!(stream.try_read(&mut probe), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
+            {
+                return Some(stream);
+            }
+        }
+        None
+    }
+
     async fn connect(&self) -> Result<TcpStream, RequestError> {
         let stream = TcpStream::connect(self.authority.as_str())
             .await
@@ -72,7 +85,7 @@ impl Pool {
     ) -> Result<Response<'_>, RequestError> {
         let request = encode_request(&self.authority, path, headers, body);
         // A pooled connection may have been closed by the server meanwhile: one fresh retry.
-        if let Some(stream) = self.idle.pop()
+        if let Some(stream) = self.pop_open()
             && let Ok(response) = exchange(self, stream, &request, true).await
         {
             return Ok(response);
