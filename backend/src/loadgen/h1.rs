@@ -84,11 +84,14 @@ impl Pool {
         body: &[u8],
     ) -> Result<Response<'_>, RequestError> {
         let request = encode_request(&self.authority, path, headers, body);
-        // A pooled connection may have been closed by the server meanwhile: one fresh retry.
-        if let Some(stream) = self.pop_open()
-            && let Ok(response) = exchange(self, stream, &request, true).await
-        {
-            return Ok(response);
+        // A pooled connection may have been closed by the server meanwhile: one fresh retry,
+        // only when not a byte of the answer arrived (so the server never saw the request twice
+        // with an answer started).
+        if let Some(stream) = self.pop_open() {
+            match exchange(self, stream, &request, true).await {
+                Err(RequestError::Other) => {}
+                answered => return answered,
+            }
         }
         let stream = self.connect().await?;
         exchange(self, stream, &request, false).await
@@ -114,8 +117,8 @@ fn encode_request(authority: &str, path: &str, headers: &[(&str, &str)], body: &
     out
 }
 
-/// Writes the request and reads the head. With `reused`, an early failure (the server closed
-/// the idle connection) comes back as `Err` for the caller to retry.
+/// Writes the request and reads the head. With `reused`, a failure before any byte of the
+/// answer (the server closed the idle connection) comes back as `Other`, for the caller to retry.
 async fn exchange<'p>(
     pool: &'p Pool,
     mut stream: TcpStream,
@@ -133,8 +136,11 @@ async fn exchange<'p>(
         .map_err(|_| failed.clone())?;
     let mut buf = Vec::with_capacity(READ_SIZE);
     loop {
-        if read_more(&mut stream, &mut buf).await? == 0 {
-            return Err(failed);
+        match read_more(&mut stream, &mut buf).await {
+            Ok(0) | Err(_) if buf.is_empty() => return Err(failed),
+            Ok(0) => return Err(RequestError::Truncated),
+            Err(error) => return Err(error),
+            Ok(_) => {}
         }
         let mut headers = [httparse::EMPTY_HEADER; 32];
         let mut head = httparse::Response::new(&mut headers);
