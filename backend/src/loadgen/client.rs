@@ -210,16 +210,7 @@ async fn exchange(
             .bytes()
             .await
             .map_err(|_| RequestError::Truncated)?;
-        let at = origin.elapsed().as_secs_f64();
-        let (output_tokens, prompt_tokens, text) = parse_whole(format, &body)?;
-        return Ok(Measured {
-            first_token_at: at,
-            end_at: at,
-            itl: Vec::new(),
-            output_tokens,
-            prompt_tokens,
-            text,
-        });
+        return whole_body(format, &body, origin.elapsed().as_secs_f64());
     }
     read_stream(response, format, origin, keep_text).await
 }
@@ -253,16 +244,7 @@ async fn exchange_h1(
     let format = format_of(request.path);
     if !target.stream {
         let body = response.read_to_end().await?;
-        let at = origin.elapsed().as_secs_f64();
-        let (output_tokens, prompt_tokens, text) = parse_whole(format, &body)?;
-        return Ok(Measured {
-            first_token_at: at,
-            end_at: at,
-            itl: Vec::new(),
-            output_tokens,
-            prompt_tokens,
-            text,
-        });
+        return whole_body(format, &body, origin.elapsed().as_secs_f64());
     }
     let mut lines = Lines::new(format, keep_text);
     let mut data = Vec::with_capacity(4096);
@@ -290,6 +272,19 @@ async fn read_stream(
         lines.feed(&chunk, origin.elapsed().as_secs_f64())?;
     }
     lines.finish(origin.elapsed().as_secs_f64())
+}
+
+/// A non-streamed answer that arrived whole at `at`: first token and end are the same moment.
+fn whole_body(format: StreamFormat, body: &[u8], at: f64) -> Result<Measured, RequestError> {
+    let (output_tokens, prompt_tokens, text) = parse_whole(format, body)?;
+    Ok(Measured {
+        first_token_at: at,
+        end_at: at,
+        itl: Vec::new(),
+        output_tokens,
+        prompt_tokens,
+        text,
+    })
 }
 
 /// Splits streamed body bytes into lines for the SSE parser, whatever the chunk boundaries.
