@@ -226,6 +226,16 @@ pub async fn config(State(state): Shared, Query(q): Query<ConfigQuery>) -> Respo
     }
 }
 
+/// The CLI's parser on config text from the browser. Relative dataset paths resolve as if the
+/// config were in the references folder (else the results root).
+fn parse_config(
+    state: &AppState,
+    yaml: &str,
+) -> Result<crate::config::RunConfig, crate::config::ConfigError> {
+    let base = state.references.as_deref().unwrap_or(&state.root);
+    crate::config::parse(&base.join("dashboard-config.yaml"), yaml)
+}
+
 /// `{ "yaml": "..." }`.
 #[derive(Debug, Deserialize)]
 pub struct ValidateBody {
@@ -235,13 +245,7 @@ pub struct ValidateBody {
 /// `POST /api/validate`: the CLI's validator on the text; problems with line and column, or the
 /// plan.
 pub async fn validate(State(state): Shared, Json(body): Json<ValidateBody>) -> Response {
-    // Relative dataset paths resolve as if the config were in the references folder.
-    let base = state
-        .references
-        .clone()
-        .unwrap_or_else(|| state.root.clone());
-    let path = base.join("dashboard-config.yaml");
-    let check = match crate::config::parse(&path, &body.yaml) {
+    let check = match parse_config(&state, &body.yaml) {
         Ok(cfg) => ConfigCheck {
             problems: Vec::new(),
             plan: Some(crate::commands::plan_text(&cfg)),
@@ -281,11 +285,7 @@ pub struct StartBody {
 /// `POST /api/start`: checks the config like `/api/validate`, then starts `autobench run` into
 /// `ROOT/name`. Answers the run id, or the problems.
 pub async fn start(State(state): Shared, Json(body): Json<StartBody>) -> Response {
-    let base = state
-        .references
-        .clone()
-        .unwrap_or_else(|| state.root.clone());
-    if let Err(error) = crate::config::parse(&base.join("dashboard-config.yaml"), &body.yaml) {
+    if let Err(error) = parse_config(&state, &body.yaml) {
         return (
             StatusCode::BAD_REQUEST,
             format!("the config has errors: {error}"),
