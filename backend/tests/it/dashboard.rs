@@ -466,6 +466,22 @@ async fn wait_status(http: &reqwest::Client, base: &str, id: &str, want: &str) {
     }
 }
 
+/// `POST /api/start` of `yaml` as the run `name`.
+async fn start_run(
+    http: &reqwest::Client,
+    base: &str,
+    name: &str,
+    yaml: &str,
+) -> reqwest::Response {
+    post(
+        http,
+        base,
+        "/api/start",
+        serde_json::json!({"name": name, "yaml": yaml}),
+    )
+    .await
+}
+
 #[tokio::test]
 async fn runs_start_and_stop_from_the_dashboard() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -479,30 +495,12 @@ async fn runs_start_and_stop_from_the_dashboard() {
         "  kind: random\n  num_prompts: 8\n  input_len: 64\n  output_len: 4",
         "{lower: 5, upper: 40, tolerance: 20, max_rounds: 1}",
     );
-    let bad_name = post(
-        &http,
-        &base,
-        "/api/start",
-        serde_json::json!({"name": "../x", "yaml": quick}),
-    )
-    .await;
+    let bad_name = start_run(&http, &base, "../x", &quick).await;
     assert_eq!(bad_name.status(), 400);
-    let bad_config = post(
-        &http,
-        &base,
-        "/api/start",
-        serde_json::json!({"name": "x", "yaml": "server: {serch_space: {}}"}),
-    )
-    .await;
+    let bad_config = start_run(&http, &base, "x", "server: {serch_space: {}}").await;
     assert_eq!(bad_config.status(), 400);
 
-    let started = post(
-        &http,
-        &base,
-        "/api/start",
-        serde_json::json!({"name": "from-browser", "yaml": quick}),
-    )
-    .await;
+    let started = start_run(&http, &base, "from-browser", &quick).await;
     assert_eq!(
         started.status(),
         200,
@@ -523,21 +521,9 @@ async fn runs_start_and_stop_from_the_dashboard() {
         "server:\n  env:\n    HF_TOKEN: hf_dashboard_secret\n",
         1,
     );
-    let started = post(
-        &http,
-        &base,
-        "/api/start",
-        serde_json::json!({"name": "long", "yaml": slow}),
-    )
-    .await;
+    let started = start_run(&http, &base, "long", &slow).await;
     assert_eq!(started.status(), 200);
-    let again = post(
-        &http,
-        &base,
-        "/api/start",
-        serde_json::json!({"name": "long", "yaml": slow}),
-    )
-    .await;
+    let again = start_run(&http, &base, "long", &slow).await;
     assert_eq!(again.status(), 409, "one run per folder");
     wait_status(&http, &base, "long", "running").await;
     // The secret reaches the run through its environment, and no file holds it.
