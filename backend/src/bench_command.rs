@@ -460,6 +460,13 @@ pub fn summary_table(args: &BenchArgs, m: &Map<String, Value>) -> String {
     }
     let _ = writeln!(out, "{:-^50}", "Client");
     metric_rows(&CLIENT, &mut out);
+    if let Some(steal) = m.get("host_steal_pct").and_then(Value::as_f64) {
+        let _ = writeln!(
+            out,
+            "{:<40}{steal:>10.1}",
+            "Host CPU stolen by hypervisor (%):"
+        );
+    }
     if let Some(reason) = m.get("client_limited_reason").and_then(Value::as_str) {
         let _ = writeln!(out, "CLIENT-LIMITED: {reason}");
     }

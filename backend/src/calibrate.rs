@@ -3,7 +3,9 @@
 //! capacity), launched as a child process. It offers rising rates (128-token prompts, 32 output
 //! tokens, streaming, Poisson arrivals) and reports, per rate, the achieved rate, TTFT overhead over
 //! the server's 20 ms, client CPU per 1,000 requests and errors; the ceiling is the highest rate
-//! the client sustained without marking itself client-limited.
+//! the client sustained without marking itself client-limited. Beside each rate it measures the
+//! machine's own noise ([`crate::machine_noise`]: hypervisor steal and a bystander thread's
+//! wake-up lateness), so overhead that the host adds is not blamed on the client.
 
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -16,6 +18,7 @@ use crate::config::ApiBackend;
 use crate::dataset::DatasetRow;
 use crate::launcher::{self, LaunchSpec};
 use crate::loadgen::{self, BodyOptions, LoadSpec, Target, schedule::Arrival};
+use crate::machine_noise::{Lateness, StallProbe};
 
 /// Rates offered, in order.
 pub const RATES: [f64; 6] = [100.0, 500.0, 1000.0, 2000.0, 4000.0, 8000.0];
@@ -93,7 +96,7 @@ async fn measure_rates(
         .await
         .map_err(anyhow::Error::msg)?;
     let mut out = format!(
-        "{:>8} {:>10} {:>12} {:>13} {:>15} {:>10} {:>14} {:>11} {:>12} {:>7}  {}\n",
+        "{:>8} {:>10} {:>12} {:>13} {:>15} {:>10} {:>14} {:>11} {:>12} {:>7} {:>8} {:>14}  {}\n",
         "offered",
         "achieved",
         "mean TTFT",
@@ -104,6 +107,8 @@ async fn measure_rates(
         "sim CPU s/1k",
         "peak RSS MB",
         "errors",
+        "steal %",
+        "bystander p99",
         "client"
     );
     let mut ceiling = None;
@@ -118,9 +123,11 @@ async fn measure_rates(
             burstiness: 1.0,
         };
         let sim_cpu_start = process_cpu_seconds(sim_pid);
+        let probe = StallProbe::start();
         let outcome = loadgen::run(&target, requests, &spec, cancel)
             .await
             .context("cancelled")?;
+        let bystander = probe.and_then(StallProbe::finish);
         let sim_cpu = process_cpu_seconds(sim_pid)
             .zip(sim_cpu_start)
             .map(|(end, start)| (end - start) * 1000.0 / count as f64);
@@ -138,7 +145,7 @@ async fn measure_rates(
             .unwrap_or(true);
         let _ = writeln!(
             out,
-            "{rate:>8.0} {:>10.1} {:>9.2} ms {:>10.2} ms {:>12.2} ms {:>7.2} ms {:>14.3} {:>11} {:>12.0} {:>7}  {}",
+            "{rate:>8.0} {:>10.1} {:>9.2} ms {:>10.2} ms {:>12.2} ms {:>7.2} ms {:>14.3} {:>11} {:>12.0} {:>7} {:>8} {:>14}  {}",
             get("achieved_request_rate"),
             get("mean_ttft_ms"),
             get("p99_ttft_ms"),
@@ -148,6 +155,10 @@ async fn measure_rates(
             sim_cpu.map_or("?".into(), |c| format!("{c:.3}")),
             peak_rss_mb(),
             get("failed"),
+            m.get("host_steal_pct")
+                .and_then(Value::as_f64)
+                .map_or("?".into(), |s| format!("{s:.1}")),
+            bystander.map_or("?".into(), |b| format!("{:.2} ms", b.p99_ms)),
             m.get("client_limited_reason")
                 .and_then(Value::as_str)
                 .unwrap_or("ok")
@@ -161,10 +172,16 @@ async fn measure_rates(
         out,
         "TTFT overhead = measured TTFT - 20 ms (the server's fixed TTFT); TTFT is timed from the actual send, \"from sched\" from the scheduled send time (adds any dispatch lag)."
     );
-    let (p50, p99) = wake_up_lateness().await;
+    let idle = idle_lateness().await;
     let _ = writeln!(
         out,
-        "this machine's own wake-up lateness (a 2 ms sleep, no load): p50 {p50:.2} ms, p99 {p99:.2} ms; a TTFT crosses about four wake-ups (two in each process), so their tail is a floor under the p99 overhead."
+        "steal % = CPU time the hypervisor took from this machine during the rate; bystander p99 = how late a thread that only sleeps 1 ms at a time woke during the rate. A TTFT crosses about four wake-ups (two in each process), so when the bystander's tail is near the TTFT overhead, the machine, not the client, sets that floor."
+    );
+    let _ = writeln!(
+        out,
+        "bystander with no load: p50 {}, p99 {}.",
+        idle.map_or("?".into(), |b| format!("{:.2} ms", b.p50_ms)),
+        idle.map_or("?".into(), |b| format!("{:.2} ms", b.p99_ms)),
     );
     let _ = writeln!(
         out,
@@ -176,29 +193,11 @@ async fn measure_rates(
     Ok(out)
 }
 
-/// How late a thread wakes from a 2 ms sleep on this machine (p50, p99 in ms), measured over
-/// about one second: scheduler and virtualisation jitter that no client can avoid.
-async fn wake_up_lateness() -> (f64, f64) {
-    let measured = tokio::task::spawn_blocking(|| {
-        let mut late: Vec<f64> = (0..400)
-            .map(|_| {
-                let start = std::time::Instant::now();
-                std::thread::sleep(Duration::from_millis(2));
-                (start.elapsed().as_secs_f64() - 0.002) * 1000.0
-            })
-            .collect();
-        late.sort_by(f64::total_cmp);
-        late
-    })
-    .await
-    .unwrap_or_default();
-    let at = |q: f64| {
-        measured
-            .get(((measured.len() as f64 * q) as usize).min(measured.len().saturating_sub(1)))
-            .copied()
-            .unwrap_or(0.0)
-    };
-    (at(0.5), at(0.99))
+/// The bystander's lateness over one second with no load: the machine's own floor.
+async fn idle_lateness() -> Option<Lateness> {
+    let probe = StallProbe::start()?;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    probe.finish()
 }
 
 /// User + system CPU seconds of process `pid` so far, from `/proc` (Linux).

@@ -12,6 +12,7 @@ pub mod dataset_commands;
 pub mod hardware;
 pub mod launcher;
 pub mod loadgen;
+pub mod machine_noise;
 pub mod metrics;
 pub mod mirror;
 pub mod progress;

@@ -19,6 +19,9 @@
 //! (p99 dispatch lag above [`CLIENT_LAG_LIMIT_MS`]) or saturated the CPU (above
 //! [`CLIENT_CPU_LIMIT`]), `client_limited` is true: the client, not the server, may have held the
 //! rate back, so the trial cannot pass the SLA and is shown as client-limited.
+//! `host_steal_pct` is the share of all CPU time the hypervisor took from this machine during the
+//! run (absent where the kernel does not report it): a few percent or more means some latency
+//! came from the host, not from the client or the server.
 
 use serde_json::{Map, Value, json};
 
@@ -47,6 +50,15 @@ pub fn add_client_stats(
     m.insert("p99_dispatch_lag_ms".into(), json!(lag.p99));
     m.insert("max_dispatch_lag_ms".into(), json!(lag.max));
     m.insert("client_cpu_fraction".into(), json!(cpu_fraction));
+    if let Some(stolen) = client.steal_s {
+        m.insert(
+            "host_steal_pct".into(),
+            json!(crate::machine_noise::steal_percent(
+                stolen,
+                client.duration_s
+            )),
+        );
+    }
     m.insert(
         "client_cpu_s_per_1000_requests".into(),
         json!(client.cpu_s * 1000.0 / requests.max(1) as f64),
@@ -246,11 +258,13 @@ mod tests {
                 dispatch_lag_s: vec![0.001; 100],
                 cpu_s: 0.1,
                 duration_s: 10.0,
+                steal_s: None,
             },
             100,
             CLIENT_LAG_LIMIT_MS,
         );
         assert_eq!(m["client_limited"], json!(false));
+        assert!(m.get("host_steal_pct").is_none());
         let mut late = Map::new();
         add_client_stats(
             &mut late,
@@ -258,6 +272,7 @@ mod tests {
                 dispatch_lag_s: vec![0.05; 100],
                 cpu_s: 0.1,
                 duration_s: 10.0,
+                steal_s: None,
             },
             100,
             CLIENT_LAG_LIMIT_MS,
@@ -276,6 +291,7 @@ mod tests {
                 dispatch_lag_s: vec![0.0; 10],
                 cpu_s: 9.5 * cores,
                 duration_s: 10.0,
+                steal_s: None,
             },
             10,
             CLIENT_LAG_LIMIT_MS,

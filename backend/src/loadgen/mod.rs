@@ -169,6 +169,7 @@ pub async fn run_with_early_stop<S: Sender>(
     });
     let semaphore = Arc::new(Semaphore::new(limit.min(Semaphore::MAX_PERMITS)));
     let cpu_start = process_cpu_seconds();
+    let steal_start = crate::machine_noise::steal_seconds();
     let origin = Instant::now();
     // Dropping the set aborts whatever is still running (cancel, early stop).
     let mut tasks = tokio::task::JoinSet::new();
@@ -224,6 +225,9 @@ pub async fn run_with_early_stop<S: Sender>(
         dispatch_lag_s: collected.dispatch_lag,
         cpu_s: process_cpu_seconds() - cpu_start,
         duration_s: duration,
+        steal_s: crate::machine_noise::steal_seconds()
+            .zip(steal_start)
+            .map(|(end, start)| end - start),
     };
     Some(LoadOutcome {
         results: collected.results,
@@ -286,6 +290,9 @@ pub struct ClientStats {
     pub cpu_s: f64,
     /// Wall seconds of the run.
     pub duration_s: f64,
+    /// CPU seconds the hypervisor took from this machine (all CPUs) during the run, where the
+    /// kernel reports it ([`crate::machine_noise`]).
+    pub steal_s: Option<f64>,
 }
 
 /// User + system CPU seconds of this process so far.

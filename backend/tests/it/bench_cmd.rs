@@ -97,6 +97,7 @@ fn bench_writes_table_and_json_line() {
             "p99_e2e_latency_ms",
             "concurrency",
             "achieved_request_rate",
+            "host_steal_pct",
         ] {
             assert!(line[key].is_number(), "{key} missing in {line}");
         }
@@ -167,6 +168,11 @@ fn calibrate_reports_a_ceiling() {
     let text = common::text(&output);
     assert!(output.status.success(), "{text}");
     assert!(text.contains("client ceiling:"), "{text}");
+    assert!(
+        text.contains("steal %") && text.contains("bystander p99"),
+        "machine-noise columns missing: {text}"
+    );
+    assert!(text.contains("bystander with no load: p50 "), "{text}");
     assert!(
         text.lines().any(|l| l.trim_start().starts_with("100 ")),
         "{text}"
