@@ -4,7 +4,7 @@
 use shared::record::TrialRecord;
 
 /// Metric columns, in order (bench_serving names; empty when the trial has no metrics).
-pub const METRIC_COLUMNS: [&str; 34] = [
+pub const METRIC_COLUMNS: [&str; 35] = [
     "achieved_request_rate",
     "completed",
     "failed",
@@ -39,6 +39,7 @@ pub const METRIC_COLUMNS: [&str; 34] = [
     "max_send_lag_ms",
     "concurrency",
     "total_output_tokens",
+    "host_steal_pct",
 ];
 
 /// Leading columns.
