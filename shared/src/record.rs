@@ -73,6 +73,9 @@ pub struct TrialRecord {
     pub trial_duration_s: f64,
 }
 
+/// Hypervisor steal (% of all CPU time during a trial) from which a trial is flagged as noisy.
+pub const HOST_STEAL_NOTE_PCT: f64 = 5.0;
+
 impl TrialRecord {
     /// A metric by name, when the trial has metrics.
     pub fn metric(&self, name: &str) -> Option<f64> {
@@ -80,6 +83,14 @@ impl TrialRecord {
             .as_ref()
             .and_then(|m| m.get(name))
             .and_then(Value::as_f64)
+    }
+
+    /// "host steal N%" when the hypervisor took at least [`HOST_STEAL_NOTE_PCT`] of the CPU
+    /// during the trial: part of its latency tail then came from the host.
+    pub fn host_steal_note(&self) -> Option<String> {
+        self.metric("host_steal_pct")
+            .filter(|steal| *steal >= HOST_STEAL_NOTE_PCT)
+            .map(|steal| format!("host steal {steal:.0}%"))
     }
 
     /// Short one-line outcome for logs and tables.
@@ -91,5 +102,38 @@ impl TrialRecord {
         } else {
             "fail"
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_steal(steal: Option<f64>) -> TrialRecord {
+        let metrics = steal.map_or(
+            serde_json::json!({}),
+            |s| serde_json::json!({"host_steal_pct": s}),
+        );
+        serde_json::from_value(serde_json::json!({
+            "stage": "base", "candidate_id": 0, "requested_qps": 4.0, "max_concurrency": null,
+            "server_flags": {}, "sla_passed": true, "metrics": metrics
+        }))
+        .expect("record")
+    }
+
+    #[test]
+    fn steal_from_the_threshold_up_is_noted() {
+        assert_eq!(with_steal(None).host_steal_note(), None);
+        assert_eq!(with_steal(Some(4.9)).host_steal_note(), None);
+        assert_eq!(
+            with_steal(Some(HOST_STEAL_NOTE_PCT))
+                .host_steal_note()
+                .as_deref(),
+            Some("host steal 5%")
+        );
+        assert_eq!(
+            with_steal(Some(12.4)).host_steal_note().as_deref(),
+            Some("host steal 12%")
+        );
     }
 }

@@ -37,7 +37,12 @@ fn note(record: &TrialRecord) -> String {
         .or_else(|| (!record.sla_failures.is_empty()).then(|| record.sla_failures.join("; ")))
         .unwrap_or_default();
     let first = text.lines().next().unwrap_or_default().replace('|', "/");
-    first.chars().take(120).collect()
+    let first: String = first.chars().take(120).collect();
+    match (record.host_steal_note(), first.is_empty()) {
+        (Some(steal), true) => steal,
+        (Some(steal), false) => format!("{first} ({steal})"),
+        (None, _) => first,
+    }
 }
 
 /// Renders `summary.md`.
@@ -147,4 +152,28 @@ pub fn run_summary(rows: &[ScenarioRow], partial: Option<&str>) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(sla_failures: &[&str], steal: f64) -> TrialRecord {
+        serde_json::from_value(serde_json::json!({
+            "stage": "base", "candidate_id": 0, "requested_qps": 4.0, "max_concurrency": null,
+            "server_flags": {}, "sla_passed": sla_failures.is_empty(),
+            "sla_failures": sla_failures, "metrics": {"host_steal_pct": steal}
+        }))
+        .expect("record")
+    }
+
+    #[test]
+    fn a_noisy_host_is_added_to_the_note() {
+        assert_eq!(note(&record(&[], 1.0)), "");
+        assert_eq!(note(&record(&[], 9.0)), "host steal 9%");
+        assert_eq!(
+            note(&record(&["p99_ttft_ms=30.0 > 25"], 9.0)),
+            "p99_ttft_ms=30.0 > 25 (host steal 9%)"
+        );
+    }
 }

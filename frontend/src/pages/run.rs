@@ -233,6 +233,9 @@ fn verdict(r: &TrialRecord) -> String {
     if flag("client_limited") {
         text.push_str(" · client-limited");
     }
+    if let Some(steal) = r.host_steal_note() {
+        text.push_str(&format!(" · {steal}"));
+    }
     if let Some(d) = &r.diagnosis {
         text.push_str(&format!(" · {d}"));
     }
