@@ -207,8 +207,7 @@ fn process_cpu_seconds(pid: i32) -> Option<f64> {
     let after = stat.rsplit_once(')')?.1;
     let fields: Vec<&str> = after.split_whitespace().collect();
     let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
-    let per_second = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK).ok()??;
-    Some(ticks / per_second as f64)
+    Some(ticks / crate::machine_noise::clock_ticks_per_second()?)
 }
 
 fn peak_rss_mb() -> f64 {

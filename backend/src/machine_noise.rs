@@ -17,9 +17,13 @@ use std::time::{Duration, Instant};
 /// `None` where `/proc/stat` has no steal column (not Linux, or no virtualisation accounting).
 pub fn steal_seconds() -> Option<f64> {
     let stat = std::fs::read_to_string("/proc/stat").ok()?;
-    let ticks = steal_ticks(&stat)?;
+    Some(steal_ticks(&stat)? / clock_ticks_per_second()?)
+}
+
+/// The kernel's clock tick rate (`CLK_TCK`), the unit of the CPU times in `/proc`.
+pub fn clock_ticks_per_second() -> Option<f64> {
     let per_second = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK).ok()??;
-    Some(ticks / per_second as f64)
+    Some(per_second as f64)
 }
 
 /// The steal field (the 8th number) of the aggregate `cpu` line of `/proc/stat`.
