@@ -4,14 +4,21 @@
 //! to become ready (`--sim-startup-s`), fails at start-up with a CUDA-style out-of-memory error
 //! when the flags do not fit the simulated GPU, and serves SGLang's HTTP API with latencies from
 //! a continuous-batching GPU model ([`model`]). `--fixed-ttft-ms`/`--fixed-itl-ms` switch to a
-//! fixed-latency mode with unlimited capacity, for measuring the load generator itself.
+//! fixed-latency mode with unlimited capacity, for measuring the load generator itself, served by
+//! a lean HTTP/1.1 server of its own ([`fixed_server`]) whose token writers ([`token_writer`])
+//! put each token on the wire at its due time.
 //! `--sim-like transformers` takes `transformers serve`'s flags and API quirks instead.
 
 mod args;
 mod engine;
+mod fixed_server;
 mod http;
 mod model;
+mod token_writer;
 mod transformers;
+
+#[cfg(test)]
+mod fixed_server_tests;
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicUsize;
@@ -72,6 +79,15 @@ pub async fn main(raw_args: &[String]) -> i32 {
         }
     };
     eprintln!("[sim] The server is fired up and ready to roll! Listening on http://{host}:{port}");
+    if fixed.is_some() {
+        return match serve_fixed(listener, state).await {
+            Ok(()) => 0,
+            Err(error) => {
+                eprintln!("[sim] ERROR: cannot start the token writers: {error}");
+                1
+            }
+        };
+    }
     // Stream chunks are tiny: without TCP_NODELAY, Nagle's algorithm and delayed ACKs hold them
     // back by tens of milliseconds, which would show up as TTFT/ITL that no real server has.
     let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
@@ -84,6 +100,25 @@ pub async fn main(raw_args: &[String]) -> i32 {
             1
         }
     }
+}
+
+/// Serves the fixed-latency mode on `listener` until the process ends.
+async fn serve_fixed(
+    listener: tokio::net::TcpListener,
+    state: Arc<http::SimState>,
+) -> std::io::Result<()> {
+    let writers = token_writer::TokenWriters::start(writer_threads())?;
+    fixed_server::serve(listener, http::router(state), writers).await;
+    Ok(())
+}
+
+/// Token writer threads of the fixed-latency mode: one per core, at most
+/// [`token_writer::MAX_THREADS`]. On two cores one writer alone falls behind at 2,000 requests/s
+/// (64,000 tokens/s); more writers than cores would only wake each other.
+fn writer_threads() -> usize {
+    std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .min(token_writer::MAX_THREADS)
 }
 
 /// With `--sim-like transformers` (anywhere), the other arguments without it.
