@@ -400,10 +400,11 @@ const TOTALS: [(&str, &str, usize); 10] = [
     ("Concurrency:", "concurrency", 2),
 ];
 
-const CLIENT: [(&str, &str, usize); 4] = [
+const CLIENT: [(&str, &str, usize); 5] = [
     ("Mean send lag (ms):", "mean_send_lag_ms", 2),
     ("Max send lag (ms):", "max_send_lag_ms", 2),
     ("P99 dispatch lag (ms):", "p99_dispatch_lag_ms", 2),
+    ("P99 read lag (ms):", "p99_read_lag_ms", 2),
     (
         "Client CPU s per 1000 requests:",
         "client_cpu_s_per_1000_requests",

@@ -13,10 +13,15 @@
 //! `*_send_lag_ms` is actual minus scheduled send time; `failed` and `error_counts` count failed
 //! requests by category. Statistics pool successful requests only, as upstream does.
 //!
+//! Where the kernel reports when response bytes arrived (plain `http://` on Linux,
+//! `SO_TIMESTAMPNS`), first token, inter-token gaps and end are timed from that arrival rather
+//! than from when the client got round to reading them; bench_serving times from the read.
+//!
 //! Self-calibration: `*_dispatch_lag_ms` is how late each request's task started relative to its
-//! schedule (before any `max_concurrency` wait), and `client_cpu_fraction` is the share of all
-//! cores this process used during the run. When the client fell behind
-//! (p99 dispatch lag above [`CLIENT_LAG_LIMIT_MS`]) or saturated the CPU (above
+//! schedule (before any `max_concurrency` wait), `*_read_lag_ms` the longest each request's bytes
+//! waited in the socket before the client read them, and `client_cpu_fraction` is the share of
+//! all cores this process used during the run. When the client fell behind (p99 dispatch or read
+//! lag above [`CLIENT_LAG_LIMIT_MS`]) or saturated the CPU (above
 //! [`CLIENT_CPU_LIMIT`]), `client_limited` is true: the client, not the server, may have held the
 //! rate back, so the trial cannot pass the SLA and is shown as client-limited.
 //! `host_steal_pct` is the share of all CPU time the hypervisor took from this machine during the
@@ -49,6 +54,10 @@ pub fn add_client_stats(
     m.insert("mean_dispatch_lag_ms".into(), json!(lag.mean));
     m.insert("p99_dispatch_lag_ms".into(), json!(lag.p99));
     m.insert("max_dispatch_lag_ms".into(), json!(lag.max));
+    let read_lag: Vec<f64> = client.read_lag_s.iter().map(|s| s * 1000.0).collect();
+    let read_lag = Summary::of(&read_lag);
+    m.insert("mean_read_lag_ms".into(), json!(read_lag.mean));
+    m.insert("p99_read_lag_ms".into(), json!(read_lag.p99));
     m.insert("client_cpu_fraction".into(), json!(cpu_fraction));
     if let Some(stolen) = client.steal_s {
         m.insert(
@@ -67,6 +76,11 @@ pub fn add_client_stats(
         Some(format!(
             "client fell behind its schedule (p99 dispatch lag {:.1} ms > {lag_limit_ms} ms)",
             lag.p99
+        ))
+    } else if read_lag.p99 > lag_limit_ms {
+        Some(format!(
+            "client read responses late (p99 read lag {:.1} ms > {lag_limit_ms} ms)",
+            read_lag.p99
         ))
     } else if cpu_fraction > CLIENT_CPU_LIMIT {
         Some(format!(
@@ -222,6 +236,7 @@ mod tests {
             output_tokens: tokens,
             input_tokens: 10,
             error: None,
+            read_lag: 0.0,
         }
     }
 
@@ -256,6 +271,7 @@ mod tests {
             &mut m,
             &ClientStats {
                 dispatch_lag_s: vec![0.001; 100],
+                read_lag_s: vec![0.0; 100],
                 cpu_s: 0.1,
                 duration_s: 10.0,
                 steal_s: None,
@@ -270,6 +286,7 @@ mod tests {
             &mut late,
             &ClientStats {
                 dispatch_lag_s: vec![0.05; 100],
+                read_lag_s: vec![0.0; 100],
                 cpu_s: 0.1,
                 duration_s: 10.0,
                 steal_s: None,
@@ -289,6 +306,7 @@ mod tests {
             &mut busy,
             &ClientStats {
                 dispatch_lag_s: vec![0.0; 10],
+                read_lag_s: vec![0.0; 10],
                 cpu_s: 9.5 * cores,
                 duration_s: 10.0,
                 steal_s: None,
@@ -297,6 +315,26 @@ mod tests {
             CLIENT_LAG_LIMIT_MS,
         );
         assert_eq!(busy["client_limited"], json!(true));
+        let mut slow_reader = Map::new();
+        add_client_stats(
+            &mut slow_reader,
+            &ClientStats {
+                dispatch_lag_s: vec![0.001; 100],
+                read_lag_s: [vec![0.002; 98], vec![0.03; 2]].concat(),
+                cpu_s: 0.1,
+                duration_s: 10.0,
+                steal_s: None,
+            },
+            100,
+            CLIENT_LAG_LIMIT_MS,
+        );
+        assert!(get(&slow_reader, "p99_read_lag_ms") > CLIENT_LAG_LIMIT_MS);
+        assert!((get(&slow_reader, "mean_read_lag_ms") - 2.56).abs() < 1e-9);
+        assert!(
+            slow_reader["client_limited_reason"]
+                .as_str()
+                .is_some_and(|r| r.contains("p99 read lag"))
+        );
     }
 
     #[test]

@@ -31,6 +31,9 @@ pub struct RequestResult {
     pub input_tokens: u64,
     /// Failure, if the request failed.
     pub error: Option<RequestError>,
+    /// Longest the client took to read response bytes after the kernel received them (0 where
+    /// the kernel gives no receive time: TLS, proxies, other platforms).
+    pub read_lag: f64,
 }
 
 /// What a request needs besides its body.
@@ -130,6 +133,7 @@ async fn send_body(
         output_tokens: request.output_len,
         input_tokens: request.input_len,
         error: None,
+        read_lag: 0.0,
     };
     let keep_text = request.rounds.is_some();
     let outcome = tokio::time::timeout(
@@ -143,6 +147,7 @@ async fn send_body(
             result.first_token_at = Some(measured.first_token_at);
             result.end_at = measured.end_at;
             result.itl = measured.itl;
+            result.read_lag = measured.read_lag;
             if let Some(tokens) = measured.output_tokens {
                 result.output_tokens = tokens;
             }
@@ -170,6 +175,8 @@ struct Measured {
     output_tokens: Option<u64>,
     prompt_tokens: Option<u64>,
     text: String,
+    /// Longest delay between the kernel receiving bytes and the client reading them.
+    read_lag: f64,
 }
 
 async fn exchange(
@@ -248,15 +255,25 @@ async fn exchange_h1(
     }
     let mut lines = Lines::new(format, keep_text);
     let mut data = Vec::with_capacity(4096);
+    let mut read_lag = Duration::ZERO;
     loop {
         let more = response.read_into(&mut data).await?;
-        lines.feed(&data, origin.elapsed().as_secs_f64())?;
+        // Timed from when the kernel received the bytes: the client's own delay in reading them
+        // is not the server's latency. (As an age, so it also holds on tokio's paused clock.)
+        let read_at = origin.elapsed();
+        let waited = response
+            .arrived_at()
+            .map_or(Duration::ZERO, |at| at.elapsed());
+        read_lag = read_lag.max(waited);
+        lines.feed(&data, read_at.saturating_sub(waited).as_secs_f64())?;
         data.clear();
         if !more {
             break;
         }
     }
-    lines.finish(origin.elapsed().as_secs_f64())
+    let mut measured = lines.finish(origin.elapsed().as_secs_f64())?;
+    measured.read_lag = read_lag.as_secs_f64();
+    Ok(measured)
 }
 
 async fn read_stream(
@@ -284,6 +301,7 @@ fn whole_body(format: StreamFormat, body: &[u8], at: f64) -> Result<Measured, Re
         output_tokens,
         prompt_tokens,
         text,
+        read_lag: 0.0,
     })
 }
 
@@ -338,6 +356,7 @@ impl Lines {
                 .or(Some(outcome.content_chunks)),
             prompt_tokens: outcome.reported_prompt_tokens,
             text: outcome.text,
+            read_lag: 0.0,
         })
     }
 }

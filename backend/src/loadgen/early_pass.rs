@@ -84,6 +84,7 @@ impl EarlyPass {
             output_tokens: 0,
             input_tokens: 0,
             error: None,
+            read_lag: 0.0,
         }));
         if !self.passes(&pool) {
             return None;

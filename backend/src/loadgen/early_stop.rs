@@ -131,6 +131,7 @@ mod tests {
             output_tokens: 2,
             input_tokens: 1,
             error: None,
+            read_lag: 0.0,
         }
     }
 

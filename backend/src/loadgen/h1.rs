@@ -8,8 +8,13 @@
 //! closed while idle is retried once on a fresh one, as hyper does. Anything else (TLS, proxies)
 //! goes through reqwest.
 
+use std::io;
+use std::os::fd::AsRawFd;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
 use crossbeam_queue::SegQueue;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use nix::sys::socket::{self, sockopt};
+use tokio::io::{AsyncWriteExt, Interest};
 use tokio::net::TcpStream;
 
 use super::stream::RequestError;
@@ -72,6 +77,9 @@ impl Pool {
             .await
             .map_err(|_| RequestError::Connect)?;
         let _ = stream.set_nodelay(true);
+        // Kernel receive timestamps: a token's time is when it arrived, not when this client
+        // got round to reading it.
+        let _ = socket::setsockopt(&stream, sockopt::ReceiveTimestampns, &true);
         Ok(stream)
     }
 
@@ -136,12 +144,12 @@ async fn exchange<'p>(
         .map_err(|_| failed.clone())?;
     let mut buf = Vec::with_capacity(READ_SIZE);
     loop {
-        match read_more(&mut stream, &mut buf).await {
-            Ok(0) | Err(_) if buf.is_empty() => return Err(failed),
-            Ok(0) => return Err(RequestError::Truncated),
+        let arrived = match read_more(&stream, &mut buf).await {
+            Ok((0, _)) | Err(_) if buf.is_empty() => return Err(failed),
+            Ok((0, _)) => return Err(RequestError::Truncated),
             Err(error) => return Err(error),
-            Ok(_) => {}
-        }
+            Ok((_, arrived)) => arrived,
+        };
         let mut headers = [httparse::EMPTY_HEADER; 32];
         let mut head = httparse::Response::new(&mut headers);
         match head.parse(&buf) {
@@ -158,6 +166,7 @@ async fn exchange<'p>(
                     keep_alive,
                     framing,
                     buf,
+                    arrived,
                 });
             }
             Ok(httparse::Status::Partial) if buf.len() < MAX_HEAD => {}
@@ -166,12 +175,78 @@ async fn exchange<'p>(
     }
 }
 
-async fn read_more(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Result<usize, RequestError> {
-    buf.reserve(READ_SIZE);
-    stream
-        .read_buf(buf)
-        .await
-        .map_err(|_| RequestError::Truncated)
+/// One socket read into `buf`'s tail: how many bytes, and when the kernel received them (the
+/// last of them), when the socket reports it.
+async fn read_more(
+    stream: &TcpStream,
+    buf: &mut Vec<u8>,
+) -> Result<(usize, Option<Instant>), RequestError> {
+    loop {
+        stream
+            .readable()
+            .await
+            .map_err(|_| RequestError::Truncated)?;
+        let mut read = None;
+        // A short read drains the socket: report it as "would block" inside the same `try_io`
+        // so tokio clears the readiness it saw (as its own `poll_read` does), and the next read
+        // waits for new data instead of costing a system call that finds none.
+        let outcome = stream.try_io(Interest::READABLE, || {
+            let (n, at) = receive(stream, buf)?;
+            read = Some((n, at));
+            if n > 0 && n < READ_SIZE {
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+            Ok(())
+        });
+        match (read, outcome) {
+            (Some(read), _) => return Ok(read),
+            (None, Err(error)) if error.kind() == io::ErrorKind::WouldBlock => {}
+            (None, _) => return Err(RequestError::Truncated),
+        }
+    }
+}
+
+/// `recvmsg` into `buf`'s tail, with the kernel's receive timestamp (`SO_TIMESTAMPNS`).
+fn receive(stream: &TcpStream, buf: &mut Vec<u8>) -> io::Result<(usize, Option<Instant>)> {
+    let start = buf.len();
+    buf.resize(start + READ_SIZE, 0);
+    let mut control = nix::cmsg_space!(nix::sys::time::TimeSpec);
+    let mut iov = [io::IoSliceMut::new(&mut buf[start..])];
+    let received = socket::recvmsg::<()>(
+        stream.as_raw_fd(),
+        &mut iov,
+        Some(&mut control),
+        socket::MsgFlags::empty(),
+    )
+    .map(|message| {
+        let stamp = message.cmsgs().ok().and_then(|mut cmsgs| {
+            cmsgs.find_map(|cmsg| match cmsg {
+                socket::ControlMessageOwned::ScmTimestampns(stamp) => Some(stamp),
+                _ => None,
+            })
+        });
+        (message.bytes, stamp.and_then(kernel_time_as_instant))
+    });
+    let (n, at) = received.map_err(|errno| {
+        buf.truncate(start);
+        io::Error::from(errno)
+    })?;
+    buf.truncate(start + n);
+    Ok((n, at))
+}
+
+/// A kernel receive timestamp (wall clock) as an `Instant`: now, less how long ago it was.
+/// `None` for a stamp from the future or older than a minute (the wall clock jumped).
+fn kernel_time_as_instant(stamp: nix::sys::time::TimeSpec) -> Option<Instant> {
+    let since_epoch = Duration::new(
+        u64::try_from(stamp.tv_sec()).ok()?,
+        u32::try_from(stamp.tv_nsec()).ok()?,
+    );
+    let age = SystemTime::now()
+        .duration_since(UNIX_EPOCH + since_epoch)
+        .ok()
+        .filter(|age| *age < Duration::from_secs(60))?;
+    Instant::now().checked_sub(age)
 }
 
 fn header_has(head: &httparse::Response<'_, '_>, name: &str, token: &str) -> bool {
@@ -243,6 +318,8 @@ pub struct Response<'p> {
     framing: Framing,
     /// Received bytes not decoded yet.
     buf: Vec<u8>,
+    /// When the kernel received the bytes of the latest read, where it says.
+    arrived: Option<Instant>,
 }
 
 impl Response<'_> {
@@ -255,7 +332,8 @@ impl Response<'_> {
         }
         if self.buf.is_empty() {
             let stream = self.stream.as_mut().ok_or(RequestError::Other)?;
-            let read = read_more(stream, &mut self.buf).await?;
+            let (read, arrived) = read_more(stream, &mut self.buf).await?;
+            self.arrived = arrived;
             if read == 0 {
                 return match self.framing {
                     Framing::Close => Ok(false),
@@ -265,6 +343,12 @@ impl Response<'_> {
         }
         self.decode(out)?;
         Ok(!self.framing.done() || self.release())
+    }
+
+    /// When the kernel received the bytes that the latest [`Response::read_into`] returned (the
+    /// last of them, when one read brought several packets), where the socket reports it.
+    pub fn arrived_at(&self) -> Option<Instant> {
+        self.arrived
     }
 
     /// Reads the whole remaining body.
@@ -384,7 +468,7 @@ mod tests {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
-    use tokio::io::{AsyncBufReadExt, BufReader};
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
     use tokio::net::TcpListener;
 
     use super::*;
@@ -502,6 +586,44 @@ mod tests {
             .await?;
         let status = response.status;
         Ok((status, response.read_to_end().await?))
+    }
+
+    #[tokio::test]
+    async fn bytes_carry_the_kernels_receive_time_not_the_read_time() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        let (token_sent, token_in_socket) = tokio::sync::oneshot::channel();
+        let (token_read, end_may_go) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.expect("accept");
+            let mut request = vec![0; 4096];
+            let _ = socket.read(&mut request).await;
+            let head = b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n";
+            socket.write_all(head).await.expect("head");
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            socket.write_all(b"5\r\nfirst\r\n").await.expect("token");
+            let _ = token_sent.send(());
+            let _ = end_may_go.await;
+            socket.write_all(b"0\r\n\r\n").await.expect("end");
+        });
+        let pool = Pool::for_base_url(&url).expect("pool");
+        let mut response = pool
+            .post("/v1/completions", &[], b"{}")
+            .await
+            .expect("post");
+        token_in_socket.await.expect("token sent");
+        // The token waits in the socket while the client is busy elsewhere.
+        tokio::time::sleep(std::time::Duration::from_millis(60)).await;
+        let mut body = Vec::new();
+        response.read_into(&mut body).await.expect("read");
+        assert_eq!(body, b"first");
+        let waited = response.arrived_at().expect("a receive time").elapsed();
+        assert!(
+            waited >= std::time::Duration::from_millis(60),
+            "the token arrived before the client's 60 ms pause, {waited:?} ago"
+        );
+        let _ = token_read.send(());
+        assert!(response.read_to_end().await.expect("end").is_empty());
     }
 
     #[tokio::test]

@@ -223,6 +223,7 @@ pub async fn run_with_early_stop<S: Sender>(
     let duration = origin.elapsed().as_secs_f64();
     let client = ClientStats {
         dispatch_lag_s: collected.dispatch_lag,
+        read_lag_s: collected.results.iter().map(|r| r.read_lag).collect(),
         cpu_s: process_cpu_seconds() - cpu_start,
         duration_s: duration,
         steal_s: crate::machine_noise::steal_seconds()
@@ -286,6 +287,10 @@ pub struct ClientStats {
     /// Per request: how late its task started relative to the schedule (before any
     /// `max_concurrency` wait), i.e. the client's own lag.
     pub dispatch_lag_s: Vec<f64>,
+    /// Per request: the longest the client took to read response bytes after the kernel
+    /// received them (latencies are timed from the kernel's receive time, so this is the
+    /// client's own lag on the receiving side).
+    pub read_lag_s: Vec<f64>,
     /// CPU seconds this process used during the run.
     pub cpu_s: f64,
     /// Wall seconds of the run.

@@ -44,6 +44,7 @@ impl Sender for FakeServer {
                 output_tokens: server.tokens,
                 input_tokens: 8,
                 error: None,
+                read_lag: 0.0,
             }]
         }
     }
