@@ -96,12 +96,13 @@ async fn measure_rates(
         .await
         .map_err(anyhow::Error::msg)?;
     let mut out = format!(
-        "{:>8} {:>10} {:>12} {:>13} {:>15} {:>10} {:>14} {:>11} {:>12} {:>7} {:>8} {:>14}  {}\n",
+        "{:>8} {:>10} {:>12} {:>13} {:>15} {:>14} {:>10} {:>14} {:>11} {:>12} {:>7} {:>8} {:>14}  {}\n",
         "offered",
         "achieved",
         "mean TTFT",
         "p99 TTFT",
         "p99 from sched",
+        "p99 read lag",
         "mean TPOT",
         "CPU s/1000 req",
         "sim CPU s/1k",
@@ -145,11 +146,12 @@ async fn measure_rates(
             .unwrap_or(true);
         let _ = writeln!(
             out,
-            "{rate:>8.0} {:>10.1} {:>9.2} ms {:>10.2} ms {:>12.2} ms {:>7.2} ms {:>14.3} {:>11} {:>12.0} {:>7} {:>8} {:>14}  {}",
+            "{rate:>8.0} {:>10.1} {:>9.2} ms {:>10.2} ms {:>12.2} ms {:>11.2} ms {:>7.2} ms {:>14.3} {:>11} {:>12.0} {:>7} {:>8} {:>14}  {}",
             get("achieved_request_rate"),
             get("mean_ttft_ms"),
             get("p99_ttft_ms"),
             get("p99_ttft_from_scheduled_ms"),
+            get("p99_read_lag_ms"),
             get("mean_tpot_ms"),
             get("client_cpu_s_per_1000_requests"),
             sim_cpu.map_or("?".into(), |c| format!("{c:.3}")),
@@ -170,12 +172,12 @@ async fn measure_rates(
     }
     let _ = writeln!(
         out,
-        "TTFT overhead = measured TTFT - 20 ms (the server's fixed TTFT); TTFT is timed from the actual send, \"from sched\" from the scheduled send time (adds any dispatch lag)."
+        "TTFT overhead = measured TTFT - 20 ms (the server's fixed TTFT); TTFT is timed from the actual send to the kernel's receive time of the first token, \"from sched\" from the scheduled send time (adds any dispatch lag); read lag = how long a request's first token waited in the socket before the client read it."
     );
     let idle = idle_lateness().await;
     let _ = writeln!(
         out,
-        "steal % = CPU time the hypervisor took from this machine during the rate; bystander p99 = how late a thread that only sleeps 1 ms at a time woke during the rate. A TTFT crosses about four wake-ups (two in each process), so when the bystander's tail is near the TTFT overhead, the machine, not the client, sets that floor."
+        "steal % = CPU time the hypervisor took from this machine during the rate; bystander p99 = how late a thread that only sleeps 1 ms at a time woke during the rate. A TTFT crosses two wake-ups, both in the simulator (its reader for the request, its writer for the first token), so when the bystander's tail is near the TTFT overhead, the machine, not the client, sets that floor."
     );
     let _ = writeln!(
         out,

@@ -18,8 +18,8 @@
 //! than from when the client got round to reading them; bench_serving times from the read.
 //!
 //! Self-calibration: `*_dispatch_lag_ms` is how late each request's task started relative to its
-//! schedule (before any `max_concurrency` wait), `*_read_lag_ms` the longest each request's bytes
-//! waited in the socket before the client read them, and `client_cpu_fraction` is the share of
+//! schedule (before any `max_concurrency` wait), `*_read_lag_ms` how long each request's first
+//! token waited in the socket before the client read it, and `client_cpu_fraction` is the share of
 //! all cores this process used during the run. When the client fell behind (p99 dispatch or read
 //! lag above [`CLIENT_LAG_LIMIT_MS`]) or saturated the CPU (above
 //! [`CLIENT_CPU_LIMIT`]), `client_limited` is true: the client, not the server, may have held the
@@ -79,7 +79,7 @@ pub fn add_client_stats(
         ))
     } else if read_lag.p99 > lag_limit_ms {
         Some(format!(
-            "client read responses late (p99 read lag {:.1} ms > {lag_limit_ms} ms)",
+            "client read first tokens late (p99 read lag {:.1} ms > {lag_limit_ms} ms)",
             read_lag.p99
         ))
     } else if cpu_fraction > CLIENT_CPU_LIMIT {

@@ -31,8 +31,10 @@ pub struct RequestResult {
     pub input_tokens: u64,
     /// Failure, if the request failed.
     pub error: Option<RequestError>,
-    /// Longest the client took to read response bytes after the kernel received them (0 where
-    /// the kernel gives no receive time: TLS, proxies, other platforms).
+    /// How long the first token's bytes waited in the socket before the client read them (0
+    /// where the kernel gives no receive time: TLS, proxies, other platforms). Token times are
+    /// the kernel's receive times, so this bounds how far a read that brought several packets
+    /// at once can have moved the first token's time.
     pub read_lag: f64,
 }
 
@@ -175,7 +177,7 @@ struct Measured {
     output_tokens: Option<u64>,
     prompt_tokens: Option<u64>,
     text: String,
-    /// Longest delay between the kernel receiving bytes and the client reading them.
+    /// How long the first token's bytes waited in the socket before the client read them.
     read_lag: f64,
 }
 
@@ -255,7 +257,7 @@ async fn exchange_h1(
     }
     let mut lines = Lines::new(format, keep_text);
     let mut data = Vec::with_capacity(4096);
-    let mut read_lag = Duration::ZERO;
+    let mut read_lag = None;
     loop {
         let more = response.read_into(&mut data).await?;
         // Timed from when the kernel received the bytes: the client's own delay in reading them
@@ -264,15 +266,17 @@ async fn exchange_h1(
         let waited = response
             .arrived_at()
             .map_or(Duration::ZERO, |at| at.elapsed());
-        read_lag = read_lag.max(waited);
         lines.feed(&data, read_at.saturating_sub(waited).as_secs_f64())?;
+        if read_lag.is_none() && lines.parser.has_first_token() {
+            read_lag = Some(waited);
+        }
         data.clear();
         if !more {
             break;
         }
     }
     let mut measured = lines.finish(origin.elapsed().as_secs_f64())?;
-    measured.read_lag = read_lag.as_secs_f64();
+    measured.read_lag = read_lag.unwrap_or_default().as_secs_f64();
     Ok(measured)
 }
 

@@ -287,9 +287,9 @@ pub struct ClientStats {
     /// Per request: how late its task started relative to the schedule (before any
     /// `max_concurrency` wait), i.e. the client's own lag.
     pub dispatch_lag_s: Vec<f64>,
-    /// Per request: the longest the client took to read response bytes after the kernel
-    /// received them (latencies are timed from the kernel's receive time, so this is the
-    /// client's own lag on the receiving side).
+    /// Per request: how long the first token's bytes waited in the socket before the client
+    /// read them (latencies are timed from the kernel's receive time, so this is the client's
+    /// own lag on the receiving side).
     pub read_lag_s: Vec<f64>,
     /// CPU seconds this process used during the run.
     pub cpu_s: f64,
