@@ -143,8 +143,9 @@ async fn exchange<'p>(
         .await
         .map_err(|_| failed.clone())?;
     let mut buf = Vec::with_capacity(READ_SIZE);
+    let mut reader = Reader::new();
     loop {
-        let arrived = match read_more(&stream, &mut buf).await {
+        let arrived = match reader.read_more(&stream, &mut buf).await {
             Ok((0, _)) | Err(_) if buf.is_empty() => return Err(failed),
             Ok((0, _)) => return Err(RequestError::Truncated),
             Err(error) => return Err(error),
@@ -167,6 +168,7 @@ async fn exchange<'p>(
                     framing,
                     buf,
                     arrived,
+                    reader,
                 });
             }
             Ok(httparse::Status::Partial) if buf.len() < MAX_HEAD => {}
@@ -175,64 +177,71 @@ async fn exchange<'p>(
     }
 }
 
-/// One socket read into `buf`'s tail: how many bytes, and when the kernel received them (the
-/// last of them), when the socket reports it.
-async fn read_more(
-    stream: &TcpStream,
-    buf: &mut Vec<u8>,
-) -> Result<(usize, Option<Instant>), RequestError> {
-    loop {
-        stream
-            .readable()
-            .await
-            .map_err(|_| RequestError::Truncated)?;
-        let mut read = None;
-        // A short read drains the socket: report it as "would block" inside the same `try_io`
-        // so tokio clears the readiness it saw (as its own `poll_read` does), and the next read
-        // waits for new data instead of costing a system call that finds none.
-        let outcome = stream.try_io(Interest::READABLE, || {
-            let (n, at) = receive(stream, buf)?;
-            read = Some((n, at));
-            if n > 0 && n < READ_SIZE {
-                return Err(io::ErrorKind::WouldBlock.into());
-            }
-            Ok(())
-        });
-        match (read, outcome) {
-            (Some(read), _) => return Ok(read),
-            (None, Err(error)) if error.kind() == io::ErrorKind::WouldBlock => {}
-            (None, _) => return Err(RequestError::Truncated),
-        }
-    }
+/// Reads a connection's socket: `recvmsg` into buffers kept for the whole response (zeroed
+/// once, not at every read), with the kernel's receive timestamp (`SO_TIMESTAMPNS`).
+#[derive(Debug)]
+struct Reader {
+    scratch: Vec<u8>,
+    control: Vec<u8>,
 }
 
-/// `recvmsg` into `buf`'s tail, with the kernel's receive timestamp (`SO_TIMESTAMPNS`).
-fn receive(stream: &TcpStream, buf: &mut Vec<u8>) -> io::Result<(usize, Option<Instant>)> {
-    let start = buf.len();
-    buf.resize(start + READ_SIZE, 0);
-    let mut control = nix::cmsg_space!(nix::sys::time::TimeSpec);
-    let mut iov = [io::IoSliceMut::new(&mut buf[start..])];
-    let received = socket::recvmsg::<()>(
-        stream.as_raw_fd(),
-        &mut iov,
-        Some(&mut control),
-        socket::MsgFlags::empty(),
-    )
-    .map(|message| {
+impl Reader {
+    fn new() -> Reader {
+        Reader {
+            scratch: vec![0; READ_SIZE],
+            control: nix::cmsg_space!(nix::sys::time::TimeSpec),
+        }
+    }
+
+    /// One socket read appended to `buf`: how many bytes, and when the kernel received them
+    /// (the last of them), when the socket reports it.
+    async fn read_more(
+        &mut self,
+        stream: &TcpStream,
+        buf: &mut Vec<u8>,
+    ) -> Result<(usize, Option<Instant>), RequestError> {
+        loop {
+            stream
+                .readable()
+                .await
+                .map_err(|_| RequestError::Truncated)?;
+            let mut read = None;
+            // A short read drains the socket: report it as "would block" inside the same
+            // `try_io` so tokio clears the readiness it saw (as its own `poll_read` does), and
+            // the next read waits for new data instead of costing a system call that finds none.
+            let outcome = stream.try_io(Interest::READABLE, || {
+                let (n, at) = self.receive(stream)?;
+                buf.extend_from_slice(&self.scratch[..n]);
+                read = Some((n, at));
+                if n > 0 && n < READ_SIZE {
+                    return Err(io::ErrorKind::WouldBlock.into());
+                }
+                Ok(())
+            });
+            match (read, outcome) {
+                (Some(read), _) => return Ok(read),
+                (None, Err(error)) if error.kind() == io::ErrorKind::WouldBlock => {}
+                (None, _) => return Err(RequestError::Truncated),
+            }
+        }
+    }
+
+    fn receive(&mut self, stream: &TcpStream) -> io::Result<(usize, Option<Instant>)> {
+        let mut iov = [io::IoSliceMut::new(&mut self.scratch)];
+        let message = socket::recvmsg::<()>(
+            stream.as_raw_fd(),
+            &mut iov,
+            Some(&mut self.control),
+            socket::MsgFlags::empty(),
+        )?;
         let stamp = message.cmsgs().ok().and_then(|mut cmsgs| {
             cmsgs.find_map(|cmsg| match cmsg {
                 socket::ControlMessageOwned::ScmTimestampns(stamp) => Some(stamp),
                 _ => None,
             })
         });
-        (message.bytes, stamp.and_then(kernel_time_as_instant))
-    });
-    let (n, at) = received.map_err(|errno| {
-        buf.truncate(start);
-        io::Error::from(errno)
-    })?;
-    buf.truncate(start + n);
-    Ok((n, at))
+        Ok((message.bytes, stamp.and_then(kernel_time_as_instant)))
+    }
 }
 
 /// A kernel receive timestamp (wall clock) as an `Instant`: now, less how long ago it was.
@@ -320,6 +329,7 @@ pub struct Response<'p> {
     buf: Vec<u8>,
     /// When the kernel received the bytes of the latest read, where it says.
     arrived: Option<Instant>,
+    reader: Reader,
 }
 
 impl Response<'_> {
@@ -332,7 +342,7 @@ impl Response<'_> {
         }
         if self.buf.is_empty() {
             let stream = self.stream.as_mut().ok_or(RequestError::Other)?;
-            let (read, arrived) = read_more(stream, &mut self.buf).await?;
+            let (read, arrived) = self.reader.read_more(stream, &mut self.buf).await?;
             self.arrived = arrived;
             if read == 0 {
                 return match self.framing {
