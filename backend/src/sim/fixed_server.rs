@@ -64,6 +64,14 @@ struct Incoming {
     keep_alive: bool,
 }
 
+/// How a response goes out.
+#[derive(Clone, Copy)]
+struct Reply {
+    keep_alive: bool,
+    /// A `HEAD` request: the head only.
+    head_only: bool,
+}
+
 /// Why a request could not be read.
 #[derive(Debug, PartialEq, Eq)]
 enum ReadError {
@@ -90,13 +98,17 @@ impl Connection {
                     return;
                 }
             };
+            let reply = Reply {
+                keep_alive: incoming.keep_alive,
+                head_only: incoming.request.method() == axum::http::Method::HEAD,
+            };
             let Ok(mut response) = router.call(incoming.request).await;
             let plan = response.extensions_mut().remove::<Arc<FixedPlan>>();
             let written = match plan {
                 Some(plan) => self.write_planned(response, plan, &writers).await,
-                None => self.write_response(response, incoming.keep_alive).await,
+                None => self.write_response(response, reply).await,
             };
-            if written.is_err() || !incoming.keep_alive {
+            if written.is_err() || !reply.keep_alive {
                 return;
             }
         }
@@ -210,11 +222,15 @@ impl Connection {
     }
 
     /// Any other response: whole when its length is known, else chunk by chunk.
-    async fn write_response(&self, response: Response<Body>, keep_alive: bool) -> io::Result<()> {
+    async fn write_response(&self, response: Response<Body>, reply: Reply) -> io::Result<()> {
         let (parts, body) = response.into_parts();
         let mut head = response_head(parts.status, &parts.headers);
-        if !keep_alive {
+        if !reply.keep_alive {
             head.push_str("connection: close\r\n");
+        }
+        if reply.head_only {
+            head.push_str("\r\n");
+            return self.write_all(head.as_bytes()).await;
         }
         let exact = HttpBody::size_hint(&body).exact();
         let mut data = body.into_data_stream();

@@ -200,6 +200,10 @@ async fn refused_requests_get_a_status_and_the_connection_closes() {
             "GET /health HTTP/1.1\r\nconnection: close\r\n\r\n".to_string(),
             "http/1.1 200",
         ),
+        (
+            "HEAD /v1/models HTTP/1.1\r\nconnection: close\r\n\r\n".to_string(),
+            "http/1.1 200",
+        ),
     ];
     for (request, status) in cases {
         let mut socket = TcpStream::connect(address).await.expect("connect");
@@ -212,6 +216,10 @@ async fn refused_requests_get_a_status_and_the_connection_closes() {
         let text = String::from_utf8_lossy(&all).to_lowercase();
         assert!(text.starts_with(status), "{request:?} -> {text}");
         assert!(text.contains("connection: close"), "{text}");
+        assert!(
+            text.ends_with("\r\n\r\n") || !request.starts_with("HEAD"),
+            "{text}"
+        );
     }
 }
 
