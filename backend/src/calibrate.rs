@@ -177,7 +177,7 @@ async fn measure_rates(
     let idle = idle_lateness().await;
     let _ = writeln!(
         out,
-        "steal % = CPU time the hypervisor took from this machine during the rate; bystander p99 = how late a thread that only sleeps 1 ms at a time woke during the rate. A TTFT crosses two wake-ups, both in the simulator (its reader for the request, its writer for the first token), so when the bystander's tail is near the TTFT overhead, the machine, not the client, sets that floor."
+        "steal % = CPU time the hypervisor took from this machine during the rate; bystander p99 = how late a thread that only sleeps 1 ms at a time woke during the rate. A TTFT crosses one wake-up, the simulator's writer for the first token (the request's arrival and the token's are kernel receive times), so when the bystander's tail is near the TTFT overhead, the machine, not the client, sets that floor."
     );
     let _ = writeln!(
         out,

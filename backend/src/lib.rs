@@ -20,5 +20,6 @@ pub mod report;
 pub mod results;
 pub mod session;
 pub mod sim;
+pub mod stamped_read;
 pub mod timer;
 pub mod web;

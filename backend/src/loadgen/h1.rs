@@ -8,14 +8,13 @@
 //! closed while idle is retried once on a fresh one, as hyper does. Anything else (TLS, proxies)
 //! goes through reqwest.
 
-use std::io;
-use std::os::fd::AsRawFd;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 use crossbeam_queue::SegQueue;
-use nix::sys::socket::{self, sockopt};
-use tokio::io::{AsyncWriteExt, Interest};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
+
+use crate::stamped_read::StampedReader;
 
 use super::stream::RequestError;
 
@@ -79,7 +78,7 @@ impl Pool {
         let _ = stream.set_nodelay(true);
         // Kernel receive timestamps: a token's time is when it arrived, not when this client
         // got round to reading it.
-        let _ = socket::setsockopt(&stream, sockopt::ReceiveTimestampns, &true);
+        crate::stamped_read::enable(&stream);
         Ok(stream)
     }
 
@@ -143,9 +142,13 @@ async fn exchange<'p>(
         .await
         .map_err(|_| failed.clone())?;
     let mut buf = Vec::with_capacity(READ_SIZE);
-    let mut reader = Reader::new();
+    let mut reader = StampedReader::new(READ_SIZE);
     loop {
-        let arrived = match reader.read_more(&stream, &mut buf).await {
+        let arrived = match reader
+            .read_more(&stream, &mut buf)
+            .await
+            .map_err(|_| RequestError::Truncated)
+        {
             Ok((0, _)) | Err(_) if buf.is_empty() => return Err(failed),
             Ok((0, _)) => return Err(RequestError::Truncated),
             Err(error) => return Err(error),
@@ -175,87 +178,6 @@ async fn exchange<'p>(
             _ => return Err(RequestError::Malformed),
         }
     }
-}
-
-/// Reads a connection's socket: `recvmsg` into buffers kept for the whole response (zeroed
-/// once, not at every read), with the kernel's receive timestamp (`SO_TIMESTAMPNS`).
-#[derive(Debug)]
-struct Reader {
-    scratch: Vec<u8>,
-    control: Vec<u8>,
-}
-
-impl Reader {
-    fn new() -> Reader {
-        Reader {
-            scratch: vec![0; READ_SIZE],
-            control: nix::cmsg_space!(nix::sys::time::TimeSpec),
-        }
-    }
-
-    /// One socket read appended to `buf`: how many bytes, and when the kernel received them
-    /// (the last of them), when the socket reports it.
-    async fn read_more(
-        &mut self,
-        stream: &TcpStream,
-        buf: &mut Vec<u8>,
-    ) -> Result<(usize, Option<Instant>), RequestError> {
-        loop {
-            stream
-                .readable()
-                .await
-                .map_err(|_| RequestError::Truncated)?;
-            let mut read = None;
-            // A short read drains the socket: report it as "would block" inside the same
-            // `try_io` so tokio clears the readiness it saw (as its own `poll_read` does), and
-            // the next read waits for new data instead of costing a system call that finds none.
-            let outcome = stream.try_io(Interest::READABLE, || {
-                let (n, at) = self.receive(stream)?;
-                buf.extend_from_slice(&self.scratch[..n]);
-                read = Some((n, at));
-                if n > 0 && n < READ_SIZE {
-                    return Err(io::ErrorKind::WouldBlock.into());
-                }
-                Ok(())
-            });
-            match (read, outcome) {
-                (Some(read), _) => return Ok(read),
-                (None, Err(error)) if error.kind() == io::ErrorKind::WouldBlock => {}
-                (None, _) => return Err(RequestError::Truncated),
-            }
-        }
-    }
-
-    fn receive(&mut self, stream: &TcpStream) -> io::Result<(usize, Option<Instant>)> {
-        let mut iov = [io::IoSliceMut::new(&mut self.scratch)];
-        let message = socket::recvmsg::<()>(
-            stream.as_raw_fd(),
-            &mut iov,
-            Some(&mut self.control),
-            socket::MsgFlags::empty(),
-        )?;
-        let stamp = message.cmsgs().ok().and_then(|mut cmsgs| {
-            cmsgs.find_map(|cmsg| match cmsg {
-                socket::ControlMessageOwned::ScmTimestampns(stamp) => Some(stamp),
-                _ => None,
-            })
-        });
-        Ok((message.bytes, stamp.and_then(kernel_time_as_instant)))
-    }
-}
-
-/// A kernel receive timestamp (wall clock) as an `Instant`: now, less how long ago it was.
-/// `None` for a stamp from the future or older than a minute (the wall clock jumped).
-fn kernel_time_as_instant(stamp: nix::sys::time::TimeSpec) -> Option<Instant> {
-    let since_epoch = Duration::new(
-        u64::try_from(stamp.tv_sec()).ok()?,
-        u32::try_from(stamp.tv_nsec()).ok()?,
-    );
-    let age = SystemTime::now()
-        .duration_since(UNIX_EPOCH + since_epoch)
-        .ok()
-        .filter(|age| *age < Duration::from_secs(60))?;
-    Instant::now().checked_sub(age)
 }
 
 fn header_has(head: &httparse::Response<'_, '_>, name: &str, token: &str) -> bool {
@@ -329,7 +251,7 @@ pub struct Response<'p> {
     buf: Vec<u8>,
     /// When the kernel received the bytes of the latest read, where it says.
     arrived: Option<Instant>,
-    reader: Reader,
+    reader: StampedReader,
 }
 
 impl Response<'_> {
@@ -342,7 +264,11 @@ impl Response<'_> {
         }
         if self.buf.is_empty() {
             let stream = self.stream.as_mut().ok_or(RequestError::Other)?;
-            let (read, arrived) = self.reader.read_more(stream, &mut self.buf).await?;
+            let (read, arrived) = self
+                .reader
+                .read_more(stream, &mut self.buf)
+                .await
+                .map_err(|_| RequestError::Truncated)?;
             self.arrived = arrived;
             if read == 0 {
                 return match self.framing {

@@ -5,6 +5,10 @@
 //! [`TokenWriters`], straight to the socket at their due times. Every other response is written
 //! whole (`content-length`) or, when its body is a stream, as chunks while they come.
 //!
+//! Requests are read with the kernel's receive time ([`crate::stamped_read`]), and a fixed-latency
+//! stream's TTFT counts from the request's arrival ([`RequestArrival`]), so the simulator's own
+//! wake-up delay in reading it is not added to the TTFT it promises.
+//!
 //! It speaks what load generators and `curl` send: keep-alive and `Connection: close`,
 //! `Expect: 100-continue`, bodies with a `content-length`, pipelined requests. A chunked request
 //! body gets 411 (Length Required) and a malformed or oversized head 400 or 431, then the
@@ -20,8 +24,9 @@ use futures_util::StreamExt;
 use tokio::net::{TcpListener, TcpStream};
 use tower_service::Service;
 
-use super::http::FixedPlan;
+use super::http::{FixedPlan, RequestArrival};
 use super::token_writer::{Outcome, TokenWriters, frame};
+use crate::stamped_read::StampedReader;
 
 /// Largest request head (request line and headers) read.
 const MAX_HEAD: usize = 64 * 1024;
@@ -43,9 +48,12 @@ pub async fn serve(listener: TcpListener, router: Router, writers: TokenWriters)
                 // Stream chunks are tiny: without TCP_NODELAY, Nagle's algorithm and delayed
                 // ACKs would hold them back by tens of milliseconds.
                 let _ = socket.set_nodelay(true);
+                crate::stamped_read::enable(&socket);
                 let connection = Connection {
                     socket: Arc::new(socket),
                     read: Vec::with_capacity(4096),
+                    reader: StampedReader::new(16 * 1024),
+                    arrived: None,
                 };
                 tokio::spawn(connection.serve(router.clone(), Arc::clone(&writers)));
             }
@@ -85,6 +93,9 @@ struct Connection {
     socket: Arc<TcpStream>,
     /// Bytes read and not yet consumed (a pipelined request may follow the current one).
     read: Vec<u8>,
+    reader: StampedReader,
+    /// When the kernel received the latest bytes read, where it says.
+    arrived: Option<std::time::Instant>,
 }
 
 impl Connection {
@@ -132,6 +143,9 @@ impl Connection {
                     self.read.drain(..total);
                     let keep_alive = head.keep_alive;
                     let mut request = Request::new(Body::from(body));
+                    if let Some(at) = self.arrived {
+                        request.extensions_mut().insert(RequestArrival(at));
+                    }
                     *request.method_mut() = head.method;
                     *request.uri_mut() = head.uri;
                     *request.version_mut() = head.version;
@@ -153,17 +167,11 @@ impl Connection {
     }
 
     async fn read_more(&mut self) -> Result<(), ReadError> {
-        loop {
-            self.socket
-                .readable()
-                .await
-                .map_err(|_| ReadError::Closed)?;
-            self.read.reserve(16 * 1024);
-            match self.socket.try_read_buf(&mut self.read) {
-                Ok(0) => return Err(ReadError::Closed),
-                Ok(_) => return Ok(()),
-                Err(error) if error.kind() == io::ErrorKind::WouldBlock => {}
-                Err(_) => return Err(ReadError::Closed),
+        match self.reader.read_more(&self.socket, &mut self.read).await {
+            Ok((0, _)) | Err(_) => Err(ReadError::Closed),
+            Ok((_, arrived)) => {
+                self.arrived = arrived;
+                Ok(())
             }
         }
     }

@@ -242,3 +242,29 @@ async fn a_client_that_stops_reading_still_gets_every_token_later() {
     assert_eq!(events.len(), tokens + 1, "every token and [DONE]");
     assert!(events[tokens - 1].contains("\"finish_reason\":\"length\""));
 }
+
+#[tokio::test]
+async fn a_streams_ttft_counts_from_the_requests_arrival() {
+    use tower_service::Service;
+
+    let raw: Vec<String> = ["--model-path", "fixed-test", "--fixed-ttft-ms", "20"]
+        .map(String::from)
+        .to_vec();
+    let args = SimArgs::parse(&raw).expect("args");
+    let state = build_state(&args, None, fixed_mode(&args), "fixed-test".into(), false);
+    let mut router = super::http::router(state);
+    let arrived = Instant::now() - Duration::from_millis(7);
+    let body = r#"{"model":"m","prompt":"hi","max_tokens":3,"stream":true}"#;
+    let mut request = axum::http::Request::post("/v1/completions")
+        .body(axum::body::Body::from(body))
+        .expect("request");
+    request
+        .extensions_mut()
+        .insert(super::http::RequestArrival(arrived));
+    let Ok(response) = router.call(request).await;
+    let plan = response
+        .extensions()
+        .get::<std::sync::Arc<super::http::FixedPlan>>()
+        .expect("a fixed-latency plan");
+    assert_eq!(plan.due(0), arrived + Duration::from_millis(20));
+}

@@ -6,13 +6,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use axum::Json;
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use axum::{Extension, Json};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
@@ -170,16 +170,27 @@ fn max_tokens(api: Api, body: &Value) -> u64 {
     value.and_then(Value::as_u64).unwrap_or(16).max(1)
 }
 
-async fn generate(State(state): State<Arc<SimState>>, body: Bytes) -> Response {
-    serve(state, Api::Native, body).await
+/// When the kernel received a request, where the server read it with receive timestamps
+/// ([`super::fixed_server`]): a fixed-latency stream's TTFT counts from there.
+#[derive(Clone, Copy, Debug)]
+pub struct RequestArrival(pub Instant);
+
+type Arrival = Option<Extension<RequestArrival>>;
+
+async fn generate(State(state): State<Arc<SimState>>, arrival: Arrival, body: Bytes) -> Response {
+    serve(state, Api::Native, body, arrival).await
 }
 
-async fn completions(State(state): State<Arc<SimState>>, body: Bytes) -> Response {
-    serve(state, Api::Completions, body).await
+async fn completions(
+    State(state): State<Arc<SimState>>,
+    arrival: Arrival,
+    body: Bytes,
+) -> Response {
+    serve(state, Api::Completions, body, arrival).await
 }
 
-async fn chat(State(state): State<Arc<SimState>>, body: Bytes) -> Response {
-    serve(state, Api::Chat, body).await
+async fn chat(State(state): State<Arc<SimState>>, arrival: Arrival, body: Bytes) -> Response {
+    serve(state, Api::Chat, body, arrival).await
 }
 
 fn bad_request(message: &str) -> Response {
@@ -190,7 +201,7 @@ fn bad_request(message: &str) -> Response {
         .into_response()
 }
 
-async fn serve(state: Arc<SimState>, api: Api, body: Bytes) -> Response {
+async fn serve(state: Arc<SimState>, api: Api, body: Bytes, arrival: Arrival) -> Response {
     let Ok(body) = serde_json::from_slice::<Value>(&body) else {
         return bad_request("request body is not valid JSON");
     };
@@ -230,7 +241,8 @@ async fn serve(state: Arc<SimState>, api: Api, body: Bytes) -> Response {
         id: request_id(),
     };
     if let (true, Some((ttft, itl))) = (stream, state.fixed) {
-        let plan = Arc::new(FixedPlan::new(chunks, ttft, itl, usage));
+        let start = arrival.map_or_else(Instant::now, |Extension(RequestArrival(at))| at);
+        let plan = Arc::new(FixedPlan::new(chunks, start, ttft, itl, usage));
         let mut response = sse_response(Arc::clone(&plan).into_body());
         response.extensions_mut().insert(plan);
         return response;
@@ -437,14 +449,14 @@ pub struct FixedPlan {
 }
 
 impl FixedPlan {
-    fn new(chunks: Chunks, ttft: Duration, itl: Duration, usage: bool) -> Self {
+    fn new(chunks: Chunks, start: Instant, ttft: Duration, itl: Duration, usage: bool) -> Self {
         let cached = if chunks.api == Api::Native {
             Vec::new()
         } else {
             word_chunks(&chunks)
         };
         Self {
-            start: Instant::now(),
+            start,
             ttft,
             itl,
             chunks,
@@ -567,7 +579,7 @@ mod tests {
             id: "c".into(),
         };
         let (ttft, itl) = (Duration::from_micros(20_300), Duration::from_micros(2_100));
-        let plan = FixedPlan::new(chunks, ttft, itl, true);
+        let plan = FixedPlan::new(chunks, Instant::now(), ttft, itl, true);
         let exact = |index: u32| plan.start + ttft + itl * index;
         assert_eq!(plan.due(0), exact(0));
         assert_eq!(plan.due(5), exact(5));
