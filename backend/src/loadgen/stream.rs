@@ -109,12 +109,12 @@ impl StreamParser {
         self
     }
 
-    /// Feeds one line received at time `at`.
     /// Whether a token has been seen yet.
     pub fn has_first_token(&self) -> bool {
         self.outcome.first_token_at.is_some()
     }
 
+    /// Feeds one line received at time `at`.
     pub fn feed_line(&mut self, line: &str, at: f64) -> Result<(), RequestError> {
         let line = line.trim();
         if line.is_empty() || line.starts_with(':') || line.starts_with("event:") {

@@ -240,9 +240,14 @@ async fn serve(state: Arc<SimState>, api: Api, body: Bytes, arrival: Arrival) ->
         output,
         id: request_id(),
     };
-    if let (true, Some((ttft, itl))) = (stream, state.fixed) {
+    if let Some((ttft, itl)) = state.fixed {
         let start = arrival.map_or_else(Instant::now, |Extension(RequestArrival(at))| at);
         let plan = Arc::new(FixedPlan::new(chunks, start, ttft, itl, usage));
+        if !stream {
+            // The whole answer when its last token is due.
+            crate::timer::sleep_until(plan.due(plan.len().saturating_sub(1))).await;
+            return Json(plan.chunks.whole(output)).into_response();
+        }
         let mut response = sse_response(Arc::clone(&plan).into_body());
         response.extensions_mut().insert(plan);
         return response;
@@ -283,23 +288,6 @@ fn start_generation(
     output_tokens: u64,
 ) -> mpsc::UnboundedReceiver<u64> {
     let (tx, rx) = mpsc::unbounded_channel();
-    if let Some((ttft, itl)) = state.fixed {
-        tokio::spawn(async move {
-            let start = std::time::Instant::now();
-            for n in 1..=output_tokens {
-                let due = start + ttft + itl * u32::try_from(n - 1).unwrap_or(u32::MAX);
-                if n == 1 || n == output_tokens {
-                    crate::timer::sleep_until(due).await;
-                } else {
-                    tokio::time::sleep_until(due.into()).await;
-                }
-                if tx.send(n).is_err() {
-                    return;
-                }
-            }
-        });
-        return rx;
-    }
     let index = state.next_replica.fetch_add(1, Ordering::Relaxed) % state.replicas.len().max(1);
     if let Some(replica) = state.replicas.get(index) {
         let _ = replica.send(SimRequest {

@@ -15,7 +15,7 @@
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
-use std::io;
+use std::io::{self, Write as _};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::Instant;
@@ -130,7 +130,8 @@ impl TokenWriters {
 /// Appends `payload` framed as one chunk of a chunked HTTP/1.1 body; the last one also ends the
 /// body.
 pub fn frame(payload: &[u8], last: bool, into: &mut Vec<u8>) {
-    into.extend_from_slice(format!("{:x}\r\n", payload.len()).as_bytes());
+    // Writing to a `Vec` cannot fail; no `String` is built per token.
+    let _ = write!(into, "{:x}\r\n", payload.len());
     into.extend_from_slice(payload);
     into.extend_from_slice(b"\r\n");
     if last {
