@@ -185,10 +185,16 @@ fn mirror_follows_a_remote_run_over_ssh() {
     .expect("write");
     let mut mirror = spawn_mirror(&sshd, &remote, &local, "1.5");
 
+    // One sync publishes its files one by one, so wait for all of the first sync's files.
     wait_until("the first sync", Duration::from_secs(20), || {
-        local.join("results.jsonl").is_file()
+        [
+            "results.jsonl",
+            "progress.log",
+            "logs/server_base_cand0.log",
+        ]
+        .iter()
+        .all(|f| local.join(f).is_file())
     });
-    assert!(local.join("logs/server_base_cand0.log").is_file());
     assert!(
         !local.join("prepared_dataset.jsonl").exists(),
         "only result files are mirrored"
