@@ -10,6 +10,8 @@ use std::sync::Arc;
 use anyhow::{Context, bail};
 use clap::Args;
 use serde_json::{Map, Value, json};
+use shared::metrics::{Metric, Series, TrialMetrics};
+use shared::sla::Stat;
 
 use crate::config::{ApiBackend, DatasetKind, DatasetPlan, Scenario};
 use crate::dataset::{self, gsp::GspOptions};
@@ -289,12 +291,11 @@ pub async fn bench(args: &BenchArgs) -> anyhow::Result<ExitCode> {
         args.request_rate,
         args.max_concurrency,
     );
-    crate::metrics::add_client_stats(
-        &mut metrics,
+    metrics.client = Some(crate::metrics::client_health(
         &outcome.client,
         results.len(),
         args.max_client_lag_ms,
-    );
+    ));
     print!("{}", summary_table(args, &metrics));
     if let Some(path) = &args.output_file {
         append_line(
@@ -327,7 +328,7 @@ async fn output_line(
     api: ApiBackend,
     base_url: &str,
     target: &Target,
-    metrics: Map<String, Value>,
+    metrics: TrialMetrics,
 ) -> Value {
     let server_info = match api {
         ApiBackend::Sglang | ApiBackend::SglangOai | ApiBackend::SglangOaiChat => {
@@ -354,7 +355,7 @@ async fn output_line(
         "random_range_ratio": args.random_range_ratio, "server_info": server_info,
     });
     if let Some(object) = line.as_object_mut() {
-        for (key, value) in metrics {
+        for (key, value) in metrics.to_wire() {
             object.entry(key).or_insert(value);
         }
     }
@@ -386,44 +387,52 @@ fn write_details(path: &std::path::Path, results: &[loadgen::RequestResult]) -> 
     Ok(())
 }
 
-/// Metric rows of the summary table: label, metric name, decimals.
-const TOTALS: [(&str, &str, usize); 10] = [
-    ("Successful requests:", "completed", 0),
-    ("Failed requests:", "failed", 0),
-    ("Benchmark duration (s):", "duration", 2),
-    ("Total input tokens:", "total_input_tokens", 0),
-    ("Total generated tokens:", "total_output_tokens", 0),
-    ("Request throughput (req/s):", "request_throughput", 2),
-    ("Achieved request rate (req/s):", "achieved_request_rate", 2),
-    ("Output token throughput (tok/s):", "output_throughput", 2),
-    ("Total token throughput (tok/s):", "total_throughput", 2),
-    ("Concurrency:", "concurrency", 2),
+/// Metric rows of the summary table: label, metric, decimals.
+const TOTALS: [(&str, Metric, usize); 10] = [
+    ("Successful requests:", Metric::Completed, 0),
+    ("Failed requests:", Metric::Failed, 0),
+    ("Benchmark duration (s):", Metric::Duration, 2),
+    ("Total input tokens:", Metric::TotalInputTokens, 0),
+    ("Total generated tokens:", Metric::TotalOutputTokens, 0),
+    ("Request throughput (req/s):", Metric::RequestThroughput, 2),
+    ("Achieved request rate (req/s):", Metric::AchievedRate, 2),
+    (
+        "Output token throughput (tok/s):",
+        Metric::OutputThroughput,
+        2,
+    ),
+    (
+        "Total token throughput (tok/s):",
+        Metric::TotalThroughput,
+        2,
+    ),
+    ("Concurrency:", Metric::Concurrency, 2),
 ];
 
-const CLIENT: [(&str, &str, usize); 5] = [
-    ("Mean send lag (ms):", "mean_send_lag_ms", 2),
-    ("Max send lag (ms):", "max_send_lag_ms", 2),
-    ("P99 dispatch lag (ms):", "p99_dispatch_lag_ms", 2),
-    ("P99 read lag (ms):", "p99_read_lag_ms", 2),
+const CLIENT: [(&str, Metric, usize); 5] = [
+    ("Mean send lag (ms):", Metric::MeanSendLag, 2),
+    ("Max send lag (ms):", Metric::MaxSendLag, 2),
+    ("P99 dispatch lag (ms):", Metric::P99DispatchLag, 2),
+    ("P99 read lag (ms):", Metric::P99ReadLag, 2),
     (
         "Client CPU s per 1000 requests:",
-        "client_cpu_s_per_1000_requests",
+        Metric::ClientCpuPer1000,
         3,
     ),
 ];
 
-const LATENCIES: [(&str, &str); 5] = [
-    ("End-to-End Latency", "e2e_latency_ms"),
-    ("Time to First Token", "ttft_ms"),
-    ("TTFT from scheduled send", "ttft_from_scheduled_ms"),
-    ("Time per Output Token (excl. 1st token)", "tpot_ms"),
-    ("Inter-Token Latency", "itl_ms"),
+const LATENCIES: [(&str, Series); 5] = [
+    ("End-to-End Latency", Series::E2e),
+    ("Time to First Token", Series::Ttft),
+    ("TTFT from scheduled send", Series::TtftFromScheduled),
+    ("Time per Output Token (excl. 1st token)", Series::Tpot),
+    ("Inter-Token Latency", Series::Itl),
 ];
 
 /// bench_serving-style summary table.
-pub fn summary_table(args: &BenchArgs, m: &Map<String, Value>) -> String {
+pub fn summary_table(args: &BenchArgs, m: &TrialMetrics) -> String {
     use std::fmt::Write as _;
-    let get = |k: &str| m.get(k).and_then(Value::as_f64).unwrap_or(0.0);
+    let get = |metric: Metric| metric.value(m).unwrap_or(0.0);
     let mut out = String::from("\n============ Serving Benchmark Result ============\n");
     let mut row = |name: &str, value: String| {
         let _ = writeln!(out, "{name:<40}{value:>10}");
@@ -442,33 +451,33 @@ pub fn summary_table(args: &BenchArgs, m: &Map<String, Value>) -> String {
         args.max_concurrency
             .map_or("not set".into(), |c| c.to_string()),
     );
-    let metric_rows = |rows: &[(&str, &str, usize)], out: &mut String| {
-        for (label, key, decimals) in rows {
-            let _ = writeln!(out, "{label:<40}{:>10.*}", *decimals, get(key));
+    let metric_rows = |rows: &[(&str, Metric, usize)], out: &mut String| {
+        for (label, metric, decimals) in rows {
+            let _ = writeln!(out, "{label:<40}{:>10.*}", *decimals, get(*metric));
         }
     };
     metric_rows(&TOTALS, &mut out);
-    for (title, stem) in LATENCIES {
+    for (title, series) in LATENCIES {
         let _ = writeln!(out, "{title:-^50}");
-        for stat in ["mean", "median", "p99"] {
+        for stat in [Stat::Mean, Stat::Median, Stat::P99] {
             let _ = writeln!(
                 out,
                 "{:<40}{:>10.2}",
-                format!("{} (ms):", capitalize(stat)),
-                get(&format!("{stat}_{stem}"))
+                format!("{} (ms):", capitalize(stat.name())),
+                get(Metric::Latency(series, stat))
             );
         }
     }
     let _ = writeln!(out, "{:-^50}", "Client");
     metric_rows(&CLIENT, &mut out);
-    if let Some(steal) = m.get("host_steal_pct").and_then(Value::as_f64) {
+    if let Some(steal) = m.host_steal_pct() {
         let _ = writeln!(
             out,
             "{:<40}{steal:>10.1}",
             "Host CPU stolen by hypervisor (%):"
         );
     }
-    if let Some(reason) = m.get("client_limited_reason").and_then(Value::as_str) {
+    if let Some(reason) = m.client.as_ref().and_then(|c| c.limited_reason.as_deref()) {
         let _ = writeln!(out, "CLIENT-LIMITED: {reason}");
     }
     out.push_str(&"=".repeat(50));

@@ -13,6 +13,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 use serde_json::Value;
+use shared::metrics::{Metric, Series};
+use shared::sla::Stat;
 
 use crate::config::ApiBackend;
 use crate::dataset::DatasetRow;
@@ -133,39 +135,34 @@ async fn measure_rates(
             .zip(sim_cpu_start)
             .map(|(end, start)| (end - start) * 1000.0 / count as f64);
         let mut m = crate::metrics::summarize(&outcome.results, outcome.duration, rate, None);
-        crate::metrics::add_client_stats(
-            &mut m,
+        m.client = Some(crate::metrics::client_health(
             &outcome.client,
             outcome.results.len(),
             crate::metrics::CLIENT_LAG_LIMIT_MS,
-        );
-        let get = |k: &str| m.get(k).and_then(Value::as_f64).unwrap_or(0.0);
-        let limited = m
-            .get("client_limited")
-            .and_then(Value::as_bool)
-            .unwrap_or(true);
+        ));
+        let get = |metric: Metric| metric.value(&m).unwrap_or(0.0);
+        let limited = m.client_limited();
         let _ = writeln!(
             out,
             "{rate:>8.0} {:>10.1} {:>9.2} ms {:>10.2} ms {:>12.2} ms {:>11.2} ms {:>7.2} ms {:>14.3} {:>11} {:>12.0} {:>7} {:>8} {:>14}  {}",
-            get("achieved_request_rate"),
-            get("mean_ttft_ms"),
-            get("p99_ttft_ms"),
-            get("p99_ttft_from_scheduled_ms"),
-            get("p99_read_lag_ms"),
-            get("mean_tpot_ms"),
-            get("client_cpu_s_per_1000_requests"),
+            get(Metric::AchievedRate),
+            get(Metric::Latency(Series::Ttft, Stat::Mean)),
+            get(Metric::Latency(Series::Ttft, Stat::P99)),
+            get(Metric::Latency(Series::TtftFromScheduled, Stat::P99)),
+            get(Metric::P99ReadLag),
+            get(Metric::Latency(Series::Tpot, Stat::Mean)),
+            get(Metric::ClientCpuPer1000),
             sim_cpu.map_or("?".into(), |c| format!("{c:.3}")),
             peak_rss_mb(),
-            get("failed"),
-            m.get("host_steal_pct")
-                .and_then(Value::as_f64)
-                .map_or("?".into(), |s| format!("{s:.1}")),
+            m.failed,
+            m.host_steal_pct().map_or("?".into(), |s| format!("{s:.1}")),
             bystander.map_or("?".into(), |b| format!("{:.2} ms", b.p99_ms)),
-            m.get("client_limited_reason")
-                .and_then(Value::as_str)
+            m.client
+                .as_ref()
+                .and_then(|c| c.limited_reason.as_deref())
                 .unwrap_or("ok")
         );
-        if limited || get("failed") > 0.0 {
+        if limited || m.failed > 0 {
             break;
         }
         ceiling = Some(rate);

@@ -4,202 +4,25 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use shared::api::RunStatus;
 use shared::candidates::tier_description;
-use shared::flags;
+use shared::events::RunEvent;
+use shared::metrics::{Metric, Series};
 use shared::ranking;
+use shared::run_dir::RunDir;
+use shared::sla::Stat;
 
 use crate::cli::exit;
 use crate::config::{self, RunConfig};
 use crate::progress::{ConsoleMode, Progress};
-use crate::results::command;
+use crate::reporter::{EventLog, Fanout, Reporter};
 use crate::session::{self, RunOutcome};
-
-/// Seconds a server of this framework typically needs to start (for the wall-time estimate).
-fn startup_estimate_s(cfg: &RunConfig) -> f64 {
-    cfg.server.framework.profile().startup_estimate_s
-}
-
-/// Renders the plan text.
-pub fn plan_text(cfg: &RunConfig) -> String {
-    let mut out = String::from("=== autobench plan ===\n");
-    let _ = writeln!(out, "config: {}", cfg.config_path.display());
-    let _ = writeln!(
-        out,
-        "output_dir: {}{}",
-        cfg.output_dir.display(),
-        if cfg.output_dir_explicit {
-            ""
-        } else {
-            " (timestamped; set benchmark.output_dir to resume)"
-        }
-    );
-    let _ = writeln!(out, "search: {}", tier_description(cfg.tier));
-    let _ = writeln!(
-        out,
-        "max_candidates: {}",
-        cfg.max_candidates
-            .map_or("unbounded".into(), |c| c.to_string())
-    );
-    let _ = writeln!(
-        out,
-        "max_duration_hours: {:.1}",
-        cfg.max_duration.as_secs_f64() / 3600.0
-    );
-    let _ = writeln!(out, "qps_plan: {}", cfg.benchmark.qps.describe());
-    let _ = writeln!(
-        out,
-        "max_concurrency: {}",
-        cfg.benchmark
-            .max_concurrency
-            .iter()
-            .map(|c| c.map_or("unlimited".into(), |c| c.to_string()))
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
-    let _ = writeln!(out, "sla: {}", session::sla_text(cfg));
-    let _ = writeln!(out, "backend: {}", cfg.benchmark.backend.name());
-    let _ = writeln!(
-        out,
-        "server reuse: {}",
-        match (
-            cfg.server.relaunch_per_trial,
-            cfg.server.framework.profile().sglang_api,
-        ) {
-            (true, _) => "relaunch for every trial (server.relaunch_per_trial)",
-            (false, true) => "one launch per candidate, cache flushed between points",
-            (false, false) => "one launch per candidate (this server has no cache flush endpoint)",
-        }
-    );
-    let _ = writeln!(out, "\nscenarios ({}):", cfg.scenarios.len());
-    for (i, s) in cfg.scenarios.iter().enumerate() {
-        let _ = writeln!(
-            out,
-            "  [{}/{}] {}: {}, num_prompts={}",
-            i + 1,
-            cfg.scenarios.len(),
-            s.name,
-            session::dataset_line(cfg, s),
-            cfg.dataset.num_prompts
-        );
-    }
-    let plan = &cfg.candidates;
-    let _ = writeln!(out, "\nbase candidates ({}):", plan.candidates.len());
-    for (i, candidate) in plan.candidates.iter().enumerate() {
-        let _ = writeln!(
-            out,
-            "  [{i}]{} {}",
-            if i == 0 { " (baseline)" } else { "" },
-            command::render(&cfg.server, candidate).replace('\n', "\n      ")
-        );
-    }
-    let mut left_out = Vec::new();
-    if !plan.dropped_keys.is_empty() {
-        left_out.push(format!(
-            "tier {} drops these search keys entirely: {}",
-            cfg.tier,
-            plan.dropped_keys.join(", ")
-        ));
-    }
-    for item in &plan.dropped_values {
-        left_out.push(format!(
-            "tier {} drops values of {}: {}",
-            cfg.tier,
-            item.key,
-            values(&item.values)
-        ));
-    }
-    if plan.capped_candidates > 0 {
-        left_out.push(format!(
-            "max_candidates cuts {} more candidate(s)",
-            plan.capped_candidates
-        ));
-        for item in &plan.untried_after_cap {
-            left_out.push(format!(
-                "  never tried because of the cap: {} = {}",
-                item.key,
-                values(&item.values)
-            ));
-        }
-    }
-    if !left_out.is_empty() {
-        let _ = writeln!(out, "\nnot tried:");
-        for line in left_out {
-            let _ = writeln!(out, "  - {line}");
-        }
-    }
-    let per_walk = cfg.benchmark.qps.estimate_trials();
-    let trials = cfg.scenarios.len()
-        * plan.candidates.len()
-        * cfg.benchmark.max_concurrency.len()
-        * per_walk;
-    let trial_s = cfg.dataset.num_prompts.max(1) as f64 / cfg.benchmark.qps.typical_rate() + 3.0;
-    let launches = if cfg.server.relaunch_per_trial {
-        trials
-    } else {
-        plan.candidates.len()
-    };
-    let wall_s = trials as f64 * trial_s + launches as f64 * startup_estimate_s(cfg);
-    let _ = writeln!(
-        out,
-        "\nestimated_base_trials: {trials} ({} scenarios x {} candidates x {} concurrency values x up to {per_walk} rates)",
-        cfg.scenarios.len(),
-        plan.candidates.len(),
-        cfg.benchmark.max_concurrency.len()
-    );
-    let _ = writeln!(out, "server launches: {launches}");
-    let _ = writeln!(
-        out,
-        "estimated wall time: up to {} (about {trial_s:.0} s per trial, {:.0} s per launch)",
-        human(wall_s),
-        startup_estimate_s(cfg)
-    );
-    match &cfg.speculative {
-        Some(spec) => {
-            let _ = writeln!(
-                out,
-                "speculative stage: enabled ({}, draft {}), run per scenario on the best base candidate",
-                spec.algorithm,
-                if spec.draft_model_path.is_empty() {
-                    "MISSING"
-                } else {
-                    &spec.draft_model_path
-                }
-            );
-        }
-        None => out.push_str("speculative stage: disabled\n"),
-    }
-    if !cfg.warnings.is_empty() {
-        out.push_str("\nwarnings:\n");
-        for warning in &cfg.warnings {
-            let _ = writeln!(out, "  - {warning}");
-        }
-    }
-    out
-}
-
-fn values(values: &[serde_json::Value]) -> String {
-    values
-        .iter()
-        .map(flags::render_scalar)
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-fn human(seconds: f64) -> String {
-    if seconds >= 3600.0 {
-        format!("{:.1} h", seconds / 3600.0)
-    } else if seconds >= 60.0 {
-        format!("{:.0} min", seconds / 60.0)
-    } else {
-        format!("{seconds:.0} s")
-    }
-}
 
 /// `autobench plan`.
 #[expect(clippy::print_stdout, reason = "the plan is the command's output")]
 pub fn plan(path: &Path) -> anyhow::Result<ExitCode> {
     let cfg = config::load(path)?;
-    print!("{}", plan_text(&cfg));
+    print!("{}", crate::plan::render(&cfg));
     Ok(ExitCode::from(exit::MET))
 }
 
@@ -224,16 +47,11 @@ pub async fn run(
     }
     crate::launcher::registry::install_panic_hook();
     std::fs::create_dir_all(&cfg.output_dir)?;
-    let progress = Progress::new(
-        &cfg.output_dir.join("progress.log"),
-        if quiet {
-            ConsoleMode::Quiet
-        } else {
-            ConsoleMode::Normal
-        },
-    );
+    let reporter = reporter(&cfg, quiet)?;
     for warning in &cfg.warnings {
-        progress.line(&format!("warning: {warning}"));
+        reporter.report(&RunEvent::Notice {
+            text: format!("warning: {warning}"),
+        });
     }
     let dashboard = match dashboard_port {
         Some(port) => Some(start_dashboard(&cfg, port).await?),
@@ -241,13 +59,15 @@ pub async fn run(
     };
     let (cancel_tx, cancel_rx) = crate::cancel::channel();
     let signals = tokio::spawn(forward_signals(cancel_tx));
-    let outcome = session::run(&cfg, &progress, cancel_rx).await;
+    let outcome = session::run(&cfg, &reporter, cancel_rx).await;
     signals.abort();
     crate::launcher::registry::kill_all();
     let outcome = match outcome {
         Ok(outcome) => outcome,
         Err(error) => {
-            progress.line(&format!("run failed: {error:#}"));
+            reporter.report(&RunEvent::RunFailed {
+                error: format!("{error:#}"),
+            });
             return Err(error);
         }
     };
@@ -256,25 +76,21 @@ pub async fn run(
         Ok(path) => {
             let _ = writeln!(text, "report: {}", path.display());
         }
-        Err(error) => progress.line(&format!("warning: report.html not written: {error:#}")),
+        Err(error) => reporter.report(&RunEvent::Notice {
+            text: format!("warning: report.html not written: {error:#}"),
+        }),
     }
-    progress.line("run finished; summary follows");
     print!("{text}");
-    let code = if outcome
-        .partial
-        .as_deref()
-        .is_some_and(|p| p.starts_with("interrupted"))
-    {
-        progress.line("run interrupted; partial results written");
-        eprintln!(
-            "interrupted: partial results are in {}",
-            outcome.output_dir.display()
-        );
-        return Ok(ExitCode::from(exit::INTERRUPTED));
-    } else if outcome.any_passed() {
-        exit::MET
-    } else {
-        exit::NOT_MET
+    let code = match outcome.status {
+        RunStatus::Interrupted => {
+            eprintln!(
+                "interrupted: partial results are in {}",
+                outcome.output_dir.display()
+            );
+            return Ok(ExitCode::from(exit::INTERRUPTED));
+        }
+        _ if outcome.any_passed() => exit::MET,
+        _ => exit::NOT_MET,
     };
     if let Some(dashboard) = dashboard {
         eprintln!(
@@ -284,6 +100,20 @@ pub async fn run(
         let _ = tokio::signal::ctrl_c().await;
     }
     Ok(ExitCode::from(code))
+}
+
+/// The run's reporters: `events.jsonl` first (the record every reader uses), then the human
+/// rendering on the console and in `progress.log`.
+fn reporter(cfg: &RunConfig, quiet: bool) -> anyhow::Result<Fanout> {
+    let run_dir = RunDir::new(&cfg.output_dir);
+    let events = EventLog::open(&run_dir.events())?;
+    let mode = if quiet {
+        ConsoleMode::Quiet
+    } else {
+        ConsoleMode::Normal
+    };
+    let progress = Progress::new(&run_dir.progress_log(), mode);
+    Ok(Fanout(vec![Box::new(events), Box::new(progress)]))
 }
 
 /// Starts the dashboard for `run --serve`: the results root is the output folder's parent, and
@@ -348,6 +178,8 @@ pub fn final_summary(cfg: &RunConfig, outcome: &RunOutcome) -> String {
     );
     if let Some(reason) = &outcome.partial {
         let _ = writeln!(out, "status: PARTIAL ({reason})");
+    } else if outcome.status == RunStatus::Failed {
+        let _ = writeln!(out, "status: FAILED (nothing could be measured)");
     }
     for s in &outcome.scenarios {
         let _ = writeln!(out, "\nscenario {}: dataset {}", s.name, s.dataset);
@@ -361,9 +193,11 @@ pub fn final_summary(cfg: &RunConfig, outcome: &RunOutcome) -> String {
                     ranking::credited_rate(best),
                     best.max_concurrency
                         .map_or("unlimited".into(), |c| c.to_string()),
-                    best.metric("output_throughput").unwrap_or(0.0),
-                    best.metric("mean_ttft_ms").unwrap_or(0.0),
-                    best.metric("mean_tpot_ms").unwrap_or(0.0)
+                    best.metric(Metric::OutputThroughput).unwrap_or(0.0),
+                    best.metric(Metric::Latency(Series::Ttft, Stat::Mean))
+                        .unwrap_or(0.0),
+                    best.metric(Metric::Latency(Series::Tpot, Stat::Mean))
+                        .unwrap_or(0.0)
                 );
                 let _ = writeln!(
                     out,
@@ -394,19 +228,19 @@ pub fn final_summary(cfg: &RunConfig, outcome: &RunOutcome) -> String {
         let _ = writeln!(
             out,
             "summary of all scenarios: {}",
-            outcome.output_dir.join("SUMMARY.md").display()
+            RunDir::new(&outcome.output_dir).run_summary().display()
         );
     }
     let _ = writeln!(
         out,
         "progress log: {}",
-        outcome.output_dir.join("progress.log").display()
+        RunDir::new(&outcome.output_dir).progress_log().display()
     );
     if !outcome.server_logs.is_empty() {
         let _ = writeln!(
             out,
             "server logs: {}",
-            outcome.output_dir.join("logs").display()
+            RunDir::new(&outcome.output_dir).logs().display()
         );
     }
     out

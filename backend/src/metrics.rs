@@ -28,8 +28,7 @@
 //! run (absent where the kernel does not report it): a few percent or more means some latency
 //! came from the host, not from the client or the server.
 
-use serde_json::{Map, Value, json};
-
+use shared::metrics::{ClientHealth, LatencyStats, TrialMetrics};
 use shared::stats::Summary;
 
 use crate::loadgen::{ClientStats, RequestResult};
@@ -40,39 +39,15 @@ pub const CLIENT_LAG_LIMIT_MS: f64 = 10.0;
 /// Share of all cores above which the client is considered saturated.
 pub const CLIENT_CPU_LIMIT: f64 = 0.9;
 
-/// Adds the client's own health and the `client_limited` verdict.
-pub fn add_client_stats(
-    m: &mut Map<String, Value>,
-    client: &ClientStats,
-    requests: usize,
-    lag_limit_ms: f64,
-) {
+/// The client's own health and the `client_limited` verdict.
+pub fn client_health(client: &ClientStats, requests: usize, lag_limit_ms: f64) -> ClientHealth {
     let lag: Vec<f64> = client.dispatch_lag_s.iter().map(|s| s * 1000.0).collect();
     let lag = Summary::of(&lag);
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
     let cpu_fraction = client.cpu_s / (client.duration_s.max(1e-9) * cores);
-    m.insert("mean_dispatch_lag_ms".into(), json!(lag.mean));
-    m.insert("p99_dispatch_lag_ms".into(), json!(lag.p99));
-    m.insert("max_dispatch_lag_ms".into(), json!(lag.max));
     let read_lag: Vec<f64> = client.read_lag_s.iter().map(|s| s * 1000.0).collect();
     let read_lag = Summary::of(&read_lag);
-    m.insert("mean_read_lag_ms".into(), json!(read_lag.mean));
-    m.insert("p99_read_lag_ms".into(), json!(read_lag.p99));
-    m.insert("client_cpu_fraction".into(), json!(cpu_fraction));
-    if let Some(stolen) = client.steal_s {
-        m.insert(
-            "host_steal_pct".into(),
-            json!(crate::machine_noise::steal_percent(
-                stolen,
-                client.duration_s
-            )),
-        );
-    }
-    m.insert(
-        "client_cpu_s_per_1000_requests".into(),
-        json!(client.cpu_s * 1000.0 / requests.max(1) as f64),
-    );
-    let reason = if lag.p99 > lag_limit_ms {
+    let limited_reason = if lag.p99 > lag_limit_ms {
         Some(format!(
             "client fell behind its schedule (p99 dispatch lag {:.1} ms > {lag_limit_ms} ms)",
             lag.p99
@@ -90,35 +65,39 @@ pub fn add_client_stats(
     } else {
         None
     };
-    m.insert("client_limited".into(), json!(reason.is_some()));
-    if let Some(reason) = reason {
-        m.insert("client_limited_reason".into(), json!(reason));
+    ClientHealth {
+        mean_dispatch_lag_ms: lag.mean,
+        p99_dispatch_lag_ms: lag.p99,
+        max_dispatch_lag_ms: lag.max,
+        mean_read_lag_ms: read_lag.mean,
+        p99_read_lag_ms: read_lag.p99,
+        cpu_fraction,
+        cpu_s_per_1000_requests: client.cpu_s * 1000.0 / requests.max(1) as f64,
+        host_steal_pct: client
+            .steal_s
+            .map(|stolen| crate::machine_noise::steal_percent(stolen, client.duration_s)),
+        limited_reason,
     }
 }
 
-/// Computes the flat metrics map of one trial.
+/// Computes the metrics of one trial (without the client's self-check).
 pub fn summarize(
     results: &[RequestResult],
     duration_s: f64,
     offered_rate: f64,
     max_concurrency: Option<u64>,
-) -> Map<String, Value> {
+) -> TrialMetrics {
     let ok: Vec<&RequestResult> = results.iter().filter(|r| r.error.is_none()).collect();
     let ms = |v: f64| v * 1000.0;
-    let ttft: Vec<f64> = ok
-        .iter()
-        .map(|r| ms(r.first_token_at.unwrap_or(r.end_at) - r.sent_at))
-        .collect();
-    let ttft_sched: Vec<f64> = ok
-        .iter()
-        .map(|r| ms(r.first_token_at.unwrap_or(r.end_at) - r.scheduled_at))
-        .collect();
+    let first = |r: &RequestResult| r.first_token_at.unwrap_or(r.end_at);
+    let ttft: Vec<f64> = ok.iter().map(|r| ms(first(r) - r.sent_at)).collect();
+    let ttft_sched: Vec<f64> = ok.iter().map(|r| ms(first(r) - r.scheduled_at)).collect();
     let e2e: Vec<f64> = ok.iter().map(|r| ms(r.end_at - r.sent_at)).collect();
     let e2e_sched: Vec<f64> = ok.iter().map(|r| ms(r.end_at - r.scheduled_at)).collect();
     let tpot: Vec<f64> = ok
         .iter()
         .filter(|r| r.output_tokens > 1)
-        .map(|r| ms(r.end_at - r.first_token_at.unwrap_or(r.end_at)) / (r.output_tokens - 1) as f64)
+        .map(|r| ms(r.end_at - first(r)) / (r.output_tokens - 1) as f64)
         .collect();
     let itl: Vec<f64> = ok
         .iter()
@@ -131,62 +110,34 @@ pub fn summarize(
     let input: u64 = ok.iter().map(|r| r.input_tokens).sum();
     let output: u64 = ok.iter().map(|r| r.output_tokens).sum();
     let duration = duration_s.max(1e-9);
-
-    let mut m = Map::new();
-    m.insert("request_rate".into(), json_f64(offered_rate));
-    m.insert(
-        "max_concurrency".into(),
-        max_concurrency.map_or(Value::Null, Value::from),
-    );
-    m.insert("duration".into(), json!(duration_s));
-    m.insert("completed".into(), json!(ok.len()));
-    m.insert("failed".into(), json!(results.len() - ok.len()));
-    m.insert("total_input_tokens".into(), json!(input));
-    m.insert("total_output_tokens".into(), json!(output));
-    m.insert(
-        "request_throughput".into(),
-        json!(ok.len() as f64 / duration),
-    );
-    m.insert("input_throughput".into(), json!(input as f64 / duration));
-    m.insert("output_throughput".into(), json!(output as f64 / duration));
-    m.insert(
-        "total_throughput".into(),
-        json!((input + output) as f64 / duration),
-    );
-    m.insert(
-        "achieved_request_rate".into(),
-        json!(achieved_rate(results, offered_rate)),
-    );
-    insert_summary(&mut m, "e2e_latency_ms", &e2e);
-    insert_summary(&mut m, "ttft_ms", &ttft);
-    insert_summary(&mut m, "tpot_ms", &tpot);
-    insert_summary(&mut m, "itl_ms", &itl);
-    m.insert("max_itl_ms".into(), json!(Summary::of(&itl).max));
-    insert_summary(&mut m, "ttft_from_scheduled_ms", &ttft_sched);
-    insert_summary(&mut m, "e2e_latency_from_scheduled_ms", &e2e_sched);
-    let lag_summary = Summary::of(&lag);
-    m.insert("mean_send_lag_ms".into(), json!(lag_summary.mean));
-    m.insert("p99_send_lag_ms".into(), json!(lag_summary.p99));
-    m.insert("max_send_lag_ms".into(), json!(lag_summary.max));
-    m.insert(
-        "concurrency".into(),
-        json!(e2e.iter().sum::<f64>() / 1000.0 / duration),
-    );
-    m.insert("error_counts".into(), Value::Object(error_counts(results)));
-    m
-}
-
-fn json_f64(value: f64) -> Value {
-    if value.is_finite() {
-        json!(value)
-    } else {
-        Value::Null
-    }
-}
-
-fn insert_summary(m: &mut Map<String, Value>, stem: &str, values: &[f64]) {
-    for (stat, value) in Summary::of(values).named() {
-        m.insert(format!("{stat}_{stem}"), json!(value));
+    let stats = |values: &[f64]| LatencyStats::from_summary(&Summary::of(values));
+    let send_lag = Summary::of(&lag);
+    TrialMetrics {
+        request_rate: offered_rate.is_finite().then_some(offered_rate),
+        max_concurrency,
+        duration: duration_s,
+        completed: ok.len() as u64,
+        failed: (results.len() - ok.len()) as u64,
+        total_input_tokens: input,
+        total_output_tokens: output,
+        request_throughput: ok.len() as f64 / duration,
+        input_throughput: input as f64 / duration,
+        output_throughput: output as f64 / duration,
+        total_throughput: (input + output) as f64 / duration,
+        achieved_request_rate: Some(achieved_rate(results, offered_rate)),
+        e2e_latency: stats(&e2e),
+        ttft: stats(&ttft),
+        tpot: stats(&tpot),
+        itl: stats(&itl),
+        ttft_from_scheduled: stats(&ttft_sched),
+        e2e_latency_from_scheduled: stats(&e2e_sched),
+        max_itl_ms: Some(Summary::of(&itl).max),
+        mean_send_lag_ms: Some(send_lag.mean),
+        p99_send_lag_ms: Some(send_lag.p99),
+        max_send_lag_ms: Some(send_lag.max),
+        concurrency: Some(e2e.iter().sum::<f64>() / 1000.0 / duration),
+        error_counts: error_counts(results),
+        ..TrialMetrics::default()
     }
 }
 
@@ -213,12 +164,12 @@ fn achieved_rate(results: &[RequestResult], offered: f64) -> f64 {
     offered * (scheduled / actual).min(1.0)
 }
 
-fn error_counts(results: &[RequestResult]) -> Map<String, Value> {
-    let mut counts: std::collections::BTreeMap<String, u64> = std::collections::BTreeMap::new();
+fn error_counts(results: &[RequestResult]) -> std::collections::BTreeMap<String, u64> {
+    let mut counts = std::collections::BTreeMap::new();
     for error in results.iter().filter_map(|r| r.error.as_ref()) {
         *counts.entry(error.category()).or_default() += 1;
     }
-    counts.into_iter().map(|(k, v)| (k, json!(v))).collect()
+    counts
 }
 
 #[cfg(test)]
@@ -240,8 +191,25 @@ mod tests {
         }
     }
 
-    fn get(m: &Map<String, Value>, key: &str) -> f64 {
-        m.get(key).and_then(Value::as_f64).unwrap_or(f64::NAN)
+    fn get(m: &TrialMetrics, key: &str) -> f64 {
+        m.to_wire()
+            .get(key)
+            .and_then(serde_json::Value::as_f64)
+            .unwrap_or(f64::NAN)
+    }
+
+    fn health(dispatch: Vec<f64>, read: Vec<f64>, cpu_s: f64, requests: usize) -> TrialMetrics {
+        let client = ClientStats {
+            dispatch_lag_s: dispatch,
+            read_lag_s: read,
+            cpu_s,
+            duration_s: 10.0,
+            steal_s: None,
+        };
+        TrialMetrics {
+            client: Some(client_health(&client, requests, CLIENT_LAG_LIMIT_MS)),
+            ..TrialMetrics::default()
+        }
     }
 
     #[test]
@@ -266,75 +234,30 @@ mod tests {
 
     #[test]
     fn client_limits_are_flagged() {
-        let mut m = Map::new();
-        add_client_stats(
-            &mut m,
-            &ClientStats {
-                dispatch_lag_s: vec![0.001; 100],
-                read_lag_s: vec![0.0; 100],
-                cpu_s: 0.1,
-                duration_s: 10.0,
-                steal_s: None,
-            },
-            100,
-            CLIENT_LAG_LIMIT_MS,
-        );
-        assert_eq!(m["client_limited"], json!(false));
-        assert!(m.get("host_steal_pct").is_none());
-        let mut late = Map::new();
-        add_client_stats(
-            &mut late,
-            &ClientStats {
-                dispatch_lag_s: vec![0.05; 100],
-                read_lag_s: vec![0.0; 100],
-                cpu_s: 0.1,
-                duration_s: 10.0,
-                steal_s: None,
-            },
-            100,
-            CLIENT_LAG_LIMIT_MS,
-        );
-        assert_eq!(late["client_limited"], json!(true));
-        assert!(
-            late["client_limited_reason"]
-                .as_str()
-                .is_some_and(|r| r.contains("dispatch lag"))
-        );
-        let mut busy = Map::new();
+        let m = health(vec![0.001; 100], vec![0.0; 100], 0.1, 100);
+        assert!(!m.client_limited());
+        assert!(m.host_steal_pct().is_none());
+        let late = health(vec![0.05; 100], vec![0.0; 100], 0.1, 100);
+        let reason = |m: &TrialMetrics| {
+            m.client
+                .as_ref()
+                .and_then(|c| c.limited_reason.clone())
+                .unwrap_or_default()
+        };
+        assert!(late.client_limited());
+        assert!(reason(&late).contains("dispatch lag"));
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
-        add_client_stats(
-            &mut busy,
-            &ClientStats {
-                dispatch_lag_s: vec![0.0; 10],
-                read_lag_s: vec![0.0; 10],
-                cpu_s: 9.5 * cores,
-                duration_s: 10.0,
-                steal_s: None,
-            },
-            10,
-            CLIENT_LAG_LIMIT_MS,
-        );
-        assert_eq!(busy["client_limited"], json!(true));
-        let mut slow_reader = Map::new();
-        add_client_stats(
-            &mut slow_reader,
-            &ClientStats {
-                dispatch_lag_s: vec![0.001; 100],
-                read_lag_s: [vec![0.002; 98], vec![0.03; 2]].concat(),
-                cpu_s: 0.1,
-                duration_s: 10.0,
-                steal_s: None,
-            },
+        let busy = health(vec![0.0; 10], vec![0.0; 10], 9.5 * cores, 10);
+        assert!(busy.client_limited());
+        let slow_reader = health(
+            vec![0.001; 100],
+            [vec![0.002; 98], vec![0.03; 2]].concat(),
+            0.1,
             100,
-            CLIENT_LAG_LIMIT_MS,
         );
         assert!(get(&slow_reader, "p99_read_lag_ms") > CLIENT_LAG_LIMIT_MS);
         assert!((get(&slow_reader, "mean_read_lag_ms") - 2.56).abs() < 1e-9);
-        assert!(
-            slow_reader["client_limited_reason"]
-                .as_str()
-                .is_some_and(|r| r.contains("p99 read lag"))
-        );
+        assert!(reason(&slow_reader).contains("p99 read lag"));
     }
 
     #[test]
@@ -343,7 +266,7 @@ mod tests {
         failed.error = Some(RequestError::Http(503));
         let m = summarize(&[result(0.0, 0.0, 0.1, 0.5, 5), failed], 1.0, 2.0, None);
         assert_eq!(get(&m, "failed"), 1.0);
-        assert_eq!(m["error_counts"]["http_503"], json!(1));
+        assert_eq!(m.error_counts["http_503"], 1);
         assert!((get(&m, "mean_ttft_ms") - 100.0).abs() < 1e-6);
     }
 }

@@ -1,11 +1,11 @@
 //! `autobench mirror REMOTE LOCAL`: keeps a local copy of a run on another machine, through the
 //! system `rsync` over `ssh` (REMOTE is `user@host:path`). Every interval (default 30 s) it syncs
 //! the result files and the progress log, writes a cleaned `progress.log` (no ANSI escapes, carriage
-//! returns resolved the way a terminal shows them). When nothing changed for a while although the
-//! remote log has no final line, it asks the remote machine over ssh whether the run's process
+//! returns resolved the way a terminal shows them). Whether the remote run ended is read from its
+//! `events.jsonl`. When nothing changed for a while although the run has not ended, it asks the remote machine over ssh whether the run's process
 //! (pid from `run_meta.json`) is still alive: alive means a warning, gone means the run died and
-//! the mirror exits with an error. A failed sync after the first is retried. When the remote log
-//! says the run ended, it syncs once more and exits. The local folder is a normal run folder: `serve` shows it live.
+//! the mirror exits with an error. A failed sync after the first is retried. When the remote
+//! events say the run ended, it syncs once more and exits. The local folder is a normal run folder: `serve` shows it live.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -13,19 +13,24 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 
+use shared::api::RunStatus;
+use shared::run_dir::{RunDir, ScenarioDir};
+use shared::run_meta::RunMeta;
+
 use crate::session::owner::{RunOwner, is_autobench_command};
 
 /// Files kept in sync (relative patterns for rsync's include rules).
-const INCLUDE: [&str; 12] = [
-    "results.jsonl",
-    "live_results.jsonl",
-    "results.csv",
-    "summary.md",
-    "SUMMARY.md",
+const INCLUDE: [&str; 13] = [
+    ScenarioDir::RESULTS,
+    ScenarioDir::LIVE_RESULTS,
+    ScenarioDir::RESULTS_CSV,
+    ScenarioDir::SUMMARY,
+    RunDir::RUN_SUMMARY,
     "scenario_summary.*",
-    "report.html",
-    "run_meta.json",
-    "progress.log",
+    RunDir::REPORT,
+    RunDir::META,
+    RunDir::EVENTS,
+    RunDir::PROGRESS_LOG,
     "logs/",
     "logs/*.log",
     "*/",
@@ -138,7 +143,10 @@ fn publish(staging: &Path, local: &Path) -> anyhow::Result<()> {
             std::fs::create_dir_all(parent)?;
         }
         let bytes = std::fs::read(&entry)?;
-        let bytes = if relative.file_name().is_some_and(|n| n == "progress.log") {
+        let bytes = if relative
+            .file_name()
+            .is_some_and(|n| n == RunDir::PROGRESS_LOG)
+        {
             clean_log(&String::from_utf8_lossy(&bytes)).into_bytes()
         } else {
             bytes
@@ -165,12 +173,11 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
     files
 }
 
+/// Whether the mirrored events say the run ended (finished, interrupted or failed).
 fn remote_finished(local: &Path) -> bool {
-    std::fs::read_to_string(local.join("progress.log")).is_ok_and(|log| {
-        log.lines().rev().take(40).any(|l| {
-            l.contains("run finished") || l.contains("run interrupted") || l.contains("run failed")
-        })
-    })
+    let (events, _) = crate::reporter::read_events(&RunDir::new(local).events());
+    let view = shared::events::RunView::from_events(&events);
+    view.status.is_some_and(|s| s != RunStatus::Running)
 }
 
 /// What the remote machine says about the run's process.
@@ -192,7 +199,7 @@ fn remote_host(remote: &str) -> Option<&str> {
 /// Asks the remote host, over ssh, whether the pid in the mirrored `run_meta.json` is an
 /// autobench process.
 fn probe_remote(args: &MirrorArgs) -> anyhow::Result<RemoteProcess> {
-    let meta = std::fs::read_to_string(args.local.join("run_meta.json"))
+    let meta: Option<RunMeta> = std::fs::read_to_string(RunDir::new(&args.local).meta())
         .ok()
         .and_then(|text| serde_json::from_str(&text).ok());
     let (Some(owner), Some(host)) = (
@@ -245,7 +252,7 @@ fn stale_check(args: &MirrorArgs, quiet: Duration) -> Health {
         ),
         Ok(RemoteProcess::Gone) => {
             eprintln!(
-                "mirror: ERROR: the remote run's process is gone, but its progress.log has no final line (killed, or the machine restarted); resume it there and mirror again"
+                "mirror: ERROR: the remote run's process is gone, but its events.jsonl has no final event (killed, or the machine restarted); resume it there and mirror again"
             );
             return Health::RunDied;
         }

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::record::TrialRecord;
+use crate::record::{Diagnosis, Stage, TrialRecord};
 
 /// Where a run stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -10,13 +10,28 @@ use crate::record::TrialRecord;
 pub enum RunStatus {
     /// Its progress log is still growing and it has not finished.
     Running,
-    /// It finished.
+    /// It finished the whole search.
     Finished,
+    /// It stopped early at its time budget (partial results).
+    Partial,
     /// It was stopped by a signal, or its process on this machine died without a final line
     /// (partial results; resume continues it).
     Interrupted,
-    /// It stopped with an error, or went quiet without finishing.
+    /// It stopped with an error, nothing could be measured, or it went quiet without finishing.
     Failed,
+}
+
+impl RunStatus {
+    /// The name shown in lists (`running`, `finished`, ...).
+    pub fn name(self) -> &'static str {
+        match self {
+            RunStatus::Running => "running",
+            RunStatus::Finished => "finished",
+            RunStatus::Partial => "partial",
+            RunStatus::Interrupted => "interrupted",
+            RunStatus::Failed => "failed",
+        }
+    }
 }
 
 /// One line of the runs page.
@@ -39,17 +54,73 @@ pub struct RunSummary {
     /// Written by the upstream Python tool (`sglang.auto_benchmark`): shown read-only.
     #[serde(default)]
     pub upstream: bool,
+    /// Written before runs kept `events.jsonl`: status and progress are derived from the result
+    /// files.
+    #[serde(default)]
+    pub derived: bool,
 }
 
-/// A candidate's state, from the progress log.
+/// Where one candidate stands.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "phase", rename_all = "snake_case")]
+pub enum CandidatePhase {
+    /// Not started yet.
+    Waiting,
+    /// Its server is starting.
+    Launching,
+    /// Its server is up; the first trial is warming it up.
+    WarmingUp,
+    /// A trial at this rate is running.
+    Probing {
+        /// Offered rate (req/s).
+        qps: f64,
+    },
+    /// Between trials.
+    Measured,
+    /// All its walks are done.
+    Done,
+    /// It could not be started or died.
+    Failed {
+        /// Class.
+        diagnosis: Diagnosis,
+        /// The one-line cause.
+        cause: Option<String>,
+    },
+    /// The run ended while it was busy.
+    Stopped,
+}
+
+impl std::fmt::Display for CandidatePhase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CandidatePhase::Waiting => f.write_str("waiting"),
+            CandidatePhase::Launching => f.write_str("launching"),
+            CandidatePhase::WarmingUp => f.write_str("warming up"),
+            CandidatePhase::Probing { qps } => write!(f, "probing {qps:.4} req/s"),
+            CandidatePhase::Measured => f.write_str("measured"),
+            CandidatePhase::Done => f.write_str("done"),
+            CandidatePhase::Failed {
+                diagnosis,
+                cause: Some(cause),
+            } => write!(f, "failed: {diagnosis} ({cause})"),
+            CandidatePhase::Failed {
+                diagnosis,
+                cause: None,
+            } => write!(f, "failed: {diagnosis}"),
+            CandidatePhase::Stopped => f.write_str("stopped"),
+        }
+    }
+}
+
+/// A candidate's state, from the run's events.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CandidateState {
-    /// `base`, `speculative`.
-    pub stage: String,
+    /// Stage.
+    pub stage: Stage,
     /// Candidate index.
     pub id: usize,
-    /// `waiting`, `launching`, `warming up`, `probing 12.5 req/s`, `done`, `failed: oom`.
-    pub state: String,
+    /// Where it stands.
+    pub phase: CandidatePhase,
 }
 
 /// One scenario of the run page.
@@ -74,7 +145,7 @@ pub struct RunDetail {
     pub scenarios: Vec<ScenarioView>,
     /// Candidates and their states.
     pub candidates: Vec<CandidateState>,
-    /// Trials done and planned (from the progress log), for progress and ETA.
+    /// Trials done (from the run's events), for progress and ETA.
     pub trials_done: usize,
     /// Planned trials, when known.
     pub trials_planned: Option<usize>,

@@ -5,11 +5,15 @@
 
 pub mod api;
 pub mod candidates;
+pub mod events;
 pub mod flags;
+pub mod metrics;
 pub mod qps;
 pub mod ranking;
 pub mod record;
 pub mod redact;
+pub mod run_dir;
+pub mod run_meta;
 pub mod sla;
 pub mod stats;
 

@@ -5,14 +5,16 @@
 
 use std::cmp::Ordering;
 
+use crate::metrics::{Metric, Series};
 use crate::record::TrialRecord;
+use crate::sla::Stat;
 
 /// Relative shortfall of achieved versus requested rate tolerated before ranking uses achieved.
 pub const ACHIEVED_TOLERANCE: f64 = 0.03;
 
 /// The rate a trial is credited with (requests/s).
 pub fn credited_rate(record: &TrialRecord) -> f64 {
-    match record.metric("achieved_request_rate") {
+    match record.metric(Metric::AchievedRate) {
         Some(achieved) if achieved < record.requested_qps * (1.0 - ACHIEVED_TOLERANCE) => achieved,
         _ => record.requested_qps,
     }
@@ -24,9 +26,12 @@ pub fn compare(a: &TrialRecord, b: &TrialRecord) -> Ordering {
         [
             f64::from(u8::from(r.sla_passed)),
             credited_rate(r),
-            r.metric("output_throughput").unwrap_or(f64::NEG_INFINITY),
-            -r.metric("mean_ttft_ms").unwrap_or(f64::INFINITY),
-            -r.metric("mean_tpot_ms").unwrap_or(f64::INFINITY),
+            r.metric(Metric::OutputThroughput)
+                .unwrap_or(f64::NEG_INFINITY),
+            -r.metric(Metric::Latency(Series::Ttft, Stat::Mean))
+                .unwrap_or(f64::INFINITY),
+            -r.metric(Metric::Latency(Series::Tpot, Stat::Mean))
+                .unwrap_or(f64::INFINITY),
         ]
     };
     let (ka, kb) = (key(a), key(b));
@@ -61,7 +66,7 @@ mod tests {
         TrialRecord {
             schema_version: 1,
             trial_key: String::new(),
-            stage: "base".into(),
+            stage: crate::record::Stage::Base,
             scenario: "s".into(),
             candidate_id: 0,
             requested_qps: qps,
@@ -72,9 +77,11 @@ mod tests {
             metrics: json!({"achieved_request_rate": achieved, "output_throughput": tput,
                             "mean_ttft_ms": 10.0, "mean_tpot_ms": 5.0})
             .as_object()
-            .cloned(),
+            .map(crate::metrics::TrialMetrics::from_wire),
             error: None,
             diagnosis: None,
+            failure: Default::default(),
+            cause: None,
             hint: None,
             heuristic_pruned: false,
             heuristic_reason: None,

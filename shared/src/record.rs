@@ -4,18 +4,110 @@
 //! `max_concurrency`, `server_flags`, `sla_passed`, `metrics`, `error`, `diagnosis`, `hint`,
 //! `heuristic_pruned`, `best_for_candidate`) so tools written for upstream files keep working; the
 //! additions (`schema_version`, `trial_key`, `scenario`, `sla_failures`, timing) are documented in
-//! the README. `metrics` is a flat map with bench_serving's metric names.
+//! the README. `metrics` is a flat object with bench_serving's metric names, read into
+//! [`TrialMetrics`].
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 use crate::flags::FlagMap;
+use crate::metrics::{Metric, TrialMetrics};
 
 /// Version of the record layout.
 pub const SCHEMA_VERSION: u32 = 1;
 
-/// Flat metrics map (`mean_ttft_ms`, `request_throughput`, ...).
-pub type Metrics = serde_json::Map<String, Value>;
+/// The search stage a trial belongs to.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize, Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Stage {
+    /// The main search over the candidates of the search space.
+    #[default]
+    Base,
+    /// EAGLE speculative decoding on top of the best base flags.
+    Speculative,
+}
+
+impl Stage {
+    /// The name in records and logs (`base`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Stage::Base => "base",
+            Stage::Speculative => "speculative",
+        }
+    }
+}
+
+impl std::fmt::Display for Stage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Why a candidate or a trial failed, as classified from the server's exit and log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Diagnosis {
+    /// The server ran out of GPU memory while starting.
+    Oom,
+    /// The server rejected a flag or its value.
+    BadFlag,
+    /// The server program could not be started (not found, port taken, ...).
+    SpawnFailed,
+    /// The server did not become healthy in time.
+    StartupTimeout,
+    /// The server exited for another reason.
+    Crashed,
+    /// Every warmup request failed.
+    WarmupFailed,
+    /// Requests failed because the server ran out of memory while serving them.
+    OomAtRuntime,
+    /// Anything else (also used for classes written by a newer version).
+    #[serde(other)]
+    Error,
+}
+
+impl Diagnosis {
+    /// The name in records and logs (`oom`, `bad_flag`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Diagnosis::Oom => "oom",
+            Diagnosis::BadFlag => "bad_flag",
+            Diagnosis::SpawnFailed => "spawn_failed",
+            Diagnosis::StartupTimeout => "startup_timeout",
+            Diagnosis::Crashed => "crashed",
+            Diagnosis::WarmupFailed => "warmup_failed",
+            Diagnosis::OomAtRuntime => "oom_at_runtime",
+            Diagnosis::Error => "error",
+        }
+    }
+
+    /// Whether the same launch would fail the same way again (so a resume may reuse the
+    /// verdict): out of memory at start and a rejected flag. Spawn failures, time-outs and
+    /// crashes can be transient and are retried.
+    pub fn is_deterministic(self) -> bool {
+        matches!(self, Diagnosis::Oom | Diagnosis::BadFlag)
+    }
+}
+
+impl std::fmt::Display for Diagnosis {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// What kind of failure a record without metrics describes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureKind {
+    /// The record was measured, or failed in its own trial (warmup, runtime).
+    #[default]
+    Trial,
+    /// The candidate's server could not be started; no trial of it ran.
+    Launch,
+    /// The server exited during this trial.
+    ServerExit,
+}
 
 /// One finished trial: one request rate × one `max_concurrency` × one candidate × one scenario.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -27,7 +119,7 @@ pub struct TrialRecord {
     #[serde(default)]
     pub trial_key: String,
     /// `base` or `speculative`.
-    pub stage: String,
+    pub stage: Stage,
     /// Scenario display name.
     #[serde(default)]
     pub scenario: String,
@@ -46,13 +138,19 @@ pub struct TrialRecord {
     pub sla_failures: Vec<String>,
     /// Measured metrics; absent when the trial could not run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub metrics: Option<Metrics>,
+    pub metrics: Option<TrialMetrics>,
     /// Why the trial could not run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
-    /// Failure class: `oom`, `bad_flag`, `crashed`, `startup_timeout`, `error`.
+    /// Failure class.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub diagnosis: Option<String>,
+    pub diagnosis: Option<Diagnosis>,
+    /// Whether a failure without metrics was the launch, the server's exit, or the trial.
+    #[serde(default, skip_serializing_if = "is_trial_failure")]
+    pub failure: FailureKind,
+    /// The one line of the server log that explains a launch failure or crash.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cause: Option<String>,
     /// What the user can do about the failure.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hint: Option<String>,
@@ -76,19 +174,30 @@ pub struct TrialRecord {
 /// Hypervisor steal (% of all CPU time during a trial) from which a trial is flagged as noisy.
 pub const HOST_STEAL_NOTE_PCT: f64 = 5.0;
 
+fn is_trial_failure(kind: &FailureKind) -> bool {
+    *kind == FailureKind::Trial
+}
+
 impl TrialRecord {
-    /// A metric by name, when the trial has metrics.
-    pub fn metric(&self, name: &str) -> Option<f64> {
-        self.metrics
-            .as_ref()
-            .and_then(|m| m.get(name))
-            .and_then(Value::as_f64)
+    /// A metric, when the trial has metrics.
+    pub fn metric(&self, metric: Metric) -> Option<f64> {
+        self.metrics.as_ref().and_then(|m| metric.value(m))
+    }
+
+    /// Whether this record says the candidate's server never started.
+    pub fn is_launch_failure(&self) -> bool {
+        self.failure == FailureKind::Launch
+            || (self.metrics.is_none()
+                && self
+                    .error
+                    .as_deref()
+                    .is_some_and(|e| e.starts_with("launch failed")))
     }
 
     /// "host steal N%" when the hypervisor took at least [`HOST_STEAL_NOTE_PCT`] of the CPU
     /// during the trial: part of its latency tail then came from the host.
     pub fn host_steal_note(&self) -> Option<String> {
-        self.metric("host_steal_pct")
+        self.metric(Metric::HostStealPct)
             .filter(|steal| *steal >= HOST_STEAL_NOTE_PCT)
             .map(|steal| format!("host steal {steal:.0}%"))
     }

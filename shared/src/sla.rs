@@ -9,8 +9,10 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::metrics::{Metric, Series, TrialMetrics};
+
 /// The statistic an SLA limit constrains.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Stat {
     /// Mean.
@@ -83,11 +85,6 @@ impl LatencyMetric {
             LatencyMetric::E2e => "e2e_latency",
         }
     }
-
-    /// Whether the value depends on where the clock starts (scheduled versus actual send).
-    fn depends_on_start(self) -> bool {
-        matches!(self, LatencyMetric::Ttft | LatencyMetric::E2e)
-    }
 }
 
 /// Where latency clocks start.
@@ -118,13 +115,33 @@ pub struct LatencyLimit {
 }
 
 impl LatencyLimit {
-    /// The metrics-map name of the measured value this limit reads.
+    /// The measured series this limit reads: TTFT and E2E from the scheduled send time unless
+    /// the limit measures from the actual send.
+    pub fn series(&self) -> Series {
+        let scheduled = self.measure_from == MeasureFrom::Scheduled;
+        match self.metric {
+            LatencyMetric::Ttft if scheduled => Series::TtftFromScheduled,
+            LatencyMetric::Ttft => Series::Ttft,
+            LatencyMetric::E2e if scheduled => Series::E2eFromScheduled,
+            LatencyMetric::E2e => Series::E2e,
+            LatencyMetric::Tpot => Series::Tpot,
+            LatencyMetric::Itl => Series::Itl,
+        }
+    }
+
+    /// The typed metric this limit reads.
+    pub fn measured(&self) -> Metric {
+        Metric::Latency(self.series(), self.stat)
+    }
+
+    /// The results-file name of the measured value (`p99_ttft_from_scheduled_ms`), for display.
     pub fn metric_name(&self) -> String {
-        let stem = self.metric.metric_stem();
-        let scheduled =
-            self.metric.depends_on_start() && self.measure_from == MeasureFrom::Scheduled;
-        let suffix = if scheduled { "_from_scheduled" } else { "" };
-        format!("{}_{stem}{suffix}_ms", self.stat.name())
+        self.measured().name()
+    }
+
+    /// The measured value in `metrics`, when present.
+    pub fn value(&self, metrics: &TrialMetrics) -> Option<f64> {
+        metrics.latency(self.series(), self.stat)
     }
 }
 
@@ -185,32 +202,26 @@ pub fn parse_limit_key(
     })
 }
 
-/// Reads a number from a flat metrics map.
-pub fn metric(metrics: &serde_json::Map<String, serde_json::Value>, name: &str) -> Option<f64> {
-    metrics.get(name).and_then(serde_json::Value::as_f64)
-}
-
 impl Sla {
     /// Checks measured metrics; returns one readable reason per violated limit (empty = pass).
     /// A missing metric counts as a violation.
-    pub fn violations(&self, metrics: &serde_json::Map<String, serde_json::Value>) -> Vec<String> {
+    pub fn violations(&self, metrics: &TrialMetrics) -> Vec<String> {
         let mut failures = Vec::new();
         for limit in &self.limits {
             let name = limit.metric_name();
-            match metric(metrics, &name) {
+            match limit.value(metrics) {
                 Some(value) if value <= limit.max_ms => {}
                 Some(value) => failures.push(format!("{name}={value:.1} > {}", limit.max_ms)),
                 None => failures.push(format!("{name} missing")),
             }
         }
-        let completed = metric(metrics, "completed").unwrap_or(0.0);
-        let failed = metric(metrics, "failed").unwrap_or(0.0);
-        let total = completed + failed;
-        let success_rate = if total > 0.0 { completed / total } else { 0.0 };
+        let success_rate = metrics.success_rate();
         if success_rate < self.min_success_rate {
             failures.push(format!(
-                "success_rate={success_rate:.3} < {} ({failed} of {total} requests failed)",
-                self.min_success_rate
+                "success_rate={success_rate:.3} < {} ({} of {} requests failed)",
+                self.min_success_rate,
+                metrics.failed,
+                metrics.completed + metrics.failed
             ));
         }
         failures
@@ -242,16 +253,15 @@ mod tests {
             limits: vec![parse_limit_key("max_ttft_ms", 100.0, MeasureFrom::Sent).expect("key")],
             min_success_rate: 1.0,
         };
-        let ok = json!({"mean_ttft_ms": 100.0, "completed": 10, "failed": 0});
-        assert!(sla.violations(ok.as_object().expect("map")).is_empty());
-        let slow = json!({"mean_ttft_ms": 100.5, "completed": 10, "failed": 0});
-        assert_eq!(sla.violations(slow.as_object().expect("map")).len(), 1);
-        let lossy = json!({"mean_ttft_ms": 1.0, "completed": 9, "failed": 1});
-        assert_eq!(sla.violations(lossy.as_object().expect("map")).len(), 1);
-        let missing = json!({"completed": 10, "failed": 0});
-        assert_eq!(
-            sla.violations(missing.as_object().expect("map")),
-            ["mean_ttft_ms missing"]
-        );
+        let metrics =
+            |v: serde_json::Value| -> TrialMetrics { serde_json::from_value(v).expect("metrics") };
+        let ok = metrics(json!({"mean_ttft_ms": 100.0, "completed": 10, "failed": 0}));
+        assert!(sla.violations(&ok).is_empty());
+        let slow = metrics(json!({"mean_ttft_ms": 100.5, "completed": 10, "failed": 0}));
+        assert_eq!(sla.violations(&slow).len(), 1);
+        let lossy = metrics(json!({"mean_ttft_ms": 1.0, "completed": 9, "failed": 1}));
+        assert_eq!(sla.violations(&lossy).len(), 1);
+        let missing = metrics(json!({"completed": 10, "failed": 0}));
+        assert_eq!(sla.violations(&missing), ["mean_ttft_ms missing"]);
     }
 }

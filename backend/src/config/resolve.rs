@@ -886,12 +886,12 @@ fn resolve_early_pass(
     let after = fraction(
         "early_pass_after",
         b.early_pass_after,
-        crate::loadgen::early_pass::DEFAULT_AFTER,
+        crate::verdict::early_pass::DEFAULT_AFTER,
     )?;
     let margin = fraction(
         "early_pass_margin",
         b.early_pass_margin,
-        crate::loadgen::early_pass::DEFAULT_MARGIN,
+        crate::verdict::early_pass::DEFAULT_MARGIN,
     )?;
     Ok(b.early_pass.then_some(EarlyPassPlan { after, margin }))
 }

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
+use shared::record::Diagnosis;
 use tokio::process::{Child, Command};
 use tokio::time::Instant;
 
@@ -67,15 +68,47 @@ pub enum LaunchError {
     Cancelled,
 }
 
+/// A failure's class, its one-line cause and what to do about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Classified {
+    /// Class.
+    pub diagnosis: Diagnosis,
+    /// The one line that explains it (a log line, or the launcher's own reason).
+    pub cause: Option<String>,
+    /// What the user can do.
+    pub hint: String,
+}
+
 impl LaunchError {
-    /// Failure class and hint, for records and summaries.
-    pub fn diagnosis(&self) -> (&'static str, String) {
-        match self {
-            LaunchError::Spawn { .. } => ("spawn_failed", "Check server.command_prefix: the program was not found or is not executable.".into()),
+    /// Failure class, cause and hint, for records and summaries; `None` when cancelled.
+    pub fn classify(&self) -> Option<Classified> {
+        Some(match self {
+            LaunchError::Spawn { program, source } => {
+                let not_found = source.kind() == std::io::ErrorKind::NotFound
+                    || source.kind() == std::io::ErrorKind::PermissionDenied;
+                Classified {
+                    diagnosis: Diagnosis::SpawnFailed,
+                    cause: Some(if not_found {
+                        format!("cannot start `{program}`: {source}")
+                    } else {
+                        source.to_string()
+                    }),
+                    hint: if not_found {
+                        "Check server.command_prefix: the program was not found or is not executable.".into()
+                    } else {
+                        "The server could not be started; see the cause.".into()
+                    },
+                }
+            }
             LaunchError::ExitedEarly { log_tail, .. } => classify(log_tail),
-            LaunchError::Timeout { .. } => ("startup_timeout", "The server did not answer its health check in time; raise benchmark.ready_check_timeout_sec or check the server log.".into()),
-            LaunchError::Cancelled => ("cancelled", String::new()),
-        }
+            LaunchError::Timeout { seconds, log_tail } => Classified {
+                diagnosis: Diagnosis::StartupTimeout,
+                cause: cause_line(log_tail)
+                    .or_else(|| Some(format!("no answer to the health check after {seconds:.0} s"))),
+                hint: "The server did not answer its health check in time; raise benchmark.ready_check_timeout_sec or check the server log.".into(),
+            },
+            LaunchError::Cancelled => return None,
+        })
     }
 }
 
@@ -94,31 +127,79 @@ const OOM_PATTERNS: [&str; 8] = [
 pub const OOM_HINT: &str = "Candidate likely OOMed. Increase GPU count or use GPUs with larger memory \
     (or lower mem_fraction_static, chunked_prefill_size or cuda_graph_max_bs).";
 
-/// Classifies a failure from its log text: `oom`, `bad_flag` or `crashed`, with a hint.
-pub fn classify(log_tail: &str) -> (&'static str, String) {
-    let lower = log_tail.to_ascii_lowercase();
-    if OOM_PATTERNS.iter().any(|p| lower.contains(p)) {
-        return ("oom", OOM_HINT.into());
+const BAD_FLAG_PATTERNS: [&str; 5] = [
+    "unrecognized arguments",
+    "invalid choice",
+    "error: argument",
+    "no such option",
+    "unexpected argument",
+];
+
+/// Words that mark the line explaining a crash (a Python exception, a fatal error).
+const CAUSE_MARKERS: [&str; 7] = [
+    "error",
+    "exception",
+    "fatal",
+    "killed",
+    "abort",
+    "panicked",
+    "fault",
+];
+
+/// Classifies a failure from its log text: `oom`, `bad_flag` or `crashed`, with the line that
+/// shows it and a hint.
+pub fn classify(log_tail: &str) -> Classified {
+    let line_with = |patterns: &[&str]| {
+        log_tail
+            .lines()
+            .rev()
+            .find(|l| {
+                let lower = l.to_ascii_lowercase();
+                patterns.iter().any(|p| lower.contains(p))
+            })
+            .map(|l| short(l.trim()))
+    };
+    if let Some(line) = line_with(&OOM_PATTERNS) {
+        return Classified {
+            diagnosis: Diagnosis::Oom,
+            cause: Some(line),
+            hint: OOM_HINT.into(),
+        };
     }
-    if [
-        "unrecognized arguments",
-        "invalid choice",
-        "error: argument",
-        "no such option",
-        "unexpected argument",
-    ]
-    .iter()
-    .any(|p| lower.contains(p))
-    {
-        return (
-            "bad_flag",
-            "The server rejected a flag or value: check it against the server's --help.".into(),
-        );
+    if let Some(line) = line_with(&BAD_FLAG_PATTERNS) {
+        return Classified {
+            diagnosis: Diagnosis::BadFlag,
+            cause: Some(line),
+            hint: "The server rejected a flag or value: check it against the server's --help."
+                .into(),
+        };
     }
-    (
-        "crashed",
-        "The server exited; see its log for the cause.".into(),
-    )
+    Classified {
+        diagnosis: Diagnosis::Crashed,
+        cause: cause_line(log_tail),
+        hint: "The server exited; see its log for the cause.".into(),
+    }
+}
+
+/// The last log line that reads like the cause of a failure (`ModuleNotFoundError: ...`).
+fn cause_line(log_tail: &str) -> Option<String> {
+    log_tail
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| {
+            let lower = l.to_ascii_lowercase();
+            !l.is_empty() && CAUSE_MARKERS.iter().any(|m| lower.contains(m))
+        })
+        .map(short)
+}
+
+/// At most 300 characters of a line.
+fn short(line: &str) -> String {
+    match line.char_indices().nth(300) {
+        Some((cut, _)) => format!("{}…", &line[..cut]),
+        None => line.to_string(),
+    }
 }
 
 /// Last `max_bytes` of a log file (whole lines).
@@ -350,15 +431,28 @@ mod tests {
 
     #[test]
     fn classifies_failures() {
-        assert_eq!(classify("RuntimeError: CUDA out of memory. Tried").0, "oom");
         assert_eq!(
-            classify("launch_server.py: error: unrecognized arguments: --foo").0,
-            "bad_flag"
+            classify("RuntimeError: CUDA out of memory. Tried").diagnosis,
+            Diagnosis::Oom
         );
-        assert_eq!(classify("Segmentation fault").0, "crashed");
+        let bad = classify("INFO start\nlaunch_server.py: error: unrecognized arguments: --foo\n");
+        assert_eq!(bad.diagnosis, Diagnosis::BadFlag);
+        assert_eq!(
+            bad.cause.as_deref(),
+            Some("launch_server.py: error: unrecognized arguments: --foo")
+        );
+        let missing = classify(
+            "Traceback (most recent call last):\n  File \"x\", line 1\nModuleNotFoundError: No module named 'sglang'\n",
+        );
+        assert_eq!(missing.diagnosis, Diagnosis::Crashed);
+        assert_eq!(
+            missing.cause.as_deref(),
+            Some("ModuleNotFoundError: No module named 'sglang'")
+        );
+        assert_eq!(classify("Segmentation fault").diagnosis, Diagnosis::Crashed);
         assert!(
             classify("CUDA out of memory")
-                .1
+                .hint
                 .contains("Increase GPU count")
         );
     }

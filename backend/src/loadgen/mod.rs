@@ -8,8 +8,6 @@
 //! coordinated-omission safe (see the Goose book's chapter on coordinated omission).
 
 mod client;
-pub mod early_pass;
-pub mod early_stop;
 mod h1;
 pub mod request;
 pub mod schedule;
@@ -100,17 +98,46 @@ pub async fn run(
     spec: &LoadSpec,
     cancel: &mut crate::cancel::CancelReceiver,
 ) -> Option<LoadOutcome> {
-    run_with_early_stop(target, requests, spec, Stops::default(), cancel).await
+    run_with_early_stop(target, requests, spec, StopRules::new(), cancel).await
 }
 
-/// When a run may end before every request finished.
-#[derive(Debug, Clone, Default)]
-pub struct Stops {
-    /// The SLA verdict is certainly lost.
-    pub failed: Option<early_stop::EarlyStop>,
-    /// The point is clearly passing (opt-in, conservative).
-    pub passing: Option<early_pass::EarlyPass>,
+/// Why a run ended before every request finished.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EarlyEnd {
+    /// In words.
+    pub reason: String,
+    /// The point was clearly passing (rather than certainly failing).
+    pub passed: bool,
 }
+
+/// A rule that may end a run before every request finished. The load generator only asks; the
+/// rules (the SLA's early stop and early pass) live with the SLA in [`crate::verdict`], and the
+/// load generator never decides pass or fail itself.
+pub trait StopRule: Send {
+    /// A request finished; returns why the run can end, if it can.
+    fn observe(&mut self, _result: &RequestResult) -> Option<EarlyEnd> {
+        None
+    }
+
+    /// Whether [`StopRule::check`] wants to run after `finished` requests.
+    fn due(&self, _finished: usize) -> bool {
+        false
+    }
+
+    /// Looks at every finished request and the scheduled times of those still in flight (`now`
+    /// is the trial clock); returns why the run can end, if it can.
+    fn check(
+        &mut self,
+        _finished: &[RequestResult],
+        _in_flight_scheduled: &[f64],
+        _now: f64,
+    ) -> Option<EarlyEnd> {
+        None
+    }
+}
+
+/// The stop rules of one run (none: every request runs).
+pub type StopRules = Vec<Box<dyn StopRule>>;
 
 /// Something that sends one prepared request and times it: the HTTP [`Target`], or a fake in tests
 /// (so the schedule can be checked with tokio's paused clock, free of real I/O).
@@ -151,7 +178,7 @@ pub async fn run_with_early_stop<S: Sender>(
     target: &S,
     requests: Arc<Vec<PreparedRequest>>,
     spec: &LoadSpec,
-    mut stops: Stops,
+    mut stops: StopRules,
     cancel: &mut crate::cancel::CancelReceiver,
 ) -> Option<LoadOutcome> {
     let timestamps: Vec<Option<f64>> = requests.iter().map(|r| r.timestamp).collect();
@@ -206,15 +233,16 @@ pub async fn run_with_early_stop<S: Sender>(
             Some(joined) = tasks.join_next(), if !tasks.is_empty() => {
                 let (index, lag, results) = joined.ok()?;
                 in_flight.remove(&index);
-                collected.take(lag, results, stops.failed.as_mut());
-                if let Some(pass) = stops.passing.as_mut().filter(|p| p.due(collected.dispatch_lag.len()))
-                    && collected.stopped.is_none()
-                {
+                collected.take(lag, results, &mut stops);
+                let finished = collected.dispatch_lag.len();
+                for rule in stops.iter_mut().filter(|r| r.due(finished)) {
+                    if collected.stopped.is_some() {
+                        break;
+                    }
                     // Requests handed out ahead of their time are not in flight yet.
                     let now = origin.elapsed().as_secs_f64();
                     let pending: Vec<f64> = in_flight.values().copied().filter(|at| *at <= now).collect();
-                    collected.stopped = pass.check(&collected.results, &pending, now);
-                    collected.passed = collected.stopped.is_some();
+                    collected.stopped = rule.check(&collected.results, &pending, now);
                 }
             }
             () = crate::cancel::cancelled(cancel) => return None,
@@ -234,8 +262,8 @@ pub async fn run_with_early_stop<S: Sender>(
         results: collected.results,
         duration,
         client,
-        early_stopped: collected.stopped,
-        early_passed: collected.passed,
+        early_passed: collected.stopped.as_ref().is_some_and(|e| e.passed),
+        early_stopped: collected.stopped.map(|e| e.reason),
     })
 }
 
@@ -243,22 +271,16 @@ pub async fn run_with_early_stop<S: Sender>(
 struct Collected {
     results: Vec<RequestResult>,
     dispatch_lag: Vec<f64>,
-    stopped: Option<String>,
-    passed: bool,
+    stopped: Option<EarlyEnd>,
 }
 
 impl Collected {
-    fn take(
-        &mut self,
-        lag: f64,
-        results: Vec<RequestResult>,
-        early_stop: Option<&mut early_stop::EarlyStop>,
-    ) {
+    fn take(&mut self, lag: f64, results: Vec<RequestResult>, rules: &mut [Box<dyn StopRule>]) {
         self.dispatch_lag.push(lag);
-        if let Some(check) = early_stop {
-            for result in &results {
+        for result in &results {
+            for rule in rules.iter_mut() {
                 if self.stopped.is_none() {
-                    self.stopped = check.observe(result);
+                    self.stopped = rule.observe(result);
                 }
             }
         }

@@ -8,7 +8,8 @@ use shared::sla::{MeasureFrom, Sla, parse_limit_key};
 use tokio::time::Instant;
 
 use super::schedule::{Arrival, poisson_offsets};
-use super::{LoadSpec, PreparedRequest, RequestResult, Sender, Stops, early_pass, early_stop};
+use super::{LoadSpec, PreparedRequest, RequestResult, Sender, StopRules};
+use crate::verdict::{early_pass, early_stop};
 
 /// Answers after `ttft(scheduled_at)` seconds, then streams `tokens - 1` more tokens `itl` apart.
 #[derive(Clone)]
@@ -94,7 +95,7 @@ async fn run(
     server: &FakeServer,
     count: usize,
     spec: &LoadSpec,
-    stops: Stops,
+    stops: StopRules,
 ) -> super::LoadOutcome {
     let (_keep, mut cancel) = crate::cancel::channel();
     super::run_with_early_stop(server, requests(count), spec, stops, &mut cancel)
@@ -109,7 +110,7 @@ async fn every_request_is_sent_exactly_on_its_absolute_schedule() {
         itl: 0.002,
         tokens: 4,
     };
-    let outcome = run(&server, 300, &spec(100.0, None), Stops::default()).await;
+    let outcome = run(&server, 300, &spec(100.0, None), StopRules::new()).await;
     let expected = poisson_offsets(300, 100.0, 7);
     let mut sent: Vec<f64> = outcome.results.iter().map(|r| r.sent_at).collect();
     sent.sort_by(f64::total_cmp);
@@ -144,7 +145,7 @@ async fn a_concurrency_cap_delays_sends_and_the_scheduled_basis_keeps_the_wait()
         itl: 0.0,
         tokens: 1,
     };
-    let outcome = run(&server, 40, &spec(100.0, Some(1)), Stops::default()).await;
+    let outcome = run(&server, 40, &spec(100.0, Some(1)), StopRules::new()).await;
     let offsets = poisson_offsets(40, 100.0, 7);
     let mut results = outcome.results.clone();
     results.sort_by(|a, b| a.scheduled_at.total_cmp(&b.scheduled_at));
@@ -185,13 +186,10 @@ async fn a_lost_tail_stops_the_trial_after_the_first_decisive_requests() {
         itl: 0.0,
         tokens: 1,
     };
-    let stops = Stops {
-        failed: Some(early_stop::EarlyStop::new(
-            &sla("max_p99_ttft_ms", 100.0),
-            100,
-        )),
-        passing: None,
-    };
+    let stops: StopRules = vec![Box::new(early_stop::EarlyStop::new(
+        &sla("max_p99_ttft_ms", 100.0),
+        100,
+    ))];
     let outcome = run(&server, 100, &spec(50.0, None), stops).await;
     assert!(!outcome.early_passed);
     assert!(
@@ -213,15 +211,12 @@ async fn a_clearly_passing_point_stops_once_half_is_done() {
         itl: 0.001,
         tokens: 4,
     };
-    let stops = Stops {
-        failed: None,
-        passing: Some(early_pass::EarlyPass::new(
-            &sla("max_p99_ttft_ms", 100.0),
-            200,
-            0.5,
-            0.8,
-        )),
-    };
+    let stops: StopRules = vec![Box::new(early_pass::EarlyPass::new(
+        &sla("max_p99_ttft_ms", 100.0),
+        200,
+        0.5,
+        0.8,
+    ))];
     let outcome = run(&server, 200, &spec(100.0, None), stops).await;
     assert!(outcome.early_passed);
     let reason = outcome.early_stopped.expect("stopped");
@@ -241,15 +236,12 @@ async fn a_point_that_degrades_late_is_not_passed_on_its_calm_start() {
         itl: 0.0,
         tokens: 1,
     };
-    let stops = Stops {
-        failed: None,
-        passing: Some(early_pass::EarlyPass::new(
-            &sla("max_ttft_ms", 100.0),
-            200,
-            0.5,
-            0.8,
-        )),
-    };
+    let stops: StopRules = vec![Box::new(early_pass::EarlyPass::new(
+        &sla("max_ttft_ms", 100.0),
+        200,
+        0.5,
+        0.8,
+    ))];
     let outcome = run(&server, 200, &spec(100.0, None), stops).await;
     assert!(!outcome.early_passed, "{:?}", outcome.early_stopped);
     assert_eq!(outcome.results.len(), 200);

@@ -3,6 +3,7 @@
 use std::fmt::Write as _;
 
 use serde_json::Value;
+use shared::metrics::Metric;
 use shared::sla::LatencyMetric;
 
 use super::{RunData, ScenarioData, plots, plotted_metric};
@@ -101,16 +102,18 @@ fn scenario_section(out: &mut String, data: &RunData, scenario: &ScenarioData) {
     let _ = write!(out, "<h2>Scenario: {}</h2>", escape(&scenario.name));
     let sla = data.sla();
     out.push_str("<div class=\"plots\">");
-    for (x_metric, x_name) in [
-        ("achieved_request_rate", "achieved rate"),
-        ("output_throughput", "output tokens/s"),
-    ] {
+    for x_metric in [Metric::AchievedRate, Metric::OutputThroughput] {
         for metric in [LatencyMetric::Ttft, LatencyMetric::Tpot] {
-            let (key, limit) = plotted_metric(sla.as_ref(), metric, shared::sla::Stat::P99);
+            let (y_metric, limit) = plotted_metric(sla.as_ref(), metric, shared::sla::Stat::P99);
             let spec = plots::PlotSpec {
-                title: format!("{}: {key} vs {x_name}", scenario.name),
-                x_metric: x_metric.into(),
-                y_metric: key,
+                title: format!(
+                    "{}: {} vs {}",
+                    scenario.name,
+                    y_metric.label(),
+                    x_metric.label()
+                ),
+                x_metric,
+                y_metric,
                 sla_ms: limit,
             };
             out.push_str(&plots::latency_svg(&spec, &scenario.records));
@@ -131,15 +134,16 @@ fn failures(out: &mut String, scenario: &ScenarioData) {
     if failed.is_empty() {
         return;
     }
-    out.push_str("<h3>Failures</h3><table><tr><th>candidate</th><th>rate</th><th>diagnosis</th><th>hint</th><th>error</th></tr>");
+    out.push_str("<h3>Failures</h3><table><tr><th>candidate</th><th>rate</th><th>diagnosis</th><th>cause</th><th>hint</th><th>error</th></tr>");
     for r in failed {
         let _ = write!(
             out,
-            "<tr><td>{} {}</td><td>{}</td><td class=\"fail\">{}</td><td>{}</td><td>{}</td></tr>",
-            escape(&r.stage),
+            "<tr><td>{} {}</td><td>{}</td><td class=\"fail\">{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            escape(r.stage.name()),
             r.candidate_id,
             r.requested_qps,
-            escape(r.diagnosis.as_deref().unwrap_or("")),
+            escape(r.diagnosis.map_or("", |d| d.name())),
+            escape(r.cause.as_deref().unwrap_or("")),
             escape(r.hint.as_deref().unwrap_or("")),
             escape(r.error.as_deref().unwrap_or(""))
         );

@@ -11,7 +11,10 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use serde_json::Value;
+use shared::metrics::{Metric, Series};
 use shared::record::TrialRecord;
+use shared::run_dir::{RunDir, ScenarioDir};
+use shared::run_meta::RunMeta;
 use shared::sla::{LatencyMetric, Sla, Stat};
 
 /// One scenario's results as found on disk.
@@ -33,7 +36,7 @@ pub struct RunData {
     /// The run directory.
     pub dir: PathBuf,
     /// `run_meta.json`, if present.
-    pub meta: Option<Value>,
+    pub meta: Option<RunMeta>,
     /// Scenarios in run order.
     pub scenarios: Vec<ScenarioData>,
 }
@@ -41,26 +44,25 @@ pub struct RunData {
 impl RunData {
     /// The SLA the run judged with, from `run_meta.json`.
     pub fn sla(&self) -> Option<Sla> {
-        let sla = self.meta.as_ref()?.get("sla")?;
-        serde_json::from_value(sla.clone()).ok()
+        self.meta.as_ref()?.sla.clone()
     }
 }
 
 /// Reads a run directory (single-scenario runs keep results at the top, others one folder each).
 pub fn load(dir: &Path) -> anyhow::Result<RunData> {
     anyhow::ensure!(dir.is_dir(), "{} is not a directory", dir.display());
-    let meta = crate::session::meta::load(dir)?;
+    let meta = crate::session::meta::load(&RunDir::new(dir))?;
     let mut scenarios = Vec::new();
     for (name, folder, summary) in scenario_folders(dir)? {
         // `results.jsonl` is rewritten after every trial; the upstream tool writes it only when a
         // scenario ends, so an upstream run in progress has only `live_results.jsonl`.
-        let finished = folder.join("results.jsonl");
-        let records = if finished.is_file() {
-            crate::results::read_jsonl(&finished)?
+        let files = ScenarioDir::at(&folder);
+        let records = if files.results().is_file() {
+            crate::results::read_jsonl(&files.results())?
         } else {
-            crate::results::read_jsonl(&folder.join("live_results.jsonl"))?
+            crate::results::read_jsonl(&files.live_results())?
         };
-        let csv = read_csv(&folder.join("results.csv"))?;
+        let csv = read_csv(&files.results_csv())?;
         scenarios.push(ScenarioData {
             name,
             summary,
@@ -83,7 +85,7 @@ pub fn load(dir: &Path) -> anyhow::Result<RunData> {
 type Folder = (String, PathBuf, Option<Value>);
 
 fn scenario_folders(dir: &Path) -> anyhow::Result<Vec<Folder>> {
-    let summary_path = dir.join("scenario_summary.jsonl");
+    let summary_path = RunDir::new(dir).scenario_summary_jsonl();
     if let Ok(text) = std::fs::read_to_string(&summary_path) {
         let mut out = Vec::new();
         for (index, line) in text
@@ -138,7 +140,8 @@ fn scenario_folders(dir: &Path) -> anyhow::Result<Vec<Folder>> {
 }
 
 fn has_results(dir: &Path) -> bool {
-    dir.join("results.jsonl").is_file() || dir.join("live_results.jsonl").is_file()
+    let files = ScenarioDir::at(dir);
+    files.results().is_file() || files.live_results().is_file()
 }
 
 /// A scenario name as a folder name (`prefill_heavy` → `prefill-heavy`).
@@ -171,29 +174,37 @@ fn read_csv(path: &Path) -> anyhow::Result<Vec<Vec<String>>> {
         .collect()
 }
 
-/// The plotted metrics key for `stat` of `metric`, and the SLA limit on it, if any: the SLA's own
+/// The plotted metric for `stat` of `metric`, and the SLA limit on it, if any: the SLA's own
 /// measure (from the scheduled or the sent time) when it limits that statistic, else the sent-time
 /// statistic.
 pub fn plotted_metric(
     sla: Option<&Sla>,
     metric: LatencyMetric,
     stat: Stat,
-) -> (String, Option<f64>) {
+) -> (Metric, Option<f64>) {
     let limit = sla.and_then(|s| {
         s.limits
             .iter()
             .find(|l| l.metric == metric && l.stat == stat)
     });
     match limit {
-        Some(l) => (l.metric_name(), Some(l.max_ms)),
-        None => (format!("{}_{}_ms", stat.name(), metric.metric_stem()), None),
+        Some(l) => (l.measured(), Some(l.max_ms)),
+        None => {
+            let series = match metric {
+                LatencyMetric::Ttft => Series::Ttft,
+                LatencyMetric::Tpot => Series::Tpot,
+                LatencyMetric::Itl => Series::Itl,
+                LatencyMetric::E2e => Series::E2e,
+            };
+            (Metric::Latency(series, stat), None)
+        }
     }
 }
 
 /// Writes `report.html` into the run directory and returns its path.
 pub fn write(dir: &Path) -> anyhow::Result<PathBuf> {
     let data = load(dir)?;
-    let path = dir.join("report.html");
+    let path = RunDir::new(dir).report();
     crate::results::write_atomic(&path, html::render(&data).as_bytes())?;
     Ok(path)
 }

@@ -7,6 +7,7 @@
 use std::fmt::Write as _;
 
 use plotters::prelude::*;
+use shared::metrics::Metric;
 use shared::record::TrialRecord;
 
 use super::html::escape;
@@ -16,10 +17,10 @@ use super::html::escape;
 pub struct PlotSpec {
     /// Caption.
     pub title: String,
-    /// Metrics key on the x axis (`achieved_request_rate`, `output_throughput`).
-    pub x_metric: String,
-    /// Metrics key on the y axis (`p99_ttft_ms`, ...).
-    pub y_metric: String,
+    /// The x axis (achieved rate, output throughput).
+    pub x_metric: Metric,
+    /// The y axis (a latency statistic).
+    pub y_metric: Metric,
     /// SLA limit on the y metric, drawn as a line.
     pub sla_ms: Option<f64>,
 }
@@ -40,28 +41,25 @@ pub struct Point {
 /// Per candidate: `(label, points sorted by x)`.
 pub fn series(
     records: &[TrialRecord],
-    x_metric: &str,
-    y_metric: &str,
+    x_metric: Metric,
+    y_metric: Metric,
 ) -> Vec<(String, Vec<Point>)> {
     let mut out: Vec<(String, Vec<Point>)> = Vec::new();
     for r in records {
-        // Upstream records have no achieved rate; bench_serving's request throughput is the same
-        // measure (completed requests over the run's duration).
-        let x = r.metric(x_metric).or_else(|| {
-            (x_metric == "achieved_request_rate")
-                .then(|| r.metric("request_throughput"))
-                .flatten()
-        });
-        let (Some(x), Some(y)) = (x, r.metric(y_metric)) else {
+        // Upstream records have no achieved rate; the achieved-rate metric then reads
+        // bench_serving's request throughput, the same measure.
+        let (Some(x), Some(y)) = (r.metric(x_metric), r.metric(y_metric)) else {
             continue;
         };
-        if r.metric("completed").unwrap_or(0.0) < 1.0 {
+        if r.metrics.as_ref().is_none_or(|m| m.completed < 1) {
             continue;
         }
         let label = format!("{} cand {}", r.stage, r.candidate_id);
         let info = format!(
-            "{label}: offered {:.2} req/s, {x_metric} {x:.2}, {y_metric} {y:.1} ms, SLA {}\nflags: {}",
+            "{label}: offered {:.2} req/s, {} {x:.2}, {} {y:.1}, SLA {}\nflags: {}",
             r.requested_qps,
+            x_metric.label(),
+            y_metric.label(),
             if r.sla_passed { "pass" } else { "fail" },
             serde_json::to_string(&r.server_flags).unwrap_or_default()
         );
@@ -102,7 +100,7 @@ pub fn pareto(points: &[Point]) -> Vec<Point> {
 
 /// Renders one plot as an SVG element (no XML namespace URL, so it carries no link at all).
 pub fn latency_svg(spec: &PlotSpec, records: &[TrialRecord]) -> String {
-    let all = series(records, &spec.x_metric, &spec.y_metric);
+    let all = series(records, spec.x_metric, spec.y_metric);
     let points: Vec<Point> = all.iter().flat_map(|(_, p)| p.iter().cloned()).collect();
     let max_x = points.iter().map(|p| p.rate).fold(1.0_f64, f64::max) * 1.1;
     let max_y = points
@@ -151,15 +149,10 @@ fn draw(
         .y_label_area_size(60)
         .build_cartesian_2d(0.0..max_x, 0.0..max_y)
         .map_err(err)?;
-    let x_desc = if spec.x_metric == "output_throughput" {
-        "output tokens/s"
-    } else {
-        "achieved request rate (req/s)"
-    };
     chart
         .configure_mesh()
-        .x_desc(x_desc)
-        .y_desc(spec.y_metric.as_str())
+        .x_desc(spec.x_metric.label())
+        .y_desc(spec.y_metric.label())
         .light_line_style(WHITE.mix(0.0))
         .draw()
         .map_err(err)?;

@@ -1,45 +1,47 @@
 //! `results.csv`: one row per trial with a fixed, documented column order (README "Output
 //! files"), instead of upstream's sorted union of every nested key.
 
+use shared::metrics::{Metric, Series};
 use shared::record::TrialRecord;
+use shared::sla::Stat;
 
 /// Metric columns, in order (bench_serving names; empty when the trial has no metrics).
-pub const METRIC_COLUMNS: [&str; 35] = [
-    "achieved_request_rate",
-    "completed",
-    "failed",
-    "duration",
-    "request_throughput",
-    "input_throughput",
-    "output_throughput",
-    "total_throughput",
-    "mean_ttft_ms",
-    "median_ttft_ms",
-    "p90_ttft_ms",
-    "p95_ttft_ms",
-    "p99_ttft_ms",
-    "mean_ttft_from_scheduled_ms",
-    "p99_ttft_from_scheduled_ms",
-    "mean_tpot_ms",
-    "median_tpot_ms",
-    "p90_tpot_ms",
-    "p95_tpot_ms",
-    "p99_tpot_ms",
-    "mean_itl_ms",
-    "median_itl_ms",
-    "p95_itl_ms",
-    "p99_itl_ms",
-    "max_itl_ms",
-    "mean_e2e_latency_ms",
-    "median_e2e_latency_ms",
-    "p99_e2e_latency_ms",
-    "p99_e2e_latency_from_scheduled_ms",
-    "mean_send_lag_ms",
-    "p99_send_lag_ms",
-    "max_send_lag_ms",
-    "concurrency",
-    "total_output_tokens",
-    "host_steal_pct",
+pub const METRIC_COLUMNS: [Metric; 35] = [
+    Metric::AchievedRate,
+    Metric::Completed,
+    Metric::Failed,
+    Metric::Duration,
+    Metric::RequestThroughput,
+    Metric::InputThroughput,
+    Metric::OutputThroughput,
+    Metric::TotalThroughput,
+    Metric::Latency(Series::Ttft, Stat::Mean),
+    Metric::Latency(Series::Ttft, Stat::Median),
+    Metric::Latency(Series::Ttft, Stat::P90),
+    Metric::Latency(Series::Ttft, Stat::P95),
+    Metric::Latency(Series::Ttft, Stat::P99),
+    Metric::Latency(Series::TtftFromScheduled, Stat::Mean),
+    Metric::Latency(Series::TtftFromScheduled, Stat::P99),
+    Metric::Latency(Series::Tpot, Stat::Mean),
+    Metric::Latency(Series::Tpot, Stat::Median),
+    Metric::Latency(Series::Tpot, Stat::P90),
+    Metric::Latency(Series::Tpot, Stat::P95),
+    Metric::Latency(Series::Tpot, Stat::P99),
+    Metric::Latency(Series::Itl, Stat::Mean),
+    Metric::Latency(Series::Itl, Stat::Median),
+    Metric::Latency(Series::Itl, Stat::P95),
+    Metric::Latency(Series::Itl, Stat::P99),
+    Metric::MaxItl,
+    Metric::Latency(Series::E2e, Stat::Mean),
+    Metric::Latency(Series::E2e, Stat::Median),
+    Metric::Latency(Series::E2e, Stat::P99),
+    Metric::Latency(Series::E2eFromScheduled, Stat::P99),
+    Metric::MeanSendLag,
+    Metric::P99SendLag,
+    Metric::MaxSendLag,
+    Metric::Concurrency,
+    Metric::TotalOutputTokens,
+    Metric::HostStealPct,
 ];
 
 /// Leading columns.
@@ -54,11 +56,12 @@ pub const LEAD_COLUMNS: [&str; 7] = [
 ];
 
 /// Trailing columns.
-pub const TAIL_COLUMNS: [&str; 10] = [
+pub const TAIL_COLUMNS: [&str; 11] = [
     "early_stopped",
     "client_limited",
     "heuristic_pruned",
     "diagnosis",
+    "cause",
     "hint",
     "error",
     "sla_failures",
@@ -70,17 +73,18 @@ pub const TAIL_COLUMNS: [&str; 10] = [
 /// Serialises records to CSV bytes.
 pub fn to_csv(records: &[TrialRecord]) -> Result<Vec<u8>, csv::Error> {
     let mut writer = csv::Writer::from_writer(Vec::new());
+    let metric_names: Vec<String> = METRIC_COLUMNS.iter().map(|m| m.name()).collect();
     let header: Vec<&str> = LEAD_COLUMNS
         .iter()
-        .chain(METRIC_COLUMNS.iter())
-        .chain(TAIL_COLUMNS.iter())
         .copied()
+        .chain(metric_names.iter().map(String::as_str))
+        .chain(TAIL_COLUMNS.iter().copied())
         .collect();
     writer.write_record(&header)?;
     for r in records {
         let mut row = vec![
             r.scenario.clone(),
-            r.stage.clone(),
+            r.stage.to_string(),
             r.candidate_id.to_string(),
             r.requested_qps.to_string(),
             r.max_concurrency.map(|c| c.to_string()).unwrap_or_default(),
@@ -90,21 +94,15 @@ pub fn to_csv(records: &[TrialRecord]) -> Result<Vec<u8>, csv::Error> {
         row.extend(
             METRIC_COLUMNS
                 .iter()
-                .map(|m| r.metric(m).map(|v| format!("{v:.4}")).unwrap_or_default()),
+                .map(|m| r.metric(*m).map(|v| format!("{v:.4}")).unwrap_or_default()),
         );
-        let flag = |key: &str| {
-            r.metrics
-                .as_ref()
-                .and_then(|m| m.get(key))
-                .and_then(serde_json::Value::as_bool)
-                .unwrap_or(false)
-                .to_string()
-        };
+        let metrics = r.metrics.as_ref();
         row.extend([
-            flag("early_stopped"),
-            flag("client_limited"),
+            metrics.is_some_and(|m| m.early_stopped).to_string(),
+            metrics.is_some_and(|m| m.client_limited()).to_string(),
             r.heuristic_pruned.to_string(),
-            r.diagnosis.clone().unwrap_or_default(),
+            r.diagnosis.map(|d| d.to_string()).unwrap_or_default(),
+            r.cause.clone().unwrap_or_default(),
             r.hint.clone().unwrap_or_default(),
             r.error.clone().unwrap_or_default(),
             r.sla_failures.join("; "),

@@ -4,8 +4,10 @@
 use std::fmt::Write;
 
 use shared::flags;
+use shared::metrics::{Metric, Series};
 use shared::ranking;
 use shared::record::TrialRecord;
+use shared::sla::Stat;
 
 /// Facts about a scenario for its summary.
 pub struct ScenarioFacts<'a> {
@@ -30,8 +32,10 @@ fn number(value: Option<f64>) -> String {
 fn note(record: &TrialRecord) -> String {
     let text = record
         .diagnosis
-        .clone()
-        .map(|d| format!("{d}: {}", record.hint.clone().unwrap_or_default()))
+        .map(|d| match &record.cause {
+            Some(cause) => format!("{d}: {cause}"),
+            None => format!("{d}: {}", record.hint.clone().unwrap_or_default()),
+        })
         .or_else(|| record.error.clone())
         .or_else(|| record.heuristic_reason.clone())
         .or_else(|| (!record.sla_failures.is_empty()).then(|| record.sla_failures.join("; ")))
@@ -63,7 +67,7 @@ pub fn scenario_summary(facts: &ScenarioFacts, records: &[TrialRecord]) -> Strin
                 best.stage,
                 ranking::credited_rate(best),
                 best.max_concurrency.map_or("unlimited".into(), |c| c.to_string()),
-                best.metric("output_throughput").unwrap_or(0.0)
+                best.metric(Metric::OutputThroughput).unwrap_or(0.0)
             );
         }
         _ => out.push_str("\n## Best Launch Command\n\nNo candidate met the SLA in this scenario, so there is no launch command to recommend. See the failures and SLA violations below.\n"),
@@ -80,17 +84,17 @@ pub fn scenario_summary(facts: &ScenarioFacts, records: &[TrialRecord]) -> Strin
             r.candidate_id,
             r.stage,
             r.requested_qps,
-            number(r.metric("achieved_request_rate")),
+            number(r.metric(Metric::AchievedRate)),
             r.max_concurrency.map_or("-".into(), |c| c.to_string()),
             text("prefill_attention_backend"),
             text("decode_attention_backend"),
             flags::int_flag(f, "tp_size", 1),
             text("ep_size"),
             flags::int_flag(f, "pp_size", 1),
-            number(r.metric("output_throughput")),
-            number(r.metric("mean_ttft_ms")),
-            number(r.metric("mean_tpot_ms")),
-            number(r.metric("p99_ttft_ms")),
+            number(r.metric(Metric::OutputThroughput)),
+            number(r.metric(Metric::Latency(Series::Ttft, Stat::Mean))),
+            number(r.metric(Metric::Latency(Series::Tpot, Stat::Mean))),
+            number(r.metric(Metric::Latency(Series::Ttft, Stat::P99))),
             r.outcome_label(),
             note(r)
         );

@@ -5,9 +5,10 @@
 
 pub mod command;
 pub mod csv_export;
+pub mod jsonl;
 pub mod markdown;
 
-use std::io::Write;
+use std::io::Write as _;
 use std::path::Path;
 
 use anyhow::Context;
@@ -34,17 +35,15 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Appends one record to a JSONL file and syncs it to disk.
+/// Appends one record to a JSONL file (one write of the whole line) and syncs it to disk. A torn
+/// last line left by a crash or a full disk is set aside first, so the record never lands on
+/// a fragment.
 pub fn append_jsonl(path: &Path, record: &TrialRecord) -> anyhow::Result<()> {
-    let mut file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .with_context(|| format!("cannot open {}", path.display()))?;
-    let line = serde_json::to_string(record)?;
-    writeln!(file, "{line}").with_context(|| format!("cannot append to {}", path.display()))?;
-    file.sync_data()?;
-    Ok(())
+    jsonl::repair_torn_tail(path)?;
+    let mut file = jsonl::open_append(path)?;
+    let line = serde_json::to_vec(record)?;
+    jsonl::write_line(&mut file, line)
+        .with_context(|| format!("cannot append to {}", path.display()))
 }
 
 /// Reads records from a JSONL file; a torn last line (from a crash mid-write) is skipped.

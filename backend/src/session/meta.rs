@@ -1,12 +1,12 @@
 //! `run_meta.json`: what the results in an output directory were measured with, so a resumed run
 //! with a changed config or dataset is refused instead of silently mixing results.
 
-use std::path::Path;
-
 use anyhow::Context;
 use serde_json::{Value, json};
 
 use shared::redact::{REDACTED, is_secret_env};
+use shared::run_dir::RunDir;
+use shared::run_meta::RunMeta;
 
 use crate::config::RunConfig;
 
@@ -40,44 +40,21 @@ pub fn measurement_settings(cfg: &RunConfig) -> Value {
     })
 }
 
-/// Compares the stored settings with the current ones; returns the differing top-level keys.
-pub fn changed_keys(stored: &Value, current: &Value) -> Vec<String> {
-    let mut changed = Vec::new();
-    if let (Some(a), Some(b)) = (stored.as_object(), current.as_object()) {
-        for (section, value) in b {
-            match (a.get(section), value) {
-                (Some(Value::Object(old)), Value::Object(new)) => {
-                    for (key, v) in new {
-                        if old.get(key) != Some(v) {
-                            changed.push(format!("{section}.{key}"));
-                        }
-                    }
-                }
-                (old, new) if old != Some(new) => changed.push(section.clone()),
-                _ => {}
-            }
-        }
-    }
-    changed
-}
-
 /// Loads `run_meta.json`, if any.
-pub fn load(dir: &Path) -> anyhow::Result<Option<Value>> {
-    let path = dir.join("run_meta.json");
+pub fn load(run_dir: &RunDir) -> anyhow::Result<Option<RunMeta>> {
+    let path = run_dir.meta();
     match std::fs::read_to_string(&path) {
-        Ok(text) => {
-            Ok(Some(serde_json::from_str(&text).with_context(|| {
-                format!("{} is not valid JSON", path.display())
-            })?))
-        }
+        Ok(text) => Ok(Some(serde_json::from_str(&text).with_context(|| {
+            format!("{} is not a valid run_meta.json", path.display())
+        })?)),
         Err(_) => Ok(None),
     }
 }
 
 /// Writes `run_meta.json`.
-pub fn save(dir: &Path, meta: &Value) -> anyhow::Result<()> {
+pub fn save(run_dir: &RunDir, meta: &RunMeta) -> anyhow::Result<()> {
     crate::results::write_atomic(
-        &dir.join("run_meta.json"),
+        &run_dir.meta(),
         serde_json::to_string_pretty(meta)?.as_bytes(),
     )
 }

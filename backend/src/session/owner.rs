@@ -2,7 +2,7 @@
 //! can tell a run whose process died (`kill -9`, a reboot) from one that is still going, and
 //! `mirror` can ask the remote machine the same question over ssh.
 
-use serde_json::{Value, json};
+use shared::run_meta::RunMeta;
 
 /// The process that owns a run folder.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,17 +29,12 @@ impl RunOwner {
         }
     }
 
-    /// The `process` entry of `run_meta.json`.
-    pub fn to_json(&self) -> Value {
-        json!({ "pid": self.pid, "host": self.host })
-    }
-
-    /// Reads the `process` entry of a parsed `run_meta.json` (absent in older or upstream folders).
-    pub fn from_meta(meta: &Value) -> Option<RunOwner> {
-        let process = meta.get("process")?;
+    /// Reads the `process` entry of `run_meta.json` (absent in older or upstream folders).
+    pub fn from_meta(meta: &RunMeta) -> Option<RunOwner> {
+        let process = meta.process.as_ref()?;
         Some(RunOwner {
-            pid: u32::try_from(process.get("pid")?.as_u64()?).ok()?,
-            host: process.get("host")?.as_str()?.to_string(),
+            pid: process.pid,
+            host: process.host.clone(),
         })
     }
 
@@ -73,10 +68,15 @@ mod tests {
     #[test]
     fn the_owner_round_trips_through_run_meta() {
         let owner = RunOwner::current();
-        let meta = json!({ "schema_version": 1, "process": owner.to_json() });
+        let meta: RunMeta = serde_json::from_value(serde_json::json!({
+            "schema_version": 1, "process": { "pid": owner.pid, "host": owner.host }
+        }))
+        .expect("meta");
         assert_eq!(RunOwner::from_meta(&meta), Some(owner.clone()));
         assert!(owner.is_local());
-        assert_eq!(RunOwner::from_meta(&json!({ "schema_version": 1 })), None);
+        let without: RunMeta =
+            serde_json::from_value(serde_json::json!({ "schema_version": 1 })).expect("meta");
+        assert_eq!(RunOwner::from_meta(&without), None);
     }
 
     #[test]

@@ -2,12 +2,12 @@
 //! and new), the stage incumbents, and writing the scenario's result files.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 
 use anyhow::Context;
 
 use shared::ranking;
-use shared::record::TrialRecord;
+use shared::record::{Stage, TrialRecord};
+use shared::run_dir::ScenarioDir;
 
 use crate::config::{ApiBackend, RunConfig, Scenario};
 use crate::dataset::DatasetRow;
@@ -18,7 +18,7 @@ pub struct ScenarioState {
     /// The scenario.
     pub scenario: Scenario,
     /// Output folder.
-    pub dir: PathBuf,
+    pub dir: ScenarioDir,
     /// Prepared rows.
     pub rows: Vec<DatasetRow>,
     /// Request path.
@@ -28,28 +28,48 @@ pub struct ScenarioState {
     /// Resumed records by trial key.
     pub stored: HashMap<String, TrialRecord>,
     /// Best passing credited rate so far, per stage, as replayed in this run.
-    pub incumbent: HashMap<String, f64>,
+    pub incumbent: HashMap<Stage, f64>,
 }
 
 impl ScenarioState {
-    /// Path of the append-only log.
-    pub fn live_path(&self) -> PathBuf {
-        self.dir.join("live_results.jsonl")
+    /// A scenario with the records an earlier run left.
+    pub fn new(
+        scenario: Scenario,
+        dir: ScenarioDir,
+        rows: Vec<DatasetRow>,
+        backend: ApiBackend,
+        records: Vec<TrialRecord>,
+    ) -> ScenarioState {
+        let stored = records
+            .iter()
+            .map(|r| (r.trial_key.clone(), r.clone()))
+            .collect();
+        ScenarioState {
+            scenario,
+            dir,
+            rows,
+            backend,
+            records,
+            stored,
+            incumbent: HashMap::new(),
+        }
     }
 
     /// Takes a finished (or resumed) record into account for the incumbent.
     pub fn note_incumbent(&mut self, record: &TrialRecord) {
         if record.sla_passed && record.metrics.is_some() {
             let rate = record.requested_qps;
-            let entry = self.incumbent.entry(record.stage.clone()).or_insert(rate);
+            let entry = self.incumbent.entry(record.stage).or_insert(rate);
             *entry = entry.max(rate);
         }
     }
 
-    /// Adds a newly measured record: appended to the live log before anything else happens.
+    /// Adds a newly measured record: appended to the live log before anything else happens. A
+    /// record with the same trial key (a retried launch failure) is replaced.
     pub fn push_new(&mut self, record: TrialRecord) -> anyhow::Result<()> {
-        results::append_jsonl(&self.live_path(), &record)?;
+        results::append_jsonl(&self.dir.live_results(), &record)?;
         self.note_incumbent(&record);
+        self.records.retain(|r| r.trial_key != record.trial_key);
         self.records.push(record);
         Ok(())
     }
@@ -57,13 +77,13 @@ impl ScenarioState {
     /// Records with `best_for_candidate` marked on the best passing trial of each walk.
     pub fn marked_records(&self) -> Vec<TrialRecord> {
         let mut records = self.records.clone();
-        let mut best: HashMap<(String, usize, Option<u64>), usize> = HashMap::new();
+        let mut best: HashMap<(Stage, usize, Option<u64>), usize> = HashMap::new();
         for (i, r) in records
             .iter()
             .enumerate()
             .filter(|(_, r)| r.sla_passed && r.metrics.is_some())
         {
-            let key = (r.stage.clone(), r.candidate_id, r.max_concurrency);
+            let key = (r.stage, r.candidate_id, r.max_concurrency);
             match best.get(&key) {
                 Some(&j) if records[j].requested_qps >= r.requested_qps => {}
                 _ => {
@@ -83,12 +103,9 @@ impl ScenarioState {
     /// Rewrites `results.jsonl`, `results.csv` and `summary.md`.
     pub fn write_outputs(&self, cfg: &RunConfig, partial: Option<&str>) -> anyhow::Result<()> {
         let records = self.marked_records();
-        results::write_atomic(
-            &self.dir.join("results.jsonl"),
-            &results::jsonl_bytes(&records)?,
-        )?;
+        results::write_atomic(&self.dir.results(), &results::jsonl_bytes(&records)?)?;
         let csv = csv_export::to_csv(&records).context("cannot render results.csv")?;
-        results::write_atomic(&self.dir.join("results.csv"), &csv)?;
+        results::write_atomic(&self.dir.results_csv(), &csv)?;
         let facts = markdown::ScenarioFacts {
             name: &self.scenario.name,
             dataset: dataset_line(cfg, &self.scenario),
@@ -98,7 +115,7 @@ impl ScenarioState {
             sla: sla_text(cfg),
         };
         results::write_atomic(
-            &self.dir.join("summary.md"),
+            &self.dir.summary(),
             markdown::scenario_summary(&facts, &records).as_bytes(),
         )
     }

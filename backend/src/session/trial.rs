@@ -8,7 +8,7 @@ use sha2::Digest;
 use tokio::time::Instant;
 
 use shared::flags::{self, FlagMap};
-use shared::record::{SCHEMA_VERSION, TrialRecord};
+use shared::record::{Diagnosis, SCHEMA_VERSION, Stage, TrialRecord};
 
 use crate::cancel::CancelReceiver;
 use crate::config::RunConfig;
@@ -17,7 +17,7 @@ use crate::loadgen::{self, BodyOptions, LoadSpec, PreparedRequest, Target};
 /// The content key of a trial: stage, scenario, flags without host/port, rate (to a millionth of a
 /// request/s, so float formatting never matters) and concurrency.
 pub fn trial_key(
-    stage: &str,
+    stage: Stage,
     scenario: &str,
     flags: &FlagMap,
     qps: f64,
@@ -34,8 +34,8 @@ pub fn trial_key(
 
 /// Identity of a trial being run.
 pub struct TrialId<'a> {
-    /// Stage name.
-    pub stage: &'a str,
+    /// Stage.
+    pub stage: Stage,
     /// Scenario display name.
     pub scenario: &'a str,
     /// Scenario slug (part of the key).
@@ -43,7 +43,7 @@ pub struct TrialId<'a> {
     /// Candidate index.
     pub candidate_id: usize,
     /// Flags as launched.
-    pub flags: &'a FlagMap,
+    pub flags: FlagMap,
     /// Offered rate.
     pub qps: f64,
     /// Concurrency cap.
@@ -58,11 +58,11 @@ impl TrialId<'_> {
             trial_key: trial_key(
                 self.stage,
                 self.scenario_slug,
-                self.flags,
+                &self.flags,
                 self.qps,
                 self.max_concurrency,
             ),
-            stage: self.stage.to_string(),
+            stage: self.stage,
             scenario: self.scenario.to_string(),
             candidate_id: self.candidate_id,
             requested_qps: self.qps,
@@ -73,6 +73,8 @@ impl TrialId<'_> {
             metrics: None,
             error: None,
             diagnosis: None,
+            failure: Default::default(),
+            cause: None,
             hint: None,
             heuristic_pruned: false,
             heuristic_reason: None,
@@ -81,30 +83,6 @@ impl TrialId<'_> {
             trial_duration_s: 0.0,
         }
     }
-}
-
-/// SLA violations of measured metrics. An early-stopped trial never passes (its verdict was already
-/// lost), and neither does a client-limited one (its numbers describe the client, not the server).
-pub fn judge(
-    sla: &shared::sla::Sla,
-    metrics: &serde_json::Map<String, serde_json::Value>,
-) -> Vec<String> {
-    let mut failures = sla.violations(metrics);
-    if let Some(reason) = metrics
-        .get("early_stop_reason")
-        .and_then(serde_json::Value::as_str)
-    {
-        failures.push(format!("early_stopped: {reason}"));
-    }
-    if let Some(reason) = metrics
-        .get("client_limited_reason")
-        .and_then(serde_json::Value::as_str)
-    {
-        failures.push(format!(
-            "client_limited: {reason}; this trial says nothing about the server"
-        ));
-    }
-    failures
 }
 
 /// Prepared requests of a scenario for one server.
@@ -159,6 +137,9 @@ pub fn workload(
     })
 }
 
+/// How long the cache flush between points may take.
+const FLUSH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// Runs one trial; `None` when cancelled (nothing is recorded for a cancelled trial).
 pub async fn measure(
     cfg: &RunConfig,
@@ -170,19 +151,27 @@ pub async fn measure(
 ) -> Option<TrialRecord> {
     let started = Instant::now();
     let mut record = id.empty_record();
-    if let Err(message) = loadgen::warmup(target, &workload.warmup).await {
+    let warmed = tokio::select! {
+        warmed = loadgen::warmup(target, &workload.warmup) => warmed,
+        () = crate::cancel::cancelled(cancel) => return None,
+    };
+    if let Err(message) = warmed {
         record.error = Some(message);
-        record.diagnosis = Some("warmup_failed".into());
+        record.diagnosis = Some(Diagnosis::WarmupFailed);
         record.hint = Some("Every warmup request failed; check the server log and the request path (benchmark.backend).".into());
         record.trial_duration_s = started.elapsed().as_secs_f64();
         return Some(record);
     }
     if flush {
-        let _ = target
+        let request = target
             .client
             .post(format!("{}/flush_cache", target.base_url))
-            .send()
-            .await;
+            .timeout(FLUSH_TIMEOUT)
+            .send();
+        tokio::select! {
+            _ = request => {}
+            () = crate::cancel::cancelled(cancel) => return None,
+        }
     }
     let spec = LoadSpec {
         rate: id.qps,
@@ -191,18 +180,14 @@ pub async fn measure(
         arrival: cfg.benchmark.arrival,
         burstiness: cfg.benchmark.burstiness,
     };
-    let planned = workload.requests.len();
-    let stops = loadgen::Stops {
-        failed: cfg
-            .benchmark
-            .early_stop
-            .then(|| loadgen::early_stop::EarlyStop::new(&cfg.benchmark.sla, planned)),
-        passing: cfg.benchmark.early_pass.map(|p| {
-            loadgen::early_pass::EarlyPass::new(&cfg.benchmark.sla, planned, p.after, p.margin)
-        }),
-    };
+    let rules = crate::verdict::stop_rules(
+        &cfg.benchmark.sla,
+        workload.requests.len(),
+        cfg.benchmark.early_stop,
+        cfg.benchmark.early_pass.map(|p| (p.after, p.margin)),
+    );
     let outcome =
-        loadgen::run_with_early_stop(target, Arc::clone(&workload.requests), &spec, stops, cancel)
+        loadgen::run_with_early_stop(target, Arc::clone(&workload.requests), &spec, rules, cancel)
             .await?;
     let mut metrics = crate::metrics::summarize(
         &outcome.results,
@@ -210,28 +195,19 @@ pub async fn measure(
         id.qps,
         id.max_concurrency,
     );
-    crate::metrics::add_client_stats(
-        &mut metrics,
+    metrics.client = Some(crate::metrics::client_health(
         &outcome.client,
         outcome.results.len(),
         cfg.benchmark.max_client_lag_ms,
-    );
-    metrics.insert(
-        "early_stopped".into(),
-        json!(outcome.early_stopped.is_some()),
-    );
-    if let Some(reason) = &outcome.early_stopped {
-        let key = if outcome.early_passed {
-            "early_pass_reason"
-        } else {
-            "early_stop_reason"
-        };
-        metrics.insert(key.into(), json!(reason));
+    ));
+    metrics.early_stopped = outcome.early_stopped.is_some();
+    if outcome.early_passed {
+        metrics.early_pass_reason = outcome.early_stopped;
+    } else {
+        metrics.early_stop_reason = outcome.early_stopped;
     }
-    if let Some(tag) = &cfg.benchmark.tag {
-        metrics.insert("tag".into(), json!(tag));
-    }
-    record.sla_failures = judge(&cfg.benchmark.sla, &metrics);
+    metrics.tag.clone_from(&cfg.benchmark.tag);
+    record.sla_failures = crate::verdict::judge(&cfg.benchmark.sla, &metrics);
     record.sla_passed = record.sla_failures.is_empty();
     record.metrics = Some(metrics);
     record.trial_duration_s = started.elapsed().as_secs_f64();

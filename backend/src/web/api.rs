@@ -14,6 +14,7 @@ use axum::response::{IntoResponse, Response};
 use futures_util::Stream;
 use serde::Deserialize;
 use shared::api::{ConfigCheck, ConfigProblem};
+use shared::metrics::Metric;
 use shared::sla::{LatencyMetric, Stat};
 
 use super::runs::{self, PathError};
@@ -86,26 +87,33 @@ pub async fn plot(State(state): Shared, Query(q): Query<PlotQuery>) -> Response 
         return (StatusCode::NOT_FOUND, "no such scenario").into_response();
     };
     let metric = match q.metric.as_str() {
+        "ttft" => LatencyMetric::Ttft,
         "tpot" => LatencyMetric::Tpot,
         "itl" => LatencyMetric::Itl,
         "e2e" => LatencyMetric::E2e,
-        _ => LatencyMetric::Ttft,
+        _ => {
+            return (
+                StatusCode::BAD_REQUEST,
+                "metric must be ttft, tpot, itl or e2e",
+            )
+                .into_response();
+        }
     };
-    let stat = if q.stat.as_deref() == Some("p50") {
-        Stat::Median
-    } else {
-        Stat::P99
+    let stat = match q.stat.as_deref() {
+        None | Some("p99") => Stat::P99,
+        Some("p50") => Stat::Median,
+        Some(_) => return (StatusCode::BAD_REQUEST, "stat must be p99 or p50").into_response(),
     };
-    let (key, limit) = crate::report::plotted_metric(data.sla().as_ref(), metric, stat);
-    let x_metric = if q.x.as_deref() == Some("tokens") {
-        "output_throughput"
-    } else {
-        "achieved_request_rate"
+    let x_metric = match q.x.as_deref() {
+        None | Some("rate") => Metric::AchievedRate,
+        Some("tokens") => Metric::OutputThroughput,
+        Some(_) => return (StatusCode::BAD_REQUEST, "x must be rate or tokens").into_response(),
     };
+    let (y_metric, limit) = crate::report::plotted_metric(data.sla().as_ref(), metric, stat);
     let spec = crate::report::plots::PlotSpec {
-        title: format!("{}: {key}", scenario.name),
-        x_metric: x_metric.into(),
-        y_metric: key,
+        title: format!("{}: {}", scenario.name, y_metric.label()),
+        x_metric,
+        y_metric,
         sla_ms: limit,
     };
     (
@@ -248,7 +256,7 @@ pub async fn validate(State(state): Shared, Json(body): Json<ValidateBody>) -> R
     let check = match parse_config(&state, &body.yaml) {
         Ok(cfg) => ConfigCheck {
             problems: Vec::new(),
-            plan: Some(crate::commands::plan_text(&cfg)),
+            plan: Some(crate::plan::render(&cfg)),
         },
         Err(crate::config::ConfigError::Invalid {
             line,

@@ -1,32 +1,37 @@
-//! Runs under the results root, read from their files: found by `run_meta.json`,
-//! `progress.log` or `scenario_summary.jsonl` (at most three folders deep), summarised for the
-//! runs page, and detailed (candidate states and progress parsed from `progress.log`) for the run
-//! page. Everything is read fresh from disk, so CLI runs, dashboard runs and folders synced from
-//! another machine look the same.
+//! Runs under the results root, read from their files: found by their marker files (at most three
+//! folders deep), summarised for the runs page, and detailed for the run page. Status, progress
+//! and candidate states are folded from the run's `events.jsonl` ([`RunView`]); folders written
+//! before runs kept events (and the upstream tool's) are derived from their result files and
+//! marked so. Everything is read fresh from disk, so CLI runs, dashboard runs and folders synced
+//! from another machine look the same.
 
 use std::path::{Component, Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
+use shared::api::{RunDetail, RunStatus, RunSummary, ScenarioView};
+use shared::events::RunView;
+use shared::run_dir::{RunDir, ScenarioDir};
+
 use crate::session::owner::RunOwner;
-use shared::api::{CandidateState, RunDetail, RunStatus, RunSummary, ScenarioView};
 
 /// A run folder quiet for longer than this without a final line is shown as failed.
 const QUIET_LIMIT: Duration = Duration::from_secs(30 * 60);
 
 /// Files that make a folder a run: autobench's, and those of the upstream Python tool
 /// (`results.jsonl`/`live_results.jsonl` at the top for one scenario, `SUMMARY.md` for several).
-const MARKERS: [&str; 6] = [
-    "run_meta.json",
-    "progress.log",
-    "scenario_summary.jsonl",
-    "results.jsonl",
-    "live_results.jsonl",
-    "SUMMARY.md",
+const MARKERS: [&str; 7] = [
+    RunDir::META,
+    RunDir::EVENTS,
+    RunDir::PROGRESS_LOG,
+    RunDir::SCENARIO_SUMMARY_JSONL,
+    ScenarioDir::RESULTS,
+    ScenarioDir::LIVE_RESULTS,
+    RunDir::RUN_SUMMARY,
 ];
 
 /// A folder written by the upstream Python tool (no `run_meta.json`): shown read-only.
 fn is_upstream(dir: &Path) -> bool {
-    !dir.join("run_meta.json").is_file()
+    !RunDir::new(dir).meta().is_file()
 }
 
 /// Why a path was refused.
@@ -118,51 +123,52 @@ fn walk(root: &Path, dir: &Path, depth: usize, found: &mut Vec<String>) {
     }
 }
 
-/// Lines of the run's `progress.log` (empty when absent).
-fn progress_lines(dir: &Path) -> Vec<String> {
-    std::fs::read_to_string(dir.join("progress.log"))
-        .map(|t| t.lines().map(str::to_string).collect())
-        .unwrap_or_default()
-}
-
-fn timestamp(line: &str) -> Option<chrono::NaiveDateTime> {
-    chrono::NaiveDateTime::parse_from_str(line.get(..19)?, "%Y-%m-%d %H:%M:%S").ok()
-}
-
-fn status(dir: &Path, lines: &[String]) -> RunStatus {
-    let has = |needle: &str| lines.iter().rev().take(40).any(|l| l.contains(needle));
-    if has("run failed") {
-        RunStatus::Failed
-    } else if has("run interrupted") {
-        RunStatus::Interrupted
-    } else if has("run finished") {
-        RunStatus::Finished
-    } else if lines.is_empty() && has_final_results(dir) {
-        // The upstream tool keeps no progress log; it writes results.jsonl when a scenario ends.
-        RunStatus::Finished
-    } else if owner_died(dir) {
-        // Killed (`kill -9`, a reboot) before it could write a final line; resume continues it.
-        RunStatus::Interrupted
-    } else {
-        let log = if dir.join("progress.log").is_file() {
-            dir.join("progress.log")
-        } else {
-            dir.join("live_results.jsonl")
-        };
-        let quiet = std::fs::metadata(log)
-            .and_then(|m| m.modified())
-            .ok()
-            .and_then(|t| SystemTime::now().duration_since(t).ok());
-        match quiet {
-            Some(q) if q > QUIET_LIMIT => RunStatus::Failed,
-            _ => RunStatus::Running,
-        }
+/// The run's events folded into its live state; `None` for folders without `events.jsonl`.
+fn run_view(dir: &Path) -> Option<RunView> {
+    let path = RunDir::new(dir).events();
+    if !path.is_file() {
+        return None;
     }
+    let (events, _warnings) = crate::reporter::read_events(&path);
+    Some(RunView::from_events(&events))
+}
+
+fn status(dir: &Path, view: Option<&RunView>) -> RunStatus {
+    match view.and_then(|v| v.status) {
+        Some(RunStatus::Running) | None => {}
+        Some(ended) => return ended,
+    }
+    if view.is_none() && has_final_results(dir) {
+        // Older folders and the upstream tool's: results.jsonl is written when a scenario ends.
+        return RunStatus::Finished;
+    }
+    if owner_died(dir) {
+        // Killed (`kill -9`, a reboot) before it could write a final event; resume continues it.
+        return RunStatus::Interrupted;
+    }
+    match quiet_for(dir) {
+        Some(quiet) if quiet > QUIET_LIMIT => RunStatus::Failed,
+        _ => RunStatus::Running,
+    }
+}
+
+/// How long the run's files have not changed.
+fn quiet_for(dir: &Path) -> Option<Duration> {
+    let run = RunDir::new(dir);
+    [
+        run.events(),
+        run.progress_log(),
+        ScenarioDir::at(dir).live_results(),
+    ]
+    .iter()
+    .filter_map(|p| std::fs::metadata(p).and_then(|m| m.modified()).ok())
+    .max()
+    .and_then(|t| SystemTime::now().duration_since(t).ok())
 }
 
 /// Whether the run's own process, on this machine, is gone.
 fn owner_died(dir: &Path) -> bool {
-    std::fs::read_to_string(dir.join("run_meta.json"))
+    std::fs::read_to_string(RunDir::new(dir).meta())
         .ok()
         .and_then(|text| serde_json::from_str(&text).ok())
         .and_then(|meta| RunOwner::from_meta(&meta))
@@ -170,35 +176,71 @@ fn owner_died(dir: &Path) -> bool {
 }
 
 fn has_final_results(dir: &Path) -> bool {
-    dir.join("results.jsonl").is_file() || dir.join("SUMMARY.md").is_file()
+    ScenarioDir::at(dir).results().is_file() || RunDir::new(dir).run_summary().is_file()
+}
+
+/// An RFC 3339 time as local `YYYY-MM-DD HH:MM:SS`.
+fn local_time(rfc3339: &str) -> Option<chrono::DateTime<chrono::Local>> {
+    chrono::DateTime::parse_from_rfc3339(rfc3339)
+        .ok()
+        .map(|t| t.with_timezone(&chrono::Local))
+}
+
+/// First and last moment of a run: from its events, or, for older folders, its trials.
+fn time_span(
+    view: Option<&RunView>,
+    records: &[&shared::record::TrialRecord],
+) -> Option<(
+    chrono::DateTime<chrono::Local>,
+    chrono::DateTime<chrono::Local>,
+)> {
+    if let Some(view) = view {
+        let first = view.started_at.as_deref().and_then(local_time)?;
+        let last = view.last_at.as_deref().and_then(local_time)?;
+        return Some((first, last));
+    }
+    let starts: Vec<_> = records
+        .iter()
+        .filter_map(|r| local_time(&r.started_at).map(|t| (t, r.trial_duration_s)))
+        .collect();
+    let first = starts.iter().map(|(t, _)| *t).min()?;
+    let last = starts
+        .iter()
+        .map(|(t, d)| *t + chrono::Duration::milliseconds((d * 1000.0) as i64))
+        .max()?;
+    Some((first, last))
 }
 
 /// The runs-page line of one run.
 pub fn summary(root: &Path, id: &str) -> Result<RunSummary, PathError> {
     let dir = confined(root, id)?;
-    let lines = progress_lines(&dir);
-    let data = crate::report::load(&dir).ok();
+    let view = run_view(&dir);
+    Ok(summarize(&dir, id, view.as_ref()))
+}
+
+fn summarize(dir: &Path, id: &str, view: Option<&RunView>) -> RunSummary {
+    let data = crate::report::load(dir).ok();
     let scenarios = data
         .as_ref()
         .map(|d| d.scenarios.as_slice())
         .unwrap_or_default();
-    let first = lines.iter().find_map(|l| timestamp(l));
-    let last = lines.iter().rev().find_map(|l| timestamp(l));
-    Ok(RunSummary {
+    let records: Vec<&shared::record::TrialRecord> =
+        scenarios.iter().flat_map(|s| s.records.iter()).collect();
+    let span = time_span(view, &records);
+    RunSummary {
         id: id.to_string(),
-        status: status(&dir, &lines),
+        status: status(dir, view),
         scenarios: scenarios.iter().map(|s| s.name.clone()).collect(),
         best: scenarios
             .iter()
             .map(|s| (s.name.clone(), best_rate(&s.records)))
             .collect(),
-        started_at: first.map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string()),
-        duration_s: first
-            .zip(last)
-            .map(|(a, b)| (b - a).num_milliseconds() as f64 / 1000.0),
-        trials: scenarios.iter().map(|s| s.records.len()).sum(),
-        upstream: is_upstream(&dir),
-    })
+        started_at: span.map(|(a, _)| a.format("%Y-%m-%d %H:%M:%S").to_string()),
+        duration_s: span.map(|(a, b)| (b - a).num_milliseconds() as f64 / 1000.0),
+        trials: records.len(),
+        upstream: is_upstream(dir),
+        derived: view.is_none(),
+    }
 }
 
 fn best_rate(records: &[shared::record::TrialRecord]) -> Option<f64> {
@@ -221,19 +263,27 @@ pub fn detail(root: &Path, id: &str) -> Result<RunDetail, PathError> {
     if !is_run(&dir) {
         return Err(PathError::Missing(id.to_string()));
     }
-    let summary = summary(root, id)?;
-    let lines = progress_lines(&dir);
+    let view = run_view(&dir);
+    let summary = summarize(&dir, id, view.as_ref());
+    let answers = view.as_ref().map(|v| v.answers.clone()).unwrap_or_default();
     let data = crate::report::load(&dir).ok();
-    let scenarios = data
+    let scenarios: Vec<ScenarioView> = data
         .map(|d| {
             d.scenarios
                 .into_iter()
                 .map(|s| {
-                    let best = s.summary.as_ref().filter(|r| r["status"] == "ok");
+                    let from_summary = s
+                        .summary
+                        .as_ref()
+                        .filter(|r| r["status"] == "ok")
+                        .and_then(|r| r["launch_command"].as_str())
+                        .map(str::to_string);
+                    let from_events = answers
+                        .iter()
+                        .find(|a| a.scenario == s.name)
+                        .and_then(|a| a.command.clone());
                     ScenarioView {
-                        best_command: best
-                            .and_then(|r| r["launch_command"].as_str())
-                            .map(str::to_string),
+                        best_command: from_summary.or(from_events),
                         best_rate: best_rate(&s.records),
                         name: s.name,
                         records: s.records,
@@ -242,7 +292,8 @@ pub fn detail(root: &Path, id: &str) -> Result<RunDetail, PathError> {
                 .collect()
         })
         .unwrap_or_default();
-    let (trials_done, trials_planned) = progress_counts(&lines);
+    let trials_done = view.as_ref().map_or(summary.trials, |v| v.trials_done);
+    let trials_planned = view.as_ref().and_then(|v| v.trials_planned);
     let eta_s = match (trials_planned, summary.duration_s) {
         (Some(planned), Some(elapsed))
             if trials_done > 0 && summary.status == RunStatus::Running =>
@@ -252,7 +303,7 @@ pub fn detail(root: &Path, id: &str) -> Result<RunDetail, PathError> {
         _ => None,
     };
     Ok(RunDetail {
-        candidates: candidate_states(&lines),
+        candidates: view.map(|v| v.candidates).unwrap_or_default(),
         trials_done,
         trials_planned,
         eta_s,
@@ -262,74 +313,13 @@ pub fn detail(root: &Path, id: &str) -> Result<RunDetail, PathError> {
     })
 }
 
-fn progress_counts(lines: &[String]) -> (usize, Option<usize>) {
-    let planned = lines.iter().find_map(|l| {
-        l.split_whitespace()
-            .find_map(|w| w.strip_prefix("estimated_base_trials="))
-            .and_then(|n| n.parse().ok())
-    });
-    let done = lines.iter().filter(|l| l.contains(" -> ")).count();
-    (done, planned)
-}
-
-/// Candidate states from the progress log's `[stage] cand=N ...` lines (the last one wins).
-pub fn candidate_states(lines: &[String]) -> Vec<CandidateState> {
-    let mut states: Vec<CandidateState> = Vec::new();
-    if let Some(total) = lines.iter().find_map(|l| {
-        l.split_whitespace()
-            .find_map(|w| w.strip_prefix("candidates="))
-            .and_then(|n| n.parse::<usize>().ok())
-    }) {
-        states.extend((0..total).map(|id| CandidateState {
-            stage: "base".into(),
-            id,
-            state: "waiting".into(),
-        }));
-    }
-    for line in lines {
-        let Some((stage, id, rest)) = parse_candidate_line(line) else {
-            continue;
-        };
-        let state = if rest.starts_with("launching") {
-            "launching".to_string()
-        } else if rest.starts_with("ready in") {
-            "warming up".to_string()
-        } else if let Some(qps) = rest.split("probing qps=").nth(1) {
-            let rate = qps.split_whitespace().next().unwrap_or("?");
-            format!("probing {rate} req/s")
-        } else if let Some(reason) = rest.strip_prefix("failed to start: ") {
-            format!("failed: {reason}")
-        } else if rest.contains(" -> ") {
-            match rest.rsplit_once(" (").map(|(_, d)| d.trim_end_matches(')')) {
-                Some(diagnosis) => format!("failed: {diagnosis}"),
-                None => "done".to_string(),
-            }
-        } else {
-            continue;
-        };
-        match states.iter_mut().find(|s| s.stage == stage && s.id == id) {
-            Some(existing) => existing.state = state,
-            None => states.push(CandidateState { stage, id, state }),
-        }
-    }
-    states
-}
-
-fn parse_candidate_line(line: &str) -> Option<(String, usize, &str)> {
-    let start = line.find('[')?;
-    let end = line[start..].find(']')? + start;
-    let stage = line[start + 1..end].to_string();
-    let rest = line[end + 1..].trim_start().strip_prefix("cand=")?;
-    let (id, rest) = rest.split_once(' ')?;
-    Some((stage, id.parse().ok()?, rest))
-}
-
 fn log_files(dir: &Path) -> Vec<String> {
+    let run = RunDir::new(dir);
     let mut logs = Vec::new();
-    if dir.join("progress.log").is_file() {
-        logs.push("progress.log".to_string());
+    if run.progress_log().is_file() {
+        logs.push(RunDir::PROGRESS_LOG.to_string());
     }
-    if let Ok(entries) = std::fs::read_dir(dir.join("logs")) {
+    if let Ok(entries) = std::fs::read_dir(run.logs()) {
         let mut servers: Vec<String> = entries
             .filter_map(Result::ok)
             .map(|e| e.file_name().to_string_lossy().to_string())
@@ -345,11 +335,7 @@ fn log_files(dir: &Path) -> Vec<String> {
 /// A log of a run: `progress.log` or `logs/<name>.log`, confined to the run folder; the last
 /// `max_bytes` of it.
 pub fn log_text(root: &Path, id: &str, file: &str, max_bytes: usize) -> Result<String, PathError> {
-    let allowed = file == "progress.log"
-        || file
-            .strip_prefix("logs/")
-            .is_some_and(|n| n.ends_with(".log") && !n.contains('/') && !n.starts_with('.'));
-    if !allowed {
+    if !RunDir::is_log_name(file) {
         return Err(PathError::Outside(file.to_string()));
     }
     let dir = confined(root, id)?;
@@ -367,27 +353,6 @@ pub fn log_text(root: &Path, id: &str, file: &str, max_bytes: usize) -> Result<S
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn candidate_states_follow_the_progress_log() {
-        let lines: Vec<String> = [
-            "2026-01-01 00:00:00 candidates=3 scenarios=1 estimated_base_trials=9",
-            "2026-01-01 00:00:01 [base] cand=0 launching: autobench sim",
-            "2026-01-01 00:00:02 [base] cand=0 ready in 0.4s (pgid 1)",
-            "2026-01-01 00:00:02 [base] cand=0 scenario=s probing qps=12.5000 mc=none",
-            "2026-01-01 00:00:03 [base] cand=1 failed to start: oom",
-            "2026-01-01 00:00:04 [base] cand=0 scenario=s qps=12.5000 mc=none -> pass achieved=12.5",
-        ]
-        .map(String::from)
-        .to_vec();
-        let states = candidate_states(&lines);
-        let text: Vec<String> = states
-            .iter()
-            .map(|s| format!("{}:{}", s.id, s.state))
-            .collect();
-        assert_eq!(text, ["0:done", "1:failed: oom", "2:waiting"]);
-        assert_eq!(progress_counts(&lines), (1, Some(9)));
-    }
 
     #[test]
     fn paths_stay_inside_the_root() {

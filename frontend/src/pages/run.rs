@@ -4,8 +4,10 @@
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
-use shared::api::{RunDetail, ScenarioView};
+use shared::api::{CandidatePhase, RunDetail, ScenarioView};
+use shared::metrics::{Metric, Series};
 use shared::record::TrialRecord;
+use shared::sla::Stat;
 
 use super::{duration, num};
 use crate::api;
@@ -72,6 +74,20 @@ pub fn RunPage(id: String, changed: ReadSignal<(u64, String)>) -> impl IntoView 
     }
 }
 
+/// The CSS class of a candidate phase (`state-probing`, `state-failed`).
+fn phase_class(phase: &CandidatePhase) -> &'static str {
+    match phase {
+        CandidatePhase::Waiting => "waiting",
+        CandidatePhase::Launching => "launching",
+        CandidatePhase::WarmingUp => "warming-up",
+        CandidatePhase::Probing { .. } => "probing",
+        CandidatePhase::Measured => "measured",
+        CandidatePhase::Done => "done",
+        CandidatePhase::Failed { .. } => "failed",
+        CandidatePhase::Stopped => "stopped",
+    }
+}
+
 #[component]
 fn RunBody(
     detail: RunDetail,
@@ -80,7 +96,7 @@ fn RunBody(
     axis: RwSignal<String>,
     changed: ReadSignal<(u64, String)>,
 ) -> impl IntoView {
-    let status = format!("{:?}", detail.summary.status).to_lowercase();
+    let status = detail.summary.status.name().to_string();
     let progress = match detail.trials_planned {
         Some(planned) => format!("{} of up to {planned} trials", detail.trials_done),
         None => format!("{} trials", detail.trials_done),
@@ -97,8 +113,8 @@ fn RunBody(
         <h2>"Candidates"</h2>
         <ul class="candidates">
             {candidates.into_iter().map(|c| view! {
-                <li class=format!("cand state-{}", c.state.split(':').next().unwrap_or("").replace(' ', "-"))>
-                    {format!("{} cand {}: {}", c.stage, c.id, c.state)}
+                <li class=format!("cand state-{}", phase_class(&c.phase))>
+                    {format!("{} cand {}: {}", c.stage, c.id, c.phase)}
                 </li>
             }).collect_view()}
         </ul>
@@ -155,9 +171,16 @@ type Column = (
     fn(&TrialRecord) -> String,
 );
 
-fn metric(r: &TrialRecord, name: &str) -> f64 {
-    r.metric(name).unwrap_or(f64::NAN)
+fn metric(r: &TrialRecord, m: Metric) -> f64 {
+    r.metric(m).unwrap_or(f64::NAN)
 }
+
+const TTFT_P50: Metric = Metric::Latency(Series::Ttft, Stat::Median);
+const TTFT_P99: Metric = Metric::Latency(Series::Ttft, Stat::P99);
+const TTFT_SCHED_P99: Metric = Metric::Latency(Series::TtftFromScheduled, Stat::P99);
+const TPOT_P99: Metric = Metric::Latency(Series::Tpot, Stat::P99);
+const ITL_P99: Metric = Metric::Latency(Series::Itl, Stat::P99);
+const E2E_P99: Metric = Metric::Latency(Series::E2e, Stat::P99);
 
 const COLUMNS: [Column; 12] = [
     (
@@ -172,43 +195,43 @@ const COLUMNS: [Column; 12] = [
     ),
     (
         "achieved req/s",
-        |r| metric(r, "achieved_request_rate"),
-        |r| num(r.metric("achieved_request_rate"), 2),
+        |r| metric(r, Metric::AchievedRate),
+        |r| num(r.metric(Metric::AchievedRate), 2),
     ),
     (
         "output tok/s",
-        |r| metric(r, "output_throughput"),
-        |r| num(r.metric("output_throughput"), 1),
+        |r| metric(r, Metric::OutputThroughput),
+        |r| num(r.metric(Metric::OutputThroughput), 1),
     ),
     (
         "p50 TTFT ms",
-        |r| metric(r, "median_ttft_ms"),
-        |r| num(r.metric("median_ttft_ms"), 1),
+        |r| metric(r, TTFT_P50),
+        |r| num(r.metric(TTFT_P50), 1),
     ),
     (
         "p99 TTFT ms",
-        |r| metric(r, "p99_ttft_ms"),
-        |r| num(r.metric("p99_ttft_ms"), 1),
+        |r| metric(r, TTFT_P99),
+        |r| num(r.metric(TTFT_P99), 1),
     ),
     (
         "p99 TTFT sched ms",
-        |r| metric(r, "p99_ttft_from_scheduled_ms"),
-        |r| num(r.metric("p99_ttft_from_scheduled_ms"), 1),
+        |r| metric(r, TTFT_SCHED_P99),
+        |r| num(r.metric(TTFT_SCHED_P99), 1),
     ),
     (
         "p99 TPOT ms",
-        |r| metric(r, "p99_tpot_ms"),
-        |r| num(r.metric("p99_tpot_ms"), 2),
+        |r| metric(r, TPOT_P99),
+        |r| num(r.metric(TPOT_P99), 2),
     ),
     (
         "p99 ITL ms",
-        |r| metric(r, "p99_itl_ms"),
-        |r| num(r.metric("p99_itl_ms"), 2),
+        |r| metric(r, ITL_P99),
+        |r| num(r.metric(ITL_P99), 2),
     ),
     (
         "p99 E2E ms",
-        |r| metric(r, "p99_e2e_latency_ms"),
-        |r| num(r.metric("p99_e2e_latency_ms"), 1),
+        |r| metric(r, E2E_P99),
+        |r| num(r.metric(E2E_P99), 1),
     ),
     ("SLA", |r| f64::from(u8::from(r.sla_passed)), |r| verdict(r)),
     (
@@ -220,17 +243,10 @@ const COLUMNS: [Column; 12] = [
 
 fn verdict(r: &TrialRecord) -> String {
     let mut text = r.outcome_label().to_string();
-    let flag = |name: &str| {
-        r.metrics
-            .as_ref()
-            .and_then(|m| m.get(name))
-            .and_then(serde_json::Value::as_bool)
-            == Some(true)
-    };
-    if flag("early_stopped") {
+    if r.metrics.as_ref().is_some_and(|m| m.early_stopped) {
         text.push_str(" · early stop");
     }
-    if flag("client_limited") {
+    if r.metrics.as_ref().is_some_and(|m| m.client_limited()) {
         text.push_str(" · client-limited");
     }
     if let Some(steal) = r.host_steal_note() {

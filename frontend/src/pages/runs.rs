@@ -41,7 +41,7 @@ pub fn RunsPage(changed: ReadSignal<(u64, String)>) -> impl IntoView {
             <tbody>
                 {move || runs.get().into_iter().map(|run| {
                     let href = format!("#/run/{}", api::encode_component(&run.id));
-                    let status = format!("{:?}", run.status).to_lowercase();
+                    let status = run.status.name().to_string();
                     let best = run.best.iter()
                         .map(|(s, r)| format!("{s}: {}", r.map_or("-".into(), |r| format!("{r:.2} req/s"))))
                         .collect::<Vec<_>>().join(" | ");

@@ -9,7 +9,7 @@
 
 use shared::sla::{LatencyMetric, MeasureFrom, Sla, Stat};
 
-use super::RequestResult;
+use crate::loadgen::{EarlyEnd, RequestResult, StopRule};
 
 /// One tail limit checked per request.
 #[derive(Debug, Clone)]
@@ -116,6 +116,15 @@ impl EarlyStop {
     }
 }
 
+impl StopRule for EarlyStop {
+    fn observe(&mut self, result: &RequestResult) -> Option<EarlyEnd> {
+        EarlyStop::observe(self, result).map(|reason| EarlyEnd {
+            reason,
+            passed: false,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -166,7 +175,7 @@ mod tests {
         let mut stop = EarlyStop::new(&sla, 10);
         assert!(stop.observe(&result(5.0)).is_none());
         let mut failed = result(0.1);
-        failed.error = Some(super::super::stream::RequestError::Http(500));
+        failed.error = Some(crate::loadgen::stream::RequestError::Http(500));
         assert!(stop.observe(&failed).is_some());
     }
 }

@@ -14,7 +14,7 @@
 
 use shared::sla::Sla;
 
-use super::RequestResult;
+use crate::loadgen::{EarlyEnd, RequestResult, StopRule};
 
 /// Defaults: judge after half the requests, with limits at 80% of their value.
 pub const DEFAULT_AFTER: f64 = 0.5;
@@ -114,5 +114,23 @@ impl EarlyPass {
             .max(1e-9);
         let metrics = crate::metrics::summarize(results, span, f64::INFINITY, None);
         self.tightened.violations(&metrics).is_empty()
+    }
+}
+
+impl StopRule for EarlyPass {
+    fn due(&self, finished: usize) -> bool {
+        EarlyPass::due(self, finished)
+    }
+
+    fn check(
+        &mut self,
+        finished: &[RequestResult],
+        in_flight_scheduled: &[f64],
+        now: f64,
+    ) -> Option<EarlyEnd> {
+        EarlyPass::check(self, finished, in_flight_scheduled, now).map(|reason| EarlyEnd {
+            reason,
+            passed: true,
+        })
     }
 }

@@ -1,0 +1,193 @@
+//! The plan of a search, as `autobench plan` prints it and the dashboard's config check shows it:
+//! scenarios, candidates with their launch commands (secrets redacted), what the tier or the cap
+//! left out, the trial count, a wall-time estimate and warnings. One renderer for both callers.
+
+use std::fmt::Write as _;
+
+use shared::candidates::tier_description;
+use shared::flags;
+
+use crate::config::RunConfig;
+use crate::results::command;
+use crate::session;
+
+/// Seconds a server of this framework typically needs to start (for the wall-time estimate).
+fn startup_estimate_s(cfg: &RunConfig) -> f64 {
+    cfg.server.framework.profile().startup_estimate_s
+}
+
+/// Renders the plan text.
+pub fn render(cfg: &RunConfig) -> String {
+    let mut out = String::from("=== autobench plan ===\n");
+    let _ = writeln!(out, "config: {}", cfg.config_path.display());
+    let _ = writeln!(
+        out,
+        "output_dir: {}{}",
+        cfg.output_dir.display(),
+        if cfg.output_dir_explicit {
+            ""
+        } else {
+            " (timestamped; set benchmark.output_dir to resume)"
+        }
+    );
+    let _ = writeln!(out, "search: {}", tier_description(cfg.tier));
+    let _ = writeln!(
+        out,
+        "max_candidates: {}",
+        cfg.max_candidates
+            .map_or("unbounded".into(), |c| c.to_string())
+    );
+    let _ = writeln!(
+        out,
+        "max_duration_hours: {:.1}",
+        cfg.max_duration.as_secs_f64() / 3600.0
+    );
+    let _ = writeln!(out, "qps_plan: {}", cfg.benchmark.qps.describe());
+    let _ = writeln!(
+        out,
+        "max_concurrency: {}",
+        cfg.benchmark
+            .max_concurrency
+            .iter()
+            .map(|c| c.map_or("unlimited".into(), |c| c.to_string()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let _ = writeln!(out, "sla: {}", session::sla_text(cfg));
+    let _ = writeln!(out, "backend: {}", cfg.benchmark.backend.name());
+    let _ = writeln!(
+        out,
+        "server reuse: {}",
+        match (
+            cfg.server.relaunch_per_trial,
+            cfg.server.framework.profile().sglang_api,
+        ) {
+            (true, _) => "relaunch for every trial (server.relaunch_per_trial)",
+            (false, true) => "one launch per candidate, cache flushed between points",
+            (false, false) => "one launch per candidate (this server has no cache flush endpoint)",
+        }
+    );
+    let _ = writeln!(out, "\nscenarios ({}):", cfg.scenarios.len());
+    for (i, s) in cfg.scenarios.iter().enumerate() {
+        let _ = writeln!(
+            out,
+            "  [{}/{}] {}: {}, num_prompts={}",
+            i + 1,
+            cfg.scenarios.len(),
+            s.name,
+            session::dataset_line(cfg, s),
+            cfg.dataset.num_prompts
+        );
+    }
+    let plan = &cfg.candidates;
+    let _ = writeln!(out, "\nbase candidates ({}):", plan.candidates.len());
+    for (i, candidate) in plan.candidates.iter().enumerate() {
+        let _ = writeln!(
+            out,
+            "  [{i}]{} {}",
+            if i == 0 { " (baseline)" } else { "" },
+            command::render(&cfg.server, candidate).replace('\n', "\n      ")
+        );
+    }
+    let mut left_out = Vec::new();
+    if !plan.dropped_keys.is_empty() {
+        left_out.push(format!(
+            "tier {} drops these search keys entirely: {}",
+            cfg.tier,
+            plan.dropped_keys.join(", ")
+        ));
+    }
+    for item in &plan.dropped_values {
+        left_out.push(format!(
+            "tier {} drops values of {}: {}",
+            cfg.tier,
+            item.key,
+            values(&item.values)
+        ));
+    }
+    if plan.capped_candidates > 0 {
+        left_out.push(format!(
+            "max_candidates cuts {} more candidate(s)",
+            plan.capped_candidates
+        ));
+        for item in &plan.untried_after_cap {
+            left_out.push(format!(
+                "  never tried because of the cap: {} = {}",
+                item.key,
+                values(&item.values)
+            ));
+        }
+    }
+    if !left_out.is_empty() {
+        let _ = writeln!(out, "\nnot tried:");
+        for line in left_out {
+            let _ = writeln!(out, "  - {line}");
+        }
+    }
+    let per_walk = cfg.benchmark.qps.estimate_trials();
+    let trials = cfg.scenarios.len()
+        * plan.candidates.len()
+        * cfg.benchmark.max_concurrency.len()
+        * per_walk;
+    let trial_s = cfg.dataset.num_prompts.max(1) as f64 / cfg.benchmark.qps.typical_rate() + 3.0;
+    let launches = if cfg.server.relaunch_per_trial {
+        trials
+    } else {
+        plan.candidates.len()
+    };
+    let wall_s = trials as f64 * trial_s + launches as f64 * startup_estimate_s(cfg);
+    let _ = writeln!(
+        out,
+        "\nestimated_base_trials: {trials} ({} scenarios x {} candidates x {} concurrency values x up to {per_walk} rates)",
+        cfg.scenarios.len(),
+        plan.candidates.len(),
+        cfg.benchmark.max_concurrency.len()
+    );
+    let _ = writeln!(out, "server launches: {launches}");
+    let _ = writeln!(
+        out,
+        "estimated wall time: up to {} (about {trial_s:.0} s per trial, {:.0} s per launch)",
+        human(wall_s),
+        startup_estimate_s(cfg)
+    );
+    match &cfg.speculative {
+        Some(spec) => {
+            let _ = writeln!(
+                out,
+                "speculative stage: enabled ({}, draft {}), run per scenario on the best base candidate",
+                spec.algorithm,
+                if spec.draft_model_path.is_empty() {
+                    "MISSING"
+                } else {
+                    &spec.draft_model_path
+                }
+            );
+        }
+        None => out.push_str("speculative stage: disabled\n"),
+    }
+    if !cfg.warnings.is_empty() {
+        out.push_str("\nwarnings:\n");
+        for warning in &cfg.warnings {
+            let _ = writeln!(out, "  - {warning}");
+        }
+    }
+    out
+}
+
+fn values(values: &[serde_json::Value]) -> String {
+    values
+        .iter()
+        .map(flags::render_scalar)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn human(seconds: f64) -> String {
+    if seconds >= 3600.0 {
+        format!("{:.1} h", seconds / 3600.0)
+    } else if seconds >= 60.0 {
+        format!("{:.0} min", seconds / 60.0)
+    } else {
+        format!("{seconds:.0} s")
+    }
+}

@@ -1,0 +1,363 @@
+//! One candidate's search: every (scenario, `max_concurrency`) walk of the rate plan on one
+//! server. Each step is either replayed from an earlier run's record (resume), copied from the
+//! candidate's launch failure or crash, or measured; the same rule ([`steer`]) moves the walk in
+//! all three cases, so a resume makes exactly the decisions the original run made.
+
+use shared::events::RunEvent;
+use shared::flags::FlagMap;
+use shared::qps::{QpsWalk, Step, StepKind};
+use shared::record::{Diagnosis, FailureKind, Stage, TrialRecord};
+
+use super::server::{self, Live};
+use super::{Ctx, ScenarioState, Stop, trial};
+use crate::launcher::{self, LaunchError};
+use crate::loadgen::{self, Target};
+
+/// The candidate being searched.
+struct Candidate<'f> {
+    stage: Stage,
+    index: usize,
+    flags: &'f FlagMap,
+    live: Option<Live>,
+    /// The launch failure or crash that ended this candidate, copied into its remaining walks.
+    dead: Option<TrialRecord>,
+}
+
+/// Runs every walk of one candidate over `only_scenario` (or all scenarios) with one server.
+pub(super) async fn run_candidate(
+    ctx: &mut Ctx<'_>,
+    scenarios: &mut [ScenarioState],
+    stage: Stage,
+    index: usize,
+    flags: &FlagMap,
+    only_scenario: Option<usize>,
+) -> anyhow::Result<()> {
+    let mut cand = Candidate {
+        stage,
+        index,
+        flags,
+        live: None,
+        dead: None,
+    };
+    let picked: Vec<usize> = match only_scenario {
+        Some(i) => vec![i],
+        None => (0..scenarios.len()).collect(),
+    };
+    'walks: for scenario_index in picked {
+        for &mc in &ctx.cfg.benchmark.max_concurrency {
+            if !walk(ctx, scenarios, &mut cand, scenario_index, mc).await? {
+                break 'walks;
+            }
+        }
+    }
+    server::stop(&mut cand.live).await;
+    if ctx.stop.is_none() {
+        ctx.report(RunEvent::CandidateDone {
+            stage,
+            candidate: index,
+        });
+    }
+    Ok(())
+}
+
+/// One walk of the rate plan; `false` when the run is stopping.
+async fn walk(
+    ctx: &mut Ctx<'_>,
+    scenarios: &mut [ScenarioState],
+    cand: &mut Candidate<'_>,
+    scenario_index: usize,
+    mc: Option<u64>,
+) -> anyhow::Result<bool> {
+    let incumbent = scenarios[scenario_index]
+        .incumbent
+        .get(&cand.stage)
+        .copied();
+    let mut walk = QpsWalk::new(&ctx.cfg.benchmark.qps, incumbent);
+    while let Some(step) = walk.next_step() {
+        if ctx.stop.is_some() {
+            server::stop(&mut cand.live).await;
+            return Ok(false);
+        }
+        let state = &mut scenarios[scenario_index];
+        let key = trial::trial_key(cand.stage, &state.scenario.slug, cand.flags, step.qps, mc);
+        if let Some(previous) = state.stored.get(&key).cloned()
+            && reusable(&previous)
+        {
+            replay(ctx, state, cand, &mut walk, previous);
+            continue;
+        }
+        if let Some(failure) = cand.dead.clone() {
+            let mut record = trial_id(ctx, state, cand, step.qps, mc, None).empty_record();
+            copy_failure(&mut record, &failure);
+            steer(&mut walk, &record);
+            state.push_new(record)?;
+            state.write_outputs(ctx.cfg, None)?;
+            continue;
+        }
+        if tokio::time::Instant::now() >= ctx.deadline {
+            ctx.stop = Some(Stop::Deadline);
+            ctx.report(RunEvent::BudgetReached {
+                budget_h: ctx.cfg.max_duration.as_secs_f64() / 3600.0,
+            });
+            continue;
+        }
+        let Some(record) = measure(ctx, scenarios, cand, scenario_index, &step, mc).await? else {
+            continue;
+        };
+        conclude(
+            ctx,
+            &mut scenarios[scenario_index],
+            cand,
+            &step,
+            &mut walk,
+            record,
+        )
+        .await?;
+    }
+    Ok(true)
+}
+
+/// Whether an earlier run's record is reused: everything but a launch failure that could be
+/// transient (port taken, start-up timeout, crash at start), which is tried again.
+fn reusable(previous: &TrialRecord) -> bool {
+    !previous.is_launch_failure() || previous.diagnosis.is_some_and(Diagnosis::is_deterministic)
+}
+
+/// Reuses a finished trial of an earlier run, deciding exactly as the original run did.
+fn replay(
+    ctx: &Ctx<'_>,
+    state: &mut ScenarioState,
+    cand: &mut Candidate<'_>,
+    walk: &mut QpsWalk,
+    previous: TrialRecord,
+) {
+    state.note_incumbent(&previous);
+    steer(walk, &previous);
+    if previous.failure != FailureKind::Trial {
+        cand.dead = Some(previous.clone());
+    }
+    ctx.report(RunEvent::TrialReused {
+        record: Box::new(previous),
+    });
+}
+
+/// How a finished record moves its walk: the verdict, and no lower rate after the candidate
+/// died (launch failure, crash) or its warmup failed (which does not depend on the rate).
+fn steer(walk: &mut QpsWalk, record: &TrialRecord) {
+    walk.record(record.sla_passed);
+    if record.failure != FailureKind::Trial || record.diagnosis == Some(Diagnosis::WarmupFailed) {
+        walk.abandon();
+    }
+}
+
+fn copy_failure(record: &mut TrialRecord, failure: &TrialRecord) {
+    record.error.clone_from(&failure.error);
+    record.diagnosis = failure.diagnosis;
+    record.failure = failure.failure;
+    record.cause.clone_from(&failure.cause);
+    record.hint.clone_from(&failure.hint);
+}
+
+fn trial_id<'a>(
+    ctx: &Ctx<'_>,
+    state: &'a ScenarioState,
+    cand: &Candidate<'_>,
+    qps: f64,
+    mc: Option<u64>,
+    port: Option<u16>,
+) -> trial::TrialId<'a> {
+    let port = port.or_else(|| cand.live.as_ref().and_then(|l| l.port));
+    let flags = if port.is_some() || ctx.cfg.server.port.is_some() {
+        server::with_host_port(ctx.cfg, cand.flags, port.or(ctx.cfg.server.port))
+    } else {
+        cand.flags.clone()
+    };
+    trial::TrialId {
+        stage: cand.stage,
+        scenario: &state.scenario.name,
+        scenario_slug: &state.scenario.slug,
+        candidate_id: cand.index,
+        flags,
+        qps,
+        max_concurrency: mc,
+    }
+}
+
+/// Launches the server when needed and measures one step; `None` when the run is stopping.
+async fn measure(
+    ctx: &mut Ctx<'_>,
+    scenarios: &[ScenarioState],
+    cand: &mut Candidate<'_>,
+    scenario_index: usize,
+    step: &Step,
+    mc: Option<u64>,
+) -> anyhow::Result<Option<TrialRecord>> {
+    let state = &scenarios[scenario_index];
+    let launched = server::ensure(ctx, &mut cand.live, cand.stage, cand.index, cand.flags).await;
+    if let Err(failure) = launched {
+        if ctx.stop.is_some() {
+            return Ok(None);
+        }
+        let record = launch_failure(ctx, state, cand, step.qps, mc, &failure);
+        cand.dead = Some(record.clone());
+        return Ok(Some(record));
+    }
+    let Some(live) = cand.live.as_ref() else {
+        return Ok(None);
+    };
+    let id = trial_id(ctx, state, cand, step.qps, mc, live.port);
+    ctx.report(RunEvent::TrialStarted {
+        stage: cand.stage,
+        candidate: cand.index,
+        scenario: state.scenario.name.clone(),
+        qps: step.qps,
+        max_concurrency: mc,
+    });
+    let record = run_one(ctx, live, state, &id).await?;
+    if record.is_none() {
+        ctx.stop = Some(Stop::Cancelled);
+    }
+    Ok(record)
+}
+
+fn launch_failure(
+    ctx: &Ctx<'_>,
+    state: &ScenarioState,
+    cand: &Candidate<'_>,
+    qps: f64,
+    mc: Option<u64>,
+    failure: &LaunchError,
+) -> TrialRecord {
+    let mut record = trial_id(ctx, state, cand, qps, mc, None).empty_record();
+    record.error = Some(format!("launch failed: {failure}"));
+    record.failure = FailureKind::Launch;
+    if let Some(classified) = failure.classify() {
+        record.diagnosis = Some(classified.diagnosis);
+        record.cause.clone_from(&classified.cause);
+        record.hint = Some(classified.hint.clone());
+        ctx.report(RunEvent::CandidateFailed {
+            stage: cand.stage,
+            candidate: cand.index,
+            diagnosis: classified.diagnosis,
+            failure: FailureKind::Launch,
+            cause: classified.cause,
+            hint: classified.hint,
+        });
+    }
+    record
+}
+
+/// After a measured (or launch-failed) step: a crash check, the incumbent prune, the event, the
+/// walk's next move, and the record on disk before anything else happens.
+async fn conclude(
+    ctx: &mut Ctx<'_>,
+    state: &mut ScenarioState,
+    cand: &mut Candidate<'_>,
+    step: &Step,
+    walk: &mut QpsWalk,
+    mut record: TrialRecord,
+) -> anyhow::Result<()> {
+    let server_died = record.metrics.is_some()
+        && cand
+            .live
+            .as_mut()
+            .and_then(|l| l.server.as_mut())
+            .is_some_and(|s| s.exit_status().is_some());
+    if server_died {
+        mark_crashed(ctx, &mut record, cand).await;
+    }
+    if step.kind == StepKind::IncumbentProbe && !record.sla_passed {
+        record.heuristic_pruned = true;
+        record.heuristic_reason = Some("Failed incumbent probe; skipped lower-QPS search because it cannot beat the current best candidate.".into());
+    }
+    steer(walk, &record);
+    state.push_new(record.clone())?;
+    state.write_outputs(ctx.cfg, None)?;
+    ctx.report(RunEvent::TrialFinished {
+        record: Box::new(record),
+    });
+    if ctx.cfg.server.relaunch_per_trial {
+        server::stop(&mut cand.live).await;
+    }
+    Ok(())
+}
+
+/// The server exited during the trial: the record says so, with the log line that explains it.
+async fn mark_crashed(ctx: &Ctx<'_>, record: &mut TrialRecord, cand: &mut Candidate<'_>) {
+    let log = cand
+        .live
+        .as_ref()
+        .and_then(|l| l.server.as_ref())
+        .map(|s| launcher::log_tail(&s.log_path, 4000))
+        .unwrap_or_default();
+    let classified = launcher::classify(&log);
+    let diagnosis = if classified.diagnosis == Diagnosis::Oom {
+        Diagnosis::Oom
+    } else {
+        Diagnosis::Crashed
+    };
+    record.error = Some("the server exited during the trial".into());
+    record.diagnosis = Some(diagnosis);
+    record.failure = FailureKind::ServerExit;
+    record.cause.clone_from(&classified.cause);
+    record.hint = Some(classified.hint.clone());
+    record.sla_passed = false;
+    ctx.report(RunEvent::CandidateFailed {
+        stage: cand.stage,
+        candidate: cand.index,
+        diagnosis,
+        failure: FailureKind::ServerExit,
+        cause: classified.cause,
+        hint: classified.hint,
+    });
+    cand.dead = Some(record.clone());
+    server::stop(&mut cand.live).await;
+}
+
+async fn run_one(
+    ctx: &mut Ctx<'_>,
+    live: &Live,
+    state: &ScenarioState,
+    id: &trial::TrialId<'_>,
+) -> anyhow::Result<Option<TrialRecord>> {
+    let workload = trial::workload(ctx.cfg, &state.rows, state.backend, &live.model)?;
+    let target = Target::new(
+        ctx.client.clone(),
+        live.base_url.clone(),
+        !ctx.cfg.benchmark.disable_stream,
+        ctx.cfg.benchmark.request_timeout,
+        loadgen::api_key_from_env(),
+    );
+    let flush = ctx.cfg.server.framework.profile().sglang_api;
+    let log_path = live.server.as_ref().map(|s| s.log_path.clone());
+    let log_start = log_path
+        .as_deref()
+        .and_then(|p| std::fs::metadata(p).ok())
+        .map_or(0, |m| m.len());
+    let mut record = trial::measure(ctx.cfg, &target, &workload, id, flush, &mut ctx.cancel).await;
+    if let (Some(record), Some(path)) = (record.as_mut(), log_path) {
+        diagnose_failed_requests(record, &path, log_start);
+    }
+    Ok(record)
+}
+
+/// A trial whose requests failed while the server lived on: when the server's log from this trial
+/// shows an out-of-memory error (a real server can OOM mid-run, for example when a long prompt's
+/// attention needs more than the KV cache left free), the record says so, with a hint.
+fn diagnose_failed_requests(record: &mut TrialRecord, log_path: &std::path::Path, from: u64) {
+    let failed = record.metrics.as_ref().map_or(0, |m| m.failed);
+    let warmup_failed = record.diagnosis == Some(Diagnosis::WarmupFailed);
+    if !(warmup_failed || (failed > 0 && record.diagnosis.is_none())) {
+        return;
+    }
+    let log = launcher::log_since(log_path, from, 64 * 1024);
+    let classified = launcher::classify(&log);
+    if classified.diagnosis == Diagnosis::Oom {
+        record.diagnosis = Some(Diagnosis::OomAtRuntime);
+        record.cause = classified.cause;
+        record.hint = Some(
+            "Requests failed because the server ran out of GPU memory while serving them; give the KV cache less memory (mem_fraction_static, cb_max_memory_percent) or lower the batch token budget (chunked_prefill_size, cb_max_batch_tokens)."
+                .into(),
+        );
+    }
+}

@@ -1,0 +1,128 @@
+//! The end of a run: every scenario's files, the cross-scenario summary, the final event with the
+//! answer, and the [`RunOutcome`].
+
+use std::path::Path;
+
+use shared::api::RunStatus;
+use shared::events::RunEvent;
+use shared::metrics::{Metric, Series};
+use shared::sla::Stat;
+
+use super::{Ctx, RunOutcome, ScenarioResult, ScenarioState, Stop, answers, dataset_line};
+use crate::config::RunConfig;
+use crate::results::{self, markdown};
+
+/// Writes the outputs, reports the end of the run and returns what it produced.
+pub(super) fn finish(
+    ctx: Ctx<'_>,
+    scenarios: Vec<ScenarioState>,
+    speculative: Option<String>,
+) -> anyhow::Result<RunOutcome> {
+    let cfg = ctx.cfg;
+    let partial = match ctx.stop {
+        Some(Stop::Cancelled) => Some("interrupted before the full search completed".to_string()),
+        Some(Stop::Deadline) => Some(format!(
+            "search budget of {:.1}h reached before the full search completed",
+            cfg.max_duration.as_secs_f64() / 3600.0
+        )),
+        None => None,
+    };
+    write_outputs(cfg, &scenarios, partial.as_deref())?;
+    let status = status(&ctx, &scenarios);
+    ctx.report(RunEvent::RunFinished {
+        status,
+        partial: partial.clone(),
+        answers: answers(cfg, &scenarios),
+    });
+    let results = scenarios
+        .iter()
+        .map(|s| ScenarioResult {
+            name: s.scenario.name.clone(),
+            dir: s.dir.dir().to_path_buf(),
+            dataset: dataset_line(cfg, &s.scenario),
+            best: s.best().cloned(),
+            command: s.best_command(cfg),
+        })
+        .collect();
+    Ok(RunOutcome {
+        output_dir: cfg.output_dir.clone(),
+        scenarios: results,
+        status,
+        partial,
+        speculative,
+        server_logs: ctx.server_logs,
+    })
+}
+
+/// Interrupted, partial (budget), failed (nothing could be measured) or finished.
+fn status(ctx: &Ctx<'_>, scenarios: &[ScenarioState]) -> RunStatus {
+    let measured = scenarios
+        .iter()
+        .any(|s| s.records.iter().any(|r| r.metrics.is_some()));
+    match ctx.stop {
+        Some(Stop::Cancelled) => RunStatus::Interrupted,
+        Some(Stop::Deadline) => RunStatus::Partial,
+        None if !measured => RunStatus::Failed,
+        None => RunStatus::Finished,
+    }
+}
+
+/// Writes every scenario's files and, for several scenarios, the cross-scenario summary.
+fn write_outputs(
+    cfg: &RunConfig,
+    scenarios: &[ScenarioState],
+    partial: Option<&str>,
+) -> anyhow::Result<()> {
+    for state in scenarios {
+        state.write_outputs(cfg, partial)?;
+    }
+    if scenarios.len() <= 1 {
+        return Ok(());
+    }
+    let run_dir = shared::run_dir::RunDir::new(&cfg.output_dir);
+    let rows: Vec<markdown::ScenarioRow> = scenarios.iter().map(|s| scenario_row(cfg, s)).collect();
+    results::write_atomic(
+        &run_dir.run_summary(),
+        markdown::run_summary(&rows, partial).as_bytes(),
+    )?;
+    results::write_atomic(
+        &run_dir.scenario_summary_jsonl(),
+        &results::jsonl_bytes(&rows)?,
+    )?;
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    for row in &rows {
+        writer.serialize(row)?;
+    }
+    let bytes = writer
+        .into_inner()
+        .map_err(|e| anyhow::anyhow!("{}", e.error()))?;
+    results::write_atomic(&run_dir.scenario_summary_csv(), &bytes)
+}
+
+fn scenario_row(cfg: &RunConfig, state: &ScenarioState) -> markdown::ScenarioRow {
+    let best = state.best();
+    let any_metrics = state.records.iter().any(|r| r.metrics.is_some());
+    let status = match (best, any_metrics) {
+        (Some(_), _) => "ok",
+        (None, true) => "no_sla_pass",
+        (None, false) => "no_successful_runs",
+    };
+    let dir = state
+        .dir
+        .dir()
+        .strip_prefix(&cfg.output_dir)
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|_| state.dir.dir().to_path_buf());
+    let metric = |m: Metric| best.and_then(|b| b.metric(m));
+    markdown::ScenarioRow {
+        scenario_name: state.scenario.name.clone(),
+        scenario_dir: dir.display().to_string(),
+        status: status.into(),
+        requested_qps: best.map(|b| b.requested_qps),
+        achieved_request_rate: metric(Metric::AchievedRate),
+        mean_ttft_ms: metric(Metric::Latency(Series::Ttft, Stat::Mean)),
+        mean_tpot_ms: metric(Metric::Latency(Series::Tpot, Stat::Mean)),
+        output_throughput: metric(Metric::OutputThroughput),
+        launch_command: state.best_command(cfg).unwrap_or_default(),
+    }
+}

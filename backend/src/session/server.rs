@@ -1,0 +1,201 @@
+//! A candidate's server while it is in use: launched (or, with `server.launch: false`, the
+//! configured `base_url`), its model name looked up, and stopped when the candidate is done.
+
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::time::Instant;
+
+use shared::events::RunEvent;
+use shared::flags::FlagMap;
+use shared::record::Stage;
+
+use super::{Ctx, Stop};
+use crate::config::RunConfig;
+use crate::launcher::{self, LaunchError, LaunchSpec, RunningServer};
+use crate::results::command;
+
+/// How long the model lookup (`GET /v1/models`) may take.
+const MODEL_LOOKUP_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A candidate's server while it is in use.
+pub(super) struct Live {
+    pub(super) server: Option<RunningServer>,
+    pub(super) base_url: String,
+    pub(super) port: Option<u16>,
+    pub(super) model: String,
+}
+
+/// The flags with `host` and `port` added, as the server gets them.
+pub(super) fn with_host_port(cfg: &RunConfig, flags: &FlagMap, port: Option<u16>) -> FlagMap {
+    let mut out = flags.clone();
+    if cfg.server.inject_host && !out.contains_key("host") {
+        out.insert("host".into(), Value::String(cfg.server.host.clone()));
+    }
+    if let Some(port) = port
+        && !out.contains_key("port")
+    {
+        out.insert("port".into(), Value::from(port));
+    }
+    out
+}
+
+/// Stops the server, if one runs.
+pub(super) async fn stop(live: &mut Option<Live>) {
+    if let Some(mut current) = live.take()
+        && let Some(server) = current.server.take()
+    {
+        server.shutdown().await;
+    }
+}
+
+/// Launches the candidate's server if it is not running (or reuses `base_url` without launching).
+pub(super) async fn ensure(
+    ctx: &mut Ctx<'_>,
+    live: &mut Option<Live>,
+    stage: Stage,
+    index: usize,
+    flags: &FlagMap,
+) -> Result<(), LaunchError> {
+    if live.is_some() {
+        return Ok(());
+    }
+    let cfg = ctx.cfg;
+    if !cfg.server.launch {
+        let base_url = cfg.benchmark.base_url.clone().unwrap_or_else(|| {
+            format!(
+                "http://{}:{}",
+                cfg.server.host,
+                cfg.server.port.unwrap_or(30000)
+            )
+        });
+        let model = resolve_model(ctx, &base_url).await?;
+        *live = Some(Live {
+            server: None,
+            base_url,
+            port: cfg.server.port,
+            model,
+        });
+        return Ok(());
+    }
+    *live = Some(launch(ctx, stage, index, flags).await?);
+    Ok(())
+}
+
+fn pick_port(cfg: &RunConfig) -> Result<u16, LaunchError> {
+    match cfg.server.port {
+        Some(port) if launcher::port_is_free(&cfg.server.host, port) => Ok(port),
+        Some(port) => Err(LaunchError::Spawn {
+            program: cfg.server.command_display.join(" "),
+            source: std::io::Error::other(format!(
+                "port {port} on {} is already in use by another process; autobench never kills processes it did not start: stop it, or remove server.port to let autobench pick a free port",
+                cfg.server.host
+            )),
+        }),
+        None => Ok(launcher::free_port(&cfg.server.host).unwrap_or(30000)),
+    }
+}
+
+async fn launch(
+    ctx: &mut Ctx<'_>,
+    stage: Stage,
+    index: usize,
+    flags: &FlagMap,
+) -> Result<Live, LaunchError> {
+    let cfg = ctx.cfg;
+    let port = pick_port(cfg)?;
+    let flags = with_host_port(cfg, flags, Some(port));
+    let mut argv = cfg.server.command.clone();
+    argv.extend(crate::config::launch_args(
+        &cfg.server.framework.profile(),
+        &flags,
+        &cfg.server.extra_args,
+    ));
+    let connect_host = if cfg.server.host == "0.0.0.0" {
+        "127.0.0.1".to_string()
+    } else {
+        cfg.server.host.clone()
+    };
+    let base_url = cfg
+        .benchmark
+        .base_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{connect_host}:{port}"));
+    let log_path = ctx.run_dir.server_log(stage, index);
+    let spec = LaunchSpec {
+        argv,
+        env: cfg.server.env.clone(),
+        log_path: log_path.clone(),
+        base_url: base_url.clone(),
+        health_path: cfg.server.health_path.clone(),
+        ready_timeout: cfg.server.ready_timeout,
+        grace: cfg.server.shutdown_grace,
+        state_dir: ctx.run_dir.state(),
+    };
+    ctx.report(RunEvent::CandidateLaunching {
+        stage,
+        candidate: index,
+        command: command::render(&cfg.server, &flags).replace(" \\\n  ", " "),
+    });
+    if !ctx.server_logs.contains(&log_path) {
+        ctx.server_logs.push(log_path);
+    }
+    let launched = Instant::now();
+    let server = match launcher::launch(&spec, &mut ctx.cancel).await {
+        Ok(server) => server,
+        Err(LaunchError::Cancelled) => {
+            ctx.stop = Some(Stop::Cancelled);
+            return Err(LaunchError::Cancelled);
+        }
+        Err(error) => return Err(error),
+    };
+    ctx.report(RunEvent::CandidateReady {
+        stage,
+        candidate: index,
+        startup_s: launched.elapsed().as_secs_f64(),
+        pgid: server.pgid(),
+    });
+    let model = resolve_model(ctx, &base_url).await;
+    let model = match model {
+        Ok(model) => model,
+        Err(error) => {
+            server.shutdown().await;
+            return Err(error);
+        }
+    };
+    Ok(Live {
+        server: Some(server),
+        base_url,
+        port: Some(port),
+        model,
+    })
+}
+
+/// The model name requests carry: `benchmark.model`, else the first model `/v1/models` lists,
+/// else the tokenizer. The lookup has a time limit and ends at once on SIGINT/SIGTERM.
+async fn resolve_model(ctx: &mut Ctx<'_>, base_url: &str) -> Result<String, LaunchError> {
+    if let Some(model) = &ctx.cfg.benchmark.model {
+        return Ok(model.clone());
+    }
+    let client = ctx.client.clone();
+    let listed = async {
+        let response = client
+            .get(format!("{base_url}/v1/models"))
+            .timeout(MODEL_LOOKUP_TIMEOUT)
+            .send()
+            .await
+            .ok()?;
+        let body: Value = response.json().await.ok()?;
+        body.pointer("/data/0/id")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    };
+    let listed = tokio::select! {
+        listed = tokio::time::timeout(MODEL_LOOKUP_TIMEOUT, listed) => listed.ok().flatten(),
+        () = crate::cancel::cancelled(&mut ctx.cancel) => {
+            ctx.stop = Some(Stop::Cancelled);
+            return Err(LaunchError::Cancelled);
+        }
+    };
+    Ok(listed.unwrap_or_else(|| ctx.cfg.benchmark.tokenizer.clone()))
+}

@@ -1,0 +1,501 @@
+//! Everything that happens in a run, as typed events: the session emits each [`RunEvent`] once,
+//! `events.jsonl` stores them (one [`EventLine`] per line, appended and fsynced), and every view
+//! of a run is a rendering of them: the progress bar and `progress.log` (human lines), the
+//! dashboard's live state ([`RunView`]), `mirror`'s "has the remote run ended" and the report.
+//!
+//! Reading is forgiving: [`parse_lines`] keeps every line that parses and reports the others (a
+//! torn last line after a crash, an event kind written by a newer version) as warnings naming the
+//! line, so a damaged file never stops a reader.
+
+use serde::{Deserialize, Serialize};
+
+use crate::api::{CandidatePhase, CandidateState, RunStatus};
+use crate::flags::FlagMap;
+use crate::record::{Diagnosis, FailureKind, Stage, TrialRecord};
+
+/// Layout version of `events.jsonl`.
+pub const EVENTS_VERSION: u32 = 1;
+
+/// One line of `events.jsonl`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EventLine {
+    /// Position in the run (0, 1, ...; continues across resumes).
+    pub seq: u64,
+    /// When it happened (RFC 3339, UTC).
+    pub at: String,
+    /// What happened.
+    #[serde(flatten)]
+    pub event: RunEvent,
+}
+
+/// A candidate as the plan names it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CandidateInfo {
+    /// Stage.
+    pub stage: Stage,
+    /// Index in the stage's candidate list.
+    pub id: usize,
+    /// Its server flags (without host/port).
+    pub flags: FlagMap,
+}
+
+/// What the run is about to do.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunPlan {
+    /// Base candidates.
+    pub candidates: Vec<CandidateInfo>,
+    /// Scenario names.
+    pub scenarios: Vec<String>,
+    /// Estimated base-stage trials.
+    pub estimated_trials: u64,
+    /// Whether finished trials are reused.
+    pub resume: bool,
+    /// The writing process.
+    pub pid: u32,
+    /// autobench version.
+    pub autobench_version: String,
+}
+
+/// One scenario's answer at the end of a run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScenarioAnswer {
+    /// Scenario name.
+    pub scenario: String,
+    /// The best trial's stage, candidate and credited rate, when one met the SLA.
+    pub best: Option<BestTrial>,
+    /// Its launch command.
+    pub command: Option<String>,
+}
+
+/// The best SLA-passing trial of a scenario.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BestTrial {
+    /// Stage.
+    pub stage: Stage,
+    /// Candidate index.
+    pub candidate: usize,
+    /// Credited rate (req/s).
+    pub rate: f64,
+    /// Concurrency cap.
+    pub max_concurrency: Option<u64>,
+}
+
+/// Everything that happens in a run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum RunEvent {
+    /// The run started (or resumed) with this plan.
+    RunStarted {
+        /// The plan.
+        plan: RunPlan,
+    },
+    /// Something the user should know that is not a step of the search (config warnings,
+    /// servers of an earlier run reaped).
+    Notice {
+        /// The text.
+        text: String,
+    },
+    /// A scenario's dataset is ready.
+    ScenarioPrepared {
+        /// Scenario name.
+        scenario: String,
+        /// Prepared file.
+        dataset_file: String,
+        /// Requests.
+        rows: usize,
+        /// Request path (`sglang`, `sglang-oai`, ...).
+        backend: String,
+        /// Trials found on disk from an earlier run.
+        resumed_records: usize,
+    },
+    /// A stage began (the speculative stage names its scenario and candidates).
+    StageStarted {
+        /// Stage.
+        stage: Stage,
+        /// Scenario, for per-scenario stages.
+        scenario: Option<String>,
+        /// Its candidates.
+        candidates: Vec<CandidateInfo>,
+    },
+    /// A candidate's server is being started.
+    CandidateLaunching {
+        /// Stage.
+        stage: Stage,
+        /// Candidate index.
+        candidate: usize,
+        /// The launch command (secrets redacted).
+        command: String,
+    },
+    /// It answers its health check.
+    CandidateReady {
+        /// Stage.
+        stage: Stage,
+        /// Candidate index.
+        candidate: usize,
+        /// Seconds it took.
+        startup_s: f64,
+        /// Its process group.
+        pgid: i32,
+    },
+    /// It could not be started, or it died.
+    CandidateFailed {
+        /// Stage.
+        stage: Stage,
+        /// Candidate index.
+        candidate: usize,
+        /// Class.
+        diagnosis: Diagnosis,
+        /// At launch, or when the server exited later.
+        failure: FailureKind,
+        /// The one line that explains it (from the server log or the launcher).
+        cause: Option<String>,
+        /// What to do about it.
+        hint: String,
+    },
+    /// A trial began.
+    TrialStarted {
+        /// Stage.
+        stage: Stage,
+        /// Candidate index.
+        candidate: usize,
+        /// Scenario name.
+        scenario: String,
+        /// Offered rate (req/s).
+        qps: f64,
+        /// Concurrency cap.
+        max_concurrency: Option<u64>,
+    },
+    /// A trial ended and its record is on disk.
+    TrialFinished {
+        /// The record.
+        record: Box<TrialRecord>,
+    },
+    /// A trial of an earlier run was reused by resume.
+    TrialReused {
+        /// The record.
+        record: Box<TrialRecord>,
+    },
+    /// A candidate's walks are done and its server stopped.
+    CandidateDone {
+        /// Stage.
+        stage: Stage,
+        /// Candidate index.
+        candidate: usize,
+    },
+    /// The time budget ran out.
+    BudgetReached {
+        /// The budget in hours.
+        budget_h: f64,
+    },
+    /// A signal stopped the run.
+    Interrupted,
+    /// The run ended; partial results say why they are partial.
+    RunFinished {
+        /// Finished, partial, interrupted or failed (nothing could be measured).
+        status: RunStatus,
+        /// Why the search did not complete.
+        partial: Option<String>,
+        /// The answer per scenario.
+        answers: Vec<ScenarioAnswer>,
+    },
+    /// The run stopped with an error.
+    RunFailed {
+        /// The error.
+        error: String,
+    },
+}
+
+/// A line of `events.jsonl` that could not be read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SkippedLine {
+    /// 1-based line number.
+    pub line: usize,
+    /// Why.
+    pub reason: String,
+}
+
+/// Parses `events.jsonl` text: every line that parses, and a warning per line that did not.
+pub fn parse_lines(text: &str) -> (Vec<EventLine>, Vec<SkippedLine>) {
+    let mut events = Vec::new();
+    let mut skipped = Vec::new();
+    for (index, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        match serde_json::from_str::<EventLine>(line) {
+            Ok(event) => events.push(event),
+            Err(error) => skipped.push(SkippedLine {
+                line: index + 1,
+                reason: error.to_string(),
+            }),
+        }
+    }
+    (events, skipped)
+}
+
+/// A run's live state, folded from its events.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RunView {
+    /// Where it stands (`None` before anything was written).
+    pub status: Option<RunStatus>,
+    /// First event time.
+    pub started_at: Option<String>,
+    /// Last event time.
+    pub last_at: Option<String>,
+    /// Every candidate's state.
+    pub candidates: Vec<CandidateState>,
+    /// Trials finished (measured or reused).
+    pub trials_done: usize,
+    /// Trials planned for the base stage.
+    pub trials_planned: Option<usize>,
+    /// Why the run is partial or failed.
+    pub partial: Option<String>,
+    /// The answers, once finished.
+    pub answers: Vec<ScenarioAnswer>,
+    /// The writing process.
+    pub pid: Option<u32>,
+}
+
+impl RunView {
+    /// Folds every event.
+    pub fn from_events(events: &[EventLine]) -> RunView {
+        let mut view = RunView::default();
+        for line in events {
+            view.apply(line);
+        }
+        view
+    }
+
+    /// Takes one event into account.
+    pub fn apply(&mut self, line: &EventLine) {
+        if self.started_at.is_none() {
+            self.started_at = Some(line.at.clone());
+        }
+        self.last_at = Some(line.at.clone());
+        match &line.event {
+            RunEvent::RunStarted { plan } => self.start(plan),
+            RunEvent::StageStarted { candidates, .. } => {
+                for c in candidates {
+                    self.set(c.stage, c.id, CandidatePhase::Waiting);
+                }
+            }
+            RunEvent::CandidateLaunching {
+                stage, candidate, ..
+            } => self.set(*stage, *candidate, CandidatePhase::Launching),
+            RunEvent::CandidateReady {
+                stage, candidate, ..
+            } => self.set(*stage, *candidate, CandidatePhase::WarmingUp),
+            RunEvent::CandidateFailed {
+                stage,
+                candidate,
+                diagnosis,
+                cause,
+                ..
+            } => self.set(
+                *stage,
+                *candidate,
+                CandidatePhase::Failed {
+                    diagnosis: *diagnosis,
+                    cause: cause.clone(),
+                },
+            ),
+            RunEvent::TrialStarted {
+                stage,
+                candidate,
+                qps,
+                ..
+            } => self.set(*stage, *candidate, CandidatePhase::Probing { qps: *qps }),
+            RunEvent::TrialFinished { record } | RunEvent::TrialReused { record } => {
+                self.trials_done += 1;
+                if !matches!(
+                    self.phase(record.stage, record.candidate_id),
+                    Some(CandidatePhase::Failed { .. })
+                ) {
+                    self.set(record.stage, record.candidate_id, CandidatePhase::Measured);
+                }
+            }
+            RunEvent::CandidateDone { stage, candidate } => {
+                if !matches!(
+                    self.phase(*stage, *candidate),
+                    Some(CandidatePhase::Failed { .. })
+                ) {
+                    self.set(*stage, *candidate, CandidatePhase::Done);
+                }
+            }
+            RunEvent::BudgetReached { budget_h } => {
+                self.partial = Some(format!("search budget of {budget_h:.1}h reached"));
+            }
+            RunEvent::Interrupted => self.status = Some(RunStatus::Interrupted),
+            RunEvent::RunFinished {
+                status,
+                partial,
+                answers,
+            } => {
+                self.status = Some(*status);
+                self.partial.clone_from(partial);
+                self.answers.clone_from(answers);
+                self.settle_candidates();
+            }
+            RunEvent::RunFailed { error } => {
+                self.status = Some(RunStatus::Failed);
+                self.partial = Some(error.clone());
+                self.settle_candidates();
+            }
+            RunEvent::Notice { .. } | RunEvent::ScenarioPrepared { .. } => {}
+        }
+    }
+
+    fn start(&mut self, plan: &RunPlan) {
+        // A resumed run starts again: its counts restart from what it reuses.
+        *self = RunView {
+            started_at: self.started_at.take(),
+            last_at: self.last_at.take(),
+            status: Some(RunStatus::Running),
+            trials_planned: usize::try_from(plan.estimated_trials).ok(),
+            pid: Some(plan.pid),
+            ..RunView::default()
+        };
+        for c in &plan.candidates {
+            self.set(c.stage, c.id, CandidatePhase::Waiting);
+        }
+    }
+
+    /// A candidate that was still busy when the run ended is shown as stopped, not as probing.
+    fn settle_candidates(&mut self) {
+        for c in &mut self.candidates {
+            if matches!(
+                c.phase,
+                CandidatePhase::Launching
+                    | CandidatePhase::WarmingUp
+                    | CandidatePhase::Probing { .. }
+                    | CandidatePhase::Measured
+            ) {
+                c.phase = CandidatePhase::Stopped;
+            }
+        }
+    }
+
+    fn phase(&self, stage: Stage, id: usize) -> Option<&CandidatePhase> {
+        self.candidates
+            .iter()
+            .find(|c| c.stage == stage && c.id == id)
+            .map(|c| &c.phase)
+    }
+
+    fn set(&mut self, stage: Stage, id: usize, phase: CandidatePhase) {
+        match self
+            .candidates
+            .iter_mut()
+            .find(|c| c.stage == stage && c.id == id)
+        {
+            Some(existing) => existing.phase = phase,
+            None => self.candidates.push(CandidateState { stage, id, phase }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(seq: u64, event: RunEvent) -> EventLine {
+        EventLine {
+            seq,
+            at: format!("2026-01-01T00:00:{seq:02}Z"),
+            event,
+        }
+    }
+
+    fn plan(candidates: usize) -> RunPlan {
+        RunPlan {
+            candidates: (0..candidates)
+                .map(|id| CandidateInfo {
+                    stage: Stage::Base,
+                    id,
+                    flags: FlagMap::new(),
+                })
+                .collect(),
+            scenarios: vec!["s".into()],
+            estimated_trials: 9,
+            resume: false,
+            pid: 42,
+            autobench_version: "0".into(),
+        }
+    }
+
+    #[test]
+    fn the_view_follows_the_events() {
+        let events = [
+            line(0, RunEvent::RunStarted { plan: plan(3) }),
+            line(
+                1,
+                RunEvent::CandidateLaunching {
+                    stage: Stage::Base,
+                    candidate: 0,
+                    command: "x".into(),
+                },
+            ),
+            line(
+                2,
+                RunEvent::TrialStarted {
+                    stage: Stage::Base,
+                    candidate: 0,
+                    scenario: "s".into(),
+                    qps: 12.5,
+                    max_concurrency: None,
+                },
+            ),
+            line(
+                3,
+                RunEvent::CandidateFailed {
+                    stage: Stage::Base,
+                    candidate: 1,
+                    diagnosis: Diagnosis::Oom,
+                    failure: FailureKind::Launch,
+                    cause: Some("CUDA out of memory".into()),
+                    hint: "less memory".into(),
+                },
+            ),
+        ];
+        let view = RunView::from_events(&events);
+        let phases: Vec<String> = view
+            .candidates
+            .iter()
+            .map(|c| c.phase.to_string())
+            .collect();
+        assert_eq!(
+            phases,
+            [
+                "probing 12.5000 req/s",
+                "failed: oom (CUDA out of memory)",
+                "waiting"
+            ]
+        );
+        assert_eq!(view.status, Some(RunStatus::Running));
+        assert_eq!(view.trials_planned, Some(9));
+        let mut ended = events.to_vec();
+        ended.push(line(
+            4,
+            RunEvent::RunFinished {
+                status: RunStatus::Interrupted,
+                partial: Some("interrupted".into()),
+                answers: vec![],
+            },
+        ));
+        let view = RunView::from_events(&ended);
+        assert_eq!(view.status, Some(RunStatus::Interrupted));
+        assert_eq!(view.candidates[0].phase, CandidatePhase::Stopped);
+    }
+
+    #[test]
+    fn unreadable_lines_are_skipped_and_named() {
+        let good = serde_json::to_string(&line(0, RunEvent::Interrupted)).expect("json");
+        let text = format!(
+            "{good}\n{{\"seq\":1,\"at\":\"x\",\"event\":\"from_the_future\"}}\n{good}\n{{\"seq\":3,\"at"
+        );
+        let (events, skipped) = parse_lines(&text);
+        assert_eq!(events.len(), 2);
+        let lines: Vec<usize> = skipped.iter().map(|s| s.line).collect();
+        assert_eq!(lines, [2, 4]);
+    }
+}
