@@ -2,7 +2,7 @@
 //! `autobench` binary against the built-in simulator on loopback; nothing leaves the machine.
 //! They live in the workspace's top-level `tests/e2e/` and are declared as a `[[test]]` target of
 //! the `backend` package (backend/Cargo.toml), so `cargo test --workspace` runs them; run them
-//! alone with `cargo test -p backend --test e2e [FILTER]`.
+//! alone with `scripts/test -p backend --test e2e [FILTER]`.
 
 mod bench_cmd;
 mod browser;
