@@ -1,5 +1,5 @@
 //! `autobench mirror` against a real OpenSSH server on localhost (started here with a key made
-//! for the test; `.ci/run` installs openssh-server and rsync): files follow the remote run while
+//! for the test; `scripts/test` installs openssh-server and rsync): files follow the remote run while
 //! it is active, the progress log arrives cleaned, a stalled mirror warns, the mirror exits once
 //! the remote run ends, and a quiet run is checked for a live process on the remote side.
 
@@ -36,7 +36,7 @@ fn start_sshd(dir: &Path) -> Sshd {
     let sshd = ["/usr/sbin/sshd", "/usr/bin/sshd"]
         .into_iter()
         .find(|p| Path::new(p).exists())
-        .expect("sshd is needed for the mirror test: .ci/run installs openssh-server");
+        .expect("sshd is needed for the mirror test: scripts/test installs openssh-server");
     let _ = std::fs::create_dir_all("/run/sshd");
     keygen(&dir.join("host_key"));
     keygen(&dir.join("user_key"));

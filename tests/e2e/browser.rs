@@ -1,5 +1,5 @@
 //! The dashboard in a real headless Chromium, driven over WebDriver (chromedriver; both installed
-//! by `.ci/run` from Debian packages): the runs page picks up a simulator run started from the
+//! by `scripts/test` from Debian packages): the runs page picks up a simulator run started from the
 //! CLI while it runs and the run page updates live, a plot point shows its flags on hover, the
 //! export link serves `report.html`, the compare page shows runs side by side, and the config page
 //! opens a config by its path and shows its error at the right line.
@@ -47,7 +47,7 @@ fn find_program(names: &[&str]) -> String {
         })
         .unwrap_or_else(|| {
             panic!(
-                "{names:?} not found: .ci/run installs chromium and chromium-driver with apt-get"
+                "{names:?} not found: scripts/test installs chromium and chromium-driver with apt-get"
             )
         })
         .to_string()

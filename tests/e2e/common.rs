@@ -7,9 +7,13 @@ use std::time::{Duration, Instant};
 
 use backend::launcher::registry;
 
-/// The project root.
+/// The project (workspace) root. These tests live in `tests/e2e/` but are a target of the
+/// `backend` package, so `CARGO_MANIFEST_DIR` is `backend/`, one level below the root.
 pub fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("backend/ has a parent folder")
+        .to_path_buf()
 }
 
 /// The tiny tokenizer shipped for the simulator.
