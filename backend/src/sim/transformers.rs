@@ -8,6 +8,8 @@
 //! off means one request at a time; `--cb-max-batch-tokens` is the prefill chunk; the attention
 //! implementation picks a kernel (`eager` the slowest); `--no-cb-use-cuda-graph` disables graphs.
 
+use std::collections::BTreeMap;
+
 use super::args::UsageError;
 
 /// Flags taking a value, passed through or translated.
@@ -40,40 +42,12 @@ const BOOL_PAIRS: &[&str] = &[
 
 /// Translates `transformers serve` arguments into the simulator's SGLang-style arguments.
 pub fn translate(args: &[String]) -> Result<Vec<String>, UsageError> {
-    let mut model = None;
-    let mut values: std::collections::BTreeMap<String, String> = Default::default();
-    let mut bools: std::collections::BTreeMap<String, bool> = Default::default();
-    let mut passthrough = Vec::new();
-    let mut index = 0;
-    while index < args.len() {
-        let raw = &args[index];
-        index += 1;
-        let Some(name) = raw.strip_prefix("--") else {
-            if model.replace(raw.clone()).is_some() {
-                return Err(UsageError(format!("Got unexpected extra argument ({raw})")));
-            }
-            continue;
-        };
-        if name.starts_with("sim-") || name.starts_with("fixed-") {
-            passthrough.push(raw.clone());
-            if let Some(value) = args.get(index) {
-                passthrough.push(value.clone());
-                index += 1;
-            }
-        } else if VALUE_FLAGS.contains(&name) {
-            let value = args
-                .get(index)
-                .ok_or_else(|| UsageError(format!("Option '--{name}' requires an argument.")))?;
-            values.insert(name.to_string(), value.clone());
-            index += 1;
-        } else if BOOL_PAIRS.contains(&name) {
-            bools.insert(name.to_string(), true);
-        } else if let Some(base) = name.strip_prefix("no-").filter(|b| BOOL_PAIRS.contains(b)) {
-            bools.insert(base.to_string(), false);
-        } else {
-            return Err(UsageError(format!("No such option: --{name}")));
-        }
-    }
+    let Parsed {
+        model,
+        values,
+        bools,
+        passthrough,
+    } = parse(args)?;
     let model = model.ok_or_else(|| UsageError("Missing argument 'FORCE_MODEL'.".into()))?;
     let mut out = vec!["--model-path".to_string(), model];
     for key in ["host", "port"] {
@@ -118,6 +92,63 @@ pub fn translate(args: &[String]) -> Result<Vec<String>, UsageError> {
     }
     out.extend(passthrough);
     Ok(out)
+}
+
+/// `transformers serve` arguments, sorted by kind.
+struct Parsed {
+    /// The positional model.
+    model: Option<String>,
+    /// Value flags by name (without `--`).
+    values: BTreeMap<String, String>,
+    /// Boolean pairs by name: `true` for `--x`, `false` for `--no-x`.
+    bools: BTreeMap<String, bool>,
+    /// The simulator's own `--sim-*`/`--fixed-*` flags with their values, as given.
+    passthrough: Vec<String>,
+}
+
+/// Sorts `args` into the model, value flags, boolean pairs and passed-through flags, refusing
+/// unknown ones as click does.
+fn parse(args: &[String]) -> Result<Parsed, UsageError> {
+    let mut model = None;
+    let mut values = BTreeMap::new();
+    let mut bools = BTreeMap::new();
+    let mut passthrough = Vec::new();
+    let mut index = 0;
+    while index < args.len() {
+        let raw = &args[index];
+        index += 1;
+        let Some(name) = raw.strip_prefix("--") else {
+            if model.replace(raw.clone()).is_some() {
+                return Err(UsageError(format!("Got unexpected extra argument ({raw})")));
+            }
+            continue;
+        };
+        if name.starts_with("sim-") || name.starts_with("fixed-") {
+            passthrough.push(raw.clone());
+            if let Some(value) = args.get(index) {
+                passthrough.push(value.clone());
+                index += 1;
+            }
+        } else if VALUE_FLAGS.contains(&name) {
+            let value = args
+                .get(index)
+                .ok_or_else(|| UsageError(format!("Option '--{name}' requires an argument.")))?;
+            values.insert(name.to_string(), value.clone());
+            index += 1;
+        } else if BOOL_PAIRS.contains(&name) {
+            bools.insert(name.to_string(), true);
+        } else if let Some(base) = name.strip_prefix("no-").filter(|b| BOOL_PAIRS.contains(b)) {
+            bools.insert(base.to_string(), false);
+        } else {
+            return Err(UsageError(format!("No such option: --{name}")));
+        }
+    }
+    Ok(Parsed {
+        model,
+        values,
+        bools,
+        passthrough,
+    })
 }
 
 #[cfg(test)]

@@ -1,0 +1,89 @@
+//! The simulated server's HTTP API, in SGLang's shapes: `/health`, `/v1/models`,
+//! `/get_model_info`, `/server_info`, `/flush_cache`, native `/generate`, and OpenAI
+//! `/v1/completions` and `/v1/chat/completions` with SSE streaming and `usage`.
+//!
+//! This file holds the shared state and the routes. [`info`] answers the informational
+//! endpoints, [`generate`] the generation endpoints, reading their bodies with [`request`];
+//! [`chunks`] formats the answers, which [`responses`] paces by the GPU model's engine and
+//! [`fixed_plan`] by the fixed-latency mode's clock.
+
+mod chunks;
+mod fixed_plan;
+mod generate;
+mod info;
+mod request;
+mod responses;
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicUsize;
+use std::time::Duration;
+
+use axum::Json;
+use axum::Router;
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+
+use super::engine::SimRequest;
+use generate::{chat, completions, generate};
+use info::{model_info, models, server_info};
+
+pub use fixed_plan::FixedPlan;
+pub use generate::RequestArrival;
+
+/// Shared server state.
+pub struct SimState {
+    /// Model path as launched.
+    pub model_path: String,
+    /// Name served in `/v1/models`.
+    pub served_name: String,
+    /// Launch flags for `/server_info`.
+    pub flags: Value,
+    /// One sender per data-parallel replica.
+    pub replicas: Vec<mpsc::UnboundedSender<SimRequest>>,
+    /// Round-robin cursor.
+    pub next_replica: AtomicUsize,
+    /// Tokenizer for prompt lengths, when the model folder has one.
+    pub tokenizer: Option<tokenizers::Tokenizer>,
+    /// Fixed-latency mode: (TTFT, inter-token delay).
+    pub fixed: Option<(Duration, Duration)>,
+    /// Behave like `transformers serve`: no SGLang endpoints, an empty `/v1/models`, 422 for
+    /// unknown request fields, no `usage` while streaming.
+    pub strict_openai: bool,
+    /// Every Nth generation request fails with a CUDA out-of-memory error (logged, and an error
+    /// chunk in the stream), as a real server can OOM mid-run on a long prompt.
+    pub runtime_oom_every: Option<u64>,
+    /// Generation requests served so far.
+    pub served: AtomicUsize,
+}
+
+/// The router.
+pub fn router(state: Arc<SimState>) -> Router {
+    if state.strict_openai {
+        return Router::new()
+            .route("/health", get(|| async { Json(json!({"status": "ok"})) }))
+            .route(
+                "/v1/models",
+                get(|| async { Json(json!({"object": "list", "data": []})) }),
+            )
+            .route("/v1/completions", post(completions))
+            .route("/v1/chat/completions", post(chat))
+            .with_state(state);
+    }
+    Router::new()
+        .route("/health", get(|| async { StatusCode::OK }))
+        .route("/health_generate", get(|| async { StatusCode::OK }))
+        .route("/v1/models", get(models))
+        .route("/get_model_info", get(model_info))
+        .route("/server_info", get(server_info))
+        .route("/get_server_info", get(server_info))
+        .route(
+            "/flush_cache",
+            post(|| async { "Cache flushed.\n" }).get(|| async { "Cache flushed.\n" }),
+        )
+        .route("/generate", post(generate))
+        .route("/v1/completions", post(completions))
+        .route("/v1/chat/completions", post(chat))
+        .with_state(state)
+}
