@@ -153,6 +153,10 @@ pub struct RunDetail {
     pub eta_s: Option<f64>,
     /// Log files that can be opened (`progress.log`, `logs/server_base_cand0.log`, ...).
     pub logs: Vec<String>,
+    /// Lines of `events.jsonl` that could not be read (a torn line, an event kind from a newer
+    /// version), each naming its line; the page shows what did parse.
+    #[serde(default)]
+    pub warnings: Vec<String>,
 }
 
 /// A config problem, with its place in the file.

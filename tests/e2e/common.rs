@@ -92,3 +92,18 @@ pub fn text(output: &Output) -> String {
         String::from_utf8_lossy(&output.stderr)
     )
 }
+
+/// The events of a run (`events.jsonl`), as JSON objects.
+pub fn events(run: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(run.join("events.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).expect("an event line"))
+        .collect()
+}
+
+/// How many events of `kind` a run has.
+pub fn count_events(run: &Path, kind: &str) -> usize {
+    events(run).iter().filter(|e| e["event"] == kind).count()
+}

@@ -218,15 +218,12 @@ fn mirror_follows_a_remote_run_over_ssh() {
 
     // Nothing changes for a while: the mirror warns; then the run ends and the mirror exits.
     std::thread::sleep(Duration::from_secs(3));
-    let mut log = std::fs::OpenOptions::new()
-        .append(true)
-        .open(remote.join("progress.log"))
-        .expect("open");
-    std::io::Write::write_all(
-        &mut log,
-        b"2026-01-01 00:10:00 run finished; summary follows\n",
+    // The run's end is read from its typed events, not from the human progress log.
+    std::fs::write(
+        remote.join("events.jsonl"),
+        "{\"seq\":0,\"at\":\"2026-01-01T00:10:00Z\",\"event\":\"run_finished\",\"status\":\"finished\",\"partial\":null,\"answers\":[]}\n",
     )
-    .expect("append");
+    .expect("write");
     std::fs::write(remote.join("SUMMARY.md"), "# done\n").expect("write");
     let (status, stderr) = wait_for_exit(&mut mirror, Duration::from_secs(20));
     assert!(status.success(), "{stderr}");

@@ -80,32 +80,42 @@ fn full_search_writes_every_output_and_keeps_failures() {
     );
     assert!(text.contains("=== autobench result ==="), "{text}");
     assert!(text.contains("launch command:"), "{text}");
-    let launches = progress
-        .lines()
-        .filter(|l| l.contains("launching:"))
-        .count();
-    assert_eq!(
-        launches, 4,
-        "one launch per candidate, shared across scenarios and rates:\n{progress}"
-    );
-    common::assert_no_survivors(&out);
-
-    // Re-running the same config reuses every finished trial and measures nothing new.
-    let before = common::records(&out.join("short/live_results.jsonl")).len();
-    let again = common::run(&config);
-    assert_eq!(again.status.code(), Some(0), "{}", common::text(&again));
-    assert_eq!(
-        common::records(&out.join("short/live_results.jsonl")).len(),
-        before
-    );
-    let progress = std::fs::read_to_string(out.join("progress.log")).expect("progress");
     assert_eq!(
         progress
             .lines()
             .filter(|l| l.contains("launching:"))
             .count(),
         4,
+        "progress.log renders each launch:\n{progress}"
+    );
+    assert_eq!(
+        common::count_events(&out, "candidate_launching"),
+        4,
+        "one launch per candidate, shared across scenarios and rates"
+    );
+    let runs_started = common::count_events(&out, "run_started");
+    assert_eq!(common::count_events(&out, "run_finished"), 1);
+    common::assert_no_survivors(&out);
+
+    // Re-running the same config reuses every finished trial and measures nothing new.
+    let before = common::records(&out.join("short/live_results.jsonl")).len();
+    let before_trials = common::count_events(&out, "trial_finished");
+    let again = common::run(&config);
+    assert_eq!(again.status.code(), Some(0), "{}", common::text(&again));
+    assert_eq!(
+        common::records(&out.join("short/live_results.jsonl")).len(),
+        before
+    );
+    assert_eq!(
+        common::count_events(&out, "candidate_launching"),
+        4,
         "resume must not relaunch"
+    );
+    assert_eq!(common::count_events(&out, "run_started"), runs_started + 1);
+    assert_eq!(
+        common::count_events(&out, "trial_finished"),
+        before_trials,
+        "resume measures nothing new"
     );
 
     // A changed measurement setting under the same output dir is refused.

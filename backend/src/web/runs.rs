@@ -123,14 +123,23 @@ fn walk(root: &Path, dir: &Path, depth: usize, found: &mut Vec<String>) {
     }
 }
 
-/// The run's events folded into its live state; `None` for folders without `events.jsonl`.
-fn run_view(dir: &Path) -> Option<RunView> {
+/// The run's events folded into its live state, with a warning per unreadable line; `None`
+/// for folders without `events.jsonl`.
+fn run_view_with_warnings(dir: &Path) -> Option<(RunView, Vec<String>)> {
     let path = RunDir::new(dir).events();
     if !path.is_file() {
         return None;
     }
-    let (events, _warnings) = crate::reporter::read_events(&path);
-    Some(RunView::from_events(&events))
+    let (events, warnings) = crate::reporter::read_events(&path);
+    let warnings = warnings
+        .into_iter()
+        .map(|w| w.replace(&dir.display().to_string(), "."))
+        .collect();
+    Some((RunView::from_events(&events), warnings))
+}
+
+fn run_view(dir: &Path) -> Option<RunView> {
+    run_view_with_warnings(dir).map(|(view, _)| view)
 }
 
 fn status(dir: &Path, view: Option<&RunView>) -> RunStatus {
@@ -263,7 +272,10 @@ pub fn detail(root: &Path, id: &str) -> Result<RunDetail, PathError> {
     if !is_run(&dir) {
         return Err(PathError::Missing(id.to_string()));
     }
-    let view = run_view(&dir);
+    let (view, warnings) = match run_view_with_warnings(&dir) {
+        Some((view, warnings)) => (Some(view), warnings),
+        None => (None, Vec::new()),
+    };
     let summary = summarize(&dir, id, view.as_ref());
     let answers = view.as_ref().map(|v| v.answers.clone()).unwrap_or_default();
     let data = crate::report::load(&dir).ok();
@@ -310,6 +322,7 @@ pub fn detail(root: &Path, id: &str) -> Result<RunDetail, PathError> {
         logs: log_files(&dir),
         scenarios,
         summary,
+        warnings,
     })
 }
 

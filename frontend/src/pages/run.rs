@@ -103,7 +103,11 @@ fn RunBody(
     };
     let candidates = detail.candidates.clone();
     let logs = detail.logs.clone();
+    let warnings = detail.warnings.clone();
+    let derived = detail.summary.derived;
     view! {
+        {derived.then(|| view! { <p class="muted derived">"This folder has no events.jsonl (written by an older autobench or the upstream tool): status and progress are derived from its result files."</p> })}
+        {warnings.into_iter().map(|w| view! { <p class="warning">{w}</p> }).collect_view()}
         <p class="summary">
             <span class=format!("status {status}")>{status.clone()}</span>
             " · " {progress}
