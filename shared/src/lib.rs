@@ -5,6 +5,7 @@
 
 pub mod api;
 pub mod candidates;
+pub mod confidence;
 pub mod events;
 pub mod flags;
 pub mod metrics;

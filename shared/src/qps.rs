@@ -21,6 +21,46 @@ pub struct Bisect {
     pub tolerance: f64,
     /// At most this many bisection trials (1..=5).
     pub max_rounds: u32,
+    /// Where midpoints fall between the bounds.
+    #[serde(default)]
+    pub spacing: Spacing,
+}
+
+/// Where bisection midpoints fall.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Spacing {
+    /// Geometric when `upper / lower` is above [`GEOMETRIC_FROM_RATIO`], arithmetic otherwise.
+    #[default]
+    Auto,
+    /// Upstream's arithmetic midpoints `(lo + hi) / 2` (for parity with `sglang.auto_benchmark`).
+    Arithmetic,
+    /// Geometric midpoints `sqrt(lo * hi)`: each round halves the ratio between the bounds, so a
+    /// wide range (0.5-64 req/s) does not spend its rounds at the top.
+    Geometric,
+}
+
+/// From this `upper / lower` ratio on, `spacing: auto` bisects geometrically.
+pub const GEOMETRIC_FROM_RATIO: f64 = 8.0;
+
+impl Bisect {
+    /// Whether this search uses geometric midpoints.
+    pub fn geometric(&self) -> bool {
+        match self.spacing {
+            Spacing::Arithmetic => false,
+            Spacing::Geometric => self.lower > 0.0,
+            Spacing::Auto => self.lower > 0.0 && self.upper / self.lower > GEOMETRIC_FROM_RATIO,
+        }
+    }
+
+    /// The next rate between `lo` and `hi`.
+    pub fn midpoint(&self, lo: f64, hi: f64) -> f64 {
+        if self.geometric() && lo > 0.0 {
+            round_inside(lo, hi, (lo * hi).sqrt())
+        } else {
+            midpoint(lo, hi)
+        }
+    }
 }
 
 /// How rates are chosen for each (candidate, `max_concurrency`).
@@ -39,8 +79,16 @@ impl QpsPlan {
         match self {
             QpsPlan::Fixed(values) => format!("fixed rates {values:?} req/s"),
             QpsPlan::Bisect(b) => format!(
-                "bisection in [{}, {}] req/s, tolerance {}, at most {} rounds",
-                b.lower, b.upper, b.tolerance, b.max_rounds
+                "{} bisection in [{}, {}] req/s, tolerance {}, at most {} rounds",
+                if b.geometric() {
+                    "geometric"
+                } else {
+                    "arithmetic"
+                },
+                b.lower,
+                b.upper,
+                b.tolerance,
+                b.max_rounds
             ),
         }
     }
@@ -53,7 +101,7 @@ impl QpsPlan {
                 let (lo, mut hi) = (b.lower, b.upper);
                 let mut rounds = 0;
                 while hi - lo > b.tolerance && rounds < b.max_rounds {
-                    let q = midpoint(lo, hi);
+                    let q = b.midpoint(lo, hi);
                     if !(lo < q && q < hi) {
                         break;
                     }
@@ -72,21 +120,25 @@ impl QpsPlan {
                 values.iter().sum::<f64>() / values.len() as f64
             }
             QpsPlan::Fixed(_) => 1.0,
-            QpsPlan::Bisect(b) => (b.lower + b.upper) / 2.0,
+            QpsPlan::Bisect(b) => b.midpoint(b.lower, b.upper),
         }
     }
 }
 
 /// Upstream's midpoint: rounded to 4 decimals when that stays strictly inside `(lo, hi)`.
 pub fn midpoint(lo: f64, hi: f64) -> f64 {
-    let mean = (lo + hi) / 2.0;
+    round_inside(lo, hi, (lo + hi) / 2.0)
+}
+
+/// `value` rounded to 4 decimals when that stays strictly inside `(lo, hi)`.
+fn round_inside(lo: f64, hi: f64, value: f64) -> f64 {
     // Python's round() works on the exact binary value with ties to even; Rust's fixed-precision
     // formatting does the same, so formatting and parsing back reproduces upstream's rates exactly.
-    let rounded = format!("{mean:.4}").parse::<f64>().unwrap_or(mean);
+    let rounded = format!("{value:.4}").parse::<f64>().unwrap_or(value);
     if lo < rounded && rounded < hi {
         rounded
     } else {
-        mean
+        value
     }
 }
 
@@ -193,7 +245,7 @@ impl QpsWalk {
         if self.hi - self.lo <= b.tolerance || self.rounds >= b.max_rounds {
             return None;
         }
-        let qps = midpoint(self.lo, self.hi);
+        let qps = b.midpoint(self.lo, self.hi);
         if !(self.lo < qps && qps < self.hi) {
             return None;
         }
@@ -201,6 +253,23 @@ impl QpsWalk {
             qps,
             kind: StepKind::Bisect,
         })
+    }
+
+    /// Records a step that gave no verdict (the client, not the server, was the bottleneck, even
+    /// after re-measuring): it never prunes the candidate and never counts as a pass. A probe
+    /// that says nothing lets the full bisection run; a bisection step keeps its rate as the
+    /// upper bound, since it could not be shown to pass.
+    pub fn record_no_verdict(&mut self) {
+        let Some(step) = self.pending.take() else {
+            return;
+        };
+        match step.kind {
+            StepKind::IncumbentProbe | StepKind::Fixed => {}
+            StepKind::Bisect => {
+                self.hi = step.qps;
+                self.rounds += 1;
+            }
+        }
     }
 
     /// Records the verdict of the pending step.
@@ -248,6 +317,7 @@ mod tests {
             upper,
             tolerance,
             max_rounds,
+            spacing: Spacing::Arithmetic,
         })
     }
 
@@ -320,5 +390,56 @@ mod tests {
     fn estimate_matches_upstream() {
         assert_eq!(bisect(0.25, 4.0, 0.1, 5).estimate_trials() * 3, 15);
         assert_eq!(QpsPlan::Fixed(vec![3.5]).estimate_trials(), 1);
+    }
+
+    #[test]
+    fn wide_ranges_bisect_geometrically() {
+        let b = Bisect {
+            lower: 0.5,
+            upper: 64.0,
+            tolerance: 0.1,
+            max_rounds: 5,
+            spacing: Spacing::Auto,
+        };
+        assert!(b.geometric());
+        let (seen, best) = run(&QpsPlan::Bisect(b), None, 3.3);
+        // sqrt(0.5 * 64) = 5.657 fails, sqrt(0.5 * 5.657) = 1.682 passes, ...
+        assert_eq!(seen[0], 5.6569);
+        assert_eq!(seen[1], 1.6818);
+        let best = best.expect("a passing rate");
+        let last_fail = seen
+            .iter()
+            .copied()
+            .filter(|q| *q > 3.3)
+            .fold(f64::INFINITY, f64::min);
+        assert!(
+            last_fail / best < 1.25,
+            "five geometric rounds bracket the answer within 25%: {seen:?}"
+        );
+        let narrow = Bisect {
+            lower: 2.0,
+            upper: 10.0,
+            ..b
+        };
+        assert!(!narrow.geometric(), "ratio 5 stays arithmetic");
+        let parity = Bisect {
+            spacing: Spacing::Arithmetic,
+            ..b
+        };
+        assert_eq!(run(&QpsPlan::Bisect(parity), None, 3.3).0[0], 32.25);
+    }
+
+    #[test]
+    fn a_step_without_verdict_neither_prunes_nor_passes() {
+        let mut walk = QpsWalk::new(&bisect(1.0, 9.0, 0.1, 3), Some(5.0));
+        let probe = walk.next_step().expect("probe");
+        assert_eq!(probe.kind, StepKind::IncumbentProbe);
+        walk.record_no_verdict();
+        let next = walk.next_step().expect("the walk goes on");
+        assert_eq!(next.kind, StepKind::Bisect);
+        assert_eq!(next.qps, 5.0);
+        walk.record_no_verdict();
+        assert_eq!(walk.next_step().map(|s| s.qps), Some(3.0));
+        assert_eq!(walk.best(), None);
     }
 }

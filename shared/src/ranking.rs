@@ -12,11 +12,16 @@ use crate::sla::Stat;
 /// Relative shortfall of achieved versus requested rate tolerated before ranking uses achieved.
 pub const ACHIEVED_TOLERANCE: f64 = 0.03;
 
-/// The rate a trial is credited with (requests/s).
+/// The rate a trial is credited with (requests/s): what its schedule really offered (never more
+/// than requested), or the achieved rate when the client or a concurrency cap held that more
+/// than [`ACHIEVED_TOLERANCE`] lower.
 pub fn credited_rate(record: &TrialRecord) -> f64 {
+    let offered = record
+        .metric(Metric::OfferedRate)
+        .map_or(record.requested_qps, |o| o.min(record.requested_qps));
     match record.metric(Metric::AchievedRate) {
-        Some(achieved) if achieved < record.requested_qps * (1.0 - ACHIEVED_TOLERANCE) => achieved,
-        _ => record.requested_qps,
+        Some(achieved) if achieved < offered * (1.0 - ACHIEVED_TOLERANCE) => achieved,
+        _ => offered,
     }
 }
 

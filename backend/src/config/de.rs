@@ -7,6 +7,7 @@ use std::fmt;
 use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 
+use shared::qps::Spacing;
 use shared::sla::{self, MeasureFrom, Sla};
 
 /// `benchmark.qps` as written: a rate, a list, `{values: [...]}`, or `{lower, upper, ...}`.
@@ -24,10 +25,19 @@ pub enum QpsSpec {
         tolerance: Option<f64>,
         /// Round cap as written (clamped later, with a warning).
         max_rounds: Option<i64>,
+        /// Midpoint spacing.
+        spacing: Option<Spacing>,
     },
 }
 
-const QPS_KEYS: &[&str] = &["values", "lower", "upper", "tolerance", "max_rounds"];
+const QPS_KEYS: &[&str] = &[
+    "values",
+    "lower",
+    "upper",
+    "tolerance",
+    "max_rounds",
+    "spacing",
+];
 
 impl<'de> Deserialize<'de> for QpsSpec {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -56,6 +66,7 @@ impl<'de> Deserialize<'de> for QpsSpec {
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<QpsSpec, A::Error> {
                 let (mut values, mut lower, mut upper, mut tolerance, mut rounds) =
                     (None, None, None, None, None);
+                let mut spacing = None;
                 while let Some(key) = map.next_key::<String>()? {
                     match key.as_str() {
                         "values" => values = Some(map.next_value::<Vec<f64>>()?),
@@ -63,6 +74,7 @@ impl<'de> Deserialize<'de> for QpsSpec {
                         "upper" => upper = Some(map.next_value::<f64>()?),
                         "tolerance" => tolerance = Some(map.next_value::<f64>()?),
                         "max_rounds" => rounds = Some(map.next_value::<i64>()?),
+                        "spacing" => spacing = Some(map.next_value::<Spacing>()?),
                         other => return Err(de::Error::unknown_field(other, QPS_KEYS)),
                     }
                 }
@@ -73,6 +85,7 @@ impl<'de> Deserialize<'de> for QpsSpec {
                         upper,
                         tolerance,
                         max_rounds: rounds,
+                        spacing,
                     }),
                     _ => Err(de::Error::custom(
                         "benchmark.qps must be a list or a {lower, upper, tolerance} map (give both lower and upper, or values)",

@@ -916,6 +916,7 @@ fn resolve_qps(
             upper,
             tolerance,
             max_rounds,
+            spacing,
         } => {
             if !(lower > 0.0 && upper > lower && upper.is_finite()) {
                 return Err(ctx.error(
@@ -940,6 +941,7 @@ fn resolve_qps(
                 upper,
                 tolerance,
                 max_rounds: u32::try_from(clamped).unwrap_or(MAX_ROUNDS_LIMIT),
+                spacing: spacing.unwrap_or_default(),
             }))
         }
     }

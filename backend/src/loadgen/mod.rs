@@ -190,7 +190,14 @@ pub async fn run_with_early_stop<S: Sender>(
         spec.seed,
         &timestamps,
     )
-    .unwrap_or_else(|_| schedule::poisson_offsets(requests.len(), spec.rate, spec.seed));
+    .unwrap_or_else(|_| {
+        // A trace schedule without timestamps is refused when the workload is built; this only
+        // guards direct callers.
+        schedule::realise_rate(
+            schedule::poisson_offsets(requests.len(), spec.rate, spec.seed),
+            spec.rate,
+        )
+    });
     let limit = spec.max_concurrency.map_or(Semaphore::MAX_PERMITS, |c| {
         usize::try_from(c).unwrap_or(Semaphore::MAX_PERMITS)
     });

@@ -7,7 +7,7 @@ use std::time::Duration;
 use shared::sla::{MeasureFrom, Sla, parse_limit_key};
 use tokio::time::Instant;
 
-use super::schedule::{Arrival, poisson_offsets};
+use super::schedule::{self, Arrival};
 use super::{LoadSpec, PreparedRequest, RequestResult, Sender, StopRules};
 use crate::verdict::{early_pass, early_stop};
 
@@ -111,7 +111,7 @@ async fn every_request_is_sent_exactly_on_its_absolute_schedule() {
         tokens: 4,
     };
     let outcome = run(&server, 300, &spec(100.0, None), StopRules::new()).await;
-    let expected = poisson_offsets(300, 100.0, 7);
+    let expected = schedule::offsets(Arrival::Poisson, 300, 100.0, 1.0, 7, &[]).expect("offsets");
     let mut sent: Vec<f64> = outcome.results.iter().map(|r| r.sent_at).collect();
     sent.sort_by(f64::total_cmp);
     assert_eq!(sent.len(), 300);
@@ -146,7 +146,7 @@ async fn a_concurrency_cap_delays_sends_and_the_scheduled_basis_keeps_the_wait()
         tokens: 1,
     };
     let outcome = run(&server, 40, &spec(100.0, Some(1)), StopRules::new()).await;
-    let offsets = poisson_offsets(40, 100.0, 7);
+    let offsets = schedule::offsets(Arrival::Poisson, 40, 100.0, 1.0, 7, &[]).expect("offsets");
     let mut results = outcome.results.clone();
     results.sort_by(|a, b| a.scheduled_at.total_cmp(&b.scheduled_at));
     let mut free_at = 0.0_f64;

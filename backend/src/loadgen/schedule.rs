@@ -104,6 +104,33 @@ pub fn trace_offsets(timestamps: &[f64], rate: f64) -> Vec<f64> {
     timestamps.iter().map(|t| (t - first) * scale).collect()
 }
 
+/// Scales random gaps so the schedule offers exactly `rate`: the span from the first to the last
+/// arrival becomes `(count - 1) / rate`, keeping the draw's shape (Poisson or gamma). One draw of
+/// 60 exponential gaps is easily 14% sparser or denser than nominal; unscaled, the server would
+/// see that much less (or more) load than the rate the record names.
+pub fn realise_rate(mut offsets: Vec<f64>, rate: f64) -> Vec<f64> {
+    let (Some(&first), Some(&last)) = (offsets.first(), offsets.last()) else {
+        return offsets;
+    };
+    let span = last - first;
+    if offsets.len() < 2 || span <= 0.0 || !rate.is_finite() || rate <= 0.0 {
+        return offsets;
+    }
+    let scale = (offsets.len() - 1) as f64 / rate / span;
+    for offset in &mut offsets {
+        *offset *= scale;
+    }
+    offsets
+}
+
+/// The rate a schedule offers: arrivals per second between the first and the last arrival
+/// (`None` for fewer than two arrivals or a burst).
+pub fn offered_rate(offsets: &[f64]) -> Option<f64> {
+    let first = offsets.iter().copied().fold(f64::INFINITY, f64::min);
+    let last = offsets.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    (offsets.len() >= 2 && last > first).then(|| (offsets.len() - 1) as f64 / (last - first))
+}
+
 /// Offsets for `count` requests.
 pub fn offsets(
     arrival: Arrival,
@@ -114,7 +141,10 @@ pub fn offsets(
     timestamps: &[Option<f64>],
 ) -> Result<Vec<f64>, String> {
     match arrival {
-        Arrival::Poisson => Ok(gamma_offsets(count, rate, burstiness, seed)),
+        Arrival::Poisson => Ok(realise_rate(
+            gamma_offsets(count, rate, burstiness, seed),
+            rate,
+        )),
         Arrival::Constant => Ok(constant_offsets(count, rate)),
         Arrival::Trace => {
             let stamps: Option<Vec<f64>> = timestamps.iter().copied().collect();
@@ -175,6 +205,25 @@ mod tests {
             // Gamma's coefficient of variation is 1/sqrt(shape).
             assert!((cv - 1.0 / b.sqrt()).abs() < 0.1, "burstiness {b}: cv {cv}");
         }
+    }
+
+    #[test]
+    fn every_schedule_offers_exactly_the_requested_rate() {
+        for seed in 1..20 {
+            for arrival in [Arrival::Poisson, Arrival::Constant] {
+                let o = offsets(arrival, 60, 8.125, 1.0, seed, &[]).expect("offsets");
+                let offered = offered_rate(&o).expect("rate");
+                assert!(
+                    (offered - 8.125).abs() < 1e-9,
+                    "{arrival:?} seed {seed}: {offered}"
+                );
+            }
+            // The unscaled draw is what made the records overstate the load.
+            let raw = offered_rate(&poisson_offsets(60, 8.125, seed)).expect("rate");
+            assert!(raw.is_finite());
+        }
+        let bursty = offsets(Arrival::Poisson, 100, 4.0, 0.25, 7, &[]).expect("offsets");
+        assert!((offered_rate(&bursty).expect("rate") - 4.0).abs() < 1e-9);
     }
 
     #[test]

@@ -6,7 +6,8 @@ use shared::record::TrialRecord;
 use shared::sla::Stat;
 
 /// Metric columns, in order (bench_serving names; empty when the trial has no metrics).
-pub const METRIC_COLUMNS: [Metric; 35] = [
+pub const METRIC_COLUMNS: [Metric; 36] = [
+    Metric::OfferedRate,
     Metric::AchievedRate,
     Metric::Completed,
     Metric::Failed,

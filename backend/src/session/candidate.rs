@@ -144,7 +144,12 @@ fn replay(
 /// How a finished record moves its walk: the verdict, and no lower rate after the candidate
 /// died (launch failure, crash) or its warmup failed (which does not depend on the rate).
 fn steer(walk: &mut QpsWalk, record: &TrialRecord) {
-    walk.record(record.sla_passed);
+    if client_stall(record).is_some() {
+        // The client was the bottleneck even after re-measuring: no verdict either way.
+        walk.record_no_verdict();
+    } else {
+        walk.record(record.sla_passed);
+    }
     if record.failure != FailureKind::Trial || record.diagnosis == Some(Diagnosis::WarmupFailed) {
         walk.abandon();
     }
@@ -213,11 +218,49 @@ async fn measure(
         qps: step.qps,
         max_concurrency: mc,
     });
-    let record = run_one(ctx, live, state, &id).await?;
-    if record.is_none() {
-        ctx.stop = Some(Stop::Cancelled);
+    let mut attempt = 1;
+    loop {
+        let Some(record) = run_one(ctx, live, state, &id).await? else {
+            ctx.stop = Some(Stop::Cancelled);
+            return Ok(None);
+        };
+        let Some(reason) = client_stall(&record) else {
+            return Ok(Some(record));
+        };
+        let point = format!(
+            "[{}] cand={} scenario={} qps={:.4}",
+            cand.stage, cand.index, state.scenario.name, step.qps
+        );
+        if attempt > CLIENT_RETRIES {
+            ctx.report(RunEvent::Notice {
+                text: format!(
+                    "WARNING: {point}: the client could not keep its schedule in {attempt} attempts ({reason}); this point is recorded as client_limited and is no verdict: it neither passes, prunes nor ranks. Free CPU on this machine (or raise benchmark.max_client_lag_ms) and resume."
+                ),
+            });
+            return Ok(Some(record));
+        }
+        ctx.report(RunEvent::Notice {
+            text: format!(
+                "warning: {point}: the client fell behind ({reason}); re-measuring (attempt {} of {})",
+                attempt + 1,
+                CLIENT_RETRIES + 1
+            ),
+        });
+        attempt += 1;
     }
-    Ok(record)
+}
+
+/// How many times a point whose client fell behind is measured again before it is recorded as
+/// client-limited.
+const CLIENT_RETRIES: u32 = 2;
+
+/// Why the client, not the server, may have held this trial back.
+fn client_stall(record: &TrialRecord) -> Option<String> {
+    record
+        .metrics
+        .as_ref()
+        .and_then(|m| m.client.as_ref())
+        .and_then(|c| c.limited_reason.clone())
 }
 
 fn launch_failure(
@@ -266,7 +309,10 @@ async fn conclude(
     if server_died {
         mark_crashed(ctx, &mut record, cand).await;
     }
-    if step.kind == StepKind::IncumbentProbe && !record.sla_passed {
+    if step.kind == StepKind::IncumbentProbe
+        && !record.sla_passed
+        && client_stall(&record).is_none()
+    {
         record.heuristic_pruned = true;
         record.heuristic_reason = Some("Failed incumbent probe; skipped lower-QPS search because it cannot beat the current best candidate.".into());
     }

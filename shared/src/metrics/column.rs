@@ -9,6 +9,8 @@ use crate::sla::Stat;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Metric {
+    /// Rate the arrival schedule really offered (req/s).
+    OfferedRate,
     /// Rate the client kept up (req/s); request throughput for upstream files.
     AchievedRate,
     /// Successful requests.
@@ -55,6 +57,7 @@ impl Metric {
     /// The bench_serving / results-file name (`p99_ttft_ms`).
     pub fn name(self) -> String {
         match self {
+            Metric::OfferedRate => "offered_request_rate".into(),
             Metric::AchievedRate => "achieved_request_rate".into(),
             Metric::Completed => "completed".into(),
             Metric::Failed => "failed".into(),
@@ -81,6 +84,7 @@ impl Metric {
     /// A human label with its unit (`p99 TTFT (ms)`, `achieved rate (req/s)`).
     pub fn label(self) -> String {
         match self {
+            Metric::OfferedRate => "offered rate (req/s)".into(),
             Metric::AchievedRate => "achieved rate (req/s)".into(),
             Metric::Completed => "completed requests".into(),
             Metric::Failed => "failed requests".into(),
@@ -108,6 +112,7 @@ impl Metric {
     pub fn value(self, m: &TrialMetrics) -> Option<f64> {
         let client = m.client.as_ref();
         match self {
+            Metric::OfferedRate => m.offered_request_rate,
             Metric::AchievedRate => Some(m.achieved_or_throughput()),
             Metric::Completed => Some(m.completed as f64),
             Metric::Failed => Some(m.failed as f64),

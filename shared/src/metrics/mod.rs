@@ -140,8 +140,11 @@ pub struct ClientHealth {
 /// Everything one trial measured.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct TrialMetrics {
-    /// Offered request rate (req/s); `None` for an unbounded rate.
+    /// Requested request rate (req/s); `None` for an unbounded rate.
     pub request_rate: Option<f64>,
+    /// The rate the arrival schedule really offered: arrivals per second between the first and
+    /// the last scheduled send (absent in older files).
+    pub offered_request_rate: Option<f64>,
     /// Client concurrency cap.
     pub max_concurrency: Option<u64>,
     /// Seconds from the start of dispatch until the last request finished.

@@ -13,6 +13,7 @@ impl TrialMetrics {
     pub fn to_wire(&self) -> Map<String, Value> {
         let mut m = Map::new();
         put(&mut m, "request_rate", self.request_rate);
+        put_some(&mut m, "offered_request_rate", self.offered_request_rate);
         m.insert("max_concurrency".into(), json!(self.max_concurrency));
         put(&mut m, "duration", Some(self.duration));
         m.insert("completed".into(), json!(self.completed));
@@ -57,6 +58,7 @@ impl TrialMetrics {
         let text = |key: &str| m.get(key).and_then(Value::as_str).map(str::to_string);
         let mut out = TrialMetrics {
             request_rate: num("request_rate"),
+            offered_request_rate: num("offered_request_rate"),
             max_concurrency: m.get("max_concurrency").and_then(Value::as_u64),
             duration: num("duration").unwrap_or(0.0),
             completed: count("completed"),

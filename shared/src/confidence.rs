@@ -1,0 +1,292 @@
+//! How sure a verdict is: distribution-free confidence bounds for the statistics an SLA limits.
+//!
+//! - A percentile limit "p99 ≤ L" holds when the share `p` of requests above `L` is at most 1%.
+//!   With `k` of `n` requests above `L`, the exact (Clopper-Pearson) binomial bounds on `p` say
+//!   whether that is shown, refuted, or not decided at the chosen confidence. No assumption about
+//!   the latency distribution is made (this is the order-statistic argument in another form).
+//! - The same binomial bounds give a distribution-free interval for the percentile itself: the
+//!   order statistics `X(r) ≤ ξq ≤ X(s)`.
+//! - A success-rate floor uses the Wilson score interval.
+//! - A mean limit uses the normal approximation of the sample mean (`mean ± z·sd/√n`).
+//!
+//! All bounds here are one-sided at the given confidence (e.g. 0.95), so "shown to pass" and
+//! "shown to fail" are each wrong at most 5% of the time.
+
+use serde::{Deserialize, Serialize};
+
+/// Whether a limit holds, as far as the sample can tell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Decision {
+    /// Shown to hold at the confidence level.
+    Pass,
+    /// Shown to be broken at the confidence level.
+    Fail,
+    /// The sample cannot tell.
+    Inconclusive,
+}
+
+/// `ln C(n, k)`.
+fn ln_choose(n: u64, k: u64) -> f64 {
+    ln_gamma(n as f64 + 1.0) - ln_gamma(k as f64 + 1.0) - ln_gamma((n - k) as f64 + 1.0)
+}
+
+/// Lanczos approximation of `ln Γ(x)` for `x > 0` (about 15 significant digits).
+fn ln_gamma(x: f64) -> f64 {
+    const G: f64 = 7.0;
+    const C: [f64; 9] = [
+        0.999_999_999_999_809_9,
+        676.520_368_121_885_1,
+        -1_259.139_216_722_402_8,
+        771.323_428_777_653_1,
+        -176.615_029_162_140_6,
+        12.507_343_278_686_905,
+        -0.138_571_095_265_720_12,
+        9.984_369_578_019_572e-6,
+        1.505_632_735_149_311_6e-7,
+    ];
+    if x < 0.5 {
+        let pi = std::f64::consts::PI;
+        return (pi / (pi * x).sin()).ln() - ln_gamma(1.0 - x);
+    }
+    let x = x - 1.0;
+    let t = x + G + 0.5;
+    let sum = C[1..]
+        .iter()
+        .enumerate()
+        .fold(C[0], |acc, (i, c)| acc + c / (x + i as f64 + 1.0));
+    0.5 * (2.0 * std::f64::consts::PI).ln() + (x + 0.5) * t.ln() - t + sum.ln()
+}
+
+/// `P(Bin(n, p) ≤ k)`.
+pub fn binomial_cdf(k: u64, n: u64, p: f64) -> f64 {
+    if k >= n || p <= 0.0 {
+        return 1.0;
+    }
+    if p >= 1.0 {
+        return 0.0;
+    }
+    let (lp, lq) = (p.ln(), (1.0 - p).ln());
+    (0..=k)
+        .map(|i| (ln_choose(n, i) + i as f64 * lp + (n - i) as f64 * lq).exp())
+        .sum::<f64>()
+        .min(1.0)
+}
+
+/// Solves a monotone decreasing `f(p) = target` on `[0, 1]` by bisection.
+fn solve_decreasing(f: impl Fn(f64) -> f64, target: f64) -> f64 {
+    let (mut lo, mut hi) = (0.0_f64, 1.0_f64);
+    for _ in 0..60 {
+        let mid = (lo + hi) / 2.0;
+        if f(mid) > target {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    (lo + hi) / 2.0
+}
+
+/// One-sided upper confidence bound on a proportion after `k` events in `n` trials (exact).
+pub fn proportion_upper(k: u64, n: u64, confidence: f64) -> f64 {
+    if n == 0 || k >= n {
+        return 1.0;
+    }
+    solve_decreasing(|p| binomial_cdf(k, n, p), 1.0 - confidence)
+}
+
+/// One-sided lower confidence bound on a proportion after `k` events in `n` trials (exact).
+pub fn proportion_lower(k: u64, n: u64, confidence: f64) -> f64 {
+    if n == 0 || k == 0 {
+        return 0.0;
+    }
+    // P(Bin(n, p) ≥ k) = 1 - P(Bin ≤ k-1) rises with p; the bound is where it reaches 1 - c.
+    solve_decreasing(|p| binomial_cdf(k - 1, n, p), confidence)
+}
+
+/// Whether "at most `allowed_share` of requests exceed the limit" holds, with `exceeding` of `n`
+/// over it.
+pub fn share_decision(exceeding: u64, n: u64, allowed_share: f64, confidence: f64) -> Decision {
+    if proportion_upper(exceeding, n, confidence) <= allowed_share {
+        Decision::Pass
+    } else if proportion_lower(exceeding, n, confidence) > allowed_share {
+        Decision::Fail
+    } else {
+        Decision::Inconclusive
+    }
+}
+
+/// `P(Bin(n, p) = k)`.
+fn binomial_pmf(k: u64, n: u64, p: f64) -> f64 {
+    if p <= 0.0 {
+        return if k == 0 { 1.0 } else { 0.0 };
+    }
+    if p >= 1.0 {
+        return if k == n { 1.0 } else { 0.0 };
+    }
+    (ln_choose(n, k) + k as f64 * p.ln() + (n - k) as f64 * (1.0 - p).ln()).exp()
+}
+
+/// The two-sided distribution-free interval for the `q`-quantile of a sorted sample (each side
+/// at `(1 + confidence) / 2`): order statistics `X(r) ≤ ξq ≤ X(s)`. A side is `None` when the
+/// sample is too small to bound it (a p99 from 60 requests has no upper bound).
+pub fn quantile_interval(sorted: &[f64], q: f64, confidence: f64) -> (Option<f64>, Option<f64>) {
+    let n = sorted.len() as u64;
+    if n == 0 {
+        return (None, None);
+    }
+    let tail = (1.0 - confidence) / 2.0;
+    // cdf[i] = P(Bin(n, q) ≤ i), accumulated once.
+    let mut cdf = Vec::with_capacity(sorted.len() + 1);
+    let mut total = 0.0;
+    for i in 0..=n {
+        total += binomial_pmf(i, n, q);
+        cdf.push(total.min(1.0));
+    }
+    let at = |rank: u64| {
+        sorted
+            .get(usize::try_from(rank.checked_sub(1)?).ok()?)
+            .copied()
+    };
+    // Lower: the largest r with P(X(r) > ξ) = P(Bin(n, q) ≤ r - 1) ≤ tail.
+    let lower = (1..=n).take_while(|r| cdf[(r - 1) as usize] <= tail).last();
+    // Upper: the smallest s with P(X(s) < ξ) = P(Bin(n, q) ≥ s) ≤ tail.
+    let upper = (1..=n).find(|s| 1.0 - cdf[(s - 1) as usize] <= tail);
+    (lower.and_then(at), upper.and_then(at))
+}
+
+/// The standard normal quantile (Acklam's rational approximation, |error| < 1.2e-9).
+pub fn normal_quantile(p: f64) -> f64 {
+    const A: [f64; 6] = [
+        -3.969_683_028_665_376e1,
+        2.209_460_984_245_205e2,
+        -2.759_285_104_469_687e2,
+        1.383_577_518_672_69e2,
+        -3.066_479_806_614_716e1,
+        2.506_628_277_459_239,
+    ];
+    const B: [f64; 5] = [
+        -5.447_609_879_822_406e1,
+        1.615_858_368_580_409e2,
+        -1.556_989_798_598_866e2,
+        6.680_131_188_771_972e1,
+        -1.328_068_155_288_572e1,
+    ];
+    const C: [f64; 6] = [
+        -7.784_894_002_430_293e-3,
+        -3.223_964_580_411_365e-1,
+        -2.400_758_277_161_838,
+        -2.549_732_539_343_734,
+        4.374_664_141_464_968,
+        2.938_163_982_698_783,
+    ];
+    const D: [f64; 4] = [
+        7.784_695_709_041_462e-3,
+        3.224_671_290_700_398e-1,
+        2.445_134_137_142_996,
+        3.754_408_661_907_416,
+    ];
+    let p = p.clamp(1e-300, 1.0 - 1e-16);
+    let tail = |q: f64| {
+        (((((C[0] * q + C[1]) * q + C[2]) * q + C[3]) * q + C[4]) * q + C[5])
+            / ((((D[0] * q + D[1]) * q + D[2]) * q + D[3]) * q + 1.0)
+    };
+    if p < 0.02425 {
+        tail((-2.0 * p.ln()).sqrt())
+    } else if p > 1.0 - 0.02425 {
+        -tail((-2.0 * (1.0 - p).ln()).sqrt())
+    } else {
+        let q = p - 0.5;
+        let r = q * q;
+        (((((A[0] * r + A[1]) * r + A[2]) * r + A[3]) * r + A[4]) * r + A[5]) * q
+            / (((((B[0] * r + B[1]) * r + B[2]) * r + B[3]) * r + B[4]) * r + 1.0)
+    }
+}
+
+/// One-sided Wilson score bounds `(lower, upper)` on a success proportion.
+pub fn wilson(successes: u64, n: u64, confidence: f64) -> (f64, f64) {
+    if n == 0 {
+        return (0.0, 1.0);
+    }
+    let z = normal_quantile(confidence);
+    let n = n as f64;
+    let p = successes as f64 / n;
+    let centre = p + z * z / (2.0 * n);
+    let spread = z * (p * (1.0 - p) / n + z * z / (4.0 * n * n)).sqrt();
+    let denominator = 1.0 + z * z / n;
+    (
+        ((centre - spread) / denominator).max(0.0),
+        ((centre + spread) / denominator).min(1.0),
+    )
+}
+
+/// One-sided bounds `(lower, upper)` on a mean from the sample's mean, population std and size.
+pub fn mean_bounds(mean: f64, std: f64, n: usize, confidence: f64) -> (f64, f64) {
+    if n < 2 {
+        return (f64::NEG_INFINITY, f64::INFINITY);
+    }
+    let n = n as f64;
+    // Sample (n - 1) standard deviation from the population one.
+    let sd = std * (n / (n - 1.0)).sqrt();
+    let half = normal_quantile(confidence) * sd / n.sqrt();
+    (mean - half, mean + half)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn binomial_bounds_match_known_values() {
+        // Zero events in n: the exact one-sided 95% upper bound is 1 - 0.05^(1/n).
+        for n in [60_u64, 299, 1000] {
+            let exact = 1.0 - 0.05_f64.powf(1.0 / n as f64);
+            assert!((proportion_upper(0, n, 0.95) - exact).abs() < 1e-9, "n={n}");
+        }
+        // 10 of 100: Clopper-Pearson one-sided 95% bounds are about 0.0553 and 0.1637.
+        assert!((proportion_lower(10, 100, 0.95) - 0.0553).abs() < 5e-4);
+        assert!((proportion_upper(10, 100, 0.95) - 0.1637).abs() < 5e-4);
+        assert!((binomial_cdf(3, 10, 0.5) - 0.171_875).abs() < 1e-12);
+    }
+
+    #[test]
+    fn a_p99_needs_enough_requests_to_be_shown() {
+        // With 60 requests even zero slow ones cannot show that at most 1% are slow.
+        assert_eq!(share_decision(0, 60, 0.01, 0.95), Decision::Inconclusive);
+        // 299 clean requests can.
+        assert_eq!(share_decision(0, 299, 0.01, 0.95), Decision::Pass);
+        // 5 of 60 over the limit is a clear failure.
+        assert_eq!(share_decision(5, 60, 0.01, 0.95), Decision::Fail);
+        // A median limit decides fast.
+        assert_eq!(share_decision(10, 60, 0.5, 0.95), Decision::Pass);
+    }
+
+    #[test]
+    fn the_quantile_interval_brackets_the_estimate() {
+        let sample: Vec<f64> = (1..=1000).map(f64::from).collect();
+        let (lo, hi) = quantile_interval(&sample, 0.5, 0.95);
+        let (lo, hi) = (lo.expect("lower"), hi.expect("upper"));
+        assert!(lo < 500.5 && 500.5 < hi, "{lo}..{hi}");
+        assert!(
+            (lo - 469.0).abs() <= 2.0 && (hi - 532.0).abs() <= 2.0,
+            "{lo}..{hi}"
+        );
+        // 60 samples cannot bound a p99 from above.
+        let small: Vec<f64> = (1..=60).map(f64::from).collect();
+        assert_eq!(quantile_interval(&small, 0.99, 0.95).1, None);
+    }
+
+    #[test]
+    fn normal_and_wilson() {
+        assert!((normal_quantile(0.975) - 1.959_964).abs() < 1e-6);
+        assert!((normal_quantile(0.95) - 1.644_854).abs() < 1e-6);
+        let (lo, hi) = wilson(95, 100, 0.95);
+        assert!(
+            lo > 0.90 && lo < 0.95 && hi > 0.95 && hi <= 1.0,
+            "{lo} {hi}"
+        );
+        let (lo, hi) = mean_bounds(100.0, 10.0, 100, 0.95);
+        assert!((hi - 100.0 - 1.644_854 * 10.0 * (100.0_f64 / 99.0).sqrt() / 10.0).abs() < 1e-6);
+        assert!(lo < 100.0);
+    }
+}
