@@ -6,6 +6,7 @@
 pub mod api;
 pub mod candidates;
 pub mod flags;
+pub mod kinds;
 pub mod qps;
 pub mod ranking;
 pub mod record;
