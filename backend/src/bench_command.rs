@@ -13,16 +13,17 @@ use serde_json::{Map, Value, json};
 use shared::metrics::{Metric, Series, TrialMetrics};
 use shared::sla::Stat;
 
-use crate::config::{ApiBackend, DatasetKind, DatasetPlan, Scenario};
+use crate::config::{self, ApiBackend, DatasetKind, DatasetPlan, Scenario};
 use crate::dataset::{self, gsp::GspOptions};
 use crate::loadgen::{self, BodyOptions, LoadSpec, Target, schedule::Arrival};
 
 /// `autobench bench` flags.
 #[derive(Debug, Args)]
 pub struct BenchArgs {
-    /// Request path: sglang (native /generate), sglang-oai, sglang-oai-chat, vllm, openai, openai-chat.
-    #[arg(long, default_value = "sglang")]
-    pub backend: String,
+    /// Request path: sglang (native /generate), sglang-oai (completions), sglang-oai-chat, or auto
+    /// (from the dataset's prompts); vllm, openai, openai-chat and the like are aliases.
+    #[arg(long, value_parser = config::value_parser::<ApiBackend>(), default_value = "sglang")]
+    pub backend: ApiBackend,
     /// Server URL (overrides --host/--port).
     #[arg(long)]
     pub base_url: Option<String>,
@@ -33,8 +34,8 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 30000)]
     pub port: u16,
     /// Dataset kind: sharegpt, random, custom (canonical JSONL; `autobench` is an alias), generated-shared-prefix.
-    #[arg(long, default_value = "sharegpt")]
-    pub dataset_name: String,
+    #[arg(long, value_parser = config::value_parser::<DatasetKind>(), default_value = "sharegpt")]
+    pub dataset_name: DatasetKind,
     /// Dataset file (custom, sharegpt).
     #[arg(long, default_value = "")]
     pub dataset_path: String,
@@ -69,8 +70,8 @@ pub struct BenchArgs {
     #[arg(long)]
     pub max_concurrency: Option<u64>,
     /// Arrival process: poisson, constant, trace.
-    #[arg(long, value_enum, default_value = "poisson")]
-    pub arrival: ArrivalArg,
+    #[arg(long, value_parser = config::value_parser::<Arrival>(), default_value = "poisson")]
+    pub arrival: Arrival,
     /// Measure the client's own ceiling against a fixed-latency simulator, then exit.
     #[arg(long)]
     pub calibrate: bool,
@@ -122,38 +123,8 @@ pub struct BenchArgs {
     pub max_client_lag_ms: f64,
 }
 
-/// `--arrival` values.
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
-pub enum ArrivalArg {
-    /// Exponential gaps.
-    Poisson,
-    /// Evenly spaced.
-    Constant,
-    /// Row timestamps, time-scaled to the rate.
-    Trace,
-}
-
-fn backend(name: &str) -> anyhow::Result<ApiBackend> {
-    Ok(match name {
-        "sglang" | "sglang-native" => ApiBackend::Sglang,
-        "sglang-oai" | "vllm" | "openai" | "lmdeploy" => ApiBackend::SglangOai,
-        "sglang-oai-chat" | "vllm-chat" | "openai-chat" => ApiBackend::SglangOaiChat,
-        other => bail!(
-            "unknown --backend {other}; expected sglang, sglang-oai, sglang-oai-chat, vllm, openai or openai-chat"
-        ),
-    })
-}
-
 fn dataset_plan(args: &BenchArgs) -> anyhow::Result<(DatasetPlan, Scenario)> {
-    let kind = match args.dataset_name.as_str() {
-        "random" => DatasetKind::Random,
-        "sharegpt" => DatasetKind::Sharegpt,
-        "custom" | "autobench" => DatasetKind::Custom,
-        "generated-shared-prefix" => DatasetKind::GeneratedSharedPrefix,
-        other => bail!(
-            "unknown --dataset-name {other}; expected sharegpt, random, custom or generated-shared-prefix"
-        ),
-    };
+    let kind = args.dataset_name;
     let path = Some(args.dataset_path.as_str())
         .filter(|p| !p.is_empty())
         .map(PathBuf::from);
@@ -201,7 +172,6 @@ pub async fn bench(args: &BenchArgs) -> anyhow::Result<ExitCode> {
         );
         return Ok(ExitCode::SUCCESS);
     }
-    let api = backend(&args.backend)?;
     let base_url = args
         .base_url
         .clone()
@@ -224,6 +194,12 @@ pub async fn bench(args: &BenchArgs) -> anyhow::Result<ExitCode> {
         .unwrap_or_else(|| model.clone());
     let (plan, scenario) = dataset_plan(args)?;
     let rows = dataset::prepare(&plan, &scenario, 0, &tokenizer).await?;
+    let api = match args.backend {
+        ApiBackend::Auto => {
+            dataset::infer_backend(&rows).map_err(|e| anyhow::anyhow!("--backend auto: {e}"))?
+        }
+        explicit => explicit,
+    };
     let extra: Map<String, Value> = match &args.extra_request_body {
         Some(text) => {
             serde_json::from_str(text).context("--extra-request-body must be a JSON object")?
@@ -268,16 +244,11 @@ pub async fn bench(args: &BenchArgs) -> anyhow::Result<ExitCode> {
             .send()
             .await;
     }
-    let arrival = match args.arrival {
-        ArrivalArg::Poisson => Arrival::Poisson,
-        ArrivalArg::Constant => Arrival::Constant,
-        ArrivalArg::Trace => Arrival::Trace,
-    };
     let spec = LoadSpec {
         rate: args.request_rate,
         max_concurrency: args.max_concurrency,
         seed: args.seed,
-        arrival,
+        arrival: args.arrival,
         burstiness: args.burstiness,
     };
     let (_cancel_tx, mut cancel) = crate::cancel::channel();
@@ -437,7 +408,7 @@ pub fn summary_table(args: &BenchArgs, m: &TrialMetrics) -> String {
     let mut row = |name: &str, value: String| {
         let _ = writeln!(out, "{name:<40}{value:>10}");
     };
-    row("Backend:", args.backend.clone());
+    row("Backend:", args.backend.to_string());
     row(
         "Traffic request rate:",
         if args.request_rate.is_finite() {

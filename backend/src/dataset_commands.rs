@@ -7,15 +7,15 @@ use anyhow::bail;
 use clap::Args;
 use serde_json::json;
 
-use crate::config::{DatasetKind, DatasetPlan, Scenario};
+use crate::config::{self, DatasetKind, DatasetPlan, Scenario};
 use crate::dataset::{self, DatasetRow, gsp::GspOptions, validate};
 
 /// `autobench convert` flags (upstream's `sglang.auto_benchmark convert`).
 #[derive(Debug, Args)]
 pub struct ConvertArgs {
-    /// Dataset kind.
-    #[arg(long, value_parser = ["sharegpt", "custom", "random", "generated-shared-prefix"])]
-    pub kind: String,
+    /// Dataset kind: sharegpt, custom (`autobench` is an alias), random, generated-shared-prefix.
+    #[arg(long, value_parser = config::value_parser::<DatasetKind>())]
+    pub kind: DatasetKind,
     /// Input file (custom, sharegpt); empty for sharegpt means download it.
     #[arg(long, default_value = "")]
     pub path: String,
@@ -104,18 +104,9 @@ pub struct ValidateArgs {
     pub json: bool,
 }
 
-fn kind_of(name: &str) -> DatasetKind {
-    match name {
-        "random" => DatasetKind::Random,
-        "sharegpt" => DatasetKind::Sharegpt,
-        "generated-shared-prefix" => DatasetKind::GeneratedSharedPrefix,
-        _ => DatasetKind::Custom,
-    }
-}
-
 /// Builds the dataset plan and scenario `convert` prepares.
 pub fn convert_plan(args: &ConvertArgs) -> anyhow::Result<(DatasetPlan, Scenario)> {
-    let kind = kind_of(&args.kind);
+    let kind = args.kind;
     let random_output = match (
         kind == DatasetKind::Random,
         args.output_len,

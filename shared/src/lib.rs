@@ -8,6 +8,7 @@ pub mod candidates;
 pub mod confidence;
 pub mod events;
 pub mod flags;
+pub mod kinds;
 pub mod metrics;
 pub mod qps;
 pub mod ranking;

@@ -3,6 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
+pub use shared::kinds::{closest, edit_distance};
+
 /// A problem with a config file.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -79,31 +81,6 @@ fn did_you_mean_for(message: &str) -> Option<String> {
     let (unknown, expected) = rest.split_once('`')?;
     let candidates: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
     closest(unknown, &candidates).map(str::to_string)
-}
-
-/// The closest of `candidates` to `word` by edit distance, if within a typo's reach.
-pub fn closest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
-    candidates
-        .iter()
-        .map(|c| (edit_distance(word, c), *c))
-        .filter(|(distance, c)| *distance <= (c.len().max(word.len()) / 3).max(2))
-        .min_by_key(|(distance, _)| *distance)
-        .map(|(_, c)| c)
-}
-
-/// Levenshtein distance between two strings (by chars).
-pub fn edit_distance(a: &str, b: &str) -> usize {
-    let b_chars: Vec<char> = b.chars().collect();
-    let mut previous: Vec<usize> = (0..=b_chars.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut current = vec![i + 1; b_chars.len() + 1];
-        for (j, cb) in b_chars.iter().enumerate() {
-            let substitution = previous[j] + usize::from(ca != *cb);
-            current[j + 1] = substitution.min(previous[j + 1] + 1).min(current[j] + 1);
-        }
-        previous = current;
-    }
-    previous[b_chars.len()]
 }
 
 /// The 1-based line where a nested key path is written, found by walking indentation.

@@ -1,6 +1,7 @@
 //! The raw config file, mirroring upstream's YAML schema key for key (UPSTREAM-SPEC section 1)
 //! plus autobench's own keys. Every section denies unknown keys; defaults match upstream.
-//! Resolution into a runnable plan lives in [`super::resolve`].
+//! Resolution into a runnable plan lives in [`super::resolve`]; the name sets (`framework`,
+//! `arrival`) are [`shared::kinds`], read through their one parser.
 
 use std::fmt;
 
@@ -9,6 +10,7 @@ use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde_json::Value;
 
 use shared::FlagMap;
+pub use shared::kinds::Framework;
 
 use super::de::{ConcurrencyList, OneOrMany, QpsSpec, SlaSpec};
 
@@ -33,23 +35,6 @@ pub struct ConfigFile {
 
 fn yes() -> bool {
     true
-}
-
-/// Which server program a candidate is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Framework {
-    /// `python -m sglang.launch_server`.
-    #[default]
-    Sglang,
-    /// autobench's built-in simulated SGLang-like server (`autobench sim`).
-    Sim,
-    /// `transformers serve MODEL` (Hugging Face transformers' OpenAI-compatible server).
-    Transformers,
-    /// `vllm serve MODEL`.
-    Vllm,
-    /// `trtllm-serve MODEL` (TensorRT-LLM).
-    Trtllm,
 }
 
 /// `server:`.
@@ -193,7 +178,7 @@ pub struct BenchmarkSection {
     pub burstiness: Option<f64>,
     /// Arrival process: poisson (default), constant, or trace (row timestamps).
     #[serde(default)]
-    pub arrival: crate::loadgen::schedule::Arrival,
+    pub arrival: shared::kinds::Arrival,
 }
 
 /// `search:`.

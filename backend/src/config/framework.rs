@@ -1,90 +1,9 @@
 //! What differs between server programs: how to start one, how its CLI spells flags, where the
 //! model goes on the command line, and which parts of SGLang's API it lacks. Everything else
-//! (readiness polling, OpenAI request paths, the search) is shared.
+//! (readiness polling, OpenAI request paths, the search) is shared. The per-framework table,
+//! [`shared::kinds::Framework::profile`], lives with the enum; this module turns it into argv.
 
-use shared::flags::{BoolStyle, CliSpelling, NameStyle};
-
-use super::file::Framework;
-
-/// The launch and API traits of one server program.
-#[derive(Debug, Clone, Copy)]
-pub struct Profile {
-    /// Program and leading arguments as shown to users.
-    pub command: &'static [&'static str],
-    /// How flags are spelled on its command line.
-    pub spelling: CliSpelling,
-    /// `model_path` (or `model`) is a positional argument right after the command.
-    pub positional_model: bool,
-    /// Serves SGLang's native `/generate` and `/flush_cache`.
-    pub sglang_api: bool,
-    /// Accepts SGLang/vLLM extensions in OpenAI bodies (`ignore_eos`, `best_of`); servers that
-    /// reject unknown fields do not.
-    pub openai_extensions: bool,
-    /// Typical start-up seconds, for the plan's wall-time estimate.
-    pub startup_estimate_s: f64,
-}
-
-const DASHES_BARE: CliSpelling = CliSpelling {
-    bools: BoolStyle::BareFlag,
-    names: NameStyle::Dashes,
-};
-
-impl Framework {
-    /// This framework's profile.
-    pub fn profile(self) -> Profile {
-        match self {
-            Framework::Sglang => Profile {
-                command: &["python", "-m", "sglang.launch_server"],
-                spelling: DASHES_BARE,
-                positional_model: false,
-                sglang_api: true,
-                openai_extensions: true,
-                startup_estimate_s: 90.0,
-            },
-            Framework::Sim => Profile {
-                command: &["autobench", "sim"],
-                spelling: DASHES_BARE,
-                positional_model: false,
-                sglang_api: true,
-                openai_extensions: true,
-                startup_estimate_s: 3.0,
-            },
-            Framework::Transformers => Profile {
-                command: &["transformers", "serve"],
-                spelling: CliSpelling {
-                    bools: BoolStyle::FlagOrNoFlag,
-                    names: NameStyle::Dashes,
-                },
-                positional_model: true,
-                sglang_api: false,
-                openai_extensions: false,
-                startup_estimate_s: 30.0,
-            },
-            Framework::Vllm => Profile {
-                command: &["vllm", "serve"],
-                spelling: CliSpelling {
-                    bools: BoolStyle::FlagOrNoFlag,
-                    names: NameStyle::Dashes,
-                },
-                positional_model: true,
-                sglang_api: false,
-                openai_extensions: true,
-                startup_estimate_s: 120.0,
-            },
-            Framework::Trtllm => Profile {
-                command: &["trtllm-serve"],
-                spelling: CliSpelling {
-                    bools: BoolStyle::BareFlag,
-                    names: NameStyle::Underscores,
-                },
-                positional_model: true,
-                sglang_api: false,
-                openai_extensions: true,
-                startup_estimate_s: 180.0,
-            },
-        }
-    }
-}
+pub use shared::kinds::Profile;
 
 /// Keys that name the model; with a positional model the first one present is taken out of the
 /// flags and put right after the command.
@@ -114,6 +33,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::config::Framework;
 
     fn flags(value: serde_json::Value) -> shared::flags::FlagMap {
         match value {

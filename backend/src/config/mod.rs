@@ -6,6 +6,8 @@ mod de;
 mod error;
 pub mod file;
 mod framework;
+mod kinds;
+mod plan;
 mod resolve;
 
 use std::path::Path;
@@ -13,10 +15,12 @@ use std::path::Path;
 pub use error::{ConfigError, closest, edit_distance};
 pub use file::Framework;
 pub use framework::{Profile, launch_args};
-pub use resolve::{
-    ApiBackend, BenchmarkPlan, DatasetKind, DatasetPlan, RunConfig, Scenario, ServerPlan,
-    SpeculativePlan, current_exe, resolve,
+pub use kinds::value_parser;
+pub use plan::{
+    BenchmarkPlan, DatasetPlan, EarlyPassPlan, RunConfig, Scenario, ServerPlan, SpeculativePlan,
 };
+pub use resolve::{current_exe, resolve};
+pub use shared::kinds::{ApiBackend, DatasetKind};
 
 /// Reads, parses and resolves a config file.
 pub fn load(path: &Path) -> Result<RunConfig, ConfigError> {

@@ -4,6 +4,9 @@
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
+/// How arrivals are spaced (defined with the other name sets in [`shared::kinds`]).
+pub use shared::kinds::Arrival;
+
 /// Poisson arrivals: cumulative exponential gaps with mean `1/rate`, seeded. The first request goes
 /// at its first gap, as in bench_serving. An infinite rate sends everything at once.
 pub fn poisson_offsets(count: usize, rate: f64, seed: u64) -> Vec<f64> {
@@ -67,19 +70,6 @@ fn standard_normal(rng: &mut StdRng) -> f64 {
     let u1: f64 = rng.random_range(f64::MIN_POSITIVE..1.0);
     let u2: f64 = rng.random();
     (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
-}
-
-/// How arrivals are spaced.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Arrival {
-    /// Exponential gaps (bench_serving's default).
-    #[default]
-    Poisson,
-    /// Evenly spaced, `1/rate` apart.
-    Constant,
-    /// The rows' `timestamp`s, time-scaled so the mean rate is the requested one.
-    Trace,
 }
 
 /// Evenly spaced offsets (`i / rate`, the first request at `1/rate` like Poisson's first gap).

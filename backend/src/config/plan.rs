@@ -1,0 +1,187 @@
+//! The resolved, runnable plan: what [`super::resolve`] produces from the raw file and what the
+//! session, the launcher and the load generator read. Serialised into the plan output.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use shared::candidates::{CandidatePlan, CandidateSpec, SearchKey};
+use shared::flags::FlagMap;
+use shared::kinds::{ApiBackend, Arrival, DatasetKind, Framework};
+use shared::qps::QpsPlan;
+use shared::sla::Sla;
+
+/// The resolved dataset settings shared by all scenarios.
+#[derive(Debug, Clone, Serialize)]
+pub struct DatasetPlan {
+    /// Kind.
+    pub kind: DatasetKind,
+    /// File path (custom, sharegpt), resolved against the config's folder.
+    pub path: Option<PathBuf>,
+    /// Rows (0 = all rows of a custom file).
+    pub num_prompts: u64,
+    /// Fixed output length override (non-random kinds).
+    pub output_len_override: Option<u64>,
+    /// Upstream range ratio; `None` = exact lengths.
+    pub random_range_ratio: Option<f64>,
+    /// Context limit for filtering rows.
+    pub context_len: Option<u64>,
+    /// Preparation seed.
+    pub seed: u64,
+    /// Appended to legacy prompts.
+    pub prompt_suffix: String,
+    /// Wrap legacy prompts in the chat template client-side.
+    pub apply_chat_template: bool,
+    /// Generated-shared-prefix settings.
+    pub gsp: crate::dataset::gsp::GspOptions,
+}
+
+/// One scenario (one workload shape).
+#[derive(Debug, Clone, Serialize)]
+pub struct Scenario {
+    /// Display name.
+    pub name: String,
+    /// Directory name.
+    pub slug: String,
+    /// Random input length (tokens).
+    pub input_len: Option<u64>,
+    /// Random output length (tokens).
+    pub output_len: Option<u64>,
+}
+
+/// How to start servers.
+#[derive(Debug, Clone, Serialize)]
+pub struct ServerPlan {
+    /// Launch servers at all.
+    pub launch: bool,
+    /// Program family.
+    pub framework: Framework,
+    /// Program and leading arguments as shown to users (`python -m sglang.launch_server`).
+    pub command_display: Vec<String>,
+    /// Program and leading arguments as executed.
+    pub command: Vec<String>,
+    /// Extra environment (values as strings).
+    pub env: Vec<(String, String)>,
+    /// Arguments after the flags.
+    pub extra_args: Vec<String>,
+    /// Host for URLs and the `--host` flag.
+    pub host: String,
+    /// Configured port (`None`: pick a free one per launch).
+    pub port: Option<u16>,
+    /// Host was set in the config (so it is injected as a flag).
+    pub inject_host: bool,
+    /// Relaunch for every trial.
+    pub relaunch_per_trial: bool,
+    /// Readiness path.
+    pub health_path: String,
+    /// Start-up timeout.
+    pub ready_timeout: Duration,
+    /// SIGTERM-to-SIGKILL grace.
+    pub shutdown_grace: Duration,
+}
+
+/// Load and SLA settings.
+#[derive(Debug, Clone, Serialize)]
+pub struct BenchmarkPlan {
+    /// Request path.
+    pub backend: ApiBackend,
+    /// Tokenizer name or path.
+    pub tokenizer: String,
+    /// Model name for requests.
+    pub model: Option<String>,
+    /// Fixed base URL (`server.launch: false`, or explicit).
+    pub base_url: Option<String>,
+    /// Rate plan.
+    pub qps: QpsPlan,
+    /// Concurrency caps (`None` = unlimited).
+    pub max_concurrency: Vec<Option<u64>>,
+    /// SLA.
+    pub sla: Sla,
+    /// Arrival seed.
+    pub seed: u64,
+    /// Warmup requests per trial.
+    pub warmup_requests: u32,
+    /// Fields merged into every request.
+    pub extra_request_body: serde_json::Map<String, Value>,
+    /// Non-streaming requests.
+    pub disable_stream: bool,
+    /// Let generation stop at EOS.
+    pub disable_ignore_eos: bool,
+    /// Per-request timeout.
+    pub request_timeout: Duration,
+    /// Per-request detail files.
+    pub output_details: bool,
+    /// Tag stored with results.
+    pub tag: Option<String>,
+    /// Arrival process.
+    pub arrival: Arrival,
+    /// Client-limited threshold on p99 dispatch lag.
+    pub max_client_lag_ms: f64,
+    /// SLA early stop.
+    pub early_stop: bool,
+    /// Opt-in early stop for clearly passing points.
+    pub early_pass: Option<EarlyPassPlan>,
+    /// Gamma shape of arrival gaps.
+    pub burstiness: f64,
+}
+
+/// The speculative stage.
+#[derive(Debug, Clone, Serialize)]
+pub struct SpeculativePlan {
+    /// `speculative_algorithm`.
+    pub algorithm: String,
+    /// `speculative_draft_model_path` (may be empty: the plan warns, the run refuses).
+    pub draft_model_path: String,
+    /// Overlay on the best base flags.
+    pub base_flags: FlagMap,
+    /// Speculative search space.
+    pub search_space: Vec<SearchKey>,
+}
+
+/// A fully resolved run.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunConfig {
+    /// The config file.
+    pub config_path: PathBuf,
+    /// Server launch settings.
+    pub server: ServerPlan,
+    /// Base candidate generation inputs (re-used for the speculative stage).
+    #[serde(skip)]
+    pub candidate_spec: CandidateSpec,
+    /// Generated base candidates.
+    #[serde(skip)]
+    pub candidates: CandidatePlan,
+    /// The dataset.
+    pub dataset: DatasetPlan,
+    /// Scenarios, in order.
+    pub scenarios: Vec<Scenario>,
+    /// Load and SLA.
+    pub benchmark: BenchmarkPlan,
+    /// Output directory.
+    pub output_dir: PathBuf,
+    /// `output_dir` was given explicitly (resume across invocations needs it).
+    pub output_dir_explicit: bool,
+    /// Resume finished trials.
+    pub resume: bool,
+    /// Wall-clock budget.
+    pub max_duration: Duration,
+    /// Tier.
+    pub tier: i64,
+    /// Candidate cap.
+    pub max_candidates: Option<usize>,
+    /// Speculative stage, when enabled.
+    pub speculative: Option<SpeculativePlan>,
+    /// Things the user should know before spending GPU time.
+    pub warnings: Vec<String>,
+}
+
+/// `early_pass` settings.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct EarlyPassPlan {
+    /// Fraction of planned requests finished before judging.
+    pub after: f64,
+    /// Fraction of each SLA limit a clearly passing point stays under.
+    pub margin: f64,
+}

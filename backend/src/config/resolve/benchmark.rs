@@ -1,0 +1,179 @@
+//! `benchmark:` resolution: the request API, tokenizer and model, the rate plan, the SLA and
+//! the load generator's knobs (arrival, burstiness, early stop and early pass, timeouts).
+
+use shared::kinds::{ApiBackend, UnknownName};
+use shared::qps::{Bisect, MAX_ROUNDS_LIMIT, QpsPlan};
+
+use super::{Ctx, positive_seconds, scalar_text};
+use crate::config::de::QpsSpec;
+use crate::config::error::ConfigError;
+use crate::config::file::{BenchmarkSection, ConfigFile};
+use crate::config::plan::{BenchmarkPlan, EarlyPassPlan};
+
+pub(super) fn resolve_benchmark(
+    ctx: &Ctx,
+    raw: &ConfigFile,
+    warnings: &mut Vec<String>,
+) -> Result<BenchmarkPlan, ConfigError> {
+    let b = &raw.benchmark;
+    let backend = resolve_backend(ctx, raw)?;
+    let tokenizer = b
+        .tokenizer
+        .clone()
+        .or_else(|| raw.server.base_flags.get("model_path").map(scalar_text))
+        .ok_or_else(|| {
+            ctx.error(
+                &["benchmark"],
+                "benchmark.tokenizer or server.base_flags.model_path is required",
+            )
+        })?;
+    let qps_spec = b.qps.clone().ok_or_else(|| {
+        ctx.error(
+            &["benchmark"],
+            "benchmark.qps is required: a list of rates or a {lower, upper, tolerance} map",
+        )
+    })?;
+    let qps = resolve_qps(ctx, qps_spec, warnings)?;
+    let base_url = b.base_url.clone();
+    if !raw.server.launch && base_url.is_none() && raw.server.port.is_none() {
+        warnings.push("server.launch is false and neither benchmark.base_url nor server.port is set: using http://127.0.0.1:30000".into());
+    }
+    Ok(BenchmarkPlan {
+        backend,
+        tokenizer,
+        model: b.served_model_name.clone().or_else(|| b.model.clone()),
+        base_url,
+        qps,
+        max_concurrency: b
+            .max_concurrency
+            .clone()
+            .map_or_else(|| vec![None], |c| c.0),
+        sla: b.sla.0.clone(),
+        seed: b.seed.unwrap_or(1),
+        warmup_requests: b.warmup_requests.unwrap_or(1),
+        extra_request_body: b.extra_request_body.clone(),
+        disable_stream: b.disable_stream,
+        disable_ignore_eos: b.disable_ignore_eos,
+        request_timeout: positive_seconds(
+            ctx,
+            &["benchmark", "request_timeout_sec"],
+            b.request_timeout_sec,
+            600.0,
+        )?,
+        output_details: b.output_details,
+        tag: b.tag.clone(),
+        arrival: b.arrival,
+        max_client_lag_ms: b
+            .max_client_lag_ms
+            .unwrap_or(crate::metrics::CLIENT_LAG_LIMIT_MS),
+        early_stop: b.early_stop.unwrap_or(true),
+        early_pass: resolve_early_pass(ctx, b)?,
+        burstiness: resolve_burstiness(ctx, b.burstiness)?,
+    })
+}
+
+/// `benchmark.backend` (default `auto`), which must be an API the server framework serves.
+fn resolve_backend(ctx: &Ctx, raw: &ConfigFile) -> Result<ApiBackend, ConfigError> {
+    let backend_name = raw.benchmark.backend.as_deref().unwrap_or("auto");
+    let backend: ApiBackend = backend_name
+        .parse()
+        .map_err(|e: UnknownName| ctx.error(&["benchmark", "backend"], e.to_string()))?;
+    if backend == ApiBackend::Sglang && !raw.server.framework.profile().sglang_api {
+        return Err(ctx.error(
+            &["benchmark", "backend"],
+            format!(
+                "backend `{backend_name}` is SGLang's native /generate, which server.framework `{}` does not serve; use sglang-oai (completions) or sglang-oai-chat",
+                raw.server.framework
+            ),
+        ));
+    }
+    Ok(backend)
+}
+
+/// `benchmark.burstiness`: a positive gamma shape, 1.0 (Poisson) when absent.
+fn resolve_burstiness(ctx: &Ctx, value: Option<f64>) -> Result<f64, ConfigError> {
+    match value {
+        Some(value) if !(value.is_finite() && value > 0.0) => Err(ctx.error(
+            &["benchmark", "burstiness"],
+            "must be a positive number (1.0 = Poisson)",
+        )),
+        Some(value) => Ok(value),
+        None => Ok(1.0),
+    }
+}
+
+fn resolve_early_pass(
+    ctx: &Ctx,
+    b: &BenchmarkSection,
+) -> Result<Option<EarlyPassPlan>, ConfigError> {
+    let fraction = |key: &str, value: Option<f64>, default: f64| match value {
+        Some(v) if !(v > 0.0 && v <= 1.0) => Err(ctx.error(
+            &["benchmark", key],
+            "must be a fraction greater than 0 and at most 1",
+        )),
+        Some(v) => Ok(v),
+        None => Ok(default),
+    };
+    let after = fraction(
+        "early_pass_after",
+        b.early_pass_after,
+        crate::verdict::early_pass::DEFAULT_AFTER,
+    )?;
+    let margin = fraction(
+        "early_pass_margin",
+        b.early_pass_margin,
+        crate::verdict::early_pass::DEFAULT_MARGIN,
+    )?;
+    Ok(b.early_pass.then_some(EarlyPassPlan { after, margin }))
+}
+
+fn resolve_qps(
+    ctx: &Ctx,
+    spec: QpsSpec,
+    warnings: &mut Vec<String>,
+) -> Result<QpsPlan, ConfigError> {
+    match spec {
+        QpsSpec::Values(values) => {
+            if values.is_empty() || values.iter().any(|v| !(v.is_finite() && *v > 0.0)) {
+                return Err(ctx.error(
+                    &["benchmark", "qps"],
+                    "rates must be positive numbers (requests/s)",
+                ));
+            }
+            Ok(QpsPlan::Fixed(values))
+        }
+        QpsSpec::Bisect {
+            lower,
+            upper,
+            tolerance,
+            max_rounds,
+            spacing,
+        } => {
+            if !(lower > 0.0 && upper > lower && upper.is_finite()) {
+                return Err(ctx.error(
+                    &["benchmark", "qps"],
+                    format!("needs 0 < lower < upper, got lower={lower}, upper={upper}"),
+                ));
+            }
+            let tolerance = tolerance.unwrap_or(0.1);
+            if !(tolerance.is_finite() && tolerance >= 0.0) {
+                return Err(ctx.error(
+                    &["benchmark", "qps", "tolerance"],
+                    "must be a non-negative number of requests/s",
+                ));
+            }
+            let rounds = max_rounds.unwrap_or(5);
+            let clamped = rounds.clamp(1, i64::from(MAX_ROUNDS_LIMIT));
+            if rounds != clamped {
+                warnings.push(format!("benchmark.qps.max_rounds={rounds} is outside the guardrail 1..={MAX_ROUNDS_LIMIT}; using {clamped}"));
+            }
+            Ok(QpsPlan::Bisect(Bisect {
+                lower,
+                upper,
+                tolerance,
+                max_rounds: u32::try_from(clamped).unwrap_or(MAX_ROUNDS_LIMIT),
+                spacing: spacing.unwrap_or_default(),
+            }))
+        }
+    }
+}

@@ -1,0 +1,189 @@
+//! Resolution of the raw config into a runnable [`RunConfig`]: upstream defaults and aliases,
+//! candidate generation, scenarios, the QPS plan, and warnings for risky settings. One file per
+//! part of the plan: [`server`], [`search`] (candidates, speculative stage, budget), [`dataset`]
+//! (dataset and scenarios) and [`benchmark`] (load and SLA). Every error is located at its key
+//! through [`Ctx::error`].
+
+mod benchmark;
+mod dataset;
+mod search;
+mod server;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde_json::Value;
+
+use shared::flags;
+
+use super::error::ConfigError;
+use super::file::ConfigFile;
+use super::plan::RunConfig;
+
+pub use server::current_exe;
+
+/// What every resolver needs to point an error at its key: the file and its text.
+struct Ctx<'a> {
+    path: &'a Path,
+    text: &'a str,
+}
+
+impl Ctx<'_> {
+    fn error(&self, key_path: &[&str], message: impl Into<String>) -> ConfigError {
+        ConfigError::at_key(self.path, self.text, key_path, message)
+    }
+}
+
+/// Resolves a parsed config.
+pub fn resolve(path: &Path, text: &str, raw: ConfigFile) -> Result<RunConfig, ConfigError> {
+    let ctx = Ctx { path, text };
+    let base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    let mut warnings = Vec::new();
+    let server = server::resolve_server(&ctx, &raw)?;
+    let (candidate_spec, candidates) = search::resolve_candidates(&ctx, &raw, &mut warnings)?;
+    let dataset_section = dataset::normalize_dataset(&raw);
+    let dataset = dataset::resolve_dataset(&ctx, &dataset_section, &raw, &base_dir, &mut warnings)?;
+    let scenarios = dataset::resolve_scenarios(&ctx, &dataset_section, &dataset)?;
+    let benchmark = benchmark::resolve_benchmark(&ctx, &raw, &mut warnings)?;
+    let speculative = search::resolve_speculative(&raw.speculative, &mut warnings);
+    let max_duration =
+        search::resolve_duration(&ctx, raw.search.max_duration_hours, &mut warnings)?;
+    let (output_dir, output_dir_explicit) = output_dir(&raw, &mut warnings);
+    if raw.benchmark.pd_separated {
+        warnings.push("benchmark.pd_separated is accepted but prefill/decode disaggregation is not supported yet; requests go to one server".into());
+    }
+    Ok(RunConfig {
+        config_path: path.to_path_buf(),
+        server,
+        candidate_spec,
+        candidates,
+        dataset,
+        scenarios,
+        benchmark,
+        output_dir,
+        output_dir_explicit,
+        resume: raw.search.resume,
+        max_duration,
+        tier: raw.search.tier,
+        max_candidates: raw.search.max_candidates,
+        speculative,
+        warnings,
+    })
+}
+
+/// `benchmark.output_dir`, or a new timestamped folder (with a warning: it cannot be resumed);
+/// the flag says whether it was given.
+fn output_dir(raw: &ConfigFile, warnings: &mut Vec<String>) -> (PathBuf, bool) {
+    match &raw.benchmark.output_dir {
+        Some(dir) => (PathBuf::from(dir), true),
+        None => {
+            warnings.push(
+                "benchmark.output_dir is not set: results go to a new timestamped folder, so a later run cannot resume this one"
+                    .to_string(),
+            );
+            let stamp = chrono::Local::now().format("%Y%m%d-%H%M%S");
+            (
+                PathBuf::from(format!("./auto_benchmark_results/{stamp}")),
+                false,
+            )
+        }
+    }
+}
+
+fn scalar_text(value: &Value) -> String {
+    flags::render_scalar(value)
+}
+
+fn positive_seconds(
+    ctx: &Ctx,
+    key: &[&str],
+    value: Option<f64>,
+    default: f64,
+) -> Result<Duration, ConfigError> {
+    let seconds = value.unwrap_or(default);
+    if !(seconds.is_finite() && seconds > 0.0) {
+        return Err(ctx.error(
+            key,
+            format!("must be a positive number of seconds, got {seconds}"),
+        ));
+    }
+    Ok(Duration::from_secs_f64(seconds))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    const SERVER: &str = "server:\n  base_flags:\n    model_path: m\n";
+
+    /// The error `parse` gives for the config `SERVER` + `rest`, as printed.
+    fn error(rest: &str) -> String {
+        let text = format!("{SERVER}{rest}");
+        match crate::config::parse(Path::new("c.yaml"), &text) {
+            Ok(_) => format!("no error for {text:?}"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn every_part_locates_its_errors() {
+        let cases = [
+            (
+                "dataset:\n  kind: randon\nbenchmark:\n  qps: [1]\n",
+                "c.yaml:5:3: dataset.kind: unknown dataset kind `randon`",
+            ),
+            (
+                "dataset: random\nbenchmark:\n  qps: [1]\n  backend: vlm\n",
+                "c.yaml:7:3: benchmark.backend: unknown backend `vlm`",
+            ),
+            (
+                "dataset: random\nbenchmark:\n  qps: [1]\n  burstiness: 0\n",
+                "c.yaml:7:3: benchmark.burstiness: must be a positive",
+            ),
+            (
+                "dataset: random\nbenchmark:\n  qps: [1]\n  arrival: poison\n",
+                "c.yaml:7:12: benchmark.arrival: unknown arrival process `poison`",
+            ),
+            (
+                "dataset:\n  kind: random\n  input_len: [1, 2]\n  output_len: [3, 4]\n  scenario_names: [a, A]\nbenchmark:\n  qps: [1]\n",
+                "c.yaml:8:3: dataset.scenario_names: two scenarios share",
+            ),
+            (
+                "dataset: random\nbenchmark:\n  qps: [1]\nsearch:\n  max_duration_hours: -1\n",
+                "c.yaml:8:3: search.max_duration_hours: must be a positive",
+            ),
+        ];
+        for (rest, expected) in cases {
+            let message = error(rest);
+            assert!(message.starts_with(expected), "{message}");
+        }
+        let message = error(
+            "  framework: vlm\n  command_prefix: ''\ndataset: random\nbenchmark:\n  qps: [1]\n",
+        );
+        assert!(
+            message.starts_with("c.yaml:4:14: server.framework: unknown server framework `vlm`"),
+            "{message}"
+        );
+        let message = error("  command_prefix: ''\ndataset: random\nbenchmark:\n  qps: [1]\n");
+        assert!(
+            message.starts_with("c.yaml:4:3: server.command_prefix: is empty"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn aliases_resolve_to_canonical_names() {
+        let text = format!(
+            "{SERVER}dataset:\n  kind: autobench\n  path: x.jsonl\nbenchmark:\n  qps: [1]\n  backend: openai-chat\n"
+        );
+        let plan = crate::config::parse(Path::new("c.yaml"), &text).map_err(|e| e.to_string());
+        let kinds = plan.map(|p| (p.dataset.kind, p.benchmark.backend));
+        assert_eq!(
+            kinds,
+            Ok((
+                shared::kinds::DatasetKind::Custom,
+                shared::kinds::ApiBackend::SglangOaiChat
+            ))
+        );
+    }
+}
