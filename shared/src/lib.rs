@@ -18,5 +18,6 @@ pub mod run_dir;
 pub mod run_meta;
 pub mod sla;
 pub mod stats;
+pub mod verdict;
 
 pub use flags::FlagMap;

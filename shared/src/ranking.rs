@@ -83,6 +83,7 @@ mod tests {
                             "mean_ttft_ms": 10.0, "mean_tpot_ms": 5.0})
             .as_object()
             .map(crate::metrics::TrialMetrics::from_wire),
+            verdict: None,
             error: None,
             diagnosis: None,
             failure: Default::default(),

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::flags::FlagMap;
 use crate::metrics::{Metric, TrialMetrics};
+use crate::verdict::Verdict;
 
 /// Version of the record layout.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -139,6 +140,9 @@ pub struct TrialRecord {
     /// Measured metrics; absent when the trial could not run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metrics: Option<TrialMetrics>,
+    /// The statistical verdict: each limit's estimate, confidence interval and decision.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verdict: Option<Verdict>,
     /// Why the trial could not run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,

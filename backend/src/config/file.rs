@@ -173,6 +173,13 @@ pub struct BenchmarkSection {
     /// p99 client dispatch lag (ms) above which a trial is client-limited (default 10).
     #[serde(default)]
     pub max_client_lag_ms: Option<f64>,
+    /// Confidence level of every pass/fail verdict (default 0.95).
+    #[serde(default)]
+    pub confidence: Option<f64>,
+    /// An inconclusive point is measured again (pooling the requests) up to this many requests
+    /// (default 3 x num_prompts).
+    #[serde(default)]
+    pub max_requests_per_point: Option<u64>,
     /// Gamma shape of Poisson-like arrival gaps (1.0 = Poisson; lower is burstier).
     #[serde(default)]
     pub burstiness: Option<f64>,

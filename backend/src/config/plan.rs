@@ -119,6 +119,10 @@ pub struct BenchmarkPlan {
     pub arrival: Arrival,
     /// Client-limited threshold on p99 dispatch lag.
     pub max_client_lag_ms: f64,
+    /// Confidence level of verdicts (0.5 < c < 1).
+    pub confidence: f64,
+    /// Cap on the requests an inconclusive point is extended to (`None`: 3 x num_prompts).
+    pub max_requests_per_point: Option<u64>,
     /// SLA early stop.
     pub early_stop: bool,
     /// Opt-in early stop for clearly passing points.

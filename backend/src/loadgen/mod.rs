@@ -329,6 +329,21 @@ pub struct ClientStats {
     pub steal_s: Option<f64>,
 }
 
+impl ClientStats {
+    /// Both runs' health together (one trial measured in several replications).
+    pub fn merge(mut self, other: ClientStats) -> ClientStats {
+        self.dispatch_lag_s.extend(other.dispatch_lag_s);
+        self.read_lag_s.extend(other.read_lag_s);
+        self.cpu_s += other.cpu_s;
+        self.duration_s += other.duration_s;
+        self.steal_s = match (self.steal_s, other.steal_s) {
+            (Some(a), Some(b)) => Some(a + b),
+            (a, b) => a.or(b),
+        };
+        self
+    }
+}
+
 /// User + system CPU seconds of this process so far.
 pub fn process_cpu_seconds() -> f64 {
     nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_SELF).map_or(0.0, |u| {

@@ -124,8 +124,8 @@ pub async fn run(
             ),
         });
     }
-    prepare::check_meta(cfg, &run_dir)?;
-    let mut scenarios = prepare::prepare_scenarios(cfg, &run_dir, reporter).await?;
+    let sla_changed = prepare::check_meta(cfg, &run_dir)?;
+    let mut scenarios = prepare::prepare_scenarios(cfg, &run_dir, reporter, sla_changed).await?;
     let mut ctx = Ctx {
         cfg,
         reporter,

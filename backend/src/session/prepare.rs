@@ -19,10 +19,14 @@ pub(super) fn create_dir(dir: &Path) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))
 }
 
-/// Refuses a resume over results measured with other settings, then records this run's.
-pub(super) fn check_meta(cfg: &RunConfig, run_dir: &RunDir) -> anyhow::Result<()> {
+/// Refuses a resume over results measured with other settings, then records this run's. Answers
+/// whether the SLA differs from the one the stored verdicts were judged against.
+pub(super) fn check_meta(cfg: &RunConfig, run_dir: &RunDir) -> anyhow::Result<bool> {
     let current = meta::measurement_settings(cfg);
     let stored = meta::load(run_dir)?;
+    let sla_changed = stored
+        .as_ref()
+        .is_some_and(|m| m.sla.as_ref() != Some(&cfg.benchmark.sla));
     if cfg.resume
         && let Some(stored) = &stored
         && !stored.settings.is_null()
@@ -54,7 +58,8 @@ pub(super) fn check_meta(cfg: &RunConfig, run_dir: &RunDir) -> anyhow::Result<()
                 host: owner.host,
             }),
         },
-    )
+    )?;
+    Ok(sla_changed)
 }
 
 /// Prepares every scenario: dataset, fingerprint check, request path, resumed records.
@@ -62,6 +67,7 @@ pub(super) async fn prepare_scenarios(
     cfg: &RunConfig,
     run_dir: &RunDir,
     reporter: &dyn Reporter,
+    sla_changed: bool,
 ) -> anyhow::Result<Vec<ScenarioState>> {
     let mut states = Vec::new();
     let mut stored_meta = meta::load(run_dir)?.context("run_meta.json vanished")?;
@@ -89,7 +95,7 @@ pub(super) async fn prepare_scenarios(
         if !cfg.resume {
             let _ = std::fs::remove_file(dir.live_results());
         }
-        let records = resumed_records(cfg, &dir.live_results())?;
+        let records = resumed_records(cfg, &dir.live_results(), sla_changed)?;
         reporter.report(&RunEvent::ScenarioPrepared {
             scenario: scenario.name.clone(),
             dataset_file: prepared.display().to_string(),
@@ -126,19 +132,27 @@ fn request_backend(
     })
 }
 
-/// Records of an earlier run of this folder, re-judged against the current SLA; when a trial key
-/// appears more than once (a retried launch failure), the last record wins.
+/// Records of an earlier run of this folder. Their verdicts stand while the SLA is the one they
+/// were judged against; with a changed SLA they are re-judged on their point estimates (the
+/// requests behind the confidence bounds are not kept). When a trial key appears more than once
+/// (a retried launch failure), the last record wins.
 fn resumed_records(
     cfg: &RunConfig,
     live: &Path,
+    sla_changed: bool,
 ) -> anyhow::Result<Vec<shared::record::TrialRecord>> {
     let mut records = results::read_jsonl(live)?;
     for record in &mut records {
-        record.sla_failures = match &record.metrics {
-            Some(metrics) => crate::verdict::judge(&cfg.benchmark.sla, metrics),
-            None => Vec::new(),
+        let Some(metrics) = &record.metrics else {
+            record.sla_failures = Vec::new();
+            record.sla_passed = false;
+            continue;
         };
-        record.sla_passed = record.metrics.is_some() && record.sla_failures.is_empty();
+        record.sla_failures = crate::verdict::judge(&cfg.benchmark.sla, metrics);
+        if sla_changed || record.verdict.is_none() {
+            record.verdict = None;
+            record.sla_passed = record.sla_failures.is_empty();
+        }
     }
     let mut last: std::collections::HashMap<String, usize> = Default::default();
     for (i, r) in records.iter().enumerate() {

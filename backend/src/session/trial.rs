@@ -10,9 +10,16 @@ use tokio::time::Instant;
 use shared::flags::{self, FlagMap};
 use shared::record::{Diagnosis, SCHEMA_VERSION, Stage, TrialRecord};
 
+use shared::confidence::Decision;
+use shared::metrics::TrialMetrics;
+use shared::verdict::Verdict;
+
 use crate::cancel::CancelReceiver;
 use crate::config::RunConfig;
-use crate::loadgen::{self, BodyOptions, LoadSpec, PreparedRequest, Target};
+use crate::loadgen::{
+    self, BodyOptions, ClientStats, LoadSpec, PreparedRequest, RequestResult, Target,
+};
+use crate::verdict::assess;
 
 /// The content key of a trial: stage, scenario, flags without host/port, rate (to a millionth of a
 /// request/s, so float formatting never matters) and concurrency.
@@ -71,6 +78,7 @@ impl TrialId<'_> {
             sla_passed: false,
             sla_failures: Vec::new(),
             metrics: None,
+            verdict: None,
             error: None,
             diagnosis: None,
             failure: Default::default(),
@@ -162,54 +170,159 @@ pub async fn measure(
         record.trial_duration_s = started.elapsed().as_secs_f64();
         return Some(record);
     }
-    if flush {
-        let request = target
-            .client
-            .post(format!("{}/flush_cache", target.base_url))
-            .timeout(FLUSH_TIMEOUT)
-            .send();
-        tokio::select! {
-            _ = request => {}
-            () = crate::cancel::cancelled(cancel) => return None,
-        }
+    if flush && !flush_cache(target, cancel).await {
+        return None;
     }
-    let spec = LoadSpec {
-        rate: id.qps,
-        max_concurrency: id.max_concurrency,
-        seed: cfg.benchmark.seed,
-        arrival: cfg.benchmark.arrival,
-        burstiness: cfg.benchmark.burstiness,
-    };
-    let rules = crate::verdict::stop_rules(
-        &cfg.benchmark.sla,
-        workload.requests.len(),
-        cfg.benchmark.early_stop,
-        cfg.benchmark.early_pass.map(|p| (p.after, p.margin)),
-    );
-    let outcome =
-        loadgen::run_with_early_stop(target, Arc::clone(&workload.requests), &spec, rules, cancel)
-            .await?;
-    let mut metrics = crate::metrics::summarize(
-        &outcome.results,
-        outcome.duration,
-        id.qps,
-        id.max_concurrency,
-    );
-    metrics.client = Some(crate::metrics::client_health(
-        &outcome.client,
-        outcome.results.len(),
-        cfg.benchmark.max_client_lag_ms,
-    ));
-    metrics.early_stopped = outcome.early_stopped.is_some();
-    if outcome.early_passed {
-        metrics.early_pass_reason = outcome.early_stopped;
-    } else {
-        metrics.early_stop_reason = outcome.early_stopped;
-    }
+    let measured = replicate(cfg, target, workload, id, flush, cancel).await?;
+    let mut metrics = measured.metrics;
     metrics.tag.clone_from(&cfg.benchmark.tag);
+    let verdict = measured.verdict;
     record.sla_failures = crate::verdict::judge(&cfg.benchmark.sla, &metrics);
-    record.sla_passed = record.sla_failures.is_empty();
+    record.sla_passed = crate::verdict::passes(&verdict, &metrics);
+    if !record.sla_passed && record.sla_failures.is_empty() {
+        record.sla_failures.push(format!(
+            "not shown to pass at {:.0}% confidence: {}",
+            verdict.confidence * 100.0,
+            verdict.describe()
+        ));
+    }
+    record.verdict = Some(verdict);
     record.metrics = Some(metrics);
     record.trial_duration_s = started.elapsed().as_secs_f64();
     Some(record)
+}
+
+/// A trial's pooled measurement.
+struct Measured {
+    metrics: TrialMetrics,
+    verdict: Verdict,
+}
+
+/// Runs the trial, and again with fresh arrival seeds while its verdict is inconclusive and more
+/// requests could settle it (up to `benchmark.max_requests_per_point`), pooling the requests.
+/// Each run starts from an idle server, so the runs are independent replications of one
+/// experiment. `None` when cancelled.
+async fn replicate(
+    cfg: &RunConfig,
+    target: &Target,
+    workload: &Workload,
+    id: &TrialId<'_>,
+    flush: bool,
+    cancel: &mut CancelReceiver,
+) -> Option<Measured> {
+    let sla = &cfg.benchmark.sla;
+    let planned = workload.requests.len();
+    let cap = cfg
+        .benchmark
+        .max_requests_per_point
+        .unwrap_or(3 * planned as u64);
+    let mut pooled: Vec<RequestResult> = Vec::new();
+    let mut runs: Vec<(TrialMetrics, ClientStats, usize)> = Vec::new();
+    let mut early: Option<(String, bool)> = None;
+    let verdict = loop {
+        if !runs.is_empty() && flush && !flush_cache(target, cancel).await {
+            return None;
+        }
+        let replication = runs.len() as u64;
+        let spec = LoadSpec {
+            rate: id.qps,
+            max_concurrency: id.max_concurrency,
+            seed: cfg
+                .benchmark
+                .seed
+                .wrapping_add(replication.wrapping_mul(7919)),
+            arrival: cfg.benchmark.arrival,
+            burstiness: cfg.benchmark.burstiness,
+        };
+        let rules = crate::verdict::stop_rules(
+            sla,
+            planned,
+            cfg.benchmark.confidence,
+            cfg.benchmark.early_stop,
+            cfg.benchmark.early_pass.map(|p| (p.after, p.margin)),
+        );
+        let outcome = loadgen::run_with_early_stop(
+            target,
+            Arc::clone(&workload.requests),
+            &spec,
+            rules,
+            cancel,
+        )
+        .await?;
+        let part = crate::metrics::summarize(
+            &outcome.results,
+            outcome.duration,
+            id.qps,
+            id.max_concurrency,
+        );
+        runs.push((part, outcome.client, outcome.results.len()));
+        pooled.extend(outcome.results);
+        if let Some(reason) = outcome.early_stopped {
+            early = Some((reason, outcome.early_passed));
+        }
+        let verdict = assess::assess(sla, &pooled, cfg.benchmark.confidence, runs.len() as u32);
+        let settled = verdict.decision != Decision::Inconclusive;
+        let futile =
+            verdict.estimates_hold() && !assess::pass_reachable(&verdict, sla, &pooled, cap);
+        if early.is_some() || settled || futile || pooled.len() as u64 + planned as u64 > cap {
+            break verdict;
+        }
+    };
+    let metrics = pooled_metrics(cfg, id, &pooled, runs, early);
+    Some(Measured { metrics, verdict })
+}
+
+/// The metrics of every replication together: latency statistics and counts over the pooled
+/// requests, throughput over the summed durations, offered and achieved rates averaged by
+/// requests, and the client's health over all of them.
+fn pooled_metrics(
+    cfg: &RunConfig,
+    id: &TrialId<'_>,
+    pooled: &[RequestResult],
+    runs: Vec<(TrialMetrics, ClientStats, usize)>,
+    early: Option<(String, bool)>,
+) -> TrialMetrics {
+    let duration: f64 = runs.iter().map(|(m, _, _)| m.duration).sum();
+    let mut metrics = crate::metrics::summarize(pooled, duration, id.qps, id.max_concurrency);
+    let weight: usize = runs.iter().map(|(_, _, n)| *n).sum::<usize>().max(1);
+    let weighted = |f: fn(&TrialMetrics) -> Option<f64>| {
+        let parts: Vec<(f64, usize)> = runs
+            .iter()
+            .filter_map(|(m, _, n)| Some((f(m)?, *n)))
+            .collect();
+        (!parts.is_empty())
+            .then(|| parts.iter().map(|(v, n)| v * *n as f64).sum::<f64>() / weight as f64)
+    };
+    metrics.offered_request_rate = weighted(|m| m.offered_request_rate);
+    metrics.achieved_request_rate = weighted(|m| m.achieved_request_rate);
+    let client = runs
+        .into_iter()
+        .map(|(_, c, _)| c)
+        .reduce(ClientStats::merge)
+        .unwrap_or_default();
+    metrics.client = Some(crate::metrics::client_health(
+        &client,
+        pooled.len(),
+        cfg.benchmark.max_client_lag_ms,
+    ));
+    metrics.early_stopped = early.is_some();
+    match early {
+        Some((reason, true)) => metrics.early_pass_reason = Some(reason),
+        Some((reason, false)) => metrics.early_stop_reason = Some(reason),
+        None => {}
+    }
+    metrics
+}
+
+/// Asks an SGLang server to drop its prefix cache; `false` when cancelled meanwhile.
+async fn flush_cache(target: &Target, cancel: &mut CancelReceiver) -> bool {
+    let request = target
+        .client
+        .post(format!("{}/flush_cache", target.base_url))
+        .timeout(FLUSH_TIMEOUT)
+        .send();
+    tokio::select! {
+        _ = request => true,
+        () = crate::cancel::cancelled(cancel) => false,
+    }
 }

@@ -9,7 +9,8 @@
 //! - the most recent quarter of that set by scheduled time, so a queue that is slowly building up
 //!   (latency rising over the trial) does not pass on the strength of its calm beginning.
 //!
-//! Both must pass, with failures no more than `margin` of what `min_success_rate` allows. The
+//! Both must be shown to pass at the verdict's confidence (the same bounds as the final verdict,
+//! [`super::assess`]), with failures no more than `margin` of what `min_success_rate` allows. The
 //! check runs at most 20 times per trial (every 5% of the planned requests).
 
 use shared::sla::Sla;
@@ -30,11 +31,13 @@ pub struct EarlyPass {
     next_check: usize,
     allowed_failures: f64,
     margin: f64,
+    confidence: f64,
 }
 
 impl EarlyPass {
-    /// A check for `planned` requests; `after` and `margin` are fractions in (0, 1].
-    pub fn new(sla: &Sla, planned: usize, after: f64, margin: f64) -> EarlyPass {
+    /// A check for `planned` requests; `after` and `margin` are fractions in (0, 1]; the pass must
+    /// be shown at `confidence`.
+    pub fn new(sla: &Sla, planned: usize, after: f64, margin: f64, confidence: f64) -> EarlyPass {
         let mut tightened = sla.clone();
         for limit in &mut tightened.limits {
             limit.max_ms *= margin;
@@ -49,6 +52,7 @@ impl EarlyPass {
             next_check: first_check,
             allowed_failures: planned as f64 * (1.0 - sla.min_success_rate) * margin,
             margin,
+            confidence,
         }
     }
 
@@ -86,12 +90,12 @@ impl EarlyPass {
             error: None,
             read_lag: 0.0,
         }));
-        if !self.passes(&pool) {
+        if !self.passes(&pool, true) {
             return None;
         }
         pool.sort_by(|a, b| a.scheduled_at.total_cmp(&b.scheduled_at));
         let recent = &pool[pool.len() - pool.len().div_ceil(4)..];
-        if !self.passes(recent) {
+        if !self.passes(recent, false) {
             return None;
         }
         Some(format!(
@@ -103,7 +107,10 @@ impl EarlyPass {
         ))
     }
 
-    fn passes(&self, results: &[RequestResult]) -> bool {
+    /// Whether `results` meet the tightened limits; `shown` also asks that the sample shows it at
+    /// the confidence level (the latest quarter alone is too small for that, so it only guards
+    /// against a trend).
+    fn passes(&self, results: &[RequestResult], shown: bool) -> bool {
         if results.is_empty() {
             return false;
         }
@@ -114,6 +121,9 @@ impl EarlyPass {
             .max(1e-9);
         let metrics = crate::metrics::summarize(results, span, f64::INFINITY, None);
         self.tightened.violations(&metrics).is_empty()
+            && (!shown
+                || super::assess::assess(&self.tightened, results, self.confidence, 1).decision
+                    == shared::confidence::Decision::Pass)
     }
 }
 

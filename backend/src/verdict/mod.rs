@@ -4,11 +4,15 @@
 //!
 //! [`StopRule`]: crate::loadgen::StopRule
 
+pub mod assess;
 pub mod early_pass;
 pub mod early_stop;
+pub mod shown_failing;
 
+use shared::confidence::Decision;
 use shared::metrics::TrialMetrics;
 use shared::sla::Sla;
+use shared::verdict::Verdict;
 
 use crate::loadgen::StopRules;
 
@@ -31,22 +35,39 @@ pub fn judge(sla: &Sla, metrics: &TrialMetrics) -> Vec<String> {
     failures
 }
 
-/// The stop rules of a trial of `planned` requests: the certain-failure stop when
-/// `benchmark.early_stop` is on, and the opt-in early pass (`(after, margin)`, see
+/// Whether a trial passes: its verdict shows it (an inconclusive verdict that more requests could
+/// not settle is decided by the point estimates), and it was neither stopped early as failing nor
+/// held back by the client.
+pub fn passes(verdict: &Verdict, metrics: &TrialMetrics) -> bool {
+    let clean = metrics.early_stop_reason.is_none() && !metrics.client_limited();
+    clean
+        && match verdict.decision {
+            Decision::Pass => true,
+            Decision::Fail => false,
+            Decision::Inconclusive => verdict.estimates_hold(),
+        }
+}
+
+/// The stop rules of a trial of `planned` requests: the certain-failure stop and the statistical
+/// one (at `confidence`) when `benchmark.early_stop` is on, and the opt-in early pass (`(after, margin)`, see
 /// [`early_pass::EarlyPass::new`]).
 pub fn stop_rules(
     sla: &Sla,
     planned: usize,
+    confidence: f64,
     early_stop: bool,
     early_pass: Option<(f64, f64)>,
 ) -> StopRules {
     let mut rules = StopRules::new();
     if early_stop {
         rules.push(Box::new(early_stop::EarlyStop::new(sla, planned)));
+        rules.push(Box::new(shown_failing::ShownFailing::new(
+            sla, planned, confidence,
+        )));
     }
     if let Some((after, margin)) = early_pass {
         rules.push(Box::new(early_pass::EarlyPass::new(
-            sla, planned, after, margin,
+            sla, planned, after, margin, confidence,
         )));
     }
     rules

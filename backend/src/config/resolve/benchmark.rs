@@ -66,6 +66,8 @@ pub(super) fn resolve_benchmark(
         max_client_lag_ms: b
             .max_client_lag_ms
             .unwrap_or(crate::metrics::CLIENT_LAG_LIMIT_MS),
+        confidence: resolve_confidence(ctx, b.confidence)?,
+        max_requests_per_point: b.max_requests_per_point,
         early_stop: b.early_stop.unwrap_or(true),
         early_pass: resolve_early_pass(ctx, b)?,
         burstiness: resolve_burstiness(ctx, b.burstiness)?,
@@ -89,6 +91,21 @@ fn resolve_backend(ctx: &Ctx, raw: &ConfigFile) -> Result<ApiBackend, ConfigErro
     }
     Ok(backend)
 }
+
+/// `benchmark.confidence`: strictly between 0.5 and 1 (default 0.95).
+fn resolve_confidence(ctx: &Ctx, value: Option<f64>) -> Result<f64, ConfigError> {
+    match value {
+        Some(value) if !(value > 0.5 && value < 1.0) => Err(ctx.error(
+            &["benchmark", "confidence"],
+            "must be a confidence level greater than 0.5 and less than 1 (e.g. 0.95)",
+        )),
+        Some(value) => Ok(value),
+        None => Ok(DEFAULT_CONFIDENCE),
+    }
+}
+
+/// The default confidence level of verdicts.
+pub const DEFAULT_CONFIDENCE: f64 = 0.95;
 
 /// `benchmark.burstiness`: a positive gamma shape, 1.0 (Poisson) when absent.
 fn resolve_burstiness(ctx: &Ctx, value: Option<f64>) -> Result<f64, ConfigError> {

@@ -45,6 +45,17 @@ pub fn resolve(path: &Path, text: &str, raw: ConfigFile) -> Result<RunConfig, Co
     let dataset = dataset::resolve_dataset(&ctx, &dataset_section, &raw, &base_dir, &mut warnings)?;
     let scenarios = dataset::resolve_scenarios(&ctx, &dataset_section, &dataset)?;
     let benchmark = benchmark::resolve_benchmark(&ctx, &raw, &mut warnings)?;
+    if let Some(cap) = benchmark.max_requests_per_point
+        && cap < dataset.num_prompts
+    {
+        return Err(ctx.error(
+            &["benchmark", "max_requests_per_point"],
+            format!(
+                "must be at least num_prompts ({}): it caps how far an inconclusive point is extended",
+                dataset.num_prompts
+            ),
+        ));
+    }
     let speculative = search::resolve_speculative(&raw.speculative, &mut warnings);
     let max_duration =
         search::resolve_duration(&ctx, raw.search.max_duration_hours, &mut warnings)?;

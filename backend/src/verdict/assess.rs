@@ -1,0 +1,215 @@
+//! The statistical verdict of a trial from its requests: for each SLA limit, the statistic, its
+//! distribution-free confidence interval, and whether the sample shows the limit holds, is broken
+//! or cannot tell (see [`shared::confidence`]).
+
+use shared::confidence::{self, Decision};
+use shared::metrics::Series;
+use shared::sla::{LatencyLimit, Sla, Stat};
+use shared::stats::{Summary, percentile_sorted};
+use shared::verdict::{LimitCheck, Verdict};
+
+use crate::loadgen::RequestResult;
+
+/// Judges `results` (successful and failed requests, pooled over every replication of the trial)
+/// against the SLA at `confidence`.
+pub fn assess(sla: &Sla, results: &[RequestResult], confidence: f64, replications: u32) -> Verdict {
+    let mut checks: Vec<LimitCheck> = sla
+        .limits
+        .iter()
+        .map(|limit| latency_check(limit, results, confidence))
+        .collect();
+    checks.push(success_check(sla.min_success_rate, results, confidence));
+    Verdict {
+        decision: Verdict::combine(&checks),
+        confidence,
+        requests: results.len() as u64,
+        replications,
+        checks,
+    }
+}
+
+/// The per-request (per-gap for ITL) values of a series, in ms, from successful requests.
+pub fn series_values(series: Series, results: &[RequestResult]) -> Vec<f64> {
+    let ok = results.iter().filter(|r| r.error.is_none());
+    let first = |r: &RequestResult| r.first_token_at.unwrap_or(r.end_at);
+    let ms = |s: f64| s * 1000.0;
+    match series {
+        Series::Ttft => ok.map(|r| ms(first(r) - r.sent_at)).collect(),
+        Series::TtftFromScheduled => ok.map(|r| ms(first(r) - r.scheduled_at)).collect(),
+        Series::E2e => ok.map(|r| ms(r.end_at - r.sent_at)).collect(),
+        Series::E2eFromScheduled => ok.map(|r| ms(r.end_at - r.scheduled_at)).collect(),
+        Series::Tpot => ok
+            .filter(|r| r.output_tokens > 1)
+            .map(|r| ms(r.end_at - first(r)) / (r.output_tokens - 1) as f64)
+            .collect(),
+        Series::Itl => ok.flat_map(|r| r.itl.iter().map(|g| ms(*g))).collect(),
+    }
+}
+
+fn quantile(stat: Stat) -> Option<f64> {
+    match stat {
+        Stat::Mean => None,
+        Stat::Median => Some(0.5),
+        Stat::P90 => Some(0.9),
+        Stat::P95 => Some(0.95),
+        Stat::P99 => Some(0.99),
+    }
+}
+
+fn latency_check(limit: &LatencyLimit, results: &[RequestResult], confidence: f64) -> LimitCheck {
+    let mut values = series_values(limit.series(), results);
+    values.retain(|v| !v.is_nan());
+    values.sort_by(f64::total_cmp);
+    let mut check = LimitCheck {
+        name: limit.metric_name(),
+        limit: limit.max_ms,
+        floor: false,
+        estimate: None,
+        lower: None,
+        upper: None,
+        // No measured value counts against the SLA, as a missing metric always has.
+        decision: Decision::Fail,
+    };
+    if values.is_empty() {
+        return check;
+    }
+    match quantile(limit.stat) {
+        Some(q) => {
+            let over = values.iter().filter(|v| **v > limit.max_ms).count() as u64;
+            check.decision =
+                confidence::share_decision(over, values.len() as u64, 1.0 - q, confidence);
+            check.estimate = Some(percentile_sorted(&values, q * 100.0));
+            (check.lower, check.upper) = confidence::quantile_interval(&values, q, confidence);
+        }
+        None => {
+            let summary = Summary::of(&values);
+            let (low, high) =
+                confidence::mean_bounds(summary.mean, summary.std, values.len(), confidence);
+            check.decision = if high <= limit.max_ms {
+                Decision::Pass
+            } else if low > limit.max_ms {
+                Decision::Fail
+            } else {
+                Decision::Inconclusive
+            };
+            let two_sided = (1.0 + confidence) / 2.0;
+            let (low, high) =
+                confidence::mean_bounds(summary.mean, summary.std, values.len(), two_sided);
+            check.estimate = Some(summary.mean);
+            check.lower = low.is_finite().then_some(low);
+            check.upper = high.is_finite().then_some(high);
+        }
+    }
+    check
+}
+
+fn success_check(floor: f64, results: &[RequestResult], confidence: f64) -> LimitCheck {
+    let n = results.len() as u64;
+    let ok = results.iter().filter(|r| r.error.is_none()).count() as u64;
+    let (low, high) = confidence::wilson(ok, n, confidence);
+    let decision = if n == 0 {
+        Decision::Fail
+    } else if floor >= 1.0 {
+        // "No request may fail" is a rule, not a rate: one failure breaks it, none keeps it.
+        if ok == n {
+            Decision::Pass
+        } else {
+            Decision::Fail
+        }
+    } else if low >= floor {
+        Decision::Pass
+    } else if high < floor {
+        Decision::Fail
+    } else {
+        Decision::Inconclusive
+    };
+    let (low, high) = confidence::wilson(ok, n, (1.0 + confidence) / 2.0);
+    LimitCheck {
+        name: "success_rate".into(),
+        limit: floor,
+        floor: true,
+        estimate: (n > 0).then(|| ok as f64 / n as f64),
+        lower: (n > 0).then_some(low),
+        upper: (n > 0).then_some(high),
+        decision,
+    }
+}
+
+/// Whether a pass could still be shown if the trial were extended to `cap` requests in all and
+/// every extra request met every limit (when not, more requests cannot settle a point that
+/// passes on its estimate, so extending it would only spend server time).
+pub fn pass_reachable(verdict: &Verdict, sla: &Sla, results: &[RequestResult], cap: u64) -> bool {
+    let extra = cap.saturating_sub(results.len() as u64);
+    sla.limits.iter().all(|limit| {
+        let Some(q) = quantile(limit.stat) else {
+            return true;
+        };
+        let values = series_values(limit.series(), results);
+        let over = values.iter().filter(|v| **v > limit.max_ms).count() as u64;
+        let n = values.len() as u64 + extra;
+        confidence::proportion_upper(over, n, verdict.confidence) <= 1.0 - q
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shared::sla::{MeasureFrom, parse_limit_key};
+
+    fn request(ttft_s: f64) -> RequestResult {
+        RequestResult {
+            scheduled_at: 0.0,
+            sent_at: 0.0,
+            first_token_at: Some(ttft_s),
+            end_at: ttft_s + 0.1,
+            itl: vec![0.01; 10],
+            output_tokens: 11,
+            input_tokens: 10,
+            error: None,
+            read_lag: 0.0,
+        }
+    }
+
+    fn sla(key: &str, max: f64) -> Sla {
+        Sla {
+            limits: vec![parse_limit_key(key, max, MeasureFrom::Scheduled).expect("key")],
+            min_success_rate: 1.0,
+        }
+    }
+
+    #[test]
+    fn a_median_limit_is_decided_by_a_small_sample() {
+        let fast: Vec<RequestResult> = (0..60)
+            .map(|i| request(0.05 + f64::from(i) * 1e-4))
+            .collect();
+        let verdict = assess(&sla("max_median_ttft_ms", 100.0), &fast, 0.95, 1);
+        assert_eq!(verdict.decision, Decision::Pass, "{}", verdict.describe());
+        let slow: Vec<RequestResult> = (0..60).map(|_| request(0.2)).collect();
+        let verdict = assess(&sla("max_median_ttft_ms", 100.0), &slow, 0.95, 1);
+        assert_eq!(verdict.decision, Decision::Fail);
+    }
+
+    #[test]
+    fn a_p99_of_sixty_requests_is_inconclusive_and_pass_needs_more_requests() {
+        let fast: Vec<RequestResult> = (0..60).map(|_| request(0.05)).collect();
+        let limit = sla("max_p99_ttft_ms", 100.0);
+        let verdict = assess(&limit, &fast, 0.95, 1);
+        assert_eq!(verdict.decision, Decision::Inconclusive);
+        assert_eq!(verdict.class(), "pass (inconclusive)");
+        assert!(!pass_reachable(&verdict, &limit, &fast, 120));
+        assert!(pass_reachable(&verdict, &limit, &fast, 300));
+        let p99 = &verdict.checks[0];
+        assert_eq!(p99.upper, None, "60 requests cannot bound a p99 from above");
+    }
+
+    #[test]
+    fn one_failure_breaks_a_no_failure_rule_and_rates_get_bounds() {
+        let mut results: Vec<RequestResult> = (0..100).map(|_| request(0.01)).collect();
+        results[3].error = Some(crate::loadgen::stream::RequestError::Http(500));
+        let strict = assess(&sla("max_median_ttft_ms", 100.0), &results, 0.95, 1);
+        assert_eq!(strict.decision, Decision::Fail);
+        let mut lenient = sla("max_median_ttft_ms", 100.0);
+        lenient.min_success_rate = 0.9;
+        assert_eq!(assess(&lenient, &results, 0.95, 1).decision, Decision::Pass);
+    }
+}

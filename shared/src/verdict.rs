@@ -1,0 +1,155 @@
+//! A trial's SLA verdict with how sure it is: per limit, the measured statistic, its confidence
+//! interval and whether the sample shows the limit holds, is broken, or cannot tell; and the
+//! verdict of the whole SLA. Computed by the backend from the trial's requests
+//! (`backend/src/verdict/assess.rs`) with the bounds of [`crate::confidence`].
+
+use serde::{Deserialize, Serialize};
+
+use crate::confidence::Decision;
+
+/// One SLA limit, judged.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LimitCheck {
+    /// The measured value's name (`p99_ttft_from_scheduled_ms`, `success_rate`).
+    pub name: String,
+    /// The limit (ms, or the success-rate floor).
+    pub limit: f64,
+    /// Whether the limit is a floor (success rate) rather than a ceiling.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub floor: bool,
+    /// The point estimate.
+    pub estimate: Option<f64>,
+    /// Lower end of its confidence interval, when the sample bounds it.
+    pub lower: Option<f64>,
+    /// Upper end of its confidence interval, when the sample bounds it.
+    pub upper: Option<f64>,
+    /// What the sample shows.
+    pub decision: Decision,
+}
+
+impl LimitCheck {
+    /// "p99_ttft_ms 534.2 (95% CI 480.1-610.0) <= 1000": the estimate, its interval and the limit.
+    pub fn describe(&self, confidence: f64) -> String {
+        let number = |v: Option<f64>| v.map_or("?".into(), |v| format!("{v:.1}"));
+        let interval = match (self.lower, self.upper) {
+            (None, None) => String::new(),
+            (lower, upper) => format!(
+                " ({:.0}% CI {}-{})",
+                confidence * 100.0,
+                number(lower),
+                number(upper)
+            ),
+        };
+        let relation = if self.floor { ">=" } else { "<=" };
+        format!(
+            "{} {}{interval} {relation} {}",
+            self.name,
+            number(self.estimate),
+            self.limit
+        )
+    }
+
+    /// Whether the point estimate meets the limit.
+    pub fn estimate_holds(&self) -> bool {
+        match self.estimate {
+            Some(value) if self.floor => value >= self.limit,
+            Some(value) => value <= self.limit,
+            None => false,
+        }
+    }
+}
+
+/// The verdict of one trial.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Verdict {
+    /// Pass when every limit is shown to hold, fail when one is shown broken, else inconclusive.
+    pub decision: Decision,
+    /// Confidence level of every bound (e.g. 0.95).
+    pub confidence: f64,
+    /// Requests the verdict rests on.
+    pub requests: u64,
+    /// How many times the trial was run to get them (1 unless an inconclusive point was extended).
+    pub replications: u32,
+    /// Each limit.
+    pub checks: Vec<LimitCheck>,
+}
+
+impl Verdict {
+    /// Combines the limits' decisions: any fail fails, all pass passes, else inconclusive.
+    pub fn combine(checks: &[LimitCheck]) -> Decision {
+        if checks.iter().any(|c| c.decision == Decision::Fail) {
+            Decision::Fail
+        } else if checks.iter().all(|c| c.decision == Decision::Pass) {
+            Decision::Pass
+        } else {
+            Decision::Inconclusive
+        }
+    }
+
+    /// Whether the point estimates meet every limit (how an inconclusive point is decided once
+    /// more requests cannot settle it).
+    pub fn estimates_hold(&self) -> bool {
+        self.checks.iter().all(LimitCheck::estimate_holds)
+    }
+
+    /// The verdict class for tables: `pass`, `fail`, `pass (inconclusive)`, `fail (inconclusive)`.
+    pub fn class(&self) -> &'static str {
+        match (self.decision, self.estimates_hold()) {
+            (Decision::Pass, _) => "pass",
+            (Decision::Fail, _) => "fail",
+            (Decision::Inconclusive, true) => "pass (inconclusive)",
+            (Decision::Inconclusive, false) => "fail (inconclusive)",
+        }
+    }
+
+    /// Every limit described, `; `-separated.
+    pub fn describe(&self) -> String {
+        self.checks
+            .iter()
+            .map(|c| c.describe(self.confidence))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(decision: Decision, estimate: f64) -> LimitCheck {
+        LimitCheck {
+            name: "p99_ttft_ms".into(),
+            limit: 100.0,
+            floor: false,
+            estimate: Some(estimate),
+            lower: Some(estimate * 0.9),
+            upper: None,
+            decision,
+        }
+    }
+
+    #[test]
+    fn decisions_combine_and_describe() {
+        let pass = check(Decision::Pass, 50.0);
+        let open = check(Decision::Inconclusive, 90.0);
+        let fail = check(Decision::Fail, 150.0);
+        assert_eq!(
+            Verdict::combine(&[pass.clone(), open.clone()]),
+            Decision::Inconclusive
+        );
+        assert_eq!(Verdict::combine(&[pass.clone(), fail]), Decision::Fail);
+        assert_eq!(Verdict::combine(&[pass]), Decision::Pass);
+        assert_eq!(
+            open.describe(0.95),
+            "p99_ttft_ms 90.0 (95% CI 81.0-?) <= 100"
+        );
+        let verdict = Verdict {
+            decision: Decision::Inconclusive,
+            confidence: 0.95,
+            requests: 60,
+            replications: 1,
+            checks: vec![open],
+        };
+        assert_eq!(verdict.class(), "pass (inconclusive)");
+    }
+}
