@@ -11,6 +11,7 @@ use shared::metrics::{Metric, Series};
 use shared::ranking;
 use shared::run_dir::RunDir;
 use shared::sla::Stat;
+use shared::verdict::Confirmation;
 
 use crate::cli::exit;
 use crate::config::{self, RunConfig};
@@ -167,6 +168,24 @@ async fn forward_signals(cancel: crate::cancel::CancelSender) {
     std::process::exit(i32::from(exit::INTERRUPTED));
 }
 
+/// "candidate 2 (base stage) met the SLA at 8.13 req/s (passes at 8.13, fails at 9.00) ...".
+fn best_line(best: &shared::record::TrialRecord, confirmation: Option<&Confirmation>) -> String {
+    let interval = confirmation.map_or_else(String::new, |c| format!(" ({})", c.interval_text()));
+    format!(
+        "candidate {} ({} stage) met the SLA at {:.4} req/s{interval} (max_concurrency {}), {:.1} output tok/s, mean TTFT {:.1} ms, mean TPOT {:.2} ms",
+        best.candidate_id,
+        best.stage,
+        ranking::credited_rate(best),
+        best.max_concurrency
+            .map_or("unlimited".into(), |c| c.to_string()),
+        best.metric(Metric::OutputThroughput).unwrap_or(0.0),
+        best.metric(Metric::Latency(Series::Ttft, Stat::Mean))
+            .unwrap_or(0.0),
+        best.metric(Metric::Latency(Series::Tpot, Stat::Mean))
+            .unwrap_or(0.0)
+    )
+}
+
 /// What a person needs to act on, printed at the end of `run`.
 pub fn final_summary(cfg: &RunConfig, outcome: &RunOutcome) -> String {
     let mut out = String::from("\n=== autobench result ===\n");
@@ -185,20 +204,19 @@ pub fn final_summary(cfg: &RunConfig, outcome: &RunOutcome) -> String {
         let _ = writeln!(out, "\nscenario {}: dataset {}", s.name, s.dataset);
         match (&s.best, &s.command) {
             (Some(best), Some(command)) => {
-                let _ = writeln!(
-                    out,
-                    "  best: candidate {} ({} stage) met the SLA at {:.4} req/s (max_concurrency {}), {:.1} output tok/s, mean TTFT {:.1} ms, mean TPOT {:.2} ms",
-                    best.candidate_id,
-                    best.stage,
-                    ranking::credited_rate(best),
-                    best.max_concurrency
-                        .map_or("unlimited".into(), |c| c.to_string()),
-                    best.metric(Metric::OutputThroughput).unwrap_or(0.0),
-                    best.metric(Metric::Latency(Series::Ttft, Stat::Mean))
-                        .unwrap_or(0.0),
-                    best.metric(Metric::Latency(Series::Tpot, Stat::Mean))
-                        .unwrap_or(0.0)
-                );
+                let _ = writeln!(out, "  best: {}", best_line(best, s.confirmation.as_ref()));
+                if let Some(confirmation) = &s.confirmation {
+                    let _ = writeln!(out, "  confirmation: {}", confirmation.note);
+                }
+                if let Some(verdict) = &best.verdict {
+                    let _ = writeln!(
+                        out,
+                        "  verdict ({:.0}% confidence, {} requests): {}",
+                        verdict.confidence * 100.0,
+                        verdict.requests,
+                        verdict.describe()
+                    );
+                }
                 let _ = writeln!(
                     out,
                     "  launch command:\n    {}",

@@ -134,6 +134,9 @@ pub struct ScenarioView {
     pub best_command: Option<String>,
     /// Its rate.
     pub best_rate: Option<f64>,
+    /// What re-measuring the top candidates found (once the run confirmed its answer).
+    #[serde(default)]
+    pub confirmation: Option<crate::verdict::Confirmation>,
 }
 
 /// The run page.

@@ -65,6 +65,9 @@ pub struct ScenarioAnswer {
     pub best: Option<BestTrial>,
     /// Its launch command.
     pub command: Option<String>,
+    /// What re-measuring the top candidates found (absent when the stage did not run).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confirmation: Option<crate::verdict::Confirmation>,
 }
 
 /// The best SLA-passing trial of a scenario.

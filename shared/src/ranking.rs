@@ -47,11 +47,12 @@ pub fn compare(a: &TrialRecord, b: &TrialRecord) -> Ordering {
         .unwrap_or(Ordering::Equal)
 }
 
-/// The best trial among those with metrics (failed runs never win).
+/// The best trial among those with metrics (failed runs never win). Confirmation trials re-measure
+/// rates the search already found, so they confirm or overturn a winner but never rank.
 pub fn best<'a, I: IntoIterator<Item = &'a TrialRecord>>(records: I) -> Option<&'a TrialRecord> {
     records
         .into_iter()
-        .filter(|r| r.metrics.is_some())
+        .filter(|r| r.metrics.is_some() && r.stage != crate::record::Stage::Confirm)
         .max_by(|a, b| compare(a, b))
 }
 

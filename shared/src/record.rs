@@ -27,6 +27,9 @@ pub enum Stage {
     Base,
     /// EAGLE speculative decoding on top of the best base flags.
     Speculative,
+    /// The winner, the runner-up and the baseline re-measured at the winning rate with fresh
+    /// arrivals and a larger sample, before the answer is given.
+    Confirm,
 }
 
 impl Stage {
@@ -35,6 +38,7 @@ impl Stage {
         match self {
             Stage::Base => "base",
             Stage::Speculative => "speculative",
+            Stage::Confirm => "confirm",
         }
     }
 }

@@ -112,6 +112,62 @@ impl Verdict {
     }
 }
 
+/// One candidate re-measured by the confirmation stage.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Contender {
+    /// Candidate index (base stage).
+    pub candidate: usize,
+    /// `winner`, `runner-up` or `baseline`.
+    pub role: String,
+    /// Whether it met the SLA at the winning rate on re-measurement.
+    pub passed: bool,
+    /// Its verdict class there (`pass`, `fail (inconclusive)`, ...).
+    pub class: String,
+}
+
+/// What the confirmation stage found for one scenario.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Confirmation {
+    /// The winning rate (req/s) every contender was re-measured at.
+    pub rate: f64,
+    /// Its concurrency cap.
+    pub max_concurrency: Option<u64>,
+    /// The candidate the search ranked first.
+    pub winner: usize,
+    /// The answer after confirmation (the baseline or the simpler command when the top are tied).
+    pub chosen: usize,
+    /// Whether the winner met the SLA again at its rate.
+    pub confirmed: bool,
+    /// Contenders that also met the SLA at the winning rate: no significant difference.
+    pub tied_with: Vec<usize>,
+    /// Every contender.
+    pub contenders: Vec<Contender>,
+    /// The highest rate the winner is credibly known to meet the SLA at: the winning rate when
+    /// confirmed, else the highest rate below it that passed in the search (`None`: none did).
+    pub passes_at: Option<f64>,
+    /// The lowest rate above `passes_at` at which the winner failed (`None`: none failed).
+    pub fails_at: Option<f64>,
+    /// In words.
+    pub note: String,
+}
+
+impl Confirmation {
+    /// "8.13 req/s (passes at 8.13, fails at 9.00)" style interval text for the answer's rate.
+    pub fn interval_text(&self) -> String {
+        let low = match (self.confirmed, self.passes_at) {
+            (true, _) => format!("passes at {:.2}", self.rate),
+            (false, Some(p)) => format!("{:.2} not confirmed; passes at {p:.2}", self.rate),
+            (false, None) => format!("{:.2} not confirmed", self.rate),
+        };
+        let high = self
+            .fails_at
+            .map_or("no failure above it in the searched range".into(), |f| {
+                format!("fails at {f:.2}")
+            });
+        format!("{low}, {high}")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

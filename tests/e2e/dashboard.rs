@@ -147,7 +147,7 @@ async fn api_shows_runs_plots_logs_and_the_report() {
     assert!(
         detail["candidates"]
             .as_array()
-            .is_some_and(|c| c.iter().all(|c| c["state"] == "done")),
+            .is_some_and(|c| c.iter().all(|c| c["phase"]["phase"] == "done")),
         "{detail}"
     );
     assert!(

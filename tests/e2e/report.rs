@@ -52,7 +52,7 @@ fn run_writes_a_self_contained_report_with_the_csv_numbers() {
         "per scenario: rate and output tokens/s against p99 TTFT and TPOT"
     );
     assert!(
-        report.contains("output tokens/s"),
+        report.contains("output throughput (tok/s)"),
         "an output-throughput axis"
     );
     assert!(report.contains("Pareto frontier"));

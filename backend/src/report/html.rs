@@ -71,6 +71,30 @@ fn best_section(out: &mut String, data: &RunData) {
     out.push_str("<h2>Best launch command per scenario</h2>");
     for scenario in &data.scenarios {
         let _ = write!(out, "<h3>{}</h3>", escape(&scenario.name));
+        let answer = data
+            .answers
+            .iter()
+            .find(|a| a.scenario == scenario.name || data.scenarios.len() == 1);
+        if let Some(answer) = answer
+            && let (Some(best), Some(command)) = (&answer.best, &answer.command)
+        {
+            let interval = answer
+                .confirmation
+                .as_ref()
+                .map_or_else(String::new, |c| format!(" ({})", c.interval_text()));
+            let _ = write!(
+                out,
+                "<p>Candidate {} met the SLA at <b>{:.2}</b> req/s{}.</p>",
+                best.candidate,
+                best.rate,
+                escape(&interval)
+            );
+            if let Some(c) = &answer.confirmation {
+                let _ = write!(out, "<p>Confirmation: {}.</p>", escape(&c.note));
+            }
+            let _ = write!(out, "<pre>{}</pre>", escape(command));
+            continue;
+        }
         match best_of(scenario) {
             Some((rate, command)) => {
                 let _ = write!(

@@ -39,6 +39,8 @@ pub struct RunData {
     pub meta: Option<RunMeta>,
     /// Scenarios in run order.
     pub scenarios: Vec<ScenarioData>,
+    /// The answers of the run's final event (empty for older folders and unfinished runs).
+    pub answers: Vec<shared::events::ScenarioAnswer>,
 }
 
 impl RunData {
@@ -75,10 +77,13 @@ pub fn load(dir: &Path) -> anyhow::Result<RunData> {
         "{} holds no autobench results (no results.jsonl, scenario_summary.jsonl or scenario folders)",
         dir.display()
     );
+    let (events, _) = crate::reporter::read_events(&RunDir::new(dir).events());
+    let answers = shared::events::RunView::from_events(&events).answers;
     Ok(RunData {
         dir: dir.to_path_buf(),
         meta,
         scenarios,
+        answers,
     })
 }
 

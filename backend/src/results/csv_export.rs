@@ -57,7 +57,7 @@ pub const LEAD_COLUMNS: [&str; 7] = [
 ];
 
 /// Trailing columns.
-pub const TAIL_COLUMNS: [&str; 11] = [
+pub const TAIL_COLUMNS: [&str; 13] = [
     "early_stopped",
     "client_limited",
     "heuristic_pruned",
@@ -66,6 +66,8 @@ pub const TAIL_COLUMNS: [&str; 11] = [
     "hint",
     "error",
     "sla_failures",
+    "verdict",
+    "verdict_detail",
     "server_flags",
     "started_at",
     "trial_key",
@@ -107,6 +109,18 @@ pub fn to_csv(records: &[TrialRecord]) -> Result<Vec<u8>, csv::Error> {
             r.hint.clone().unwrap_or_default(),
             r.error.clone().unwrap_or_default(),
             r.sla_failures.join("; "),
+            r.verdict
+                .as_ref()
+                .map_or(String::new(), |v| v.class().to_string()),
+            r.verdict.as_ref().map_or(String::new(), |v| {
+                format!(
+                    "{:.0}% confidence, {} requests, {} run(s): {}",
+                    v.confidence * 100.0,
+                    v.requests,
+                    v.replications,
+                    v.describe()
+                )
+            }),
             serde_json::to_string(&r.server_flags).unwrap_or_default(),
             r.started_at.clone(),
             r.trial_key.clone(),

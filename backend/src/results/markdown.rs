@@ -8,6 +8,7 @@ use shared::metrics::{Metric, Series};
 use shared::ranking;
 use shared::record::TrialRecord;
 use shared::sla::Stat;
+use shared::verdict::Confirmation;
 
 /// Facts about a scenario for its summary.
 pub struct ScenarioFacts<'a> {
@@ -21,6 +22,10 @@ pub struct ScenarioFacts<'a> {
     pub partial: Option<&'a str>,
     /// Best passing trial's launch command.
     pub best_command: Option<String>,
+    /// The answer's trial (after confirmation).
+    pub best: Option<&'a TrialRecord>,
+    /// What the confirmation stage found.
+    pub confirmation: Option<&'a Confirmation>,
     /// SLA text.
     pub sla: String,
 }
@@ -58,17 +63,33 @@ pub fn scenario_summary(facts: &ScenarioFacts, records: &[TrialRecord]) -> Strin
     if let Some(reason) = facts.partial {
         let _ = writeln!(out, "- Status: partial ({reason})");
     }
-    match (&facts.best_command, ranking::best_passing(records)) {
+    match (&facts.best_command, facts.best) {
         (Some(command), Some(best)) => {
+            let interval = facts
+                .confirmation
+                .map_or_else(String::new, |c| format!(" ({})", c.interval_text()));
             let _ = write!(
                 out,
-                "\n## Best Launch Command\n\nCandidate {} ({} stage) met the SLA at {:.4} req/s (max_concurrency {}), {:.1} output tok/s.\n\n```bash\n{command}\n```\n",
+                "\n## Best Launch Command\n\nCandidate {} ({} stage) met the SLA at {:.4} req/s{interval} (max_concurrency {}), {:.1} output tok/s.\n",
                 best.candidate_id,
                 best.stage,
                 ranking::credited_rate(best),
                 best.max_concurrency.map_or("unlimited".into(), |c| c.to_string()),
                 best.metric(Metric::OutputThroughput).unwrap_or(0.0)
             );
+            if let Some(confirmation) = facts.confirmation {
+                let _ = writeln!(out, "\nConfirmation: {}.", confirmation.note);
+            }
+            if let Some(verdict) = &best.verdict {
+                let _ = writeln!(
+                    out,
+                    "\nVerdict at {:.0}% confidence over {} requests: {}.",
+                    verdict.confidence * 100.0,
+                    verdict.requests,
+                    verdict.describe()
+                );
+            }
+            let _ = write!(out, "\n```bash\n{command}\n```\n");
         }
         _ => out.push_str("\n## Best Launch Command\n\nNo candidate met the SLA in this scenario, so there is no launch command to recommend. See the failures and SLA violations below.\n"),
     }
@@ -95,7 +116,10 @@ pub fn scenario_summary(facts: &ScenarioFacts, records: &[TrialRecord]) -> Strin
             number(r.metric(Metric::Latency(Series::Ttft, Stat::Mean))),
             number(r.metric(Metric::Latency(Series::Tpot, Stat::Mean))),
             number(r.metric(Metric::Latency(Series::Ttft, Stat::P99))),
-            r.outcome_label(),
+            r.verdict
+                .as_ref()
+                .filter(|_| r.metrics.is_some())
+                .map_or(r.outcome_label(), |v| v.class()),
             note(r)
         );
     }

@@ -5,7 +5,7 @@
 
 use shared::events::RunEvent;
 use shared::flags::FlagMap;
-use shared::qps::{QpsWalk, Step, StepKind};
+use shared::qps::{QpsPlan, QpsWalk, Step, StepKind};
 use shared::record::{Diagnosis, FailureKind, Stage, TrialRecord};
 
 use super::server::{self, Live};
@@ -23,14 +23,32 @@ struct Candidate<'f> {
     dead: Option<TrialRecord>,
 }
 
-/// Runs every walk of one candidate over `only_scenario` (or all scenarios) with one server.
+/// Which walks a candidate runs.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Walks {
+    /// The configured rate plan, for every `max_concurrency`, in every scenario.
+    All,
+    /// The configured rate plan in one scenario.
+    Scenario(usize),
+    /// One rate at one `max_concurrency` in one scenario (confirmation).
+    Point {
+        /// Scenario index.
+        scenario: usize,
+        /// The rate.
+        qps: f64,
+        /// The concurrency cap.
+        max_concurrency: Option<u64>,
+    },
+}
+
+/// Runs the walks of one candidate with one server.
 pub(super) async fn run_candidate(
     ctx: &mut Ctx<'_>,
     scenarios: &mut [ScenarioState],
     stage: Stage,
     index: usize,
     flags: &FlagMap,
-    only_scenario: Option<usize>,
+    walks: Walks,
 ) -> anyhow::Result<()> {
     let mut cand = Candidate {
         stage,
@@ -39,15 +57,34 @@ pub(super) async fn run_candidate(
         live: None,
         dead: None,
     };
-    let picked: Vec<usize> = match only_scenario {
-        Some(i) => vec![i],
-        None => (0..scenarios.len()).collect(),
+    let configured = ctx.cfg.benchmark.qps.clone();
+    let plans: Vec<(usize, Option<u64>, QpsPlan)> = match walks {
+        Walks::All | Walks::Scenario(_) => {
+            let picked: Vec<usize> = match walks {
+                Walks::Scenario(i) => vec![i],
+                _ => (0..scenarios.len()).collect(),
+            };
+            picked
+                .into_iter()
+                .flat_map(|s| {
+                    let plan = configured.clone();
+                    ctx.cfg
+                        .benchmark
+                        .max_concurrency
+                        .iter()
+                        .map(move |mc| (s, *mc, plan.clone()))
+                })
+                .collect()
+        }
+        Walks::Point {
+            scenario,
+            qps,
+            max_concurrency,
+        } => vec![(scenario, max_concurrency, QpsPlan::Fixed(vec![qps]))],
     };
-    'walks: for scenario_index in picked {
-        for &mc in &ctx.cfg.benchmark.max_concurrency {
-            if !walk(ctx, scenarios, &mut cand, scenario_index, mc).await? {
-                break 'walks;
-            }
+    for (scenario_index, mc, plan) in plans {
+        if !walk(ctx, scenarios, &mut cand, scenario_index, mc, &plan).await? {
+            break;
         }
     }
     server::stop(&mut cand.live).await;
@@ -67,12 +104,14 @@ async fn walk(
     cand: &mut Candidate<'_>,
     scenario_index: usize,
     mc: Option<u64>,
+    plan: &QpsPlan,
 ) -> anyhow::Result<bool> {
-    let incumbent = scenarios[scenario_index]
-        .incumbent
-        .get(&cand.stage)
-        .copied();
-    let mut walk = QpsWalk::new(&ctx.cfg.benchmark.qps, incumbent);
+    let incumbent = match cand.stage {
+        // Confirmation re-measures the winning rate for every contender, whatever passed before.
+        Stage::Confirm => None,
+        stage => scenarios[scenario_index].incumbent.get(&stage).copied(),
+    };
+    let mut walk = QpsWalk::new(plan, incumbent);
     while let Some(step) = walk.next_step() {
         if ctx.stop.is_some() {
             server::stop(&mut cand.live).await;

@@ -42,6 +42,7 @@ pub(super) fn finish(
             dataset: dataset_line(cfg, &s.scenario),
             best: s.best().cloned(),
             command: s.best_command(cfg),
+            confirmation: s.confirmation.clone(),
         })
         .collect();
     Ok(RunOutcome {

@@ -8,6 +8,7 @@
 //! complete partial outputs.
 
 mod candidate;
+mod confirm;
 mod finish;
 pub mod meta;
 pub mod owner;
@@ -66,6 +67,8 @@ pub struct ScenarioResult {
     pub best: Option<TrialRecord>,
     /// Its launch command.
     pub command: Option<String>,
+    /// What re-measuring the top candidates found.
+    pub confirmation: Option<shared::verdict::Confirmation>,
 }
 
 impl RunOutcome {
@@ -140,8 +143,11 @@ pub async fn run(
         if ctx.stop.is_some() {
             break;
         }
-        candidate::run_candidate(&mut ctx, &mut scenarios, Stage::Base, index, flags, None).await?;
+        let walks = candidate::Walks::All;
+        candidate::run_candidate(&mut ctx, &mut scenarios, Stage::Base, index, flags, walks)
+            .await?;
     }
+    confirm::run_stage(&mut ctx, &mut scenarios).await?;
     let speculative = speculative::run_stage(&mut ctx, &mut scenarios).await?;
     finish::finish(ctx, scenarios, speculative)
 }
@@ -184,6 +190,7 @@ fn answers(cfg: &RunConfig, scenarios: &[ScenarioState]) -> Vec<ScenarioAnswer> 
                 max_concurrency: b.max_concurrency,
             }),
             command: s.best_command(cfg),
+            confirmation: s.confirmation.clone(),
         })
         .collect()
 }

@@ -8,6 +8,7 @@ use anyhow::Context;
 use shared::ranking;
 use shared::record::{Stage, TrialRecord};
 use shared::run_dir::ScenarioDir;
+use shared::verdict::Confirmation;
 
 use crate::config::{ApiBackend, RunConfig, Scenario};
 use crate::dataset::DatasetRow;
@@ -29,6 +30,8 @@ pub struct ScenarioState {
     pub stored: HashMap<String, TrialRecord>,
     /// Best passing credited rate so far, per stage, as replayed in this run.
     pub incumbent: HashMap<Stage, f64>,
+    /// What the confirmation stage found, once it ran.
+    pub confirmation: Option<Confirmation>,
 }
 
 impl ScenarioState {
@@ -52,6 +55,7 @@ impl ScenarioState {
             records,
             stored,
             incumbent: HashMap::new(),
+            confirmation: None,
         }
     }
 
@@ -112,6 +116,8 @@ impl ScenarioState {
             requests: self.rows.len(),
             partial,
             best_command: self.best_command(cfg),
+            best: self.best(),
+            confirmation: self.confirmation.as_ref(),
             sla: sla_text(cfg),
         };
         results::write_atomic(
@@ -122,7 +128,7 @@ impl ScenarioState {
 
     /// The launch command of the best SLA-passing trial.
     pub fn best_command(&self, cfg: &RunConfig) -> Option<String> {
-        ranking::best_passing(&self.records).map(|best| {
+        self.best().map(|best| {
             let mut flags = best.server_flags.clone();
             if cfg.server.port.is_none() {
                 // autobench picked a free port for this launch; the user chooses their own.
@@ -132,9 +138,24 @@ impl ScenarioState {
         })
     }
 
-    /// The best SLA-passing trial.
+    /// The answer: the best SLA-passing trial, or, when confirmation found the top candidates
+    /// tied, the chosen one's confirmation trial at the winning rate.
     pub fn best(&self) -> Option<&TrialRecord> {
-        ranking::best_passing(&self.records)
+        let top = ranking::best_passing(&self.records)?;
+        match &self.confirmation {
+            Some(c) if c.chosen != top.candidate_id => self
+                .records
+                .iter()
+                .rev()
+                .find(|r| {
+                    r.stage == Stage::Confirm
+                        && r.candidate_id == c.chosen
+                        && r.requested_qps == c.rate
+                        && r.sla_passed
+                })
+                .or(Some(top)),
+            _ => Some(top),
+        }
     }
 }
 

@@ -61,7 +61,8 @@ pub(super) async fn run_stage(
             if ctx.stop.is_some() {
                 break;
             }
-            candidate::run_candidate(ctx, scenarios, Stage::Speculative, cand, flags, Some(index))
+            let walks = candidate::Walks::Scenario(index);
+            candidate::run_candidate(ctx, scenarios, Stage::Speculative, cand, flags, walks)
                 .await?;
         }
         notes.push(format!("{name}: ran {} candidates", plan.candidates.len()));

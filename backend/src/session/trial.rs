@@ -219,6 +219,11 @@ async fn replicate(
     let mut pooled: Vec<RequestResult> = Vec::new();
     let mut runs: Vec<(TrialMetrics, ClientStats, usize)> = Vec::new();
     let mut early: Option<(String, bool)> = None;
+    // Confirmation re-measures a rate the search chose: fresh arrivals, and twice the requests.
+    let (fresh, min_runs) = match id.stage {
+        Stage::Confirm => (1_000_003, 2),
+        _ => (0, 1),
+    };
     let verdict = loop {
         if !runs.is_empty() && flush && !flush_cache(target, cancel).await {
             return None;
@@ -230,6 +235,7 @@ async fn replicate(
             seed: cfg
                 .benchmark
                 .seed
+                .wrapping_add(fresh)
                 .wrapping_add(replication.wrapping_mul(7919)),
             arrival: cfg.benchmark.arrival,
             burstiness: cfg.benchmark.burstiness,
@@ -264,7 +270,11 @@ async fn replicate(
         let settled = verdict.decision != Decision::Inconclusive;
         let futile =
             verdict.estimates_hold() && !assess::pass_reachable(&verdict, sla, &pooled, cap);
-        if early.is_some() || settled || futile || pooled.len() as u64 + planned as u64 > cap {
+        let enough = runs.len() >= min_runs;
+        if early.is_some()
+            || (enough && (settled || futile))
+            || (enough && pooled.len() as u64 + planned as u64 > cap)
+        {
             break verdict;
         }
     };

@@ -290,13 +290,14 @@ pub fn detail(root: &Path, id: &str) -> Result<RunDetail, PathError> {
                         .filter(|r| r["status"] == "ok")
                         .and_then(|r| r["launch_command"].as_str())
                         .map(str::to_string);
-                    let from_events = answers
-                        .iter()
-                        .find(|a| a.scenario == s.name)
-                        .and_then(|a| a.command.clone());
+                    let answer = answers.iter().find(|a| a.scenario == s.name);
+                    let from_events = answer.and_then(|a| a.command.clone());
                     ScenarioView {
-                        best_command: from_summary.or(from_events),
-                        best_rate: best_rate(&s.records),
+                        best_command: from_events.or(from_summary),
+                        best_rate: answer
+                            .and_then(|a| a.best.as_ref().map(|b| b.rate))
+                            .or_else(|| best_rate(&s.records)),
+                        confirmation: answer.and_then(|a| a.confirmation.clone()),
                         name: s.name,
                         records: s.records,
                     }

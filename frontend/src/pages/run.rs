@@ -157,9 +157,15 @@ fn Scenario(
         <section class="scenario">
             <h2>"Scenario: " {scenario.name.clone()}</h2>
             {match (scenario.best_rate, scenario.best_command.clone()) {
-                (Some(rate), Some(command)) => view! {
-                    <p>"Best so far: " <b>{format!("{rate:.2} req/s")}</b></p><pre class="command">{command}</pre>
-                }.into_any(),
+                (Some(rate), Some(command)) => {
+                    let interval = scenario.confirmation.as_ref().map(|c| format!(" ({})", c.interval_text())).unwrap_or_default();
+                    let note = scenario.confirmation.as_ref().map(|c| c.note.clone());
+                    view! {
+                        <p>"Best: " <b>{format!("{rate:.2} req/s")}</b>{interval}</p>
+                        {note.map(|n| view! { <p class="confirmation">{n}</p> })}
+                        <pre class="command">{command}</pre>
+                    }.into_any()
+                }
                 _ => view! { <p class="muted">"Nothing has met the SLA yet."</p> }.into_any(),
             }}
             <div class="plots">{plot("ttft")}{plot("tpot")}</div>
@@ -246,7 +252,12 @@ const COLUMNS: [Column; 12] = [
 ];
 
 fn verdict(r: &TrialRecord) -> String {
-    let mut text = r.outcome_label().to_string();
+    let mut text = r
+        .verdict
+        .as_ref()
+        .filter(|_| r.metrics.is_some())
+        .map_or(r.outcome_label(), |v| v.class())
+        .to_string();
     if r.metrics.as_ref().is_some_and(|m| m.early_stopped) {
         text.push_str(" · early stop");
     }

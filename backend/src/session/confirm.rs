@@ -1,0 +1,301 @@
+//! The confirmation stage: before a scenario's answer is given, the winner, the runner-up and the
+//! baseline (candidate 0) are measured again at the winning rate, with fresh arrivals and two
+//! replications' worth of requests. The winner is confirmed when it meets the SLA again; when
+//! another contender meets it too, the two are not separable at this rate and the answer prefers
+//! the baseline, then the command that changes fewer flags.
+
+use shared::events::{CandidateInfo, RunEvent};
+use shared::flags::{self, FlagMap};
+use shared::ranking;
+use shared::record::{FailureKind, Stage, TrialRecord};
+use shared::verdict::{Confirmation, Contender};
+
+use super::candidate::{self, Walks};
+use super::{Ctx, ScenarioState};
+
+/// Confirms every scenario's winner.
+pub(super) async fn run_stage(
+    ctx: &mut Ctx<'_>,
+    scenarios: &mut [ScenarioState],
+) -> anyhow::Result<()> {
+    for index in 0..scenarios.len() {
+        if ctx.stop.is_some() {
+            return Ok(());
+        }
+        let Some(winner) = base_best(&scenarios[index].records).cloned() else {
+            continue;
+        };
+        let contenders = contenders(&scenarios[index].records, &winner);
+        let all = &ctx.cfg.candidates.candidates;
+        ctx.report(RunEvent::StageStarted {
+            stage: Stage::Confirm,
+            scenario: Some(scenarios[index].scenario.name.clone()),
+            candidates: contenders
+                .iter()
+                .filter_map(|(id, _)| {
+                    Some(CandidateInfo {
+                        stage: Stage::Confirm,
+                        id: *id,
+                        flags: all.get(*id)?.clone(),
+                    })
+                })
+                .collect(),
+        });
+        for (id, _) in &contenders {
+            let Some(flags) = all.get(*id) else { continue };
+            let walks = Walks::Point {
+                scenario: index,
+                qps: winner.requested_qps,
+                max_concurrency: winner.max_concurrency,
+            };
+            candidate::run_candidate(ctx, scenarios, Stage::Confirm, *id, flags, walks).await?;
+        }
+        if ctx.stop.is_some() {
+            return Ok(());
+        }
+        let state = &mut scenarios[index];
+        state.confirmation = Some(decide(&state.records, &winner, &contenders, all));
+    }
+    Ok(())
+}
+
+/// The best SLA-passing base-stage trial.
+fn base_best(records: &[TrialRecord]) -> Option<&TrialRecord> {
+    ranking::best_passing(records.iter().filter(|r| r.stage == Stage::Base))
+}
+
+/// The winner, the best other passing candidate and the baseline, each once, with its role.
+fn contenders(records: &[TrialRecord], winner: &TrialRecord) -> Vec<(usize, &'static str)> {
+    let mut out = vec![(winner.candidate_id, "winner")];
+    let runner_up = ranking::best_passing(
+        records
+            .iter()
+            .filter(|r| r.stage == Stage::Base && r.candidate_id != winner.candidate_id),
+    );
+    if let Some(r) = runner_up {
+        out.push((r.candidate_id, "runner-up"));
+    }
+    if out.iter().all(|(id, _)| *id != 0) {
+        out.push((0, "baseline"));
+    }
+    out
+}
+
+/// A contender's confirmation trial at the winning rate.
+fn confirm_trial<'a>(
+    records: &'a [TrialRecord],
+    id: usize,
+    winner: &TrialRecord,
+) -> Option<&'a TrialRecord> {
+    records.iter().rev().find(|r| {
+        r.stage == Stage::Confirm
+            && r.candidate_id == id
+            && r.requested_qps == winner.requested_qps
+            && r.max_concurrency == winner.max_concurrency
+    })
+}
+
+/// Flags that differ from the baseline's (fewer is simpler).
+fn changes(flags_of: &FlagMap, baseline: Option<&FlagMap>) -> usize {
+    let Some(baseline) = baseline else { return 0 };
+    let keys: std::collections::BTreeSet<&String> =
+        flags_of.keys().chain(baseline.keys()).collect();
+    keys.into_iter()
+        .filter(|k| {
+            flags_of.get(*k).map(flags::render_scalar) != baseline.get(*k).map(flags::render_scalar)
+        })
+        .count()
+}
+
+fn decide(
+    records: &[TrialRecord],
+    winner: &TrialRecord,
+    contenders: &[(usize, &'static str)],
+    candidates: &[FlagMap],
+) -> Confirmation {
+    let measured: Vec<Contender> = contenders
+        .iter()
+        .map(|(id, role)| {
+            let trial = confirm_trial(records, *id, winner);
+            Contender {
+                candidate: *id,
+                role: (*role).into(),
+                passed: trial.is_some_and(|t| t.sla_passed),
+                class: trial.map_or("not measured".into(), class_of),
+            }
+        })
+        .collect();
+    let confirmed = measured.first().is_some_and(|c| c.passed);
+    let tied_with: Vec<usize> = measured
+        .iter()
+        .skip(1)
+        .filter(|c| c.passed)
+        .map(|c| c.candidate)
+        .collect();
+    let mut pool: Vec<usize> = tied_with.clone();
+    if confirmed {
+        pool.insert(0, winner.candidate_id);
+    }
+    let baseline = candidates.first();
+    let chosen = if pool.contains(&0) {
+        0
+    } else {
+        pool.iter()
+            .copied()
+            .min_by_key(|id| {
+                candidates
+                    .get(*id)
+                    .map_or(usize::MAX, |f| changes(f, baseline))
+            })
+            .unwrap_or(winner.candidate_id)
+    };
+    let walk: Vec<&TrialRecord> = records
+        .iter()
+        .filter(|r| {
+            r.stage == Stage::Base
+                && r.candidate_id == winner.candidate_id
+                && r.max_concurrency == winner.max_concurrency
+                && r.metrics.is_some()
+                && r.failure == FailureKind::Trial
+                && !r.metrics.as_ref().is_some_and(|m| m.client_limited())
+        })
+        .collect();
+    let passes_at = if confirmed {
+        Some(winner.requested_qps)
+    } else {
+        walk.iter()
+            .filter(|r| r.sla_passed && r.requested_qps < winner.requested_qps)
+            .map(|r| r.requested_qps)
+            .fold(None, |high: Option<f64>, q| {
+                Some(high.map_or(q, |h| h.max(q)))
+            })
+    };
+    let above = passes_at.unwrap_or(0.0);
+    let fails_at = walk
+        .iter()
+        .filter(|r| !r.sla_passed && r.requested_qps > above)
+        .map(|r| r.requested_qps)
+        .chain((!confirmed).then_some(winner.requested_qps))
+        .fold(None, |low: Option<f64>, q| {
+            Some(low.map_or(q, |l| l.min(q)))
+        });
+    let note = note(winner, confirmed, &tied_with, chosen);
+    Confirmation {
+        rate: winner.requested_qps,
+        max_concurrency: winner.max_concurrency,
+        winner: winner.candidate_id,
+        chosen,
+        confirmed,
+        tied_with,
+        contenders: measured,
+        passes_at,
+        fails_at,
+        note,
+    }
+}
+
+fn class_of(trial: &TrialRecord) -> String {
+    match &trial.verdict {
+        Some(v) => v.class().into(),
+        None => trial.outcome_label().into(),
+    }
+}
+
+fn note(winner: &TrialRecord, confirmed: bool, tied: &[usize], chosen: usize) -> String {
+    let rate = winner.requested_qps;
+    let w = winner.candidate_id;
+    let mut text = if confirmed {
+        format!("cand {w} confirmed at {rate:.2} req/s with fresh arrivals")
+    } else {
+        format!(
+            "cand {w} did NOT meet the SLA again at {rate:.2} req/s with fresh arrivals: its rate is not confirmed"
+        )
+    };
+    if !tied.is_empty() {
+        let others: Vec<String> = tied.iter().map(|c| format!("cand {c}")).collect();
+        text.push_str(&format!(
+            "; no significant difference: {} also met the SLA at {rate:.2} req/s",
+            others.join(", ")
+        ));
+    }
+    if chosen != w {
+        let why = if chosen == 0 {
+            "the baseline"
+        } else {
+            "the command with fewer changed flags"
+        };
+        text.push_str(&format!("; the answer is cand {chosen} ({why})"));
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(stage: &str, cand: usize, qps: f64, passed: bool) -> TrialRecord {
+        serde_json::from_value(serde_json::json!({
+            "stage": stage, "candidate_id": cand, "requested_qps": qps, "max_concurrency": null,
+            "server_flags": {}, "sla_passed": passed,
+            "metrics": {"completed": 10, "achieved_request_rate": qps, "output_throughput": qps}
+        }))
+        .expect("record")
+    }
+
+    fn flags(pairs: &[(&str, i64)]) -> FlagMap {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_string(), serde_json::json!(v)))
+            .collect()
+    }
+
+    #[test]
+    fn a_tie_prefers_the_baseline_and_an_overturned_winner_falls_back() {
+        let candidates = [flags(&[]), flags(&[("a", 1)]), flags(&[("a", 1), ("b", 2)])];
+        let mut records = vec![
+            record("base", 2, 8.0, true),
+            record("base", 2, 9.0, false),
+            record("base", 0, 6.0, true),
+            record("base", 1, 7.0, true),
+        ];
+        let winner = base_best(&records).expect("winner").clone();
+        assert_eq!(winner.candidate_id, 2);
+        let roles = contenders(&records, &winner);
+        assert_eq!(roles, [(2, "winner"), (1, "runner-up"), (0, "baseline")]);
+        records.extend([
+            record("confirm", 2, 8.0, true),
+            record("confirm", 1, 8.0, false),
+            record("confirm", 0, 8.0, true),
+        ]);
+        let c = decide(&records, &winner, &roles, &candidates);
+        assert!(c.confirmed);
+        assert_eq!(c.tied_with, [0]);
+        assert_eq!(
+            c.chosen, 0,
+            "tied with the baseline: the baseline is the answer"
+        );
+        assert_eq!((c.passes_at, c.fails_at), (Some(8.0), Some(9.0)));
+
+        let mut overturned = records[..4].to_vec();
+        overturned.extend([
+            record("confirm", 2, 8.0, false),
+            record("confirm", 1, 8.0, false),
+            record("confirm", 0, 8.0, false),
+        ]);
+        overturned.push(record("base", 2, 5.0, true));
+        let c = decide(&overturned, &winner, &roles, &candidates);
+        assert!(!c.confirmed);
+        assert_eq!(c.chosen, 2);
+        assert_eq!((c.passes_at, c.fails_at), (Some(5.0), Some(8.0)));
+        assert!(c.note.contains("NOT"), "{}", c.note);
+        let simpler = [flags(&[]), flags(&[("a", 1)]), flags(&[("a", 1), ("b", 2)])];
+        let mut tied_runner_up = records[..4].to_vec();
+        tied_runner_up.extend([
+            record("confirm", 2, 8.0, true),
+            record("confirm", 1, 8.0, true),
+            record("confirm", 0, 8.0, false),
+        ]);
+        let c = decide(&tied_runner_up, &winner, &roles, &simpler);
+        assert_eq!(c.chosen, 1, "tied: the command with fewer changed flags");
+    }
+}
