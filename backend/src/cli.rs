@@ -57,6 +57,9 @@ pub enum Command {
         /// The run's output directory.
         run_dir: PathBuf,
     },
+    /// The simulator's true SLA-limited rate of every candidate of a simulated search (virtual
+    /// time; for the verdict benchmark).
+    Truth(crate::truth_command::TruthArgs),
     /// Run the built-in simulated SGLang-like server (takes SGLang launch flags).
     #[command(disable_help_flag = true)]
     Sim {
@@ -95,6 +98,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Convert(args) => crate::dataset_commands::convert(&args).await,
         Command::Validate(args) => crate::dataset_commands::validate_command(&args).await,
         Command::Report { run_dir } => crate::commands::report(&run_dir),
+        Command::Truth(args) => crate::truth_command::truth(&args),
         Command::Sim { args } => Ok(ExitCode::from(
             u8::try_from(crate::sim::main(&args).await).unwrap_or(1),
         )),

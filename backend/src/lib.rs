@@ -24,5 +24,6 @@ pub mod session;
 pub mod sim;
 pub mod stamped_read;
 pub mod timer;
+pub mod truth_command;
 pub mod verdict;
 pub mod web;

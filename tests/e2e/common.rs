@@ -35,7 +35,7 @@ pub fn fast_config(out: &Path, search_space: &str, dataset: &str, qps: &str) -> 
     format!(
         "server:\n  framework: sim\n  host: 127.0.0.1\n  base_flags:\n    model_path: {model}\n    sim_startup_s: 0.2\n    sim_time_scale: 0.5\n  search_space:\n{search_space}\n  shutdown_grace_sec: 2\n\
          dataset:\n{dataset}\n\
-         benchmark:\n  tokenizer: {model}\n  qps: {qps}\n  sla:\n    max_p99_ttft_ms: 400\n    max_p99_tpot_ms: 40\n  output_dir: {}\n  ready_check_timeout_sec: 600\n  max_client_lag_ms: 1000\n\
+         benchmark:\n  tokenizer: {model}\n  qps: {qps}\n  sla:\n    max_p99_ttft_ms: 400\n    max_p99_tpot_ms: 40\n  output_dir: {}\n  ready_check_timeout_sec: 600\n  max_client_lag_ms: 1000\n  min_trial_seconds: 0\n\
          search:\n  tier: 1\n  max_candidates: null\n",
         out.display()
     )

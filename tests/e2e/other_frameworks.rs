@@ -10,7 +10,7 @@ fn config(out: &std::path::Path) -> String {
     format!(
         "server:\n  framework: transformers\n  command_prefix: autobench sim --sim-like transformers --sim-startup-s 0.2 --sim-time-scale 0.5\n  host: 127.0.0.1\n  base_flags:\n    model_path: {model}\n    continuous_batching: true\n  search_space:\n    attn_implementation: [sdpa, eager]\n    cb_use_cuda_graph: [false]\n    continuous_batching: [false]\n  shutdown_grace_sec: 2\n\
          dataset:\n  kind: random\n  num_prompts: 10\n  input_len: 64\n  output_len: 6\n\
-         benchmark:\n  qps: {{lower: 2, upper: 40, tolerance: 20, max_rounds: 2}}\n  sla:\n    max_p99_ttft_ms: 2000\n  output_dir: {}\n  max_client_lag_ms: 1000\n\
+         benchmark:\n  qps: {{lower: 2, upper: 40, tolerance: 20, max_rounds: 2}}\n  sla:\n    max_p99_ttft_ms: 2000\n  output_dir: {}\n  max_client_lag_ms: 1000\n  min_trial_seconds: 0\n\
          search:\n  tier: 1\n",
         out.display()
     )

@@ -173,6 +173,9 @@ pub struct BenchmarkSection {
     /// p99 client dispatch lag (ms) above which a trial is client-limited (default 10).
     #[serde(default)]
     pub max_client_lag_ms: Option<f64>,
+    /// Every trial lasts at least this long, cycling the dataset (default 10; 0 disables).
+    #[serde(default)]
+    pub min_trial_seconds: Option<f64>,
     /// Confidence level of every pass/fail verdict (default 0.95).
     #[serde(default)]
     pub confidence: Option<f64>,

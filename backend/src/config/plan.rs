@@ -119,6 +119,8 @@ pub struct BenchmarkPlan {
     pub arrival: Arrival,
     /// Client-limited threshold on p99 dispatch lag.
     pub max_client_lag_ms: f64,
+    /// Minimum trial duration (s): the dataset is cycled to reach it.
+    pub min_trial_seconds: f64,
     /// Confidence level of verdicts (0.5 < c < 1).
     pub confidence: f64,
     /// Cap on the requests an inconclusive point is extended to (`None`: 3 x num_prompts).

@@ -99,6 +99,57 @@ pub struct Workload {
     pub requests: Arc<Vec<PreparedRequest>>,
     /// Warmup requests.
     pub warmup: Vec<PreparedRequest>,
+    rows: Vec<crate::dataset::DatasetRow>,
+    options: BodyOptions,
+    trace: bool,
+}
+
+/// At most this many times the dataset is cycled to make a trial last `min_trial_seconds`.
+const MAX_CYCLES: usize = 50;
+
+impl Workload {
+    /// The requests of a trial at `rate`: the dataset's rows, cycled (each repeat with a salted
+    /// prompt, so a prefix cache cannot serve it from an earlier copy) until the trial lasts at
+    /// least `min_seconds`. A trial of a few dozen requests from an idle server measures its
+    /// start-up transient, not its steady state, and overstates what it can sustain.
+    pub fn for_rate(&self, rate: f64, min_seconds: f64) -> anyhow::Result<Arc<Vec<PreparedRequest>>> {
+        let base = self.requests.len();
+        let wanted = (rate * min_seconds).ceil();
+        if self.trace || base == 0 || !wanted.is_finite() || wanted <= base as f64 {
+            return Ok(Arc::clone(&self.requests));
+        }
+        let count = (wanted as usize).min(base * MAX_CYCLES);
+        let mut requests = Vec::with_capacity(count);
+        requests.extend(self.requests.iter().cloned());
+        for index in base..count {
+            let cycle = index / base;
+            let row = salted(&self.rows[index % base], cycle);
+            requests.push(loadgen::request::build(&row, &self.options, None).map_err(anyhow::Error::msg)?);
+        }
+        Ok(Arc::new(requests))
+    }
+}
+
+/// A row whose prompt starts with a marker of its repeat, so it shares no prefix with the
+/// earlier copies.
+fn salted(row: &crate::dataset::DatasetRow, cycle: usize) -> crate::dataset::DatasetRow {
+    use serde_json::Value;
+    let mut row = row.clone();
+    let marker = format!("[repeat {cycle}] ");
+    match &mut row.prompt {
+        Value::String(text) => text.insert_str(0, &marker),
+        Value::Array(items) => match items.first_mut() {
+            Some(Value::Object(message)) => {
+                if let Some(Value::String(content)) = message.get_mut("content") {
+                    content.insert_str(0, &marker);
+                }
+            }
+            Some(Value::Number(_)) => items.insert(0, Value::from(1000 + (cycle % 997) as u64)),
+            _ => {}
+        },
+        _ => {}
+    }
+    row
 }
 
 /// Builds the request bodies for a scenario.
@@ -142,6 +193,9 @@ pub fn workload(
     Ok(Workload {
         requests: Arc::new(requests),
         warmup,
+        rows: rows.to_vec(),
+        options,
+        trace: cfg.benchmark.arrival == shared::kinds::Arrival::Trace,
     })
 }
 
@@ -211,11 +265,15 @@ async fn replicate(
     cancel: &mut CancelReceiver,
 ) -> Option<Measured> {
     let sla = &cfg.benchmark.sla;
-    let planned = workload.requests.len();
+    let requests = workload
+        .for_rate(id.qps, cfg.benchmark.min_trial_seconds)
+        .ok()?;
+    let planned = requests.len();
     let cap = cfg
         .benchmark
         .max_requests_per_point
-        .unwrap_or(3 * planned as u64);
+        .unwrap_or(3 * planned as u64)
+        .max(planned as u64);
     let mut pooled: Vec<RequestResult> = Vec::new();
     let mut runs: Vec<(TrialMetrics, ClientStats, usize)> = Vec::new();
     let mut early: Option<(String, bool)> = None;
@@ -334,5 +392,30 @@ async fn flush_cache(target: &Target, cancel: &mut CancelReceiver) -> bool {
     tokio::select! {
         _ = request => true,
         () = crate::cancel::cancelled(cancel) => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repeated_rows_share_no_prefix_with_their_originals() {
+        let row = |prompt: serde_json::Value| crate::dataset::DatasetRow {
+            prompt,
+            output_len: 4,
+            prompt_len: None,
+            extra_request_body: None,
+            image_data: None,
+            timestamp: None,
+            routing_key: None,
+            metadata: None,
+        };
+        let text = salted(&row(serde_json::json!("hello")), 2);
+        assert_eq!(text.prompt, serde_json::json!("[repeat 2] hello"));
+        let chat = salted(&row(serde_json::json!([{"role": "user", "content": "hi"}])), 1);
+        assert_eq!(chat.prompt[0]["content"], "[repeat 1] hi");
+        let ids = salted(&row(serde_json::json!([5, 6])), 3);
+        assert_eq!(ids.prompt, serde_json::json!([1003, 5, 6]));
     }
 }

@@ -60,6 +60,8 @@ const VALUE_FLAGS: &[&str] = &[
     "sim-kv-mb-per-token",
     "sim-time-scale",
     "sim-runtime-oom-every",
+    "sim-noise-pct",
+    "sim-noise-seed",
     "fixed-ttft-ms",
     "fixed-itl-ms",
 ];

@@ -1,7 +1,10 @@
 //! The simulated scheduler loop of one data-parallel replica: admits waiting requests while the
 //! batch cap and KV pool allow, runs chunked prefill steps (which pause decoding) before decode
 //! steps, sleeps each step's modelled duration on an absolute clock, and streams each request's
-//! token count to its HTTP handler.
+//! token count to its HTTP handler. With `--sim-noise-pct`, each step's duration is multiplied by a
+//! seeded log-normal factor with mean 1, so repeated measurements of one point differ as on a real
+//! GPU. The loop only uses tokio's clock, so under a paused clock it runs in virtual time
+//! ([`super::truth`]).
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -44,8 +47,43 @@ impl Active {
     }
 }
 
+/// Seeded step-duration noise: a log-normal factor with mean 1.
+pub struct StepNoise {
+    sigma: f64,
+    rng: rand::rngs::StdRng,
+}
+
+impl StepNoise {
+    /// Noise of the model's relative size, seeded with its seed and `stream` (one per replica).
+    pub fn new(model: &GpuModel, stream: u64) -> StepNoise {
+        use rand::SeedableRng;
+        // A log-normal with this sigma has the model's relative standard deviation.
+        let sigma = (1.0 + model.noise * model.noise).ln().sqrt();
+        StepNoise {
+            sigma,
+            rng: rand::rngs::StdRng::seed_from_u64(model.noise_seed.wrapping_mul(1_000_003) + stream),
+        }
+    }
+
+    /// The next step's factor.
+    pub fn factor(&mut self) -> f64 {
+        use rand::Rng;
+        if self.sigma == 0.0 {
+            return 1.0;
+        }
+        let u1: f64 = self.rng.random_range(f64::MIN_POSITIVE..1.0);
+        let u2: f64 = self.rng.random();
+        let z = (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos();
+        (self.sigma * z - self.sigma * self.sigma / 2.0).exp()
+    }
+}
+
 /// Runs the engine until the request channel closes.
-pub async fn run(model: GpuModel, mut arrivals: mpsc::UnboundedReceiver<SimRequest>) {
+pub async fn run(
+    model: GpuModel,
+    mut arrivals: mpsc::UnboundedReceiver<SimRequest>,
+    mut noise: StepNoise,
+) {
     let mut waiting: VecDeque<Active> = VecDeque::new();
     let mut prefilling: VecDeque<Active> = VecDeque::new();
     let mut running: Vec<Active> = Vec::new();
@@ -78,13 +116,14 @@ pub async fn run(model: GpuModel, mut arrivals: mpsc::UnboundedReceiver<SimReque
             running.len(),
             &mut kv_used,
         );
-        let step_ms = if prefilling.is_empty() {
-            let context: u64 = running.iter().map(Active::context).sum();
-            model.decode_ms(running.len(), context, waiting.len())
-        } else {
-            let pieces = prefill_pieces(&model, &prefilling);
-            model.prefill_ms(&pieces, waiting.len())
-        };
+        let step_ms = noise.factor()
+            * if prefilling.is_empty() {
+                let context: u64 = running.iter().map(Active::context).sum();
+                model.decode_ms(running.len(), context, waiting.len())
+            } else {
+                let pieces = prefill_pieces(&model, &prefilling);
+                model.prefill_ms(&pieces, waiting.len())
+            };
         clock = (clock + Duration::from_secs_f64(step_ms / 1000.0))
             .max(Instant::now() - Duration::from_millis(2));
         tokio::time::sleep_until(clock).await;

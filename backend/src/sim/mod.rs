@@ -16,6 +16,7 @@ mod http;
 mod model;
 mod token_writer;
 mod transformers;
+pub mod truth;
 
 #[cfg(test)]
 mod fixed_server_tests;
@@ -155,9 +156,10 @@ fn build_state(
     let senders = gpu
         .map(|gpu| {
             (0..replicas)
-                .map(|_| {
+                .map(|replica| {
                     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-                    tokio::spawn(engine::run(gpu.clone(), rx));
+                    let noise = engine::StepNoise::new(&gpu, replica as u64);
+                    tokio::spawn(engine::run(gpu.clone(), rx, noise));
                     tx
                 })
                 .collect()

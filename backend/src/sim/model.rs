@@ -39,6 +39,11 @@ pub struct GpuModel {
     /// Tokens each decode step emits (speculative decoding accepts several draft tokens).
     pub tokens_per_decode_step: u64,
     spec_cost_factor: f64,
+    /// Relative standard deviation of each step's duration (`--sim-noise-pct` / 100): real GPU
+    /// steps vary, so repeated measurements of one point differ.
+    pub noise: f64,
+    /// Seed of that noise (`--sim-noise-seed`).
+    pub noise_seed: u64,
 }
 
 /// Why the simulated server cannot start.
@@ -169,6 +174,8 @@ impl GpuModel {
             time_scale: args.number("sim-time-scale").unwrap_or(1.0).max(0.0),
             tokens_per_decode_step,
             spec_cost_factor,
+            noise: args.number("sim-noise-pct").unwrap_or(0.0).clamp(0.0, 100.0) / 100.0,
+            noise_seed: args.number("sim-noise-seed").unwrap_or(0.0).max(0.0) as u64,
         })
     }
 

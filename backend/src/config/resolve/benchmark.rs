@@ -67,6 +67,16 @@ pub(super) fn resolve_benchmark(
             .max_client_lag_ms
             .unwrap_or(crate::metrics::CLIENT_LAG_LIMIT_MS),
         confidence: resolve_confidence(ctx, b.confidence)?,
+        min_trial_seconds: match b.min_trial_seconds {
+            Some(v) if !(v.is_finite() && (0.0..=3600.0).contains(&v)) => {
+                return Err(ctx.error(
+                    &["benchmark", "min_trial_seconds"],
+                    "must be a number of seconds from 0 (off) to 3600",
+                ));
+            }
+            Some(v) => v,
+            None => DEFAULT_MIN_TRIAL_SECONDS,
+        },
         max_requests_per_point: b.max_requests_per_point,
         early_stop: b.early_stop.unwrap_or(true),
         early_pass: resolve_early_pass(ctx, b)?,
@@ -103,6 +113,9 @@ fn resolve_confidence(ctx: &Ctx, value: Option<f64>) -> Result<f64, ConfigError>
         None => Ok(DEFAULT_CONFIDENCE),
     }
 }
+
+/// The default minimum trial duration (s).
+pub const DEFAULT_MIN_TRIAL_SECONDS: f64 = 10.0;
 
 /// The default confidence level of verdicts.
 pub const DEFAULT_CONFIDENCE: f64 = 0.95;
