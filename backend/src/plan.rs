@@ -45,6 +45,15 @@ pub fn render(cfg: &RunConfig) -> String {
     let _ = writeln!(out, "qps_plan: {}", cfg.benchmark.qps.describe());
     let _ = writeln!(
         out,
+        "trials: at least {} s each (the dataset is cycled, repeats salted); verdicts at {:.0}% confidence, an inconclusive point extended up to {} requests",
+        cfg.benchmark.min_trial_seconds,
+        cfg.benchmark.confidence * 100.0,
+        cfg.benchmark
+            .max_requests_per_point
+            .map_or("3 x the trial's".into(), |n| n.to_string())
+    );
+    let _ = writeln!(
+        out,
         "max_concurrency: {}",
         cfg.benchmark
             .max_concurrency

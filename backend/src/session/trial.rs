@@ -307,7 +307,7 @@ async fn replicate(
         );
         let outcome = loadgen::run_with_early_stop(
             target,
-            Arc::clone(&workload.requests),
+            Arc::clone(&requests),
             &spec,
             rules,
             cancel,
