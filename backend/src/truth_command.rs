@@ -31,7 +31,10 @@ pub struct TruthArgs {
 }
 
 /// Prints the true rates.
-#[expect(clippy::print_stdout, reason = "the JSON lines are the command's output")]
+#[expect(
+    clippy::print_stdout,
+    reason = "the JSON lines are the command's output"
+)]
 pub fn truth(args: &TruthArgs) -> anyhow::Result<ExitCode> {
     let cfg = config::load(&args.config)?;
     if cfg.server.framework != Framework::Sim {
@@ -53,7 +56,10 @@ pub fn truth(args: &TruthArgs) -> anyhow::Result<ExitCode> {
     let mut jobs = Vec::new();
     for scenario in &cfg.scenarios {
         let (Some(input), Some(output)) = (scenario.input_len, scenario.output_len) else {
-            bail!("scenario `{}` has no fixed input_len/output_len (use a random dataset)", scenario.name);
+            bail!(
+                "scenario `{}` has no fixed input_len/output_len (use a random dataset)",
+                scenario.name
+            );
         };
         let workload = Workload {
             input_tokens: input,
@@ -61,7 +67,13 @@ pub fn truth(args: &TruthArgs) -> anyhow::Result<ExitCode> {
         };
         for (candidate, flags) in cfg.candidates.candidates.iter().enumerate() {
             let argv = config::launch_args(&profile, flags, &cfg.server.extra_args);
-            jobs.push((scenario.name.clone(), candidate, flags.clone(), argv, workload));
+            jobs.push((
+                scenario.name.clone(),
+                candidate,
+                flags.clone(),
+                argv,
+                workload,
+            ));
         }
     }
     // Each (scenario, candidate) on its own thread, with its own virtual-time runtime.
@@ -80,10 +92,7 @@ pub fn truth(args: &TruthArgs) -> anyhow::Result<ExitCode> {
                 })
             })
             .collect();
-        handles
-            .into_iter()
-            .filter_map(|h| h.join().ok())
-            .collect()
+        handles.into_iter().filter_map(|h| h.join().ok()).collect()
     });
     for line in lines {
         println!("{line}");

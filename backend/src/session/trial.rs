@@ -112,7 +112,11 @@ impl Workload {
     /// prompt, so a prefix cache cannot serve it from an earlier copy) until the trial lasts at
     /// least `min_seconds`. A trial of a few dozen requests from an idle server measures its
     /// start-up transient, not its steady state, and overstates what it can sustain.
-    pub fn for_rate(&self, rate: f64, min_seconds: f64) -> anyhow::Result<Arc<Vec<PreparedRequest>>> {
+    pub fn for_rate(
+        &self,
+        rate: f64,
+        min_seconds: f64,
+    ) -> anyhow::Result<Arc<Vec<PreparedRequest>>> {
         let base = self.requests.len();
         let wanted = (rate * min_seconds).ceil();
         if self.trace || base == 0 || !wanted.is_finite() || wanted <= base as f64 {
@@ -124,7 +128,9 @@ impl Workload {
         for index in base..count {
             let cycle = index / base;
             let row = salted(&self.rows[index % base], cycle);
-            requests.push(loadgen::request::build(&row, &self.options, None).map_err(anyhow::Error::msg)?);
+            requests.push(
+                loadgen::request::build(&row, &self.options, None).map_err(anyhow::Error::msg)?,
+            );
         }
         Ok(Arc::new(requests))
     }
@@ -234,11 +240,25 @@ pub async fn measure(
     record.sla_failures = crate::verdict::judge(&cfg.benchmark.sla, &metrics);
     record.sla_passed = crate::verdict::passes(&verdict, &metrics);
     if !record.sla_passed && record.sla_failures.is_empty() {
-        record.sla_failures.push(format!(
-            "not shown to pass at {:.0}% confidence: {}",
-            verdict.confidence * 100.0,
-            verdict.describe()
-        ));
+        let failing: Vec<String> = verdict
+            .checks
+            .iter()
+            .filter(|c| c.decision == Decision::Fail)
+            .map(|c| c.describe(verdict.confidence))
+            .collect();
+        record.sla_failures.push(if failing.is_empty() {
+            format!(
+                "not shown to pass at {:.0}% confidence: {}",
+                verdict.confidence * 100.0,
+                verdict.describe()
+            )
+        } else {
+            format!(
+                "shown to fail at {:.0}% confidence: {}",
+                verdict.confidence * 100.0,
+                failing.join("; ")
+            )
+        });
     }
     record.verdict = Some(verdict);
     record.metrics = Some(metrics);
@@ -305,14 +325,9 @@ async fn replicate(
             cfg.benchmark.early_stop,
             cfg.benchmark.early_pass.map(|p| (p.after, p.margin)),
         );
-        let outcome = loadgen::run_with_early_stop(
-            target,
-            Arc::clone(&requests),
-            &spec,
-            rules,
-            cancel,
-        )
-        .await?;
+        let outcome =
+            loadgen::run_with_early_stop(target, Arc::clone(&requests), &spec, rules, cancel)
+                .await?;
         let part = crate::metrics::summarize(
             &outcome.results,
             outcome.duration,
@@ -413,7 +428,10 @@ mod tests {
         };
         let text = salted(&row(serde_json::json!("hello")), 2);
         assert_eq!(text.prompt, serde_json::json!("[repeat 2] hello"));
-        let chat = salted(&row(serde_json::json!([{"role": "user", "content": "hi"}])), 1);
+        let chat = salted(
+            &row(serde_json::json!([{"role": "user", "content": "hi"}])),
+            1,
+        );
         assert_eq!(chat.prompt[0]["content"], "[repeat 1] hi");
         let ids = salted(&row(serde_json::json!([5, 6])), 3);
         assert_eq!(ids.prompt, serde_json::json!([1003, 5, 6]));

@@ -61,7 +61,9 @@ impl StepNoise {
         let sigma = (1.0 + model.noise * model.noise).ln().sqrt();
         StepNoise {
             sigma,
-            rng: rand::rngs::StdRng::seed_from_u64(model.noise_seed.wrapping_mul(1_000_003) + stream),
+            rng: rand::rngs::StdRng::seed_from_u64(
+                model.noise_seed.wrapping_mul(1_000_003) + stream,
+            ),
         }
     }
 

@@ -174,7 +174,11 @@ impl GpuModel {
             time_scale: args.number("sim-time-scale").unwrap_or(1.0).max(0.0),
             tokens_per_decode_step,
             spec_cost_factor,
-            noise: args.number("sim-noise-pct").unwrap_or(0.0).clamp(0.0, 100.0) / 100.0,
+            noise: args
+                .number("sim-noise-pct")
+                .unwrap_or(0.0)
+                .clamp(0.0, 100.0)
+                / 100.0,
             noise_seed: args.number("sim-noise-seed").unwrap_or(0.0).max(0.0) as u64,
         })
     }

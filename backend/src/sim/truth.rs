@@ -43,7 +43,13 @@ pub fn model(args: &[String]) -> Result<GpuModel, String> {
 }
 
 /// Every request of `requests` Poisson arrivals at `rate`, timed in virtual time.
-pub fn simulate(model: &GpuModel, workload: Workload, rate: f64, requests: usize, seed: u64) -> Vec<RequestResult> {
+pub fn simulate(
+    model: &GpuModel,
+    workload: Workload,
+    rate: f64,
+    requests: usize,
+    seed: u64,
+) -> Vec<RequestResult> {
     let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .start_paused(true)
@@ -54,12 +60,19 @@ pub fn simulate(model: &GpuModel, workload: Workload, rate: f64, requests: usize
     runtime.block_on(drive(model.clone(), workload, rate, requests, seed))
 }
 
-async fn drive(mut model: GpuModel, workload: Workload, rate: f64, requests: usize, seed: u64) -> Vec<RequestResult> {
+async fn drive(
+    mut model: GpuModel,
+    workload: Workload,
+    rate: f64,
+    requests: usize,
+    seed: u64,
+) -> Vec<RequestResult> {
     model.noise_seed = model.noise_seed.wrapping_add(seed);
     let (tx, rx) = mpsc::unbounded_channel();
     let noise = StepNoise::new(&model, 0);
     let engine = tokio::spawn(engine::run(model, rx, noise));
-    let offsets = schedule::offsets(Arrival::Poisson, requests, rate, 1.0, seed, &[]).unwrap_or_default();
+    let offsets =
+        schedule::offsets(Arrival::Poisson, requests, rate, 1.0, seed, &[]).unwrap_or_default();
     let origin = Instant::now();
     let mut tasks = Vec::with_capacity(offsets.len());
     for offset in offsets {
@@ -137,7 +150,14 @@ pub fn meets(model: &GpuModel, workload: Workload, sla: &Sla, rate: f64, effort:
 
 /// The highest rate in `[low, high]` that meets the SLA (`None` when even `low` does not), to
 /// the effort's relative precision, by geometric bisection.
-pub fn capacity(model: &GpuModel, workload: Workload, sla: &Sla, low: f64, high: f64, effort: Effort) -> Option<f64> {
+pub fn capacity(
+    model: &GpuModel,
+    workload: Workload,
+    sla: &Sla,
+    low: f64,
+    high: f64,
+    effort: Effort,
+) -> Option<f64> {
     if !meets(model, workload, sla, low, effort) {
         return None;
     }
@@ -194,7 +214,10 @@ mod tests {
 
     #[test]
     fn noise_is_seeded() {
-        let noisy = model(&args("--model-path m --sim-noise-pct 20 --sim-noise-seed 3")).expect("model");
+        let noisy = model(&args(
+            "--model-path m --sim-noise-pct 20 --sim-noise-seed 3",
+        ))
+        .expect("model");
         let workload = Workload {
             input_tokens: 64,
             output_tokens: 8,
