@@ -1,6 +1,6 @@
 //! The confirmation stage: before a scenario's answer is given, the winner, the runner-up and the
-//! baseline (candidate 0) are measured again at the winning rate, with fresh arrivals and two
-//! replications' worth of requests. The winner is confirmed when it meets the SLA again; when
+//! baseline (candidate 0) are measured again at the winning rate, with fresh arrivals and a trial
+//! three times as long. The winner is confirmed when it meets the SLA again; when
 //! another contender meets it too, the two are not separable at this rate and the answer prefers
 //! the baseline, then the command that changes fewer flags.
 

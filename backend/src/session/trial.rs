@@ -285,9 +285,18 @@ async fn replicate(
     cancel: &mut CancelReceiver,
 ) -> Option<Measured> {
     let sla = &cfg.benchmark.sla;
-    let requests = workload
-        .for_rate(id.qps, cfg.benchmark.min_trial_seconds)
-        .ok()?;
+    // Confirmation re-measures a rate the search chose: fresh arrivals, and a trial three times
+    // as long, so a rate the server only sustains for a short while does not hold.
+    let (fresh, length) = match id.stage {
+        Stage::Confirm => (1_000_003, 3.0),
+        _ => (0, 1.0),
+    };
+    let min_seconds = cfg
+        .benchmark
+        .min_trial_seconds
+        .max(workload.requests.len() as f64 / id.qps.max(1e-9))
+        * length;
+    let requests = workload.for_rate(id.qps, min_seconds).ok()?;
     let planned = requests.len();
     let cap = cfg
         .benchmark
@@ -297,11 +306,6 @@ async fn replicate(
     let mut pooled: Vec<RequestResult> = Vec::new();
     let mut runs: Vec<(TrialMetrics, ClientStats, usize)> = Vec::new();
     let mut early: Option<(String, bool)> = None;
-    // Confirmation re-measures a rate the search chose: fresh arrivals, and twice the requests.
-    let (fresh, min_runs) = match id.stage {
-        Stage::Confirm => (1_000_003, 2),
-        _ => (0, 1),
-    };
     let verdict = loop {
         if !runs.is_empty() && flush && !flush_cache(target, cancel).await {
             return None;
@@ -343,11 +347,7 @@ async fn replicate(
         let settled = verdict.decision != Decision::Inconclusive;
         let futile =
             verdict.estimates_hold() && !assess::pass_reachable(&verdict, sla, &pooled, cap);
-        let enough = runs.len() >= min_runs;
-        if early.is_some()
-            || (enough && (settled || futile))
-            || (enough && pooled.len() as u64 + planned as u64 > cap)
-        {
+        if early.is_some() || settled || futile || pooled.len() as u64 + planned as u64 > cap {
             break verdict;
         }
     };

@@ -19,9 +19,6 @@ pub fn assess(sla: &Sla, results: &[RequestResult], confidence: f64, replication
         .map(|limit| latency_check(limit, results, confidence))
         .collect();
     checks.push(success_check(sla.min_success_rate, results, confidence));
-    if let Some(trend) = queue_trend(results, confidence) {
-        checks.push(trend);
-    }
     Verdict {
         decision: Verdict::combine(&checks),
         confidence,
@@ -29,58 +26,6 @@ pub fn assess(sla: &Sla, results: &[RequestResult], confidence: f64, replication
         replications,
         checks,
     }
-}
-
-/// Rise (%) of the mean TTFT from schedule between the middle and the last third of a trial
-/// (by scheduled time) above which a significant rise means the queue is still growing.
-pub const QUEUE_RISE_LIMIT_PCT: f64 = 20.0;
-
-/// Whether the server sustains the rate: in an open-loop trial at a rate the server cannot
-/// keep up with, requests queue up and the time to first token from the scheduled send keeps
-/// rising; a short trial from an idle server can still show every percentile under its limit.
-/// Once past the start-up (first third), a stable server's waiting time is flat. Fails when the
-/// last third waits more than [`QUEUE_RISE_LIMIT_PCT`] longer than the middle third and the rise
-/// is significant (Welch, one-sided, at `confidence`). `None` for fewer than 30 requests.
-pub fn queue_trend(results: &[RequestResult], confidence: f64) -> Option<LimitCheck> {
-    let mut ok: Vec<(f64, f64)> = results
-        .iter()
-        .filter(|r| r.error.is_none())
-        .map(|r| {
-            (
-                r.scheduled_at,
-                (r.first_token_at.unwrap_or(r.end_at) - r.scheduled_at) * 1000.0,
-            )
-        })
-        .collect();
-    if ok.len() < 30 {
-        return None;
-    }
-    ok.sort_by(|a, b| a.0.total_cmp(&b.0));
-    let third = ok.len() / 3;
-    let middle: Vec<f64> = ok[third..2 * third].iter().map(|p| p.1).collect();
-    let last: Vec<f64> = ok[2 * third..].iter().map(|p| p.1).collect();
-    let (m, l) = (Summary::of(&middle), Summary::of(&last));
-    let rise_pct = if m.mean > 0.0 {
-        (l.mean - m.mean) / m.mean * 100.0
-    } else {
-        0.0
-    };
-    let se = (m.std.powi(2) / middle.len() as f64 + l.std.powi(2) / last.len() as f64).sqrt();
-    let significant = l.mean - m.mean > confidence::normal_quantile(confidence) * se;
-    let decision = if significant && rise_pct > QUEUE_RISE_LIMIT_PCT {
-        Decision::Fail
-    } else {
-        Decision::Pass
-    };
-    Some(LimitCheck {
-        name: "queue_rise_pct".into(),
-        limit: QUEUE_RISE_LIMIT_PCT,
-        floor: false,
-        estimate: Some(rise_pct),
-        lower: None,
-        upper: None,
-        decision,
-    })
 }
 
 /// The per-request (per-gap for ITL) values of a series, in ms, from successful requests.
@@ -255,36 +200,6 @@ mod tests {
         assert!(pass_reachable(&verdict, &limit, &fast, 300));
         let p99 = &verdict.checks[0];
         assert_eq!(p99.upper, None, "60 requests cannot bound a p99 from above");
-    }
-
-    #[test]
-    fn a_growing_queue_fails_even_when_every_percentile_passes() {
-        // Waiting time rises steadily over the trial: the server does not keep up.
-        let growing: Vec<RequestResult> = (0..90)
-            .map(|i| {
-                let mut r = request(0.01 + f64::from(i) * 0.001);
-                r.scheduled_at = f64::from(i) * 0.1;
-                r.sent_at = r.scheduled_at;
-                r.first_token_at = Some(r.scheduled_at + 0.01 + f64::from(i) * 0.001);
-                r.end_at = r.first_token_at.unwrap_or_default() + 0.1;
-                r
-            })
-            .collect();
-        let limit = sla("max_p99_ttft_ms", 1000.0);
-        let verdict = assess(&limit, &growing, 0.95, 1);
-        assert_eq!(verdict.decision, Decision::Fail, "{}", verdict.describe());
-        // A flat one (start-up aside) passes the trend check.
-        let flat: Vec<RequestResult> = (0..90)
-            .map(|i| {
-                let mut r = request(0.02 + f64::from(i % 7) * 0.001);
-                r.scheduled_at = f64::from(i) * 0.1;
-                r.sent_at = r.scheduled_at;
-                r.first_token_at = Some(r.scheduled_at + 0.02 + f64::from(i % 7) * 0.001);
-                r
-            })
-            .collect();
-        let trend = queue_trend(&flat, 0.95).expect("enough requests");
-        assert_eq!(trend.decision, Decision::Pass);
     }
 
     #[test]
