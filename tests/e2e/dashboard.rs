@@ -14,6 +14,14 @@ pub struct Server {
     pub url: String,
 }
 
+impl Server {
+    /// `kill -9` of the dashboard, waiting until it is gone.
+    pub fn kill_9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -46,12 +54,12 @@ pub fn serve(root: &Path, host: &str) -> Server {
     Server { child, url }
 }
 
-fn base(url: &str) -> String {
+pub fn base(url: &str) -> String {
     let end = url[7..].find('/').map_or(url.len(), |i| i + 7);
     url[..end].to_string()
 }
 
-fn client() -> reqwest::Client {
+pub fn client() -> reqwest::Client {
     reqwest::Client::builder()
         .timeout(Duration::from_secs(20))
         .build()
@@ -71,7 +79,7 @@ pub async fn post(
         .expect("post")
 }
 
-async fn get_json<T: serde::de::DeserializeOwned>(http: &reqwest::Client, url: &str) -> T {
+pub async fn get_json<T: serde::de::DeserializeOwned>(http: &reqwest::Client, url: &str) -> T {
     http.get(url)
         .send()
         .await
@@ -451,7 +459,7 @@ async fn status_of(http: &reqwest::Client, base: &str, id: &str) -> String {
         .unwrap_or_default()
 }
 
-async fn wait_status(http: &reqwest::Client, base: &str, id: &str, want: &str) {
+pub async fn wait_status(http: &reqwest::Client, base: &str, id: &str, want: &str) {
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
         let status = status_of(http, base, id).await;
@@ -467,7 +475,7 @@ async fn wait_status(http: &reqwest::Client, base: &str, id: &str, want: &str) {
 }
 
 /// `POST /api/start` of `yaml` as the run `name`.
-async fn start_run(
+pub async fn start_run(
     http: &reqwest::Client,
     base: &str,
     name: &str,
@@ -480,99 +488,6 @@ async fn start_run(
         serde_json::json!({"name": name, "yaml": yaml}),
     )
     .await
-}
-
-#[tokio::test]
-async fn runs_start_and_stop_from_the_dashboard() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let root = dir.path().join("results");
-    let server = serve(&root, "127.0.0.1");
-    let base = base(&server.url);
-    let http = client();
-    let quick = common::fast_config(
-        &dir.path().join("ignored"),
-        "    chunked_prefill_size: [1024]",
-        "  kind: random\n  num_prompts: 8\n  input_len: 64\n  output_len: 4",
-        "{lower: 5, upper: 40, tolerance: 20, max_rounds: 1}",
-    );
-    let bad_name = start_run(&http, &base, "../x", &quick).await;
-    assert_eq!(bad_name.status(), 400);
-    let bad_config = start_run(&http, &base, "x", "server: {serch_space: {}}").await;
-    assert_eq!(bad_config.status(), 400);
-
-    let started = start_run(&http, &base, "from-browser", &quick).await;
-    assert_eq!(
-        started.status(),
-        200,
-        "{}",
-        started.text().await.unwrap_or_default()
-    );
-    wait_status(&http, &base, "from-browser", "finished").await;
-    assert!(root.join("from-browser").join("report.html").is_file());
-
-    let slow = common::fast_config(
-        &dir.path().join("ignored"),
-        "    chunked_prefill_size: [512, 1024, 2048]",
-        "  kind: random\n  num_prompts: 60\n  input_len: 64\n  output_len: 8",
-        "[2, 3, 4, 5]",
-    )
-    .replacen(
-        "server:\n",
-        "server:\n  env:\n    HF_TOKEN: hf_dashboard_secret\n",
-        1,
-    );
-    let started = start_run(&http, &base, "long", &slow).await;
-    assert_eq!(started.status(), 200);
-    let again = start_run(&http, &base, "long", &slow).await;
-    assert_eq!(again.status(), 409, "one run per folder");
-    wait_status(&http, &base, "long", "running").await;
-    // The secret reaches the run through its environment, and no file holds it.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let pid = loop {
-        let meta: Option<serde_json::Value> =
-            std::fs::read_to_string(root.join("long/run_meta.json"))
-                .ok()
-                .and_then(|text| serde_json::from_str(&text).ok());
-        if let Some(pid) = meta.and_then(|m| m["process"]["pid"].as_u64()) {
-            break pid;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "run_meta.json with the run's pid"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
-    let environ = std::fs::read(format!("/proc/{pid}/environ")).expect("environ");
-    assert!(
-        String::from_utf8_lossy(&environ).contains("HF_TOKEN=hf_dashboard_secret"),
-        "the run's environment has the secret"
-    );
-    assert_no_file_contains(&root, "hf_dashboard_secret");
-    let stopped = post(
-        &http,
-        &base,
-        "/api/stop",
-        serde_json::json!({"run": "long"}),
-    )
-    .await;
-    assert_eq!(stopped.status(), 200);
-    wait_status(&http, &base, "long", "interrupted").await;
-    common::assert_no_survivors(&root.join("long"));
-}
-
-fn assert_no_file_contains(dir: &Path, needle: &str) {
-    for entry in std::fs::read_dir(dir).expect("read_dir").flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            assert_no_file_contains(&path, needle);
-        } else if let Ok(bytes) = std::fs::read(&path) {
-            assert!(
-                !String::from_utf8_lossy(&bytes).contains(needle),
-                "{} holds the secret",
-                path.display()
-            );
-        }
-    }
 }
 
 #[tokio::test]

@@ -1,6 +1,8 @@
 //! Runs started from the dashboard: `autobench run` child processes, one per run folder. A child
 //! gets SIGTERM if the dashboard dies (parent-death signal), which it treats like Ctrl-C: partial
-//! results are written and its servers are stopped. Stop sends SIGINT, with the same effect.
+//! results are written and its servers are stopped. Stop sends SIGINT, with the same effect. The
+//! child knows the dashboard's pid, so however many of these signals arrive, they count once
+//! ([`crate::stop_signals`]).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -76,6 +78,11 @@ impl Runner {
             .arg("--output-dir")
             .arg(&output)
             .envs(super::secrets::secret_env_values(yaml))
+            // Its signals count once in the run (see crate::stop_signals), parent death included.
+            .env(
+                crate::stop_signals::DASHBOARD_PID,
+                std::process::id().to_string(),
+            )
             .stdin(Stdio::null())
             .stdout(console.try_clone().map_err(RunnerError::Spawn)?)
             .stderr(console)
