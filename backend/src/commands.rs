@@ -35,10 +35,14 @@ pub fn plan(path: &Path) -> anyhow::Result<ExitCode> {
 pub async fn run(
     path: &Path,
     output_dir: Option<PathBuf>,
+    paths_from: Option<&Path>,
     quiet: bool,
     dashboard_port: Option<u16>,
 ) -> anyhow::Result<ExitCode> {
-    let mut cfg = config::load(path)?;
+    let mut cfg = match paths_from {
+        Some(base) => config::load_relative_to(path, base)?,
+        None => config::load(path)?,
+    };
     if let Some(dir) = output_dir {
         cfg.output_dir = dir;
         cfg.output_dir_explicit = true;

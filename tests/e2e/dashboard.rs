@@ -1,6 +1,7 @@
 //! `autobench serve` over real HTTP: the API over a finished simulator run, live change events,
 //! the config validator's line numbers, the report export, and the security rules (foreign
-//! Origin or Host, non-loopback without a token, path traversal).
+//! Origin or Host, duplicate Host headers, absolute-form targets, non-loopback without a token,
+//! path traversal).
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -31,11 +32,20 @@ impl Drop for Server {
 
 /// Starts `autobench serve` on a free port and reads the URL it prints.
 pub fn serve(root: &Path, host: &str) -> Server {
-    let mut child = common::bin()
+    serve_in(root, host, &common::root().join("references"), None)
+}
+
+/// [`serve`] with its own references folder, run from `cwd` when given.
+pub fn serve_in(root: &Path, host: &str, references: &Path, cwd: Option<&Path>) -> Server {
+    let mut command = common::bin();
+    if let Some(cwd) = cwd {
+        command.current_dir(cwd);
+    }
+    let mut child = command
         .args(["serve", "--port", "0", "--host", host, "--dir"])
         .arg(root)
         .arg("--references")
-        .arg(common::root().join("references"))
+        .arg(references)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -320,6 +330,50 @@ async fn foreign_origins_hosts_and_traversal_are_refused() {
     ] {
         let response = http.get(format!("{base}{path}")).send().await.expect("get");
         assert_eq!(response.status(), 403, "{path}");
+    }
+}
+
+/// Sends `request` as raw bytes and returns the response's status line.
+fn raw_status(base: &str, request: &str) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(&base["http://".len()..]).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    stream.write_all(request.as_bytes()).expect("send");
+    let mut response = Vec::new();
+    let _ = stream.read_to_end(&mut response);
+    let text = String::from_utf8_lossy(&response);
+    text.lines().next().unwrap_or_default().to_string()
+}
+
+#[tokio::test]
+async fn duplicate_hosts_and_absolute_targets_are_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = serve(dir.path(), "127.0.0.1");
+    let base = base(&server.url);
+    let host = &base["http://".len()..];
+    let send = |target: &str, hosts: &[&str]| {
+        let headers: String = hosts.iter().map(|h| format!("Host: {h}\r\n")).collect();
+        raw_status(
+            &base,
+            &format!("GET {target} HTTP/1.1\r\n{headers}Connection: close\r\n\r\n"),
+        )
+    };
+    assert!(
+        send("/api/runs", &[host]).contains(" 200 "),
+        "a plain request works"
+    );
+    let own_absolute = format!("http://{host}/api/runs");
+    for (target, hosts) in [
+        ("/api/runs", vec![host, "evil.example"]),
+        ("/api/runs", vec!["evil.example", host]),
+        ("/api/runs", vec![host, host]),
+        ("http://evil.example/api/runs", vec![host]),
+        (own_absolute.as_str(), vec![host]),
+    ] {
+        let status = send(target, &hosts);
+        assert!(status.contains(" 400 "), "{target} {hosts:?}: {status}");
     }
 }
 

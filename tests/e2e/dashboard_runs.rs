@@ -1,11 +1,12 @@
-//! Runs started from the dashboard: start, stop and the one-run-per-folder rule, secrets through
-//! the environment only, and `kill -9` of the dashboard leaving complete partial results.
+//! Runs started from the dashboard: start, stop and the one-run-per-folder rule, run names,
+//! secrets through the environment only, relative paths taken from where `/api/validate` takes
+//! them, and `kill -9` of the dashboard leaving complete partial results.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use super::common;
-use super::dashboard::{base, client, post, serve, start_run, wait_status};
+use super::dashboard::{base, client, post, serve, serve_in, start_run, wait_status};
 
 #[tokio::test]
 async fn runs_start_and_stop_from_the_dashboard() {
@@ -172,4 +173,93 @@ async fn kill_9_of_the_dashboard_leaves_complete_partial_results() {
         let dir = tempfile::tempdir().expect("tempdir");
         kill_dashboard_mid_run(dir.path()).await;
     }
+}
+
+#[tokio::test]
+async fn run_names_are_checked_with_a_clear_message() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path().join("results");
+    let server = serve(&root, "127.0.0.1");
+    let base = base(&server.url);
+    let http = client();
+    let yaml = common::fast_config(
+        &dir.path().join("ignored"),
+        "    chunked_prefill_size: [1024]",
+        "  kind: random\n  num_prompts: 8\n  input_len: 64\n  output_len: 4",
+        "[5]",
+    );
+    for (name, why) in [
+        ("x".repeat(5000), "this one has 5000 characters"),
+        ("a b".to_string(), "contains ' '"),
+        (".hidden".to_string(), "starts with '.'"),
+    ] {
+        let response = start_run(&http, &base, &name, &yaml).await;
+        assert_eq!(response.status(), 400, "{}", name.len());
+        let text = response.text().await.expect("text");
+        assert!(
+            text.contains("a run name is 1 to 100 characters") && text.contains(why),
+            "{text}"
+        );
+        assert!(text.len() < 300, "the message does not echo a huge name");
+    }
+    assert!(!root.join(".dashboard").exists(), "nothing was written");
+}
+
+/// Copies the simulator's tiny model into `to`.
+fn copy_tiny_model(to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    let from = Path::new(&common::tiny_model()).to_path_buf();
+    for entry in std::fs::read_dir(&from).expect("tiny model").flatten() {
+        std::fs::copy(entry.path(), to.join(entry.file_name())).expect("copy");
+    }
+}
+
+#[tokio::test]
+async fn relative_paths_run_from_where_the_config_check_takes_them() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (references, elsewhere) = (dir.path().join("refs"), dir.path().join("elsewhere"));
+    copy_tiny_model(&references.join("models/tiny"));
+    std::fs::create_dir_all(references.join("data")).expect("mkdir");
+    std::fs::create_dir_all(&elsewhere).expect("mkdir");
+    let row = r#"{"prompt": "hello there", "output_len": 4}"#;
+    std::fs::write(
+        references.join("data/rows.jsonl"),
+        format!("{row}\n").repeat(8),
+    )
+    .expect("rows");
+    let yaml = "server:\n  framework: sim\n  host: 127.0.0.1\n  base_flags:\n    model_path: models/tiny\n    sim_startup_s: 0.2\n  shutdown_grace_sec: 2\n\
+                dataset:\n  kind: custom\n  path: data/rows.jsonl\n\
+                benchmark:\n  tokenizer: models/tiny\n  qps: [4]\n  sla:\n    max_p99_ttft_ms: 400\n  ready_check_timeout_sec: 600\n  max_client_lag_ms: 1000\n\
+                search:\n  tier: 0\n";
+    let root = dir.path().join("results");
+    // The dashboard runs from a folder that holds none of these paths.
+    let server = serve_in(&root, "127.0.0.1", &references, Some(&elsewhere));
+    let base = base(&server.url);
+    let http = client();
+    let check: serde_json::Value = post(
+        &http,
+        &base,
+        "/api/validate",
+        serde_json::json!({ "yaml": yaml }),
+    )
+    .await
+    .json()
+    .await
+    .expect("json");
+    let tiny = references.join("models/tiny").canonicalize().expect("tiny");
+    assert!(
+        check["plan"]
+            .as_str()
+            .is_some_and(|p| p.contains(&format!("--model-path {}", tiny.display()))),
+        "{check}"
+    );
+    let started = start_run(&http, &base, "relative", yaml).await;
+    assert_eq!(started.status(), 200);
+    wait_status(&http, &base, "relative", "finished").await;
+    let records = common::records(&root.join("relative/results.jsonl"));
+    assert_eq!(records.len(), 1, "{records:?}");
+    assert_eq!(
+        records[0]["server_flags"]["model_path"],
+        tiny.display().to_string()
+    );
 }
