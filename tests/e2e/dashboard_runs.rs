@@ -34,7 +34,9 @@ async fn runs_start_and_stop_from_the_dashboard() {
         started.text().await.unwrap_or_default()
     );
     wait_status(&http, &base, "from-browser", "finished").await;
-    assert!(root.join("from-browser").join("report.html").is_file());
+    // report.html is written after the run_finished event that makes the status "finished".
+    let report = root.join("from-browser").join("report.html");
+    wait_until("report.html", Duration::from_secs(30), || report.is_file()).await;
 
     let slow = common::fast_config(
         &dir.path().join("ignored"),
