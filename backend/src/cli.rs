@@ -37,6 +37,10 @@ pub enum Command {
         /// Override benchmark.output_dir.
         #[arg(long)]
         output_dir: Option<PathBuf>,
+        /// Take relative paths in the config (model, tokenizer, dataset) from this folder
+        /// instead of the config's own folder.
+        #[arg(long)]
+        paths_from: Option<PathBuf>,
         /// Only errors and the final summary on the console.
         #[arg(long, short)]
         quiet: bool,
@@ -88,10 +92,21 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Run {
             config,
             output_dir,
+            paths_from,
             quiet,
             serve,
             port,
-        } => crate::commands::run(&config, output_dir, quiet, serve.then_some(port)).await,
+        } => {
+            let paths_from = paths_from.as_deref();
+            crate::commands::run(
+                &config,
+                output_dir,
+                paths_from,
+                quiet,
+                serve.then_some(port),
+            )
+            .await
+        }
         Command::Serve(args) => crate::web::serve(&args).await,
         Command::Mirror(args) => crate::mirror::mirror(&args).await,
         Command::Bench(args) => crate::bench_command::bench(&args).await,

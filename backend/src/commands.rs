@@ -36,10 +36,14 @@ pub fn plan(path: &Path) -> anyhow::Result<ExitCode> {
 pub async fn run(
     path: &Path,
     output_dir: Option<PathBuf>,
+    paths_from: Option<&Path>,
     quiet: bool,
     dashboard_port: Option<u16>,
 ) -> anyhow::Result<ExitCode> {
-    let mut cfg = config::load(path)?;
+    let mut cfg = match paths_from {
+        Some(base) => config::load_relative_to(path, base)?,
+        None => config::load(path)?,
+    };
     if let Some(dir) = output_dir {
         cfg.output_dir = dir;
         cfg.output_dir_explicit = true;
@@ -59,7 +63,7 @@ pub async fn run(
         None => None,
     };
     let (cancel_tx, cancel_rx) = crate::cancel::channel();
-    let signals = tokio::spawn(forward_signals(cancel_tx));
+    let signals = tokio::spawn(crate::stop_signals::forward(cancel_tx));
     let outcome = session::run(&cfg, &reporter, cancel_rx).await;
     signals.abort();
     crate::launcher::registry::kill_all();
@@ -147,25 +151,6 @@ pub fn report(run_dir: &Path) -> anyhow::Result<ExitCode> {
     let path = crate::report::write(run_dir)?;
     println!("{}", path.display());
     Ok(ExitCode::from(exit::MET))
-}
-
-async fn forward_signals(cancel: crate::cancel::CancelSender) {
-    use tokio::signal::unix::{SignalKind, signal};
-    let kinds = [
-        SignalKind::interrupt(),
-        SignalKind::terminate(),
-        SignalKind::hangup(),
-    ];
-    let Ok(mut streams) = kinds.into_iter().map(signal).collect::<Result<Vec<_>, _>>() else {
-        return;
-    };
-    // SIGINT, SIGTERM and SIGHUP (the terminal went away) stop the run with partial results.
-    futures_util::future::select_all(streams.iter_mut().map(|s| Box::pin(s.recv()))).await;
-    let _ = cancel.send(true);
-    // A second signal means "now": kill the servers and leave.
-    futures_util::future::select_all(streams.iter_mut().map(|s| Box::pin(s.recv()))).await;
-    crate::launcher::registry::kill_all();
-    std::process::exit(i32::from(exit::INTERRUPTED));
 }
 
 /// "candidate 2 (base stage) met the SLA at 8.13 req/s (passes at 8.13, fails at 9.00) ...".

@@ -23,6 +23,7 @@ pub mod results;
 pub mod session;
 pub mod sim;
 pub mod stamped_read;
+pub mod stop_signals;
 pub mod timer;
 pub mod truth_command;
 pub mod verdict;

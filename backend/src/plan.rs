@@ -19,6 +19,27 @@ fn startup_estimate_s(cfg: &RunConfig) -> f64 {
 /// Renders the plan text.
 pub fn render(cfg: &RunConfig) -> String {
     let mut out = String::from("=== autobench plan ===\n");
+    settings(cfg, &mut out);
+    candidates(cfg, &mut out);
+    let left_out = left_out(cfg);
+    if !left_out.is_empty() {
+        let _ = writeln!(out, "\nnot tried:");
+        for line in left_out {
+            let _ = writeln!(out, "  - {line}");
+        }
+    }
+    estimate(cfg, &mut out);
+    if !cfg.warnings.is_empty() {
+        out.push_str("\nwarnings:\n");
+        for warning in &cfg.warnings {
+            let _ = writeln!(out, "  - {warning}");
+        }
+    }
+    out
+}
+
+/// The settings, one per line.
+fn settings(cfg: &RunConfig, out: &mut String) {
     let _ = writeln!(out, "config: {}", cfg.config_path.display());
     let _ = writeln!(
         out,
@@ -36,6 +57,11 @@ pub fn render(cfg: &RunConfig) -> String {
         "max_candidates: {}",
         cfg.max_candidates
             .map_or("unbounded".into(), |c| c.to_string())
+    );
+    let _ = writeln!(
+        out,
+        "combinations: {} (the tier's flag sets, baseline included, before de-duplication and the cap)",
+        cfg.candidates.combinations
     );
     let _ = writeln!(
         out,
@@ -76,6 +102,10 @@ pub fn render(cfg: &RunConfig) -> String {
             (false, false) => "one launch per candidate (this server has no cache flush endpoint)",
         }
     );
+}
+
+/// The scenarios and the base candidates with their launch commands.
+fn candidates(cfg: &RunConfig, out: &mut String) {
     let _ = writeln!(out, "\nscenarios ({}):", cfg.scenarios.len());
     for (i, s) in cfg.scenarios.iter().enumerate() {
         let _ = writeln!(
@@ -98,6 +128,11 @@ pub fn render(cfg: &RunConfig) -> String {
             command::render(&cfg.server, candidate).replace('\n', "\n      ")
         );
     }
+}
+
+/// What the tier and the cap leave out, one line each.
+fn left_out(cfg: &RunConfig) -> Vec<String> {
+    let plan = &cfg.candidates;
     let mut left_out = Vec::new();
     if !plan.dropped_keys.is_empty() {
         left_out.push(format!(
@@ -114,11 +149,18 @@ pub fn render(cfg: &RunConfig) -> String {
             values(&item.values)
         ));
     }
-    if plan.capped_candidates > 0 {
+    if plan.examined < plan.combinations {
+        left_out.push(format!(
+            "max_candidates stops generation after {} of {} combinations; the rest are not examined",
+            plan.examined, plan.combinations
+        ));
+    } else if plan.capped_candidates > 0 {
         left_out.push(format!(
             "max_candidates cuts {} more candidate(s)",
             plan.capped_candidates
         ));
+    }
+    if plan.cap_left_out() {
         for item in &plan.untried_after_cap {
             left_out.push(format!(
                 "  never tried because of the cap: {} = {}",
@@ -127,12 +169,12 @@ pub fn render(cfg: &RunConfig) -> String {
             ));
         }
     }
-    if !left_out.is_empty() {
-        let _ = writeln!(out, "\nnot tried:");
-        for line in left_out {
-            let _ = writeln!(out, "  - {line}");
-        }
-    }
+    left_out
+}
+
+/// The trial count, the launches and the wall-time estimate, and the speculative stage.
+fn estimate(cfg: &RunConfig, out: &mut String) {
+    let plan = &cfg.candidates;
     let per_walk = cfg.benchmark.qps.estimate_trials();
     let trials = cfg.scenarios.len()
         * plan.candidates.len()
@@ -174,13 +216,6 @@ pub fn render(cfg: &RunConfig) -> String {
         }
         None => out.push_str("speculative stage: disabled\n"),
     }
-    if !cfg.warnings.is_empty() {
-        out.push_str("\nwarnings:\n");
-        for warning in &cfg.warnings {
-            let _ = writeln!(out, "  - {warning}");
-        }
-    }
-    out
 }
 
 fn values(values: &[serde_json::Value]) -> String {

@@ -5,6 +5,16 @@
 //! one-factor-at-a-time over keys 4–8; tier 3 the full product), de-duplicates by content, and
 //! caps the list at `max_candidates` in generation order. Unlike upstream it reports everything
 //! that truncation, the cap or the hardware filter left out, so a user knows what was not tried.
+//!
+//! The raw sequence is generated lazily (the product is an odometer, see [`odometer`]) and its
+//! length is computed, not counted, so a huge tier-3 space costs only the candidates kept: with a
+//! cap, generation stops once the cap is full. A space that would need more than
+//! [`ENUMERATION_LIMIT`] combinations examined (no cap, or a cap that duplicates and the
+//! hardware filter keep from filling) is refused instead of exhausting memory.
+
+#[cfg(test)]
+mod large_space_tests;
+mod odometer;
 
 use serde_json::Value;
 
@@ -12,6 +22,11 @@ use crate::flags::{self, FlagMap};
 
 /// The `max_candidates` default when the key is absent.
 pub const DEFAULT_MAX_CANDIDATES: usize = 8;
+
+/// The most raw combinations generation examines. Up to this many it examines them all (so the
+/// counts of what the cap and the hardware filter removed are exact); beyond it, only until the
+/// cap is full.
+pub const ENUMERATION_LIMIT: u64 = 100_000;
 
 /// One searched flag and the values to try, in priority order.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -54,6 +69,20 @@ pub struct CandidatePlan {
     pub untried_after_cap: Vec<SearchKey>,
     /// Candidates removed because they ask for `fa3` on a GPU that cannot run it.
     pub fa3_filtered: usize,
+    /// Raw combinations the tier generates, baseline included, before de-duplication, the
+    /// hardware filter and the cap (computed, saturating at `u64::MAX`).
+    pub combinations: u64,
+    /// Raw combinations examined: all of them, or fewer when the cap stopped generation of a
+    /// space larger than [`ENUMERATION_LIMIT`] (then `capped_candidates` and `fa3_filtered` count
+    /// only what was examined).
+    pub examined: u64,
+}
+
+impl CandidatePlan {
+    /// Whether the cap left anything out (cut candidates, or stopped generation early).
+    pub fn cap_left_out(&self) -> bool {
+        self.capped_candidates > 0 || self.examined < self.combinations
+    }
 }
 
 /// Errors of candidate generation.
@@ -71,6 +100,42 @@ pub enum CandidateError {
         /// Candidate pipeline parallel size.
         pp_size: i64,
     },
+    /// The space is too large to enumerate and nothing caps it.
+    #[error(
+        "the search space has {combinations} combinations (tier {tier}), more than the {limit} autobench will enumerate; set search.max_candidates to a small cap (generation then stops once it is full), use a lower tier, or search fewer keys or values"
+    )]
+    TooManyCombinations {
+        /// Raw combinations of the tier (saturating).
+        combinations: u64,
+        /// The search tier.
+        tier: i64,
+        /// [`ENUMERATION_LIMIT`].
+        limit: u64,
+    },
+    /// The cap did not fill within [`ENUMERATION_LIMIT`] combinations of a larger space.
+    #[error(
+        "max_candidates {cap} is not reached within the first {examined} of {combinations} combinations (the rest duplicate them or need fa3, which this GPU cannot run); lower max_candidates or search fewer keys or values"
+    )]
+    CapNotReached {
+        /// `max_candidates`.
+        cap: usize,
+        /// Combinations examined.
+        examined: u64,
+        /// Raw combinations of the tier (saturating).
+        combinations: u64,
+    },
+}
+
+impl CandidateError {
+    /// The config key the error is about.
+    pub fn config_key(&self) -> &'static [&'static str] {
+        match self {
+            CandidateError::DpNotDivisible { .. } => &["server", "parallel"],
+            CandidateError::TooManyCombinations { .. } | CandidateError::CapNotReached { .. } => {
+                &["search", "max_candidates"]
+            }
+        }
+    }
 }
 
 /// Human description of a tier, as the plan prints it.
@@ -97,10 +162,30 @@ const ATTENTION_KEYS: [&str; 3] = [
 /// Generates the candidate list for `spec`.
 pub fn generate(spec: &CandidateSpec) -> Result<CandidatePlan, CandidateError> {
     let mut plan = CandidatePlan::default();
-    let (kept, raw) = expand_tier(spec, &mut plan);
+    let kept = tier_keys(spec, &mut plan);
+    plan.combinations = combination_count(spec.tier, &kept);
+    let cap = spec.max_candidates.unwrap_or(usize::MAX);
+    let exhaustive = plan.combinations <= ENUMERATION_LIMIT;
+    if !exhaustive && u64::try_from(cap).map_or(true, |cap| cap >= ENUMERATION_LIMIT) {
+        return Err(CandidateError::TooManyCombinations {
+            combinations: plan.combinations,
+            tier: spec.tier,
+            limit: ENUMERATION_LIMIT,
+        });
+    }
     let mut seen = std::collections::HashSet::new();
-    let limit = spec.max_candidates.unwrap_or(usize::MAX);
-    for candidate in raw {
+    for candidate in raw_candidates(spec, &kept) {
+        if !exhaustive && plan.candidates.len() >= cap {
+            break;
+        }
+        if plan.examined >= ENUMERATION_LIMIT {
+            return Err(CandidateError::CapNotReached {
+                cap,
+                examined: plan.examined,
+                combinations: plan.combinations,
+            });
+        }
+        plan.examined += 1;
         if spec.fa3_supported == Some(false) && uses_fa3(&candidate) {
             plan.fa3_filtered += 1;
             continue;
@@ -108,13 +193,13 @@ pub fn generate(spec: &CandidateSpec) -> Result<CandidatePlan, CandidateError> {
         if !seen.insert(flags::canonical_json(&candidate)) {
             continue;
         }
-        if plan.candidates.len() < limit {
+        if plan.candidates.len() < cap {
             plan.candidates.push(candidate);
         } else {
             plan.capped_candidates += 1;
         }
     }
-    if plan.capped_candidates > 0 {
+    if plan.cap_left_out() {
         plan.untried_after_cap = untried_values(&kept, &plan.candidates, &spec.base_flags);
     }
     if let Some(total_gpus) = spec.derive_dp_from_gpus {
@@ -125,28 +210,70 @@ pub fn generate(spec: &CandidateSpec) -> Result<CandidatePlan, CandidateError> {
     Ok(plan)
 }
 
-/// Applies tier truncation and expands to the raw (not yet de-duplicated) candidate sequence.
-fn expand_tier(spec: &CandidateSpec, plan: &mut CandidatePlan) -> (Vec<SearchKey>, Vec<FlagMap>) {
-    let base = &spec.base_flags;
-    let mut raw = vec![base.clone()];
-    let (max_keys, max_values) = match spec.tier {
+/// `(keys, values per key)` that a tier keeps.
+fn tier_limits(tier: i64) -> (usize, usize) {
+    match tier {
         1 => (6, 2),
         2 => (8, 3),
         3 => (usize::MAX, usize::MAX),
         _ => (0, 0),
+    }
+}
+
+/// Applies tier truncation, recording what it dropped; returns the kept keys.
+fn tier_keys(spec: &CandidateSpec, plan: &mut CandidatePlan) -> Vec<SearchKey> {
+    let (max_keys, max_values) = tier_limits(spec.tier);
+    truncate(&spec.search_space, max_keys, max_values, plan)
+}
+
+/// How many raw candidates [`raw_candidates`] yields for the kept keys, baseline included,
+/// computed without generating them (saturating).
+fn combination_count(tier: i64, kept: &[SearchKey]) -> u64 {
+    let product = |items: &[SearchKey]| {
+        if items.is_empty() {
+            return 0;
+        }
+        items.iter().fold(1_u64, |acc, item| {
+            acc.saturating_mul(u64::try_from(item.values.len()).unwrap_or(u64::MAX))
+        })
     };
-    let kept = truncate(&spec.search_space, max_keys, max_values, plan);
-    match spec.tier {
-        1 => raw.extend(one_factor_at_a_time(base, &kept)),
+    let one_at_a_time = |items: &[SearchKey]| {
+        items.iter().fold(0_u64, |acc, item| {
+            acc.saturating_add(u64::try_from(item.values.len()).unwrap_or(u64::MAX))
+        })
+    };
+    let searched = match tier {
+        1 => one_at_a_time(kept),
         2 => {
             let split = kept.len().min(3);
-            raw.extend(product(base, &kept[..split]));
-            raw.extend(one_factor_at_a_time(base, &kept[split..]));
+            product(&kept[..split]).saturating_add(one_at_a_time(&kept[split..]))
         }
-        3 => raw.extend(product(base, &kept)),
-        _ => {}
+        3 => product(kept),
+        _ => 0,
+    };
+    searched.saturating_add(1)
+}
+
+/// The raw (not yet de-duplicated) candidate sequence of the tier, baseline first, lazily.
+fn raw_candidates<'a>(
+    spec: &'a CandidateSpec,
+    kept: &'a [SearchKey],
+) -> Box<dyn Iterator<Item = FlagMap> + 'a> {
+    let base = &spec.base_flags;
+    let baseline = std::iter::once(base.clone());
+    match spec.tier {
+        1 => Box::new(baseline.chain(one_factor_at_a_time(base, kept))),
+        2 => {
+            let split = kept.len().min(3);
+            Box::new(
+                baseline
+                    .chain(odometer::Product::new(base, &kept[..split]))
+                    .chain(one_factor_at_a_time(base, &kept[split..])),
+            )
+        }
+        3 => Box::new(baseline.chain(odometer::Product::new(base, kept))),
+        _ => Box::new(baseline),
     }
-    (kept, raw)
 }
 
 fn truncate(
@@ -175,36 +302,17 @@ fn truncate(
     kept
 }
 
-fn one_factor_at_a_time(base: &FlagMap, items: &[SearchKey]) -> Vec<FlagMap> {
-    let mut out = Vec::new();
-    for item in items {
-        for value in &item.values {
+fn one_factor_at_a_time<'a>(
+    base: &'a FlagMap,
+    items: &'a [SearchKey],
+) -> impl Iterator<Item = FlagMap> + 'a {
+    items.iter().flat_map(move |item| {
+        item.values.iter().map(move |value| {
             let mut candidate = base.clone();
             candidate.insert(item.key.clone(), value.clone());
-            out.push(candidate);
-        }
-    }
-    out
-}
-
-/// Cartesian product in itertools order (the last key varies fastest).
-fn product(base: &FlagMap, items: &[SearchKey]) -> Vec<FlagMap> {
-    if items.is_empty() || items.iter().any(|item| item.values.is_empty()) {
-        return Vec::new();
-    }
-    let mut combos = vec![base.clone()];
-    for item in items {
-        let mut next = Vec::with_capacity(combos.len() * item.values.len());
-        for combo in &combos {
-            for value in &item.values {
-                let mut candidate = combo.clone();
-                candidate.insert(item.key.clone(), value.clone());
-                next.push(candidate);
-            }
-        }
-        combos = next;
-    }
-    combos
+            candidate
+        })
+    })
 }
 
 fn uses_fa3(candidate: &FlagMap) -> bool {
@@ -434,5 +542,22 @@ mod tests {
             .map(|c| flags::int_flag(c, "ep_size", 0))
             .collect();
         assert_eq!(eps, [0, 1, 4]);
+    }
+
+    #[test]
+    fn combinations_are_computed_and_match_what_is_generated() {
+        for tier in [1, 2, 3, 7] {
+            let plan = generate(&qwen_spec(tier, None)).expect("plan");
+            assert_eq!(plan.examined, plan.combinations, "tier {tier}");
+            assert!(!plan.cap_left_out(), "tier {tier}");
+        }
+        let plan = generate(&qwen_spec(3, None)).expect("plan");
+        assert_eq!(plan.combinations, 1 + 2 * 2 * 2 * 3);
+        let plan = generate(&qwen_spec(2, Some(8))).expect("plan");
+        assert_eq!(plan.combinations, 1 + 2 * 2 * 2 + 3);
+        assert_eq!(
+            plan.examined, plan.combinations,
+            "small spaces are counted exactly"
+        );
     }
 }

@@ -1,6 +1,7 @@
 //! `autobench serve` over real HTTP: the API over a finished simulator run, live change events,
 //! the config validator's line numbers, the report export, and the security rules (foreign
-//! Origin or Host, non-loopback without a token, path traversal).
+//! Origin or Host, duplicate Host headers, absolute-form targets, non-loopback without a token,
+//! path traversal).
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -14,6 +15,14 @@ pub struct Server {
     pub url: String,
 }
 
+impl Server {
+    /// `kill -9` of the dashboard, waiting until it is gone.
+    pub fn kill_9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -23,11 +32,20 @@ impl Drop for Server {
 
 /// Starts `autobench serve` on a free port and reads the URL it prints.
 pub fn serve(root: &Path, host: &str) -> Server {
-    let mut child = common::bin()
+    serve_in(root, host, &common::root().join("references"), None)
+}
+
+/// [`serve`] with its own references folder, run from `cwd` when given.
+pub fn serve_in(root: &Path, host: &str, references: &Path, cwd: Option<&Path>) -> Server {
+    let mut command = common::bin();
+    if let Some(cwd) = cwd {
+        command.current_dir(cwd);
+    }
+    let mut child = command
         .args(["serve", "--port", "0", "--host", host, "--dir"])
         .arg(root)
         .arg("--references")
-        .arg(common::root().join("references"))
+        .arg(references)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -46,12 +64,12 @@ pub fn serve(root: &Path, host: &str) -> Server {
     Server { child, url }
 }
 
-fn base(url: &str) -> String {
+pub fn base(url: &str) -> String {
     let end = url[7..].find('/').map_or(url.len(), |i| i + 7);
     url[..end].to_string()
 }
 
-fn client() -> reqwest::Client {
+pub fn client() -> reqwest::Client {
     reqwest::Client::builder()
         .timeout(Duration::from_secs(20))
         .build()
@@ -71,7 +89,7 @@ pub async fn post(
         .expect("post")
 }
 
-async fn get_json<T: serde::de::DeserializeOwned>(http: &reqwest::Client, url: &str) -> T {
+pub async fn get_json<T: serde::de::DeserializeOwned>(http: &reqwest::Client, url: &str) -> T {
     http.get(url)
         .send()
         .await
@@ -315,6 +333,50 @@ async fn foreign_origins_hosts_and_traversal_are_refused() {
     }
 }
 
+/// Sends `request` as raw bytes and returns the response's status line.
+fn raw_status(base: &str, request: &str) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(&base["http://".len()..]).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    stream.write_all(request.as_bytes()).expect("send");
+    let mut response = Vec::new();
+    let _ = stream.read_to_end(&mut response);
+    let text = String::from_utf8_lossy(&response);
+    text.lines().next().unwrap_or_default().to_string()
+}
+
+#[tokio::test]
+async fn duplicate_hosts_and_absolute_targets_are_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = serve(dir.path(), "127.0.0.1");
+    let base = base(&server.url);
+    let host = &base["http://".len()..];
+    let send = |target: &str, hosts: &[&str]| {
+        let headers: String = hosts.iter().map(|h| format!("Host: {h}\r\n")).collect();
+        raw_status(
+            &base,
+            &format!("GET {target} HTTP/1.1\r\n{headers}Connection: close\r\n\r\n"),
+        )
+    };
+    assert!(
+        send("/api/runs", &[host]).contains(" 200 "),
+        "a plain request works"
+    );
+    let own_absolute = format!("http://{host}/api/runs");
+    for (target, hosts) in [
+        ("/api/runs", vec![host, "evil.example"]),
+        ("/api/runs", vec!["evil.example", host]),
+        ("/api/runs", vec![host, host]),
+        ("http://evil.example/api/runs", vec![host]),
+        (own_absolute.as_str(), vec![host]),
+    ] {
+        let status = send(target, &hosts);
+        assert!(status.contains(" 400 "), "{target} {hosts:?}: {status}");
+    }
+}
+
 #[tokio::test]
 async fn configs_open_by_path_only_inside_the_root_or_references() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -451,7 +513,7 @@ async fn status_of(http: &reqwest::Client, base: &str, id: &str) -> String {
         .unwrap_or_default()
 }
 
-async fn wait_status(http: &reqwest::Client, base: &str, id: &str, want: &str) {
+pub async fn wait_status(http: &reqwest::Client, base: &str, id: &str, want: &str) {
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
         let status = status_of(http, base, id).await;
@@ -467,7 +529,7 @@ async fn wait_status(http: &reqwest::Client, base: &str, id: &str, want: &str) {
 }
 
 /// `POST /api/start` of `yaml` as the run `name`.
-async fn start_run(
+pub async fn start_run(
     http: &reqwest::Client,
     base: &str,
     name: &str,
@@ -480,99 +542,6 @@ async fn start_run(
         serde_json::json!({"name": name, "yaml": yaml}),
     )
     .await
-}
-
-#[tokio::test]
-async fn runs_start_and_stop_from_the_dashboard() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let root = dir.path().join("results");
-    let server = serve(&root, "127.0.0.1");
-    let base = base(&server.url);
-    let http = client();
-    let quick = common::fast_config(
-        &dir.path().join("ignored"),
-        "    chunked_prefill_size: [1024]",
-        "  kind: random\n  num_prompts: 8\n  input_len: 64\n  output_len: 4",
-        "{lower: 5, upper: 40, tolerance: 20, max_rounds: 1}",
-    );
-    let bad_name = start_run(&http, &base, "../x", &quick).await;
-    assert_eq!(bad_name.status(), 400);
-    let bad_config = start_run(&http, &base, "x", "server: {serch_space: {}}").await;
-    assert_eq!(bad_config.status(), 400);
-
-    let started = start_run(&http, &base, "from-browser", &quick).await;
-    assert_eq!(
-        started.status(),
-        200,
-        "{}",
-        started.text().await.unwrap_or_default()
-    );
-    wait_status(&http, &base, "from-browser", "finished").await;
-    assert!(root.join("from-browser").join("report.html").is_file());
-
-    let slow = common::fast_config(
-        &dir.path().join("ignored"),
-        "    chunked_prefill_size: [512, 1024, 2048]",
-        "  kind: random\n  num_prompts: 60\n  input_len: 64\n  output_len: 8",
-        "[2, 3, 4, 5]",
-    )
-    .replacen(
-        "server:\n",
-        "server:\n  env:\n    HF_TOKEN: hf_dashboard_secret\n",
-        1,
-    );
-    let started = start_run(&http, &base, "long", &slow).await;
-    assert_eq!(started.status(), 200);
-    let again = start_run(&http, &base, "long", &slow).await;
-    assert_eq!(again.status(), 409, "one run per folder");
-    wait_status(&http, &base, "long", "running").await;
-    // The secret reaches the run through its environment, and no file holds it.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let pid = loop {
-        let meta: Option<serde_json::Value> =
-            std::fs::read_to_string(root.join("long/run_meta.json"))
-                .ok()
-                .and_then(|text| serde_json::from_str(&text).ok());
-        if let Some(pid) = meta.and_then(|m| m["process"]["pid"].as_u64()) {
-            break pid;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "run_meta.json with the run's pid"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
-    let environ = std::fs::read(format!("/proc/{pid}/environ")).expect("environ");
-    assert!(
-        String::from_utf8_lossy(&environ).contains("HF_TOKEN=hf_dashboard_secret"),
-        "the run's environment has the secret"
-    );
-    assert_no_file_contains(&root, "hf_dashboard_secret");
-    let stopped = post(
-        &http,
-        &base,
-        "/api/stop",
-        serde_json::json!({"run": "long"}),
-    )
-    .await;
-    assert_eq!(stopped.status(), 200);
-    wait_status(&http, &base, "long", "interrupted").await;
-    common::assert_no_survivors(&root.join("long"));
-}
-
-fn assert_no_file_contains(dir: &Path, needle: &str) {
-    for entry in std::fs::read_dir(dir).expect("read_dir").flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            assert_no_file_contains(&path, needle);
-        } else if let Ok(bytes) = std::fs::read(&path) {
-            assert!(
-                !String::from_utf8_lossy(&bytes).contains(needle),
-                "{} holds the secret",
-                path.display()
-            );
-        }
-    }
 }
 
 #[tokio::test]

@@ -9,6 +9,7 @@ mod browser;
 mod common;
 mod config_errors;
 mod dashboard;
+mod dashboard_runs;
 mod datasets;
 mod mirror;
 mod other_frameworks;

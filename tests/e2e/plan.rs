@@ -80,3 +80,42 @@ fn plan_warns_and_redacts() {
     assert!(text.contains("max_duration_hours=30"), "{text}");
     assert!(text.contains("draft_model_path is empty"), "{text}");
 }
+
+/// A tier-3 config searching 10 keys x 5 values (9,765,625 combinations) with `max_candidates`.
+fn huge_tier3(cap: &str) -> String {
+    let keys: String = (0..10)
+        .map(|i| format!("    sim_knob_{i}: [1, 2, 3, 4, 5]\n"))
+        .collect();
+    format!(
+        "server:\n  framework: sim\n  base_flags:\n    model_path: m\n  search_space:\n{keys}\
+         dataset: random\nbenchmark:\n  qps: [1]\nsearch:\n  tier: 3\n  max_candidates: {cap}\n"
+    )
+}
+
+#[test]
+fn a_huge_tier3_space_with_a_cap_plans_only_the_cap() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let text = plan(&common::write_config(dir.path(), &huge_tier3("5")));
+    assert!(text.contains("combinations: 9765626 "), "{text}");
+    assert!(text.contains("base candidates (5):"), "{text}");
+    assert!(
+        text.contains("max_candidates stops generation after 5 of 9765626 combinations"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_huge_tier3_space_without_a_cap_is_a_config_error() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let output = common::bin()
+        .args(["plan", "--config"])
+        .arg(common::write_config(dir.path(), &huge_tier3("null")))
+        .output()
+        .expect("plan");
+    let text = common::text(&output);
+    assert_eq!(output.status.code(), Some(2), "{text}");
+    assert!(
+        text.contains("search.max_candidates: the search space has 9765626 combinations"),
+        "{text}"
+    );
+}

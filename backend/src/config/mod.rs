@@ -7,6 +7,7 @@ mod error;
 pub mod file;
 mod framework;
 mod kinds;
+mod paths;
 mod plan;
 mod resolve;
 
@@ -22,21 +23,39 @@ pub use plan::{
 pub use resolve::{current_exe, resolve};
 pub use shared::kinds::{ApiBackend, DatasetKind};
 
-/// Reads, parses and resolves a config file.
+/// Reads, parses and resolves a config file; relative paths in it are taken from its folder
+/// (see [`paths`]).
 pub fn load(path: &Path) -> Result<RunConfig, ConfigError> {
+    load_relative_to(path, folder(path))
+}
+
+/// Like [`load`], with relative paths taken from `base` instead of the file's folder (a run
+/// started by the dashboard, whose config file is only a copy of text from the browser).
+pub fn load_relative_to(path: &Path, base: &Path) -> Result<RunConfig, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
         path: path.to_path_buf(),
         source,
     })?;
-    parse(path, &text)
+    parse_relative_to(path, &text, base)
 }
 
-/// Parses and resolves config text (`path` is used for messages and relative paths).
+/// Parses and resolves config text (`path` is used for messages; relative paths are taken from
+/// its folder).
 pub fn parse(path: &Path, text: &str) -> Result<RunConfig, ConfigError> {
+    parse_relative_to(path, text, folder(path))
+}
+
+/// Like [`parse`], with relative paths taken from `base`.
+pub fn parse_relative_to(path: &Path, text: &str, base: &Path) -> Result<RunConfig, ConfigError> {
     reject_framework_neutral_schema(path, text)?;
-    let raw: file::ConfigFile =
+    let mut raw: file::ConfigFile =
         serde_norway::from_str(text).map_err(|e| ConfigError::from_yaml(path, &e))?;
+    paths::anchor(&mut raw, base);
     resolve(path, text, raw)
+}
+
+fn folder(path: &Path) -> &Path {
+    path.parent().unwrap_or(Path::new(""))
 }
 
 fn reject_framework_neutral_schema(path: &Path, text: &str) -> Result<(), ConfigError> {

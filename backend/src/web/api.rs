@@ -234,14 +234,22 @@ pub async fn config(State(state): Shared, Query(q): Query<ConfigQuery>) -> Respo
     }
 }
 
-/// The CLI's parser on config text from the browser. Relative dataset paths resolve as if the
-/// config were in the references folder (else the results root).
+impl AppState {
+    /// Where relative paths in config text from the browser are taken from, both when it is
+    /// checked and when it runs: the references folder, else the results root.
+    fn paths_base(&self) -> &Path {
+        self.references.as_deref().unwrap_or(&self.root)
+    }
+}
+
+/// The CLI's parser on config text from the browser, as if the config were a file in
+/// [`AppState::paths_base`].
 fn parse_config(
     state: &AppState,
     yaml: &str,
 ) -> Result<crate::config::RunConfig, crate::config::ConfigError> {
-    let base = state.references.as_deref().unwrap_or(&state.root);
-    crate::config::parse(&base.join("dashboard-config.yaml"), yaml)
+    let base = state.paths_base();
+    crate::config::parse_relative_to(&base.join("dashboard-config.yaml"), yaml, base)
 }
 
 /// `{ "yaml": "..." }`.
@@ -293,6 +301,9 @@ pub struct StartBody {
 /// `POST /api/start`: checks the config like `/api/validate`, then starts `autobench run` into
 /// `ROOT/name`. Answers the run id, or the problems.
 pub async fn start(State(state): Shared, Json(body): Json<StartBody>) -> Response {
+    if let Err(error) = super::runner::check_name(&body.name) {
+        return (StatusCode::BAD_REQUEST, error.to_string()).into_response();
+    }
     if let Err(error) = parse_config(&state, &body.yaml) {
         return (
             StatusCode::BAD_REQUEST,
@@ -300,7 +311,10 @@ pub async fn start(State(state): Shared, Json(body): Json<StartBody>) -> Respons
         )
             .into_response();
     }
-    match state.runner.start(&state.root, &body.name, &body.yaml) {
+    match state
+        .runner
+        .start(&state.root, &body.name, &body.yaml, state.paths_base())
+    {
         Ok(_) => Json(serde_json::json!({ "run": body.name })).into_response(),
         Err(e @ super::runner::RunnerError::Busy(_)) => {
             (StatusCode::CONFLICT, e.to_string()).into_response()

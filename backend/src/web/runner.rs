@@ -1,6 +1,8 @@
 //! Runs started from the dashboard: `autobench run` child processes, one per run folder. A child
 //! gets SIGTERM if the dashboard dies (parent-death signal), which it treats like Ctrl-C: partial
-//! results are written and its servers are stopped. Stop sends SIGINT, with the same effect.
+//! results are written and its servers are stopped. Stop sends SIGINT, with the same effect. The
+//! child knows the dashboard's pid, so however many of these signals arrive, they count once
+//! ([`crate::stop_signals`]).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -14,8 +16,8 @@ use tokio::process::{Child, Command};
 /// Why a run could not be started or stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum RunnerError {
-    /// The run name is not a plain folder name.
-    #[error("run name `{0}` must be letters, digits, '.', '_' or '-'")]
+    /// The run name is not a plain folder name (the message says why).
+    #[error("{0}")]
     BadName(String),
     /// That folder already has a run going from this dashboard.
     #[error("run `{0}` is already running")]
@@ -34,25 +36,49 @@ pub struct Runner {
     children: Mutex<HashMap<String, Child>>,
 }
 
-fn valid_name(name: &str) -> bool {
-    !name.is_empty()
-        && !name.starts_with('.')
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+/// The longest run name: a folder name well below the file system's 255-byte limit, with room
+/// for the `.yaml` and `.console.log` files named after it.
+pub const MAX_NAME_LEN: usize = 100;
+
+/// Checks that `name` can be a run folder: 1 to [`MAX_NAME_LEN`] letters, digits, '.', '_' or
+/// '-', not starting with '.'.
+pub fn check_name(name: &str) -> Result<(), RunnerError> {
+    let rule = format!(
+        "a run name is 1 to {MAX_NAME_LEN} characters: letters, digits, '.', '_' or '-', not starting with '.'"
+    );
+    let problem = if name.is_empty() {
+        "it is empty".to_string()
+    } else if name.chars().count() > MAX_NAME_LEN {
+        format!("this one has {} characters", name.chars().count())
+    } else if let Some(bad) = name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
+    {
+        format!("`{name}` contains {bad:?}")
+    } else if name.starts_with('.') {
+        format!("`{name}` starts with '.'")
+    } else {
+        return Ok(());
+    };
+    Err(RunnerError::BadName(format!("{rule}; {problem}")))
 }
 
 impl Runner {
     /// Starts `autobench run` on `yaml` into `root/name`; the config is kept in
-    /// `root/.dashboard/name.yaml`.
+    /// `root/.dashboard/name.yaml`, and its relative paths are taken from `paths_from` (where
+    /// `/api/validate` takes them from), not from that copy's folder.
     #[expect(
         unsafe_code,
         reason = "pre_exec is unsafe; the closure only calls the async-signal-safe prctl"
     )]
-    pub fn start(&self, root: &Path, name: &str, yaml: &str) -> Result<PathBuf, RunnerError> {
-        if !valid_name(name) {
-            return Err(RunnerError::BadName(name.to_string()));
-        }
+    pub fn start(
+        &self,
+        root: &Path,
+        name: &str,
+        yaml: &str,
+        paths_from: &Path,
+    ) -> Result<PathBuf, RunnerError> {
+        check_name(name)?;
         let mut children = self
             .children
             .lock()
@@ -75,7 +101,14 @@ impl Runner {
             .arg(&config)
             .arg("--output-dir")
             .arg(&output)
+            .arg("--paths-from")
+            .arg(paths_from)
             .envs(super::secrets::secret_env_values(yaml))
+            // Its signals count once in the run (see crate::stop_signals), parent death included.
+            .env(
+                crate::stop_signals::DASHBOARD_PID,
+                std::process::id().to_string(),
+            )
             .stdin(Stdio::null())
             .stdout(console.try_clone().map_err(RunnerError::Spawn)?)
             .stderr(console)
@@ -126,11 +159,18 @@ mod tests {
 
     #[test]
     fn run_names_are_plain_folder_names() {
-        for good in ["quick", "h200-run_2.1"] {
-            assert!(valid_name(good), "{good}");
+        let longest = "x".repeat(MAX_NAME_LEN);
+        for good in ["quick", "h200-run_2.1", longest.as_str()] {
+            assert!(check_name(good).is_ok(), "{good}");
         }
-        for bad in ["", "..", ".hidden", "a/b", "a b", "../x"] {
-            assert!(!valid_name(bad), "{bad}");
+        for bad in ["", "..", ".hidden", "a/b", "a b", "../x", "a\nb"] {
+            assert!(check_name(bad).is_err(), "{bad}");
         }
+        let long = check_name(&"x".repeat(5000)).expect_err("too long");
+        assert!(
+            long.to_string().contains("this one has 5000 characters")
+                && long.to_string().len() < 200,
+            "{long}"
+        );
     }
 }

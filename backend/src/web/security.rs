@@ -1,5 +1,9 @@
 //! Request checks for the dashboard, which can read results and start processes, so every request
 //! is untrusted:
+//! - a request must be unambiguous about whom it is for: exactly one `Host` header, and an
+//!   origin-form target (`/path?query`); a second `Host` or an absolute-form target
+//!   (`GET http://other/...`) could make the checks below read a different name than the one a
+//!   proxy or this server acted on, so both are refused with 400,
 //! - on loopback, the `Host` header must name this server (blocks DNS rebinding); beyond
 //!   loopback the machine has many names and the token does that job,
 //! - a request carrying an `Origin` must come from the origin it is addressed to (blocks
@@ -113,8 +117,30 @@ pub fn is_loopback(host: &str) -> bool {
             .is_ok_and(|ip| ip.is_loopback())
 }
 
+/// Why `request` is malformed for this server, if it is: more than one `Host` header, or a
+/// request target that is not a plain path (absolute-form `http://host/path`, authority-form).
+fn malformed(request: &Request) -> Option<&'static str> {
+    if request
+        .headers()
+        .get_all(header::HOST)
+        .iter()
+        .nth(1)
+        .is_some()
+    {
+        return Some("refused: more than one Host header");
+    }
+    let uri = request.uri();
+    if uri.scheme().is_some() || uri.authority().is_some() {
+        return Some("refused: the request target must be a path, not an absolute URL");
+    }
+    None
+}
+
 /// The middleware.
 pub async fn check(State(guard): State<Guard>, request: Request, next: Next) -> Response {
+    if let Some(reason) = malformed(&request) {
+        return (StatusCode::BAD_REQUEST, reason).into_response();
+    }
     let headers = request.headers();
     if !guard.host_ok(headers) {
         return (StatusCode::FORBIDDEN, "refused: unexpected Host header").into_response();
@@ -191,5 +217,29 @@ mod tests {
             Some(false)
         );
         assert!(is_loopback("::1") && is_loopback("[::1]") && !is_loopback("0.0.0.0"));
+    }
+
+    #[test]
+    fn duplicate_hosts_and_absolute_targets_are_malformed() {
+        let request = |uri: &str, hosts: &[&str]| {
+            let mut builder = Request::builder().uri(uri);
+            for host in hosts {
+                builder = builder.header(header::HOST, *host);
+            }
+            builder.body(axum::body::Body::empty()).expect("request")
+        };
+        assert_eq!(
+            malformed(&request("/api/runs?x=1", &["127.0.0.1:8321"])),
+            None
+        );
+        assert!(malformed(&request("/api/runs", &["127.0.0.1:8321", "evil.example"])).is_some());
+        assert!(malformed(&request("/api/runs", &["127.0.0.1:8321", "127.0.0.1:8321"])).is_some());
+        assert!(
+            malformed(&request(
+                "http://evil.example/api/runs",
+                &["127.0.0.1:8321"]
+            ))
+            .is_some()
+        );
     }
 }

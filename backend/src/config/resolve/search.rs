@@ -93,8 +93,7 @@ pub(super) fn resolve_candidates(
             None
         },
     };
-    let plan = candidates::generate(&spec)
-        .map_err(|e| ctx.error(&["server", "parallel"], e.to_string()))?;
+    let plan = candidates::generate(&spec).map_err(|e| ctx.error(e.config_key(), e.to_string()))?;
     Ok((spec, plan))
 }
 
