@@ -164,7 +164,7 @@ fn dataset_plan(args: &BenchArgs) -> anyhow::Result<(DatasetPlan, Scenario)> {
     clippy::print_stdout,
     reason = "the summary table is the command's output"
 )]
-pub async fn bench(args: &BenchArgs) -> anyhow::Result<ExitCode> {
+pub(crate) async fn bench(args: &BenchArgs) -> anyhow::Result<ExitCode> {
     if args.calibrate {
         print!(
             "{}",
@@ -401,7 +401,7 @@ const LATENCIES: [(&str, Series); 5] = [
 ];
 
 /// bench_serving-style summary table.
-pub fn summary_table(args: &BenchArgs, m: &TrialMetrics) -> String {
+pub(crate) fn summary_table(args: &BenchArgs, m: &TrialMetrics) -> String {
     use std::fmt::Write as _;
     let get = |metric: Metric| metric.value(m).unwrap_or(0.0);
     let mut out = String::from("\n============ Serving Benchmark Result ============\n");

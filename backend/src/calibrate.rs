@@ -23,10 +23,10 @@ use crate::loadgen::{self, BodyOptions, LoadSpec, Target, schedule::Arrival};
 use crate::machine_noise::{Lateness, StallProbe};
 
 /// Rates offered, in order.
-pub const RATES: [f64; 6] = [100.0, 500.0, 1000.0, 2000.0, 4000.0, 8000.0];
+pub(crate) const RATES: [f64; 6] = [100.0, 500.0, 1000.0, 2000.0, 4000.0, 8000.0];
 
 /// Runs the calibration for `seconds` per rate and returns the printable report.
-pub async fn calibrate(seconds: f64, max_rate: f64) -> anyhow::Result<String> {
+pub(crate) async fn calibrate(seconds: f64, max_rate: f64) -> anyhow::Result<String> {
     let dir = tempfile::tempdir().context("cannot create a temporary folder")?;
     let port = launcher::free_port("127.0.0.1").context("no free port")?;
     let spec = LaunchSpec {

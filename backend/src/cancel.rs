@@ -4,17 +4,17 @@
 use tokio::sync::watch;
 
 /// Sender side: flip to cancel.
-pub type CancelSender = watch::Sender<bool>;
+pub(crate) type CancelSender = watch::Sender<bool>;
 /// Receiver side: await [`cancelled`].
-pub type CancelReceiver = watch::Receiver<bool>;
+pub(crate) type CancelReceiver = watch::Receiver<bool>;
 
 /// A new, not yet cancelled pair.
-pub fn channel() -> (CancelSender, CancelReceiver) {
+pub(crate) fn channel() -> (CancelSender, CancelReceiver) {
     watch::channel(false)
 }
 
 /// Completes once cancellation is requested; never completes if the sender is gone without it.
-pub async fn cancelled(receiver: &mut CancelReceiver) {
+pub(crate) async fn cancelled(receiver: &mut CancelReceiver) {
     loop {
         if *receiver.borrow_and_update() {
             return;

@@ -21,7 +21,7 @@ use crate::session::{self, RunOutcome};
 
 /// `autobench plan`.
 #[expect(clippy::print_stdout, reason = "the plan is the command's output")]
-pub fn plan(path: &Path) -> anyhow::Result<ExitCode> {
+pub(crate) fn plan(path: &Path) -> anyhow::Result<ExitCode> {
     let cfg = config::load(path)?;
     print!("{}", crate::plan::render(&cfg));
     Ok(ExitCode::from(exit::MET))
@@ -33,7 +33,7 @@ pub fn plan(path: &Path) -> anyhow::Result<ExitCode> {
     clippy::print_stderr,
     reason = "the final summary is the command's output"
 )]
-pub async fn run(
+pub(crate) async fn run(
     path: &Path,
     output_dir: Option<PathBuf>,
     paths_from: Option<&Path>,
@@ -147,7 +147,7 @@ async fn start_dashboard(cfg: &RunConfig, port: u16) -> anyhow::Result<crate::we
 
 /// `autobench report RUN_DIR`.
 #[expect(clippy::print_stdout, reason = "the command prints the file it wrote")]
-pub fn report(run_dir: &Path) -> anyhow::Result<ExitCode> {
+pub(crate) fn report(run_dir: &Path) -> anyhow::Result<ExitCode> {
     let path = crate::report::write(run_dir)?;
     println!("{}", path.display());
     Ok(ExitCode::from(exit::MET))
@@ -172,7 +172,7 @@ fn best_line(best: &shared::record::TrialRecord, confirmation: Option<&Confirmat
 }
 
 /// What a person needs to act on, printed at the end of `run`.
-pub fn final_summary(cfg: &RunConfig, outcome: &RunOutcome) -> String {
+pub(crate) fn final_summary(cfg: &RunConfig, outcome: &RunOutcome) -> String {
     let mut out = String::from("\n=== autobench result ===\n");
     let _ = writeln!(
         out,

@@ -105,7 +105,7 @@ pub struct ValidateArgs {
 }
 
 /// Builds the dataset plan and scenario `convert` prepares.
-pub fn convert_plan(args: &ConvertArgs) -> anyhow::Result<(DatasetPlan, Scenario)> {
+pub(crate) fn convert_plan(args: &ConvertArgs) -> anyhow::Result<(DatasetPlan, Scenario)> {
     let kind = args.kind;
     let random_output = match (
         kind == DatasetKind::Random,
@@ -164,7 +164,7 @@ pub fn convert_plan(args: &ConvertArgs) -> anyhow::Result<(DatasetPlan, Scenario
 }
 
 /// Summary JSON of prepared rows.
-pub fn summary(rows: &[DatasetRow]) -> serde_json::Value {
+pub(crate) fn summary(rows: &[DatasetRow]) -> serde_json::Value {
     let mut kinds = std::collections::BTreeMap::<String, usize>::new();
     for row in rows {
         *kinds
@@ -186,7 +186,7 @@ pub fn summary(rows: &[DatasetRow]) -> serde_json::Value {
 
 /// `autobench convert`.
 #[expect(clippy::print_stdout, reason = "the command's output")]
-pub async fn convert(args: &ConvertArgs) -> anyhow::Result<ExitCode> {
+pub(crate) async fn convert(args: &ConvertArgs) -> anyhow::Result<ExitCode> {
     let (plan, scenario) = convert_plan(args)?;
     let rows = dataset::prepare(&plan, &scenario, 0, &args.tokenizer).await?;
     dataset::write_prepared(&args.output, &rows)?;
@@ -198,7 +198,7 @@ pub async fn convert(args: &ConvertArgs) -> anyhow::Result<ExitCode> {
 
 /// `autobench validate`: exit 0 when clean (warnings allowed), 1 when the file has errors.
 #[expect(clippy::print_stdout, reason = "the command's output")]
-pub async fn validate_command(args: &ValidateArgs) -> anyhow::Result<ExitCode> {
+pub(crate) async fn validate_command(args: &ValidateArgs) -> anyhow::Result<ExitCode> {
     let bundle = dataset::load_bundle(&args.tokenizer).await?;
     let report = validate::validate(&args.dataset_path, &bundle, args.context_len)?;
     if args.json {
@@ -210,7 +210,7 @@ pub async fn validate_command(args: &ValidateArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// Human-readable report.
-pub fn render(report: &validate::Report) -> String {
+pub(crate) fn render(report: &validate::Report) -> String {
     use std::fmt::Write;
     let mut out = format!(
         "dataset: {}\nrequests: {}\n",

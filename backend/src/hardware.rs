@@ -5,7 +5,7 @@
 use std::process::Command;
 
 /// Whether FlashAttention 3 kernels can run: compute capability 8.x or 9.x. `None` when unknown.
-pub fn fa3_supported(server_env: &[(String, String)]) -> Option<bool> {
+pub(crate) fn fa3_supported(server_env: &[(String, String)]) -> Option<bool> {
     let visible = server_env
         .iter()
         .find(|(k, _)| k == "CUDA_VISIBLE_DEVICES")

@@ -1,30 +1,34 @@
 //! autobench: launches LLM inference server candidates, drives each with open-loop load, and finds
 //! the highest request rate that meets a latency SLA.
+//!
+//! The public surface is deliberate and small: [`cli`] (what the `autobench` binary runs) and
+//! [`launcher`] (the server registry and port helpers the binary's exit path and the end-to-end
+//! tests use). Everything else is crate-private; `unreachable_pub` keeps it that way.
 
-pub mod bench_command;
-pub mod calibrate;
-pub mod cancel;
+mod bench_command;
+mod calibrate;
+mod cancel;
 pub mod cli;
-pub mod commands;
-pub mod config;
-pub mod dataset;
-pub mod dataset_commands;
-pub mod hardware;
+mod commands;
+mod config;
+mod dataset;
+mod dataset_commands;
+mod hardware;
 pub mod launcher;
-pub mod loadgen;
-pub mod machine_noise;
-pub mod metrics;
-pub mod mirror;
-pub mod plan;
-pub mod progress;
-pub mod report;
-pub mod reporter;
-pub mod results;
-pub mod session;
-pub mod sim;
-pub mod stamped_read;
-pub mod stop_signals;
-pub mod timer;
-pub mod truth_command;
-pub mod verdict;
-pub mod web;
+mod loadgen;
+mod machine_noise;
+mod metrics;
+mod mirror;
+mod plan;
+mod progress;
+mod report;
+mod reporter;
+mod results;
+mod session;
+mod sim;
+mod stamped_read;
+mod stop_signals;
+mod timer;
+mod truth_command;
+mod verdict;
+mod web;

@@ -15,13 +15,13 @@ use std::time::{Duration, Instant};
 
 /// Seconds of CPU time stolen by the hypervisor from all of this machine's CPUs since boot, or
 /// `None` where `/proc/stat` has no steal column (not Linux, or no virtualisation accounting).
-pub fn steal_seconds() -> Option<f64> {
+pub(crate) fn steal_seconds() -> Option<f64> {
     let stat = std::fs::read_to_string("/proc/stat").ok()?;
     Some(steal_ticks(&stat)? / clock_ticks_per_second()?)
 }
 
 /// The kernel's clock tick rate (`CLK_TCK`), the unit of the CPU times in `/proc`.
-pub fn clock_ticks_per_second() -> Option<f64> {
+pub(crate) fn clock_ticks_per_second() -> Option<f64> {
     let per_second = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK).ok()??;
     Some(per_second as f64)
 }
@@ -33,14 +33,14 @@ fn steal_ticks(stat: &str) -> Option<f64> {
 }
 
 /// Steal as a percentage of all CPU time over `wall_s` seconds.
-pub fn steal_percent(stolen_s: f64, wall_s: f64) -> f64 {
+pub(crate) fn steal_percent(stolen_s: f64, wall_s: f64) -> f64 {
     let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get) as f64;
     100.0 * stolen_s / (wall_s * cores).max(1e-9)
 }
 
 /// What the bystander thread saw: how late its 1 ms sleeps ended, in milliseconds.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Lateness {
+pub(crate) struct Lateness {
     pub p50_ms: f64,
     pub p99_ms: f64,
     pub max_ms: f64,
@@ -48,7 +48,7 @@ pub struct Lateness {
 }
 
 /// A running bystander thread; [`StallProbe::finish`] stops it and summarises.
-pub struct StallProbe {
+pub(crate) struct StallProbe {
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<Vec<f64>>>,
 }
@@ -58,7 +58,7 @@ const NAP: Duration = Duration::from_millis(1);
 
 impl StallProbe {
     /// Starts the bystander (`None` if no thread can be started).
-    pub fn start() -> Option<Self> {
+    pub(crate) fn start() -> Option<Self> {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&stop);
         let thread = std::thread::Builder::new()
@@ -82,7 +82,7 @@ impl StallProbe {
     }
 
     /// Stops the bystander and summarises its lateness (`None` if it saw nothing).
-    pub fn finish(mut self) -> Option<Lateness> {
+    pub(crate) fn finish(mut self) -> Option<Lateness> {
         self.stop.store(true, Ordering::Relaxed);
         let late = self.thread.take()?.join().ok()?;
         summarize(late)

@@ -35,12 +35,16 @@ use crate::loadgen::{ClientStats, RequestResult};
 
 /// Default p99 dispatch lag above which the client is considered the bottleneck
 /// (`benchmark.max_client_lag_ms`).
-pub const CLIENT_LAG_LIMIT_MS: f64 = 10.0;
+pub(crate) const CLIENT_LAG_LIMIT_MS: f64 = 10.0;
 /// Share of all cores above which the client is considered saturated.
-pub const CLIENT_CPU_LIMIT: f64 = 0.9;
+pub(crate) const CLIENT_CPU_LIMIT: f64 = 0.9;
 
 /// The client's own health and the `client_limited` verdict.
-pub fn client_health(client: &ClientStats, requests: usize, lag_limit_ms: f64) -> ClientHealth {
+pub(crate) fn client_health(
+    client: &ClientStats,
+    requests: usize,
+    lag_limit_ms: f64,
+) -> ClientHealth {
     let lag: Vec<f64> = client.dispatch_lag_s.iter().map(|s| s * 1000.0).collect();
     let lag = Summary::of(&lag);
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
@@ -96,7 +100,7 @@ pub fn client_health(client: &ClientStats, requests: usize, lag_limit_ms: f64) -
 }
 
 /// Computes the metrics of one trial (without the client's self-check).
-pub fn summarize(
+pub(crate) fn summarize(
     results: &[RequestResult],
     duration_s: f64,
     offered_rate: f64,

@@ -60,7 +60,7 @@ pub struct MirrorArgs {
 
 /// Strips ANSI escape sequences and resolves carriage returns (a line keeps what was written
 /// after its last `\r`), as tqdm-style progress bars leave them.
-pub fn clean_log(raw: &str) -> String {
+pub(crate) fn clean_log(raw: &str) -> String {
     let mut out = String::with_capacity(raw.len());
     for line in raw.split('\n') {
         let last = line
@@ -271,7 +271,7 @@ fn stale_check(args: &MirrorArgs, quiet: Duration) -> Health {
     clippy::print_stderr,
     reason = "the mirror reports its syncs and its health"
 )]
-pub async fn mirror(args: &MirrorArgs) -> anyhow::Result<std::process::ExitCode> {
+pub(crate) async fn mirror(args: &MirrorArgs) -> anyhow::Result<std::process::ExitCode> {
     let staging = args.local.join(".mirror");
     std::fs::create_dir_all(&staging)
         .with_context(|| format!("cannot create {}", staging.display()))?;

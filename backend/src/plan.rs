@@ -17,7 +17,7 @@ fn startup_estimate_s(cfg: &RunConfig) -> f64 {
 }
 
 /// Renders the plan text.
-pub fn render(cfg: &RunConfig) -> String {
+pub(crate) fn render(cfg: &RunConfig) -> String {
     let mut out = String::from("=== autobench plan ===\n");
     settings(cfg, &mut out);
     candidates(cfg, &mut out);

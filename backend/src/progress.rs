@@ -22,7 +22,7 @@ use crate::reporter::Reporter;
 
 /// How chatty the console is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ConsoleMode {
+pub(crate) enum ConsoleMode {
     /// Progress bar on a terminal, plain lines otherwise.
     Normal,
     /// Nothing but errors and the final summary.
@@ -30,7 +30,7 @@ pub enum ConsoleMode {
 }
 
 /// The run's human progress sink.
-pub struct Progress {
+pub(crate) struct Progress {
     log: Mutex<Option<std::fs::File>>,
     bar: Option<ProgressBar>,
     plain: bool,
@@ -39,7 +39,7 @@ pub struct Progress {
 
 impl Progress {
     /// Opens `progress.log` (appending) and sets up the console.
-    pub fn new(log_path: &Path, mode: ConsoleMode) -> Progress {
+    pub(crate) fn new(log_path: &Path, mode: ConsoleMode) -> Progress {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -155,7 +155,7 @@ fn mc_text(mc: Option<u64>) -> String {
 }
 
 /// The human line of an event (`None`: the event shows no line).
-pub fn render(event: &RunEvent) -> Option<String> {
+pub(crate) fn render(event: &RunEvent) -> Option<String> {
     Some(match event {
         RunEvent::RunStarted { plan } => format!(
             "candidates={} scenarios={} estimated_base_trials={}",

@@ -10,13 +10,13 @@ use shared::events::{EventLine, RunEvent, parse_lines};
 use crate::results::jsonl;
 
 /// Receives a run's events.
-pub trait Reporter: Send + Sync {
+pub(crate) trait Reporter: Send + Sync {
     /// Takes one event.
     fn report(&self, event: &RunEvent);
 }
 
 /// Sends each event to several reporters, in order.
-pub struct Fanout(pub Vec<Box<dyn Reporter>>);
+pub(crate) struct Fanout(pub Vec<Box<dyn Reporter>>);
 
 impl Reporter for Fanout {
     fn report(&self, event: &RunEvent) {
@@ -28,7 +28,7 @@ impl Reporter for Fanout {
 
 /// `events.jsonl`: each event appended as one line in one write and synced to disk, like trial
 /// records. Sequence numbers continue across resumes.
-pub struct EventLog {
+pub(crate) struct EventLog {
     path: PathBuf,
     state: Mutex<LogState>,
 }
@@ -41,7 +41,7 @@ struct LogState {
 
 impl EventLog {
     /// Opens (or creates) the log; a torn last line from a crash is set aside first.
-    pub fn open(path: &Path) -> anyhow::Result<EventLog> {
+    pub(crate) fn open(path: &Path) -> anyhow::Result<EventLog> {
         jsonl::repair_torn_tail(path)?;
         let next_seq = std::fs::read_to_string(path)
             .map(|text| {
@@ -91,7 +91,7 @@ impl Reporter for EventLog {
 }
 
 /// Reads a run's events: every line that parses, with a warning per line that does not.
-pub fn read_events(path: &Path) -> (Vec<EventLine>, Vec<String>) {
+pub(crate) fn read_events(path: &Path) -> (Vec<EventLine>, Vec<String>) {
     let Ok(bytes) = std::fs::read(path) else {
         return (Vec::new(), Vec::new());
     };
@@ -101,16 +101,4 @@ pub fn read_events(path: &Path) -> (Vec<EventLine>, Vec<String>) {
         .map(|s| format!("{}:{}: skipped: {}", path.display(), s.line, s.reason))
         .collect();
     (events, warnings)
-}
-
-/// A reporter that keeps events in memory (tests).
-#[derive(Default)]
-pub struct Recorder(pub Mutex<Vec<RunEvent>>);
-
-impl Reporter for Recorder {
-    fn report(&self, event: &RunEvent) {
-        if let Ok(mut events) = self.0.lock() {
-            events.push(event.clone());
-        }
-    }
 }

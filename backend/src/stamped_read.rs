@@ -17,21 +17,21 @@ use tokio::net::TcpStream;
 
 /// Asks the kernel to stamp what `stream` receives (best effort: without it, reads carry no
 /// time).
-pub fn enable(stream: &TcpStream) {
+pub(crate) fn enable(stream: &TcpStream) {
     let _ = socket::setsockopt(stream, sockopt::ReceiveTimestampns, &true);
 }
 
 /// Reads a socket with `recvmsg` into buffers kept for the whole connection or response
 /// (zeroed once, not at every read), with the kernel's receive timestamp.
 #[derive(Debug)]
-pub struct StampedReader {
+pub(crate) struct StampedReader {
     scratch: Vec<u8>,
     control: Vec<u8>,
 }
 
 impl StampedReader {
     /// A reader taking up to `read_size` bytes a read.
-    pub fn new(read_size: usize) -> StampedReader {
+    pub(crate) fn new(read_size: usize) -> StampedReader {
         StampedReader {
             scratch: vec![0; read_size.max(1)],
             control: nix::cmsg_space!(nix::sys::time::TimeSpec),
@@ -41,7 +41,7 @@ impl StampedReader {
     /// One socket read appended to `buf`: how many bytes, and when the kernel received them
     /// (the last of them), when the socket reports it.
     /// `Ok((0, _))` is the end of the stream.
-    pub async fn read_more(
+    pub(crate) async fn read_more(
         &mut self,
         stream: &TcpStream,
         buf: &mut Vec<u8>,

@@ -63,7 +63,7 @@ impl Tally {
 }
 
 /// Set by the dashboard on the runs it starts: its own pid, whose signals count once.
-pub const DASHBOARD_PID: &str = "AUTOBENCH_DASHBOARD_PID";
+pub(crate) const DASHBOARD_PID: &str = "AUTOBENCH_DASHBOARD_PID";
 
 static TALLY: Tally = Tally::new();
 /// The write end of the pipe that wakes [`forward`] (-1 until installed).
@@ -120,7 +120,7 @@ fn install() -> std::io::Result<UnixStream> {
 
 /// Turns stop signals into cancellation of the run (the first that counts) and into "kill the
 /// servers and exit 130 now" (the second). Runs until aborted.
-pub async fn forward(cancel: crate::cancel::CancelSender) {
+pub(crate) async fn forward(cancel: crate::cancel::CancelSender) {
     let Ok(reader) = install() else {
         return;
     };

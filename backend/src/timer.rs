@@ -20,10 +20,10 @@ use std::time::{Duration, Instant};
 
 /// Shortest sleep of the timer thread: the most a deadline fires late, beyond the kernel's own
 /// wake-up latency.
-pub const QUANTUM: Duration = Duration::from_micros(100);
+pub(crate) const QUANTUM: Duration = Duration::from_micros(100);
 
 /// Sleeps until `due` (on the std clock), to within about [`QUANTUM`].
-pub fn sleep_until(due: Instant) -> Sleep {
+pub(crate) fn sleep_until(due: Instant) -> Sleep {
     Sleep {
         due,
         registered: None,
@@ -32,7 +32,7 @@ pub fn sleep_until(due: Instant) -> Sleep {
 
 /// The future of [`sleep_until`].
 #[derive(Debug)]
-pub struct Sleep {
+pub(crate) struct Sleep {
     due: Instant,
     registered: Option<Waker>,
 }

@@ -35,7 +35,7 @@ pub struct TruthArgs {
     clippy::print_stdout,
     reason = "the JSON lines are the command's output"
 )]
-pub fn truth(args: &TruthArgs) -> anyhow::Result<ExitCode> {
+pub(crate) fn truth(args: &TruthArgs) -> anyhow::Result<ExitCode> {
     let cfg = config::load(&args.config)?;
     if cfg.server.framework != Framework::Sim {
         bail!("`autobench truth` needs server.framework: sim (it runs the simulated engine)");

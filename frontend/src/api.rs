@@ -6,7 +6,7 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 
 /// Percent-encodes one URL component (like JavaScript's `encodeURIComponent`).
-pub fn encode_component(text: &str) -> String {
+pub(crate) fn encode_component(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for byte in text.bytes() {
         if byte.is_ascii_alphanumeric() || b"-_.!~*'()".contains(&byte) {
@@ -19,7 +19,7 @@ pub fn encode_component(text: &str) -> String {
 }
 
 /// Decodes one URL component; invalid escapes are kept as they are.
-pub fn decode_component(text: &str) -> String {
+pub(crate) fn decode_component(text: &str) -> String {
     let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut index = 0;
@@ -70,7 +70,7 @@ async fn text_of(response: web_sys::Response) -> Result<String, String> {
 }
 
 /// GETs `url` as text.
-pub async fn get_text(url: &str) -> Result<String, String> {
+pub(crate) async fn get_text(url: &str) -> Result<String, String> {
     let response = fetch("GET", url, None).await?;
     let ok = response.ok();
     let text = text_of(response).await?;
@@ -78,13 +78,13 @@ pub async fn get_text(url: &str) -> Result<String, String> {
 }
 
 /// GETs `url` as JSON.
-pub async fn get_json<T: DeserializeOwned>(url: &str) -> Result<T, String> {
+pub(crate) async fn get_json<T: DeserializeOwned>(url: &str) -> Result<T, String> {
     let text = get_text(url).await?;
     serde_json::from_str(&text).map_err(|e| e.to_string())
 }
 
 /// POSTs a JSON body and reads a JSON answer.
-pub async fn post_json<T: DeserializeOwned>(
+pub(crate) async fn post_json<T: DeserializeOwned>(
     url: &str,
     body: &serde_json::Value,
 ) -> Result<T, String> {
@@ -98,7 +98,7 @@ pub async fn post_json<T: DeserializeOwned>(
 }
 
 /// Counts change events and remembers the last changed run id; pages refetch when it moves.
-pub fn live_changes() -> ReadSignal<(u64, String)> {
+pub(crate) fn live_changes() -> ReadSignal<(u64, String)> {
     let (changed, set_changed) = signal((0_u64, String::new()));
     if let Ok(source) = web_sys::EventSource::new("/api/events") {
         let on_message = wasm_bindgen::closure::Closure::<dyn FnMut(web_sys::MessageEvent)>::new(
@@ -118,7 +118,7 @@ pub fn live_changes() -> ReadSignal<(u64, String)> {
 }
 
 /// Whether a change event concerns run `id` (or every run, for the list).
-pub fn concerns(changed: &(u64, String), id: &str) -> bool {
+pub(crate) fn concerns(changed: &(u64, String), id: &str) -> bool {
     changed.1.is_empty() || changed.1 == id || changed.1.starts_with(&format!("{id}/"))
 }
 

@@ -8,6 +8,11 @@
 //! (`/api/events`) names runs whose files changed; the open page refetches them.
 
 mod api;
+// Leptos' #[component] gives every page a `pub` props struct, which is not part of any API.
+#[expect(
+    unreachable_pub,
+    reason = "leptos #[component] generates pub props structs"
+)]
 mod pages;
 
 use leptos::prelude::*;

@@ -9,7 +9,7 @@ use backend::launcher::registry;
 
 /// The project (workspace) root. These tests live in `tests/e2e/` but are a target of the
 /// `backend` package, so `CARGO_MANIFEST_DIR` is `backend/`, one level below the root.
-pub fn root() -> PathBuf {
+pub(crate) fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .expect("backend/ has a parent folder")
@@ -17,7 +17,7 @@ pub fn root() -> PathBuf {
 }
 
 /// The tiny tokenizer shipped for the simulator.
-pub fn tiny_model() -> String {
+pub(crate) fn tiny_model() -> String {
     root()
         .join("references/sim/tiny-model")
         .display()
@@ -25,12 +25,12 @@ pub fn tiny_model() -> String {
 }
 
 /// The autobench binary.
-pub fn bin() -> Command {
+pub(crate) fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_autobench"))
 }
 
 /// A config for a fast simulated search; `extra_space` lines go under `search_space`.
-pub fn fast_config(out: &Path, search_space: &str, dataset: &str, qps: &str) -> String {
+pub(crate) fn fast_config(out: &Path, search_space: &str, dataset: &str, qps: &str) -> String {
     let model = tiny_model();
     format!(
         "server:\n  framework: sim\n  host: 127.0.0.1\n  base_flags:\n    model_path: {model}\n    sim_startup_s: 0.2\n    sim_time_scale: 0.5\n  search_space:\n{search_space}\n  shutdown_grace_sec: 2\n\
@@ -42,14 +42,14 @@ pub fn fast_config(out: &Path, search_space: &str, dataset: &str, qps: &str) -> 
 }
 
 /// Writes `text` to `dir/config.yaml` and returns the path.
-pub fn write_config(dir: &Path, text: &str) -> PathBuf {
+pub(crate) fn write_config(dir: &Path, text: &str) -> PathBuf {
     let path = dir.join("config.yaml");
     std::fs::write(&path, text).expect("write config");
     path
 }
 
 /// Runs `autobench run --config` to completion.
-pub fn run(config: &Path) -> Output {
+pub(crate) fn run(config: &Path) -> Output {
     bin()
         .args(["run", "--quiet", "--config"])
         .arg(config)
@@ -58,7 +58,7 @@ pub fn run(config: &Path) -> Output {
 }
 
 /// Asserts that no process started for `output_dir` is still alive (waiting briefly for exits).
-pub fn assert_no_survivors(output_dir: &Path) {
+pub(crate) fn assert_no_survivors(output_dir: &Path) {
     let state = output_dir.join(".autobench");
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
@@ -75,7 +75,7 @@ pub fn assert_no_survivors(output_dir: &Path) {
 }
 
 /// Records of a JSONL file.
-pub fn records(path: &Path) -> Vec<serde_json::Value> {
+pub(crate) fn records(path: &Path) -> Vec<serde_json::Value> {
     std::fs::read_to_string(path)
         .unwrap_or_default()
         .lines()
@@ -85,7 +85,7 @@ pub fn records(path: &Path) -> Vec<serde_json::Value> {
 }
 
 /// Text of a command's output streams.
-pub fn text(output: &Output) -> String {
+pub(crate) fn text(output: &Output) -> String {
     format!(
         "{}{}",
         String::from_utf8_lossy(&output.stdout),
@@ -94,7 +94,7 @@ pub fn text(output: &Output) -> String {
 }
 
 /// The events of a run (`events.jsonl`), as JSON objects.
-pub fn events(run: &Path) -> Vec<serde_json::Value> {
+pub(crate) fn events(run: &Path) -> Vec<serde_json::Value> {
     std::fs::read_to_string(run.join("events.jsonl"))
         .unwrap_or_default()
         .lines()
@@ -104,6 +104,6 @@ pub fn events(run: &Path) -> Vec<serde_json::Value> {
 }
 
 /// How many events of `kind` a run has.
-pub fn count_events(run: &Path, kind: &str) -> usize {
+pub(crate) fn count_events(run: &Path, kind: &str) -> usize {
     events(run).iter().filter(|e| e["event"] == kind).count()
 }

@@ -10,14 +10,14 @@ use std::time::{Duration, Instant};
 
 use super::common;
 
-pub struct Server {
+pub(crate) struct Server {
     child: Child,
     pub url: String,
 }
 
 impl Server {
     /// `kill -9` of the dashboard, waiting until it is gone.
-    pub fn kill_9(&mut self) {
+    pub(crate) fn kill_9(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -31,12 +31,12 @@ impl Drop for Server {
 }
 
 /// Starts `autobench serve` on a free port and reads the URL it prints.
-pub fn serve(root: &Path, host: &str) -> Server {
+pub(crate) fn serve(root: &Path, host: &str) -> Server {
     serve_in(root, host, &common::root().join("references"), None)
 }
 
 /// [`serve`] with its own references folder, run from `cwd` when given.
-pub fn serve_in(root: &Path, host: &str, references: &Path, cwd: Option<&Path>) -> Server {
+pub(crate) fn serve_in(root: &Path, host: &str, references: &Path, cwd: Option<&Path>) -> Server {
     let mut command = common::bin();
     if let Some(cwd) = cwd {
         command.current_dir(cwd);
@@ -64,19 +64,19 @@ pub fn serve_in(root: &Path, host: &str, references: &Path, cwd: Option<&Path>) 
     Server { child, url }
 }
 
-pub fn base(url: &str) -> String {
+pub(crate) fn base(url: &str) -> String {
     let end = url[7..].find('/').map_or(url.len(), |i| i + 7);
     url[..end].to_string()
 }
 
-pub fn client() -> reqwest::Client {
+pub(crate) fn client() -> reqwest::Client {
     reqwest::Client::builder()
         .timeout(Duration::from_secs(20))
         .build()
         .expect("client")
 }
 
-pub async fn post(
+pub(crate) async fn post(
     http: &reqwest::Client,
     base: &str,
     path: &str,
@@ -89,7 +89,10 @@ pub async fn post(
         .expect("post")
 }
 
-pub async fn get_json<T: serde::de::DeserializeOwned>(http: &reqwest::Client, url: &str) -> T {
+pub(crate) async fn get_json<T: serde::de::DeserializeOwned>(
+    http: &reqwest::Client,
+    url: &str,
+) -> T {
     http.get(url)
         .send()
         .await
@@ -100,7 +103,7 @@ pub async fn get_json<T: serde::de::DeserializeOwned>(http: &reqwest::Client, ur
 }
 
 /// Asserts that `response` is the report.html download.
-pub async fn assert_report_download(response: reqwest::Response) {
+pub(crate) async fn assert_report_download(response: reqwest::Response) {
     assert!(
         response.headers()["content-disposition"]
             .to_str()
@@ -116,7 +119,7 @@ pub async fn assert_report_download(response: reqwest::Response) {
     );
 }
 
-pub fn finished_run(dir: &Path) -> std::path::PathBuf {
+pub(crate) fn finished_run(dir: &Path) -> std::path::PathBuf {
     let out = dir.join("runs").join("quick");
     let config = common::write_config(
         dir,
@@ -513,7 +516,7 @@ async fn status_of(http: &reqwest::Client, base: &str, id: &str) -> String {
         .unwrap_or_default()
 }
 
-pub async fn wait_status(http: &reqwest::Client, base: &str, id: &str, want: &str) {
+pub(crate) async fn wait_status(http: &reqwest::Client, base: &str, id: &str, want: &str) {
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
         let status = status_of(http, base, id).await;
@@ -529,7 +532,7 @@ pub async fn wait_status(http: &reqwest::Client, base: &str, id: &str, want: &st
 }
 
 /// `POST /api/start` of `yaml` as the run `name`.
-pub async fn start_run(
+pub(crate) async fn start_run(
     http: &reqwest::Client,
     base: &str,
     name: &str,

@@ -12,7 +12,7 @@ use shared::sla::{self, MeasureFrom, Sla};
 
 /// `benchmark.qps` as written: a rate, a list, `{values: [...]}`, or `{lower, upper, ...}`.
 #[derive(Debug, Clone, PartialEq)]
-pub enum QpsSpec {
+pub(crate) enum QpsSpec {
     /// Fixed rates.
     Values(Vec<f64>),
     /// Bisection bounds (defaults applied later).
@@ -99,7 +99,7 @@ impl<'de> Deserialize<'de> for QpsSpec {
 
 /// A scalar or a list of scalars, read as a list.
 #[derive(Debug, Clone, PartialEq)]
-pub struct OneOrMany<T>(pub Vec<T>);
+pub(crate) struct OneOrMany<T>(pub Vec<T>);
 
 impl<'de, T: Deserialize<'de>> Deserialize<'de> for OneOrMany<T> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -121,7 +121,7 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for OneOrMany<T> {
 
 /// `benchmark.max_concurrency`: an integer, `null` (unlimited) or a list of those.
 #[derive(Debug, Clone, PartialEq)]
-pub struct ConcurrencyList(pub Vec<Option<u64>>);
+pub(crate) struct ConcurrencyList(pub Vec<Option<u64>>);
 
 impl<'de> Deserialize<'de> for ConcurrencyList {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -174,7 +174,7 @@ fn positive<E: de::Error>(v: u64) -> Result<u64, E> {
 }
 
 /// `search.max_candidates`: present-and-null means unbounded, so it needs its own reader.
-pub fn max_candidates<'de, D: Deserializer<'de>>(
+pub(super) fn max_candidates<'de, D: Deserializer<'de>>(
     deserializer: D,
 ) -> Result<Option<usize>, D::Error> {
     match Option::<i64>::deserialize(deserializer)? {
@@ -187,14 +187,14 @@ pub fn max_candidates<'de, D: Deserializer<'de>>(
 }
 
 /// The default cap when `max_candidates` is absent.
-pub fn default_max_candidates() -> Option<usize> {
+pub(super) fn default_max_candidates() -> Option<usize> {
     Some(shared::candidates::DEFAULT_MAX_CANDIDATES)
 }
 
 /// `benchmark.sla`: limit keys parsed by [`sla::parse_limit_key`], `min_success_rate`,
 /// `measure_from`.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct SlaSpec(pub Sla);
+pub(crate) struct SlaSpec(pub Sla);
 
 const SLA_EXAMPLES: &[&str] = &[
     "max_ttft_ms",

@@ -3,11 +3,11 @@
 
 use std::path::{Path, PathBuf};
 
-pub use shared::kinds::{closest, edit_distance};
+pub(crate) use shared::kinds::closest;
 
 /// A problem with a config file.
 #[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
+pub(crate) enum ConfigError {
     /// The file could not be read.
     #[error("cannot read config {}: {source}", path.display())]
     Read {
@@ -40,7 +40,7 @@ fn position(line: Option<usize>, column: Option<usize>) -> String {
 
 impl ConfigError {
     /// An error about `key_path` (e.g. `["benchmark", "qps"]`), located in `source` when possible.
-    pub fn at_key(
+    pub(crate) fn at_key(
         path: &Path,
         source: &str,
         key_path: &[&str],
@@ -56,7 +56,7 @@ impl ConfigError {
     }
 
     /// Converts a YAML deserialisation error, adding a did-you-mean hint for unknown keys.
-    pub fn from_yaml(path: &Path, error: &serde_norway::Error) -> Self {
+    pub(crate) fn from_yaml(path: &Path, error: &serde_norway::Error) -> Self {
         let location = error.location();
         let mut message = error.to_string();
         if let Some(index) = message.rfind(" at line ") {
@@ -84,7 +84,7 @@ fn did_you_mean_for(message: &str) -> Option<String> {
 }
 
 /// The 1-based line where a nested key path is written, found by walking indentation.
-pub fn locate_key(source: &str, key_path: &[&str]) -> Option<usize> {
+pub(super) fn locate_key(source: &str, key_path: &[&str]) -> Option<usize> {
     let mut start = 0;
     let mut min_indent = 0;
     let mut found = None;

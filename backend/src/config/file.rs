@@ -10,14 +10,14 @@ use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde_json::Value;
 
 use shared::FlagMap;
-pub use shared::kinds::Framework;
+pub(crate) use shared::kinds::Framework;
 
 use super::de::{ConcurrencyList, OneOrMany, QpsSpec, SlaSpec};
 
 /// The whole config file.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct ConfigFile {
+pub(crate) struct ConfigFile {
     /// How to launch the server candidates.
     pub server: ServerSection,
     /// The workload.
@@ -40,7 +40,7 @@ fn yes() -> bool {
 /// `server:`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct ServerSection {
+pub(crate) struct ServerSection {
     /// Launch and stop servers (false: benchmark `base_url` as is).
     #[serde(default = "yes")]
     pub launch: bool,
@@ -88,7 +88,7 @@ pub struct ServerSection {
 /// `benchmark:`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct BenchmarkSection {
+pub(crate) struct BenchmarkSection {
     /// Request path: `auto`, `sglang`, `sglang-oai`, `sglang-oai-chat`, ...
     #[serde(default)]
     pub backend: Option<String>,
@@ -124,6 +124,7 @@ pub struct BenchmarkSection {
     pub ready_check_timeout_sec: Option<f64>,
     /// Accepted for compatibility (autobench draws its own progress).
     #[serde(default)]
+    #[expect(dead_code, reason = "upstream's key, accepted and ignored")]
     pub disable_tqdm: Option<bool>,
     /// Write per-request details next to each trial.
     #[serde(default)]
@@ -139,6 +140,10 @@ pub struct BenchmarkSection {
     pub pd_separated: bool,
     /// Flush the server cache after warmup (always done between points of a reused server).
     #[serde(default)]
+    #[expect(
+        dead_code,
+        reason = "upstream's key, accepted: the cache is always flushed between points"
+    )]
     pub flush_cache: bool,
     /// Free-form tag stored with every trial.
     #[serde(default)]
@@ -194,7 +199,7 @@ pub struct BenchmarkSection {
 /// `search:`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct SearchSection {
+pub(crate) struct SearchSection {
     /// Candidate tier.
     #[serde(default = "default_tier")]
     pub tier: i64,
@@ -230,7 +235,7 @@ impl Default for SearchSection {
 /// `speculative:`.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct SpeculativeSection {
+pub(crate) struct SpeculativeSection {
     /// Run the second stage.
     #[serde(default)]
     pub enabled: bool,
@@ -251,7 +256,7 @@ pub struct SpeculativeSection {
 /// `dataset:` as a map.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct DatasetSection {
+pub(crate) struct DatasetSection {
     /// `sharegpt`, `custom`, `random`, `generated-shared-prefix` (`autobench` = custom).
     #[serde(default)]
     pub kind: Option<String>,
@@ -321,7 +326,7 @@ pub struct DatasetSection {
 }
 
 /// Reads `dataset:` given either as a bare kind string or as a map.
-pub fn dataset_section<'de, D: Deserializer<'de>>(
+pub(crate) fn dataset_section<'de, D: Deserializer<'de>>(
     deserializer: D,
 ) -> Result<Option<DatasetSection>, D::Error> {
     struct V;

@@ -3,7 +3,7 @@
 //! (readiness polling, OpenAI request paths, the search) is shared. The per-framework table,
 //! [`shared::kinds::Framework::profile`], lives with the enum; this module turns it into argv.
 
-pub use shared::kinds::Profile;
+pub(crate) use shared::kinds::Profile;
 
 /// Keys that name the model; with a positional model the first one present is taken out of the
 /// flags and put right after the command.
@@ -11,7 +11,7 @@ const MODEL_KEYS: [&str; 2] = ["model_path", "model"];
 
 /// The argv after the program: the positional model when the profile wants one, the flags, then
 /// `extra_args`.
-pub fn launch_args(
+pub(crate) fn launch_args(
     profile: &Profile,
     flags: &shared::flags::FlagMap,
     extra: &[String],

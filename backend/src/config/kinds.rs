@@ -6,7 +6,7 @@ use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 use shared::kinds::Kind;
 
 /// The clap parser for set `K`: `#[arg(long, value_parser = config::value_parser::<K>())]`.
-pub fn value_parser<K: Kind + Clone>() -> impl TypedValueParser<Value = K> {
+pub(crate) fn value_parser<K: Kind + Clone>() -> impl TypedValueParser<Value = K> {
     let values = K::ALL.iter().map(|kind| {
         let aliases = kind.aliases();
         let value = PossibleValue::new(kind.name());

@@ -4,7 +4,7 @@
 
 mod de;
 mod error;
-pub mod file;
+pub(crate) mod file;
 mod framework;
 mod kinds;
 mod paths;
@@ -13,25 +13,23 @@ mod resolve;
 
 use std::path::Path;
 
-pub use error::{ConfigError, closest, edit_distance};
-pub use file::Framework;
-pub use framework::{Profile, launch_args};
-pub use kinds::value_parser;
-pub use plan::{
-    BenchmarkPlan, DatasetPlan, EarlyPassPlan, RunConfig, Scenario, ServerPlan, SpeculativePlan,
-};
-pub use resolve::{current_exe, resolve};
-pub use shared::kinds::{ApiBackend, DatasetKind};
+pub(crate) use error::ConfigError;
+pub(crate) use file::Framework;
+pub(crate) use framework::launch_args;
+pub(crate) use kinds::value_parser;
+pub(crate) use plan::{DatasetPlan, RunConfig, Scenario, ServerPlan, SpeculativePlan};
+pub(crate) use resolve::{current_exe, resolve};
+pub(crate) use shared::kinds::{ApiBackend, DatasetKind};
 
 /// Reads, parses and resolves a config file; relative paths in it are taken from its folder
 /// (see [`paths`]).
-pub fn load(path: &Path) -> Result<RunConfig, ConfigError> {
+pub(crate) fn load(path: &Path) -> Result<RunConfig, ConfigError> {
     load_relative_to(path, folder(path))
 }
 
 /// Like [`load`], with relative paths taken from `base` instead of the file's folder (a run
 /// started by the dashboard, whose config file is only a copy of text from the browser).
-pub fn load_relative_to(path: &Path, base: &Path) -> Result<RunConfig, ConfigError> {
+pub(crate) fn load_relative_to(path: &Path, base: &Path) -> Result<RunConfig, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
         path: path.to_path_buf(),
         source,
@@ -41,12 +39,17 @@ pub fn load_relative_to(path: &Path, base: &Path) -> Result<RunConfig, ConfigErr
 
 /// Parses and resolves config text (`path` is used for messages; relative paths are taken from
 /// its folder).
-pub fn parse(path: &Path, text: &str) -> Result<RunConfig, ConfigError> {
+#[cfg(test)]
+pub(crate) fn parse(path: &Path, text: &str) -> Result<RunConfig, ConfigError> {
     parse_relative_to(path, text, folder(path))
 }
 
 /// Like [`parse`], with relative paths taken from `base`.
-pub fn parse_relative_to(path: &Path, text: &str, base: &Path) -> Result<RunConfig, ConfigError> {
+pub(crate) fn parse_relative_to(
+    path: &Path,
+    text: &str,
+    base: &Path,
+) -> Result<RunConfig, ConfigError> {
     reject_framework_neutral_schema(path, text)?;
     let mut raw: file::ConfigFile =
         serde_norway::from_str(text).map_err(|e| ConfigError::from_yaml(path, &e))?;

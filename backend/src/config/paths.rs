@@ -17,7 +17,7 @@ use super::file::ConfigFile;
 const DATASET_KEYWORDS: [&str; 4] = ["sharegpt", "custom", "random", "generated-shared-prefix"];
 
 /// Rewrites the relative paths of `raw` by the rule above, with `base` as the config's folder.
-pub fn anchor(raw: &mut ConfigFile, base: &Path) {
+pub(super) fn anchor(raw: &mut ConfigFile, base: &Path) {
     for (key, value) in &mut raw.server.base_flags {
         if flags::canonical_key(key) == "model_path"
             && let Value::String(path) = value

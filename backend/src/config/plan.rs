@@ -15,7 +15,7 @@ use shared::sla::Sla;
 
 /// The resolved dataset settings shared by all scenarios.
 #[derive(Debug, Clone, Serialize)]
-pub struct DatasetPlan {
+pub(crate) struct DatasetPlan {
     /// Kind.
     pub kind: DatasetKind,
     /// File path (custom, sharegpt), resolved against the config's folder.
@@ -40,7 +40,7 @@ pub struct DatasetPlan {
 
 /// One scenario (one workload shape).
 #[derive(Debug, Clone, Serialize)]
-pub struct Scenario {
+pub(crate) struct Scenario {
     /// Display name.
     pub name: String,
     /// Directory name.
@@ -53,7 +53,7 @@ pub struct Scenario {
 
 /// How to start servers.
 #[derive(Debug, Clone, Serialize)]
-pub struct ServerPlan {
+pub(crate) struct ServerPlan {
     /// Launch servers at all.
     pub launch: bool,
     /// Program family.
@@ -84,7 +84,7 @@ pub struct ServerPlan {
 
 /// Load and SLA settings.
 #[derive(Debug, Clone, Serialize)]
-pub struct BenchmarkPlan {
+pub(crate) struct BenchmarkPlan {
     /// Request path.
     pub backend: ApiBackend,
     /// Tokenizer name or path.
@@ -135,7 +135,7 @@ pub struct BenchmarkPlan {
 
 /// The speculative stage.
 #[derive(Debug, Clone, Serialize)]
-pub struct SpeculativePlan {
+pub(crate) struct SpeculativePlan {
     /// `speculative_algorithm`.
     pub algorithm: String,
     /// `speculative_draft_model_path` (may be empty: the plan warns, the run refuses).
@@ -148,7 +148,7 @@ pub struct SpeculativePlan {
 
 /// A fully resolved run.
 #[derive(Debug, Clone, Serialize)]
-pub struct RunConfig {
+pub(crate) struct RunConfig {
     /// The config file.
     pub config_path: PathBuf,
     /// Server launch settings.
@@ -185,7 +185,7 @@ pub struct RunConfig {
 
 /// `early_pass` settings.
 #[derive(Debug, Clone, Copy, Serialize)]
-pub struct EarlyPassPlan {
+pub(crate) struct EarlyPassPlan {
     /// Fraction of planned requests finished before judging.
     pub after: f64,
     /// Fraction of each SLA limit a clearly passing point stays under.

@@ -36,7 +36,7 @@ pub(super) const RESERVED: [&str; 18] = [
 ];
 
 /// Reads up to `limit` rows (0 = all) of a canonical JSONL file.
-pub fn load_canonical(
+pub(crate) fn load_canonical(
     path: &Path,
     limit: u64,
     output_len_override: Option<u64>,
@@ -89,7 +89,7 @@ pub fn load_canonical(
 }
 
 /// Keys that give a row's output length explicitly.
-pub const OUTPUT_KEYS: [&str; 4] = [
+pub(super) const OUTPUT_KEYS: [&str; 4] = [
     "output_len",
     "max_tokens",
     "max_completion_tokens",
@@ -98,7 +98,7 @@ pub const OUTPUT_KEYS: [&str; 4] = [
 
 /// Removes a final assistant message from a chat prompt: it is the completion to be generated,
 /// not part of the prompt. Returns its content.
-pub fn take_trailing_answer(prompt: &mut Value) -> Option<Value> {
+pub(super) fn take_trailing_answer(prompt: &mut Value) -> Option<Value> {
     let messages = prompt.as_array_mut()?;
     let last_is_answer = messages.len() > 1
         && messages.last().is_some_and(|m| {
@@ -113,7 +113,7 @@ pub fn take_trailing_answer(prompt: &mut Value) -> Option<Value> {
 
 /// Input tokens of a prompt: text and token ids directly, chat messages through the chat
 /// template; multi-turn prompts are counted per round when sent, so `None` here.
-pub fn prompt_tokens(
+pub(crate) fn prompt_tokens(
     bundle: &TokenizerBundle,
     prompt: &Value,
 ) -> Result<Option<u64>, DatasetError> {
@@ -128,7 +128,7 @@ pub fn prompt_tokens(
 }
 
 /// Parses one canonical (or legacy) row object.
-pub fn parse_row(object: &Map<String, Value>) -> Result<DatasetRow, String> {
+pub(crate) fn parse_row(object: &Map<String, Value>) -> Result<DatasetRow, String> {
     let prompt = prompt_of(object)?;
     let output_len = [
         "output_len",
@@ -286,7 +286,7 @@ fn legacy_turns(system: Option<&Value>, content: &[Value]) -> Result<Value, Stri
 }
 
 /// Writes rows as JSONL (atomically).
-pub fn write_prepared(path: &Path, rows: &[DatasetRow]) -> Result<(), DatasetError> {
+pub(crate) fn write_prepared(path: &Path, rows: &[DatasetRow]) -> Result<(), DatasetError> {
     let io = |source| DatasetError::Io {
         path: path.to_path_buf(),
         source,
@@ -303,25 +303,6 @@ pub fn write_prepared(path: &Path, rows: &[DatasetRow]) -> Result<(), DatasetErr
     file.set_permissions(std::fs::Permissions::from_mode(0o644))
         .map_err(io)?;
     Ok(())
-}
-
-/// Reads a prepared file written by [`write_prepared`].
-pub fn read_prepared(path: &Path) -> Result<Vec<DatasetRow>, DatasetError> {
-    let text = std::fs::read_to_string(path).map_err(|source| DatasetError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    text.lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty())
-        .map(|(i, l)| {
-            serde_json::from_str(l).map_err(|e| DatasetError::Row {
-                path: path.to_path_buf(),
-                line: i + 1,
-                message: e.to_string(),
-            })
-        })
-        .collect()
 }
 
 #[cfg(test)]

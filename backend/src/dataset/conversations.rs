@@ -22,7 +22,7 @@ use super::{DatasetError, DatasetRow};
 
 /// A prompt and the answer that becomes the output length.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TwoTurn {
+pub(crate) struct TwoTurn {
     /// First turn.
     pub prompt: String,
     /// Second turn (the target completion; never part of the prompt).
@@ -31,7 +31,7 @@ pub struct TwoTurn {
 
 /// Conversion settings shared by ShareGPT and legacy custom files.
 #[derive(Debug, Clone)]
-pub struct SampleOptions {
+pub(crate) struct SampleOptions {
     /// Rows wanted (0 = all that pass the filters).
     pub num_prompts: u64,
     /// Fixed output length instead of the answer's length.
@@ -40,7 +40,11 @@ pub struct SampleOptions {
     pub context_len: Option<u64>,
     /// Appended to every prompt.
     pub prompt_suffix: String,
-    /// Shuffle seed.
+    /// Shuffle seed (the readers take it as an argument).
+    #[expect(
+        dead_code,
+        reason = "recorded with the options; the shuffle takes the seed as an argument"
+    )]
     pub seed: u64,
 }
 
@@ -134,7 +138,11 @@ fn keep_for(wanted: u64) -> usize {
 ///
 /// The file is read in blocks and split into top-level array elements by a byte scanner (string
 /// and escape aware); an element is parsed only when the shuffle keeps it.
-pub fn read_sharegpt(path: &Path, wanted: u64, seed: u64) -> Result<Vec<TwoTurn>, DatasetError> {
+pub(crate) fn read_sharegpt(
+    path: &Path,
+    wanted: u64,
+    seed: u64,
+) -> Result<Vec<TwoTurn>, DatasetError> {
     let file = std::fs::File::open(path).map_err(DatasetError::io(path))?;
     let mut reservoir = Reservoir::new(seed, keep_for(wanted));
     let mut scanner = ElementScanner::default();
@@ -288,7 +296,7 @@ impl ElementScanner {
 
 /// Reads bench_serving's legacy conversation JSONL (`conversations`/`conversation` with
 /// `value`/`content` turns; unreadable lines are skipped as upstream does) as a seeded shuffle.
-pub fn read_conversation_jsonl(
+pub(crate) fn read_conversation_jsonl(
     path: &Path,
     wanted: u64,
     seed: u64,
@@ -304,7 +312,7 @@ pub fn read_conversation_jsonl(
 }
 
 /// Tokenises (in parallel) and filters conversations into canonical rows.
-pub fn sample_rows(
+pub(crate) fn sample_rows(
     pairs: Vec<TwoTurn>,
     bundle: &TokenizerBundle,
     options: &SampleOptions,

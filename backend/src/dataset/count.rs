@@ -13,7 +13,10 @@ use tokenizers::{
 use super::DatasetError;
 
 /// Counts tokens of every text, in parallel, in input order.
-pub fn count_all(tokenizer: &Tokenizer, texts: &[String]) -> Result<Vec<usize>, DatasetError> {
+pub(crate) fn count_all(
+    tokenizer: &Tokenizer,
+    texts: &[String],
+) -> Result<Vec<usize>, DatasetError> {
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .min(texts.len().max(1));

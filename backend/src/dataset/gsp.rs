@@ -16,7 +16,7 @@ use super::{DatasetError, DatasetRow};
 
 /// Generator settings (upstream's `gsp_*` keys).
 #[derive(Debug, Clone, serde::Serialize)]
-pub struct GspOptions {
+pub(crate) struct GspOptions {
     /// Groups.
     pub num_groups: u64,
     /// Requests per group.
@@ -60,7 +60,7 @@ impl Default for GspOptions {
 }
 
 /// Generates the rows.
-pub fn gsp_rows(
+pub(crate) fn gsp_rows(
     tokenizer: &Tokenizer,
     options: &GspOptions,
 ) -> Result<Vec<DatasetRow>, DatasetError> {

@@ -13,7 +13,7 @@ use futures_util::StreamExt;
 
 /// Hub repository kinds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RepoKind {
+pub(crate) enum RepoKind {
     /// A model repository.
     Model,
     /// A dataset repository.
@@ -37,7 +37,7 @@ impl RepoKind {
 
 /// Hub failures.
 #[derive(Debug, thiserror::Error)]
-pub enum HubError {
+pub(crate) enum HubError {
     /// Offline mode and nothing cached.
     #[error("{file} of {repo} is not in the hub cache ({cache}) and HF_HUB_OFFLINE is set")]
     Offline {
@@ -80,7 +80,7 @@ pub enum HubError {
 
 /// Where and how to reach the hub.
 #[derive(Debug, Clone)]
-pub struct Hub {
+pub(crate) struct Hub {
     /// Base URL (`HF_ENDPOINT`, default `https://huggingface.co`).
     pub endpoint: String,
     /// Cache root.
@@ -95,7 +95,7 @@ pub struct Hub {
 
 impl Hub {
     /// Settings from the environment, as `huggingface_hub` reads them.
-    pub fn from_env() -> Hub {
+    pub(crate) fn from_env() -> Hub {
         let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
         let home = var("HOME").unwrap_or_else(|| ".".into());
         let cache = var("HF_HUB_CACHE")
@@ -125,7 +125,7 @@ impl Hub {
     }
 
     /// The cached copy of a file at `revision`, if there is one.
-    pub fn cached(
+    pub(crate) fn cached(
         &self,
         kind: RepoKind,
         repo: &str,
@@ -155,7 +155,12 @@ impl Hub {
     }
 
     /// A file of a hub repository: from the cache, or downloaded into it.
-    pub async fn file(&self, kind: RepoKind, repo: &str, file: &str) -> Result<PathBuf, HubError> {
+    pub(crate) async fn file(
+        &self,
+        kind: RepoKind,
+        repo: &str,
+        file: &str,
+    ) -> Result<PathBuf, HubError> {
         let revision = "main";
         if let Some(path) = self.cached(kind, repo, file, revision) {
             return Ok(path);
@@ -360,6 +365,6 @@ fn link_snapshot(blob: &Path, snapshot: &Path) -> Result<(), HubError> {
 }
 
 /// The ShareGPT file bench_serving uses.
-pub const SHAREGPT_REPO: &str = "anon8231489123/ShareGPT_Vicuna_unfiltered";
+pub(crate) const SHAREGPT_REPO: &str = "anon8231489123/ShareGPT_Vicuna_unfiltered";
 /// Its file name.
-pub const SHAREGPT_FILE: &str = "ShareGPT_V3_unfiltered_cleaned_split.json";
+pub(crate) const SHAREGPT_FILE: &str = "ShareGPT_V3_unfiltered_cleaned_split.json";

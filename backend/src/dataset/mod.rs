@@ -5,30 +5,28 @@
 //! generator sees one format whatever the source was.
 
 mod canonical;
-pub mod conversations;
-pub mod count;
-pub mod gsp;
-pub mod hub;
+pub(crate) mod conversations;
+pub(crate) mod count;
+pub(crate) mod gsp;
+pub(crate) mod hub;
 mod random;
 mod tokenizer;
-pub mod validate;
+pub(crate) mod validate;
 
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-pub use canonical::{load_canonical, parse_row, prompt_tokens, read_prepared, write_prepared};
-pub use random::random_rows;
-pub use tokenizer::{
-    CountMethod, TokenCounter, TokenizerBundle, content_text, load_bundle, load_tokenizer,
-};
+pub(crate) use canonical::{load_canonical, parse_row, prompt_tokens, write_prepared};
+pub(crate) use random::random_rows;
+pub(crate) use tokenizer::{TokenizerBundle, content_text, load_bundle, load_tokenizer};
 
 use crate::config::{ApiBackend, DatasetKind, DatasetPlan, Scenario};
 
 /// Dataset problems, always naming the file and line when there is one.
 #[derive(Debug, thiserror::Error)]
-pub enum DatasetError {
+pub(crate) enum DatasetError {
     /// I/O on a dataset file.
     #[error("{}: {source}", path.display())]
     Io {
@@ -62,7 +60,7 @@ pub enum DatasetError {
 
 impl DatasetError {
     /// An I/O error on `path`.
-    pub fn io(path: &Path) -> impl FnOnce(std::io::Error) -> DatasetError + '_ {
+    pub(crate) fn io(path: &Path) -> impl FnOnce(std::io::Error) -> DatasetError + '_ {
         move |source| DatasetError::Io {
             path: path.to_path_buf(),
             source,
@@ -71,7 +69,7 @@ impl DatasetError {
 }
 
 /// The non-empty lines of a text file with their 1-based line numbers, read lazily.
-pub fn non_empty_lines(
+pub(crate) fn non_empty_lines(
     path: &Path,
 ) -> Result<impl Iterator<Item = Result<(usize, String), DatasetError>> + '_, DatasetError> {
     use std::io::BufRead;
@@ -88,7 +86,7 @@ pub fn non_empty_lines(
 
 /// One request of the canonical dataset (one JSON line of `prepared_dataset.jsonl`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct DatasetRow {
+pub(crate) struct DatasetRow {
     /// A string, a list of chat messages, a list of turns, or a list of token ids.
     pub prompt: Value,
     /// Output tokens to request.
@@ -116,7 +114,7 @@ pub struct DatasetRow {
 /// The shape of a row's prompt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum PromptKind {
+pub(crate) enum PromptKind {
     /// Plain text.
     Prompt,
     /// Chat messages.
@@ -131,7 +129,7 @@ pub enum PromptKind {
 
 impl PromptKind {
     /// The snake_case name used in reports.
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             PromptKind::Prompt => "prompt",
             PromptKind::Messages => "messages",
@@ -143,7 +141,7 @@ impl PromptKind {
 }
 
 /// Classifies a prompt value.
-pub fn prompt_kind(prompt: &Value) -> PromptKind {
+pub(crate) fn prompt_kind(prompt: &Value) -> PromptKind {
     match prompt {
         Value::String(_) => PromptKind::Prompt,
         Value::Array(items) => match items.first() {
@@ -161,7 +159,7 @@ pub fn prompt_kind(prompt: &Value) -> PromptKind {
 
 /// Chooses the request path for `backend: auto` from the rows' prompt kinds (UPSTREAM-SPEC 8.4,
 /// with lists of message lists counted as multi-turn rather than unknown).
-pub fn infer_backend(rows: &[DatasetRow]) -> Result<ApiBackend, DatasetError> {
+pub(crate) fn infer_backend(rows: &[DatasetRow]) -> Result<ApiBackend, DatasetError> {
     let mut kinds: Vec<PromptKind> = rows.iter().map(|r| prompt_kind(&r.prompt)).collect();
     kinds.sort();
     kinds.dedup();
@@ -178,7 +176,7 @@ pub fn infer_backend(rows: &[DatasetRow]) -> Result<ApiBackend, DatasetError> {
 }
 
 /// Prepares the rows of one scenario (the same code for `run` and `convert`).
-pub async fn prepare(
+pub(crate) async fn prepare(
     plan: &DatasetPlan,
     scenario: &Scenario,
     scenario_index: usize,
@@ -310,7 +308,7 @@ fn is_canonical(path: &Path) -> Result<bool, DatasetError> {
 }
 
 /// A stable fingerprint of prepared rows (detects a dataset that changed under a results folder).
-pub fn fingerprint(path: &Path) -> Result<String, DatasetError> {
+pub(crate) fn fingerprint(path: &Path) -> Result<String, DatasetError> {
     use sha2::Digest;
     let bytes = std::fs::read(path).map_err(|source| DatasetError::Io {
         path: path.to_path_buf(),

@@ -15,7 +15,7 @@ use tokenizers::Tokenizer;
 use super::{DatasetError, DatasetRow};
 
 /// Generates `count` rows with the given lengths.
-pub fn random_rows(
+pub(crate) fn random_rows(
     tokenizer: &Tokenizer,
     count: u64,
     input_len: u64,

@@ -13,7 +13,7 @@ use super::DatasetError;
 use super::hub::{Hub, RepoKind};
 
 /// Loads a tokenizer from a directory containing `tokenizer.json` or from the file itself.
-pub fn load_tokenizer(name: &str) -> Result<Tokenizer, DatasetError> {
+pub(crate) fn load_tokenizer(name: &str) -> Result<Tokenizer, DatasetError> {
     let path = tokenizer_file(name).ok_or_else(|| DatasetError::Tokenizer {
         name: name.to_string(),
         message: "not found: expected a local directory containing tokenizer.json, the path of a tokenizer.json file, or a hub model id".to_string(),
@@ -36,7 +36,7 @@ fn tokenizer_file(name: &str) -> Option<PathBuf> {
 /// How a chat prompt's length was counted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum CountMethod {
+pub(crate) enum CountMethod {
     /// The model's chat template, rendered with a generation prompt.
     ChatTemplate,
     /// Sum of the messages' content tokens (no template available).
@@ -44,7 +44,7 @@ pub enum CountMethod {
 }
 
 /// A tokenizer plus what is needed to count chat prompts.
-pub struct TokenizerBundle {
+pub(crate) struct TokenizerBundle {
     /// The tokenizer.
     pub tokenizer: Tokenizer,
     /// Jinja chat template, if the model has one.
@@ -53,12 +53,10 @@ pub struct TokenizerBundle {
     pub bos_token: String,
     /// EOS token text for templates.
     pub eos_token: String,
-    /// Where it came from.
-    pub source: String,
 }
 
 /// Loads a tokenizer by local path or hub model id.
-pub async fn load_bundle(name: &str) -> Result<TokenizerBundle, DatasetError> {
+pub(crate) async fn load_bundle(name: &str) -> Result<TokenizerBundle, DatasetError> {
     let folder = if tokenizer_file(name).is_some() {
         let path = Path::new(name);
         if path.is_dir() {
@@ -104,7 +102,6 @@ pub async fn load_bundle(name: &str) -> Result<TokenizerBundle, DatasetError> {
         chat_template,
         bos_token: token_text("bos_token"),
         eos_token: token_text("eos_token"),
-        source: name.to_string(),
     })
 }
 
@@ -131,12 +128,15 @@ fn template_from_config(config: &Value) -> Option<String> {
 
 impl TokenizerBundle {
     /// Tokens of plain text (no special tokens added).
-    pub fn count_text(&self, text: &str) -> Result<usize, DatasetError> {
+    pub(crate) fn count_text(&self, text: &str) -> Result<usize, DatasetError> {
         self.tokenizer.count(text)
     }
 
     /// Tokens of a chat prompt, and how they were counted.
-    pub fn count_messages(&self, messages: &Value) -> Result<(usize, CountMethod), DatasetError> {
+    pub(crate) fn count_messages(
+        &self,
+        messages: &Value,
+    ) -> Result<(usize, CountMethod), DatasetError> {
         if let Some(template) = &self.chat_template
             && let Ok(rendered) = self.render(template, messages)
         {
@@ -151,7 +151,7 @@ impl TokenizerBundle {
 
     /// A plain prompt wrapped in the chat template as one user message, without a leading BOS
     /// (the server adds it), as upstream's `apply_chat_template` option does.
-    pub fn render_user_prompt(&self, text: &str) -> Option<String> {
+    pub(crate) fn render_user_prompt(&self, text: &str) -> Option<String> {
         let template = self.chat_template.as_ref()?;
         let rendered = self
             .render(
@@ -180,7 +180,7 @@ impl TokenizerBundle {
 }
 
 /// The text of a message's content (string, or the text parts of a multimodal list).
-pub fn content_text(content: Option<&Value>) -> String {
+pub(crate) fn content_text(content: Option<&Value>) -> String {
     match content {
         Some(Value::String(text)) => text.clone(),
         Some(Value::Array(parts)) => parts
@@ -193,7 +193,7 @@ pub fn content_text(content: Option<&Value>) -> String {
 }
 
 /// Counts tokens of text, without special tokens.
-pub trait TokenCounter {
+pub(crate) trait TokenCounter {
     /// Number of tokens in `text`.
     fn count(&self, text: &str) -> Result<usize, DatasetError>;
 }

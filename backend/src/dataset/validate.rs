@@ -12,7 +12,7 @@ use super::{DatasetError, DatasetRow, PromptKind, parse_row, prompt_kind, prompt
 
 /// One problem found.
 #[derive(Debug, Clone, Serialize)]
-pub struct Problem {
+pub(crate) struct Problem {
     /// 1-based line.
     pub line: usize,
     /// `error` (the file should not be used as is) or `warning`.
@@ -23,7 +23,7 @@ pub struct Problem {
 
 /// Token length percentiles.
 #[derive(Debug, Clone, Default, Serialize)]
-pub struct Lengths {
+pub(crate) struct Lengths {
     /// Median.
     pub p50: f64,
     /// 95th percentile.
@@ -48,7 +48,7 @@ impl Lengths {
 
 /// The whole report.
 #[derive(Debug, Clone, Serialize)]
-pub struct Report {
+pub(crate) struct Report {
     /// File checked.
     pub path: String,
     /// Rows that parsed.
@@ -71,13 +71,13 @@ pub struct Report {
 
 impl Report {
     /// Whether any problem is an error.
-    pub fn has_errors(&self) -> bool {
+    pub(crate) fn has_errors(&self) -> bool {
         self.problems.iter().any(|p| p.severity == "error")
     }
 }
 
 /// Checks a canonical JSONL file.
-pub fn validate(
+pub(crate) fn validate(
     path: &Path,
     bundle: &TokenizerBundle,
     context_len: Option<u64>,

@@ -13,7 +13,7 @@ use super::stream::{RequestError, StreamFormat, StreamParser, parse_whole};
 
 /// Timings and counts of one request, in seconds on the trial clock (0 = dispatch start).
 #[derive(Debug, Clone, PartialEq)]
-pub struct RequestResult {
+pub(crate) struct RequestResult {
     /// When the schedule said to send.
     pub scheduled_at: f64,
     /// When it was actually sent.
@@ -40,7 +40,7 @@ pub struct RequestResult {
 
 /// What a request needs besides its body.
 #[derive(Debug, Clone)]
-pub struct Target {
+pub(crate) struct Target {
     /// HTTP client (connection pool shared by all requests).
     pub client: reqwest::Client,
     /// Server base URL without a trailing slash.
@@ -57,7 +57,7 @@ pub struct Target {
 
 impl Target {
     /// A target; plain `http://` servers get the lean HTTP/1.1 client.
-    pub fn new(
+    pub(crate) fn new(
         client: reqwest::Client,
         base_url: String,
         stream: bool,
@@ -87,7 +87,7 @@ fn format_of(path: &str) -> StreamFormat {
 /// Sends `request` now; `origin` is the trial clock's zero, `scheduled_at` its scheduled time.
 /// A multi-turn request sends its rounds one after another (each carrying the earlier replies)
 /// and yields one result per round; later rounds are "scheduled" when the previous one ended.
-pub async fn send(
+pub(super) async fn send(
     target: &Target,
     request: &PreparedRequest,
     origin: Instant,

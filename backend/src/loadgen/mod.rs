@@ -9,9 +9,9 @@
 
 mod client;
 mod h1;
-pub mod request;
-pub mod schedule;
-pub mod stream;
+pub(crate) mod request;
+pub(crate) mod schedule;
+pub(crate) mod stream;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,8 +19,8 @@ use std::time::Duration;
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
-pub use client::{RequestResult, Target};
-pub use request::{BodyOptions, PreparedRequest};
+pub(crate) use client::{RequestResult, Target};
+pub(crate) use request::{BodyOptions, PreparedRequest};
 
 /// How far ahead of its send time a request gets its own task (which then sleeps until the
 /// exact time), so the dispatcher wakes about once per this period instead of once per request.
@@ -28,7 +28,7 @@ const LOOKAHEAD: Duration = Duration::from_millis(20);
 
 /// One load test: requests, rate, cap.
 #[derive(Debug, Clone)]
-pub struct LoadSpec {
+pub(crate) struct LoadSpec {
     /// Request rate (requests/s); infinity sends all at once.
     pub rate: f64,
     /// Concurrency cap.
@@ -43,7 +43,7 @@ pub struct LoadSpec {
 
 /// Builds an HTTP client suited to load generation (pooled keep-alive connections, no global
 /// timeout: each request has its own).
-pub fn http_client() -> reqwest::Client {
+pub(crate) fn http_client() -> reqwest::Client {
     reqwest::Client::builder()
         .pool_max_idle_per_host(4096)
         .tcp_nodelay(true)
@@ -52,7 +52,7 @@ pub fn http_client() -> reqwest::Client {
 }
 
 /// The API key for requests, from `OPENAI_API_KEY` or `API_KEY` (never logged).
-pub fn api_key_from_env() -> Option<String> {
+pub(crate) fn api_key_from_env() -> Option<String> {
     std::env::var("OPENAI_API_KEY")
         .or_else(|_| std::env::var("API_KEY"))
         .ok()
@@ -60,7 +60,7 @@ pub fn api_key_from_env() -> Option<String> {
 }
 
 /// Sends `count` warmup copies at once; fails only if every one fails.
-pub async fn warmup(target: &Target, requests: &[PreparedRequest]) -> Result<(), String> {
+pub(crate) async fn warmup(target: &Target, requests: &[PreparedRequest]) -> Result<(), String> {
     if requests.is_empty() {
         return Ok(());
     }
@@ -92,7 +92,7 @@ pub async fn warmup(target: &Target, requests: &[PreparedRequest]) -> Result<(),
 /// Runs the load: sends each request at `start + offset` and returns one record per request (per
 /// round for multi-turn rows), or `None` if cancelled. With `early_stop`, the run ends as soon as
 /// the SLA verdict is certain; the outcome then says why, and unfinished requests are abandoned.
-pub async fn run(
+pub(crate) async fn run(
     target: &Target,
     requests: Arc<Vec<PreparedRequest>>,
     spec: &LoadSpec,
@@ -103,7 +103,7 @@ pub async fn run(
 
 /// Why a run ended before every request finished.
 #[derive(Debug, Clone, PartialEq)]
-pub struct EarlyEnd {
+pub(crate) struct EarlyEnd {
     /// In words.
     pub reason: String,
     /// The point was clearly passing (rather than certainly failing).
@@ -113,7 +113,7 @@ pub struct EarlyEnd {
 /// A rule that may end a run before every request finished. The load generator only asks; the
 /// rules (the SLA's early stop and early pass) live with the SLA in [`crate::verdict`], and the
 /// load generator never decides pass or fail itself.
-pub trait StopRule: Send {
+pub(crate) trait StopRule: Send {
     /// A request finished; returns why the run can end, if it can.
     fn observe(&mut self, _result: &RequestResult) -> Option<EarlyEnd> {
         None
@@ -137,11 +137,11 @@ pub trait StopRule: Send {
 }
 
 /// The stop rules of one run (none: every request runs).
-pub type StopRules = Vec<Box<dyn StopRule>>;
+pub(crate) type StopRules = Vec<Box<dyn StopRule>>;
 
 /// Something that sends one prepared request and times it: the HTTP [`Target`], or a fake in tests
 /// (so the schedule can be checked with tokio's paused clock, free of real I/O).
-pub trait Sender: Clone + Send + Sync + 'static {
+pub(crate) trait Sender: Clone + Send + Sync + 'static {
     /// Sends `request` now; see [`client::send`].
     fn send(
         &self,
@@ -174,7 +174,7 @@ impl Sender for Target {
 }
 
 /// [`run`] with optional early stops.
-pub async fn run_with_early_stop<S: Sender>(
+pub(crate) async fn run_with_early_stop<S: Sender>(
     target: &S,
     requests: Arc<Vec<PreparedRequest>>,
     spec: &LoadSpec,
@@ -297,7 +297,7 @@ impl Collected {
 
 /// What one load run measured.
 #[derive(Debug)]
-pub struct LoadOutcome {
+pub(crate) struct LoadOutcome {
     /// Per-request (per-round) records.
     pub results: Vec<RequestResult>,
     /// From dispatch start until the last response ended.
@@ -312,7 +312,7 @@ pub struct LoadOutcome {
 
 /// The client's own health during a run (self-calibration).
 #[derive(Debug, Clone, Default)]
-pub struct ClientStats {
+pub(crate) struct ClientStats {
     /// Per request: how late its task started relative to the schedule (before any
     /// `max_concurrency` wait), i.e. the client's own lag.
     pub dispatch_lag_s: Vec<f64>,
@@ -331,7 +331,7 @@ pub struct ClientStats {
 
 impl ClientStats {
     /// Both runs' health together (one trial measured in several replications).
-    pub fn merge(mut self, other: ClientStats) -> ClientStats {
+    pub(crate) fn merge(mut self, other: ClientStats) -> ClientStats {
         self.dispatch_lag_s.extend(other.dispatch_lag_s);
         self.read_lag_s.extend(other.read_lag_s);
         self.cpu_s += other.cpu_s;
@@ -345,7 +345,7 @@ impl ClientStats {
 }
 
 /// User + system CPU seconds of this process so far.
-pub fn process_cpu_seconds() -> f64 {
+pub(crate) fn process_cpu_seconds() -> f64 {
     nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_SELF).map_or(0.0, |u| {
         let user = u.user_time();
         let system = u.system_time();

@@ -29,7 +29,7 @@ const SAMPLING_KEYS: [&str; 12] = [
 
 /// Options that shape every body.
 #[derive(Debug, Clone)]
-pub struct BodyOptions {
+pub(crate) struct BodyOptions {
     /// Request path.
     pub backend: ApiBackend,
     /// Model name for OpenAI paths.
@@ -48,7 +48,7 @@ pub struct BodyOptions {
 
 /// A ready-to-send request.
 #[derive(Debug, Clone)]
-pub struct PreparedRequest {
+pub(crate) struct PreparedRequest {
     /// Path on the server (`/generate`, `/v1/completions`, `/v1/chat/completions`).
     pub path: &'static str,
     /// Serialised JSON body.
@@ -68,7 +68,7 @@ pub struct PreparedRequest {
 /// A multi-turn conversation: each round appends its messages to the history (which includes the
 /// server's earlier replies) and is sent as its own chat request.
 #[derive(Debug, Clone)]
-pub struct Rounds {
+pub(crate) struct Rounds {
     /// The body of every round, without `messages`.
     pub template: Map<String, Value>,
     /// Messages each round adds.
@@ -77,7 +77,7 @@ pub struct Rounds {
 
 impl Rounds {
     /// The body of a round given the conversation so far.
-    pub fn body(&self, history: &[Value]) -> Bytes {
+    pub(crate) fn body(&self, history: &[Value]) -> Bytes {
         let mut body = self.template.clone();
         body.insert("messages".into(), Value::Array(history.to_vec()));
         Bytes::from(serde_json::to_vec(&body).unwrap_or_default())
@@ -85,7 +85,7 @@ impl Rounds {
 }
 
 /// Builds the request for one row, with the output length overridden when `output_len` is given.
-pub fn build(
+pub(crate) fn build(
     row: &DatasetRow,
     options: &BodyOptions,
     output_len: Option<u64>,

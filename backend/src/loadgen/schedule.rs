@@ -5,11 +5,11 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 /// How arrivals are spaced (defined with the other name sets in [`shared::kinds`]).
-pub use shared::kinds::Arrival;
+pub(crate) use shared::kinds::Arrival;
 
 /// Poisson arrivals: cumulative exponential gaps with mean `1/rate`, seeded. The first request goes
 /// at its first gap, as in bench_serving. An infinite rate sends everything at once.
-pub fn poisson_offsets(count: usize, rate: f64, seed: u64) -> Vec<f64> {
+pub(crate) fn poisson_offsets(count: usize, rate: f64, seed: u64) -> Vec<f64> {
     if !rate.is_finite() || rate <= 0.0 {
         return vec![0.0; count];
     }
@@ -26,7 +26,7 @@ pub fn poisson_offsets(count: usize, rate: f64, seed: u64) -> Vec<f64> {
 
 /// Gamma-distributed gaps with shape `burstiness` and mean `1/rate` (vLLM's `--burstiness`):
 /// 1.0 is Poisson, below 1 burstier, above 1 more regular. Seeded.
-pub fn gamma_offsets(count: usize, rate: f64, burstiness: f64, seed: u64) -> Vec<f64> {
+pub(crate) fn gamma_offsets(count: usize, rate: f64, burstiness: f64, seed: u64) -> Vec<f64> {
     if !rate.is_finite() || rate <= 0.0 {
         return vec![0.0; count];
     }
@@ -73,7 +73,7 @@ fn standard_normal(rng: &mut StdRng) -> f64 {
 }
 
 /// Evenly spaced offsets (`i / rate`, the first request at `1/rate` like Poisson's first gap).
-pub fn constant_offsets(count: usize, rate: f64) -> Vec<f64> {
+pub(crate) fn constant_offsets(count: usize, rate: f64) -> Vec<f64> {
     if !rate.is_finite() || rate <= 0.0 {
         return vec![0.0; count];
     }
@@ -82,7 +82,7 @@ pub fn constant_offsets(count: usize, rate: f64) -> Vec<f64> {
 
 /// Trace replay: offsets from `timestamps` (seconds, any origin, any order of magnitude), scaled
 /// so that the replay's mean rate equals `rate`; the first request goes at 0.
-pub fn trace_offsets(timestamps: &[f64], rate: f64) -> Vec<f64> {
+pub(crate) fn trace_offsets(timestamps: &[f64], rate: f64) -> Vec<f64> {
     let first = timestamps.iter().copied().fold(f64::INFINITY, f64::min);
     let last = timestamps.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     let span = last - first;
@@ -98,7 +98,7 @@ pub fn trace_offsets(timestamps: &[f64], rate: f64) -> Vec<f64> {
 /// arrival becomes `(count - 1) / rate`, keeping the draw's shape (Poisson or gamma). One draw of
 /// 60 exponential gaps is easily 14% sparser or denser than nominal; unscaled, the server would
 /// see that much less (or more) load than the rate the record names.
-pub fn realise_rate(mut offsets: Vec<f64>, rate: f64) -> Vec<f64> {
+pub(crate) fn realise_rate(mut offsets: Vec<f64>, rate: f64) -> Vec<f64> {
     let (Some(&first), Some(&last)) = (offsets.first(), offsets.last()) else {
         return offsets;
     };
@@ -115,14 +115,14 @@ pub fn realise_rate(mut offsets: Vec<f64>, rate: f64) -> Vec<f64> {
 
 /// The rate a schedule offers: arrivals per second between the first and the last arrival
 /// (`None` for fewer than two arrivals or a burst).
-pub fn offered_rate(offsets: &[f64]) -> Option<f64> {
+pub(crate) fn offered_rate(offsets: &[f64]) -> Option<f64> {
     let first = offsets.iter().copied().fold(f64::INFINITY, f64::min);
     let last = offsets.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     (offsets.len() >= 2 && last > first).then(|| (offsets.len() - 1) as f64 / (last - first))
 }
 
 /// Offsets for `count` requests.
-pub fn offsets(
+pub(crate) fn offsets(
     arrival: Arrival,
     count: usize,
     rate: f64,

@@ -13,7 +13,7 @@ use serde_json::Value;
 
 /// Which stream format to expect.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StreamFormat {
+pub(crate) enum StreamFormat {
     /// SGLang `/generate`: cumulative `text`, `meta_info.completion_tokens`.
     Native,
     /// OpenAI completions: `choices[0].text` deltas.
@@ -24,7 +24,7 @@ pub enum StreamFormat {
 
 /// Why a request failed, by category.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RequestError {
+pub(crate) enum RequestError {
     /// The server answered with a non-200 status.
     Http(u16),
     /// Could not connect.
@@ -43,7 +43,7 @@ pub enum RequestError {
 
 impl RequestError {
     /// Category name used in metrics (`http_503`, `connect`, ...).
-    pub fn category(&self) -> String {
+    pub(crate) fn category(&self) -> String {
         match self {
             RequestError::Http(status) => format!("http_{status}"),
             RequestError::Connect => "connect".into(),
@@ -58,7 +58,7 @@ impl RequestError {
 
 /// What a finished stream measured (times in seconds on the trial clock).
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct StreamOutcome {
+pub(crate) struct StreamOutcome {
     /// Time of the first content.
     pub first_token_at: Option<f64>,
     /// Time of the last line received.
@@ -77,7 +77,7 @@ pub struct StreamOutcome {
 
 /// Incremental parser.
 #[derive(Debug)]
-pub struct StreamParser {
+pub(crate) struct StreamParser {
     format: StreamFormat,
     outcome: StreamOutcome,
     previous_at: f64,
@@ -90,7 +90,7 @@ pub struct StreamParser {
 
 impl StreamParser {
     /// A parser for `format`.
-    pub fn new(format: StreamFormat) -> Self {
+    pub(crate) fn new(format: StreamFormat) -> Self {
         StreamParser {
             format,
             outcome: StreamOutcome::default(),
@@ -104,18 +104,18 @@ impl StreamParser {
     }
 
     /// Also collects the generated text (chat and completions content).
-    pub fn keep_text(mut self) -> Self {
+    pub(crate) fn keep_text(mut self) -> Self {
         self.keep_text = true;
         self
     }
 
     /// Whether a token has been seen yet.
-    pub fn has_first_token(&self) -> bool {
+    pub(crate) fn has_first_token(&self) -> bool {
         self.outcome.first_token_at.is_some()
     }
 
     /// Feeds one line received at time `at`.
-    pub fn feed_line(&mut self, line: &str, at: f64) -> Result<(), RequestError> {
+    pub(crate) fn feed_line(&mut self, line: &str, at: f64) -> Result<(), RequestError> {
         let line = line.trim();
         if line.is_empty() || line.starts_with(':') || line.starts_with("event:") {
             return Ok(());
@@ -221,7 +221,7 @@ impl StreamParser {
 
     /// Ends the stream. Fails when no content and no finish reason arrived, or when the stream
     /// stopped without `[DONE]` and without a finish reason.
-    pub fn finish(mut self) -> Result<StreamOutcome, RequestError> {
+    pub(crate) fn finish(mut self) -> Result<StreamOutcome, RequestError> {
         if self.outcome.first_token_at.is_none() {
             // A finish reason with no content is a complete answer of zero tokens (a server that
             // cannot be told `ignore_eos` may stop at EOS at once); its TTFT is its end.
@@ -275,7 +275,7 @@ mod wire {
     use serde::de::IgnoredAny;
 
     #[derive(Deserialize)]
-    pub struct Chunk<'a> {
+    pub(super) struct Chunk<'a> {
         #[serde(default)]
         pub error: Option<IgnoredAny>,
         #[serde(default, borrow)]
@@ -291,7 +291,7 @@ mod wire {
     }
 
     #[derive(Deserialize)]
-    pub struct Usage {
+    pub(super) struct Usage {
         #[serde(default)]
         pub completion_tokens: Option<u64>,
         #[serde(default)]
@@ -299,7 +299,7 @@ mod wire {
     }
 
     #[derive(Deserialize)]
-    pub struct Choice<'a> {
+    pub(super) struct Choice<'a> {
         #[serde(default, borrow)]
         pub text: Option<Cow<'a, str>>,
         #[serde(default, borrow)]
@@ -309,7 +309,7 @@ mod wire {
     }
 
     #[derive(Deserialize)]
-    pub struct Delta<'a> {
+    pub(super) struct Delta<'a> {
         #[serde(default, borrow)]
         pub content: Option<Cow<'a, str>>,
         #[serde(default, borrow)]
@@ -319,7 +319,7 @@ mod wire {
     }
 
     #[derive(Deserialize)]
-    pub struct Meta {
+    pub(super) struct Meta {
         #[serde(default)]
         pub completion_tokens: Option<u64>,
         #[serde(default)]
@@ -330,7 +330,7 @@ mod wire {
 }
 
 /// Parses a non-streaming response body: `(output_tokens, prompt_tokens)` as reported.
-pub fn parse_whole(
+pub(crate) fn parse_whole(
     format: StreamFormat,
     body: &[u8],
 ) -> Result<(Option<u64>, Option<u64>, String), RequestError> {

@@ -33,7 +33,7 @@ pub(super) fn escape(text: &str) -> String {
 }
 
 /// Renders the whole report.
-pub fn render(data: &RunData) -> String {
+pub(super) fn render(data: &RunData) -> String {
     let title = data
         .dir
         .file_name()

@@ -5,7 +5,7 @@
 //! ones included.
 
 mod html;
-pub mod plots;
+pub(crate) mod plots;
 
 use std::path::{Path, PathBuf};
 
@@ -19,7 +19,7 @@ use shared::sla::{LatencyMetric, Sla, Stat};
 
 /// One scenario's results as found on disk.
 #[derive(Debug)]
-pub struct ScenarioData {
+pub(crate) struct ScenarioData {
     /// Display name.
     pub name: String,
     /// Its `scenario_summary.jsonl` row, when the run got that far.
@@ -32,7 +32,7 @@ pub struct ScenarioData {
 
 /// Everything a report shows.
 #[derive(Debug)]
-pub struct RunData {
+pub(crate) struct RunData {
     /// The run directory.
     pub dir: PathBuf,
     /// `run_meta.json`, if present.
@@ -45,13 +45,13 @@ pub struct RunData {
 
 impl RunData {
     /// The SLA the run judged with, from `run_meta.json`.
-    pub fn sla(&self) -> Option<Sla> {
+    pub(crate) fn sla(&self) -> Option<Sla> {
         self.meta.as_ref()?.sla.clone()
     }
 }
 
 /// Reads a run directory (single-scenario runs keep results at the top, others one folder each).
-pub fn load(dir: &Path) -> anyhow::Result<RunData> {
+pub(crate) fn load(dir: &Path) -> anyhow::Result<RunData> {
     anyhow::ensure!(dir.is_dir(), "{} is not a directory", dir.display());
     let meta = crate::session::meta::load(&RunDir::new(dir))?;
     let mut scenarios = Vec::new();
@@ -182,7 +182,7 @@ fn read_csv(path: &Path) -> anyhow::Result<Vec<Vec<String>>> {
 /// The plotted metric for `stat` of `metric`, and the SLA limit on it, if any: the SLA's own
 /// measure (from the scheduled or the sent time) when it limits that statistic, else the sent-time
 /// statistic.
-pub fn plotted_metric(
+pub(crate) fn plotted_metric(
     sla: Option<&Sla>,
     metric: LatencyMetric,
     stat: Stat,
@@ -207,7 +207,7 @@ pub fn plotted_metric(
 }
 
 /// Writes `report.html` into the run directory and returns its path.
-pub fn write(dir: &Path) -> anyhow::Result<PathBuf> {
+pub(crate) fn write(dir: &Path) -> anyhow::Result<PathBuf> {
     let data = load(dir)?;
     let path = RunDir::new(dir).report();
     crate::results::write_atomic(&path, html::render(&data).as_bytes())?;
@@ -215,6 +215,6 @@ pub fn write(dir: &Path) -> anyhow::Result<PathBuf> {
 }
 
 /// Renders the report of a run directory as HTML (for the dashboard's export).
-pub fn render(dir: &Path) -> anyhow::Result<String> {
+pub(crate) fn render(dir: &Path) -> anyhow::Result<String> {
     Ok(html::render(&load(dir)?))
 }

@@ -14,7 +14,7 @@ use super::html::escape;
 
 /// What to plot.
 #[derive(Debug, Clone)]
-pub struct PlotSpec {
+pub(crate) struct PlotSpec {
     /// Caption.
     pub title: String,
     /// The x axis (achieved rate, output throughput).
@@ -27,7 +27,7 @@ pub struct PlotSpec {
 
 /// One plotted point.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Point {
+pub(crate) struct Point {
     /// X value (rate or tokens/s).
     pub rate: f64,
     /// Latency in milliseconds.
@@ -39,7 +39,7 @@ pub struct Point {
 }
 
 /// Per candidate: `(label, points sorted by x)`.
-pub fn series(
+pub(crate) fn series(
     records: &[TrialRecord],
     x_metric: Metric,
     y_metric: Metric,
@@ -81,7 +81,7 @@ pub fn series(
 }
 
 /// Points no other point beats on both axes (higher x and lower latency), by x.
-pub fn pareto(points: &[Point]) -> Vec<Point> {
+pub(crate) fn pareto(points: &[Point]) -> Vec<Point> {
     let mut front: Vec<Point> = points
         .iter()
         .filter(|p| {
@@ -99,7 +99,7 @@ pub fn pareto(points: &[Point]) -> Vec<Point> {
 }
 
 /// Renders one plot as an SVG element (no XML namespace URL, so it carries no link at all).
-pub fn latency_svg(spec: &PlotSpec, records: &[TrialRecord]) -> String {
+pub(crate) fn latency_svg(spec: &PlotSpec, records: &[TrialRecord]) -> String {
     let all = series(records, spec.x_metric, spec.y_metric);
     let points: Vec<Point> = all.iter().flat_map(|(_, p)| p.iter().cloned()).collect();
     let max_x = points.iter().map(|p| p.rate).fold(1.0_f64, f64::max) * 1.1;

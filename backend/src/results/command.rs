@@ -7,7 +7,7 @@ use shared::redact::{REDACTED, is_secret_env};
 use crate::config::ServerPlan;
 
 /// Renders a candidate's launch command as a copy-pasteable shell command.
-pub fn render(server: &ServerPlan, flag_map: &FlagMap) -> String {
+pub(crate) fn render(server: &ServerPlan, flag_map: &FlagMap) -> String {
     let mut env: Vec<&(String, String)> = server.env.iter().collect();
     env.sort();
     let mut parts: Vec<String> = env

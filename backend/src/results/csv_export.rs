@@ -6,7 +6,7 @@ use shared::record::TrialRecord;
 use shared::sla::Stat;
 
 /// Metric columns, in order (bench_serving names; empty when the trial has no metrics).
-pub const METRIC_COLUMNS: [Metric; 36] = [
+pub(crate) const METRIC_COLUMNS: [Metric; 36] = [
     Metric::OfferedRate,
     Metric::AchievedRate,
     Metric::Completed,
@@ -46,7 +46,7 @@ pub const METRIC_COLUMNS: [Metric; 36] = [
 ];
 
 /// Leading columns.
-pub const LEAD_COLUMNS: [&str; 7] = [
+pub(crate) const LEAD_COLUMNS: [&str; 7] = [
     "scenario",
     "stage",
     "candidate_id",
@@ -57,7 +57,7 @@ pub const LEAD_COLUMNS: [&str; 7] = [
 ];
 
 /// Trailing columns.
-pub const TAIL_COLUMNS: [&str; 13] = [
+pub(crate) const TAIL_COLUMNS: [&str; 13] = [
     "early_stopped",
     "client_limited",
     "heuristic_pruned",
@@ -74,7 +74,7 @@ pub const TAIL_COLUMNS: [&str; 13] = [
 ];
 
 /// Serialises records to CSV bytes.
-pub fn to_csv(records: &[TrialRecord]) -> Result<Vec<u8>, csv::Error> {
+pub(crate) fn to_csv(records: &[TrialRecord]) -> Result<Vec<u8>, csv::Error> {
     let mut writer = csv::Writer::from_writer(Vec::new());
     let metric_names: Vec<String> = METRIC_COLUMNS.iter().map(|m| m.name()).collect();
     let header: Vec<&str> = LEAD_COLUMNS

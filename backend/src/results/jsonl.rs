@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 
 /// Opens `path` for appending, creating it.
-pub fn open_append(path: &Path) -> anyhow::Result<std::fs::File> {
+pub(crate) fn open_append(path: &Path) -> anyhow::Result<std::fs::File> {
     std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -17,7 +17,7 @@ pub fn open_append(path: &Path) -> anyhow::Result<std::fs::File> {
 }
 
 /// Writes `line` plus a newline in one write, then syncs the data.
-pub fn write_line(file: &mut std::fs::File, mut line: Vec<u8>) -> std::io::Result<()> {
+pub(crate) fn write_line(file: &mut std::fs::File, mut line: Vec<u8>) -> std::io::Result<()> {
     line.push(b'\n');
     file.write_all(&line)?;
     file.sync_data()
@@ -25,7 +25,7 @@ pub fn write_line(file: &mut std::fs::File, mut line: Vec<u8>) -> std::io::Resul
 
 /// When `path` ends without a newline, cuts the fragment after the last newline, keeps it in
 /// `<path>.torn-<unix seconds>` beside the file, and returns that path.
-pub fn repair_torn_tail(path: &Path) -> anyhow::Result<Option<PathBuf>> {
+pub(crate) fn repair_torn_tail(path: &Path) -> anyhow::Result<Option<PathBuf>> {
     let Ok(mut file) = std::fs::OpenOptions::new()
         .read(true)
         .write(true)

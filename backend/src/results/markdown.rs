@@ -11,7 +11,7 @@ use shared::sla::Stat;
 use shared::verdict::Confirmation;
 
 /// Facts about a scenario for its summary.
-pub struct ScenarioFacts<'a> {
+pub(crate) struct ScenarioFacts<'a> {
     /// Display name.
     pub name: &'a str,
     /// Dataset kind and provenance line.
@@ -55,7 +55,7 @@ fn note(record: &TrialRecord) -> String {
 }
 
 /// Renders `summary.md`.
-pub fn scenario_summary(facts: &ScenarioFacts, records: &[TrialRecord]) -> String {
+pub(crate) fn scenario_summary(facts: &ScenarioFacts, records: &[TrialRecord]) -> String {
     let mut out = format!("# Auto Benchmark Summary: {}\n\n", facts.name);
     let _ = writeln!(out, "- Dataset: {}", facts.dataset);
     let _ = writeln!(out, "- Requests: {}", facts.requests);
@@ -128,7 +128,7 @@ pub fn scenario_summary(facts: &ScenarioFacts, records: &[TrialRecord]) -> Strin
 
 /// One row of the cross-scenario summary.
 #[derive(Debug, Clone, serde::Serialize)]
-pub struct ScenarioRow {
+pub(crate) struct ScenarioRow {
     /// Display name.
     pub scenario_name: String,
     /// Directory.
@@ -150,7 +150,7 @@ pub struct ScenarioRow {
 }
 
 /// Renders `SUMMARY.md`: one table, then one section per scenario.
-pub fn run_summary(rows: &[ScenarioRow], partial: Option<&str>) -> String {
+pub(crate) fn run_summary(rows: &[ScenarioRow], partial: Option<&str>) -> String {
     let mut out = String::from("# Scenario Summary\n\n");
     if let Some(reason) = partial {
         let _ = writeln!(out, "- Status: partial ({reason})\n");

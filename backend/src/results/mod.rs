@@ -3,10 +3,10 @@
 //! whole after every trial and at the end, atomically (temp file + rename); `SUMMARY.md` and
 //! `scenario_summary.{jsonl,csv}` cover several scenarios.
 
-pub mod command;
-pub mod csv_export;
-pub mod jsonl;
-pub mod markdown;
+pub(crate) mod command;
+pub(crate) mod csv_export;
+pub(crate) mod jsonl;
+pub(crate) mod markdown;
 
 use std::io::Write as _;
 use std::path::Path;
@@ -16,7 +16,7 @@ use anyhow::Context;
 use shared::record::TrialRecord;
 
 /// Writes `bytes` to `path` atomically.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -38,7 +38,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
 /// Appends one record to a JSONL file (one write of the whole line) and syncs it to disk. A torn
 /// last line left by a crash or a full disk is set aside first, so the record never lands on
 /// a fragment.
-pub fn append_jsonl(path: &Path, record: &TrialRecord) -> anyhow::Result<()> {
+pub(crate) fn append_jsonl(path: &Path, record: &TrialRecord) -> anyhow::Result<()> {
     jsonl::repair_torn_tail(path)?;
     let mut file = jsonl::open_append(path)?;
     let line = serde_json::to_vec(record)?;
@@ -47,7 +47,7 @@ pub fn append_jsonl(path: &Path, record: &TrialRecord) -> anyhow::Result<()> {
 }
 
 /// Reads records from a JSONL file; a torn last line (from a crash mid-write) is skipped.
-pub fn read_jsonl(path: &Path) -> anyhow::Result<Vec<TrialRecord>> {
+pub(crate) fn read_jsonl(path: &Path) -> anyhow::Result<Vec<TrialRecord>> {
     let Ok(text) = std::fs::read_to_string(path) else {
         return Ok(Vec::new());
     };
@@ -64,7 +64,7 @@ pub fn read_jsonl(path: &Path) -> anyhow::Result<Vec<TrialRecord>> {
 }
 
 /// Serialises records as JSONL text.
-pub fn jsonl_bytes<T: serde::Serialize>(records: &[T]) -> anyhow::Result<Vec<u8>> {
+pub(crate) fn jsonl_bytes<T: serde::Serialize>(records: &[T]) -> anyhow::Result<Vec<u8>> {
     let mut out = Vec::new();
     for record in records {
         serde_json::to_writer(&mut out, record)?;

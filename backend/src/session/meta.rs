@@ -12,7 +12,7 @@ use crate::config::RunConfig;
 
 /// The settings that change measured numbers (the SLA and the search breadth do not: verdicts are
 /// re-judged on load, and new candidates simply add trials).
-pub fn measurement_settings(cfg: &RunConfig) -> Value {
+pub(crate) fn measurement_settings(cfg: &RunConfig) -> Value {
     let env: serde_json::Map<String, Value> = cfg
         .server
         .env
@@ -41,7 +41,7 @@ pub fn measurement_settings(cfg: &RunConfig) -> Value {
 }
 
 /// Loads `run_meta.json`, if any.
-pub fn load(run_dir: &RunDir) -> anyhow::Result<Option<RunMeta>> {
+pub(crate) fn load(run_dir: &RunDir) -> anyhow::Result<Option<RunMeta>> {
     let path = run_dir.meta();
     match std::fs::read_to_string(&path) {
         Ok(text) => Ok(Some(serde_json::from_str(&text).with_context(|| {
@@ -52,7 +52,7 @@ pub fn load(run_dir: &RunDir) -> anyhow::Result<Option<RunMeta>> {
 }
 
 /// Writes `run_meta.json`.
-pub fn save(run_dir: &RunDir, meta: &RunMeta) -> anyhow::Result<()> {
+pub(crate) fn save(run_dir: &RunDir, meta: &RunMeta) -> anyhow::Result<()> {
     crate::results::write_atomic(
         &run_dir.meta(),
         serde_json::to_string_pretty(meta)?.as_bytes(),

@@ -10,8 +10,8 @@
 mod candidate;
 mod confirm;
 mod finish;
-pub mod meta;
-pub mod owner;
+pub(crate) mod meta;
+pub(crate) mod owner;
 mod prepare;
 mod scenario;
 mod server;
@@ -34,12 +34,11 @@ use crate::launcher;
 use crate::loadgen;
 use crate::reporter::Reporter;
 
-pub use scenario::{ScenarioState, dataset_line, sla_text};
-pub use trial::trial_key;
+pub(crate) use scenario::{ScenarioState, dataset_line, sla_text};
 
 /// What a finished (or stopped) run produced.
 #[derive(Debug)]
-pub struct RunOutcome {
+pub(crate) struct RunOutcome {
     /// Output directory.
     pub output_dir: PathBuf,
     /// Per scenario: name, folder, best passing record, its launch command.
@@ -56,7 +55,7 @@ pub struct RunOutcome {
 
 /// One scenario's result.
 #[derive(Debug)]
-pub struct ScenarioResult {
+pub(crate) struct ScenarioResult {
     /// Display name.
     pub name: String,
     /// Folder.
@@ -73,7 +72,7 @@ pub struct ScenarioResult {
 
 impl RunOutcome {
     /// True when some candidate met the SLA in some scenario.
-    pub fn any_passed(&self) -> bool {
+    pub(crate) fn any_passed(&self) -> bool {
         self.scenarios.iter().any(|s| s.best.is_some())
     }
 }
@@ -102,7 +101,7 @@ impl Ctx<'_> {
 }
 
 /// Runs the whole search.
-pub async fn run(
+pub(crate) async fn run(
     cfg: &RunConfig,
     reporter: &dyn Reporter,
     cancel: CancelReceiver,

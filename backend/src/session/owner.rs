@@ -6,7 +6,7 @@ use shared::run_meta::RunMeta;
 
 /// The process that owns a run folder.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RunOwner {
+pub(crate) struct RunOwner {
     /// Its process id.
     pub pid: u32,
     /// The host it runs on.
@@ -14,7 +14,7 @@ pub struct RunOwner {
 }
 
 /// This machine's host name (empty when it cannot be read).
-pub fn hostname() -> String {
+pub(crate) fn hostname() -> String {
     nix::unistd::gethostname()
         .map(|h| h.to_string_lossy().into_owned())
         .unwrap_or_default()
@@ -22,7 +22,7 @@ pub fn hostname() -> String {
 
 impl RunOwner {
     /// This process.
-    pub fn current() -> RunOwner {
+    pub(crate) fn current() -> RunOwner {
         RunOwner {
             pid: std::process::id(),
             host: hostname(),
@@ -30,7 +30,7 @@ impl RunOwner {
     }
 
     /// Reads the `process` entry of `run_meta.json` (absent in older or upstream folders).
-    pub fn from_meta(meta: &RunMeta) -> Option<RunOwner> {
+    pub(crate) fn from_meta(meta: &RunMeta) -> Option<RunOwner> {
         let process = meta.process.as_ref()?;
         Some(RunOwner {
             pid: process.pid,
@@ -39,25 +39,25 @@ impl RunOwner {
     }
 
     /// Whether the owner runs on this machine.
-    pub fn is_local(&self) -> bool {
+    pub(crate) fn is_local(&self) -> bool {
         !self.host.is_empty() && self.host == hostname()
     }
 
     /// Whether the pid is alive here and is an autobench process (a recycled pid is not).
-    pub fn alive_locally(&self) -> bool {
+    pub(crate) fn alive_locally(&self) -> bool {
         std::fs::read(format!("/proc/{}/cmdline", self.pid))
             .is_ok_and(|cmdline| is_autobench_command(&String::from_utf8_lossy(&cmdline)))
     }
 
     /// A shell command for the owner's host that prints the process's command line, or nothing
     /// when it is gone.
-    pub fn probe_command(&self) -> String {
+    pub(crate) fn probe_command(&self) -> String {
         format!("ps -o args= -p {} || true", self.pid)
     }
 }
 
 /// Whether a process command line (from `ps` or `/proc`) is autobench's.
-pub fn is_autobench_command(command: &str) -> bool {
+pub(crate) fn is_autobench_command(command: &str) -> bool {
     command.contains("autobench")
 }
 

@@ -15,7 +15,7 @@ use crate::dataset::DatasetRow;
 use crate::results::{self, command, csv_export, markdown};
 
 /// One scenario's state.
-pub struct ScenarioState {
+pub(crate) struct ScenarioState {
     /// The scenario.
     pub scenario: Scenario,
     /// Output folder.
@@ -36,7 +36,7 @@ pub struct ScenarioState {
 
 impl ScenarioState {
     /// A scenario with the records an earlier run left.
-    pub fn new(
+    pub(crate) fn new(
         scenario: Scenario,
         dir: ScenarioDir,
         rows: Vec<DatasetRow>,
@@ -60,7 +60,7 @@ impl ScenarioState {
     }
 
     /// Takes a finished (or resumed) record into account for the incumbent.
-    pub fn note_incumbent(&mut self, record: &TrialRecord) {
+    pub(crate) fn note_incumbent(&mut self, record: &TrialRecord) {
         if record.sla_passed && record.metrics.is_some() {
             let rate = record.requested_qps;
             let entry = self.incumbent.entry(record.stage).or_insert(rate);
@@ -70,7 +70,7 @@ impl ScenarioState {
 
     /// Adds a newly measured record: appended to the live log before anything else happens. A
     /// record with the same trial key (a retried launch failure) is replaced.
-    pub fn push_new(&mut self, record: TrialRecord) -> anyhow::Result<()> {
+    pub(crate) fn push_new(&mut self, record: TrialRecord) -> anyhow::Result<()> {
         results::append_jsonl(&self.dir.live_results(), &record)?;
         self.note_incumbent(&record);
         self.records.retain(|r| r.trial_key != record.trial_key);
@@ -79,7 +79,7 @@ impl ScenarioState {
     }
 
     /// Records with `best_for_candidate` marked on the best passing trial of each walk.
-    pub fn marked_records(&self) -> Vec<TrialRecord> {
+    pub(crate) fn marked_records(&self) -> Vec<TrialRecord> {
         let mut records = self.records.clone();
         let mut best: HashMap<(Stage, usize, Option<u64>), usize> = HashMap::new();
         for (i, r) in records
@@ -105,7 +105,11 @@ impl ScenarioState {
     }
 
     /// Rewrites `results.jsonl`, `results.csv` and `summary.md`.
-    pub fn write_outputs(&self, cfg: &RunConfig, partial: Option<&str>) -> anyhow::Result<()> {
+    pub(crate) fn write_outputs(
+        &self,
+        cfg: &RunConfig,
+        partial: Option<&str>,
+    ) -> anyhow::Result<()> {
         let records = self.marked_records();
         results::write_atomic(&self.dir.results(), &results::jsonl_bytes(&records)?)?;
         let csv = csv_export::to_csv(&records).context("cannot render results.csv")?;
@@ -127,7 +131,7 @@ impl ScenarioState {
     }
 
     /// The launch command of the best SLA-passing trial.
-    pub fn best_command(&self, cfg: &RunConfig) -> Option<String> {
+    pub(crate) fn best_command(&self, cfg: &RunConfig) -> Option<String> {
         self.best().map(|best| {
             let mut flags = best.server_flags.clone();
             if cfg.server.port.is_none() {
@@ -140,7 +144,7 @@ impl ScenarioState {
 
     /// The answer: the best SLA-passing trial, or, when confirmation found the top candidates
     /// tied, the chosen one's confirmation trial at the winning rate.
-    pub fn best(&self) -> Option<&TrialRecord> {
+    pub(crate) fn best(&self) -> Option<&TrialRecord> {
         let top = ranking::best_passing(&self.records)?;
         match &self.confirmation {
             Some(c) if c.chosen != top.candidate_id => self
@@ -160,7 +164,7 @@ impl ScenarioState {
 }
 
 /// "random (synthetic), input 512 / output 64 tokens" and the like.
-pub fn dataset_line(cfg: &RunConfig, scenario: &Scenario) -> String {
+pub(crate) fn dataset_line(cfg: &RunConfig, scenario: &Scenario) -> String {
     match (scenario.input_len, scenario.output_len) {
         (Some(input), Some(output)) => format!(
             "random (synthetic traffic), input {input} / output {output} tokens, exact lengths{}",
@@ -188,7 +192,7 @@ pub fn dataset_line(cfg: &RunConfig, scenario: &Scenario) -> String {
 }
 
 /// The SLA in words.
-pub fn sla_text(cfg: &RunConfig) -> String {
+pub(crate) fn sla_text(cfg: &RunConfig) -> String {
     let sla = &cfg.benchmark.sla;
     let mut parts: Vec<String> = sla
         .limits

@@ -23,7 +23,7 @@ use crate::verdict::assess;
 
 /// The content key of a trial: stage, scenario, flags without host/port, rate (to a millionth of a
 /// request/s, so float formatting never matters) and concurrency.
-pub fn trial_key(
+pub(crate) fn trial_key(
     stage: Stage,
     scenario: &str,
     flags: &FlagMap,
@@ -40,7 +40,7 @@ pub fn trial_key(
 }
 
 /// Identity of a trial being run.
-pub struct TrialId<'a> {
+pub(super) struct TrialId<'a> {
     /// Stage.
     pub stage: Stage,
     /// Scenario display name.
@@ -59,7 +59,7 @@ pub struct TrialId<'a> {
 
 impl TrialId<'_> {
     /// A record with no metrics yet.
-    pub fn empty_record(&self) -> TrialRecord {
+    pub(super) fn empty_record(&self) -> TrialRecord {
         TrialRecord {
             schema_version: SCHEMA_VERSION,
             trial_key: trial_key(
@@ -94,7 +94,7 @@ impl TrialId<'_> {
 }
 
 /// Prepared requests of a scenario for one server.
-pub struct Workload {
+pub(super) struct Workload {
     /// Main requests.
     pub requests: Arc<Vec<PreparedRequest>>,
     /// Warmup requests.
@@ -112,7 +112,7 @@ impl Workload {
     /// prompt, so a prefix cache cannot serve it from an earlier copy) until the trial lasts at
     /// least `min_seconds`. A trial of a few dozen requests from an idle server measures its
     /// start-up transient, not its steady state, and overstates what it can sustain.
-    pub fn for_rate(
+    pub(super) fn for_rate(
         &self,
         rate: f64,
         min_seconds: f64,
@@ -159,7 +159,7 @@ fn salted(row: &crate::dataset::DatasetRow, cycle: usize) -> crate::dataset::Dat
 }
 
 /// Builds the request bodies for a scenario.
-pub fn workload(
+pub(super) fn workload(
     cfg: &RunConfig,
     rows: &[crate::dataset::DatasetRow],
     backend: crate::config::ApiBackend,
@@ -209,7 +209,7 @@ pub fn workload(
 const FLUSH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Runs one trial; `None` when cancelled (nothing is recorded for a cancelled trial).
-pub async fn measure(
+pub(super) async fn measure(
     cfg: &RunConfig,
     target: &Target,
     workload: &Workload,

@@ -89,7 +89,7 @@ const BOOL_FLAGS: &[&str] = &[
 const LIST_FLAGS: &[&str] = &["cuda-graph-bs"];
 
 /// Attention kernels the simulator models.
-pub const ATTENTION_BACKENDS: &[&str] = &[
+pub(super) const ATTENTION_BACKENDS: &[&str] = &[
     "fa3",
     "flashinfer",
     "triton",
@@ -101,18 +101,18 @@ pub const ATTENTION_BACKENDS: &[&str] = &[
 
 /// Parsed flags: name (with dashes) to values.
 #[derive(Debug, Clone, Default)]
-pub struct SimArgs {
+pub(crate) struct SimArgs {
     values: BTreeMap<String, Vec<String>>,
 }
 
 /// An argparse-style usage error.
 #[derive(Debug, thiserror::Error)]
 #[error("usage: autobench sim --model-path MODEL_PATH [options]\nautobench sim: error: {0}")]
-pub struct UsageError(pub String);
+pub(crate) struct UsageError(pub String);
 
 impl SimArgs {
     /// Parses `args` (without the program name).
-    pub fn parse(args: &[String]) -> Result<SimArgs, UsageError> {
+    pub(crate) fn parse(args: &[String]) -> Result<SimArgs, UsageError> {
         let mut parsed = SimArgs::default();
         let mut unknown = Vec::new();
         let mut index = 0;
@@ -221,7 +221,7 @@ impl SimArgs {
     }
 
     /// The single value of a flag.
-    pub fn text(&self, name: &str) -> Option<&str> {
+    pub(crate) fn text(&self, name: &str) -> Option<&str> {
         self.values
             .get(name)
             .and_then(|v| v.first())
@@ -229,17 +229,17 @@ impl SimArgs {
     }
 
     /// A numeric flag.
-    pub fn number(&self, name: &str) -> Option<f64> {
+    pub(crate) fn number(&self, name: &str) -> Option<f64> {
         self.text(name).and_then(|v| v.parse().ok())
     }
 
     /// A boolean flag.
-    pub fn flag(&self, name: &str) -> bool {
+    pub(crate) fn flag(&self, name: &str) -> bool {
         self.values.contains_key(name)
     }
 
     /// All flags, for `/server_info`.
-    pub fn as_json(&self) -> serde_json::Value {
+    pub(crate) fn as_json(&self) -> serde_json::Value {
         self.values
             .iter()
             .map(|(k, v)| {

@@ -16,7 +16,7 @@ use super::model::GpuModel;
 
 /// A request handed to the engine.
 #[derive(Debug)]
-pub struct SimRequest {
+pub(super) struct SimRequest {
     /// Prompt tokens.
     pub prompt_tokens: u64,
     /// Tokens to generate.
@@ -48,14 +48,14 @@ impl Active {
 }
 
 /// Seeded step-duration noise: a log-normal factor with mean 1.
-pub struct StepNoise {
+pub(super) struct StepNoise {
     sigma: f64,
     rng: rand::rngs::StdRng,
 }
 
 impl StepNoise {
     /// Noise of the model's relative size, seeded with its seed and `stream` (one per replica).
-    pub fn new(model: &GpuModel, stream: u64) -> StepNoise {
+    pub(super) fn new(model: &GpuModel, stream: u64) -> StepNoise {
         use rand::SeedableRng;
         // A log-normal with this sigma has the model's relative standard deviation.
         let sigma = (1.0 + model.noise * model.noise).ln().sqrt();
@@ -68,7 +68,7 @@ impl StepNoise {
     }
 
     /// The next step's factor.
-    pub fn factor(&mut self) -> f64 {
+    pub(super) fn factor(&mut self) -> f64 {
         use rand::Rng;
         if self.sigma == 0.0 {
             return 1.0;
@@ -81,7 +81,7 @@ impl StepNoise {
 }
 
 /// Runs the engine until the request channel closes.
-pub async fn run(
+pub(super) async fn run(
     model: GpuModel,
     mut arrivals: mpsc::UnboundedReceiver<SimRequest>,
     mut noise: StepNoise,

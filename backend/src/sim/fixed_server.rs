@@ -40,7 +40,7 @@ const MAX_HEADERS: usize = 64;
     clippy::print_stderr,
     reason = "the simulated server logs to stderr like a real one"
 )]
-pub async fn serve(listener: TcpListener, router: Router, writers: TokenWriters) {
+pub(super) async fn serve(listener: TcpListener, router: Router, writers: TokenWriters) {
     let writers = Arc::new(writers);
     loop {
         match listener.accept().await {

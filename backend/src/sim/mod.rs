@@ -16,7 +16,7 @@ mod http;
 mod model;
 mod token_writer;
 mod transformers;
-pub mod truth;
+pub(crate) mod truth;
 
 #[cfg(test)]
 mod fixed_server_tests;
@@ -25,15 +25,15 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicUsize;
 use std::time::Duration;
 
-pub use args::{SimArgs, UsageError};
-pub use model::{GpuModel, StartupError};
+pub(crate) use args::SimArgs;
+pub(crate) use model::{GpuModel, StartupError};
 
 /// Runs the simulated server until it is killed. Returns the process exit status.
 #[expect(
     clippy::print_stderr,
     reason = "the simulated server logs to stderr like a real one"
 )]
-pub async fn main(raw_args: &[String]) -> i32 {
+pub(crate) async fn main(raw_args: &[String]) -> i32 {
     let (strict_openai, translated) = match like_transformers(raw_args) {
         None => (false, Ok(raw_args.to_vec())),
         Some(rest) => (true, transformers::translate(&rest)),

@@ -20,7 +20,7 @@ use super::args::SimArgs;
 
 /// Resolved simulation parameters of one data-parallel replica.
 #[derive(Debug, Clone)]
-pub struct GpuModel {
+pub(crate) struct GpuModel {
     /// Tensor parallel size.
     pub tp: f64,
     /// Tokens per prefill step (chunked prefill).
@@ -48,7 +48,7 @@ pub struct GpuModel {
 
 /// Why the simulated server cannot start.
 #[derive(Debug, thiserror::Error)]
-pub enum StartupError {
+pub(crate) enum StartupError {
     /// Out of GPU memory.
     #[error("{0}")]
     OutOfMemory(String),
@@ -112,7 +112,7 @@ fn speculative(args: &SimArgs) -> (u64, f64) {
 
 impl GpuModel {
     /// Checks memory and derives the model, as a server does while loading.
-    pub fn from_args(args: &SimArgs) -> Result<GpuModel, StartupError> {
+    pub(crate) fn from_args(args: &SimArgs) -> Result<GpuModel, StartupError> {
         let tp = args
             .number("tp-size")
             .or_else(|| args.number("tensor-parallel-size"))
@@ -200,7 +200,7 @@ impl GpuModel {
     }
 
     /// Milliseconds for a prefill step over `(already_cached, new_tokens)` pieces.
-    pub fn prefill_ms(&self, pieces: &[(u64, u64)], waiting: usize) -> f64 {
+    pub(crate) fn prefill_ms(&self, pieces: &[(u64, u64)], waiting: usize) -> f64 {
         let tokens: u64 = pieces.iter().map(|p| p.1).sum();
         let attention: f64 = pieces
             .iter()
@@ -213,7 +213,7 @@ impl GpuModel {
     }
 
     /// Milliseconds for a decode step of `batch` sequences holding `context_tokens` in total.
-    pub fn decode_ms(&self, batch: usize, context_tokens: u64, waiting: usize) -> f64 {
+    pub(crate) fn decode_ms(&self, batch: usize, context_tokens: u64, waiting: usize) -> f64 {
         let in_graph = batch <= self.cuda_graph_max_bs;
         let launch = if in_graph { 0.6 } else { 2.2 } + self.decode_launch_extra_ms;
         let compute = (batch as f64 * 0.07

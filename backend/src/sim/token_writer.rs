@@ -26,14 +26,14 @@ use tokio::sync::oneshot;
 use super::http::FixedPlan;
 
 /// Most writer threads worth starting.
-pub const MAX_THREADS: usize = 4;
+pub(super) const MAX_THREADS: usize = 4;
 
 /// Most bytes of due tokens gathered into one write.
 const MAX_WRITE: usize = 64 * 1024;
 
 /// How a stream handed to a writer ended.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Outcome {
+pub(super) enum Outcome {
     /// Every token and the chunked body's end were written.
     Finished,
     /// The socket could not take a whole write: `unwritten` (framed bytes) and the tokens from
@@ -82,14 +82,14 @@ impl Shared {
 }
 
 /// The pool of writer threads.
-pub struct TokenWriters {
+pub(super) struct TokenWriters {
     shards: Vec<Arc<Shared>>,
     next: AtomicUsize,
 }
 
 impl TokenWriters {
     /// Starts `threads` writers (at least one).
-    pub fn start(threads: usize) -> io::Result<Self> {
+    pub(super) fn start(threads: usize) -> io::Result<Self> {
         let shards = (0..threads.max(1))
             .map(|index| {
                 let shared = Arc::new(Shared {
@@ -111,7 +111,7 @@ impl TokenWriters {
 
     /// Writes `plan`'s tokens to `socket` at their due times; the response head must already be
     /// written. Resolves when the writer is done with the stream.
-    pub async fn stream(&self, socket: Arc<TcpStream>, plan: Arc<FixedPlan>) -> Outcome {
+    pub(super) async fn stream(&self, socket: Arc<TcpStream>, plan: Arc<FixedPlan>) -> Outcome {
         let (done, outcome) = oneshot::channel();
         let first_due = plan.due(0);
         let stream = Stream {
@@ -129,7 +129,7 @@ impl TokenWriters {
 
 /// Appends `payload` framed as one chunk of a chunked HTTP/1.1 body; the last one also ends the
 /// body.
-pub fn frame(payload: &[u8], last: bool, into: &mut Vec<u8>) {
+pub(super) fn frame(payload: &[u8], last: bool, into: &mut Vec<u8>) {
     // Writing to a `Vec` cannot fail; no `String` is built per token.
     let _ = write!(into, "{:x}\r\n", payload.len());
     into.extend_from_slice(payload);

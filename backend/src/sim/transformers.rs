@@ -41,7 +41,7 @@ const BOOL_PAIRS: &[&str] = &[
 ];
 
 /// Translates `transformers serve` arguments into the simulator's SGLang-style arguments.
-pub fn translate(args: &[String]) -> Result<Vec<String>, UsageError> {
+pub(super) fn translate(args: &[String]) -> Result<Vec<String>, UsageError> {
     let Parsed {
         model,
         values,

@@ -18,7 +18,7 @@ use crate::loadgen::schedule::{self, Arrival};
 
 /// The fixed workload of a scenario.
 #[derive(Debug, Clone, Copy)]
-pub struct Workload {
+pub(crate) struct Workload {
     /// Prompt tokens per request.
     pub input_tokens: u64,
     /// Output tokens per request.
@@ -27,7 +27,7 @@ pub struct Workload {
 
 /// How the truth is estimated.
 #[derive(Debug, Clone, Copy)]
-pub struct Effort {
+pub(crate) struct Effort {
     /// Requests per replication.
     pub requests: usize,
     /// Replications (arrival and noise seeds) pooled per rate.
@@ -37,13 +37,13 @@ pub struct Effort {
 }
 
 /// The engine of a candidate (`--flag value` SGLang arguments), or why it would not start.
-pub fn model(args: &[String]) -> Result<GpuModel, String> {
+pub(crate) fn model(args: &[String]) -> Result<GpuModel, String> {
     let args = SimArgs::parse(args).map_err(|e| e.to_string())?;
     GpuModel::from_args(&args).map_err(|StartupError::OutOfMemory(message)| message)
 }
 
 /// Every request of `requests` Poisson arrivals at `rate`, timed in virtual time.
-pub fn simulate(
+pub(crate) fn simulate(
     model: &GpuModel,
     workload: Workload,
     rate: f64,
@@ -136,7 +136,13 @@ async fn follow(
 
 /// Whether the SLA holds at `rate` over the pooled replications (point estimates of a large
 /// sample).
-pub fn meets(model: &GpuModel, workload: Workload, sla: &Sla, rate: f64, effort: Effort) -> bool {
+pub(crate) fn meets(
+    model: &GpuModel,
+    workload: Workload,
+    sla: &Sla,
+    rate: f64,
+    effort: Effort,
+) -> bool {
     let mut pooled = Vec::new();
     let mut duration = 0.0;
     for seed in 1..=effort.seeds {
@@ -150,7 +156,7 @@ pub fn meets(model: &GpuModel, workload: Workload, sla: &Sla, rate: f64, effort:
 
 /// The highest rate in `[low, high]` that meets the SLA (`None` when even `low` does not), to
 /// the effort's relative precision, by geometric bisection.
-pub fn capacity(
+pub(crate) fn capacity(
     model: &GpuModel,
     workload: Workload,
     sla: &Sla,

@@ -12,7 +12,12 @@ use crate::loadgen::RequestResult;
 
 /// Judges `results` (successful and failed requests, pooled over every replication of the trial)
 /// against the SLA at `confidence`.
-pub fn assess(sla: &Sla, results: &[RequestResult], confidence: f64, replications: u32) -> Verdict {
+pub(crate) fn assess(
+    sla: &Sla,
+    results: &[RequestResult],
+    confidence: f64,
+    replications: u32,
+) -> Verdict {
     let mut checks: Vec<LimitCheck> = sla
         .limits
         .iter()
@@ -29,7 +34,7 @@ pub fn assess(sla: &Sla, results: &[RequestResult], confidence: f64, replication
 }
 
 /// The per-request (per-gap for ITL) values of a series, in ms, from successful requests.
-pub fn series_values(series: Series, results: &[RequestResult]) -> Vec<f64> {
+pub(crate) fn series_values(series: Series, results: &[RequestResult]) -> Vec<f64> {
     let ok = results.iter().filter(|r| r.error.is_none());
     let first = |r: &RequestResult| r.first_token_at.unwrap_or(r.end_at);
     let ms = |s: f64| s * 1000.0;
@@ -138,7 +143,12 @@ fn success_check(floor: f64, results: &[RequestResult], confidence: f64) -> Limi
 /// Whether a pass could still be shown if the trial were extended to `cap` requests in all and
 /// every extra request met every limit (when not, more requests cannot settle a point that
 /// passes on its estimate, so extending it would only spend server time).
-pub fn pass_reachable(verdict: &Verdict, sla: &Sla, results: &[RequestResult], cap: u64) -> bool {
+pub(crate) fn pass_reachable(
+    verdict: &Verdict,
+    sla: &Sla,
+    results: &[RequestResult],
+    cap: u64,
+) -> bool {
     let extra = cap.saturating_sub(results.len() as u64);
     sla.limits.iter().all(|limit| {
         let Some(q) = quantile(limit.stat) else {

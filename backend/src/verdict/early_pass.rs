@@ -18,13 +18,13 @@ use shared::sla::Sla;
 use crate::loadgen::{EarlyEnd, RequestResult, StopRule};
 
 /// Defaults: judge after half the requests, with limits at 80% of their value.
-pub const DEFAULT_AFTER: f64 = 0.5;
+pub(crate) const DEFAULT_AFTER: f64 = 0.5;
 /// See [`DEFAULT_AFTER`].
-pub const DEFAULT_MARGIN: f64 = 0.8;
+pub(crate) const DEFAULT_MARGIN: f64 = 0.8;
 
 /// The opt-in passing-point check.
 #[derive(Debug, Clone)]
-pub struct EarlyPass {
+pub(crate) struct EarlyPass {
     tightened: Sla,
     planned: usize,
     every: usize,
@@ -37,7 +37,13 @@ pub struct EarlyPass {
 impl EarlyPass {
     /// A check for `planned` requests; `after` and `margin` are fractions in (0, 1]; the pass must
     /// be shown at `confidence`.
-    pub fn new(sla: &Sla, planned: usize, after: f64, margin: f64, confidence: f64) -> EarlyPass {
+    pub(crate) fn new(
+        sla: &Sla,
+        planned: usize,
+        after: f64,
+        margin: f64,
+        confidence: f64,
+    ) -> EarlyPass {
         let mut tightened = sla.clone();
         for limit in &mut tightened.limits {
             limit.max_ms *= margin;
@@ -57,13 +63,13 @@ impl EarlyPass {
     }
 
     /// Whether enough new requests finished since the last check to run another one.
-    pub fn due(&self, finished: usize) -> bool {
+    pub(crate) fn due(&self, finished: usize) -> bool {
         finished >= self.next_check && finished < self.planned
     }
 
     /// Judges the point; `in_flight_scheduled` are the scheduled times of requests sent but not
     /// finished, `now` the trial clock. Returns why the point is clearly passing.
-    pub fn check(
+    pub(crate) fn check(
         &mut self,
         finished: &[RequestResult],
         in_flight_scheduled: &[f64],

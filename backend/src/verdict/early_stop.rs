@@ -24,7 +24,7 @@ struct TailLimit {
 
 /// Tracks completed requests against the SLA.
 #[derive(Debug, Clone)]
-pub struct EarlyStop {
+pub(crate) struct EarlyStop {
     limits: Vec<TailLimit>,
     allowed_failures: usize,
     failures: usize,
@@ -50,7 +50,7 @@ fn allowed_over(planned: usize, q: f64) -> usize {
 
 impl EarlyStop {
     /// The checks an SLA allows for `planned` requests.
-    pub fn new(sla: &Sla, planned: usize) -> EarlyStop {
+    pub(crate) fn new(sla: &Sla, planned: usize) -> EarlyStop {
         let limits = sla
             .limits
             .iter()
@@ -76,7 +76,7 @@ impl EarlyStop {
     }
 
     /// Counts a finished request; returns why the trial can stop, once its verdict is certain.
-    pub fn observe(&mut self, result: &RequestResult) -> Option<String> {
+    pub(crate) fn observe(&mut self, result: &RequestResult) -> Option<String> {
         if result.error.is_some() {
             self.failures += 1;
             if self.failures > self.allowed_failures {

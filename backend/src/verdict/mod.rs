@@ -4,10 +4,10 @@
 //!
 //! [`StopRule`]: crate::loadgen::StopRule
 
-pub mod assess;
-pub mod early_pass;
-pub mod early_stop;
-pub mod shown_failing;
+pub(crate) mod assess;
+pub(crate) mod early_pass;
+pub(crate) mod early_stop;
+pub(crate) mod shown_failing;
 
 use shared::confidence::Decision;
 use shared::metrics::TrialMetrics;
@@ -18,7 +18,7 @@ use crate::loadgen::StopRules;
 
 /// SLA violations of measured metrics. An early-stopped trial never passes (its verdict was already
 /// lost), and neither does a client-limited one (its numbers describe the client, not the server).
-pub fn judge(sla: &Sla, metrics: &TrialMetrics) -> Vec<String> {
+pub(crate) fn judge(sla: &Sla, metrics: &TrialMetrics) -> Vec<String> {
     let mut failures = sla.violations(metrics);
     if let Some(reason) = &metrics.early_stop_reason {
         failures.push(format!("early_stopped: {reason}"));
@@ -38,7 +38,7 @@ pub fn judge(sla: &Sla, metrics: &TrialMetrics) -> Vec<String> {
 /// Whether a trial passes: its verdict shows it (an inconclusive verdict that more requests could
 /// not settle is decided by the point estimates), and it was neither stopped early as failing nor
 /// held back by the client.
-pub fn passes(verdict: &Verdict, metrics: &TrialMetrics) -> bool {
+pub(crate) fn passes(verdict: &Verdict, metrics: &TrialMetrics) -> bool {
     let clean = metrics.early_stop_reason.is_none() && !metrics.client_limited();
     clean
         && match verdict.decision {
@@ -51,7 +51,7 @@ pub fn passes(verdict: &Verdict, metrics: &TrialMetrics) -> bool {
 /// The stop rules of a trial of `planned` requests: the certain-failure stop and the statistical
 /// one (at `confidence`) when `benchmark.early_stop` is on, and the opt-in early pass (`(after, margin)`, see
 /// [`early_pass::EarlyPass::new`]).
-pub fn stop_rules(
+pub(crate) fn stop_rules(
     sla: &Sla,
     planned: usize,
     confidence: f64,

@@ -10,7 +10,7 @@ use super::assess::assess;
 use crate::loadgen::{EarlyEnd, RequestResult, StopRule};
 
 /// Checks every 5% of the planned requests from the halfway point on.
-pub struct ShownFailing {
+pub(crate) struct ShownFailing {
     sla: Sla,
     confidence: f64,
     every: usize,
@@ -19,7 +19,7 @@ pub struct ShownFailing {
 
 impl ShownFailing {
     /// The rule for `planned` requests.
-    pub fn new(sla: &Sla, planned: usize, confidence: f64) -> ShownFailing {
+    pub(crate) fn new(sla: &Sla, planned: usize, confidence: f64) -> ShownFailing {
         ShownFailing {
             sla: sla.clone(),
             confidence,

@@ -22,7 +22,7 @@ use super::secrets;
 
 /// Shared server state.
 #[derive(Debug)]
-pub struct AppState {
+pub(super) struct AppState {
     /// The results root.
     pub root: PathBuf,
     /// The reference configs folder, when there is one.
@@ -44,18 +44,18 @@ fn refuse(error: &PathError) -> Response {
 }
 
 /// `GET /api/runs`.
-pub async fn list_runs(State(state): Shared) -> Response {
+pub(super) async fn list_runs(State(state): Shared) -> Response {
     Json(runs::list(&state.root)).into_response()
 }
 
 /// `?run=ID`.
 #[derive(Debug, Deserialize)]
-pub struct RunQuery {
+pub(super) struct RunQuery {
     run: String,
 }
 
 /// `GET /api/run?run=ID`.
-pub async fn run_detail(State(state): Shared, Query(q): Query<RunQuery>) -> Response {
+pub(super) async fn run_detail(State(state): Shared, Query(q): Query<RunQuery>) -> Response {
     match runs::detail(&state.root, &q.run) {
         Ok(detail) => Json(detail).into_response(),
         Err(e) => refuse(&e),
@@ -64,7 +64,7 @@ pub async fn run_detail(State(state): Shared, Query(q): Query<RunQuery>) -> Resp
 
 /// `?run=ID&scenario=NAME&metric=ttft|tpot&stat=p99|p50&x=rate|tokens`.
 #[derive(Debug, Deserialize)]
-pub struct PlotQuery {
+pub(super) struct PlotQuery {
     run: String,
     scenario: String,
     metric: String,
@@ -75,7 +75,7 @@ pub struct PlotQuery {
 }
 
 /// `GET /api/plot`: one plot as SVG.
-pub async fn plot(State(state): Shared, Query(q): Query<PlotQuery>) -> Response {
+pub(super) async fn plot(State(state): Shared, Query(q): Query<PlotQuery>) -> Response {
     let dir = match runs::confined(&state.root, &q.run) {
         Ok(dir) => dir,
         Err(e) => return refuse(&e),
@@ -124,7 +124,7 @@ pub async fn plot(State(state): Shared, Query(q): Query<PlotQuery>) -> Response 
 }
 
 /// `GET /api/report?run=ID`: the run's report, as a download.
-pub async fn report(State(state): Shared, Query(q): Query<RunQuery>) -> Response {
+pub(super) async fn report(State(state): Shared, Query(q): Query<RunQuery>) -> Response {
     let dir = match runs::confined(&state.root, &q.run) {
         Ok(dir) => dir,
         Err(e) => return refuse(&e),
@@ -147,13 +147,13 @@ pub async fn report(State(state): Shared, Query(q): Query<RunQuery>) -> Response
 
 /// `?run=ID&file=progress.log`.
 #[derive(Debug, Deserialize)]
-pub struct LogQuery {
+pub(super) struct LogQuery {
     run: String,
     file: String,
 }
 
 /// `GET /api/log`: the last 256 KiB of a run's log.
-pub async fn log(State(state): Shared, Query(q): Query<LogQuery>) -> Response {
+pub(super) async fn log(State(state): Shared, Query(q): Query<LogQuery>) -> Response {
     match runs::log_text(&state.root, &q.run, &q.file, 256 * 1024) {
         Ok(text) => text.into_response(),
         Err(e) => refuse(&e),
@@ -161,7 +161,9 @@ pub async fn log(State(state): Shared, Query(q): Query<LogQuery>) -> Response {
 }
 
 /// `GET /api/events`: server-sent events, one per changed run (its id; empty for the list).
-pub async fn events(State(state): Shared) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+pub(super) async fn events(
+    State(state): Shared,
+) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
     let receiver = state.changes.subscribe();
     let stream = futures_util::stream::unfold(receiver, |mut receiver| async move {
         // A lagging browser gets an empty id: "refresh everything".
@@ -177,7 +179,7 @@ pub async fn events(State(state): Shared) -> Sse<impl Stream<Item = Result<Event
 }
 
 /// `GET /api/configs`: reference configs (`.yaml` under `references/`), by relative path.
-pub async fn configs(State(state): Shared) -> Response {
+pub(super) async fn configs(State(state): Shared) -> Response {
     let mut names = Vec::new();
     if let Some(dir) = &state.references {
         collect_yaml(dir, dir, &mut names);
@@ -205,13 +207,13 @@ fn collect_yaml(base: &Path, dir: &Path, out: &mut Vec<String>) {
 /// `?name=REL` (under `references/`) or `?path=P` (absolute or relative to the working
 /// directory, inside the results root or `references/`).
 #[derive(Debug, Deserialize)]
-pub struct ConfigQuery {
+pub(super) struct ConfigQuery {
     name: Option<String>,
     path: Option<String>,
 }
 
 /// `GET /api/config?name=|path=`: a config's text, secret values replaced.
-pub async fn config(State(state): Shared, Query(q): Query<ConfigQuery>) -> Response {
+pub(super) async fn config(State(state): Shared, Query(q): Query<ConfigQuery>) -> Response {
     let resolved = match (&q.name, &q.path) {
         (Some(name), None) => match &state.references {
             Some(dir) => runs::confined(dir, name),
@@ -254,13 +256,13 @@ fn parse_config(
 
 /// `{ "yaml": "..." }`.
 #[derive(Debug, Deserialize)]
-pub struct ValidateBody {
+pub(super) struct ValidateBody {
     yaml: String,
 }
 
 /// `POST /api/validate`: the CLI's validator on the text; problems with line and column, or the
 /// plan.
-pub async fn validate(State(state): Shared, Json(body): Json<ValidateBody>) -> Response {
+pub(super) async fn validate(State(state): Shared, Json(body): Json<ValidateBody>) -> Response {
     let check = match parse_config(&state, &body.yaml) {
         Ok(cfg) => ConfigCheck {
             problems: Vec::new(),
@@ -293,14 +295,14 @@ pub async fn validate(State(state): Shared, Json(body): Json<ValidateBody>) -> R
 
 /// `{ "name": "quick", "yaml": "..." }`.
 #[derive(Debug, Deserialize)]
-pub struct StartBody {
+pub(super) struct StartBody {
     name: String,
     yaml: String,
 }
 
 /// `POST /api/start`: checks the config like `/api/validate`, then starts `autobench run` into
 /// `ROOT/name`. Answers the run id, or the problems.
-pub async fn start(State(state): Shared, Json(body): Json<StartBody>) -> Response {
+pub(super) async fn start(State(state): Shared, Json(body): Json<StartBody>) -> Response {
     if let Err(error) = super::runner::check_name(&body.name) {
         return (StatusCode::BAD_REQUEST, error.to_string()).into_response();
     }
@@ -327,7 +329,7 @@ pub async fn start(State(state): Shared, Json(body): Json<StartBody>) -> Respons
 }
 
 /// `POST /api/stop {"run": ID}`: interrupts a run started from this dashboard.
-pub async fn stop(State(state): Shared, Json(q): Json<RunQuery>) -> Response {
+pub(super) async fn stop(State(state): Shared, Json(q): Json<RunQuery>) -> Response {
     match state.runner.stop(&q.run) {
         Ok(()) => Json(serde_json::json!({ "stopping": q.run })).into_response(),
         Err(e) => (StatusCode::NOT_FOUND, e.to_string()).into_response(),

@@ -20,7 +20,7 @@ fn content_type(path: &str) -> &'static str {
 }
 
 /// Serves an embedded file.
-pub async fn static_file(uri: Uri) -> Response {
+pub(super) async fn static_file(uri: Uri) -> Response {
     let path = uri.path().trim_start_matches('/');
     let path = if path.is_empty() { "index.html" } else { path };
     match Ui::get(path).or_else(|| Ui::get("index.html")) {
@@ -44,6 +44,6 @@ pub async fn static_file(uri: Uri) -> Response {
 }
 
 /// Whether the wasm bundle is embedded (false with `UI_SKIP=1`).
-pub fn has_wasm() -> bool {
+pub(super) fn has_wasm() -> bool {
     Ui::get("pkg/frontend_bg.wasm").is_some()
 }

@@ -11,7 +11,7 @@ use notify::{RecursiveMode, Watcher};
 use tokio::sync::broadcast;
 
 /// Starts watching `root`; the returned watcher must be kept alive.
-pub fn watch(
+pub(super) fn watch(
     root: &Path,
     changes: broadcast::Sender<String>,
 ) -> notify::Result<notify::RecommendedWatcher> {

@@ -7,9 +7,9 @@ mod api;
 mod assets;
 mod live;
 mod runner;
-pub mod runs;
+pub(crate) mod runs;
 mod secrets;
-pub mod security;
+pub(crate) mod security;
 
 use std::io::Write as _;
 use std::net::SocketAddr;
@@ -41,7 +41,7 @@ pub struct ServeArgs {
 }
 
 /// A started dashboard.
-pub struct Dashboard {
+pub(crate) struct Dashboard {
     /// The URL to open (with the token when one is needed).
     pub url: String,
     /// The server task.
@@ -59,7 +59,7 @@ fn random_token() -> String {
 }
 
 /// Binds and starts serving in the background.
-pub async fn start(args: &ServeArgs) -> anyhow::Result<Dashboard> {
+pub(crate) async fn start(args: &ServeArgs) -> anyhow::Result<Dashboard> {
     std::fs::create_dir_all(&args.dir)
         .with_context(|| format!("cannot create the results root {}", args.dir.display()))?;
     let root = args
@@ -133,7 +133,7 @@ fn router(state: Arc<api::AppState>) -> Router {
 }
 
 /// `autobench serve`: serves until interrupted.
-pub async fn serve(args: &ServeArgs) -> anyhow::Result<std::process::ExitCode> {
+pub(crate) async fn serve(args: &ServeArgs) -> anyhow::Result<std::process::ExitCode> {
     if !assets::has_wasm() {
         warn_without_ui();
     }

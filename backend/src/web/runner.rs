@@ -15,7 +15,7 @@ use tokio::process::{Child, Command};
 
 /// Why a run could not be started or stopped.
 #[derive(Debug, thiserror::Error)]
-pub enum RunnerError {
+pub(super) enum RunnerError {
     /// The run name is not a plain folder name (the message says why).
     #[error("{0}")]
     BadName(String),
@@ -32,17 +32,17 @@ pub enum RunnerError {
 
 /// The children.
 #[derive(Debug, Default)]
-pub struct Runner {
+pub(super) struct Runner {
     children: Mutex<HashMap<String, Child>>,
 }
 
 /// The longest run name: a folder name well below the file system's 255-byte limit, with room
 /// for the `.yaml` and `.console.log` files named after it.
-pub const MAX_NAME_LEN: usize = 100;
+pub(super) const MAX_NAME_LEN: usize = 100;
 
 /// Checks that `name` can be a run folder: 1 to [`MAX_NAME_LEN`] letters, digits, '.', '_' or
 /// '-', not starting with '.'.
-pub fn check_name(name: &str) -> Result<(), RunnerError> {
+pub(super) fn check_name(name: &str) -> Result<(), RunnerError> {
     let rule = format!(
         "a run name is 1 to {MAX_NAME_LEN} characters: letters, digits, '.', '_' or '-', not starting with '.'"
     );
@@ -71,7 +71,7 @@ impl Runner {
         unsafe_code,
         reason = "pre_exec is unsafe; the closure only calls the async-signal-safe prctl"
     )]
-    pub fn start(
+    pub(super) fn start(
         &self,
         root: &Path,
         name: &str,
@@ -125,7 +125,7 @@ impl Runner {
     }
 
     /// Interrupts the run `name` (SIGINT: partial results are kept).
-    pub fn stop(&self, name: &str) -> Result<(), RunnerError> {
+    pub(super) fn stop(&self, name: &str) -> Result<(), RunnerError> {
         let children = self
             .children
             .lock()
@@ -140,7 +140,7 @@ impl Runner {
     }
 
     /// Interrupts every run (dashboard shutdown).
-    pub fn stop_all(&self) {
+    pub(super) fn stop_all(&self) {
         let children = self
             .children
             .lock()

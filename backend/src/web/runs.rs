@@ -36,7 +36,7 @@ fn is_upstream(dir: &Path) -> bool {
 
 /// Why a path was refused.
 #[derive(Debug, thiserror::Error, PartialEq)]
-pub enum PathError {
+pub(crate) enum PathError {
     /// Not a plain relative path under the root (or, for configs, under `references/`).
     #[error("refused path `{0}`: it must stay inside the results root or the references folder")]
     Outside(String),
@@ -46,7 +46,7 @@ pub enum PathError {
 }
 
 /// Resolves `relative` under `root`, refusing absolute paths, `..`, and symlinks that lead out.
-pub fn confined(root: &Path, relative: &str) -> Result<PathBuf, PathError> {
+pub(crate) fn confined(root: &Path, relative: &str) -> Result<PathBuf, PathError> {
     let rel = Path::new(relative);
     let plain = rel
         .components()
@@ -70,7 +70,7 @@ pub fn confined(root: &Path, relative: &str) -> Result<PathBuf, PathError> {
 
 /// Resolves a path the user typed (absolute, or relative to the dashboard's working directory)
 /// when it lies, after following symlinks, inside one of `roots`.
-pub fn confined_to_any(roots: &[&Path], typed: &str) -> Result<PathBuf, PathError> {
+pub(crate) fn confined_to_any(roots: &[&Path], typed: &str) -> Result<PathBuf, PathError> {
     let target = Path::new(typed)
         .canonicalize()
         .map_err(|_| PathError::Missing(typed.to_string()))?;
@@ -86,12 +86,12 @@ pub fn confined_to_any(roots: &[&Path], typed: &str) -> Result<PathBuf, PathErro
 }
 
 /// Whether `dir` holds a run (autobench's or the upstream tool's).
-pub fn is_run(dir: &Path) -> bool {
+pub(crate) fn is_run(dir: &Path) -> bool {
     MARKERS.iter().any(|m| dir.join(m).is_file())
 }
 
 /// Every run directory under `root`, as ids relative to it (`.` for the root itself).
-pub fn discover(root: &Path) -> Vec<String> {
+pub(crate) fn discover(root: &Path) -> Vec<String> {
     let mut found = Vec::new();
     walk(root, root, 0, &mut found);
     found
@@ -221,7 +221,7 @@ fn time_span(
 }
 
 /// The runs-page line of one run.
-pub fn summary(root: &Path, id: &str) -> Result<RunSummary, PathError> {
+pub(crate) fn summary(root: &Path, id: &str) -> Result<RunSummary, PathError> {
     let dir = confined(root, id)?;
     let view = run_view(&dir);
     Ok(summarize(&dir, id, view.as_ref()))
@@ -257,7 +257,7 @@ fn best_rate(records: &[shared::record::TrialRecord]) -> Option<f64> {
 }
 
 /// Every run, newest first.
-pub fn list(root: &Path) -> Vec<RunSummary> {
+pub(crate) fn list(root: &Path) -> Vec<RunSummary> {
     let mut runs: Vec<RunSummary> = discover(root)
         .iter()
         .filter_map(|id| summary(root, id).ok())
@@ -267,7 +267,7 @@ pub fn list(root: &Path) -> Vec<RunSummary> {
 }
 
 /// The run page.
-pub fn detail(root: &Path, id: &str) -> Result<RunDetail, PathError> {
+pub(crate) fn detail(root: &Path, id: &str) -> Result<RunDetail, PathError> {
     let dir = confined(root, id)?;
     if !is_run(&dir) {
         return Err(PathError::Missing(id.to_string()));
@@ -348,7 +348,12 @@ fn log_files(dir: &Path) -> Vec<String> {
 
 /// A log of a run: `progress.log` or `logs/<name>.log`, confined to the run folder; the last
 /// `max_bytes` of it.
-pub fn log_text(root: &Path, id: &str, file: &str, max_bytes: usize) -> Result<String, PathError> {
+pub(crate) fn log_text(
+    root: &Path,
+    id: &str,
+    file: &str,
+    max_bytes: usize,
+) -> Result<String, PathError> {
     if !RunDir::is_log_name(file) {
         return Err(PathError::Outside(file.to_string()));
     }

@@ -8,7 +8,7 @@ use shared::redact::{REDACTED, is_secret_env};
 /// Replaces the values of secret-named keys (`HF_TOKEN: xxx`) in YAML text, keeping its layout.
 /// Flow-style maps (`env: {HF_TOKEN: x}`) are rewritten as a whole document when a value would
 /// otherwise survive.
-pub fn redact_yaml(text: &str) -> String {
+pub(super) fn redact_yaml(text: &str) -> String {
     let redacted = redact_lines(text);
     let leaked = secret_env_values(text)
         .iter()
@@ -56,7 +56,7 @@ fn redact_document(text: &str) -> Option<String> {
 }
 
 /// The real (not `<redacted>`) values of secret-named keys under `server.env`.
-pub fn secret_env_values(text: &str) -> Vec<(String, String)> {
+pub(super) fn secret_env_values(text: &str) -> Vec<(String, String)> {
     let Ok(doc) = serde_norway::from_str::<serde_norway::Value>(text) else {
         return Vec::new();
     };

@@ -18,7 +18,7 @@ use axum::response::{IntoResponse, Response};
 
 /// What the checks need.
 #[derive(Debug, Clone)]
-pub struct Guard {
+pub(crate) struct Guard {
     /// Host header values accepted on loopback (`127.0.0.1:8321`, `localhost:8321`, ...); empty
     /// beyond loopback (any name, the token decides).
     pub hosts: Vec<String>,
@@ -30,7 +30,7 @@ const COOKIE: &str = "autobench_token";
 
 impl Guard {
     /// The guard for a server bound to `host:port`.
-    pub fn new(host: &str, port: u16, token: Option<String>) -> Guard {
+    pub(crate) fn new(host: &str, port: u16, token: Option<String>) -> Guard {
         let hosts = if is_loopback(host) {
             vec![
                 format!("{host}:{port}"),
@@ -109,7 +109,7 @@ fn constant_time_eq(a: &str, b: &str) -> bool {
 }
 
 /// Whether `host` is a loopback address or name.
-pub fn is_loopback(host: &str) -> bool {
+pub(crate) fn is_loopback(host: &str) -> bool {
     host == "localhost"
         || host
             .trim_matches(['[', ']'])
@@ -137,7 +137,7 @@ fn malformed(request: &Request) -> Option<&'static str> {
 }
 
 /// The middleware.
-pub async fn check(State(guard): State<Guard>, request: Request, next: Next) -> Response {
+pub(crate) async fn check(State(guard): State<Guard>, request: Request, next: Next) -> Response {
     if let Some(reason) = malformed(&request) {
         return (StatusCode::BAD_REQUEST, reason).into_response();
     }

@@ -1,17 +1,17 @@
 //! One module per page.
 
-pub mod compare;
-pub mod config;
-pub mod run;
-pub mod runs;
+pub(crate) mod compare;
+pub(crate) mod config;
+pub(crate) mod run;
+pub(crate) mod runs;
 
 /// Formats an optional number with `digits` decimals, `-` when absent.
-pub fn num(value: Option<f64>, digits: usize) -> String {
+pub(crate) fn num(value: Option<f64>, digits: usize) -> String {
     value.map_or_else(|| "-".to_string(), |v| format!("{v:.digits$}"))
 }
 
 /// Formats seconds as `1h 02m`, `3m 20s` or `12s`.
-pub fn duration(seconds: Option<f64>) -> String {
+pub(crate) fn duration(seconds: Option<f64>) -> String {
     let Some(s) = seconds else {
         return "-".into();
     };

@@ -7,7 +7,7 @@ use crate::flags::FlagMap;
 /// The product of `items` over a baseline, in itertools order (the last key varies fastest).
 /// Empty when there are no items or one has no values.
 #[derive(Debug, Clone)]
-pub struct Product<'a> {
+pub(super) struct Product<'a> {
     base: &'a FlagMap,
     items: &'a [SearchKey],
     /// The value index per key of the next combination; `None` once exhausted.
@@ -16,7 +16,7 @@ pub struct Product<'a> {
 
 impl<'a> Product<'a> {
     /// The product of `items`, each combination laid over `base`.
-    pub fn new(base: &'a FlagMap, items: &'a [SearchKey]) -> Product<'a> {
+    pub(super) fn new(base: &'a FlagMap, items: &'a [SearchKey]) -> Product<'a> {
         let empty = items.is_empty() || items.iter().any(|item| item.values.is_empty());
         Product {
             base,

@@ -115,10 +115,10 @@ fn resolve_confidence(ctx: &Ctx, value: Option<f64>) -> Result<f64, ConfigError>
 }
 
 /// The default minimum trial duration (s).
-pub const DEFAULT_MIN_TRIAL_SECONDS: f64 = 10.0;
+pub(super) const DEFAULT_MIN_TRIAL_SECONDS: f64 = 10.0;
 
 /// The default confidence level of verdicts.
-pub const DEFAULT_CONFIDENCE: f64 = 0.95;
+pub(super) const DEFAULT_CONFIDENCE: f64 = 0.95;
 
 /// `benchmark.burstiness`: a positive gamma shape, 1.0 (Poisson) when absent.
 fn resolve_burstiness(ctx: &Ctx, value: Option<f64>) -> Result<f64, ConfigError> {

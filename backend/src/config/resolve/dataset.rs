@@ -134,7 +134,7 @@ fn resolve_path(base_dir: &Path, path: &str) -> PathBuf {
 
 /// Upstream's scenario slug: lower-case, every non-alphanumeric character replaced by `-`, with
 /// leading and trailing dashes stripped.
-pub fn slugify(name: &str) -> String {
+pub(super) fn slugify(name: &str) -> String {
     let slug: String = name
         .chars()
         .map(|c| {

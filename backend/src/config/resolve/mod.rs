@@ -20,7 +20,7 @@ use super::error::ConfigError;
 use super::file::ConfigFile;
 use super::plan::RunConfig;
 
-pub use server::current_exe;
+pub(crate) use server::current_exe;
 
 /// What every resolver needs to point an error at its key: the file and its text.
 struct Ctx<'a> {
@@ -35,7 +35,7 @@ impl Ctx<'_> {
 }
 
 /// Resolves a parsed config.
-pub fn resolve(path: &Path, text: &str, raw: ConfigFile) -> Result<RunConfig, ConfigError> {
+pub(crate) fn resolve(path: &Path, text: &str, raw: ConfigFile) -> Result<RunConfig, ConfigError> {
     let ctx = Ctx { path, text };
     let base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
     let mut warnings = Vec::new();

@@ -98,7 +98,7 @@ pub(super) fn resolve_candidates(
 }
 
 /// GPU count from the first visible-devices variable in `env` that lists devices.
-pub fn gpus_from_env(env: &serde_json::Map<String, Value>) -> Option<u64> {
+pub(super) fn gpus_from_env(env: &serde_json::Map<String, Value>) -> Option<u64> {
     [
         "CUDA_VISIBLE_DEVICES",
         "ROCR_VISIBLE_DEVICES",

@@ -122,7 +122,7 @@ fn split_prefix(ctx: &Ctx, parts: &[String]) -> Result<Vec<String>, ConfigError>
 }
 
 /// The running autobench binary, for `autobench sim` candidates.
-pub fn current_exe() -> String {
+pub(crate) fn current_exe() -> String {
     std::env::current_exe()
         .map(|p| p.display().to_string())
         .unwrap_or_else(|_| "autobench".to_string())

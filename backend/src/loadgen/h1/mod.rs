@@ -20,4 +20,4 @@ mod response;
 #[cfg(test)]
 mod tests;
 
-pub use pool::Pool;
+pub(super) use pool::Pool;

@@ -10,7 +10,7 @@ use crate::loadgen::stream::RequestError;
 
 /// Where plain-HTTP requests go, and the idle connections to it.
 #[derive(Debug)]
-pub struct Pool {
+pub(crate) struct Pool {
     /// `host:port` for connecting (resolved at each new connection) and for the `Host` header.
     authority: String,
     idle: SegQueue<TcpStream>,
@@ -19,7 +19,7 @@ pub struct Pool {
 impl Pool {
     /// A pool for `base_url` when it is plain `http://` and no proxy is configured (reqwest
     /// honours the proxy variables; this client does not), else `None`.
-    pub fn for_base_url(base_url: &str) -> Option<Pool> {
+    pub(crate) fn for_base_url(base_url: &str) -> Option<Pool> {
         let proxied = ["http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"]
             .iter()
             .any(|name| std::env::var_os(name).is_some_and(|v| !v.is_empty()));
@@ -74,7 +74,7 @@ impl Pool {
 
     /// Sends `POST path` with `body` and reads the response head. `headers` are extra header
     /// lines (`Name: value`).
-    pub async fn post(
+    pub(crate) async fn post(
         &self,
         path: &str,
         headers: &[(&str, &str)],

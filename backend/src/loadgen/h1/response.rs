@@ -12,7 +12,7 @@ use crate::stamped_read::StampedReader;
 
 /// A response whose body is still on the wire.
 #[derive(Debug)]
-pub struct Response<'p> {
+pub(crate) struct Response<'p> {
     pub(super) pool: &'p Pool,
     /// `None` once handed back to the pool.
     pub(super) stream: Option<TcpStream>,
@@ -31,7 +31,7 @@ impl Response<'_> {
     /// Appends the body bytes that have arrived (waiting for at least one socket read when
     /// nothing is buffered) to `out`. Returns `false` once the body is complete; the connection
     /// then goes back to the pool.
-    pub async fn read_into(&mut self, out: &mut Vec<u8>) -> Result<bool, RequestError> {
+    pub(crate) async fn read_into(&mut self, out: &mut Vec<u8>) -> Result<bool, RequestError> {
         if self.framing.done() {
             return Ok(false);
         }
@@ -56,12 +56,12 @@ impl Response<'_> {
 
     /// When the kernel received the bytes that the latest [`Response::read_into`] returned (the
     /// last of them, when one read brought several packets), where the socket reports it.
-    pub fn arrived_at(&self) -> Option<Instant> {
+    pub(crate) fn arrived_at(&self) -> Option<Instant> {
         self.arrived
     }
 
     /// Reads the whole remaining body.
-    pub async fn read_to_end(&mut self) -> Result<Vec<u8>, RequestError> {
+    pub(crate) async fn read_to_end(&mut self) -> Result<Vec<u8>, RequestError> {
         let mut body = Vec::new();
         while self.read_into(&mut body).await? {}
         Ok(body)

@@ -11,7 +11,7 @@ use super::chunks::{Chunks, WORDS, sse};
 use super::request::Api;
 
 /// The step of the grid that a fixed-latency stream's middle tokens go out on.
-pub const TOKEN_GRID: Duration = Duration::from_millis(1);
+pub(super) const TOKEN_GRID: Duration = Duration::from_millis(1);
 
 /// Where the token grid starts (the first fixed-latency stream).
 static GRID_EPOCH: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
@@ -23,7 +23,7 @@ static GRID_EPOCH: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
 /// distinct word and then shared; the others are built when due. The fixed-mode server
 /// ([`crate::sim::fixed_server`]) hands the plan to its token writers; the response body made from it
 /// ([`FixedPlan::into_body`]) serves the same bytes through any other HTTP server.
-pub struct FixedPlan {
+pub(crate) struct FixedPlan {
     start: Instant,
     ttft: Duration,
     itl: Duration,
@@ -56,7 +56,7 @@ impl FixedPlan {
     }
 
     /// How many payloads (tokens) the stream has.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         usize::try_from(self.chunks.output).unwrap_or(usize::MAX)
     }
 
@@ -66,7 +66,7 @@ impl FixedPlan {
     /// one token for every running request at each decode step; here the grid does the same,
     /// and bounds the writes' wake-ups (and the client's) to one per step however many streams
     /// run.
-    pub fn due(&self, index: usize) -> Instant {
+    pub(crate) fn due(&self, index: usize) -> Instant {
         let due = self.start + self.ttft + self.itl * u32::try_from(index).unwrap_or(u32::MAX);
         if index == 0 || index + 1 >= self.len() {
             return due;
@@ -79,7 +79,7 @@ impl FixedPlan {
     }
 
     /// The SSE text of payload `index` (token `index + 1`; the last one with the tail).
-    pub fn payload(&self, index: usize) -> Bytes {
+    pub(crate) fn payload(&self, index: usize) -> Bytes {
         let n = index as u64 + 1;
         if n < self.chunks.output
             && let Some(bytes) = self.cached.get(index % WORDS.len())

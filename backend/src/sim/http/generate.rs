@@ -24,7 +24,7 @@ use crate::sim::engine::SimRequest;
 /// When the kernel received a request, where the server read it with receive timestamps
 /// ([`crate::sim::fixed_server`]): a fixed-latency stream's TTFT counts from there.
 #[derive(Clone, Copy, Debug)]
-pub struct RequestArrival(pub Instant);
+pub(crate) struct RequestArrival(pub Instant);
 
 type Arrival = Option<Extension<RequestArrival>>;
 

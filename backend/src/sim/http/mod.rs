@@ -29,11 +29,11 @@ use super::engine::SimRequest;
 use generate::{chat, completions, generate};
 use info::{model_info, models, server_info};
 
-pub use fixed_plan::FixedPlan;
-pub use generate::RequestArrival;
+pub(super) use fixed_plan::FixedPlan;
+pub(super) use generate::RequestArrival;
 
 /// Shared server state.
-pub struct SimState {
+pub(super) struct SimState {
     /// Model path as launched.
     pub model_path: String,
     /// Name served in `/v1/models`.
@@ -59,7 +59,7 @@ pub struct SimState {
 }
 
 /// The router.
-pub fn router(state: Arc<SimState>) -> Router {
+pub(super) fn router(state: Arc<SimState>) -> Router {
     if state.strict_openai {
         return Router::new()
             .route("/health", get(|| async { Json(json!({"status": "ok"})) }))
