@@ -192,14 +192,22 @@ impl TrialRecord {
         self.metrics.as_ref().and_then(|m| metric.value(m))
     }
 
-    /// Whether this record says the candidate's server never started.
+    /// Whether this record says the candidate's server never started. Records written before
+    /// `failure` existed are recognised by their shape: no metrics and a launch-time diagnosis.
     pub fn is_launch_failure(&self) -> bool {
         self.failure == FailureKind::Launch
-            || (self.metrics.is_none()
-                && self
-                    .error
-                    .as_deref()
-                    .is_some_and(|e| e.starts_with("launch failed")))
+            || (self.failure == FailureKind::Trial
+                && self.metrics.is_none()
+                && matches!(
+                    self.diagnosis,
+                    Some(
+                        Diagnosis::SpawnFailed
+                            | Diagnosis::StartupTimeout
+                            | Diagnosis::Oom
+                            | Diagnosis::BadFlag
+                            | Diagnosis::Crashed
+                    )
+                ))
     }
 
     /// "host steal N%" when the hypervisor took at least [`HOST_STEAL_NOTE_PCT`] of the CPU

@@ -149,6 +149,29 @@ fn decide(
             })
             .unwrap_or(winner.candidate_id)
     };
+    let (passes_at, fails_at) = bracket(records, winner, confirmed);
+    let note = note(winner, confirmed, &tied_with, chosen);
+    Confirmation {
+        rate: winner.requested_qps,
+        max_concurrency: winner.max_concurrency,
+        winner: winner.candidate_id,
+        chosen,
+        confirmed,
+        tied_with,
+        contenders: measured,
+        passes_at,
+        fails_at,
+        note,
+    }
+}
+
+/// The rate the winner credibly passes at (the winning rate when confirmed, else the highest rate
+/// below it that passed in the search) and the lowest rate above that at which it failed.
+fn bracket(
+    records: &[TrialRecord],
+    winner: &TrialRecord,
+    confirmed: bool,
+) -> (Option<f64>, Option<f64>) {
     let walk: Vec<&TrialRecord> = records
         .iter()
         .filter(|r| {
@@ -179,19 +202,7 @@ fn decide(
         .fold(None, |low: Option<f64>, q| {
             Some(low.map_or(q, |l| l.min(q)))
         });
-    let note = note(winner, confirmed, &tied_with, chosen);
-    Confirmation {
-        rate: winner.requested_qps,
-        max_concurrency: winner.max_concurrency,
-        winner: winner.candidate_id,
-        chosen,
-        confirmed,
-        tied_with,
-        contenders: measured,
-        passes_at,
-        fails_at,
-        note,
-    }
+    (passes_at, fails_at)
 }
 
 fn class_of(trial: &TrialRecord) -> String {
