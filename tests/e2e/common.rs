@@ -107,3 +107,11 @@ pub(crate) fn events(run: &Path) -> Vec<serde_json::Value> {
 pub(crate) fn count_events(run: &Path, kind: &str) -> usize {
     events(run).iter().filter(|e| e["event"] == kind).count()
 }
+
+/// How many events of `kind` a run has in `stage`.
+pub fn count_stage_events(run: &Path, kind: &str, stage: &str) -> usize {
+    events(run)
+        .iter()
+        .filter(|e| e["event"] == kind && e["stage"] == stage)
+        .count()
+}

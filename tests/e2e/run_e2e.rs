@@ -83,13 +83,13 @@ fn full_search_writes_every_output_and_keeps_failures() {
     assert_eq!(
         progress
             .lines()
-            .filter(|l| l.contains("launching:"))
+            .filter(|l| l.contains("[base]") && l.contains("launching:"))
             .count(),
         4,
         "progress.log renders each launch:\n{progress}"
     );
     assert_eq!(
-        common::count_events(&out, "candidate_launching"),
+        common::count_stage_events(&out, "candidate_launching", "base"),
         4,
         "one launch per candidate, shared across scenarios and rates"
     );
@@ -100,6 +100,7 @@ fn full_search_writes_every_output_and_keeps_failures() {
     // Re-running the same config reuses every finished trial and measures nothing new.
     let before = common::records(&out.join("short/live_results.jsonl")).len();
     let before_trials = common::count_events(&out, "trial_finished");
+    let before_launches = common::count_events(&out, "candidate_launching");
     let again = common::run(&config);
     assert_eq!(again.status.code(), Some(0), "{}", common::text(&again));
     assert_eq!(
@@ -108,8 +109,8 @@ fn full_search_writes_every_output_and_keeps_failures() {
     );
     assert_eq!(
         common::count_events(&out, "candidate_launching"),
-        4,
-        "resume must not relaunch"
+        before_launches,
+        "resume must not relaunch (confirmation included)"
     );
     assert_eq!(common::count_events(&out, "run_started"), runs_started + 1);
     assert_eq!(
