@@ -114,6 +114,9 @@ fn resolve_confidence(ctx: &Ctx, value: Option<f64>) -> Result<f64, ConfigError>
     }
 }
 
+/// The request rates a search may ask for (req/s).
+const RATES: std::ops::RangeInclusive<f64> = 0.001..=1_000_000.0;
+
 /// The default minimum trial duration (s).
 pub(super) const DEFAULT_MIN_TRIAL_SECONDS: f64 = 10.0;
 
@@ -164,10 +167,10 @@ fn resolve_qps(
 ) -> Result<QpsPlan, ConfigError> {
     match spec {
         QpsSpec::Values(values) => {
-            if values.is_empty() || values.iter().any(|v| !(v.is_finite() && *v > 0.0)) {
+            if values.is_empty() || values.iter().any(|v| !RATES.contains(v)) {
                 return Err(ctx.error(
                     &["benchmark", "qps"],
-                    "rates must be positive numbers (requests/s)",
+                    "rates must be numbers of requests/s from 0.001 to 1000000",
                 ));
             }
             Ok(QpsPlan::Fixed(values))
@@ -179,10 +182,10 @@ fn resolve_qps(
             max_rounds,
             spacing,
         } => {
-            if !(lower > 0.0 && upper > lower && upper.is_finite()) {
+            if !(RATES.contains(&lower) && RATES.contains(&upper) && upper > lower) {
                 return Err(ctx.error(
                     &["benchmark", "qps"],
-                    format!("needs 0 < lower < upper, got lower={lower}, upper={upper}"),
+                    format!("needs 0.001 <= lower < upper <= 1000000 (requests/s), got lower={lower}, upper={upper}"),
                 ));
             }
             let tolerance = tolerance.unwrap_or(0.1);

@@ -112,18 +112,58 @@ fn positive_seconds(
     default: f64,
 ) -> Result<Duration, ConfigError> {
     let seconds = value.unwrap_or(default);
-    if !(seconds.is_finite() && seconds > 0.0) {
+    if !(seconds.is_finite() && seconds > 0.0 && seconds <= MAX_SECONDS) {
         return Err(ctx.error(
             key,
-            format!("must be a positive number of seconds, got {seconds}"),
+            format!(
+                "must be a positive number of seconds up to {MAX_SECONDS} (one week), got {seconds}"
+            ),
         ));
     }
     Ok(Duration::from_secs_f64(seconds))
 }
 
+/// The longest time any `*_sec` setting may take: one week. Larger values are mistakes (and
+/// `1e20` seconds does not even fit a `Duration`).
+pub(super) const MAX_SECONDS: f64 = 7.0 * 24.0 * 3600.0;
+
 #[cfg(test)]
 mod tests {
     use std::path::Path;
+
+    #[test]
+    fn huge_timeouts_are_config_errors_not_panics() {
+        for (key, section) in [
+            (
+                "request_timeout_sec: 1e20",
+                "dataset: random\nbenchmark:\n  qps: [1]\n  ",
+            ),
+            (
+                "ready_check_timeout_sec: 1e23",
+                "dataset: random\nbenchmark:\n  qps: [1]\n  ",
+            ),
+        ] {
+            let text = format!("{}{section}{key}\n", SERVER);
+            let error = match crate::config::parse(Path::new("c.yaml"), &text) {
+                Ok(_) => String::from("accepted"),
+                Err(e) => e.to_string(),
+            };
+            assert!(error.contains("up to 604800"), "{key}: {error}");
+            assert!(
+                error.contains("c.yaml:"),
+                "names the file and line: {error}"
+            );
+        }
+        let grace = format!(
+            "{}  shutdown_grace_sec: 1.8e19\ndataset: random\nbenchmark:\n  qps: [1]\n",
+            SERVER
+        );
+        let error = crate::config::parse(Path::new("c.yaml"), &grace)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(error.contains("up to 604800"), "{error}");
+    }
 
     const SERVER: &str = "server:\n  base_flags:\n    model_path: m\n";
 
