@@ -109,7 +109,7 @@ pub(crate) fn count_events(run: &Path, kind: &str) -> usize {
 }
 
 /// How many events of `kind` a run has in `stage`.
-pub fn count_stage_events(run: &Path, kind: &str, stage: &str) -> usize {
+pub(crate) fn count_stage_events(run: &Path, kind: &str, stage: &str) -> usize {
     events(run)
         .iter()
         .filter(|e| e["event"] == kind && e["stage"] == stage)
