@@ -557,3 +557,18 @@ fn hub_model_id_tokenizer_is_fetched_into_the_cache() {
         "{text}"
     );
 }
+
+#[test]
+fn validate_refuses_a_device_instead_of_reading_it_forever() {
+    let out = common::bin()
+        .args(["validate", "--dataset-path", "/dev/zero", "--tokenizer"])
+        .arg(common::tiny_model())
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2), "{}", common::text(&out));
+    assert!(
+        common::text(&out).contains("not a regular file"),
+        "{}",
+        common::text(&out)
+    );
+}

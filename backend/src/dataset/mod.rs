@@ -74,6 +74,15 @@ pub(crate) fn non_empty_lines(
 ) -> Result<impl Iterator<Item = Result<(usize, String), DatasetError>> + '_, DatasetError> {
     use std::io::BufRead;
     let file = std::fs::File::open(path).map_err(DatasetError::io(path))?;
+    // A device or a pipe (`/dev/zero`) has no end and may have no newline: refuse it instead of
+    // reading without bound.
+    let regular = file.metadata().map_err(DatasetError::io(path))?.is_file();
+    if !regular {
+        return Err(DatasetError::Other(format!(
+            "{} is not a regular file (a device, pipe or folder): give a dataset file",
+            path.display()
+        )));
+    }
     Ok(std::io::BufReader::new(file)
         .lines()
         .enumerate()
