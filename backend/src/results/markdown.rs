@@ -68,12 +68,17 @@ pub(crate) fn scenario_summary(facts: &ScenarioFacts, records: &[TrialRecord]) -
             let interval = facts
                 .confirmation
                 .map_or_else(String::new, |c| format!(" ({})", c.interval_text()));
+            let rate = facts
+                .confirmation
+                .filter(|c| !c.confirmed)
+                .and_then(|c| c.passes_at)
+                .unwrap_or_else(|| ranking::credited_rate(best));
             let _ = write!(
                 out,
                 "\n## Best Launch Command\n\nCandidate {} ({} stage) met the SLA at {:.4} req/s{interval} (max_concurrency {}), {:.1} output tok/s.\n",
                 best.candidate_id,
                 best.stage,
-                ranking::credited_rate(best),
+                rate,
                 best.max_concurrency.map_or("unlimited".into(), |c| c.to_string()),
                 best.metric(Metric::OutputThroughput).unwrap_or(0.0)
             );

@@ -185,7 +185,13 @@ fn answers(cfg: &RunConfig, scenarios: &[ScenarioState]) -> Vec<ScenarioAnswer> 
             best: s.best().map(|b| shared::events::BestTrial {
                 stage: b.stage,
                 candidate: b.candidate_id,
-                rate: shared::ranking::credited_rate(b),
+                // An overturned winner is credited with the rate it credibly passes at.
+                rate: s
+                    .confirmation
+                    .as_ref()
+                    .filter(|c| !c.confirmed)
+                    .and_then(|c| c.passes_at)
+                    .unwrap_or_else(|| shared::ranking::credited_rate(b)),
                 max_concurrency: b.max_concurrency,
             }),
             command: s.best_command(cfg),
