@@ -123,3 +123,28 @@ fn early_pass_fractions_are_checked() {
     assert!(error.contains("early_pass_margin"), "{error}");
     assert!(error.contains("at most 1"), "{error}");
 }
+
+#[test]
+fn invalid_utf8_and_endless_files_are_located_errors() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("bad.yaml");
+    std::fs::write(&path, b"server:\n  base_flags:\n    model_path: m\xff\n").expect("write");
+    let output = common::bin()
+        .args(["plan", "--config"])
+        .arg(&path)
+        .output()
+        .expect("plan");
+    assert_eq!(output.status.code(), Some(2));
+    let text = common::text(&output);
+    assert!(text.contains("bad.yaml:3:18: is not valid UTF-8"), "{text}");
+    assert_eq!(
+        text.matches("UTF-8").count(),
+        2,
+        "said once, with its fix: {text}"
+    );
+    let zero = common::bin()
+        .args(["plan", "--config", "/dev/zero"])
+        .output()
+        .expect("plan");
+    assert_eq!(zero.status.code(), Some(2), "{}", common::text(&zero));
+}

@@ -30,10 +30,7 @@ pub(crate) fn load(path: &Path) -> Result<RunConfig, ConfigError> {
 /// Like [`load`], with relative paths taken from `base` instead of the file's folder (a run
 /// started by the dashboard, whose config file is only a copy of text from the browser).
 pub(crate) fn load_relative_to(path: &Path, base: &Path) -> Result<RunConfig, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let text = read_text(path)?;
     parse_relative_to(path, &text, base)
 }
 
@@ -80,4 +77,46 @@ fn reject_framework_neutral_schema(path: &Path, text: &str) -> Result<(), Config
         ));
     }
     Ok(())
+}
+
+/// Largest config file read (a config is a few kilobytes; this stops `/dev/zero` and the like).
+const MAX_CONFIG_BYTES: u64 = 16 * 1024 * 1024;
+
+/// The file's text; invalid UTF-8 is reported at its line and column.
+fn read_text(path: &Path) -> Result<String, ConfigError> {
+    use std::io::Read;
+    let read_error = |source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    };
+    let file = std::fs::File::open(path).map_err(read_error)?;
+    let mut bytes = Vec::new();
+    file.take(MAX_CONFIG_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(read_error)?;
+    if bytes.len() as u64 > MAX_CONFIG_BYTES {
+        return Err(ConfigError::Invalid {
+            path: path.to_path_buf(),
+            line: None,
+            column: None,
+            message: format!(
+                "is larger than {MAX_CONFIG_BYTES} bytes; a config is a small YAML file"
+            ),
+        });
+    }
+    String::from_utf8(bytes).map_err(|error| {
+        let valid = &error.as_bytes()[..error.utf8_error().valid_up_to()];
+        let line = valid.iter().filter(|b| **b == b'\n').count() + 1;
+        let line_start = valid.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+        let column = String::from_utf8_lossy(&valid[line_start..])
+            .chars()
+            .count()
+            + 1;
+        ConfigError::Invalid {
+            path: path.to_path_buf(),
+            line: Some(line),
+            column: Some(column),
+            message: "is not valid UTF-8 text: save the config as UTF-8".into(),
+        }
+    })
 }
