@@ -17,7 +17,11 @@ pub(super) fn watch(
 ) -> notify::Result<notify::RecommendedWatcher> {
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<PathBuf>();
     let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-        if let Ok(event) = event {
+        // Only writes count: the dashboard's own reads of run files (access events) must not
+        // announce a change, or every fetch would trigger the next one.
+        if let Ok(event) = event
+            && is_write(&event.kind)
+        {
             for path in event.paths {
                 let _ = tx.send(path);
             }
@@ -41,6 +45,22 @@ pub(super) fn watch(
     Ok(watcher)
 }
 
+/// Whether an event changed something (created, wrote, renamed or removed), as opposed to a
+/// read (open, close without writing, access).
+fn is_write(kind: &notify::EventKind) -> bool {
+    use notify::EventKind;
+    use notify::event::ModifyKind;
+    match kind {
+        EventKind::Create(_) | EventKind::Remove(_) => true,
+        EventKind::Modify(ModifyKind::Metadata(_)) => false,
+        EventKind::Modify(_) => true,
+        EventKind::Access(notify::event::AccessKind::Close(notify::event::AccessMode::Write)) => {
+            true
+        }
+        EventKind::Access(_) | EventKind::Any | EventKind::Other => false,
+    }
+}
+
 /// The id of the run folder holding `path` (the nearest ancestor with run files), or `""` when
 /// none (a new folder: the runs list should refresh).
 fn run_of(root: &Path, path: &Path) -> String {
@@ -58,5 +78,29 @@ fn run_of(root: &Path, path: &Path) -> String {
         if dir == root || !dir.pop() {
             return String::new();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use notify::EventKind;
+    use notify::event::{AccessKind, AccessMode, CreateKind, DataChange, ModifyKind};
+
+    #[test]
+    fn reads_are_not_changes() {
+        assert!(!is_write(&EventKind::Access(AccessKind::Open(
+            AccessMode::Any
+        ))));
+        assert!(!is_write(&EventKind::Access(AccessKind::Close(
+            AccessMode::Read
+        ))));
+        assert!(is_write(&EventKind::Access(AccessKind::Close(
+            AccessMode::Write
+        ))));
+        assert!(is_write(&EventKind::Modify(ModifyKind::Data(
+            DataChange::Any
+        ))));
+        assert!(is_write(&EventKind::Create(CreateKind::File)));
     }
 }
