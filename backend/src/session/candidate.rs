@@ -260,7 +260,7 @@ async fn measure(
     let mut attempt = 1;
     loop {
         let Some(record) = run_one(ctx, live, state, &id).await? else {
-            ctx.stop = Some(Stop::Cancelled);
+            ctx.interrupted();
             return Ok(None);
         };
         let Some(reason) = client_stall(&record) else {

@@ -98,6 +98,14 @@ impl Ctx<'_> {
     fn report(&self, event: RunEvent) {
         self.reporter.report(&event);
     }
+
+    /// A signal stopped the run: noted once, as an event.
+    fn interrupted(&mut self) {
+        if self.stop.is_none() {
+            self.report(RunEvent::Interrupted);
+        }
+        self.stop = Some(Stop::Cancelled);
+    }
 }
 
 /// Runs the whole search.
@@ -138,6 +146,11 @@ pub(crate) async fn run(
         server_logs: Vec::new(),
         client: loadgen::http_client(),
     };
+    ctx.report(RunEvent::StageStarted {
+        stage: Stage::Base,
+        scenario: None,
+        candidates: plan(cfg).candidates,
+    });
     for (index, flags) in cfg.candidates.candidates.iter().enumerate() {
         if ctx.stop.is_some() {
             break;

@@ -10,7 +10,7 @@ use shared::events::RunEvent;
 use shared::flags::FlagMap;
 use shared::record::Stage;
 
-use super::{Ctx, Stop};
+use super::Ctx;
 use crate::config::RunConfig;
 use crate::launcher::{self, LaunchError, LaunchSpec, RunningServer};
 use crate::results::command;
@@ -144,7 +144,7 @@ async fn launch(
     let server = match launcher::launch(&spec, &mut ctx.cancel).await {
         Ok(server) => server,
         Err(LaunchError::Cancelled) => {
-            ctx.stop = Some(Stop::Cancelled);
+            ctx.interrupted();
             return Err(LaunchError::Cancelled);
         }
         Err(error) => return Err(error),
@@ -193,7 +193,7 @@ async fn resolve_model(ctx: &mut Ctx<'_>, base_url: &str) -> Result<String, Laun
     let listed = tokio::select! {
         listed = tokio::time::timeout(MODEL_LOOKUP_TIMEOUT, listed) => listed.ok().flatten(),
         () = crate::cancel::cancelled(&mut ctx.cancel) => {
-            ctx.stop = Some(Stop::Cancelled);
+            ctx.interrupted();
             return Err(LaunchError::Cancelled);
         }
     };
