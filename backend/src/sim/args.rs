@@ -60,6 +60,7 @@ const VALUE_FLAGS: &[&str] = &[
     "sim-kv-mb-per-token",
     "sim-time-scale",
     "sim-runtime-oom-every",
+    "sim-crash-after-requests",
     "fixed-ttft-ms",
     "fixed-itl-ms",
 ];
