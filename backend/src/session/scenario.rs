@@ -1,7 +1,7 @@
 //! Per-scenario state during a run: prepared dataset, request path, the records so far (resumed
 //! and new), the stage incumbents, and writing the scenario's result files.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use anyhow::Context;
 
@@ -29,6 +29,8 @@ pub struct ScenarioState {
     pub stored: HashMap<String, TrialRecord>,
     /// Best passing credited rate so far, per stage, as replayed in this run.
     pub incumbent: HashMap<Stage, f64>,
+    /// Trial keys of the records this run added.
+    pub fresh: HashSet<String>,
 }
 
 impl ScenarioState {
@@ -52,6 +54,7 @@ impl ScenarioState {
             records,
             stored,
             incumbent: HashMap::new(),
+            fresh: HashSet::new(),
         }
     }
 
@@ -70,6 +73,7 @@ impl ScenarioState {
         results::append_jsonl(&self.dir.live_results(), &record)?;
         self.note_incumbent(&record);
         self.records.retain(|r| r.trial_key != record.trial_key);
+        self.fresh.insert(record.trial_key.clone());
         self.records.push(record);
         Ok(())
     }
