@@ -10,6 +10,7 @@ mod common;
 mod config_errors;
 mod dashboard;
 mod datasets;
+mod faults;
 mod mirror;
 mod other_frameworks;
 mod plan;
