@@ -4,6 +4,8 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use anyhow::Context as _;
+
 use shared::api::RunStatus;
 use shared::candidates::tier_description;
 use shared::events::RunEvent;
@@ -51,7 +53,12 @@ pub(crate) async fn run(
             .retain(|w| !w.starts_with("benchmark.output_dir"));
     }
     crate::launcher::registry::install_panic_hook();
-    std::fs::create_dir_all(&cfg.output_dir)?;
+    std::fs::create_dir_all(&cfg.output_dir).with_context(|| {
+        format!(
+            "cannot create the output directory {}",
+            cfg.output_dir.display()
+        )
+    })?;
     let reporter = reporter(&cfg, quiet)?;
     for warning in &cfg.warnings {
         reporter.report(&RunEvent::Notice {

@@ -11,6 +11,7 @@ mod config_errors;
 mod dashboard;
 mod dashboard_runs;
 mod datasets;
+mod faults;
 mod mirror;
 mod other_frameworks;
 mod plan;

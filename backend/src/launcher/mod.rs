@@ -371,6 +371,14 @@ impl RunningServer {
         }
     }
 
+    /// Whether the process has exited, waiting up to `wait` for it to do so.
+    pub async fn exited_within(&mut self, wait: Duration) -> bool {
+        matches!(
+            tokio::time::timeout(wait, self.child.wait()).await,
+            Ok(Ok(_))
+        ) || self.exit_status().is_some()
+    }
+
     /// The process group id.
     pub fn pgid(&self) -> i32 {
         self.pgid

@@ -16,11 +16,16 @@ pub(crate) fn open_append(path: &Path) -> anyhow::Result<std::fs::File> {
         .with_context(|| format!("cannot open {}", path.display()))
 }
 
-/// Writes `line` plus a newline in one write, then syncs the data.
+/// Writes `line` plus a newline in one write, then syncs the data. A write that fails part-way
+/// (a full disk) is cut off again, so the next line does not land on its fragment.
 pub(crate) fn write_line(file: &mut std::fs::File, mut line: Vec<u8>) -> std::io::Result<()> {
     line.push(b'\n');
-    file.write_all(&line)?;
-    file.sync_data()
+    let before = file.metadata()?.len();
+    let written = file.write_all(&line).and_then(|()| file.sync_data());
+    if written.is_err() {
+        let _ = file.set_len(before);
+    }
+    written
 }
 
 /// When `path` ends without a newline, cuts the fragment after the last newline, keeps it in
@@ -47,14 +52,38 @@ pub(crate) fn repair_torn_tail(path: &Path) -> anyhow::Result<Option<PathBuf>> {
     let stamp = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
-    let mut aside = path.as_os_str().to_owned();
-    aside.push(format!(".torn-{stamp}"));
-    let aside = PathBuf::from(aside);
-    std::fs::write(&aside, &fragment)
+    let aside = keep_aside(path, stamp, &fragment)
         .with_context(|| format!("cannot keep the torn line of {}", path.display()))?;
     file.set_len(keep)?;
     file.sync_data()?;
     Ok(Some(aside))
+}
+
+/// Writes `fragment` to `<path>.torn-<stamp>`, or `<path>.torn-<stamp>-<n>` when an earlier
+/// fragment of the same second is there, never over another fragment.
+fn keep_aside(path: &Path, stamp: u64, fragment: &[u8]) -> std::io::Result<PathBuf> {
+    for n in 0_u32.. {
+        let mut aside = path.as_os_str().to_owned();
+        aside.push(format!(".torn-{stamp}"));
+        if n > 0 {
+            aside.push(format!("-{n}"));
+        }
+        let aside = PathBuf::from(aside);
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&aside)
+        {
+            Ok(mut file) => {
+                file.write_all(fragment)?;
+                file.sync_data()?;
+                return Ok(aside);
+            }
+            Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(error) => return Err(error),
+        }
+    }
+    Err(std::io::Error::other("no free name for the torn line"))
 }
 
 /// Length of the file up to and including its last newline (reads backwards in blocks).
@@ -92,6 +121,17 @@ mod tests {
             "{\"a\":1}\n{\"c\":3}\n"
         );
         assert_eq!(repair_torn_tail(&path).expect("repair"), None);
+    }
+
+    #[test]
+    fn fragments_of_the_same_second_are_all_kept() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("live.jsonl");
+        let first = keep_aside(&path, 7, b"{\"a").expect("first");
+        let second = keep_aside(&path, 7, b"{\"b").expect("second");
+        assert_ne!(first, second);
+        assert_eq!(std::fs::read(&first).expect("first"), b"{\"a");
+        assert_eq!(std::fs::read(&second).expect("second"), b"{\"b");
     }
 
     #[test]

@@ -82,6 +82,8 @@ pub(super) async fn run_candidate(
             max_concurrency,
         } => vec![(scenario, max_concurrency, QpsPlan::Fixed(vec![qps]))],
     };
+    let mut picked: Vec<usize> = plans.iter().map(|(s, _, _)| *s).collect();
+    picked.dedup();
     for (scenario_index, mc, plan) in plans {
         if !walk(ctx, scenarios, &mut cand, scenario_index, mc, &plan).await? {
             break;
@@ -89,6 +91,12 @@ pub(super) async fn run_candidate(
     }
     server::stop(&mut cand.live).await;
     if ctx.stop.is_none() {
+        for &scenario_index in &picked {
+            let state = &mut scenarios[scenario_index];
+            if drop_unreached_retries(state, stage, index) {
+                state.write_outputs(ctx.cfg, None)?;
+            }
+        }
         ctx.report(RunEvent::CandidateDone {
             stage,
             candidate: index,
@@ -160,6 +168,21 @@ async fn walk(
 /// transient (port taken, start-up timeout, crash at start), which is tried again.
 fn reusable(previous: &TrialRecord) -> bool {
     !previous.is_launch_failure() || previous.diagnosis.is_some_and(Diagnosis::is_deterministic)
+}
+
+/// Leaves out of the results the launch failures of an earlier run that this run would have
+/// tried again but whose steps its walk did not reach (the candidate launched this time, and the
+/// search went another way): they describe a launch that no longer fails. They stay in
+/// `live_results.jsonl`. Returns whether any was left out.
+fn drop_unreached_retries(state: &mut ScenarioState, stage: Stage, index: usize) -> bool {
+    let before = state.records.len();
+    state.records.retain(|r| {
+        r.stage != stage
+            || r.candidate_id != index
+            || reusable(r)
+            || state.fresh.contains(&r.trial_key)
+    });
+    state.records.len() != before
 }
 
 /// Reuses a finished trial of an earlier run, deciding exactly as the original run did.
@@ -339,12 +362,13 @@ async fn conclude(
     walk: &mut QpsWalk,
     mut record: TrialRecord,
 ) -> anyhow::Result<()> {
-    let server_died = record.metrics.is_some()
-        && cand
-            .live
-            .as_mut()
-            .and_then(|l| l.server.as_mut())
-            .is_some_and(|s| s.exit_status().is_some());
+    let server_died = match cand.live.as_mut().and_then(|l| l.server.as_mut()) {
+        // A crash cuts the streams a moment before the process is gone: when requests failed,
+        // give the process that moment before deciding whether it lives.
+        Some(server) if saw_failures(&record) => server.exited_within(CRASH_SETTLE).await,
+        Some(server) => server.exit_status().is_some(),
+        None => false,
+    };
     if server_died {
         mark_crashed(ctx, &mut record, cand).await;
     }
@@ -365,6 +389,15 @@ async fn conclude(
         server::stop(&mut cand.live).await;
     }
     Ok(())
+}
+
+/// How long a trial with failed requests waits for its server's exit to show, when it is dying.
+const CRASH_SETTLE: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// Whether a trial saw failed requests (or failed its warmup), as a crashing server leaves it.
+fn saw_failures(record: &TrialRecord) -> bool {
+    record.diagnosis == Some(Diagnosis::WarmupFailed)
+        || record.metrics.as_ref().is_some_and(|m| m.failed > 0)
 }
 
 /// The server exited during the trial: the record says so, with the log line that explains it.

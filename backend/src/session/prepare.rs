@@ -95,6 +95,15 @@ pub(super) async fn prepare_scenarios(
         if !cfg.resume {
             let _ = std::fs::remove_file(dir.live_results());
         }
+        if let Some(aside) = results::jsonl::repair_torn_tail(&dir.live_results())? {
+            reporter.report(&RunEvent::Notice {
+                text: format!(
+                    "warning: the last line of {} was torn (a crash or a full disk mid-write); it was moved to {}",
+                    dir.live_results().display(),
+                    aside.display()
+                ),
+            });
+        }
         let records = resumed_records(cfg, &dir.live_results(), sla_changed)?;
         reporter.report(&RunEvent::ScenarioPrepared {
             scenario: scenario.name.clone(),

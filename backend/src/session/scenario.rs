@@ -1,7 +1,7 @@
 //! Per-scenario state during a run: prepared dataset, request path, the records so far (resumed
 //! and new), the stage incumbents, and writing the scenario's result files.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use anyhow::Context;
 
@@ -32,6 +32,8 @@ pub(crate) struct ScenarioState {
     pub incumbent: HashMap<Stage, f64>,
     /// What the confirmation stage found, once it ran.
     pub confirmation: Option<Confirmation>,
+    /// Trial keys of the records this run added.
+    pub fresh: HashSet<String>,
 }
 
 impl ScenarioState {
@@ -56,6 +58,7 @@ impl ScenarioState {
             stored,
             incumbent: HashMap::new(),
             confirmation: None,
+            fresh: HashSet::new(),
         }
     }
 
@@ -74,6 +77,7 @@ impl ScenarioState {
         results::append_jsonl(&self.dir.live_results(), &record)?;
         self.note_incumbent(&record);
         self.records.retain(|r| r.trial_key != record.trial_key);
+        self.fresh.insert(record.trial_key.clone());
         self.records.push(record);
         Ok(())
     }

@@ -62,6 +62,7 @@ const VALUE_FLAGS: &[&str] = &[
     "sim-runtime-oom-every",
     "sim-noise-pct",
     "sim-noise-seed",
+    "sim-crash-after-requests",
     "fixed-ttft-ms",
     "fixed-itl-ms",
 ];

@@ -184,6 +184,9 @@ fn build_state(
         runtime_oom_every: args
             .number("sim-runtime-oom-every")
             .map(|n| n.max(0.0) as u64),
+        crash_after_requests: args
+            .number("sim-crash-after-requests")
+            .map(|n| n.max(0.0) as u64),
         served: AtomicUsize::new(0),
     })
 }

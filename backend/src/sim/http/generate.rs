@@ -1,6 +1,7 @@
 //! The generation endpoints (`/generate`, `/v1/completions`, `/v1/chat/completions`): each
 //! request is checked, counted and answered from a fixed-latency plan or from a replica of the
-//! GPU model's engine, streamed or whole; every Nth may fail with a simulated out-of-memory.
+//! GPU model's engine, streamed or whole; every Nth may fail with a simulated out-of-memory, and
+//! the process may crash after N requests.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -79,6 +80,9 @@ async fn serve(state: Arc<SimState>, api: Api, body: Bytes, arrival: Arrival) ->
         Err(message) => return bad_request(&message),
     };
     let nth = state.served.fetch_add(1, Ordering::Relaxed) as u64 + 1;
+    if state.crash_after_requests.is_some_and(|after| nth > after) {
+        crash(nth);
+    }
     if state
         .runtime_oom_every
         .is_some_and(|every| every > 0 && nth.is_multiple_of(every))
@@ -129,6 +133,19 @@ fn runtime_oom(prompt: u64) -> Response {
     );
     let chunk = json!({"error": {"message": "CUDA out of memory", "type": "internal_error"}});
     sse_response(Body::from(format!("data: {chunk}\n\ndata: [DONE]\n\n")))
+}
+
+/// `--sim-crash-after-requests`: the process dies mid-run, as a real server can (a segfault in a
+/// kernel, a NCCL abort): every connection is cut and the log ends with the fatal error.
+#[expect(
+    clippy::print_stderr,
+    reason = "the simulated server logs to stderr like a real one"
+)]
+fn crash(nth: u64) -> ! {
+    eprintln!(
+        "[sim] Fatal Python error: Segmentation fault (simulated crash at generation request {nth})"
+    );
+    std::process::exit(139);
 }
 
 fn start_generation(

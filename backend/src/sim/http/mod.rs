@@ -54,6 +54,9 @@ pub(super) struct SimState {
     /// Every Nth generation request fails with a CUDA out-of-memory error (logged, and an error
     /// chunk in the stream), as a real server can OOM mid-run on a long prompt.
     pub runtime_oom_every: Option<u64>,
+    /// After this many generation requests, the next one makes the process exit at once (a
+    /// crash mid-run: in-flight requests are cut, the log ends with a fatal error).
+    pub crash_after_requests: Option<u64>,
     /// Generation requests served so far.
     pub served: AtomicUsize,
 }
