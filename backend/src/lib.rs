@@ -9,6 +9,8 @@ pub mod commands;
 pub mod config;
 pub mod dataset;
 pub mod dataset_commands;
+#[cfg(test)]
+mod fuzz;
 pub mod hardware;
 pub mod launcher;
 pub mod loadgen;

@@ -12,6 +12,8 @@ mod h1;
 pub mod request;
 pub mod schedule;
 pub mod stream;
+#[cfg(test)]
+mod stream_fuzz_tests;
 
 use std::sync::Arc;
 use std::time::Duration;
