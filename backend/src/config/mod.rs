@@ -2,10 +2,13 @@
 //! keys are errors with a did-you-mean hint, every error names file, line and column), then
 //! resolved into a [`RunConfig`] with upstream defaults and autobench's fixes.
 
+mod budget;
 mod de;
 mod error;
 pub mod file;
 mod framework;
+#[cfg(test)]
+mod fuzz_tests;
 mod resolve;
 
 use std::path::Path;
@@ -29,6 +32,7 @@ pub fn load(path: &Path) -> Result<RunConfig, ConfigError> {
 
 /// Parses and resolves config text (`path` is used for messages and relative paths).
 pub fn parse(path: &Path, text: &str) -> Result<RunConfig, ConfigError> {
+    budget::check(text).map_err(|e| ConfigError::from_yaml(path, &e))?;
     reject_framework_neutral_schema(path, text)?;
     let raw: file::ConfigFile =
         serde_norway::from_str(text).map_err(|e| ConfigError::from_yaml(path, &e))?;
