@@ -13,6 +13,8 @@ mod commands;
 mod config;
 mod dataset;
 mod dataset_commands;
+#[cfg(test)]
+mod fuzz;
 mod hardware;
 pub mod launcher;
 mod loadgen;

@@ -108,10 +108,15 @@ pub fn parse<K: Kind>(name: &str) -> Result<K, UnknownName> {
 
 /// The closest of `candidates` to `word` by edit distance, if within a typo's reach.
 pub fn closest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
+    let reach = |c: &str| (c.len().max(word.len()) / 3).max(2);
+    let chars = word.chars().count();
     candidates
         .iter()
+        // The distance is at least the difference in length: a word far longer than every
+        // candidate (a pasted blob) is no typo, and is not compared character by character.
+        .filter(|c| chars.abs_diff(c.chars().count()) <= reach(c))
         .map(|c| (edit_distance(word, c), *c))
-        .filter(|(distance, c)| *distance <= (c.len().max(word.len()) / 3).max(2))
+        .filter(|(distance, c)| *distance <= reach(c))
         .min_by_key(|(distance, _)| *distance)
         .map(|(_, c)| c)
 }

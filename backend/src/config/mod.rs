@@ -2,10 +2,13 @@
 //! keys are errors with a did-you-mean hint, every error names file, line and column), then
 //! resolved into a [`RunConfig`] with upstream defaults and autobench's fixes.
 
+mod budget;
 mod de;
 mod error;
 pub(crate) mod file;
 mod framework;
+#[cfg(test)]
+mod fuzz_tests;
 mod kinds;
 mod paths;
 mod plan;
@@ -47,6 +50,7 @@ pub(crate) fn parse_relative_to(
     text: &str,
     base: &Path,
 ) -> Result<RunConfig, ConfigError> {
+    budget::check(text).map_err(|e| ConfigError::from_yaml(path, &e))?;
     reject_framework_neutral_schema(path, text)?;
     let mut raw: file::ConfigFile =
         serde_norway::from_str(text).map_err(|e| ConfigError::from_yaml(path, &e))?;

@@ -5,6 +5,8 @@
 //! generator sees one format whatever the source was.
 
 mod canonical;
+#[cfg(test)]
+mod canonical_fuzz_tests;
 pub(crate) mod conversations;
 pub(crate) mod count;
 pub(crate) mod gsp;

@@ -12,6 +12,8 @@ mod h1;
 pub(crate) mod request;
 pub(crate) mod schedule;
 pub(crate) mod stream;
+#[cfg(test)]
+mod stream_fuzz_tests;
 
 use std::sync::Arc;
 use std::time::Duration;

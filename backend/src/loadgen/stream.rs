@@ -11,6 +11,23 @@
 
 use serde_json::Value;
 
+/// The most output tokens one response may claim, far above any output length in use. A larger
+/// count comes from a broken server, and believing it would allocate one inter-token gap per
+/// claimed token (a count of 10^12 aborted the client): the response is malformed.
+pub(crate) const MAX_REPORTED_OUTPUT_TOKENS: u64 = 1 << 20;
+
+/// The most prompt tokens one response may claim, far above any context window; larger counts
+/// would overflow the trial's token sums.
+pub(crate) const MAX_REPORTED_PROMPT_TOKENS: u64 = 1 << 32;
+
+/// A server-reported token count, refused above `limit`.
+fn count(reported: Option<u64>, limit: u64) -> Result<Option<u64>, RequestError> {
+    match reported {
+        Some(tokens) if tokens > limit => Err(RequestError::Malformed),
+        other => Ok(other),
+    }
+}
+
 /// Which stream format to expect.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum StreamFormat {
@@ -131,11 +148,15 @@ impl StreamParser {
         if chunk.error.is_some() || chunk.object.as_deref() == Some("error") {
             return Err(RequestError::StreamError);
         }
+        if let Some(meta) = &chunk.meta_info {
+            count(meta.completion_tokens, MAX_REPORTED_OUTPUT_TOKENS)?;
+            count(meta.prompt_tokens, MAX_REPORTED_PROMPT_TOKENS)?;
+        }
         if let Some(usage) = &chunk.usage {
-            if let Some(tokens) = usage.completion_tokens {
+            if let Some(tokens) = count(usage.completion_tokens, MAX_REPORTED_OUTPUT_TOKENS)? {
                 self.outcome.reported_output_tokens = Some(tokens);
             }
-            if let Some(tokens) = usage.prompt_tokens {
+            if let Some(tokens) = count(usage.prompt_tokens, MAX_REPORTED_PROMPT_TOKENS)? {
                 self.outcome.reported_prompt_tokens = Some(tokens);
             }
         }
@@ -356,8 +377,8 @@ pub(crate) fn parse_whole(
         .unwrap_or_default()
         .to_string();
     Ok((
-        out.and_then(Value::as_u64),
-        prompt.and_then(Value::as_u64),
+        count(out.and_then(Value::as_u64), MAX_REPORTED_OUTPUT_TOKENS)?,
+        count(prompt.and_then(Value::as_u64), MAX_REPORTED_PROMPT_TOKENS)?,
         text,
     ))
 }
@@ -498,6 +519,45 @@ mod tests {
         assert_eq!(out.first_token_at, None);
         assert_eq!(out.reported_output_tokens, Some(0));
         assert_eq!(out.last_at, 0.2);
+    }
+
+    #[test]
+    fn impossible_token_counts_are_malformed() {
+        let huge = MAX_REPORTED_OUTPUT_TOKENS + 1;
+        assert_eq!(
+            run(
+                StreamFormat::Native,
+                &[(
+                    &format!(r#"data: {{"text":"a","meta_info":{{"completion_tokens":{huge}}}}}"#),
+                    0.1
+                )]
+            ),
+            Err(RequestError::Malformed)
+        );
+        assert_eq!(
+            run(
+                StreamFormat::Completions,
+                &[
+                    (r#"data: {"choices":[{"text":"x"}]}"#, 0.1),
+                    (
+                        r#"data: {"choices":[{"text":"y","finish_reason":"length"}]}"#,
+                        0.2
+                    ),
+                    (
+                        &format!(
+                            r#"data: {{"choices":[],"usage":{{"completion_tokens":{huge}}}}}"#
+                        ),
+                        0.3
+                    ),
+                ]
+            ),
+            Err(RequestError::Malformed)
+        );
+        let body = format!(r#"{{"usage":{{"completion_tokens":{huge}}}}}"#);
+        assert_eq!(
+            parse_whole(StreamFormat::Completions, body.as_bytes()),
+            Err(RequestError::Malformed)
+        );
     }
 
     #[test]

@@ -24,8 +24,9 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let mut file = tempfile::NamedTempFile::new_in(dir)
         .with_context(|| format!("cannot write in {}", dir.display()))?;
-    file.write_all(bytes)?;
-    file.as_file().sync_data()?;
+    file.write_all(bytes)
+        .and_then(|()| file.as_file().sync_data())
+        .with_context(|| format!("cannot write {}", path.display()))?;
     let file = file
         .persist(path)
         .with_context(|| format!("cannot write {}", path.display()))?;

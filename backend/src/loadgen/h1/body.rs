@@ -81,6 +81,20 @@ impl Framing {
     }
 }
 
+/// The longest chunk-size or trailer line accepted; a longer one is malformed (it would otherwise
+/// be buffered for as long as the server kept sending it).
+const MAX_LINE: usize = 64 * 1024;
+
+/// The position of the next newline at or after `at`, `None` while the line is incomplete, or an
+/// error once the incomplete line is longer than [`MAX_LINE`].
+fn line_end(input: &[u8], at: usize) -> Result<Option<usize>, RequestError> {
+    match memchr::memchr(b'\n', &input[at..]) {
+        Some(end) => Ok(Some(end)),
+        None if input.len() - at > MAX_LINE => Err(RequestError::Malformed),
+        None => Ok(None),
+    }
+}
+
 /// Decodes as much chunked framing from `input` as is complete; returns the bytes used.
 fn decode_chunked(
     state: &mut Chunk,
@@ -91,7 +105,7 @@ fn decode_chunked(
     loop {
         match *state {
             Chunk::Size => {
-                let Some(end) = memchr::memchr(b'\n', &input[at..]) else {
+                let Some(end) = line_end(input, at)? else {
                     return Ok(at);
                 };
                 let line = &input[at..at + end];
@@ -124,7 +138,7 @@ fn decode_chunked(
                 };
             }
             Chunk::DataEnd => {
-                let Some(end) = memchr::memchr(b'\n', &input[at..]) else {
+                let Some(end) = line_end(input, at)? else {
                     return Ok(at);
                 };
                 if input[at..at + end].iter().any(|b| *b != b'\r') {
@@ -134,7 +148,7 @@ fn decode_chunked(
                 *state = Chunk::Size;
             }
             Chunk::Trailers => {
-                let Some(end) = memchr::memchr(b'\n', &input[at..]) else {
+                let Some(end) = line_end(input, at)? else {
                     return Ok(at);
                 };
                 let empty = input[at..at + end].iter().all(|b| *b == b'\r');
@@ -173,5 +187,14 @@ mod tests {
         }
         let mut state = Chunk::Size;
         assert!(decode_chunked(&mut state, b"zz\r\n", &mut Vec::new()).is_err());
+    }
+
+    #[test]
+    fn a_size_line_that_never_ends_is_malformed() {
+        let mut state = Chunk::Size;
+        let line = vec![b'1'; MAX_LINE];
+        assert_eq!(decode_chunked(&mut state, &line, &mut Vec::new()), Ok(0));
+        let longer = vec![b'1'; MAX_LINE + 1];
+        assert!(decode_chunked(&mut state, &longer, &mut Vec::new()).is_err());
     }
 }

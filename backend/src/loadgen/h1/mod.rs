@@ -14,6 +14,8 @@
 
 mod body;
 mod exchange;
+#[cfg(test)]
+mod fuzz_tests;
 mod pool;
 mod response;
 

@@ -35,23 +35,35 @@ impl Response<'_> {
         if self.framing.done() {
             return Ok(false);
         }
-        if self.buf.is_empty() {
-            let stream = self.stream.as_mut().ok_or(RequestError::Other)?;
-            let (read, arrived) = self
-                .reader
-                .read_more(stream, &mut self.buf)
-                .await
-                .map_err(|_| RequestError::Truncated)?;
-            self.arrived = arrived;
-            if read == 0 {
-                return match self.framing {
-                    Framing::Close => Ok(false),
-                    _ => Err(RequestError::Truncated),
-                };
+        // What is buffered may be only part of the framing (a chunk-size line cut between two
+        // packets): then nothing decodes, and only more bytes from the socket can help.
+        let mut read = self.buf.is_empty();
+        loop {
+            if read {
+                let stream = self.stream.as_mut().ok_or(RequestError::Other)?;
+                let (count, arrived) = self
+                    .reader
+                    .read_more(stream, &mut self.buf)
+                    .await
+                    .map_err(|_| RequestError::Truncated)?;
+                self.arrived = arrived;
+                if count == 0 {
+                    return match self.framing {
+                        Framing::Close => Ok(false),
+                        _ => Err(RequestError::Truncated),
+                    };
+                }
             }
+            let (buffered, decoded) = (self.buf.len(), out.len());
+            self.framing.decode(&mut self.buf, out)?;
+            if self.framing.done() {
+                return Ok(self.release());
+            }
+            if self.buf.len() != buffered || out.len() != decoded {
+                return Ok(true);
+            }
+            read = true;
         }
-        self.framing.decode(&mut self.buf, out)?;
-        Ok(!self.framing.done() || self.release())
     }
 
     /// When the kernel received the bytes that the latest [`Response::read_into`] returned (the
