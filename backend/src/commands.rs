@@ -169,8 +169,14 @@ fn best_line(best: &shared::record::TrialRecord, confirmation: Option<&Confirmat
         .filter(|c| !c.confirmed)
         .and_then(|c| c.passes_at)
         .unwrap_or_else(|| ranking::credited_rate(best));
+    let unconfirmed = confirmation.is_some_and(|c| !c.confirmed && c.passes_at.is_none());
+    let held = if unconfirmed {
+        " in the search only"
+    } else {
+        ""
+    };
     format!(
-        "candidate {} ({} stage) met the SLA at {:.4} req/s{interval} (max_concurrency {}), {:.1} output tok/s, mean TTFT {:.1} ms, mean TPOT {:.2} ms",
+        "candidate {} ({} stage) met the SLA at {:.4} req/s{held}{interval} (max_concurrency {}), {:.1} output tok/s, mean TTFT {:.1} ms, mean TPOT {:.2} ms",
         best.candidate_id,
         best.stage,
         rate,
