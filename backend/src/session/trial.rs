@@ -298,11 +298,15 @@ async fn replicate(
         * length;
     let requests = workload.for_rate(id.qps, min_seconds).ok()?;
     let planned = requests.len();
-    let cap = cfg
-        .benchmark
-        .max_requests_per_point
-        .unwrap_or(3 * planned as u64)
-        .max(planned as u64);
+    // A confirmation trial is already three times as long; it is not extended further.
+    let cap = match id.stage {
+        Stage::Confirm => planned as u64,
+        _ => cfg
+            .benchmark
+            .max_requests_per_point
+            .unwrap_or(3 * planned as u64)
+            .max(planned as u64),
+    };
     let mut pooled: Vec<RequestResult> = Vec::new();
     let mut runs: Vec<(TrialMetrics, ClientStats, usize)> = Vec::new();
     let mut early: Option<(String, bool)> = None;
