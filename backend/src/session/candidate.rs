@@ -24,7 +24,7 @@ struct Candidate<'f> {
 }
 
 /// Which walks a candidate runs.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(super) enum Walks {
     /// The configured rate plan, for every `max_concurrency`, in every scenario.
     All,
@@ -36,6 +36,16 @@ pub(super) enum Walks {
         scenario: usize,
         /// The rate.
         qps: f64,
+        /// The concurrency cap.
+        max_concurrency: Option<u64>,
+    },
+    /// Rates in order, one at a time, until one passes (the confirmation's step down from a
+    /// winning rate that did not hold).
+    UntilPass {
+        /// Scenario index.
+        scenario: usize,
+        /// The rates, highest first.
+        rates: Vec<f64>,
         /// The concurrency cap.
         max_concurrency: Option<u64>,
     },
@@ -81,11 +91,25 @@ pub(super) async fn run_candidate(
             qps,
             max_concurrency,
         } => vec![(scenario, max_concurrency, QpsPlan::Fixed(vec![qps]))],
+        Walks::UntilPass {
+            scenario,
+            ref rates,
+            max_concurrency,
+        } => rates
+            .iter()
+            .map(|qps| (scenario, max_concurrency, QpsPlan::Fixed(vec![*qps])))
+            .collect(),
     };
+    let until_pass = matches!(walks, Walks::UntilPass { .. });
     let mut picked: Vec<usize> = plans.iter().map(|(s, _, _)| *s).collect();
     picked.dedup();
     for (scenario_index, mc, plan) in plans {
         if !walk(ctx, scenarios, &mut cand, scenario_index, mc, &plan).await? {
+            break;
+        }
+        if until_pass
+            && (cand.dead.is_some() || passed(&scenarios[scenario_index], &cand, &plan, mc))
+        {
             break;
         }
     }
@@ -103,6 +127,20 @@ pub(super) async fn run_candidate(
         });
     }
     Ok(())
+}
+
+/// Whether this candidate's stage has a passing trial at the plan's (single) rate.
+fn passed(state: &ScenarioState, cand: &Candidate<'_>, plan: &QpsPlan, mc: Option<u64>) -> bool {
+    let QpsPlan::Fixed(rates) = plan else {
+        return false;
+    };
+    state.records.iter().any(|r| {
+        r.stage == cand.stage
+            && r.candidate_id == cand.index
+            && r.max_concurrency == mc
+            && r.sla_passed
+            && rates.contains(&r.requested_qps)
+    })
 }
 
 /// One walk of the rate plan; `false` when the run is stopping.

@@ -2,7 +2,8 @@
 //! baseline (candidate 0) are measured again at the winning rate, with fresh arrivals and a trial
 //! three times as long. The winner is confirmed when it meets the SLA again; when
 //! another contender meets it too, the two are not separable at this rate and the answer prefers
-//! the baseline, then the command that changes fewer flags.
+//! the baseline, then the command that changes fewer flags. When none meets it, the winner steps
+//! down ([`STEP_DOWN`]) in equally long trials until it does, and the answer is the rate it held.
 
 use shared::events::{CandidateInfo, RunEvent};
 use shared::flags::{self, FlagMap};
@@ -53,10 +54,47 @@ pub(super) async fn run_stage(
         if ctx.stop.is_some() {
             return Ok(());
         }
+        if !contenders.iter().any(|(id, _)| {
+            confirm_trial(&scenarios[index].records, *id, &winner).is_some_and(|t| t.sla_passed)
+        }) && let Some(flags) = all.get(winner.candidate_id)
+        {
+            let walks = Walks::UntilPass {
+                scenario: index,
+                rates: step_down(winner.requested_qps),
+                max_concurrency: winner.max_concurrency,
+            };
+            candidate::run_candidate(
+                ctx,
+                scenarios,
+                Stage::Confirm,
+                winner.candidate_id,
+                flags,
+                walks,
+            )
+            .await?;
+            if ctx.stop.is_some() {
+                return Ok(());
+            }
+        }
         let state = &mut scenarios[index];
         state.confirmation = Some(decide(&state.records, &winner, &contenders, all));
     }
     Ok(())
+}
+
+/// How far each step of the step-down goes: a confirmation that fails at the winning rate tries
+/// the winner again at 5%, 10% and 14% lower rates (long trials, fresh arrivals) until one holds.
+const STEP_DOWN: f64 = 1.05;
+const STEP_DOWN_STEPS: i32 = 3;
+
+/// The rates of the step-down below `rate` (to a ten-thousandth, as bisection midpoints are).
+fn step_down(rate: f64) -> Vec<f64> {
+    (1..=STEP_DOWN_STEPS)
+        .map(|k| {
+            let qps = rate / STEP_DOWN.powi(k);
+            format!("{qps:.4}").parse().unwrap_or(qps)
+        })
+        .collect()
 }
 
 /// The best SLA-passing base-stage trial.
@@ -150,7 +188,16 @@ fn decide(
             .unwrap_or(winner.candidate_id)
     };
     let (passes_at, fails_at) = bracket(records, winner, confirmed);
-    let note = note(winner, confirmed, &tied_with, chosen);
+    let held_lower = (!confirmed && passes_at.is_some_and(|p| p < winner.requested_qps))
+        .then_some(passes_at)
+        .flatten()
+        .filter(|p| stepped_down_to(records, winner, *p));
+    let mut note = note(winner, confirmed, &tied_with, chosen);
+    if let Some(rate) = held_lower {
+        note.push_str(&format!(
+            "; stepping down, it met the SLA at {rate:.2} req/s in a confirmation trial"
+        ));
+    }
     Confirmation {
         rate: winner.requested_qps,
         max_concurrency: winner.max_concurrency,
@@ -183,6 +230,29 @@ fn bracket(
                 && !r.metrics.as_ref().is_some_and(|m| m.client_limited())
         })
         .collect();
+    let stepped: Vec<&TrialRecord> = records
+        .iter()
+        .filter(|r| {
+            r.stage == Stage::Confirm
+                && r.candidate_id == winner.candidate_id
+                && r.max_concurrency == winner.max_concurrency
+                && r.requested_qps < winner.requested_qps
+                && r.metrics.is_some()
+        })
+        .collect();
+    let stepped_pass = stepped
+        .iter()
+        .filter(|r| r.sla_passed)
+        .map(|r| r.requested_qps)
+        .reduce(f64::max);
+    if !confirmed && let Some(passes) = stepped_pass {
+        let fails = stepped
+            .iter()
+            .filter(|r| !r.sla_passed && r.requested_qps > passes)
+            .map(|r| r.requested_qps)
+            .fold(winner.requested_qps, f64::min);
+        return (Some(passes), Some(fails));
+    }
     let passes_at = if confirmed {
         Some(winner.requested_qps)
     } else {
@@ -203,6 +273,17 @@ fn bracket(
             Some(low.map_or(q, |l| l.min(q)))
         });
     (passes_at, fails_at)
+}
+
+/// Whether the winner passed a step-down confirmation trial at `rate`.
+fn stepped_down_to(records: &[TrialRecord], winner: &TrialRecord, rate: f64) -> bool {
+    records.iter().any(|r| {
+        r.stage == Stage::Confirm
+            && r.candidate_id == winner.candidate_id
+            && r.max_concurrency == winner.max_concurrency
+            && r.requested_qps == rate
+            && r.sla_passed
+    })
 }
 
 fn class_of(trial: &TrialRecord) -> String {
@@ -299,6 +380,17 @@ mod tests {
         assert_eq!(c.chosen, 2);
         assert_eq!((c.passes_at, c.fails_at), (Some(5.0), Some(8.0)));
         assert!(c.note.contains("NOT"), "{}", c.note);
+        let mut stepped = overturned.clone();
+        let rates = step_down(8.0);
+        assert_eq!(rates, [7.619, 7.2562, 6.9107]);
+        stepped.extend([
+            record("confirm", 2, rates[0], false),
+            record("confirm", 2, rates[1], true),
+        ]);
+        let c = decide(&stepped, &winner, &roles, &candidates);
+        assert!(!c.confirmed);
+        assert_eq!((c.passes_at, c.fails_at), (Some(rates[1]), Some(rates[0])));
+        assert!(c.note.contains("met the SLA at 7.26"), "{}", c.note);
         let simpler = [flags(&[]), flags(&[("a", 1)]), flags(&[("a", 1), ("b", 2)])];
         let mut tied_runner_up = records[..4].to_vec();
         tied_runner_up.extend([
