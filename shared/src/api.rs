@@ -121,6 +121,12 @@ pub struct CandidateState {
     pub id: usize,
     /// Where it stands.
     pub phase: CandidatePhase,
+    /// What it changes from the baseline ([`crate::naming::label`]).
+    #[serde(default)]
+    pub label: String,
+    /// Its launch command (secrets redacted), once launched.
+    #[serde(default)]
+    pub command: Option<String>,
 }
 
 /// One scenario of the run page.
@@ -137,6 +143,21 @@ pub struct ScenarioView {
     /// What re-measuring the top candidates found (once the run confirmed its answer).
     #[serde(default)]
     pub confirmation: Option<crate::verdict::Confirmation>,
+    /// The best candidate's name ([`crate::naming::label`]).
+    #[serde(default)]
+    pub best_label: Option<String>,
+    /// The trial behind the best rate (its verdict gives the headroom to each SLA limit).
+    #[serde(default)]
+    pub best_trial: Option<TrialRecord>,
+    /// The baseline's best passing rate, for the gain.
+    #[serde(default)]
+    pub baseline_rate: Option<f64>,
+    /// `true` while the run goes on: the best so far, not yet the answer.
+    #[serde(default)]
+    pub so_far: bool,
+    /// Candidate names by id, for tables and legends.
+    #[serde(default)]
+    pub labels: std::collections::BTreeMap<usize, String>,
 }
 
 /// The run page.
@@ -160,7 +181,23 @@ pub struct RunDetail {
     /// version), each naming its line; the page shows what did parse.
     #[serde(default)]
     pub warnings: Vec<String>,
+    /// Why the run is partial, interrupted or failed (its last words).
+    #[serde(default)]
+    pub partial: Option<String>,
+    /// When the run last wrote an event.
+    #[serde(default)]
+    pub last_update: Option<String>,
+    /// Says "running" but has written nothing for [`STALE_AFTER_S`] (a synced remote run whose
+    /// log stopped, or a run killed without a word).
+    #[serde(default)]
+    pub stale: bool,
+    /// This dashboard started the run and can stop it; `None` when it can, else why not.
+    #[serde(default)]
+    pub stop_refused: Option<String>,
 }
+
+/// A running run silent for this long is shown as stale.
+pub const STALE_AFTER_S: i64 = 15 * 60;
 
 /// A config problem, with its place in the file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -257,6 +257,9 @@ pub struct RunView {
     pub answers: Vec<ScenarioAnswer>,
     /// The writing process.
     pub pid: Option<u32>,
+    /// The baseline's flags (candidate 0 of the base stage), which candidates are named against.
+    #[serde(default)]
+    pub baseline: Option<crate::flags::FlagMap>,
 }
 
 impl RunView {
@@ -280,11 +283,19 @@ impl RunView {
             RunEvent::StageStarted { candidates, .. } => {
                 for c in candidates {
                     self.set(c.stage, c.id, CandidatePhase::Waiting);
+                    self.name(c);
                 }
             }
             RunEvent::CandidateLaunching {
-                stage, candidate, ..
-            } => self.set(*stage, *candidate, CandidatePhase::Launching),
+                stage,
+                candidate,
+                command,
+            } => {
+                self.set(*stage, *candidate, CandidatePhase::Launching);
+                if let Some(c) = self.find_mut(*stage, *candidate) {
+                    c.command = Some(command.clone());
+                }
+            }
             RunEvent::CandidateReady {
                 stage, candidate, ..
             } => self.set(*stage, *candidate, CandidatePhase::WarmingUp),
@@ -358,9 +369,32 @@ impl RunView {
             pid: Some(plan.pid),
             ..RunView::default()
         };
+        self.baseline = plan
+            .candidates
+            .iter()
+            .find(|c| c.stage == Stage::Base && c.id == 0)
+            .map(|c| c.flags.clone());
         for c in &plan.candidates {
             self.set(c.stage, c.id, CandidatePhase::Waiting);
+            self.name(c);
         }
+    }
+
+    /// Names a candidate by what it changes from the baseline.
+    fn name(&mut self, info: &CandidateInfo) {
+        let label = match &self.baseline {
+            Some(baseline) => crate::naming::label(&info.flags, baseline),
+            None => format!("cand {}", info.id),
+        };
+        if let Some(c) = self.find_mut(info.stage, info.id) {
+            c.label = label;
+        }
+    }
+
+    fn find_mut(&mut self, stage: Stage, id: usize) -> Option<&mut CandidateState> {
+        self.candidates
+            .iter_mut()
+            .find(|c| c.stage == stage && c.id == id)
     }
 
     /// A candidate that was still busy when the run ended is shown as stopped, not as probing.
@@ -392,7 +426,13 @@ impl RunView {
             .find(|c| c.stage == stage && c.id == id)
         {
             Some(existing) => existing.phase = phase,
-            None => self.candidates.push(CandidateState { stage, id, phase }),
+            None => self.candidates.push(CandidateState {
+                stage,
+                id,
+                phase,
+                label: format!("cand {id}"),
+                command: None,
+            }),
         }
     }
 }

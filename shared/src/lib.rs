@@ -10,6 +10,7 @@ pub mod events;
 pub mod flags;
 pub mod kinds;
 pub mod metrics;
+pub mod naming;
 pub mod qps;
 pub mod ranking;
 pub mod record;

@@ -49,6 +49,51 @@ impl LimitCheck {
         )
     }
 
+    /// The limit's name for people: `p99_ttft_from_scheduled_ms` is "p99 TTFT (from scheduled)",
+    /// `success_rate` is "success rate".
+    pub fn title(&self) -> String {
+        let base = self.name.trim_end_matches("_ms");
+        let scheduled = base.contains("_from_scheduled");
+        let base = base.replace("_from_scheduled", "");
+        let mut words: Vec<String> = base
+            .split('_')
+            .map(|w| match w {
+                "ttft" | "tpot" | "itl" | "e2e" | "e2el" => w.to_uppercase(),
+                other => other.to_string(),
+            })
+            .collect();
+        if scheduled {
+            words.push("(from scheduled)".into());
+        }
+        words.join(" ")
+    }
+
+    /// The headroom to the limit: "p99 TTFT 534 ms of 1000 ms (53%)", "success rate 100% (at
+    /// least 99%)".
+    pub fn headroom(&self) -> String {
+        let title = self.title();
+        match (self.floor, self.estimate) {
+            (_, None) => format!("{title}: not measured"),
+            (true, Some(v)) => format!(
+                "{title} {:.1}% (at least {:.1}%)",
+                v * 100.0,
+                self.limit * 100.0
+            ),
+            (false, Some(v)) => {
+                let share = if self.limit > 0.0 {
+                    format!(" ({:.0}%)", v / self.limit * 100.0)
+                } else {
+                    String::new()
+                };
+                let digits = if self.limit < 100.0 { 1 } else { 0 };
+                format!(
+                    "{title} {v:.digits$} ms of {:.digits$} ms{share}",
+                    self.limit
+                )
+            }
+        }
+    }
+
     /// Whether the point estimate meets the limit.
     pub fn estimate_holds(&self) -> bool {
         match self.estimate {
@@ -207,5 +252,27 @@ mod tests {
             checks: vec![open],
         };
         assert_eq!(verdict.class(), "pass (inconclusive)");
+        let check = LimitCheck {
+            name: "p99_ttft_from_scheduled_ms".into(),
+            limit: 1000.0,
+            floor: false,
+            estimate: Some(534.2),
+            lower: None,
+            upper: None,
+            decision: Decision::Pass,
+        };
+        assert_eq!(check.title(), "p99 TTFT (from scheduled)");
+        assert_eq!(
+            check.headroom(),
+            "p99 TTFT (from scheduled) 534 ms of 1000 ms (53%)"
+        );
+        let rate = LimitCheck {
+            name: "success_rate".into(),
+            limit: 0.99,
+            floor: true,
+            estimate: Some(1.0),
+            ..check
+        };
+        assert_eq!(rate.headroom(), "success rate 100.0% (at least 99.0%)");
     }
 }

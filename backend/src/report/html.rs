@@ -14,7 +14,9 @@ pre{background:#f4f6f8;padding:10px;overflow-x:auto;border-radius:4px}\
 table{border-collapse:collapse;font-size:12px}td,th{border:1px solid #d7dce1;padding:3px 6px;text-align:left;white-space:nowrap}\
 th{background:#eef1f4;position:sticky;top:0}.scroll{overflow-x:auto;max-height:600px}\
 .pass{color:#12703a;font-weight:600}.fail{color:#a31515;font-weight:600}.plots{display:flex;flex-wrap:wrap;gap:12px}\
-.muted{color:#667}";
+.muted{color:#667}.banner{padding:10px 14px;border-radius:6px;border:1px solid #e0a040;background:#fff4e0;color:#6b4200;font-size:15px}\
+.banner.failed{border-color:#d05050;background:#fde8e8;color:#7a1010}.gain{color:#12703a;font-weight:600}.rate{font-size:1.4em}\
+@media (prefers-color-scheme:dark){body{background:#14191f;color:#dde3ea}pre{background:#1d252e}th{background:#232b34}td,th{border-color:#36414d}}";
 
 /// Escapes text for HTML content and attribute values.
 pub(super) fn escape(text: &str) -> String {
@@ -45,6 +47,7 @@ pub(super) fn render(data: &RunData) -> String {
         escape(&title)
     );
     let _ = write!(out, "<h1>autobench report: {}</h1>", escape(&title));
+    banner(&mut out, data);
     if let Some(sla) = data.sla() {
         let _ = write!(out, "<p>SLA: {}</p>", escape(&sla_text(&sla)));
     }
@@ -55,6 +58,93 @@ pub(super) fn render(data: &RunData) -> String {
     settings_section(&mut out, data);
     out.push_str("</body></html>\n");
     out
+}
+
+/// PARTIAL / INTERRUPTED / FAILED / STILL RUNNING, so a report of an unfinished run never reads
+/// as final.
+fn banner(out: &mut String, data: &RunData) {
+    use shared::api::RunStatus;
+    let why = data.view.partial.clone().unwrap_or_default();
+    let (class, title, text) = match data.view.status {
+        Some(RunStatus::Partial) => ("partial", "PARTIAL", why),
+        Some(RunStatus::Interrupted) => (
+            "interrupted",
+            "INTERRUPTED",
+            format!("{why} Partial results; run the same command again to resume."),
+        ),
+        Some(RunStatus::Failed) => ("failed", "FAILED", why),
+        Some(RunStatus::Running) => (
+            "running",
+            "STILL RUNNING",
+            "this report was made before the run ended; its answers may change.".to_string(),
+        ),
+        _ => return,
+    };
+    let _ = write!(
+        out,
+        "<div class=\"banner {class}\"><b>{title}</b> {}</div>",
+        escape(text.trim())
+    );
+}
+
+/// Candidate names by id, from the run's events, else from the records against candidate 0.
+fn label_of(data: &RunData, scenario: &ScenarioData, id: usize) -> String {
+    if let Some(c) = data
+        .view
+        .candidates
+        .iter()
+        .find(|c| c.id == id && c.stage == shared::record::Stage::Base)
+    {
+        return c.label.clone();
+    }
+    let flags = |cand: usize| {
+        scenario
+            .records
+            .iter()
+            .find(|r| r.candidate_id == cand)
+            .map(|r| r.server_flags.clone())
+    };
+    match (flags(id), flags(0)) {
+        (Some(ours), Some(baseline)) => shared::naming::label(&ours, &baseline),
+        _ => format!("cand {id}"),
+    }
+}
+
+/// The gain over the baseline and the headroom to each limit of the best trial.
+fn gain_and_headroom(scenario: &ScenarioData, candidate: usize, rate: f64) -> String {
+    use shared::record::Stage;
+    let base = |r: &&shared::record::TrialRecord| r.stage == Stage::Base;
+    let baseline = shared::ranking::best_passing(
+        scenario
+            .records
+            .iter()
+            .filter(base)
+            .filter(|r| r.candidate_id == 0),
+    )
+    .map(shared::ranking::credited_rate);
+    let gain = match baseline {
+        _ if candidate == 0 => "the baseline itself".to_string(),
+        Some(b) if b > 0.0 => format!(
+            "{:+.0}% over the baseline ({b:.2} req/s)",
+            (rate / b - 1.0) * 100.0
+        ),
+        _ => "the baseline met the SLA at no measured rate".to_string(),
+    };
+    let headroom: Vec<String> = shared::ranking::best_passing(
+        scenario
+            .records
+            .iter()
+            .filter(base)
+            .filter(|r| r.candidate_id == candidate),
+    )
+    .and_then(|r| r.verdict.as_ref())
+    .map(|v| v.checks.iter().map(|c| c.headroom()).collect())
+    .unwrap_or_default();
+    let mut text = format!("<p><span class=\"gain\">{}</span></p>", escape(&gain));
+    if !headroom.is_empty() {
+        let _ = write!(text, "<p>Headroom: {}</p>", escape(&headroom.join(" · ")));
+    }
+    text
 }
 
 fn sla_text(sla: &shared::sla::Sla) -> String {
@@ -82,12 +172,19 @@ fn best_section(out: &mut String, data: &RunData) {
                 .confirmation
                 .as_ref()
                 .map_or_else(String::new, |c| format!(" ({})", c.interval_text()));
+            let rate = answer
+                .confirmation
+                .as_ref()
+                .filter(|c| !c.confirmed)
+                .and_then(|c| c.passes_at)
+                .unwrap_or(best.rate);
             let _ = write!(
                 out,
-                "<p>Candidate {} met the SLA at <b>{:.2}</b> req/s{}.</p>",
+                "<p class=\"rate\"><b>{rate:.2} req/s</b>{}</p><p>Candidate {} · <b>{}</b></p>{}",
+                escape(&interval),
                 best.candidate,
-                best.rate,
-                escape(&interval)
+                escape(&label_of(data, scenario, best.candidate)),
+                gain_and_headroom(scenario, best.candidate, rate)
             );
             if let Some(c) = &answer.confirmation {
                 let _ = write!(out, "<p>Confirmation: {}.</p>", escape(&c.note));
@@ -144,12 +241,12 @@ fn scenario_section(out: &mut String, data: &RunData, scenario: &ScenarioData) {
         }
     }
     out.push_str("</div>");
-    failures(out, scenario);
+    failures(out, data, scenario);
     out.push_str("<h3>All trials</h3>");
     trial_table(out, &scenario.csv);
 }
 
-fn failures(out: &mut String, scenario: &ScenarioData) {
+fn failures(out: &mut String, data: &RunData, scenario: &ScenarioData) {
     let failed: Vec<_> = scenario
         .records
         .iter()
@@ -162,9 +259,10 @@ fn failures(out: &mut String, scenario: &ScenarioData) {
     for r in failed {
         let _ = write!(
             out,
-            "<tr><td>{} {}</td><td>{}</td><td class=\"fail\">{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr><td>{} {} · {}</td><td>{}</td><td class=\"fail\">{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             escape(r.stage.name()),
             r.candidate_id,
+            escape(&label_of(data, scenario, r.candidate_id)),
             r.requested_qps,
             escape(r.diagnosis.map_or("", |d| d.name())),
             escape(r.cause.as_deref().unwrap_or("")),

@@ -41,6 +41,8 @@ pub(crate) struct RunData {
     pub scenarios: Vec<ScenarioData>,
     /// The answers of the run's final event (empty for older folders and unfinished runs).
     pub answers: Vec<shared::events::ScenarioAnswer>,
+    /// The run's state folded from its events (status, why partial, candidate names).
+    pub view: shared::events::RunView,
 }
 
 impl RunData {
@@ -78,12 +80,14 @@ pub(crate) fn load(dir: &Path) -> anyhow::Result<RunData> {
         dir.display()
     );
     let (events, _) = crate::reporter::read_events(&RunDir::new(dir).events());
-    let answers = shared::events::RunView::from_events(&events).answers;
+    let view = shared::events::RunView::from_events(&events);
+    let answers = view.answers.clone();
     Ok(RunData {
         dir: dir.to_path_buf(),
         meta,
         scenarios,
         answers,
+        view,
     })
 }
 

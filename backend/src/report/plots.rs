@@ -1,8 +1,11 @@
 //! Plots drawn with plotters into inline SVG: per scenario, achieved request rate (or output
 //! tokens/s) against one latency statistic, one series per candidate, the SLA limit as a dashed
-//! line and the Pareto frontier (no other trial is both faster and lower-latency) drawn thick.
-//! Trials that met the SLA are filled dots, the others hollow. Every point carries an SVG
-//! `<title>` with its flags and numbers, so hovering shows them with no script at all.
+//! line and the Pareto frontier of the trials that met the SLA (no other passing trial is both
+//! faster and lower-latency) drawn thick. Trials that met the SLA are filled dots, the others
+//! hollow, and the legend says so. Series are named by what the candidate changes from the
+//! baseline. The y axis stops at three times the SLA limit: a point above it is drawn on the top
+//! edge as a triangle. Every point carries an SVG `<title>` with its flags and numbers, so
+//! hovering shows them with no script at all.
 
 use std::fmt::Write as _;
 
@@ -45,6 +48,11 @@ pub(crate) fn series(
     y_metric: Metric,
 ) -> Vec<(String, Vec<Point>)> {
     let mut out: Vec<(String, Vec<Point>)> = Vec::new();
+    let baseline = records
+        .iter()
+        .find(|r| r.candidate_id == 0 && r.stage == shared::record::Stage::Base)
+        .map(|r| r.server_flags.clone())
+        .unwrap_or_default();
     for r in records {
         // Upstream records have no achieved rate; the achieved-rate metric then reads
         // bench_serving's request throughput, the same measure.
@@ -54,7 +62,11 @@ pub(crate) fn series(
         if r.metrics.as_ref().is_none_or(|m| m.completed < 1) {
             continue;
         }
-        let label = format!("{} cand {}", r.stage, r.candidate_id);
+        let label = format!(
+            "{} {}",
+            r.stage,
+            shared::naming::numbered(r.candidate_id, &r.server_flags, &baseline)
+        );
         let info = format!(
             "{label}: offered {:.2} req/s, {} {x:.2}, {} {y:.1}, SLA {}\nflags: {}",
             r.requested_qps,
@@ -98,26 +110,43 @@ pub(crate) fn pareto(points: &[Point]) -> Vec<Point> {
     front
 }
 
+/// The y axis ends at this many times the SLA limit; higher points are drawn clipped.
+const CLIP_AT_LIMITS: f64 = 3.0;
+
+/// The Pareto frontier of the points that met the SLA: a failing trial is never an option.
+pub(crate) fn frontier(points: &[Point]) -> Vec<Point> {
+    let passing: Vec<Point> = points.iter().filter(|p| p.passed).cloned().collect();
+    pareto(&passing)
+}
+
 /// Renders one plot as an SVG element (no XML namespace URL, so it carries no link at all).
 pub(crate) fn latency_svg(spec: &PlotSpec, records: &[TrialRecord]) -> String {
     let all = series(records, spec.x_metric, spec.y_metric);
     let points: Vec<Point> = all.iter().flat_map(|(_, p)| p.iter().cloned()).collect();
     let max_x = points.iter().map(|p| p.rate).fold(1.0_f64, f64::max) * 1.1;
-    let max_y = points
+    let highest = points
         .iter()
         .map(|p| p.latency)
         .chain(spec.sla_ms)
-        .fold(1.0_f64, f64::max)
-        * 1.15;
+        .fold(1.0_f64, f64::max);
+    let top = spec
+        .sla_ms
+        .map_or(highest, |limit| highest.min(limit * CLIP_AT_LIMITS));
+    let max_y = top * 1.15;
     let mut svg = String::new();
     let mut hover = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (760, 420)).into_drawing_area();
-        if let Ok(pixels) = draw(&root, spec, &all, &points, max_x, max_y) {
+        if let Ok(pixels) = draw(&root, spec, &all, &points, max_x, top) {
             for (point, (px, py)) in points.iter().zip(pixels) {
+                let clipped = if point.latency > top {
+                    " (above the axis: clipped)"
+                } else {
+                    ""
+                };
                 let _ = write!(
                     hover,
-                    "<circle class=\"hover\" cx=\"{px}\" cy=\"{py}\" r=\"8\" fill=\"transparent\"><title>{}</title></circle>",
+                    "<circle class=\"hover\" cx=\"{px}\" cy=\"{py}\" r=\"8\" fill=\"transparent\"><title>{}{clipped}</title></circle>",
                     escape(&point.info)
                 );
             }
@@ -138,8 +167,10 @@ fn draw(
     all: &[(String, Vec<Point>)],
     points: &[Point],
     max_x: f64,
-    max_y: f64,
+    top: f64,
 ) -> Result<Vec<(i32, i32)>, String> {
+    let max_y = top * 1.15;
+    let shown = |p: &Point| (p.rate, p.latency.min(top));
     let err = |e: plotters::drawing::DrawingAreaErrorKind<_>| e.to_string();
     root.fill(&WHITE).map_err(err)?;
     let mut chart = ChartBuilder::on(root)
@@ -160,7 +191,7 @@ fn draw(
         let color = Palette99::pick(index).to_rgba();
         chart
             .draw_series(LineSeries::new(
-                series.iter().map(|p| (p.rate, p.latency)),
+                series.iter().map(shown),
                 color.stroke_width(2),
             ))
             .map_err(err)?
@@ -169,7 +200,7 @@ fn draw(
                 PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2))
             });
         chart
-            .draw_series(series.iter().map(|p| {
+            .draw_series(series.iter().filter(|p| p.latency <= top).map(|p| {
                 let style = if p.passed {
                     color.filled()
                 } else {
@@ -178,17 +209,43 @@ fn draw(
                 Circle::new((p.rate, p.latency), 4, style)
             }))
             .map_err(err)?;
+        chart
+            .draw_series(
+                series
+                    .iter()
+                    .filter(|p| p.latency > top)
+                    .map(|p| TriangleMarker::new(shown(p), 6, color.filled())),
+            )
+            .map_err(err)?;
     }
-    let front = pareto(points);
+    let marker = BLACK.mix(0.7);
+    chart
+        .draw_series(std::iter::empty::<Circle<(f64, f64), i32>>())
+        .map_err(err)?
+        .label("filled: met the SLA")
+        .legend(move |(x, y)| Circle::new((x + 8, y), 4, marker.filled()));
+    chart
+        .draw_series(std::iter::empty::<Circle<(f64, f64), i32>>())
+        .map_err(err)?
+        .label("hollow: missed it")
+        .legend(move |(x, y)| Circle::new((x + 8, y), 4, marker.stroke_width(2)));
+    if points.iter().any(|p| p.latency > top) {
+        chart
+            .draw_series(std::iter::empty::<Circle<(f64, f64), i32>>())
+            .map_err(err)?
+            .label(format!("triangle: above {top:.0} ms (clipped)"))
+            .legend(move |(x, y)| TriangleMarker::new((x + 8, y), 6, marker.filled()));
+    }
+    let front = frontier(points);
     if front.len() > 1 {
         let grey = BLACK.mix(0.35);
         chart
             .draw_series(LineSeries::new(
-                front.iter().map(|p| (p.rate, p.latency)),
+                front.iter().map(shown),
                 grey.stroke_width(6),
             ))
             .map_err(err)?
-            .label("Pareto frontier")
+            .label("Pareto frontier (met the SLA)")
             .legend(move |(x, y)| {
                 PathElement::new(vec![(x, y), (x + 16, y)], grey.stroke_width(6))
             });
@@ -214,7 +271,7 @@ fn draw(
         .map_err(err)?;
     Ok(points
         .iter()
-        .map(|p| chart.backend_coord(&(p.rate, p.latency)))
+        .map(|p| chart.backend_coord(&shown(p)))
         .collect())
 }
 
@@ -232,5 +289,44 @@ mod tests {
         };
         let front = pareto(&[p(10.0, 50.0), p(20.0, 40.0), p(15.0, 60.0), p(30.0, 90.0)]);
         assert_eq!(front, vec![p(20.0, 40.0), p(30.0, 90.0)]);
+        let failing = Point {
+            passed: false,
+            ..p(25.0, 10.0)
+        };
+        assert_eq!(
+            frontier(&[p(10.0, 50.0), failing, p(20.0, 40.0)]),
+            vec![p(20.0, 40.0)],
+            "a failing trial dominates nothing"
+        );
+    }
+
+    #[test]
+    fn the_legend_explains_markers_and_an_outlier_is_clipped() {
+        let record = |cand: usize, qps: f64, ttft: f64, passed: bool| -> TrialRecord {
+            serde_json::from_value(serde_json::json!({
+                "stage": "base", "candidate_id": cand, "requested_qps": qps,
+                "server_flags": {"model_path": "m", "max_running_requests": 8 * (cand + 1)},
+                "sla_passed": passed,
+                "metrics": {"completed": 10, "achieved_request_rate": qps, "p99_ttft_ms": ttft}
+            }))
+            .expect("record")
+        };
+        let spec = PlotSpec {
+            title: "t".into(),
+            x_metric: Metric::AchievedRate,
+            y_metric: Metric::Latency(shared::metrics::Series::Ttft, shared::sla::Stat::P99),
+            sla_ms: Some(100.0),
+        };
+        let svg = latency_svg(
+            &spec,
+            &[record(0, 1.0, 50.0, true), record(1, 2.0, 5000.0, false)],
+        );
+        assert!(svg.contains("filled: met the SLA"), "{svg}");
+        assert!(svg.contains("hollow: missed it"));
+        assert!(svg.contains("above the axis: clipped"));
+        assert!(
+            svg.contains("1 · max-running-requests=16"),
+            "series named by their change"
+        );
     }
 }

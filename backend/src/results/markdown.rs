@@ -54,6 +54,35 @@ fn note(record: &TrialRecord) -> String {
     }
 }
 
+/// Candidate 0's flags (the baseline every name is relative to).
+fn baseline_flags(records: &[TrialRecord]) -> flags::FlagMap {
+    records
+        .iter()
+        .find(|r| r.candidate_id == 0 && r.stage == shared::record::Stage::Base)
+        .map(|r| r.server_flags.clone())
+        .unwrap_or_default()
+}
+
+/// "+24% over the baseline (6.50 req/s)", or why there is no gain to give.
+fn gain(records: &[TrialRecord], candidate: usize, rate: f64) -> String {
+    if candidate == 0 {
+        return "It is the baseline itself.".into();
+    }
+    let baseline = ranking::best_passing(
+        records
+            .iter()
+            .filter(|r| r.candidate_id == 0 && r.stage == shared::record::Stage::Base),
+    )
+    .map(ranking::credited_rate);
+    match baseline {
+        Some(b) if b > 0.0 => format!(
+            "Gain: {:+.0}% over the baseline ({b:.2} req/s).",
+            (rate / b - 1.0) * 100.0
+        ),
+        _ => "Gain: the baseline met the SLA at no measured rate.".into(),
+    }
+}
+
 /// Renders `summary.md`.
 pub(crate) fn scenario_summary(facts: &ScenarioFacts, records: &[TrialRecord]) -> String {
     let mut out = format!("# Auto Benchmark Summary: {}\n\n", facts.name);
@@ -73,15 +102,22 @@ pub(crate) fn scenario_summary(facts: &ScenarioFacts, records: &[TrialRecord]) -
                 .filter(|c| !c.confirmed)
                 .and_then(|c| c.passes_at)
                 .unwrap_or_else(|| ranking::credited_rate(best));
+            let baseline = baseline_flags(records);
             let _ = write!(
                 out,
-                "\n## Best Launch Command\n\nCandidate {} ({} stage) met the SLA at {:.4} req/s{interval} (max_concurrency {}), {:.1} output tok/s.\n",
+                "\n## Best Launch Command\n\nCandidate {} (`{}`, {} stage) met the SLA at {:.4} req/s{interval} (max_concurrency {}), {:.1} output tok/s.\n",
                 best.candidate_id,
+                shared::naming::label(&best.server_flags, &baseline),
                 best.stage,
                 rate,
                 best.max_concurrency.map_or("unlimited".into(), |c| c.to_string()),
                 best.metric(Metric::OutputThroughput).unwrap_or(0.0)
             );
+            let _ = writeln!(out, "\n{}", gain(records, best.candidate_id, rate));
+            if let Some(verdict) = &best.verdict {
+                let headroom: Vec<String> = verdict.checks.iter().map(|c| c.headroom()).collect();
+                let _ = writeln!(out, "\nHeadroom: {}.", headroom.join(" · "));
+            }
             if let Some(confirmation) = facts.confirmation {
                 let _ = writeln!(out, "\nConfirmation: {}.", confirmation.note);
             }
@@ -98,7 +134,8 @@ pub(crate) fn scenario_summary(facts: &ScenarioFacts, records: &[TrialRecord]) -
         }
         _ => out.push_str("\n## Best Launch Command\n\nNo candidate met the SLA in this scenario, so there is no launch command to recommend. See the failures and SLA violations below.\n"),
     }
-    out.push_str("\n## Results\n\n| Candidate | Stage | QPS | Achieved | Max Conc | Prefill | Decode | TP | EP | PP | Output tok/s | TTFT ms | TPOT ms | P99 TTFT ms | SLA | Note |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+    out.push_str("\n## Results\n\n| Candidate | Change | Stage | QPS | Achieved | Max Conc | Prefill | Decode | TP | EP | PP | Output tok/s | TTFT ms | TPOT ms | P99 TTFT ms | P99 TPOT ms | SLA | Note |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+    let baseline = baseline_flags(records);
     let mut sorted: Vec<&TrialRecord> = records.iter().collect();
     sorted.sort_by(|a, b| ranking::compare(b, a));
     for r in sorted {
@@ -106,8 +143,9 @@ pub(crate) fn scenario_summary(facts: &ScenarioFacts, records: &[TrialRecord]) -
         let text = |key: &str| f.get(key).map(flags::render_scalar).unwrap_or_default();
         let _ = writeln!(
             out,
-            "| {} | {} | {:.4} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {:.4} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             r.candidate_id,
+            shared::naming::label(&r.server_flags, &baseline).replace('|', "/"),
             r.stage,
             r.requested_qps,
             number(r.metric(Metric::AchievedRate)),
@@ -121,6 +159,7 @@ pub(crate) fn scenario_summary(facts: &ScenarioFacts, records: &[TrialRecord]) -
             number(r.metric(Metric::Latency(Series::Ttft, Stat::Mean))),
             number(r.metric(Metric::Latency(Series::Tpot, Stat::Mean))),
             number(r.metric(Metric::Latency(Series::Ttft, Stat::P99))),
+            number(r.metric(Metric::Latency(Series::Tpot, Stat::P99))),
             r.verdict
                 .as_ref()
                 .filter(|_| r.metrics.is_some())

@@ -57,7 +57,12 @@ pub(super) struct RunQuery {
 /// `GET /api/run?run=ID`.
 pub(super) async fn run_detail(State(state): Shared, Query(q): Query<RunQuery>) -> Response {
     match runs::detail(&state.root, &q.run) {
-        Ok(detail) => Json(detail).into_response(),
+        Ok(mut detail) => {
+            if state.runner.owns(&q.run) {
+                detail.stop_refused = None;
+            }
+            Json(detail).into_response()
+        }
         Err(e) => refuse(&e),
     }
 }

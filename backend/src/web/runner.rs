@@ -124,6 +124,17 @@ impl Runner {
         Ok(output)
     }
 
+    /// Whether this dashboard started the run `name` and it is still running.
+    pub(super) fn owns(&self, name: &str) -> bool {
+        let mut children = self
+            .children
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        children
+            .get_mut(name)
+            .is_some_and(|child| matches!(child.try_wait(), Ok(None)))
+    }
+
     /// Interrupts the run `name` (SIGINT: partial results are kept).
     pub(super) fn stop(&self, name: &str) -> Result<(), RunnerError> {
         let children = self

@@ -256,6 +256,87 @@ fn best_rate(records: &[shared::record::TrialRecord]) -> Option<f64> {
     shared::ranking::best_passing(records).map(shared::ranking::credited_rate)
 }
 
+/// A scenario of the run page: the answer once the run gave one, else the best so far, live from
+/// the trials, with the launch command the run recorded for that candidate.
+fn scenario_view(
+    s: crate::report::ScenarioData,
+    answer: Option<&shared::events::ScenarioAnswer>,
+    view: Option<&shared::events::RunView>,
+    running: bool,
+) -> ScenarioView {
+    use shared::record::Stage;
+    let best_trial =
+        shared::ranking::best_passing(s.records.iter().filter(|r| r.stage == Stage::Base)).cloned();
+    let best_id = answer
+        .and_then(|a| a.best.as_ref().map(|b| b.candidate))
+        .or(best_trial.as_ref().map(|r| r.candidate_id));
+    let launched = |id: usize| {
+        view?
+            .candidates
+            .iter()
+            .find(|c| c.stage == Stage::Base && c.id == id)
+            .and_then(|c| c.command.clone())
+    };
+    let from_summary = s
+        .summary
+        .as_ref()
+        .filter(|r| r["status"] == "ok")
+        .and_then(|r| r["launch_command"].as_str())
+        .map(str::to_string);
+    let best_command = answer
+        .and_then(|a| a.command.clone())
+        .or(from_summary)
+        .or_else(|| best_id.and_then(launched));
+    let labels = labels(&s.records, view);
+    let baseline_rate = best_rate(
+        &s.records
+            .iter()
+            .filter(|r| r.stage == Stage::Base && r.candidate_id == 0)
+            .cloned()
+            .collect::<Vec<_>>(),
+    );
+    ScenarioView {
+        best_command,
+        best_rate: answer
+            .and_then(|a| a.best.as_ref().map(|b| b.rate))
+            .or_else(|| best_rate(&s.records)),
+        confirmation: answer.and_then(|a| a.confirmation.clone()),
+        best_label: best_id.and_then(|id| labels.get(&id).cloned()),
+        best_trial,
+        baseline_rate,
+        so_far: running && answer.is_none(),
+        labels,
+        name: s.name,
+        records: s.records,
+    }
+}
+
+/// Candidate names by id: from the run's events, else from the records' flags against candidate
+/// 0's.
+fn labels(
+    records: &[shared::record::TrialRecord],
+    view: Option<&shared::events::RunView>,
+) -> std::collections::BTreeMap<usize, String> {
+    use shared::record::Stage;
+    let mut out = std::collections::BTreeMap::new();
+    if let Some(view) = view {
+        for c in view.candidates.iter().filter(|c| c.stage == Stage::Base) {
+            out.insert(c.id, c.label.clone());
+        }
+    }
+    let baseline = records
+        .iter()
+        .find(|r| r.candidate_id == 0 && r.stage == Stage::Base)
+        .map(|r| r.server_flags.clone());
+    if let Some(baseline) = baseline {
+        for r in records {
+            out.entry(r.candidate_id)
+                .or_insert_with(|| shared::naming::label(&r.server_flags, &baseline));
+        }
+    }
+    out
+}
+
 /// Every run, newest first.
 pub(crate) fn list(root: &Path) -> Vec<RunSummary> {
     let mut runs: Vec<RunSummary> = discover(root)
@@ -278,29 +359,14 @@ pub(crate) fn detail(root: &Path, id: &str) -> Result<RunDetail, PathError> {
     };
     let summary = summarize(&dir, id, view.as_ref());
     let answers = view.as_ref().map(|v| v.answers.clone()).unwrap_or_default();
-    let data = crate::report::load(&dir).ok();
-    let scenarios: Vec<ScenarioView> = data
+    let running = summary.status == RunStatus::Running;
+    let scenarios: Vec<ScenarioView> = crate::report::load(&dir)
         .map(|d| {
             d.scenarios
                 .into_iter()
                 .map(|s| {
-                    let from_summary = s
-                        .summary
-                        .as_ref()
-                        .filter(|r| r["status"] == "ok")
-                        .and_then(|r| r["launch_command"].as_str())
-                        .map(str::to_string);
                     let answer = answers.iter().find(|a| a.scenario == s.name);
-                    let from_events = answer.and_then(|a| a.command.clone());
-                    ScenarioView {
-                        best_command: from_events.or(from_summary),
-                        best_rate: answer
-                            .and_then(|a| a.best.as_ref().map(|b| b.rate))
-                            .or_else(|| best_rate(&s.records)),
-                        confirmation: answer.and_then(|a| a.confirmation.clone()),
-                        name: s.name,
-                        records: s.records,
-                    }
+                    scenario_view(s, answer, view.as_ref(), running)
                 })
                 .collect()
         })
@@ -315,7 +381,30 @@ pub(crate) fn detail(root: &Path, id: &str) -> Result<RunDetail, PathError> {
         }
         _ => None,
     };
+    let last_update = view.as_ref().and_then(|v| v.last_at.clone());
+    let stale = summary.status == RunStatus::Running
+        && last_update
+            .as_deref()
+            .and_then(|at| chrono::DateTime::parse_from_rfc3339(at).ok())
+            .is_some_and(|at| {
+                (chrono::Utc::now() - at.with_timezone(&chrono::Utc)).num_seconds()
+                    > shared::api::STALE_AFTER_S
+            });
+    let partial = view.as_ref().and_then(|v| v.partial.clone());
+    let stop_refused = (summary.status == RunStatus::Running).then(|| {
+        let pid = view.as_ref().and_then(|v| v.pid);
+        match pid {
+            Some(pid) => format!(
+                "started outside this dashboard: stop it where it runs (Ctrl-C, or kill -INT {pid})"
+            ),
+            None => "started outside this dashboard: stop it where it runs (Ctrl-C)".to_string(),
+        }
+    });
     Ok(RunDetail {
+        partial,
+        last_update,
+        stale,
+        stop_refused,
         candidates: view.map(|v| v.candidates).unwrap_or_default(),
         trials_done,
         trials_planned,

@@ -1,10 +1,17 @@
-//! The run page: progress and ETA, candidates and their states, and per scenario the best command,
-//! plots (hover a point for its flags and numbers), and a sortable trials table; plus the logs and
-//! the report export.
+//! The run page, answer first: a banner when the run is partial, interrupted, failed or stale;
+//! per scenario the best command (named by what it changes), its rate with the interval, its gain
+//! over the baseline and its headroom to each SLA limit, with a copy button; then the evidence:
+//! candidates, plots, a sortable trials table and the logs.
+//!
+//! The page is refetched when the run's files change; what the user set (sort order, the open
+//! log, the plot options) lives in [`UiState`] above the refetched part, so it survives updates,
+//! and plots keep showing their last picture until the new one arrives.
+
+use std::collections::{BTreeMap, HashMap};
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
-use shared::api::{CandidatePhase, RunDetail, ScenarioView};
+use shared::api::{CandidatePhase, RunDetail, RunStatus, ScenarioView};
 use shared::metrics::{Metric, Series};
 use shared::record::TrialRecord;
 use shared::sla::Stat;
@@ -12,13 +19,41 @@ use shared::sla::Stat;
 use super::{duration, num};
 use crate::api;
 
+/// What the user set on the page, kept across refetches.
+#[derive(Clone, Copy)]
+struct UiState {
+    stat: RwSignal<String>,
+    axis: RwSignal<String>,
+    /// Per scenario: sorted column and whether descending.
+    sorts: RwSignal<HashMap<String, (usize, bool)>>,
+    log_file: RwSignal<Option<String>>,
+    log_text: RwSignal<String>,
+    /// Last SVG per plot (`scenario/metric`).
+    plots: RwSignal<HashMap<String, String>>,
+}
+
+impl UiState {
+    fn new() -> UiState {
+        UiState {
+            stat: RwSignal::new("p99".into()),
+            axis: RwSignal::new("rate".into()),
+            sorts: RwSignal::new(HashMap::new()),
+            log_file: RwSignal::new(None),
+            log_text: RwSignal::new(String::new()),
+            plots: RwSignal::new(HashMap::new()),
+        }
+    }
+}
+
 /// One run, refetched when its files change.
 #[component]
 pub fn RunPage(id: String, changed: ReadSignal<(u64, String)>) -> impl IntoView {
     let (detail, set_detail) = signal(None::<RunDetail>);
     let (error, set_error) = signal(None::<String>);
+    let ui = UiState::new();
     let query = format!("run={}", api::encode_component(&id));
     let detail_url = format!("/api/run?{query}");
+    let log_query = query.clone();
     let watched = id.clone();
     Effect::new(move |_| {
         let change = changed.get();
@@ -35,43 +70,25 @@ pub fn RunPage(id: String, changed: ReadSignal<(u64, String)>) -> impl IntoView 
                 Err(e) => set_error.set(Some(e)),
             }
         });
+        if let Some(file) = ui.log_file.get_untracked() {
+            fetch_log(&log_query, file, ui);
+        }
     });
-    let report_href = format!("/api/report?{query}");
-    let stop_id = id.clone();
-    let stop = move |_| {
-        let body = serde_json::json!({ "run": stop_id.clone() });
-        spawn_local(async move {
-            if let Err(e) = api::post_json::<serde_json::Value>("/api/stop", &body).await {
-                set_error.set(Some(e));
-            }
-        });
-    };
-    let running = move || {
-        detail
-            .get()
-            .is_some_and(|d| d.summary.status == shared::api::RunStatus::Running)
-    };
-    let stat = RwSignal::new("p99".to_string());
-    let axis = RwSignal::new("rate".to_string());
     view! {
         <h1>{id.clone()}</h1>
         {move || error.get().map(|e| view! { <p class="error">{e}</p> })}
-        <p>
-            <a class="button export" href=report_href download="report.html">"Export report.html"</a>
-            {move || running().then(|| view! { <button class="stop" on:click=stop.clone()>"Stop run"</button> })}
-            " plots show "
-            <select on:change=move |ev| stat.set(event_target_value(&ev))>
-                <option value="p99" selected>"p99"</option>
-                <option value="p50">"p50"</option>
-            </select>
-            " against "
-            <select on:change=move |ev| axis.set(event_target_value(&ev))>
-                <option value="rate" selected>"achieved request rate"</option>
-                <option value="tokens">"output tokens/s"</option>
-            </select>
-        </p>
-        {move || detail.get().map(|d| view! { <RunBody detail=d query=query.clone() stat=stat axis=axis changed=changed/> })}
+        {move || detail.get().map(|d| view! { <RunBody detail=d id=id.clone() query=query.clone() ui=ui set_error=set_error/> })}
     }
+}
+
+fn fetch_log(query: &str, file: String, ui: UiState) {
+    let url = format!("{query}&file={}", api::encode_component(&file));
+    spawn_local(async move {
+        let text = api::get_text(&format!("/api/log?{url}"))
+            .await
+            .unwrap_or_else(|e| e);
+        ui.log_text.set(text);
+    });
 }
 
 /// The CSS class of a candidate phase (`state-probing`, `state-failed`).
@@ -88,88 +105,217 @@ fn phase_class(phase: &CandidatePhase) -> &'static str {
     }
 }
 
+/// The banner of a run that is not simply running or finished: (class, title, text).
+fn banner(d: &RunDetail) -> Option<(&'static str, &'static str, String)> {
+    let why = d.partial.clone().unwrap_or_default();
+    match d.summary.status {
+        RunStatus::Partial => Some(("partial", "PARTIAL", why)),
+        RunStatus::Interrupted => Some((
+            "interrupted",
+            "INTERRUPTED",
+            format!("{why} Partial results; run the same command again to resume.")
+                .trim()
+                .to_string(),
+        )),
+        RunStatus::Failed => Some(("failed", "FAILED", why)),
+        RunStatus::Running if d.stale => Some((
+            "stale",
+            "STALE",
+            format!(
+                "says running, but nothing was written since {}",
+                d.last_update.clone().unwrap_or_else(|| "?".into())
+            ),
+        )),
+        _ => None,
+    }
+}
+
 #[component]
 fn RunBody(
     detail: RunDetail,
+    id: String,
     query: String,
-    stat: RwSignal<String>,
-    axis: RwSignal<String>,
-    changed: ReadSignal<(u64, String)>,
+    ui: UiState,
+    set_error: WriteSignal<Option<String>>,
 ) -> impl IntoView {
     let status = detail.summary.status.name().to_string();
     let progress = match detail.trials_planned {
         Some(planned) => format!("{} of up to {planned} trials", detail.trials_done),
         None => format!("{} trials", detail.trials_done),
     };
-    let candidates = detail.candidates.clone();
-    let logs = detail.logs.clone();
-    let warnings = detail.warnings.clone();
+    let running = detail.summary.status == RunStatus::Running;
+    let report_href = format!("/api/report?{query}");
+    let stop_refused = detail.stop_refused.clone();
+    let stop = move |_| {
+        let body = serde_json::json!({ "run": id.clone() });
+        spawn_local(async move {
+            if let Err(e) = api::post_json::<serde_json::Value>("/api/stop", &body).await {
+                set_error.set(Some(e));
+            }
+        });
+    };
     let derived = detail.summary.derived;
+    let finished = !running;
     view! {
+        {banner(&detail).map(|(class, title, text)| view! {
+            <div class=format!("banner {class}")><b>{title}</b>" "{text}</div>
+        })}
         {derived.then(|| view! { <p class="muted derived">"This folder has no events.jsonl (written by an older autobench or the upstream tool): status and progress are derived from its result files."</p> })}
-        {warnings.into_iter().map(|w| view! { <p class="warning">{w}</p> }).collect_view()}
+        {detail.warnings.clone().into_iter().map(|w| view! { <p class="warning">{w}</p> }).collect_view()}
         <p class="summary">
             <span class=format!("status {status}")>{status.clone()}</span>
             " · " {progress}
             " · elapsed " {duration(detail.summary.duration_s)}
             {detail.eta_s.map(|eta| format!(" · about {} left", duration(Some(eta))))}
+            " "
+            <a class="button export" href=report_href download="report.html">"Export report.html"</a>
+            {running.then(|| match stop_refused.clone() {
+                None => view! { <button class="stop" on:click=stop.clone()>"Stop run"</button> }.into_any(),
+                Some(why) => view! {
+                    <button class="stop" disabled=true title=why.clone()>"Stop run"</button>
+                    <span class="muted stop-why">{why}</span>
+                }.into_any(),
+            })}
         </p>
+        <section class="answers">
+            {detail.scenarios.iter().map(|s| view! { <Answer scenario=s.clone() finished=finished/> }).collect_view()}
+        </section>
         <h2>"Candidates"</h2>
         <ul class="candidates">
-            {candidates.into_iter().map(|c| view! {
-                <li class=format!("cand state-{}", phase_class(&c.phase))>
-                    {format!("{} cand {}: {}", c.stage, c.id, c.phase)}
+            {detail.candidates.iter().map(|c| view! {
+                <li class=format!("cand state-{}", phase_class(&c.phase)) title=c.command.clone().unwrap_or_default()>
+                    <span class="cand-name">{format!("{} {} · {}", c.stage, c.id, c.label)}</span>
+                    {format!(": {}", c.phase)}
                 </li>
             }).collect_view()}
         </ul>
-        {detail.scenarios.into_iter().map(|s| view! { <Scenario scenario=s query=query.clone() stat=stat axis=axis changed=changed/> }).collect_view()}
-        <Logs logs=logs query=query.clone()/>
+        <p class="controls">
+            "Plots show "
+            <select prop:value=move || ui.stat.get() on:change=move |ev| ui.stat.set(event_target_value(&ev))>
+                <option value="p99">"p99"</option>
+                <option value="p50">"p50"</option>
+            </select>
+            " against "
+            <select prop:value=move || ui.axis.get() on:change=move |ev| ui.axis.set(event_target_value(&ev))>
+                <option value="rate">"achieved request rate"</option>
+                <option value="tokens">"output tokens/s"</option>
+            </select>
+        </p>
+        {detail.scenarios.into_iter().map(|s| view! { <Scenario scenario=s query=query.clone() ui=ui/> }).collect_view()}
+        <Logs logs=detail.logs query=query ui=ui/>
+    }
+}
+
+/// A scenario's answer (or best so far): rate, interval, name, gain, headroom, command.
+#[component]
+fn Answer(scenario: ScenarioView, finished: bool) -> impl IntoView {
+    let heading = if scenario.so_far {
+        format!("Best so far · {}", scenario.name)
+    } else {
+        format!("Answer · {}", scenario.name)
+    };
+    let body = match (scenario.best_rate, scenario.best_command.clone()) {
+        (Some(rate), command) => {
+            let interval = scenario
+                .confirmation
+                .as_ref()
+                .map(|c| format!(" ({})", c.interval_text()))
+                .unwrap_or_default();
+            let label = scenario.best_label.clone().unwrap_or_default();
+            let gain = match (scenario.best_label.as_deref(), scenario.baseline_rate) {
+                (Some(shared::naming::BASELINE), _) => "the baseline itself".to_string(),
+                (_, Some(base)) if base > 0.0 => format!(
+                    "{:+.0}% over the baseline ({base:.2} req/s)",
+                    (rate / base - 1.0) * 100.0
+                ),
+                _ => "the baseline met the SLA at no measured rate".to_string(),
+            };
+            let headroom: Vec<String> = scenario
+                .best_trial
+                .as_ref()
+                .and_then(|t| t.verdict.as_ref())
+                .map(|v| v.checks.iter().map(|c| c.headroom()).collect())
+                .unwrap_or_default();
+            let note = scenario.confirmation.as_ref().map(|c| c.note.clone());
+            view! {
+                <p class="answer-rate"><b>{format!("{rate:.2} req/s")}</b>{interval}</p>
+                <p class="answer-name">{label}" · "<span class="gain">{gain}</span></p>
+                {(!headroom.is_empty()).then(|| view! {
+                    <p class="headroom">{headroom.join(" · ")}</p>
+                })}
+                {note.map(|n| view! { <p class="confirmation">{n}</p> })}
+                {command.map(|command| view! { <Command command=command/> })}
+            }
+            .into_any()
+        }
+        (None, _) if finished => {
+            view! { <p class="muted">"No candidate met the SLA at any measured rate."</p> }
+                .into_any()
+        }
+        (None, _) => view! { <p class="muted">"Nothing has met the SLA yet."</p> }.into_any(),
+    };
+    view! {
+        <div class="answer">
+            <h2>{heading}</h2>
+            {body}
+        </div>
+    }
+}
+
+/// A launch command with a copy button.
+#[component]
+fn Command(command: String) -> impl IntoView {
+    let (copied, set_copied) = signal(false);
+    let text = command.clone();
+    let copy = move |_| {
+        if let Some(window) = web_sys::window() {
+            let _ = window.navigator().clipboard().write_text(&text);
+            set_copied.set(true);
+        }
+    };
+    view! {
+        <div class="command-box">
+            <pre class="command">{command}</pre>
+            <button class="copy" on:click=copy>{move || if copied.get() { "Copied" } else { "Copy" }}</button>
+        </div>
     }
 }
 
 #[component]
-fn Scenario(
-    scenario: ScenarioView,
-    query: String,
-    stat: RwSignal<String>,
-    axis: RwSignal<String>,
-    changed: ReadSignal<(u64, String)>,
-) -> impl IntoView {
+fn Scenario(scenario: ScenarioView, query: String, ui: UiState) -> impl IntoView {
     let name = scenario.name.clone();
     let plot = move |metric: &'static str| {
-        let (svg, set_svg) = signal(String::new());
+        let key = format!("{name}/{metric}");
         let url_base = format!(
             "{query}&scenario={}&metric={metric}",
             api::encode_component(&name)
         );
+        let fetch_key = key.clone();
         Effect::new(move |_| {
-            changed.track();
-            let url = format!("/api/plot?{url_base}&stat={}&x={}", stat.get(), axis.get());
+            let url = format!(
+                "/api/plot?{url_base}&stat={}&x={}",
+                ui.stat.get(),
+                ui.axis.get()
+            );
+            let key = fetch_key.clone();
             spawn_local(async move {
                 if let Ok(text) = api::get_text(&url).await {
-                    set_svg.set(text);
+                    ui.plots.update(|plots| {
+                        plots.insert(key, text);
+                    });
                 }
             });
         });
-        view! { <div class="plot" data-metric=metric inner_html=move || svg.get()></div> }
+        view! {
+            <div class="plot" data-metric=metric
+                inner_html=move || ui.plots.with(|p| p.get(&key).cloned().unwrap_or_default())></div>
+        }
     };
     view! {
         <section class="scenario">
             <h2>"Scenario: " {scenario.name.clone()}</h2>
-            {match (scenario.best_rate, scenario.best_command.clone()) {
-                (Some(rate), Some(command)) => {
-                    let interval = scenario.confirmation.as_ref().map(|c| format!(" ({})", c.interval_text())).unwrap_or_default();
-                    let note = scenario.confirmation.as_ref().map(|c| c.note.clone());
-                    view! {
-                        <p>"Best: " <b>{format!("{rate:.2} req/s")}</b>{interval}</p>
-                        {note.map(|n| view! { <p class="confirmation">{n}</p> })}
-                        <pre class="command">{command}</pre>
-                    }.into_any()
-                }
-                _ => view! { <p class="muted">"Nothing has met the SLA yet."</p> }.into_any(),
-            }}
             <div class="plots">{plot("ttft")}{plot("tpot")}</div>
-            <Trials records=scenario.records/>
+            <Trials scenario=scenario.name.clone() records=scenario.records labels=scenario.labels ui=ui/>
         </section>
     }
 }
@@ -192,12 +338,8 @@ const TPOT_P99: Metric = Metric::Latency(Series::Tpot, Stat::P99);
 const ITL_P99: Metric = Metric::Latency(Series::Itl, Stat::P99);
 const E2E_P99: Metric = Metric::Latency(Series::E2e, Stat::P99);
 
-const COLUMNS: [Column; 12] = [
-    (
-        "cand",
-        |r| r.candidate_id as f64,
-        |r| format!("{} {}", r.stage, r.candidate_id),
-    ),
+/// The columns after the candidate's name.
+const COLUMNS: [Column; 11] = [
     (
         "offered req/s",
         |r| r.requested_qps,
@@ -245,9 +387,9 @@ const COLUMNS: [Column; 12] = [
     ),
     ("SLA", |r| f64::from(u8::from(r.sla_passed)), |r| verdict(r)),
     (
-        "flags",
-        |_| 0.0,
-        |r| serde_json::to_string(&r.server_flags).unwrap_or_default(),
+        "why",
+        |r| r.sla_failures.len() as f64,
+        |r| r.sla_failures.join("; "),
     ),
 ];
 
@@ -270,18 +412,60 @@ fn verdict(r: &TrialRecord) -> String {
     if let Some(d) = &r.diagnosis {
         text.push_str(&format!(" · {d}"));
     }
+    if let Some(cause) = &r.cause {
+        text.push_str(&format!(": {cause}"));
+    }
     text
 }
 
 #[component]
-fn Trials(records: Vec<TrialRecord>) -> impl IntoView {
-    let sort = RwSignal::new((1_usize, false));
+fn Trials(
+    scenario: String,
+    records: Vec<TrialRecord>,
+    labels: BTreeMap<usize, String>,
+    ui: UiState,
+) -> impl IntoView {
+    // Column 0 is the candidate; the others are COLUMNS shifted by one. Default: offered rate.
+    let sort = {
+        let scenario = scenario.clone();
+        move || {
+            ui.sorts
+                .with(|s| s.get(&scenario).copied())
+                .unwrap_or((1, false))
+        }
+    };
+    let click = move |index: usize| {
+        let scenario = scenario.clone();
+        move |_| {
+            ui.sorts.update(|s| {
+                let entry = s.entry(scenario.clone()).or_insert((1, false));
+                if entry.0 == index {
+                    entry.1 = !entry.1;
+                } else {
+                    *entry = (index, false);
+                }
+            });
+        }
+    };
+    let name_of = move |r: &TrialRecord| {
+        let label = labels
+            .get(&r.candidate_id)
+            .cloned()
+            .unwrap_or_else(|| format!("cand {}", r.candidate_id));
+        format!("{} {} · {label}", r.stage, r.candidate_id)
+    };
+    let headers: Vec<&'static str> = std::iter::once("candidate")
+        .chain(COLUMNS.iter().map(|c| c.0))
+        .collect();
+    let sort_for_rows = sort.clone();
     let rows = move || {
-        let (column, descending) = sort.get();
+        let (column, descending) = sort_for_rows();
         let mut rows = records.clone();
-        let key = COLUMNS[column].1;
         rows.sort_by(|a, b| {
-            let order = key(a).total_cmp(&key(b));
+            let order = match column {
+                0 => a.candidate_id.cmp(&b.candidate_id),
+                c => (COLUMNS[c - 1].1)(a).total_cmp(&(COLUMNS[c - 1].1)(b)),
+            };
             if descending { order.reverse() } else { order }
         });
         rows
@@ -289,17 +473,26 @@ fn Trials(records: Vec<TrialRecord>) -> impl IntoView {
     view! {
         <table class="trials">
             <thead><tr>
-                {COLUMNS.iter().enumerate().map(|(index, (title, _, _))| view! {
-                    <th class="sortable" on:click=move |_| sort.update(|(c, d)| { if *c == index { *d = !*d } else { *c = index; *d = false } })>
-                        {*title}
-                        {move || { let (c, d) = sort.get(); (c == index).then_some(if d { " ▼" } else { " ▲" }) }}
-                    </th>
+                {headers.into_iter().enumerate().map(|(index, title)| {
+                    let sort = sort.clone();
+                    view! {
+                        <th class="sortable" on:click=click(index)>
+                            {title}
+                            {move || { let (c, d) = sort(); (c == index).then_some(if d { " ▼" } else { " ▲" }) }}
+                        </th>
+                    }
                 }).collect_view()}
             </tr></thead>
             <tbody>
                 {move || rows().into_iter().map(|r| {
                     let class = if r.sla_passed { "pass" } else { "fail" };
-                    view! { <tr class=class>{COLUMNS.iter().map(|(_, _, cell)| view! { <td>{cell(&r)}</td> }).collect_view()}</tr> }
+                    let flags = serde_json::to_string(&r.server_flags).unwrap_or_default();
+                    view! {
+                        <tr class=class>
+                            <td class="cand-cell" title=flags>{name_of(&r)}</td>
+                            {COLUMNS.iter().map(|(_, _, cell)| view! { <td>{cell(&r)}</td> }).collect_view()}
+                        </tr>
+                    }
                 }).collect_view()}
             </tbody>
         </table>
@@ -307,21 +500,21 @@ fn Trials(records: Vec<TrialRecord>) -> impl IntoView {
 }
 
 #[component]
-fn Logs(logs: Vec<String>, query: String) -> impl IntoView {
-    let (text, set_text) = signal(String::new());
-    let open = move |file: String| {
-        let url = format!("/api/log?{query}&file={}", api::encode_component(&file));
-        spawn_local(async move {
-            set_text.set(api::get_text(&url).await.unwrap_or_else(|e| e));
-        });
-    };
+fn Logs(logs: Vec<String>, query: String, ui: UiState) -> impl IntoView {
     view! {
         <h2>"Logs"</h2>
         <p>{logs.into_iter().map(|file| {
-            let open = open.clone();
+            let query = query.clone();
             let label = file.clone();
-            view! { <button class="log" on:click=move |_| open(file.clone())>{label}</button> }
+            let current = file.clone();
+            view! {
+                <button class="log" class:open=move || ui.log_file.get().as_deref() == Some(current.as_str())
+                    on:click=move |_| {
+                        ui.log_file.set(Some(file.clone()));
+                        fetch_log(&query, file.clone(), ui);
+                    }>{label}</button>
+            }
         }).collect_view()}</p>
-        <pre class="log-text">{move || text.get()}</pre>
+        <pre class="log-text">{move || ui.log_text.get()}</pre>
     }
 }

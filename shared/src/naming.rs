@@ -1,0 +1,75 @@
+//! Candidate names: a candidate is called by what it changes from the baseline (candidate 0), so
+//! a chip, a legend or a table row says `max-running-requests=24` rather than "cand 3".
+
+use std::collections::BTreeSet;
+
+use crate::flags::{self, FlagMap};
+
+/// Flags that differ between servers without changing what is measured.
+const PLACEMENT: [&str; 2] = ["host", "port"];
+
+/// The name of the baseline.
+pub const BASELINE: &str = "baseline";
+
+/// What `flags` changes from `baseline`, as `name=value` pairs in name order (`--name` for a
+/// switch turned on, `no --name` for one turned off, `-name` for a flag the baseline sets and this
+/// one drops); [`BASELINE`] when nothing differs.
+pub fn label(flags_of: &FlagMap, baseline: &FlagMap) -> String {
+    let keys: BTreeSet<&String> = flags_of.keys().chain(baseline.keys()).collect();
+    let parts: Vec<String> = keys
+        .into_iter()
+        .filter(|key| !PLACEMENT.contains(&key.as_str()))
+        .filter_map(|key| {
+            let ours = flags_of.get(key);
+            let theirs = baseline.get(key);
+            if ours.map(flags::render_scalar) == theirs.map(flags::render_scalar) {
+                return None;
+            }
+            let name = key.replace('_', "-");
+            Some(match ours {
+                None => format!("-{name}"),
+                Some(serde_json::Value::Bool(true)) => format!("--{name}"),
+                Some(serde_json::Value::Bool(false)) => format!("no --{name}"),
+                Some(value) => format!("{name}={}", flags::render_scalar(value)),
+            })
+        })
+        .collect();
+    if parts.is_empty() {
+        BASELINE.to_string()
+    } else {
+        parts.join(" ")
+    }
+}
+
+/// `label` with the candidate's number in front (`2 · max-running-requests=24`), for tables and
+/// legends where two candidates could share a name.
+pub fn numbered(id: usize, flags_of: &FlagMap, baseline: &FlagMap) -> String {
+    format!("{id} · {}", label(flags_of, baseline))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn map(value: serde_json::Value) -> FlagMap {
+        serde_json::from_value(value).expect("flag map")
+    }
+
+    #[test]
+    fn a_candidate_is_named_by_what_it_changes() {
+        let base = map(json!({"model_path": "m", "port": 30000, "enable_mixed_chunk": false}));
+        assert_eq!(label(&base, &base), "baseline");
+        let other = map(
+            json!({"model_path": "m", "port": 30001, "max_running_requests": 16,
+            "decode_attention_backend": "flashinfer", "enable_mixed_chunk": true}),
+        );
+        assert_eq!(
+            label(&other, &base),
+            "decode-attention-backend=flashinfer --enable-mixed-chunk max-running-requests=16"
+        );
+        let dropped = map(json!({"port": 1}));
+        assert_eq!(label(&dropped, &base), "-enable-mixed-chunk -model-path");
+        assert_eq!(numbered(3, &other, &base).split(" · ").next(), Some("3"));
+    }
+}
