@@ -212,11 +212,47 @@ async fn dashboard_follows_a_live_run_plots_hover_exports_and_shows_config_error
     let first = driver
         .wait_for("a first trial row", rows, Duration::from_secs(60))
         .await;
-    let more =
-        format!("return document.querySelectorAll('table.trials tbody tr').length > {first}");
+    // The best so far is on the page while the run goes on, and candidates are named by what
+    // they change from the baseline.
+    driver
+        .wait_for("the best so far, live", "const h = document.querySelector('.answer h2'); return h !== null && document.querySelector('.answer .answer-rate') !== null && h.textContent.startsWith('Best so far') && document.querySelector('.summary .status.running') !== null", Duration::from_secs(60))
+        .await;
+    driver
+        .wait_for("candidates named by their change", "const n = [...document.querySelectorAll('.cand-name')].map(e => e.textContent); return n.some(t => t.endsWith('· baseline')) && n.some(t => t.includes('chunked-prefill-size=512'))", Duration::from_secs(30))
+        .await;
+    // A sort order and an open log survive live updates.
+    driver
+        .script("document.querySelectorAll('table.trials th')[3].click(); document.querySelector('button.log').click(); return true")
+        .await;
+    driver
+        .wait_for(
+            "the log text",
+            "return document.querySelector('pre.log-text').textContent.length > 0",
+            Duration::from_secs(20),
+        )
+        .await;
+    let rows_now = driver.script(rows).await;
+    let more = format!(
+        "return document.querySelectorAll('table.trials tbody tr').length > {}",
+        rows_now
+            .as_u64()
+            .unwrap_or(0)
+            .max(first.as_u64().unwrap_or(0))
+    );
     driver
         .wait_for("a new trial row, live", &more, Duration::from_secs(60))
         .await;
+    let kept = driver
+        .script("return [document.querySelectorAll('table.trials th')[3].textContent, document.querySelector('pre.log-text').textContent.length, document.querySelectorAll('button.log.open').length]")
+        .await;
+    assert!(
+        kept[0].as_str().is_some_and(|t| t.contains('▲')),
+        "the sort order survives an update: {kept}"
+    );
+    assert!(
+        kept[1].as_u64().is_some_and(|n| n > 0) && kept[2] == 1,
+        "the open log survives an update: {kept}"
+    );
     let status = run.wait().expect("run exits");
     assert_eq!(status.code(), Some(0));
     driver
@@ -226,6 +262,21 @@ async fn dashboard_follows_a_live_run_plots_hover_exports_and_shows_config_error
             Duration::from_secs(20),
         )
         .await;
+
+    // An idle page makes no request but its event stream (which opened with the page).
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let count = "return performance.getEntriesByType('resource').length";
+    let before = driver.script(count).await;
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let after = driver.script(count).await;
+    assert_eq!(before, after, "requests of an idle run page in 10 s");
+    let answer = driver
+        .script("return document.querySelector('.answer h2').textContent")
+        .await;
+    assert!(
+        answer.as_str().is_some_and(|t| t.starts_with("Answer")),
+        "{answer}"
+    );
 
     // Hovering a plot point shows its flags and numbers.
     // Plots refetch on change events, so the point is looked up afresh on each try.
@@ -259,6 +310,35 @@ async fn dashboard_follows_a_live_run_plots_hover_exports_and_shows_config_error
         .await
         .expect("export");
     super::dashboard::assert_report_download(report).await;
+
+    // An interrupted run says so in a banner.
+    let config = common::write_config(dir.path(), &slow_run_config(&root.join("stopped")));
+    let mut stopped = common::bin()
+        .args(["run", "--quiet", "--config"])
+        .arg(&config)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("run");
+    let results = root.join("stopped").join("live_results.jsonl");
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !std::fs::read_to_string(&results).is_ok_and(|t| t.lines().count() > 0) {
+        assert!(std::time::Instant::now() < deadline, "no first trial");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(stopped.id()).expect("pid"));
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).expect("SIGINT");
+    assert_eq!(stopped.wait().expect("exit").code(), Some(130));
+    driver.open(&format!("{}#/run/stopped", server.url)).await;
+    let banner = driver
+        .wait_for("the INTERRUPTED banner", "const b = document.querySelector('.banner.interrupted'); return b ? b.textContent : ''", Duration::from_secs(20))
+        .await;
+    assert!(
+        banner
+            .as_str()
+            .is_some_and(|t| t.starts_with("INTERRUPTED")),
+        "{banner}"
+    );
 
     // The compare page puts runs side by side.
     driver

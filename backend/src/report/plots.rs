@@ -132,7 +132,6 @@ pub(crate) fn latency_svg(spec: &PlotSpec, records: &[TrialRecord]) -> String {
     let top = spec
         .sla_ms
         .map_or(highest, |limit| highest.min(limit * CLIP_AT_LIMITS));
-    let max_y = top * 1.15;
     let mut svg = String::new();
     let mut hover = String::new();
     {

@@ -265,8 +265,22 @@ fn scenario_view(
     running: bool,
 ) -> ScenarioView {
     use shared::record::Stage;
-    let best_trial =
-        shared::ranking::best_passing(s.records.iter().filter(|r| r.stage == Stage::Base)).cloned();
+    // The trial behind the answer: the search's best, or, when its confirmation failed, the
+    // passing trial at the rate the answer fell back to.
+    let fallback = answer
+        .and_then(|a| a.confirmation.as_ref())
+        .filter(|c| !c.confirmed)
+        .and_then(|c| Some((c.winner, c.passes_at?)));
+    let best_trial = match fallback {
+        Some((winner, rate)) => s
+            .records
+            .iter()
+            .rev()
+            .find(|r| r.candidate_id == winner && r.requested_qps == rate && r.sla_passed)
+            .cloned(),
+        None => shared::ranking::best_passing(s.records.iter().filter(|r| r.stage == Stage::Base))
+            .cloned(),
+    };
     let best_id = answer
         .and_then(|a| a.best.as_ref().map(|b| b.candidate))
         .or(best_trial.as_ref().map(|r| r.candidate_id));

@@ -140,8 +140,11 @@ fn RunBody(
 ) -> impl IntoView {
     let status = detail.summary.status.name().to_string();
     let progress = match detail.trials_planned {
-        Some(planned) => format!("{} of up to {planned} trials", detail.trials_done),
-        None => format!("{} trials", detail.trials_done),
+        // Confirmation and re-measured points are not in the search's estimate.
+        Some(planned) if planned >= detail.trials_done => {
+            format!("{} of up to {planned} trials", detail.trials_done)
+        }
+        _ => format!("{} trials", detail.trials_done),
     };
     let running = detail.summary.status == RunStatus::Running;
     let report_href = format!("/api/report?{query}");
