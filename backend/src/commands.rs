@@ -163,7 +163,11 @@ pub(crate) fn report(run_dir: &Path) -> anyhow::Result<ExitCode> {
 /// "candidate 2 (base stage) met the SLA at 8.13 req/s (passes at 8.13, fails at 9.00) ...": the
 /// rate it credibly sustains (when the winning rate did not hold on re-measurement, the highest
 /// rate below it that passed).
-fn best_line(best: &shared::record::TrialRecord, confirmation: Option<&Confirmation>) -> String {
+fn best_line(
+    best: &shared::record::TrialRecord,
+    confirmation: Option<&Confirmation>,
+    baseline: &shared::flags::FlagMap,
+) -> String {
     let interval = confirmation.map_or_else(String::new, |c| format!(" ({})", c.interval_text()));
     let rate = confirmation
         .filter(|c| !c.confirmed)
@@ -176,8 +180,9 @@ fn best_line(best: &shared::record::TrialRecord, confirmation: Option<&Confirmat
         ""
     };
     format!(
-        "candidate {} ({} stage) met the SLA at {:.4} req/s{held}{interval} (max_concurrency {}), {:.1} output tok/s, mean TTFT {:.1} ms, mean TPOT {:.2} ms",
+        "candidate {} (`{}`, {} stage) met the SLA at {:.4} req/s{held}{interval} (max_concurrency {}), {:.1} output tok/s, mean TTFT {:.1} ms, mean TPOT {:.2} ms",
         best.candidate_id,
+        shared::naming::label(&best.server_flags, baseline),
         best.stage,
         rate,
         best.max_concurrency
@@ -208,7 +213,18 @@ pub(crate) fn final_summary(cfg: &RunConfig, outcome: &RunOutcome) -> String {
         let _ = writeln!(out, "\nscenario {}: dataset {}", s.name, s.dataset);
         match (&s.best, &s.command) {
             (Some(best), Some(command)) => {
-                let _ = writeln!(out, "  best: {}", best_line(best, s.confirmation.as_ref()));
+                let _ = writeln!(
+                    out,
+                    "  best: {}",
+                    best_line(
+                        best,
+                        s.confirmation.as_ref(),
+                        cfg.candidates
+                            .candidates
+                            .first()
+                            .unwrap_or(&shared::flags::FlagMap::new())
+                    )
+                );
                 if let Some(confirmation) = &s.confirmation {
                     let _ = writeln!(out, "  confirmation: {}", confirmation.note);
                 }

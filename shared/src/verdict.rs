@@ -202,8 +202,17 @@ impl Confirmation {
         let low = match (self.confirmed, self.passes_at) {
             (true, _) => format!("passes at {:.2}", self.rate),
             (false, Some(p)) => format!("{:.2} not confirmed; passes at {p:.2}", self.rate),
-            (false, None) => format!("{:.2} not confirmed", self.rate),
+            (false, None) => match self.fails_at {
+                Some(f) if f < self.rate => format!(
+                    "{:.2} not confirmed; it failed down to {f:.2} in longer trials, and no lower rate was measured",
+                    self.rate
+                ),
+                _ => format!("{:.2} not confirmed", self.rate),
+            },
         };
+        if !self.confirmed && self.passes_at.is_none() {
+            return low;
+        }
         let high = self
             .fails_at
             .map_or("no failure above it in the searched range".into(), |f| {

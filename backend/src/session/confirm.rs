@@ -269,6 +269,13 @@ fn bracket(
         .filter(|r| !r.sla_passed && r.requested_qps > above)
         .map(|r| r.requested_qps)
         .chain((!confirmed).then_some(winner.requested_qps))
+        // The step-down's failures count too (all of them, when none held).
+        .chain(
+            stepped
+                .iter()
+                .filter(|r| !r.sla_passed && r.requested_qps > above)
+                .map(|r| r.requested_qps),
+        )
         .fold(None, |low: Option<f64>, q| {
             Some(low.map_or(q, |l| l.min(q)))
         });
