@@ -102,6 +102,7 @@ pub(crate) async fn run(
             return Ok(ExitCode::from(exit::INTERRUPTED));
         }
         _ if outcome.any_passed() => exit::MET,
+        _ if outcome.launch_failure => exit::ERROR,
         _ => exit::NOT_MET,
     };
     if let Some(dashboard) = dashboard {
@@ -205,7 +206,12 @@ pub(crate) fn final_summary(cfg: &RunConfig, outcome: &RunOutcome) -> String {
         cfg.candidates.candidates.len()
     );
     if let Some(reason) = &outcome.partial {
-        let _ = writeln!(out, "status: PARTIAL ({reason})");
+        let word = if outcome.status == RunStatus::Failed {
+            "FAILED"
+        } else {
+            "PARTIAL"
+        };
+        let _ = writeln!(out, "status: {word} ({reason})");
     } else if outcome.status == RunStatus::Failed {
         let _ = writeln!(out, "status: FAILED (nothing could be measured)");
     }

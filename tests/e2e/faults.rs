@@ -528,6 +528,49 @@ fn a_finished_run_with_a_crashed_candidate_reruns_without_measuring() {
 }
 
 #[test]
+fn candidates_failing_to_launch_the_same_way_stop_the_run_early() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let holder = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = holder.local_addr().expect("addr").port();
+    // Tier 1: the baseline and one candidate per value, five in all.
+    let five = "    chunked_prefill_size: [512, 1024]\n    max_running_requests: [8, 16]";
+    let (config, out) = config(dir.path(), five, ONE_SCENARIO, "[4, 8]");
+    rewrite(
+        &config,
+        "  shutdown_grace_sec: 2\n",
+        &format!("  shutdown_grace_sec: 2\n  port: {port}\n"),
+    );
+    let output = common::run(&config);
+    let text = common::text(&output);
+    assert_eq!(output.status.code(), Some(2), "{text}");
+    assert!(
+        text.contains("failed to launch the same way")
+            && text.contains(&format!("port {port}")),
+        "the cause, once: {text}"
+    );
+    assert!(text.contains("status: FAILED (stopped early"), "{text}");
+    let tried: std::collections::BTreeSet<u64> = common::records(&out.join("results.jsonl"))
+        .iter()
+        .filter_map(|r| r["candidate_id"].as_u64())
+        .collect();
+    assert_eq!(
+        tried,
+        [0, 1, 2].into(),
+        "three identical launch failures of five candidates stop the run"
+    );
+    let last = last_event(&out);
+    assert_eq!(last["status"], "failed");
+    assert!(
+        last["partial"]
+            .as_str()
+            .is_some_and(|p| p.contains("stopped early")),
+        "{last}"
+    );
+    assert_outputs_parse(&out);
+    assert_no_survivors(&out);
+}
+
+#[test]
 fn a_taken_port_fails_the_launch_and_a_rerun_retries_it() {
     let dir = tempfile::tempdir().expect("tempdir");
     let holder = TcpListener::bind("127.0.0.1:0").expect("bind");
@@ -540,7 +583,8 @@ fn a_taken_port_fails_the_launch_and_a_rerun_retries_it() {
     );
     let taken = common::run(&config);
     let text = common::text(&taken);
-    assert_eq!(taken.status.code(), Some(1), "nothing could run: {text}");
+    assert_eq!(taken.status.code(), Some(2), "nothing could run: {text}");
+    assert_eq!(last_event(&out)["status"], "failed");
     assert!(!text.contains("panicked"), "{text}");
     let failed = common::records(&out.join("results.jsonl"));
     assert!(!failed.is_empty());

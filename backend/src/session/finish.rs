@@ -19,16 +19,20 @@ pub(super) fn finish(
     speculative: Option<String>,
 ) -> anyhow::Result<RunOutcome> {
     let cfg = ctx.cfg;
-    let partial = match ctx.stop {
+    let partial = match &ctx.stop {
         Some(Stop::Cancelled) => Some("interrupted before the full search completed".to_string()),
         Some(Stop::Deadline) => Some(format!(
             "search budget of {:.1}h reached before the full search completed",
             cfg.max_duration.as_secs_f64() / 3600.0
         )),
+        Some(Stop::SameLaunchFailure(cause)) => Some(format!(
+            "stopped early: every candidate tried failed to launch the same way: {cause}"
+        )),
         None => None,
     };
     write_outputs(cfg, &scenarios, partial.as_deref())?;
     let status = status(&ctx, &scenarios);
+    let launch_failure = matches!(ctx.stop, Some(Stop::SameLaunchFailure(_)));
     ctx.report(RunEvent::RunFinished {
         status,
         partial: partial.clone(),
@@ -52,6 +56,7 @@ pub(super) fn finish(
         partial,
         speculative,
         server_logs: ctx.server_logs,
+        launch_failure,
     })
 }
 
@@ -63,6 +68,7 @@ fn status(ctx: &Ctx<'_>, scenarios: &[ScenarioState]) -> RunStatus {
     match ctx.stop {
         Some(Stop::Cancelled) => RunStatus::Interrupted,
         Some(Stop::Deadline) => RunStatus::Partial,
+        Some(Stop::SameLaunchFailure(_)) => RunStatus::Failed,
         None if !measured => RunStatus::Failed,
         None => RunStatus::Finished,
     }

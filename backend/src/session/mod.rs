@@ -51,6 +51,8 @@ pub(crate) struct RunOutcome {
     pub speculative: Option<String>,
     /// Server logs written.
     pub server_logs: Vec<PathBuf>,
+    /// The run stopped because its first candidates all failed to launch the same way.
+    pub launch_failure: bool,
 }
 
 /// One scenario's result.
@@ -81,6 +83,42 @@ impl RunOutcome {
 enum Stop {
     Cancelled,
     Deadline,
+    /// The first candidates all failed to launch the same way before anything was measured.
+    SameLaunchFailure(String),
+}
+
+/// This many candidates failing to launch the same way, with nothing measured, stop the run (a
+/// missing package or a port in use fails every candidate; trying them all only wastes time).
+const SAME_FAILURE_STREAK: usize = 3;
+
+/// The shared cause when candidates `0..=last` all failed to launch with the same diagnosis and
+/// cause and no trial was measured, and either the streak is long enough or no candidate is left.
+fn same_launch_failure(scenarios: &[ScenarioState], last: usize, total: usize) -> Option<String> {
+    if last + 1 < SAME_FAILURE_STREAK.min(total) {
+        return None;
+    }
+    let records: Vec<&TrialRecord> = scenarios
+        .iter()
+        .flat_map(|s| s.records.iter())
+        .filter(|r| r.stage == Stage::Base)
+        .collect();
+    if records.iter().any(|r| r.metrics.is_some()) {
+        return None;
+    }
+    let failure = |id: usize| {
+        records
+            .iter()
+            .find(|r| r.candidate_id == id && r.is_launch_failure())
+            .map(|r| (r.diagnosis, r.cause.clone()))
+    };
+    let first = failure(0)?;
+    let cause = first.1.clone()?;
+    (1..=last)
+        .all(|id| failure(id).as_ref() == Some(&first))
+        .then(|| match first.0 {
+            Some(diagnosis) => format!("{diagnosis}: {cause}"),
+            None => cause,
+        })
 }
 
 struct Ctx<'a> {
@@ -158,6 +196,18 @@ pub(crate) async fn run(
         let walks = candidate::Walks::All;
         candidate::run_candidate(&mut ctx, &mut scenarios, Stage::Base, index, flags, walks)
             .await?;
+        let total = cfg.candidates.candidates.len();
+        if ctx.stop.is_none()
+            && let Some(cause) = same_launch_failure(&scenarios, index, total)
+        {
+            ctx.report(RunEvent::Notice {
+                text: format!(
+                    "error: the first {} candidate(s) all failed to launch the same way, and nothing was measured: {cause}",
+                    index + 1
+                ),
+            });
+            ctx.stop = Some(Stop::SameLaunchFailure(cause));
+        }
     }
     confirm::run_stage(&mut ctx, &mut scenarios).await?;
     let speculative = speculative::run_stage(&mut ctx, &mut scenarios).await?;
