@@ -544,8 +544,7 @@ fn candidates_failing_to_launch_the_same_way_stop_the_run_early() {
     let text = common::text(&output);
     assert_eq!(output.status.code(), Some(2), "{text}");
     assert!(
-        text.contains("failed to launch the same way")
-            && text.contains(&format!("port {port}")),
+        text.contains("failed to launch the same way") && text.contains(&format!("port {port}")),
         "the cause, once: {text}"
     );
     assert!(text.contains("status: FAILED (stopped early"), "{text}");

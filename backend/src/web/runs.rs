@@ -240,9 +240,15 @@ fn summarize(dir: &Path, id: &str, view: Option<&RunView>) -> RunSummary {
         id: id.to_string(),
         status: status(dir, view),
         scenarios: scenarios.iter().map(|s| s.name.clone()).collect(),
+        // The answer once the run gave one (after confirmation), else the best so far.
         best: scenarios
             .iter()
-            .map(|s| (s.name.clone(), best_rate(&s.records)))
+            .map(|s| {
+                let answered = view
+                    .and_then(|v| v.answers.iter().find(|a| a.scenario == s.name))
+                    .and_then(|a| a.best.as_ref().map(|b| b.rate));
+                (s.name.clone(), answered.or_else(|| best_rate(&s.records)))
+            })
             .collect(),
         started_at: span.map(|(a, _)| a.format("%Y-%m-%d %H:%M:%S").to_string()),
         duration_s: span.map(|(a, b)| (b - a).num_milliseconds() as f64 / 1000.0),

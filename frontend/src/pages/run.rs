@@ -183,7 +183,7 @@ fn RunBody(
         <section class="answers">
             {detail.scenarios.iter().map(|s| view! { <Answer scenario=s.clone() finished=finished/> }).collect_view()}
         </section>
-        <h2>"Candidates"</h2>
+        {(!detail.candidates.is_empty()).then(|| view! { <h2>"Candidates"</h2> })}
         <ul class="candidates">
             {detail.candidates.iter().map(|c| view! {
                 <li class=format!("cand state-{}", phase_class(&c.phase)) title=c.command.clone().unwrap_or_default()>
