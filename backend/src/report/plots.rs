@@ -121,7 +121,23 @@ pub(crate) fn frontier(points: &[Point]) -> Vec<Point> {
 
 /// Renders one plot as an SVG element (no XML namespace URL, so it carries no link at all).
 pub(crate) fn latency_svg(spec: &PlotSpec, records: &[TrialRecord]) -> String {
-    let all = series(records, spec.x_metric, spec.y_metric);
+    svg_of_series(spec, series(records, spec.x_metric, spec.y_metric))
+}
+
+/// Several runs' series on shared axes, each series named `run: candidate`.
+pub(crate) fn overlay_svg(spec: &PlotSpec, runs: &[(String, Vec<TrialRecord>)]) -> String {
+    let all = runs
+        .iter()
+        .flat_map(|(run, records)| {
+            series(records, spec.x_metric, spec.y_metric)
+                .into_iter()
+                .map(move |(label, points)| (format!("{run}: {label}"), points))
+        })
+        .collect();
+    svg_of_series(spec, all)
+}
+
+fn svg_of_series(spec: &PlotSpec, all: Vec<(String, Vec<Point>)>) -> String {
     let points: Vec<Point> = all.iter().flat_map(|(_, p)| p.iter().cloned()).collect();
     let max_x = points.iter().map(|p| p.rate).fold(1.0_f64, f64::max) * 1.1;
     let highest = points
@@ -326,6 +342,17 @@ mod tests {
         assert!(
             svg.contains("1 · max-running-requests=16"),
             "series named by their change"
+        );
+        let both = overlay_svg(
+            &spec,
+            &[
+                ("run-a".into(), vec![record(0, 1.0, 50.0, true)]),
+                ("run-b".into(), vec![record(0, 2.0, 60.0, true)]),
+            ],
+        );
+        assert!(
+            both.contains("run-a: base 0 · baseline") && both.contains("run-b: base 0 · baseline"),
+            "one series per run on shared axes"
         );
     }
 }

@@ -67,7 +67,10 @@ pub(super) async fn run_detail(State(state): Shared, Query(q): Query<RunQuery>) 
     }
 }
 
-/// `?run=ID&scenario=NAME&metric=ttft|tpot&stat=p99|p50&x=rate|tokens`.
+/// The most runs one compare plot overlays.
+const MAX_OVERLAID_RUNS: usize = 8;
+
+/// `?run=ID&scenario=NAME&metric=ttft|tpot&stat=p99|p50&x=rate|tokens[&with=ID,ID]`.
 #[derive(Debug, Deserialize)]
 pub(super) struct PlotQuery {
     run: String,
@@ -77,6 +80,9 @@ pub(super) struct PlotQuery {
     stat: Option<String>,
     #[serde(default)]
     x: Option<String>,
+    /// More runs to draw on the same axes (comma-separated ids; the compare page).
+    #[serde(default)]
+    with: Option<String>,
 }
 
 /// `GET /api/plot`: one plot as SVG.
@@ -121,11 +127,26 @@ pub(super) async fn plot(State(state): Shared, Query(q): Query<PlotQuery>) -> Re
         y_metric,
         sla_ms: limit,
     };
-    (
-        [(header::CONTENT_TYPE, "image/svg+xml")],
-        crate::report::plots::latency_svg(&spec, &scenario.records),
-    )
-        .into_response()
+    let svg = match q.with.as_deref().filter(|w| !w.is_empty()) {
+        None => crate::report::plots::latency_svg(&spec, &scenario.records),
+        Some(with) => {
+            let mut runs = vec![(q.run.clone(), scenario.records.clone())];
+            for id in with.split(',').take(MAX_OVERLAID_RUNS) {
+                let dir = match runs::confined(&state.root, id) {
+                    Ok(dir) => dir,
+                    Err(e) => return refuse(&e),
+                };
+                let records = crate::report::load(&dir)
+                    .ok()
+                    .and_then(|d| d.scenarios.into_iter().find(|s| s.name == q.scenario))
+                    .map(|s| s.records)
+                    .unwrap_or_default();
+                runs.push((id.to_string(), records));
+            }
+            crate::report::plots::overlay_svg(&spec, &runs)
+        }
+    };
+    ([(header::CONTENT_TYPE, "image/svg+xml")], svg).into_response()
 }
 
 /// `GET /api/report?run=ID`: the run's report, as a download.
