@@ -54,6 +54,23 @@ async fn runs_start_and_stop_from_the_dashboard() {
     let again = start_run(&http, &base, "long", &slow).await;
     assert_eq!(again.status(), 409, "one run per folder");
     wait_status(&http, &base, "long", "running").await;
+    // Another run while one is running: a warning first (they would share the GPUs), and only
+    // an explicit "start anyway" starts it.
+    let second = start_run(&http, &base, "second", &quick).await;
+    assert_eq!(second.status(), 409);
+    let warning = second.text().await.unwrap_or_default();
+    assert!(
+        warning.starts_with("warning:") && warning.contains("long") && warning.contains("all GPUs"),
+        "{warning}"
+    );
+    let forced = post(
+        &http,
+        &base,
+        "/api/start",
+        serde_json::json!({"name": "second", "yaml": quick, "force": true}),
+    )
+    .await;
+    assert_eq!(forced.status(), 200);
     // The secret reaches the run through its environment, and no file holds it.
     let deadline = Instant::now() + Duration::from_secs(30);
     let pid = loop {
@@ -86,6 +103,8 @@ async fn runs_start_and_stop_from_the_dashboard() {
     assert_eq!(stopped.status(), 200);
     wait_status(&http, &base, "long", "interrupted").await;
     common::assert_no_survivors(&root.join("long"));
+    wait_status(&http, &base, "second", "finished").await;
+    common::assert_no_survivors(&root.join("second"));
 }
 
 fn assert_no_file_contains(dir: &Path, needle: &str) {

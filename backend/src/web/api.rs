@@ -324,6 +324,40 @@ pub(super) async fn validate(State(state): Shared, Json(body): Json<ValidateBody
 pub(super) struct StartBody {
     name: String,
     yaml: String,
+    /// Start even though other runs are running (the user read the warning).
+    #[serde(default)]
+    force: bool,
+}
+
+/// Why starting now may spoil results: other runs of this root that are running, which share the
+/// machine's GPUs unless their `CUDA_VISIBLE_DEVICES` sets are disjoint.
+fn gpu_warning(state: &AppState, name: &str, config: &crate::config::RunConfig) -> Option<String> {
+    let running: Vec<String> = runs::list(&state.root)
+        .into_iter()
+        .filter(|r| r.status == shared::api::RunStatus::Running && r.id != name)
+        .map(|r| r.id)
+        .collect();
+    if running.is_empty() {
+        return None;
+    }
+    let gpus = config
+        .server
+        .env
+        .iter()
+        .find(|(k, _)| k == "CUDA_VISIBLE_DEVICES")
+        .map(|(_, v)| v)
+        .map_or("all GPUs".to_string(), |v| {
+            format!("CUDA_VISIBLE_DEVICES={v}")
+        });
+    Some(format!(
+        "warning: {} still running ({}); this run would use {gpus}. Two runs on the same GPUs measure each other's load, and both answers would be wrong. Start anyway only if their GPUs are disjoint.",
+        if running.len() == 1 {
+            "another run is"
+        } else {
+            "other runs are"
+        },
+        running.join(", ")
+    ))
 }
 
 /// `POST /api/start`: checks the config like `/api/validate`, then starts `autobench run` into
@@ -332,12 +366,20 @@ pub(super) async fn start(State(state): Shared, Json(body): Json<StartBody>) -> 
     if let Err(error) = super::runner::check_name(&body.name) {
         return (StatusCode::BAD_REQUEST, error.to_string()).into_response();
     }
-    if let Err(error) = parse_config(&state, &body.yaml) {
-        return (
-            StatusCode::BAD_REQUEST,
-            format!("the config has errors: {error}"),
-        )
-            .into_response();
+    let config = match parse_config(&state, &body.yaml) {
+        Ok(config) => config,
+        Err(error) => {
+            return (
+                StatusCode::BAD_REQUEST,
+                format!("the config has errors: {error}"),
+            )
+                .into_response();
+        }
+    };
+    if !body.force
+        && let Some(warning) = gpu_warning(&state, &body.name, &config)
+    {
+        return (StatusCode::CONFLICT, warning).into_response();
     }
     match state
         .runner

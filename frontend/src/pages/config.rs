@@ -61,9 +61,11 @@ pub fn ConfigPage() -> impl IntoView {
     };
     let (name, set_name) = signal(String::from("dashboard-run"));
     let (started, set_started) = signal(None::<String>);
-    let start = move |_| {
-        let body =
-            serde_json::json!({ "name": name.get_untracked(), "yaml": text.get_untracked() });
+    let (warned, set_warned) = signal(None::<String>);
+    let start = move |force: bool| {
+        set_warned.set(None);
+        set_started.set(None);
+        let body = serde_json::json!({ "name": name.get_untracked(), "yaml": text.get_untracked(), "force": force });
         spawn_local(async move {
             match api::post_json::<serde_json::Value>("/api/start", &body).await {
                 Ok(answer) => {
@@ -72,6 +74,8 @@ pub fn ConfigPage() -> impl IntoView {
                         .location()
                         .set_hash(&format!("/run/{}", api::encode_component(&id)));
                 }
+                // Other runs are running: say so, and let the user start anyway.
+                Err(e) if e.starts_with("warning:") => set_warned.set(Some(e)),
                 Err(e) => set_started.set(Some(e)),
             }
         });
@@ -83,6 +87,33 @@ pub fn ConfigPage() -> impl IntoView {
                 api::post_json::<ConfigCheck>("/api/validate", &body).await,
             ));
         });
+    };
+    let area = NodeRef::<leptos::html::Textarea>::new();
+    let gutter = NodeRef::<leptos::html::Pre>::new();
+    let numbers = move || {
+        let lines = text.with(|t| t.split('\n').count()).max(1);
+        (1..=lines)
+            .map(|n| n.to_string())
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let follow = move |_| {
+        if let (Some(a), Some(g)) = (area.get(), gutter.get()) {
+            g.set_scroll_top(a.scroll_top());
+        }
+    };
+    let jump = move |line: usize| {
+        let Some(a) = area.get() else { return };
+        let body = text.get_untracked();
+        let (start, end) = line_span(&body, line);
+        let _ = a.focus();
+        let _ = a.set_selection_range(start, end);
+        let lines = body.split('\n').count().max(1) as f64;
+        let per_line = f64::from(a.scroll_height()) / lines;
+        a.set_scroll_top(((line.saturating_sub(1)) as f64 * per_line - 80.0).max(0.0) as i32);
+        if let Some(g) = gutter.get() {
+            g.set_scroll_top(a.scroll_top());
+        }
     };
     view! {
         <h1>"Config"</h1>
@@ -103,13 +134,22 @@ pub fn ConfigPage() -> impl IntoView {
             <button class="validate" on:click=validate>"Check and preview plan"</button>
             " run name "
             <input class="run-name" prop:value=move || name.get() on:input=move |ev| set_name.set(event_target_value(&ev))/>
-            <button class="start" on:click=start>"Start run"</button>
+            <button class="start" on:click=move |_| start(false)>"Start run"</button>
         </p>
         {move || started.get().map(|e| view! { <p class="error">{e}</p> })}
+        {move || warned.get().map(|w| view! {
+            <p class="warning start-warning">{w}" "
+                <button class="start-anyway" on:click=move |_| start(true)>"Start anyway"</button>
+            </p>
+        })}
         <div class="editor">
-            <textarea class="config-text" rows="30" spellcheck="false"
-                prop:value=move || text.get()
-                on:input=move |ev| set_text.set(event_target_value(&ev))></textarea>
+            <div class="numbered">
+                <pre class="gutter" node_ref=gutter aria-hidden="true">{numbers}</pre>
+                <textarea class="config-text" rows="30" spellcheck="false" wrap="off" node_ref=area
+                    prop:value=move || text.get()
+                    on:scroll=follow
+                    on:input=move |ev| set_text.set(event_target_value(&ev))></textarea>
+            </div>
             <div class="check">
                 {move || match check.get() {
                     None => view! { <p class="muted">"Not checked yet."</p> }.into_any(),
@@ -120,7 +160,9 @@ pub fn ConfigPage() -> impl IntoView {
                     Some(Ok(result)) => view! {
                         <ul class="problems">
                             {result.problems.into_iter().map(|p| view! {
-                                <li class="problem" data-line=p.line.map(|l| l.to_string()).unwrap_or_default()>
+                                <li class="problem" data-line=p.line.map(|l| l.to_string()).unwrap_or_default()
+                                    title="go to this line"
+                                    on:click=move |_| if let Some(line) = p.line { jump(line) }>
                                     {match (p.line, p.column) {
                                         (Some(l), Some(c)) => format!("line {l}, column {c}: "),
                                         (Some(l), None) => format!("line {l}: "),
@@ -134,5 +176,29 @@ pub fn ConfigPage() -> impl IntoView {
                 }}
             </div>
         </div>
+    }
+}
+
+/// The UTF-16 offsets (what a textarea's selection counts) of 1-based `line`'s start and end.
+fn line_span(text: &str, line: usize) -> (u32, u32) {
+    let mut start = 0_usize;
+    for (index, content) in text.split('\n').enumerate() {
+        let len = content.encode_utf16().count();
+        if index + 1 == line {
+            return (start as u32, (start + len) as u32);
+        }
+        start += len + 1;
+    }
+    (start as u32, start as u32)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_line_is_found_by_its_utf16_offsets() {
+        let text = "a: 1\nbé: 2\n\nc: 3";
+        assert_eq!(super::line_span(text, 1), (0, 4));
+        assert_eq!(super::line_span(text, 2), (5, 10));
+        assert_eq!(super::line_span(text, 4), (12, 16));
     }
 }
