@@ -231,6 +231,17 @@ async fn dashboard_follows_a_live_run_plots_hover_exports_and_shows_config_error
             Duration::from_secs(20),
         )
         .await;
+    // A page during a live run refetches once per change, not in a loop (the old watcher made
+    // over a thousand requests in 10 s).
+    let count = "return performance.getEntriesByType('resource').length";
+    let live_before = driver.script(count).await.as_u64().unwrap_or(0);
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let live_after = driver.script(count).await.as_u64().unwrap_or(0);
+    assert!(
+        live_after - live_before < 60,
+        "requests of a live run page in 5 s: {}",
+        live_after - live_before
+    );
     let rows_now = driver.script(rows).await;
     let more = format!(
         "return document.querySelectorAll('table.trials tbody tr').length > {}",
@@ -265,7 +276,6 @@ async fn dashboard_follows_a_live_run_plots_hover_exports_and_shows_config_error
 
     // An idle page makes no request but its event stream (which opened with the page).
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let count = "return performance.getEntriesByType('resource').length";
     let before = driver.script(count).await;
     tokio::time::sleep(Duration::from_secs(10)).await;
     let after = driver.script(count).await;
@@ -338,6 +348,34 @@ async fn dashboard_follows_a_live_run_plots_hover_exports_and_shows_config_error
             .as_str()
             .is_some_and(|t| t.starts_with("INTERRUPTED")),
         "{banner}"
+    );
+
+    // A candidate that cannot start says why, on the page.
+    let oom = common::fast_config(
+        &root.join("oom"),
+        "    cuda_graph_max_bs: [512]",
+        "  kind: random\n  num_prompts: 8\n  input_len: 64\n  output_len: 8",
+        "[4]",
+    )
+    .replace(
+        "    sim_startup_s: 0.2\n",
+        "    sim_startup_s: 0.2\n    mem_fraction_static: 0.88\n",
+    );
+    let output = common::run(&common::write_config(dir.path(), &oom));
+    assert!(output.status.code().is_some(), "{}", common::text(&output));
+    driver.open(&format!("{}#/run/oom", server.url)).await;
+    let failed = driver
+        .wait_for(
+            "the failed candidate with its cause",
+            "const c = document.querySelector('.cand.state-failed'); return c ? c.textContent : ''",
+            Duration::from_secs(20),
+        )
+        .await;
+    assert!(
+        failed
+            .as_str()
+            .is_some_and(|t| t.contains("cuda-graph-max-bs=512") && t.contains("out of memory")),
+        "{failed}"
     );
 
     // The compare page puts runs side by side.
