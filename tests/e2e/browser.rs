@@ -225,6 +225,9 @@ async fn dashboard_follows_a_live_run_plots_hover_exports_and_shows_config_error
         .script("document.querySelectorAll('table.trials th')[3].click(); document.querySelector('button.log').click(); return true")
         .await;
     driver
+        .script("window.scrollTo(0, 300); return window.scrollY")
+        .await;
+    driver
         .wait_for(
             "the log text",
             "return document.querySelector('pre.log-text').textContent.length > 0",
@@ -254,8 +257,12 @@ async fn dashboard_follows_a_live_run_plots_hover_exports_and_shows_config_error
         .wait_for("a new trial row, live", &more, Duration::from_secs(60))
         .await;
     let kept = driver
-        .script("return [document.querySelectorAll('table.trials th')[3].textContent, document.querySelector('pre.log-text').textContent.length, document.querySelectorAll('button.log.open').length]")
+        .script("return [document.querySelectorAll('table.trials th')[3].textContent, document.querySelector('pre.log-text').textContent.length, document.querySelectorAll('button.log.open').length, window.scrollY]")
         .await;
+    assert_eq!(
+        kept[3], 300,
+        "the scroll position survives an update: {kept}"
+    );
     assert!(
         kept[0].as_str().is_some_and(|t| t.contains('▲')),
         "the sort order survives an update: {kept}"
