@@ -130,16 +130,26 @@ fn gain_and_headroom(scenario: &ScenarioData, candidate: usize, rate: f64) -> St
         ),
         _ => "the baseline met the SLA at no measured rate".to_string(),
     };
-    let headroom: Vec<String> = shared::ranking::best_passing(
-        scenario
-            .records
-            .iter()
-            .filter(base)
-            .filter(|r| r.candidate_id == candidate),
-    )
-    .and_then(|r| r.verdict.as_ref())
-    .map(|v| v.checks.iter().map(|c| c.headroom()).collect())
-    .unwrap_or_default();
+    // The trial behind the answer: the passing one at the answer's rate (after a confirmation
+    // that fell back, a lower rate than the search's best).
+    let at_rate = scenario
+        .records
+        .iter()
+        .rev()
+        .find(|r| r.candidate_id == candidate && r.sla_passed && r.requested_qps == rate);
+    let headroom: Vec<String> = at_rate
+        .or_else(|| {
+            shared::ranking::best_passing(
+                scenario
+                    .records
+                    .iter()
+                    .filter(base)
+                    .filter(|r| r.candidate_id == candidate),
+            )
+        })
+        .and_then(|r| r.verdict.as_ref())
+        .map(|v| v.checks.iter().map(|c| c.headroom()).collect())
+        .unwrap_or_default();
     let mut text = format!("<p><span class=\"gain\">{}</span></p>", escape(&gain));
     if !headroom.is_empty() {
         let _ = write!(text, "<p>Headroom: {}</p>", escape(&headroom.join(" · ")));

@@ -114,7 +114,15 @@ pub(crate) fn scenario_summary(facts: &ScenarioFacts, records: &[TrialRecord]) -
                 best.metric(Metric::OutputThroughput).unwrap_or(0.0)
             );
             let _ = writeln!(out, "\n{}", gain(records, best.candidate_id, rate));
-            if let Some(verdict) = &best.verdict {
+            // The trial behind the answer: at the rate it fell back to, when it did.
+            let behind = records
+                .iter()
+                .rev()
+                .find(|r| {
+                    r.candidate_id == best.candidate_id && r.sla_passed && r.requested_qps == rate
+                })
+                .unwrap_or(best);
+            if let Some(verdict) = &behind.verdict {
                 let headroom: Vec<String> = verdict.checks.iter().map(|c| c.headroom()).collect();
                 let _ = writeln!(out, "\nHeadroom: {}.", headroom.join(" · "));
             }
