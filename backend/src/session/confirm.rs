@@ -44,6 +44,13 @@ pub(super) async fn run_stage(
         });
         for (id, _) in &contenders {
             let Some(flags) = all.get(*id) else { continue };
+            // A contender the search already saw failing at this rate is separated from the
+            // winner there: re-measuring it would cost a launch and a long trial for nothing.
+            if *id != winner.candidate_id
+                && failed_in_search(&scenarios[index].records, *id, &winner).is_some()
+            {
+                continue;
+            }
             let walks = Walks::Point {
                 scenario: index,
                 qps: winner.requested_qps,
@@ -119,6 +126,24 @@ fn contenders(records: &[TrialRecord], winner: &TrialRecord) -> Vec<(usize, &'st
     out
 }
 
+/// A contender's base-stage trial that failed at the winning rate (measured, the server's verdict,
+/// not a client stall or a launch failure).
+fn failed_in_search<'a>(
+    records: &'a [TrialRecord],
+    id: usize,
+    winner: &TrialRecord,
+) -> Option<&'a TrialRecord> {
+    records.iter().find(|r| {
+        r.stage == Stage::Base
+            && r.candidate_id == id
+            && r.requested_qps == winner.requested_qps
+            && r.max_concurrency == winner.max_concurrency
+            && !r.sla_passed
+            && r.failure == FailureKind::Trial
+            && r.metrics.as_ref().is_some_and(|m| !m.client_limited())
+    })
+}
+
 /// A contender's confirmation trial at the winning rate.
 fn confirm_trial<'a>(
     records: &'a [TrialRecord],
@@ -155,11 +180,16 @@ fn decide(
         .iter()
         .map(|(id, role)| {
             let trial = confirm_trial(records, *id, winner);
+            let class = match (trial, failed_in_search(records, *id, winner)) {
+                (Some(trial), _) => class_of(trial),
+                (None, Some(_)) => "failed at this rate in the search (not re-measured)".into(),
+                (None, None) => "not measured".into(),
+            };
             Contender {
                 candidate: *id,
                 role: (*role).into(),
                 passed: trial.is_some_and(|t| t.sla_passed),
-                class: trial.map_or("not measured".into(), class_of),
+                class,
             }
         })
         .collect();
@@ -387,6 +417,15 @@ mod tests {
         assert_eq!(c.chosen, 2);
         assert_eq!((c.passes_at, c.fails_at), (Some(5.0), Some(8.0)));
         assert!(c.note.contains("NOT"), "{}", c.note);
+        let mut separated = records[..4].to_vec();
+        separated.push(record("base", 1, 8.0, false));
+        separated.push(record("confirm", 2, 8.0, true));
+        let c = decide(&separated, &winner, &roles, &candidates);
+        assert!(c.confirmed && c.tied_with.is_empty());
+        assert_eq!(
+            c.contenders[1].class,
+            "failed at this rate in the search (not re-measured)"
+        );
         let mut stepped = overturned.clone();
         let rates = step_down(8.0);
         assert_eq!(rates, [7.619, 7.2562, 6.9107]);
