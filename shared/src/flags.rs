@@ -224,3 +224,92 @@ mod tests {
         assert_eq!(canonical_json(&a), canonical_json(&b));
     }
 }
+
+/// A parallelism size a server has no flag for.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{program} has no flag for {key} (here {value}){hint}")]
+pub struct UnexpressibleParallelism {
+    /// The canonical key (`dp_size`).
+    pub key: String,
+    /// Its value.
+    pub value: String,
+    /// The server program (`trtllm-serve`).
+    pub program: String,
+    /// What to do instead.
+    pub hint: &'static str,
+}
+
+/// Renames the parallelism sizes of `flags` to a server's own flag names (`tp_size` becomes
+/// `tensor_parallel_size` for vLLM), keeping order. A size the server has no flag for is dropped
+/// when it is 1 (the default everywhere) and refused otherwise.
+pub fn translate_parallel(
+    flags: &FlagMap,
+    names: &[(&str, Option<&str>)],
+    program: &str,
+) -> Result<FlagMap, UnexpressibleParallelism> {
+    let mut out = FlagMap::new();
+    for (key, value) in flags {
+        match names.iter().find(|(canonical, _)| canonical == key) {
+            None => {
+                out.insert(key.clone(), value.clone());
+            }
+            Some((_, Some(name))) => {
+                out.insert((*name).to_string(), value.clone());
+            }
+            Some((_, None)) => {
+                let one =
+                    value.as_i64() == Some(1) || value.as_str() == Some("1") || value.is_null();
+                if !one {
+                    return Err(UnexpressibleParallelism {
+                        key: key.clone(),
+                        value: render_scalar(value),
+                        program: program.to_string(),
+                        hint: match key.as_str() {
+                            "ep_size" => {
+                                "; vLLM sizes expert parallelism as tp x dp: set enable_expert_parallel: true instead"
+                            }
+                            "dp_size" => "; run one server per replica instead, or remove dp",
+                            _ => "; remove it, or use a server that supports it",
+                        },
+                    });
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod parallel_tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn parallel_sizes_take_each_servers_spelling() {
+        let flags: FlagMap =
+            serde_json::from_value(json!({"model": "m", "tp_size": 2, "dp_size": 2})).expect("map");
+        let vllm = [
+            ("tp_size", Some("tensor_parallel_size")),
+            ("dp_size", Some("data_parallel_size")),
+        ];
+        let renamed = translate_parallel(&flags, &vllm, "vllm serve").expect("vllm");
+        assert_eq!(
+            renamed.keys().collect::<Vec<_>>(),
+            ["model", "tensor_parallel_size", "data_parallel_size"]
+        );
+        let trtllm = [("tp_size", Some("tp_size")), ("dp_size", None)];
+        let refused = translate_parallel(&flags, &trtllm, "trtllm-serve").expect_err("no dp");
+        assert_eq!(refused.key, "dp_size");
+        assert!(
+            refused
+                .to_string()
+                .starts_with("trtllm-serve has no flag for dp_size (here 2)")
+        );
+        let one: FlagMap = serde_json::from_value(json!({"dp_size": 1})).expect("map");
+        assert!(
+            translate_parallel(&one, &trtllm, "trtllm-serve")
+                .expect("1 is the default")
+                .is_empty()
+        );
+    }
+}

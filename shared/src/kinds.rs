@@ -300,7 +300,17 @@ pub struct Profile {
     pub openai_extensions: bool,
     /// Typical start-up seconds, for the plan's wall-time estimate.
     pub startup_estimate_s: f64,
+    /// How it spells each parallelism size (`tp_size`, `pp_size`, `dp_size`, `ep_size`, the
+    /// canonical keys): its own flag name, or `None` when it has no such flag.
+    pub parallel: &'static [(&'static str, Option<&'static str>)],
 }
+
+const SGLANG_PARALLEL: &[(&str, Option<&str>)] = &[
+    ("tp_size", Some("tp_size")),
+    ("pp_size", Some("pp_size")),
+    ("dp_size", Some("dp_size")),
+    ("ep_size", Some("ep_size")),
+];
 
 const DASHES_BARE: CliSpelling = CliSpelling {
     bools: BoolStyle::BareFlag,
@@ -318,6 +328,7 @@ impl Framework {
                 sglang_api: true,
                 openai_extensions: true,
                 startup_estimate_s: 90.0,
+                parallel: SGLANG_PARALLEL,
             },
             Framework::Sim => Profile {
                 command: &["autobench", "sim"],
@@ -326,6 +337,7 @@ impl Framework {
                 sglang_api: true,
                 openai_extensions: true,
                 startup_estimate_s: 3.0,
+                parallel: SGLANG_PARALLEL,
             },
             Framework::Transformers => Profile {
                 command: &["transformers", "serve"],
@@ -337,6 +349,12 @@ impl Framework {
                 sglang_api: false,
                 openai_extensions: false,
                 startup_estimate_s: 30.0,
+                parallel: &[
+                    ("tp_size", None),
+                    ("pp_size", None),
+                    ("dp_size", None),
+                    ("ep_size", None),
+                ],
             },
             Framework::Vllm => Profile {
                 command: &["vllm", "serve"],
@@ -348,6 +366,14 @@ impl Framework {
                 sglang_api: false,
                 openai_extensions: true,
                 startup_estimate_s: 120.0,
+                // vLLM: --tensor-parallel-size, --pipeline-parallel-size, --data-parallel-size;
+                // expert parallelism is --enable-expert-parallel (its size is tp x dp).
+                parallel: &[
+                    ("tp_size", Some("tensor_parallel_size")),
+                    ("pp_size", Some("pipeline_parallel_size")),
+                    ("dp_size", Some("data_parallel_size")),
+                    ("ep_size", None),
+                ],
             },
             Framework::Trtllm => Profile {
                 command: &["trtllm-serve"],
@@ -359,6 +385,13 @@ impl Framework {
                 sglang_api: false,
                 openai_extensions: true,
                 startup_estimate_s: 180.0,
+                // trtllm-serve: --tp_size, --pp_size, --ep_size; no data parallelism.
+                parallel: &[
+                    ("tp_size", Some("tp_size")),
+                    ("pp_size", Some("pp_size")),
+                    ("dp_size", None),
+                    ("ep_size", Some("ep_size")),
+                ],
             },
         }
     }

@@ -144,3 +144,56 @@ fn a_failed_warmup_ends_the_walk_instead_of_trying_every_rate() {
         "{records:?}"
     );
 }
+
+/// `plan` of a config for `framework` with the given `server.parallel` lines.
+fn plan_parallel(framework: &str, parallel: &str) -> (Option<i32>, String) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let text = format!(
+        "server:\n  framework: {framework}\n  base_flags:\n    model_path: /models/llama\n  parallel:\n{parallel}    gpu_count: 8\n\
+         dataset:\n  kind: random\n  num_prompts: 10\n  input_len: 64\n  output_len: 8\n\
+         benchmark:\n  tokenizer: {}\n  qps: [1]\n",
+        common::tiny_model()
+    );
+    let path = common::write_config(dir.path(), &text);
+    let plan = common::bin()
+        .args(["plan", "--config"])
+        .arg(&path)
+        .output()
+        .expect("plan");
+    (plan.status.code(), common::text(&plan))
+}
+
+#[test]
+fn parallel_sizes_are_rendered_in_each_servers_spelling() {
+    let (code, vllm) = plan_parallel("vllm", "    tp: [2, 4]\n");
+    assert_eq!(code, Some(0), "{vllm}");
+    assert!(
+        vllm.contains("--tensor-parallel-size 2") && vllm.contains("--data-parallel-size 4"),
+        "{vllm}"
+    );
+    assert!(
+        !vllm.contains("--tp-size") && !vllm.contains("--dp-size"),
+        "{vllm}"
+    );
+
+    let (code, trtllm) = plan_parallel("trtllm", "    tp: [8]\n");
+    assert_eq!(code, Some(0), "{trtllm}");
+    assert!(trtllm.contains("--tp_size 8"), "{trtllm}");
+    assert!(
+        !trtllm.contains("--dp"),
+        "dp 1 is the default and is left out: {trtllm}"
+    );
+
+    let (code, refused) = plan_parallel("trtllm", "    tp: [2]\n    dp: [2]\n");
+    assert_eq!(code, Some(2), "{refused}");
+    assert!(
+        refused.contains(":7:5: server.parallel.dp: trtllm-serve has no flag for dp_size (here 2)"),
+        "{refused}"
+    );
+    let (code, refused) = plan_parallel("transformers", "    tp: [2]\n");
+    assert_eq!(code, Some(2), "{refused}");
+    assert!(
+        refused.contains("server.parallel.tp: transformers serve has no flag for tp_size"),
+        "{refused}"
+    );
+}

@@ -23,6 +23,10 @@ pub(crate) fn launch_args(
     {
         args.push(shared::flags::render_scalar(&model));
     }
+    // Parallelism sizes in the server's own spelling (refused at config time when it has none).
+    let program = profile.command.join(" ");
+    let flags =
+        shared::flags::translate_parallel(&flags, profile.parallel, &program).unwrap_or(flags);
     args.extend(shared::flags::render_args_spelled(&flags, profile.spelling));
     args.extend(extra.iter().cloned());
     args

@@ -41,6 +41,7 @@ pub(crate) fn resolve(path: &Path, text: &str, raw: ConfigFile) -> Result<RunCon
     let mut warnings = Vec::new();
     let server = server::resolve_server(&ctx, &raw)?;
     let (candidate_spec, candidates) = search::resolve_candidates(&ctx, &raw, &mut warnings)?;
+    search::check_parallel(&ctx, &raw, server.framework, &candidates)?;
     let dataset_section = dataset::normalize_dataset(&raw);
     let dataset = dataset::resolve_dataset(&ctx, &dataset_section, &raw, &base_dir, &mut warnings)?;
     let scenarios = dataset::resolve_scenarios(&ctx, &dataset_section, &dataset)?;

@@ -151,3 +151,37 @@ pub(super) fn resolve_speculative(
         search_space: to_search_keys(&s.search_space),
     })
 }
+
+/// Refuses candidates whose parallelism sizes the server cannot be told (dp on `trtllm-serve`, any
+/// size above 1 on `transformers serve`, an expert-parallel size on vLLM), at the key that set it:
+/// `server.parallel`, `server.search_space` or `server.base_flags` (derived dp points at
+/// `server.parallel`).
+pub(super) fn check_parallel(
+    ctx: &Ctx,
+    raw: &ConfigFile,
+    framework: crate::config::Framework,
+    plan: &CandidatePlan,
+) -> Result<(), ConfigError> {
+    let profile = framework.profile();
+    let program = profile.command.join(" ");
+    for candidate in &plan.candidates {
+        let Err(refused) = flags::translate_parallel(candidate, profile.parallel, &program) else {
+            continue;
+        };
+        let section = &raw.server;
+        let sources: [(&str, Option<&FlagMap>); 3] = [
+            ("parallel", section.parallel.as_ref()),
+            ("search_space", Some(&section.search_space)),
+            ("base_flags", Some(&section.base_flags)),
+        ];
+        let place: Option<(&str, String)> = sources.iter().find_map(|(name, map)| {
+            map.and_then(|m| m.keys().find(|k| flags::canonical_key(k) == refused.key))
+                .map(|k| (*name, k.clone()))
+        });
+        return Err(match place {
+            Some((name, key)) => ctx.error(&["server", name, key.as_str()], refused.to_string()),
+            None => ctx.error(&["server", "parallel"], refused.to_string()),
+        });
+    }
+    Ok(())
+}
