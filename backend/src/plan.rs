@@ -97,9 +97,14 @@ fn settings(cfg: &RunConfig, out: &mut String) {
             cfg.server.relaunch_per_trial,
             cfg.server.framework.profile().sglang_api,
         ) {
-            (true, _) => "relaunch for every trial (server.relaunch_per_trial)",
-            (false, true) => "one launch per candidate, cache flushed between points",
-            (false, false) => "one launch per candidate (this server has no cache flush endpoint)",
+            (true, true) =>
+                "relaunch for every trial (server.relaunch_per_trial), cache flushed between replications",
+            (true, false) =>
+                "relaunch for every trial (server.relaunch_per_trial); every prompt starts with a marker of its trial",
+            (false, true) =>
+                "one launch per candidate, cache flushed (/flush_cache) between points",
+            (false, false) =>
+                "one launch per candidate; no cache flush endpoint, so every prompt starts with a marker of its trial (`[trial 1a2b] `) and no point is served from an earlier one's prefix cache",
         }
     );
 }

@@ -112,22 +112,43 @@ impl Workload {
     /// prompt, so a prefix cache cannot serve it from an earlier copy) until the trial lasts at
     /// least `min_seconds`. A trial of a few dozen requests from an idle server measures its
     /// start-up transient, not its steady state, and overstates what it can sustain.
+    ///
+    /// With `salt` (servers whose prefix cache cannot be flushed between points), every prompt
+    /// starts with a marker of the trial, the first copy included, so no point is served from
+    /// the cache an earlier point filled.
     pub(super) fn for_rate(
         &self,
         rate: f64,
         min_seconds: f64,
+        salt: Option<u64>,
     ) -> anyhow::Result<Arc<Vec<PreparedRequest>>> {
         let base = self.requests.len();
         let wanted = (rate * min_seconds).ceil();
-        if self.trace || base == 0 || !wanted.is_finite() || wanted <= base as f64 {
+        let count = if self.trace || base == 0 || !wanted.is_finite() || wanted <= base as f64 {
+            base
+        } else {
+            (wanted as usize).min(base * MAX_CYCLES)
+        };
+        if salt.is_none() && count == base {
             return Ok(Arc::clone(&self.requests));
         }
-        let count = (wanted as usize).min(base * MAX_CYCLES);
         let mut requests = Vec::with_capacity(count);
-        requests.extend(self.requests.iter().cloned());
-        for index in base..count {
+        for index in 0..count {
             let cycle = index / base;
-            let row = salted(&self.rows[index % base], cycle);
+            let marker = match (salt, cycle) {
+                (None, 0) => {
+                    requests.push(self.requests[index].clone());
+                    continue;
+                }
+                (None, cycle) => format!("[repeat {cycle}] "),
+                (Some(salt), 0) => format!("[trial {salt:x}] "),
+                (Some(salt), cycle) => format!("[trial {salt:x} repeat {cycle}] "),
+            };
+            let row = salted(
+                &self.rows[index % base],
+                &marker,
+                salt.unwrap_or(0) as usize + cycle,
+            );
             requests.push(
                 loadgen::request::build(&row, &self.options, None).map_err(anyhow::Error::msg)?,
             );
@@ -136,21 +157,24 @@ impl Workload {
     }
 }
 
-/// A row whose prompt starts with a marker of its repeat, so it shares no prefix with the
-/// earlier copies.
-fn salted(row: &crate::dataset::DatasetRow, cycle: usize) -> crate::dataset::DatasetRow {
+/// A row whose prompt starts with `marker` (token ids: one id from `seed`), so it shares no
+/// prefix with other copies of it.
+fn salted(
+    row: &crate::dataset::DatasetRow,
+    marker: &str,
+    seed: usize,
+) -> crate::dataset::DatasetRow {
     use serde_json::Value;
     let mut row = row.clone();
-    let marker = format!("[repeat {cycle}] ");
     match &mut row.prompt {
-        Value::String(text) => text.insert_str(0, &marker),
+        Value::String(text) => text.insert_str(0, marker),
         Value::Array(items) => match items.first_mut() {
             Some(Value::Object(message)) => {
                 if let Some(Value::String(content)) = message.get_mut("content") {
-                    content.insert_str(0, &marker);
+                    content.insert_str(0, marker);
                 }
             }
-            Some(Value::Number(_)) => items.insert(0, Value::from(1000 + (cycle % 997) as u64)),
+            Some(Value::Number(_)) => items.insert(0, Value::from(1000 + (seed % 997) as u64)),
             _ => {}
         },
         _ => {}
@@ -296,7 +320,14 @@ async fn replicate(
         .min_trial_seconds
         .max(workload.requests.len() as f64 / id.qps.max(1e-9))
         * length;
-    let requests = workload.for_rate(id.qps, min_seconds).ok()?;
+    // Without a cache flush, each replication of each point gets prompts of its own.
+    let salt_of = |replication: u64| {
+        (!flush).then(|| {
+            let key = id.empty_record().trial_key;
+            u64::from_str_radix(key.get(..12).unwrap_or("0"), 16).unwrap_or(0) ^ replication
+        })
+    };
+    let mut requests = workload.for_rate(id.qps, min_seconds, salt_of(0)).ok()?;
     let planned = requests.len();
     // A confirmation trial is already three times as long; it is not extended further.
     let cap = match id.stage {
@@ -315,6 +346,11 @@ async fn replicate(
             return None;
         }
         let replication = runs.len() as u64;
+        if replication > 0 && !flush {
+            requests = workload
+                .for_rate(id.qps, min_seconds, salt_of(replication))
+                .ok()?;
+        }
         let spec = LoadSpec {
             rate: id.qps,
             max_concurrency: id.max_concurrency,
@@ -419,6 +455,62 @@ mod tests {
     use super::*;
 
     #[test]
+    fn without_a_cache_flush_every_point_gets_prompts_of_its_own() {
+        let rows: Vec<crate::dataset::DatasetRow> = ["alpha", "beta"]
+            .iter()
+            .map(|p| crate::dataset::DatasetRow {
+                prompt: serde_json::json!(p),
+                output_len: 4,
+                prompt_len: None,
+                extra_request_body: None,
+                image_data: None,
+                timestamp: None,
+                routing_key: None,
+                metadata: None,
+            })
+            .collect();
+        let options = BodyOptions {
+            backend: crate::config::ApiBackend::SglangOai,
+            model: "m".into(),
+            stream: true,
+            ignore_eos: true,
+            extensions: true,
+            extra: serde_json::Map::new(),
+        };
+        let requests = rows
+            .iter()
+            .map(|r| loadgen::request::build(r, &options, None).expect("body"))
+            .collect();
+        let workload = Workload {
+            requests: Arc::new(requests),
+            warmup: Vec::new(),
+            rows,
+            options,
+            trace: false,
+        };
+        let bodies = |salt: Option<u64>, rate: f64| -> Vec<String> {
+            workload
+                .for_rate(rate, 2.0, salt)
+                .expect("requests")
+                .iter()
+                .map(|r| String::from_utf8_lossy(&r.body).to_string())
+                .collect()
+        };
+        let flushed = bodies(None, 1.0);
+        assert!(flushed[0].contains("\"alpha\""), "unsalted: {flushed:?}");
+        let first = bodies(Some(7), 1.0);
+        let second = bodies(Some(8), 1.0);
+        assert!(first[0].contains("[trial 7] alpha"), "{first:?}");
+        assert!(
+            first.iter().zip(&second).all(|(a, b)| a != b),
+            "no prompt repeats across points"
+        );
+        let cycled = bodies(Some(7), 2.0);
+        assert_eq!(cycled.len(), 4);
+        assert!(cycled[2].contains("[trial 7 repeat 1] alpha"), "{cycled:?}");
+    }
+
+    #[test]
     fn repeated_rows_share_no_prefix_with_their_originals() {
         let row = |prompt: serde_json::Value| crate::dataset::DatasetRow {
             prompt,
@@ -430,14 +522,15 @@ mod tests {
             routing_key: None,
             metadata: None,
         };
-        let text = salted(&row(serde_json::json!("hello")), 2);
+        let text = salted(&row(serde_json::json!("hello")), "[repeat 2] ", 2);
         assert_eq!(text.prompt, serde_json::json!("[repeat 2] hello"));
         let chat = salted(
             &row(serde_json::json!([{"role": "user", "content": "hi"}])),
+            "[repeat 1] ",
             1,
         );
         assert_eq!(chat.prompt[0]["content"], "[repeat 1] hi");
-        let ids = salted(&row(serde_json::json!([5, 6])), 3);
+        let ids = salted(&row(serde_json::json!([5, 6])), "", 3);
         assert_eq!(ids.prompt, serde_json::json!([1003, 5, 6]));
     }
 }
