@@ -88,7 +88,7 @@ pub mod exit {
 /// Runs a parsed command line.
 pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Plan { config } => crate::commands::plan(&config),
+        Command::Plan { config } => crate::commands::plan(&config).await,
         Command::Run {
             config,
             output_dir,

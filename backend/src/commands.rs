@@ -23,10 +23,31 @@ use crate::session::{self, RunOutcome};
 
 /// `autobench plan`.
 #[expect(clippy::print_stdout, reason = "the plan is the command's output")]
-pub(crate) fn plan(path: &Path) -> anyhow::Result<ExitCode> {
+pub(crate) async fn plan(path: &Path) -> anyhow::Result<ExitCode> {
     let cfg = config::load(path)?;
-    print!("{}", crate::plan::render(&cfg));
+    match preflight(&cfg).await? {
+        None => return Ok(ExitCode::from(exit::INTERRUPTED)),
+        Some(crate::preflight::Preflight::Skipped(why)) => {
+            let mut cfg = cfg;
+            cfg.warnings.push(why);
+            print!("{}", crate::plan::render(&cfg));
+        }
+        Some(crate::preflight::Preflight::Passed) => print!("{}", crate::plan::render(&cfg)),
+    }
     Ok(ExitCode::from(exit::MET))
+}
+
+/// The server's `--help` against the config's flags ([`crate::preflight`]); `None` when a
+/// SIGINT or SIGTERM came first (its child is killed on the way out).
+async fn preflight(cfg: &config::RunConfig) -> anyhow::Result<Option<crate::preflight::Preflight>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    tokio::select! {
+        checked = crate::preflight::check(cfg) => Ok(Some(checked?)),
+        _ = term.recv() => Ok(None),
+        _ = interrupt.recv() => Ok(None),
+    }
 }
 
 /// `autobench run`.
@@ -59,6 +80,11 @@ pub(crate) async fn run(
             cfg.output_dir.display()
         )
     })?;
+    match preflight(&cfg).await? {
+        None => return Ok(ExitCode::from(exit::INTERRUPTED)),
+        Some(crate::preflight::Preflight::Skipped(why)) => cfg.warnings.push(why),
+        Some(crate::preflight::Preflight::Passed) => {}
+    }
     let reporter = reporter(&cfg, quiet)?;
     for warning in &cfg.warnings {
         reporter.report(&RunEvent::Notice {

@@ -22,6 +22,7 @@ mod machine_noise;
 mod metrics;
 mod mirror;
 mod plan;
+mod preflight;
 mod progress;
 mod report;
 mod reporter;

@@ -71,7 +71,8 @@ pub fn cli_name(key: &str) -> String {
     format!("--{}", key.replace('_', "-"))
 }
 
-fn spelled_name(key: &str, names: NameStyle) -> String {
+/// The command-line name of `key` in a spelling (`--tp-size`, `--max_batch_size`).
+pub fn spelled_name(key: &str, names: NameStyle) -> String {
     match names {
         NameStyle::Dashes => cli_name(key),
         NameStyle::Underscores => format!("--{key}"),

@@ -197,3 +197,59 @@ fn parallel_sizes_are_rendered_in_each_servers_spelling() {
         "{refused}"
     );
 }
+
+#[test]
+fn flags_the_server_does_not_know_are_refused_before_any_launch() {
+    let help = common::bin()
+        .args(["sim", "--help"])
+        .output()
+        .expect("sim --help");
+    let text = String::from_utf8_lossy(&help.stdout).to_string();
+    assert_eq!(help.status.code(), Some(0), "{text}");
+    assert!(
+        text.contains("--chunked-prefill-size") && text.contains("--tp-size"),
+        "{text}"
+    );
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("out");
+    let typo = common::fast_config(
+        &out,
+        "    chunked_prefil_size: [1024]",
+        "  kind: random\n  num_prompts: 8\n  input_len: 64\n  output_len: 8",
+        "[4]",
+    );
+    let path = common::write_config(dir.path(), &typo);
+    for command in ["plan", "run"] {
+        let output = common::bin()
+            .args([command, "--config"])
+            .arg(&path)
+            .output()
+            .expect(command);
+        let message = common::text(&output);
+        assert_eq!(output.status.code(), Some(2), "{command}: {message}");
+        assert!(
+            message.contains(":9:5: server.search_space.chunked_prefil_size: `autobench sim` does not accept --chunked-prefil-size")
+                && message.contains("did you mean --chunked-prefill-size?"),
+            "{command}: {message}"
+        );
+    }
+    assert!(!out.join("logs").exists(), "nothing was launched");
+
+    // A command whose help lists nothing: a warning, and the plan goes on.
+    let unreadable = typo
+        .replace("chunked_prefil_size", "chunked_prefill_size")
+        .replacen("server:\n", "server:\n  command_prefix: \"true\"\n", 1);
+    let path = common::write_config(dir.path(), &unreadable);
+    let plan = common::bin()
+        .args(["plan", "--config"])
+        .arg(&path)
+        .output()
+        .expect("plan");
+    let message = common::text(&plan);
+    assert_eq!(plan.status.code(), Some(0), "{message}");
+    assert!(
+        message.contains("`true --help` listed no flags; the flags were not checked before launch"),
+        "{message}"
+    );
+}

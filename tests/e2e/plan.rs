@@ -87,7 +87,8 @@ fn huge_tier3(cap: &str) -> String {
         .map(|i| format!("    sim_knob_{i}: [1, 2, 3, 4, 5]\n"))
         .collect();
     format!(
-        "server:\n  framework: sim\n  base_flags:\n    model_path: m\n  search_space:\n{keys}\
+        // Made-up knobs: a server whose --help lists nothing (`true`) lets any flag through.
+        "server:\n  framework: sglang\n  command_prefix: \"true\"\n  base_flags:\n    model_path: m\n  search_space:\n{keys}\
          dataset: random\nbenchmark:\n  qps: [1]\nsearch:\n  tier: 3\n  max_candidates: {cap}\n"
     )
 }

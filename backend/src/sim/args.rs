@@ -113,6 +113,27 @@ pub(crate) struct UsageError(pub String);
 
 impl SimArgs {
     /// Parses `args` (without the program name).
+    /// `autobench sim --help`: every flag it accepts, argparse style.
+    pub(crate) fn help_text() -> String {
+        let mut out = String::from(
+            "usage: autobench sim [-h] [--FLAG VALUE ...]\n\nThe simulated SGLang server (same flag spellings as python -m sglang.launch_server).\n\noptions:\n  -h, --help            show this help message and exit\n",
+        );
+        for flag in VALUE_FLAGS {
+            out.push_str(&format!(
+                "  --{flag} {}\n",
+                flag.replace('-', "_").to_uppercase()
+            ));
+        }
+        for flag in BOOL_FLAGS {
+            out.push_str(&format!("  --{flag}\n"));
+        }
+        for flag in LIST_FLAGS {
+            let meta = flag.replace('-', "_").to_uppercase();
+            out.push_str(&format!("  --{flag} {meta} [{meta} ...]\n"));
+        }
+        out
+    }
+
     pub(crate) fn parse(args: &[String]) -> Result<SimArgs, UsageError> {
         let mut parsed = SimArgs::default();
         let mut unknown = Vec::new();

@@ -31,9 +31,18 @@ pub(crate) use model::{GpuModel, StartupError};
 /// Runs the simulated server until it is killed. Returns the process exit status.
 #[expect(
     clippy::print_stderr,
-    reason = "the simulated server logs to stderr like a real one"
+    clippy::print_stdout,
+    reason = "the simulated server logs to stderr like a real one, and prints its --help"
 )]
 pub(crate) async fn main(raw_args: &[String]) -> i32 {
+    if raw_args.iter().any(|a| a == "--help" || a == "-h") {
+        let text = match like_transformers(raw_args) {
+            Some(_) => transformers::help_text(),
+            None => SimArgs::help_text(),
+        };
+        print!("{text}");
+        return 0;
+    }
     let (strict_openai, translated) = match like_transformers(raw_args) {
         None => (false, Ok(raw_args.to_vec())),
         Some(rest) => (true, transformers::translate(&rest)),

@@ -40,6 +40,20 @@ const BOOL_PAIRS: &[&str] = &[
     "enable-cors",
 ];
 
+/// `--help` of the `transformers serve` personality: its own flags, click style.
+pub(super) fn help_text() -> String {
+    let mut out = String::from(
+        "Usage: transformers serve [OPTIONS] [MODEL_ID]\n\n  The simulated transformers serve.\n\nOptions:\n  --help  Show this message and exit.\n",
+    );
+    for flag in VALUE_FLAGS {
+        out.push_str(&format!("  --{flag} TEXT\n"));
+    }
+    for flag in BOOL_PAIRS {
+        out.push_str(&format!("  --{flag} / --no-{flag}\n"));
+    }
+    out
+}
+
 /// Translates `transformers serve` arguments into the simulator's SGLang-style arguments.
 pub(super) fn translate(args: &[String]) -> Result<Vec<String>, UsageError> {
     let Parsed {

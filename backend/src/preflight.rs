@@ -1,0 +1,238 @@
+//! Preflight: before the first launch (and in `plan`), the server's own `--help` is read, through
+//! `server.command_prefix` when set, and every base or searched flag it does not list is a config
+//! error at its key, with a did-you-mean from the server's real flags. One typo would otherwise
+//! cost a failed launch per candidate. The flags are cached per command and executable (path,
+//! size, modification time) under `$XDG_CACHE_HOME/autobench/help` (else `~/.cache/...`). A
+//! server whose help cannot be read (not installed here, a wrapper that hides it, a timeout) gets
+//! a warning, never a failure.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use sha2::Digest;
+
+use crate::config::{ConfigError, RunConfig};
+
+/// How long a server's `--help` may take (SGLang and vLLM import torch first).
+const HELP_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Fewer flags than this in a help text means it is not an argparse help.
+const MIN_FLAGS: usize = 3;
+
+/// What the preflight found.
+#[derive(Debug)]
+pub(crate) enum Preflight {
+    /// Every flag is known to the server.
+    Passed,
+    /// The help could not be read; the run goes on.
+    Skipped(String),
+}
+
+/// Checks the config's flags against the server's help.
+pub(crate) async fn check(cfg: &RunConfig) -> Result<Preflight, ConfigError> {
+    if !cfg.server.launch || cfg.server.command.is_empty() {
+        return Ok(Preflight::Passed);
+    }
+    let known = match known_flags(cfg).await {
+        Ok(known) => known,
+        Err(why) => return Ok(Preflight::Skipped(why)),
+    };
+    let text = std::fs::read_to_string(&cfg.config_path).unwrap_or_default();
+    let profile = cfg.server.framework.profile();
+    let sections = [
+        (
+            "base_flags",
+            cfg.candidate_spec
+                .base_flags
+                .keys()
+                .cloned()
+                .collect::<Vec<_>>(),
+        ),
+        (
+            "search_space",
+            cfg.candidate_spec
+                .search_space
+                .iter()
+                .map(|k| k.key.clone())
+                .collect(),
+        ),
+    ];
+    for (section, keys) in sections {
+        for key in keys {
+            if skipped(&key, profile.positional_model) {
+                continue;
+            }
+            let flag = shared::flags::spelled_name(&key, profile.spelling.names);
+            if known.contains(&flag) {
+                continue;
+            }
+            let names: Vec<&str> = known.iter().map(String::as_str).collect();
+            let hint = shared::kinds::closest(&flag, &names)
+                .map(|c| format!("; did you mean {c}?"))
+                .unwrap_or_default();
+            return Err(ConfigError::at_key(
+                &cfg.config_path,
+                &text,
+                &["server", section, &key],
+                format!(
+                    "`{}` does not accept {flag} (its --help lists {} flags){hint}",
+                    cfg.server.command_display.join(" "),
+                    known.len()
+                ),
+            ));
+        }
+    }
+    Ok(Preflight::Passed)
+}
+
+/// Keys the preflight leaves alone: placement (autobench sets them), the positional model, and
+/// parallelism sizes (translated per framework and checked at config time).
+fn skipped(key: &str, positional_model: bool) -> bool {
+    matches!(
+        key,
+        "host" | "port" | "tp_size" | "pp_size" | "dp_size" | "ep_size"
+    ) || (positional_model && matches!(key, "model_path" | "model"))
+}
+
+/// The flags the server's `--help` lists, from the cache or by running it.
+async fn known_flags(cfg: &RunConfig) -> Result<BTreeSet<String>, String> {
+    let command = &cfg.server.command;
+    let cache = cache_file(command);
+    if let Some(cached) = cache
+        .as_ref()
+        .and_then(|p| std::fs::read_to_string(p).ok())
+        .and_then(|t| serde_json::from_str::<BTreeSet<String>>(&t).ok())
+    {
+        return Ok(cached);
+    }
+    let help = run_help(cfg).await?;
+    let flags = parse_help(&help);
+    if flags.len() < MIN_FLAGS {
+        return Err(format!(
+            "`{} --help` listed no flags; the flags were not checked before launch",
+            cfg.server.command_display.join(" ")
+        ));
+    }
+    if let Some(path) = cache {
+        let _ = path.parent().map(std::fs::create_dir_all);
+        let _ = std::fs::write(&path, serde_json::to_string(&flags).unwrap_or_default());
+    }
+    Ok(flags)
+}
+
+/// Runs `<command> --help` with the server's environment, in its own process group, killed on
+/// timeout.
+async fn run_help(cfg: &RunConfig) -> Result<String, String> {
+    let shown = format!("{} --help", cfg.server.command_display.join(" "));
+    let (program, args) = cfg
+        .server
+        .command
+        .split_first()
+        .ok_or_else(|| "no server command".to_string())?;
+    let child = tokio::process::Command::new(program)
+        .args(args)
+        .arg("--help")
+        .envs(cfg.server.env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| {
+            format!("`{shown}` could not run ({e}); the flags were not checked before launch")
+        })?;
+    match tokio::time::timeout(HELP_TIMEOUT, child.wait_with_output()).await {
+        Ok(Ok(output)) => Ok(format!(
+            "{}\n{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        )),
+        Ok(Err(e)) => Err(format!(
+            "`{shown}` failed ({e}); the flags were not checked before launch"
+        )),
+        Err(_) => Err(format!(
+            "`{shown}` took over {} s; the flags were not checked before launch",
+            HELP_TIMEOUT.as_secs()
+        )),
+    }
+}
+
+/// Every `--flag` token of an argparse or click help text (`--tp-size TP_SIZE`, `-tp, --tp-size`,
+/// `--enable-x, --no-enable-x`).
+fn parse_help(text: &str) -> BTreeSet<String> {
+    text.split(|c: char| c.is_whitespace() || matches!(c, ',' | '[' | ']' | '=' | '{' | '|'))
+        .filter_map(|token| {
+            let name = token.strip_prefix("--")?;
+            let name: String = name
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+                .collect();
+            (name.len() > 1 && name.starts_with(|c: char| c.is_ascii_alphanumeric()))
+                .then(|| format!("--{name}"))
+        })
+        .collect()
+}
+
+/// The cache file for `command`: keyed by the command and its executable's identity, so an
+/// upgrade of the server reads its help again.
+fn cache_file(command: &[String]) -> Option<PathBuf> {
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
+    let program = command.first()?;
+    let exe = which(program)?;
+    let meta = std::fs::metadata(&exe).ok()?;
+    let modified = meta
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos());
+    let identity = format!("{command:?}|{}|{}|{modified}", exe.display(), meta.len());
+    let digest = sha2::Sha256::digest(identity.as_bytes());
+    let name: String = digest.iter().take(12).map(|b| format!("{b:02x}")).collect();
+    Some(
+        base.join("autobench")
+            .join("help")
+            .join(format!("{name}.json")),
+    )
+}
+
+/// `program` as run: a path as is, else the first match on `PATH`.
+fn which(program: &str) -> Option<PathBuf> {
+    if program.contains('/') {
+        return Some(PathBuf::from(program));
+    }
+    std::env::split_paths(&std::env::var_os("PATH")?)
+        .map(|dir| dir.join(program))
+        .find(|p| p.is_file())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_are_read_from_argparse_and_click_help() {
+        let help = "usage: launch_server.py [-h] --model-path MODEL_PATH [--tp-size TP_SIZE]\n\
+            options:\n  -h, --help            show this help message and exit\n\
+              --enable-x, --no-enable-x\n  --kv-cache-dtype {auto,fp8_e5m2}\n\
+              --max_batch_size INTEGER  Maximum number of requests.\n  --x=VALUE\n  -- \n";
+        let flags = parse_help(help);
+        for flag in [
+            "--help",
+            "--model-path",
+            "--tp-size",
+            "--enable-x",
+            "--no-enable-x",
+            "--kv-cache-dtype",
+            "--max_batch_size",
+            "--x",
+        ] {
+            assert!(flags.contains(flag), "{flag}: {flags:?}");
+        }
+        assert_eq!(flags.len(), 8, "{flags:?}");
+    }
+}
