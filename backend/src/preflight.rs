@@ -170,7 +170,7 @@ fn parse_help(text: &str) -> BTreeSet<String> {
                 .chars()
                 .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
                 .collect();
-            (name.len() > 1 && name.starts_with(|c: char| c.is_ascii_alphanumeric()))
+            (!name.is_empty() && name.starts_with(|c: char| c.is_ascii_alphanumeric()))
                 .then(|| format!("--{name}"))
         })
         .collect()
