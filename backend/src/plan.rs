@@ -95,16 +95,18 @@ fn settings(cfg: &RunConfig, out: &mut String) {
         "server reuse: {}",
         match (
             cfg.server.relaunch_per_trial,
-            cfg.server.framework.profile().sglang_api,
+            cfg.server.framework.profile().cache_reset,
         ) {
-            (true, true) =>
-                "relaunch for every trial (server.relaunch_per_trial), cache flushed between replications",
-            (true, false) =>
-                "relaunch for every trial (server.relaunch_per_trial); every prompt starts with a marker of its trial",
-            (false, true) =>
-                "one launch per candidate, cache flushed (/flush_cache) between points",
-            (false, false) =>
-                "one launch per candidate; no cache flush endpoint, so every prompt starts with a marker of its trial (`[trial 1a2b] `) and no point is served from an earlier one's prefix cache",
+            (true, _) => "relaunch for every trial (server.relaunch_per_trial)".to_string(),
+            (false, Some("/flush_cache")) => {
+                "one launch per candidate, prefix cache emptied (POST /flush_cache) before every trial".to_string()
+            }
+            (false, Some(path)) => format!(
+                "one launch per candidate, prefix cache emptied (POST {path}) before every trial when the server allows it (vLLM: VLLM_SERVER_DEV_MODE=1); otherwise every prompt starts with a marker of its trial"
+            ),
+            (false, None) => {
+                "one launch per candidate; no cache reset endpoint, so every prompt starts with a marker of its trial (`[trial 1a2b] `) and no point is served from an earlier one's prefix cache".to_string()
+            }
         }
     );
 }

@@ -300,6 +300,10 @@ pub struct Profile {
     pub openai_extensions: bool,
     /// Typical start-up seconds, for the plan's wall-time estimate.
     pub startup_estimate_s: f64,
+    /// The endpoint that empties its prefix cache (`POST`), when it has one: SGLang's
+    /// `/flush_cache`; vLLM's `/reset_prefix_cache` (served only with `VLLM_SERVER_DEV_MODE=1`;
+    /// when it is refused, prompts are salted instead).
+    pub cache_reset: Option<&'static str>,
     /// How it spells each parallelism size (`tp_size`, `pp_size`, `dp_size`, `ep_size`, the
     /// canonical keys): its own flag name, or `None` when it has no such flag.
     pub parallel: &'static [(&'static str, Option<&'static str>)],
@@ -328,6 +332,7 @@ impl Framework {
                 sglang_api: true,
                 openai_extensions: true,
                 startup_estimate_s: 90.0,
+                cache_reset: Some("/flush_cache"),
                 parallel: SGLANG_PARALLEL,
             },
             Framework::Sim => Profile {
@@ -337,6 +342,7 @@ impl Framework {
                 sglang_api: true,
                 openai_extensions: true,
                 startup_estimate_s: 3.0,
+                cache_reset: Some("/flush_cache"),
                 parallel: SGLANG_PARALLEL,
             },
             Framework::Transformers => Profile {
@@ -349,6 +355,7 @@ impl Framework {
                 sglang_api: false,
                 openai_extensions: false,
                 startup_estimate_s: 30.0,
+                cache_reset: None,
                 parallel: &[
                     ("tp_size", None),
                     ("pp_size", None),
@@ -366,6 +373,7 @@ impl Framework {
                 sglang_api: false,
                 openai_extensions: true,
                 startup_estimate_s: 120.0,
+                cache_reset: Some("/reset_prefix_cache"),
                 // vLLM: --tensor-parallel-size, --pipeline-parallel-size, --data-parallel-size;
                 // expert parallelism is --enable-expert-parallel (its size is tp x dp).
                 parallel: &[
@@ -385,6 +393,7 @@ impl Framework {
                 sglang_api: false,
                 openai_extensions: true,
                 startup_estimate_s: 180.0,
+                cache_reset: None,
                 // trtllm-serve: --tp_size, --pp_size, --ep_size; no data parallelism.
                 parallel: &[
                     ("tp_size", Some("tp_size")),

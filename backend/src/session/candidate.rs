@@ -484,13 +484,13 @@ async fn run_one(
         ctx.cfg.benchmark.request_timeout,
         loadgen::api_key_from_env(),
     );
-    let flush = ctx.cfg.server.framework.profile().sglang_api;
+    let reset = ctx.cfg.server.framework.profile().cache_reset;
     let log_path = live.server.as_ref().map(|s| s.log_path.clone());
     let log_start = log_path
         .as_deref()
         .and_then(|p| std::fs::metadata(p).ok())
         .map_or(0, |m| m.len());
-    let mut record = trial::measure(ctx.cfg, &target, &workload, id, flush, &mut ctx.cancel).await;
+    let mut record = trial::measure(ctx.cfg, &target, &workload, id, reset, &mut ctx.cancel).await;
     if let (Some(record), Some(path)) = (record.as_mut(), log_path) {
         diagnose_failed_requests(record, &path, log_start);
     }

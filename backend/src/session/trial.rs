@@ -238,7 +238,7 @@ pub(super) async fn measure(
     target: &Target,
     workload: &Workload,
     id: &TrialId<'_>,
-    flush: bool,
+    reset: Option<&'static str>,
     cancel: &mut CancelReceiver,
 ) -> Option<TrialRecord> {
     let started = Instant::now();
@@ -254,10 +254,7 @@ pub(super) async fn measure(
         record.trial_duration_s = started.elapsed().as_secs_f64();
         return Some(record);
     }
-    if flush && !flush_cache(target, cancel).await {
-        return None;
-    }
-    let measured = replicate(cfg, target, workload, id, flush, cancel).await?;
+    let measured = replicate(cfg, target, workload, id, reset, cancel).await?;
     let mut metrics = measured.metrics;
     metrics.tag.clone_from(&cfg.benchmark.tag);
     let verdict = measured.verdict;
@@ -305,7 +302,7 @@ async fn replicate(
     target: &Target,
     workload: &Workload,
     id: &TrialId<'_>,
-    flush: bool,
+    reset: Option<&'static str>,
     cancel: &mut CancelReceiver,
 ) -> Option<Measured> {
     let sla = &cfg.benchmark.sla;
@@ -320,14 +317,17 @@ async fn replicate(
         .min_trial_seconds
         .max(workload.requests.len() as f64 / id.qps.max(1e-9))
         * length;
-    // Without a cache flush, each replication of each point gets prompts of its own.
-    let salt_of = |replication: u64| {
-        (!flush).then(|| {
+    // Without a cache reset, each replication of each point gets prompts of its own.
+    let salt_of = |replication: u64, flushed: bool| {
+        (!flushed).then(|| {
             let key = id.empty_record().trial_key;
             u64::from_str_radix(key.get(..12).unwrap_or("0"), 16).unwrap_or(0) ^ replication
         })
     };
-    let mut requests = workload.for_rate(id.qps, min_seconds, salt_of(0)).ok()?;
+    let flushed = reset_cache(target, reset, cancel).await?;
+    let mut requests = workload
+        .for_rate(id.qps, min_seconds, salt_of(0, flushed))
+        .ok()?;
     let planned = requests.len();
     // A confirmation trial is already three times as long; it is not extended further.
     let cap = match id.stage {
@@ -342,14 +342,14 @@ async fn replicate(
     let mut runs: Vec<(TrialMetrics, ClientStats, usize)> = Vec::new();
     let mut early: Option<(String, bool)> = None;
     let verdict = loop {
-        if !runs.is_empty() && flush && !flush_cache(target, cancel).await {
-            return None;
-        }
         let replication = runs.len() as u64;
-        if replication > 0 && !flush {
-            requests = workload
-                .for_rate(id.qps, min_seconds, salt_of(replication))
-                .ok()?;
+        if replication > 0 {
+            let flushed = reset_cache(target, reset, cancel).await?;
+            if !flushed {
+                requests = workload
+                    .for_rate(id.qps, min_seconds, salt_of(replication, flushed))
+                    .ok()?;
+            }
         }
         let spec = LoadSpec {
             rate: id.qps,
@@ -437,16 +437,25 @@ fn pooled_metrics(
     metrics
 }
 
-/// Asks an SGLang server to drop its prefix cache; `false` when cancelled meanwhile.
-async fn flush_cache(target: &Target, cancel: &mut CancelReceiver) -> bool {
+/// Asks the server to empty its prefix cache at `path` (`/flush_cache`, `/reset_prefix_cache`):
+/// `Some(true)` when it answered 2xx, `Some(false)` when it has no such endpoint or refused (the
+/// trial then salts its prompts), `None` when cancelled meanwhile.
+async fn reset_cache(
+    target: &Target,
+    path: Option<&str>,
+    cancel: &mut CancelReceiver,
+) -> Option<bool> {
+    let Some(path) = path else {
+        return Some(false);
+    };
     let request = target
         .client
-        .post(format!("{}/flush_cache", target.base_url))
+        .post(format!("{}{path}", target.base_url))
         .timeout(FLUSH_TIMEOUT)
         .send();
     tokio::select! {
-        _ = request => true,
-        () = crate::cancel::cancelled(cancel) => false,
+        answer = request => Some(answer.is_ok_and(|r| r.status().is_success())),
+        () = crate::cancel::cancelled(cancel) => None,
     }
 }
 
