@@ -64,6 +64,11 @@ pub enum Command {
     /// The simulator's true SLA-limited rate of every candidate of a simulated search (virtual
     /// time; for the verdict benchmark).
     Truth(crate::truth_command::TruthArgs),
+    /// Print a shell completion script (`autobench completions bash > ~/.local/share/bash-completion/completions/autobench`).
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
     /// Run the built-in simulated SGLang-like server (takes SGLang launch flags).
     #[command(disable_help_flag = true)]
     Sim {
@@ -114,6 +119,15 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Validate(args) => crate::dataset_commands::validate_command(&args).await,
         Command::Report { run_dir } => crate::commands::report(&run_dir),
         Command::Truth(args) => crate::truth_command::truth(&args),
+        Command::Completions { shell } => {
+            let mut command = <Cli as clap::CommandFactory>::command();
+            // Into a buffer first: clap_complete panics on a write error (`| head`).
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut command, "autobench", &mut script);
+            use std::io::Write as _;
+            let _ = std::io::stdout().lock().write_all(&script);
+            Ok(ExitCode::from(exit::MET))
+        }
         Command::Sim { args } => Ok(ExitCode::from(
             u8::try_from(crate::sim::main(&args).await).unwrap_or(1),
         )),

@@ -120,3 +120,29 @@ fn a_huge_tier3_space_without_a_cap_is_a_config_error() {
         "{text}"
     );
 }
+
+#[test]
+fn shell_completions_cover_every_command() {
+    for shell in ["bash", "zsh", "fish"] {
+        let output = common::bin()
+            .args(["completions", shell])
+            .output()
+            .expect("completions");
+        let script = String::from_utf8_lossy(&output.stdout).to_string();
+        assert_eq!(output.status.code(), Some(0), "{shell}");
+        for command in ["plan", "run", "serve", "bench", "validate", "completions"] {
+            assert!(script.contains(command), "{shell} lacks {command}");
+        }
+        if shell == "bash" {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let path = dir.path().join("autobench.bash");
+            std::fs::write(&path, &script).expect("write");
+            let check = std::process::Command::new("bash")
+                .arg("-n")
+                .arg(&path)
+                .output()
+                .expect("bash -n");
+            assert!(check.status.success(), "{}", common::text(&check));
+        }
+    }
+}
