@@ -22,6 +22,10 @@ pub enum Command {
         /// Config file (YAML, sglang auto_benchmark schema).
         #[arg(long)]
         config: PathBuf,
+        /// Print the plan as one JSON object (scenarios, candidates with argv, what was left out,
+        /// the estimate, warnings).
+        #[arg(long)]
+        json: bool,
     },
     /// Convert a dataset into canonical JSONL.
     Convert(Box<crate::dataset_commands::ConvertArgs>),
@@ -93,7 +97,7 @@ pub mod exit {
 /// Runs a parsed command line.
 pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Plan { config } => crate::commands::plan(&config).await,
+        Command::Plan { config, json } => crate::commands::plan(&config, json).await,
         Command::Run {
             config,
             output_dir,

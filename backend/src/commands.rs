@@ -23,16 +23,17 @@ use crate::session::{self, RunOutcome};
 
 /// `autobench plan`.
 #[expect(clippy::print_stdout, reason = "the plan is the command's output")]
-pub(crate) async fn plan(path: &Path) -> anyhow::Result<ExitCode> {
-    let cfg = config::load(path)?;
+pub(crate) async fn plan(path: &Path, json: bool) -> anyhow::Result<ExitCode> {
+    let mut cfg = config::load(path)?;
     match preflight(&cfg).await? {
         None => return Ok(ExitCode::from(exit::INTERRUPTED)),
-        Some(crate::preflight::Preflight::Skipped(why)) => {
-            let mut cfg = cfg;
-            cfg.warnings.push(why);
-            print!("{}", crate::plan::render(&cfg));
-        }
-        Some(crate::preflight::Preflight::Passed) => print!("{}", crate::plan::render(&cfg)),
+        Some(crate::preflight::Preflight::Skipped(why)) => cfg.warnings.push(why),
+        Some(crate::preflight::Preflight::Passed) => {}
+    }
+    if json {
+        println!("{}", crate::plan::json(&cfg));
+    } else {
+        print!("{}", crate::plan::render(&cfg));
     }
     Ok(ExitCode::from(exit::MET))
 }

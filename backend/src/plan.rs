@@ -38,6 +38,72 @@ pub(crate) fn render(cfg: &RunConfig) -> String {
     out
 }
 
+/// The plan as JSON (`autobench plan --json`): the same facts as [`render`], for scripts.
+pub(crate) fn json(cfg: &RunConfig) -> serde_json::Value {
+    let plan = &cfg.candidates;
+    let baseline = plan.candidates.first().cloned().unwrap_or_default();
+    let profile = cfg.server.framework.profile();
+    let candidates: Vec<serde_json::Value> = plan
+        .candidates
+        .iter()
+        .enumerate()
+        .map(|(id, flags_of)| {
+            let mut argv = cfg.server.command_display.clone();
+            argv.extend(crate::config::launch_args(
+                &profile,
+                flags_of,
+                &cfg.server.extra_args,
+            ));
+            serde_json::json!({
+                "id": id,
+                "label": shared::naming::label(flags_of, &baseline),
+                "flags": flags_of,
+                "argv": argv,
+            })
+        })
+        .collect();
+    let (trials, launches, wall_s) = totals(cfg);
+    serde_json::json!({
+        "config": cfg.config_path,
+        "output_dir": cfg.output_dir,
+        "framework": cfg.server.framework.name(),
+        "search": tier_description(cfg.tier),
+        "max_candidates": cfg.max_candidates,
+        "scenarios": cfg.scenarios.iter().map(|s| serde_json::json!({
+            "name": s.name,
+            "dataset": session::dataset_line(cfg, s),
+            "num_prompts": cfg.dataset.num_prompts,
+        })).collect::<Vec<_>>(),
+        "candidates": candidates,
+        "combinations": plan.combinations,
+        "not_tried": left_out(cfg),
+        "estimate": {
+            "base_trials": trials,
+            "server_launches": launches,
+            "wall_time_s": wall_s,
+        },
+        "speculative": cfg.speculative.is_some(),
+        "warnings": cfg.warnings,
+    })
+}
+
+/// Base trials, server launches and the wall-time estimate in seconds.
+fn totals(cfg: &RunConfig) -> (usize, usize, f64) {
+    let plan = &cfg.candidates;
+    let trials = cfg.scenarios.len()
+        * plan.candidates.len()
+        * cfg.benchmark.max_concurrency.len()
+        * cfg.benchmark.qps.estimate_trials();
+    let trial_s = cfg.dataset.num_prompts.max(1) as f64 / cfg.benchmark.qps.typical_rate() + 3.0;
+    let launches = if cfg.server.relaunch_per_trial {
+        trials
+    } else {
+        plan.candidates.len()
+    };
+    let wall_s = trials as f64 * trial_s + launches as f64 * startup_estimate_s(cfg);
+    (trials, launches, wall_s)
+}
+
 /// The settings, one per line.
 fn settings(cfg: &RunConfig, out: &mut String) {
     let _ = writeln!(out, "config: {}", cfg.config_path.display());
@@ -183,17 +249,8 @@ fn left_out(cfg: &RunConfig) -> Vec<String> {
 fn estimate(cfg: &RunConfig, out: &mut String) {
     let plan = &cfg.candidates;
     let per_walk = cfg.benchmark.qps.estimate_trials();
-    let trials = cfg.scenarios.len()
-        * plan.candidates.len()
-        * cfg.benchmark.max_concurrency.len()
-        * per_walk;
     let trial_s = cfg.dataset.num_prompts.max(1) as f64 / cfg.benchmark.qps.typical_rate() + 3.0;
-    let launches = if cfg.server.relaunch_per_trial {
-        trials
-    } else {
-        plan.candidates.len()
-    };
-    let wall_s = trials as f64 * trial_s + launches as f64 * startup_estimate_s(cfg);
+    let (trials, launches, wall_s) = totals(cfg);
     let _ = writeln!(
         out,
         "\nestimated_base_trials: {trials} ({} scenarios x {} candidates x {} concurrency values x up to {per_walk} rates)",

@@ -146,3 +146,29 @@ fn shell_completions_cover_every_command() {
         }
     }
 }
+
+#[test]
+fn plan_json_is_one_object_with_every_candidate_argv() {
+    let config = common::root().join("references/sim/quickstart.yaml");
+    let output = common::bin()
+        .args(["plan", "--json", "--config"])
+        .arg(&config)
+        .output()
+        .expect("plan --json");
+    assert!(output.status.success(), "{}", common::text(&output));
+    let plan: serde_json::Value =
+        serde_json::from_slice(&output.stdout).expect("plan --json is one JSON object");
+    let candidates = plan["candidates"].as_array().expect("candidates");
+    assert_eq!(candidates.len(), 5);
+    assert_eq!(candidates[0]["label"], "baseline");
+    assert_eq!(candidates[1]["label"], "chunked-prefill-size=1024");
+    assert_eq!(candidates[1]["argv"][0], "autobench");
+    assert!(
+        candidates[1]["argv"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|w| w == "--chunked-prefill-size")),
+        "{plan}"
+    );
+    assert_eq!(plan["scenarios"].as_array().map(Vec::len), Some(2));
+    assert_eq!(plan["estimate"]["base_trials"], 30);
+}
