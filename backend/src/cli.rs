@@ -55,6 +55,9 @@ pub enum Command {
         /// Dashboard port with --serve (0 picks a free one).
         #[arg(long, default_value_t = 8321)]
         port: u16,
+        /// Print the final answer as one JSON object on stdout instead of the summary text.
+        #[arg(long)]
+        json: bool,
     },
     /// Keep a local copy of a run on another machine (rsync over ssh), refreshed every 30 s.
     Mirror(crate::mirror::MirrorArgs),
@@ -105,6 +108,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             quiet,
             serve,
             port,
+            json,
         } => {
             let paths_from = paths_from.as_deref();
             crate::commands::run(
@@ -113,6 +117,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 paths_from,
                 quiet,
                 serve.then_some(port),
+                json,
             )
             .await
         }

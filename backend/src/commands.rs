@@ -63,6 +63,7 @@ pub(crate) async fn run(
     paths_from: Option<&Path>,
     quiet: bool,
     dashboard_port: Option<u16>,
+    json: bool,
 ) -> anyhow::Result<ExitCode> {
     let mut cfg = match paths_from {
         Some(base) => config::load_relative_to(path, base)?,
@@ -111,15 +112,23 @@ pub(crate) async fn run(
         }
     };
     let mut text = final_summary(&cfg, &outcome);
-    match crate::report::write(&outcome.output_dir) {
+    let report = match crate::report::write(&outcome.output_dir) {
         Ok(path) => {
             let _ = writeln!(text, "report: {}", path.display());
+            Some(path)
         }
-        Err(error) => reporter.report(&RunEvent::Notice {
-            text: format!("warning: report.html not written: {error:#}"),
-        }),
+        Err(error) => {
+            reporter.report(&RunEvent::Notice {
+                text: format!("warning: report.html not written: {error:#}"),
+            });
+            None
+        }
+    };
+    if json {
+        println!("{}", answer_json(&cfg, &outcome, report.as_deref()));
+    } else {
+        print!("{text}");
     }
-    print!("{text}");
     let code = match outcome.status {
         RunStatus::Interrupted => {
             eprintln!(
@@ -221,6 +230,56 @@ fn best_line(
         best.metric(Metric::Latency(Series::Tpot, Stat::Mean))
             .unwrap_or(0.0)
     )
+}
+
+/// The final answer as JSON (`run --json`): status, and per scenario the best command, its rate
+/// with the confirmation's interval, its name, and the files.
+fn answer_json(cfg: &RunConfig, outcome: &RunOutcome, report: Option<&Path>) -> serde_json::Value {
+    let baseline = cfg
+        .candidates
+        .candidates
+        .first()
+        .cloned()
+        .unwrap_or_default();
+    let scenarios: Vec<serde_json::Value> = outcome
+        .scenarios
+        .iter()
+        .map(|s| {
+            let best = s.best.as_ref().map(|b| {
+                let c = s.confirmation.as_ref();
+                serde_json::json!({
+                    "candidate": b.candidate_id,
+                    "label": shared::naming::label(&b.server_flags, &baseline),
+                    "rate": c.filter(|c| !c.confirmed).and_then(|c| c.passes_at)
+                        .unwrap_or_else(|| ranking::credited_rate(b)),
+                    "max_concurrency": b.max_concurrency,
+                    "confirmed": c.map(|c| c.confirmed),
+                    "passes_at": c.and_then(|c| c.passes_at),
+                    "fails_at": c.and_then(|c| c.fails_at),
+                    "tied_with": c.map(|c| c.tied_with.clone()),
+                    "note": c.map(|c| c.note.clone()),
+                    "command": s.command,
+                })
+            });
+            serde_json::json!({
+                "name": s.name,
+                "dataset": s.dataset,
+                "best": best,
+                "files": {
+                    "summary": s.dir.join("summary.md"),
+                    "results_jsonl": s.dir.join("results.jsonl"),
+                    "results_csv": s.dir.join("results.csv"),
+                },
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "status": outcome.status.name(),
+        "partial": outcome.partial,
+        "output_dir": outcome.output_dir,
+        "report": report,
+        "scenarios": scenarios,
+    })
 }
 
 /// What a person needs to act on, printed at the end of `run`.

@@ -276,3 +276,42 @@ fn a_lost_point_stops_early() {
     );
     common::assert_no_survivors(&out);
 }
+
+#[test]
+fn run_json_prints_the_answer_as_one_object() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("out");
+    let dataset = "  kind: random\n  num_prompts: 8\n  input_len: 64\n  output_len: 8";
+    let yaml = common::fast_config(&out, "    chunked_prefill_size: [1024]", dataset, "[4]");
+    let output = common::bin()
+        .args(["run", "--quiet", "--json", "--config"])
+        .arg(common::write_config(dir.path(), &yaml))
+        .output()
+        .expect("run --json");
+    assert_eq!(output.status.code(), Some(0), "{}", common::text(&output));
+    let answer: serde_json::Value =
+        serde_json::from_slice(&output.stdout).expect("stdout is one JSON object");
+    assert_eq!(answer["status"], "finished");
+    let scenario = &answer["scenarios"][0];
+    assert!(
+        scenario["best"]["rate"].as_f64().is_some_and(|r| r > 0.0),
+        "{answer}"
+    );
+    assert!(
+        scenario["best"]["command"]
+            .as_str()
+            .is_some_and(|c| c.contains("autobench sim"))
+    );
+    assert!(scenario["best"]["label"].is_string());
+    assert!(
+        scenario["files"]["results_jsonl"]
+            .as_str()
+            .is_some_and(|p| std::path::Path::new(p).is_file())
+    );
+    assert!(
+        answer["report"]
+            .as_str()
+            .is_some_and(|p| p.ends_with("report.html"))
+    );
+    common::assert_no_survivors(&out);
+}
