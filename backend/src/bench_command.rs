@@ -269,10 +269,9 @@ pub(crate) async fn bench(args: &BenchArgs) -> anyhow::Result<ExitCode> {
     ));
     print!("{}", summary_table(args, &metrics));
     if let Some(path) = &args.output_file {
-        append_line(
-            path,
-            &output_line(args, api, &base_url, &target, metrics).await,
-        )?;
+        let mut line = output_line(args, api, &base_url, &target, metrics).await;
+        add_bench_serving_fields(&mut line, &results, args.output_details);
+        append_line(path, &line)?;
         if args.output_details {
             write_details(path, &results)?;
         }
@@ -331,6 +330,121 @@ async fn output_line(
         }
     }
     line
+}
+
+/// bench_serving's fields that the metrics do not carry: token totals by kind, the server's
+/// speculative accept length, the peak output rate over 1-s windows, the peak number of requests
+/// in flight, and with `details` its inline per-request arrays (`input_lens`, `output_lens`,
+/// `ttfts`, `itls`, `generated_texts`, `errors`).
+fn add_bench_serving_fields(line: &mut Value, results: &[loadgen::RequestResult], details: bool) {
+    let accept_length = line
+        .pointer("/server_info/internal_states/0/avg_spec_accept_length")
+        .cloned()
+        .unwrap_or(Value::Null);
+    let input: u64 = results.iter().map(|r| r.input_tokens).sum();
+    let output: u64 = results
+        .iter()
+        .filter(|r| r.error.is_none())
+        .map(|r| r.output_tokens)
+        .sum();
+    let Some(object) = line.as_object_mut() else {
+        return;
+    };
+    object.insert("total_input_text_tokens".into(), json!(input));
+    object.insert("total_input_vision_tokens".into(), json!(0));
+    // Counted from the stream (or `usage`), not by re-tokenizing the text as bench_serving does.
+    object.insert("total_output_tokens_retokenized".into(), json!(output));
+    object.insert("accept_length".into(), accept_length);
+    object.insert(
+        "max_output_tokens_per_s".into(),
+        json!(peak_output_rate(results)),
+    );
+    object.insert(
+        "max_concurrent_requests".into(),
+        json!(peak_in_flight(results)),
+    );
+    if details {
+        object.insert(
+            "input_lens".into(),
+            json!(results.iter().map(|r| r.input_tokens).collect::<Vec<_>>()),
+        );
+        object.insert(
+            "output_lens".into(),
+            json!(
+                results
+                    .iter()
+                    .map(|r| if r.error.is_none() {
+                        r.output_tokens
+                    } else {
+                        0
+                    })
+                    .collect::<Vec<_>>()
+            ),
+        );
+        object.insert(
+            "ttfts".into(),
+            json!(
+                results
+                    .iter()
+                    .map(|r| r.first_token_at.map_or(0.0, |t| t - r.sent_at))
+                    .collect::<Vec<_>>()
+            ),
+        );
+        object.insert(
+            "itls".into(),
+            json!(results.iter().map(|r| r.itl.clone()).collect::<Vec<_>>()),
+        );
+        // The generated text is not kept (only its timing); empty strings keep the arrays aligned.
+        object.insert(
+            "generated_texts".into(),
+            json!(results.iter().map(|_| "").collect::<Vec<_>>()),
+        );
+        object.insert(
+            "errors".into(),
+            json!(
+                results
+                    .iter()
+                    .map(|r| r
+                        .error
+                        .as_ref()
+                        .map_or(String::new(), |e| e.category().to_string()))
+                    .collect::<Vec<_>>()
+            ),
+        );
+    }
+}
+
+/// The most output tokens received in any 1-s window (whole seconds from the start), per second.
+fn peak_output_rate(results: &[loadgen::RequestResult]) -> f64 {
+    let mut per_second: std::collections::BTreeMap<i64, u64> = std::collections::BTreeMap::new();
+    for r in results.iter().filter(|r| r.error.is_none()) {
+        let Some(first) = r.first_token_at else {
+            continue;
+        };
+        let mut at = first;
+        *per_second.entry(at.floor() as i64).or_default() += 1;
+        for gap in &r.itl {
+            at += gap;
+            *per_second.entry(at.floor() as i64).or_default() += 1;
+        }
+    }
+    per_second.values().copied().max().unwrap_or(0) as f64
+}
+
+/// The most requests in flight at once (sent, not yet finished).
+fn peak_in_flight(results: &[loadgen::RequestResult]) -> u64 {
+    let mut edges: Vec<(f64, i64)> = results
+        .iter()
+        .flat_map(|r| [(r.sent_at, 1), (r.end_at.max(r.sent_at), -1)])
+        .collect();
+    // Ends before starts at the same instant: back-to-back requests do not overlap.
+    edges.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+    let (mut now, mut peak) = (0_i64, 0_i64);
+    for (_, step) in edges {
+        now += step;
+        peak = peak.max(now);
+    }
+    u64::try_from(peak).unwrap_or(0)
 }
 
 fn append_line(path: &std::path::Path, line: &Value) -> anyhow::Result<()> {
@@ -461,4 +575,40 @@ fn capitalize(word: &str) -> String {
     chars.next().map_or_else(String::new, |c| {
         c.to_uppercase().collect::<String>() + chars.as_str()
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn result(sent: f64, first: f64, itl: &[f64], end: f64) -> loadgen::RequestResult {
+        loadgen::RequestResult {
+            scheduled_at: sent,
+            sent_at: sent,
+            first_token_at: Some(first),
+            end_at: end,
+            itl: itl.to_vec(),
+            output_tokens: itl.len() as u64 + 1,
+            input_tokens: 10,
+            error: None,
+            read_lag: 0.0,
+        }
+    }
+
+    #[test]
+    fn peaks_count_overlapping_requests_and_the_busiest_second() {
+        let results = [
+            result(0.0, 0.5, &[0.1, 0.1, 0.1], 0.8),
+            result(0.2, 0.9, &[0.2, 0.2], 1.3),
+            result(0.8, 1.1, &[0.1], 1.2),
+            result(1.3, 1.5, &[], 1.5),
+        ];
+        assert_eq!(
+            peak_in_flight(&results),
+            2,
+            "a request ending as another starts is not overlapping"
+        );
+        // Second 0: 4 + 1 tokens (0.5..0.8 and 0.9); second 1: 2 + 2 + 1 tokens.
+        assert!((peak_output_rate(&results) - 5.0).abs() < 1e-9);
+    }
 }

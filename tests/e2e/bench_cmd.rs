@@ -106,6 +106,47 @@ fn bench_writes_table_and_json_line() {
             "TTFT below the server's fixed 20 ms: {line}"
         );
         assert!(line["server_info"]["version"].is_string());
+        // bench_serving's own fields, so its notebooks read these files.
+        assert_eq!(line["total_output_tokens_retokenized"], 320);
+        assert_eq!(line["total_input_vision_tokens"], 0);
+        assert!(
+            line["total_input_text_tokens"]
+                .as_u64()
+                .is_some_and(|t| t > 0),
+            "{line}"
+        );
+        assert!(line.get("accept_length").is_some(), "{line}");
+        assert!(
+            line["max_output_tokens_per_s"]
+                .as_f64()
+                .is_some_and(|t| t > 0.0),
+            "{line}"
+        );
+        assert!(
+            line["max_concurrent_requests"]
+                .as_u64()
+                .is_some_and(|c| c >= 1),
+            "{line}"
+        );
+    }
+    // The run with --output-details also has bench_serving's inline per-request arrays.
+    let detailed = lines
+        .iter()
+        .find(|l| l.get("ttfts").is_some())
+        .expect("a line with --output-details arrays");
+    for key in [
+        "input_lens",
+        "output_lens",
+        "ttfts",
+        "itls",
+        "generated_texts",
+        "errors",
+    ] {
+        assert_eq!(
+            detailed[key].as_array().map(Vec::len),
+            Some(40),
+            "{key} in {detailed}"
+        );
     }
     assert_eq!(
         common::records(&dir.path().join("bench.requests.jsonl")).len(),
