@@ -572,3 +572,40 @@ fn validate_refuses_a_device_instead_of_reading_it_forever() {
         common::text(&out)
     );
 }
+
+#[test]
+fn validate_shows_and_counts_rows_as_run_sends_them() {
+    let dir = tempfile::tempdir().expect("dir");
+    let input = dir.path().join("chat.jsonl");
+    std::fs::write(
+        &input,
+        r#"{"messages": [{"role": "user", "content": "What is two and two?"}, {"role": "assistant", "content": "Two and two make four."}]}"#,
+    )
+    .expect("write");
+    let json = common::bin()
+        .args(["validate", "--json", "--tokenizer"])
+        .arg(common::tiny_model())
+        .arg("--dataset-path")
+        .arg(&input)
+        .output()
+        .expect("validate");
+    let report: serde_json::Value = serde_json::from_slice(&json.stdout).expect("json report");
+    let sample = &report["samples"][0];
+    assert_eq!(
+        sample["prompt"].as_array().map(Vec::len),
+        Some(1),
+        "the answer is not left in the prompt: {report}"
+    );
+    let output_len = sample["output_len"].as_u64().unwrap_or(0);
+    assert!(
+        (1..20).contains(&output_len),
+        "output_len from the answer's length, not 256: {report}"
+    );
+    assert_eq!(
+        report["output_tokens"]["max"],
+        serde_json::json!(output_len as f64)
+    );
+    let problems = report["problems"].to_string();
+    assert!(!problems.contains("missing output_len"), "{problems}");
+    assert!(problems.contains("taken as the completion"), "{problems}");
+}

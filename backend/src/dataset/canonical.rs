@@ -55,25 +55,7 @@ pub(crate) fn load_canonical(
         let Value::Object(object) = value else {
             return Err(fail("expected a JSON object per line".into()));
         };
-        let mut row = parse_row(&object).map_err(fail)?;
-        let explicit_output = OUTPUT_KEYS
-            .iter()
-            .any(|k| object.get(*k).is_some_and(|v| !v.is_null()));
-        if let Some(answer) = take_trailing_answer(&mut row.prompt)
-            && !explicit_output
-            && let Some(bundle) = tokenizer
-        {
-            row.output_len =
-                (bundle.count_text(&super::content_text(Some(&answer)))? as u64).max(1);
-        }
-        if let Some(fixed) = output_len_override {
-            row.output_len = fixed;
-        }
-        if row.prompt_len.is_none()
-            && let Some(bundle) = tokenizer
-        {
-            row.prompt_len = prompt_tokens(bundle, &row.prompt)?;
-        }
+        let (row, _) = prepare_row(&object, output_len_override, tokenizer)?.map_err(fail)?;
         rows.push(row);
         if limit > 0 && rows.len() as u64 >= limit {
             break;
@@ -86,6 +68,41 @@ pub(crate) fn load_canonical(
         )));
     }
     Ok(rows)
+}
+
+/// One row exactly as `run` and `convert` send it (and `validate` shows and counts it): parsed, a
+/// trailing assistant answer taken out of a chat prompt (its token count becomes `output_len`
+/// unless the row gives one), `output_len_override` applied, the prompt counted. The inner error
+/// is a problem of the row; the outer one a tokenizer failure. The flag says whether an answer
+/// was taken out.
+pub(crate) fn prepare_row(
+    object: &Map<String, Value>,
+    output_len_override: Option<u64>,
+    tokenizer: Option<&TokenizerBundle>,
+) -> Result<Result<(DatasetRow, bool), String>, DatasetError> {
+    let mut row = match parse_row(object) {
+        Ok(row) => row,
+        Err(message) => return Ok(Err(message)),
+    };
+    let explicit_output = OUTPUT_KEYS
+        .iter()
+        .any(|k| object.get(*k).is_some_and(|v| !v.is_null()));
+    let answer = take_trailing_answer(&mut row.prompt);
+    if let Some(answer) = &answer
+        && !explicit_output
+        && let Some(bundle) = tokenizer
+    {
+        row.output_len = (bundle.count_text(&super::content_text(Some(answer)))? as u64).max(1);
+    }
+    if let Some(fixed) = output_len_override {
+        row.output_len = fixed;
+    }
+    if row.prompt_len.is_none()
+        && let Some(bundle) = tokenizer
+    {
+        row.prompt_len = prompt_tokens(bundle, &row.prompt)?;
+    }
+    Ok(Ok((row, answer.is_some())))
 }
 
 /// Keys that give a row's output length explicitly.

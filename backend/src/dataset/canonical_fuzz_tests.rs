@@ -7,7 +7,8 @@ use rand::Rng;
 use rand::rngs::StdRng;
 use serde_json::{Map, Value, json};
 
-use super::{DatasetRow, parse_row};
+use super::DatasetRow;
+use super::canonical::parse_row;
 use crate::config::ApiBackend;
 use crate::fuzz;
 use crate::loadgen::request::{BodyOptions, build};

@@ -20,7 +20,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-pub(crate) use canonical::{load_canonical, parse_row, prompt_tokens, write_prepared};
+pub(crate) use canonical::{load_canonical, prompt_tokens, write_prepared};
 pub(crate) use random::random_rows;
 pub(crate) use tokenizer::{TokenizerBundle, content_text, load_bundle, load_tokenizer};
 

@@ -8,7 +8,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::tokenizer::{CountMethod, TokenizerBundle};
-use super::{DatasetError, DatasetRow, PromptKind, parse_row, prompt_kind, prompt_tokens};
+use super::{DatasetError, DatasetRow, PromptKind, prompt_kind, prompt_tokens};
 
 /// One problem found.
 #[derive(Debug, Clone, Serialize)]
@@ -139,8 +139,29 @@ pub(crate) fn validate(
                 format!("unknown field `{key}` will be sent in every request body for this row"),
             );
         }
-        let row = match parse_row(&object) {
-            Ok(row) => row,
+        // The row as run and convert will send it (one code path): a trailing answer is taken
+        // out of the prompt and sets output_len.
+        let row = match super::canonical::prepare_row(&object, None, Some(bundle))? {
+            Ok((row, answer_taken)) => {
+                if answer_taken {
+                    problem(
+                        "warning",
+                        format!(
+                            "the prompt ends with an assistant turn: it is taken as the completion to generate and removed from the prompt (output_len {}{})",
+                            row.output_len,
+                            if super::canonical::OUTPUT_KEYS
+                                .iter()
+                                .any(|k| object.get(*k).is_some_and(|v| !v.is_null()))
+                            {
+                                ", as the row gives it"
+                            } else {
+                                ", its length"
+                            }
+                        ),
+                    );
+                }
+                row
+            }
             Err(message) => {
                 problem("error", message);
                 continue;
@@ -201,15 +222,6 @@ fn check_row(
     inputs: &mut Vec<f64>,
 ) -> Result<(), DatasetError> {
     if prompt_kind(&row.prompt) == PromptKind::Messages {
-        let last_role = row
-            .prompt
-            .as_array()
-            .and_then(|m| m.last())
-            .and_then(|m| m.get("role"))
-            .and_then(Value::as_str);
-        if last_role == Some("assistant") {
-            problem("warning", "the prompt ends with an assistant turn: it is taken as the completion to generate and removed from the prompt (its length becomes output_len unless one is given)".into());
-        }
         *method = Some(bundle.count_messages(&row.prompt)?.1);
     }
     let input = match row.prompt_len {
