@@ -291,10 +291,13 @@ fn legacy_rows(
     if plan.apply_chat_template {
         for row in &mut rows {
             let text = row.prompt.as_str().unwrap_or_default().to_string();
-            if let Some(rendered) = bundle.render_user_prompt(&text) {
-                row.prompt_len = Some(bundle.count_text(&rendered)? as u64);
-                row.prompt = Value::String(rendered);
-            }
+            let Some(rendered) = bundle.render_user_prompt(&text)? else {
+                return Err(DatasetError::Other(
+                    "apply_chat_template is set, but the tokenizer has no chat template (no chat_template in tokenizer_config.json, no chat_template.jinja)".into(),
+                ));
+            };
+            row.prompt_len = Some(bundle.count_text(&rendered)? as u64);
+            row.prompt = Value::String(rendered);
         }
     }
     Ok(rows)

@@ -137,9 +137,10 @@ impl TokenizerBundle {
         &self,
         messages: &Value,
     ) -> Result<(usize, CountMethod), DatasetError> {
-        if let Some(template) = &self.chat_template
-            && let Ok(rendered) = self.render(template, messages)
-        {
+        if let Some(template) = &self.chat_template {
+            let rendered = self
+                .render(template, messages)
+                .map_err(|e| self.template_error(&e))?;
             return Ok((self.count_text(&rendered)?, CountMethod::ChatTemplate));
         }
         let mut total = 0;
@@ -151,24 +152,56 @@ impl TokenizerBundle {
 
     /// A plain prompt wrapped in the chat template as one user message, without a leading BOS
     /// (the server adds it), as upstream's `apply_chat_template` option does.
-    pub(crate) fn render_user_prompt(&self, text: &str) -> Option<String> {
-        let template = self.chat_template.as_ref()?;
+    /// `Ok(None)` when the tokenizer has no chat template; an error when it has one that fails.
+    pub(crate) fn render_user_prompt(&self, text: &str) -> Result<Option<String>, DatasetError> {
+        let Some(template) = self.chat_template.as_ref() else {
+            return Ok(None);
+        };
         let rendered = self
             .render(
                 template,
                 &serde_json::json!([{"role": "user", "content": text}]),
             )
-            .ok()?;
-        Some(
+            .map_err(|e| self.template_error(&e))?;
+        Ok(Some(
             rendered
                 .strip_prefix(self.bos_token.as_str())
                 .filter(|_| !self.bos_token.is_empty())
                 .map_or(rendered.clone(), str::to_string),
-        )
+        ))
     }
 
+    /// A chat template that does not render, with its line: never a silent fallback to summing
+    /// the message contents (which miscounts every chat prompt).
+    fn template_error(&self, error: &minijinja::Error) -> DatasetError {
+        let place = error
+            .line()
+            .map_or(String::new(), |line| format!(" at line {line}"));
+        DatasetError::Other(format!(
+            "the tokenizer's chat template fails{place}: {} ({})",
+            error.detail().unwrap_or("cannot render"),
+            error.kind()
+        ))
+    }
+
+    /// Renders the chat template the way transformers does: Python string methods
+    /// (`.strip()`, `.startswith()`, `.split()`, ... via minijinja-contrib's pycompat),
+    /// `raise_exception`, `strftime_now`, and `tojson`.
     fn render(&self, template: &str, messages: &Value) -> Result<String, minijinja::Error> {
         let mut env = minijinja::Environment::new();
+        env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
+        env.add_function(
+            "raise_exception",
+            |message: String| -> Result<String, minijinja::Error> {
+                Err(minijinja::Error::new(
+                    minijinja::ErrorKind::InvalidOperation,
+                    format!("the template raised: {message}"),
+                ))
+            },
+        );
+        env.add_function("strftime_now", |format: String| {
+            chrono::Local::now().format(&format).to_string()
+        });
         env.add_template("chat", template)?;
         env.get_template("chat")?.render(minijinja::context! {
             messages => messages,
@@ -206,5 +239,89 @@ impl TokenCounter for Tokenizer {
                 name: "tokenizer".into(),
                 message: e.to_string(),
             })
+    }
+}
+
+#[cfg(test)]
+mod template_tests {
+    use super::*;
+
+    /// The tiny model's tokenizer with `template` as its chat template.
+    fn bundle(template: &str) -> TokenizerBundle {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime");
+        let path = format!(
+            "{}/../references/sim/tiny-model",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let mut bundle = runtime.block_on(load_bundle(&path)).expect("tiny model");
+        bundle.chat_template = Some(template.to_string());
+        bundle
+    }
+
+    /// The Python idioms of the Qwen3, DeepSeek and Llama-3 templates in one small template.
+    const PYTHONIC: &str = "{%- set today = strftime_now('%d %b %Y') %}\n\
+        {%- if messages[0].content.startswith('SYSTEM:') %}{{ raise_exception('system prompts are not supported') }}{%- endif %}\n\
+        {%- for message in messages %}\n\
+        {%- if message.role == 'user' %}{{ '<|im_start|>user\\n' + message.content.strip() + '<|im_end|>\\n' }}\n\
+        {%- elif message.role == 'assistant' %}{{ '<|im_start|>assistant\\n' + message.content.split('</think>')[-1].lstrip('\\n') + '<|im_end|>\\n' }}\n\
+        {%- endif %}{%- endfor %}\n\
+        {%- if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{%- endif %}";
+
+    #[test]
+    fn python_string_methods_render_instead_of_falling_back() {
+        let bundle = bundle(PYTHONIC);
+        let messages = serde_json::json!([
+            {"role": "user", "content": "  hello there  "},
+            {"role": "assistant", "content": "<think>hm</think>\nhi"},
+            {"role": "user", "content": "how are you?"}
+        ]);
+        let (tokens, method) = bundle.count_messages(&messages).expect("renders");
+        assert_eq!(method, CountMethod::ChatTemplate);
+        let (summed, _) = bundle_without_template()
+            .count_messages(&messages)
+            .expect("sum");
+        assert!(
+            tokens > summed,
+            "the template's markup is counted: {tokens} vs {summed}"
+        );
+        let rendered = bundle
+            .render_user_prompt("  hi ")
+            .expect("renders")
+            .expect("template");
+        assert!(
+            rendered.starts_with("<|im_start|>user\nhi<|im_end|>"),
+            "{rendered}"
+        );
+    }
+
+    fn bundle_without_template() -> TokenizerBundle {
+        let mut plain = bundle("");
+        plain.chat_template = None;
+        plain
+    }
+
+    #[test]
+    fn a_failing_template_is_an_error_naming_its_line() {
+        let bundle = bundle(PYTHONIC);
+        let raised = bundle
+            .count_messages(&serde_json::json!([{"role": "user", "content": "SYSTEM: be brief"}]))
+            .expect_err("raise_exception");
+        let text = raised.to_string();
+        assert!(
+            text.contains("at line 2") && text.contains("system prompts are not supported"),
+            "{text}"
+        );
+        let broken =
+            bundle_broken().count_messages(&serde_json::json!([{"role": "user", "content": "x"}]));
+        assert!(
+            broken.is_err_and(|e| e.to_string().contains("chat template fails at line 1")),
+            "a syntax error is located"
+        );
+    }
+
+    fn bundle_broken() -> TokenizerBundle {
+        bundle("{% if %}oops{% endif %}")
     }
 }
