@@ -62,7 +62,7 @@ pub(crate) fn json(cfg: &RunConfig) -> serde_json::Value {
             })
         })
         .collect();
-    let (trials, launches, wall_s) = totals(cfg);
+    let (trials, launches, wall_s, _) = totals(cfg);
     serde_json::json!({
         "config": cfg.config_path,
         "output_dir": cfg.output_dir,
@@ -87,8 +87,8 @@ pub(crate) fn json(cfg: &RunConfig) -> serde_json::Value {
     })
 }
 
-/// Base trials, server launches and the wall-time estimate in seconds.
-fn totals(cfg: &RunConfig) -> (usize, usize, f64) {
+/// Base trials, server launches, the wall-time estimate and the seconds per trial it assumes.
+fn totals(cfg: &RunConfig) -> (usize, usize, f64, f64) {
     let plan = &cfg.candidates;
     let trials = cfg.scenarios.len()
         * plan.candidates.len()
@@ -101,7 +101,7 @@ fn totals(cfg: &RunConfig) -> (usize, usize, f64) {
         plan.candidates.len()
     };
     let wall_s = trials as f64 * trial_s + launches as f64 * startup_estimate_s(cfg);
-    (trials, launches, wall_s)
+    (trials, launches, wall_s, trial_s)
 }
 
 /// The settings, one per line.
@@ -249,8 +249,7 @@ fn left_out(cfg: &RunConfig) -> Vec<String> {
 fn estimate(cfg: &RunConfig, out: &mut String) {
     let plan = &cfg.candidates;
     let per_walk = cfg.benchmark.qps.estimate_trials();
-    let trial_s = cfg.dataset.num_prompts.max(1) as f64 / cfg.benchmark.qps.typical_rate() + 3.0;
-    let (trials, launches, wall_s) = totals(cfg);
+    let (trials, launches, wall_s, trial_s) = totals(cfg);
     let _ = writeln!(
         out,
         "\nestimated_base_trials: {trials} ({} scenarios x {} candidates x {} concurrency values x up to {per_walk} rates)",

@@ -41,6 +41,14 @@ pub fn label(flags_of: &FlagMap, baseline: &FlagMap) -> String {
     }
 }
 
+/// The baseline's flags as recorded: candidate 0 of the base stage.
+pub fn baseline_flags(records: &[crate::record::TrialRecord]) -> Option<FlagMap> {
+    records
+        .iter()
+        .find(|r| r.candidate_id == 0 && r.stage == crate::record::Stage::Base)
+        .map(|r| r.server_flags.clone())
+}
+
 /// `label` with the candidate's number in front (`2 · max-running-requests=24`), for tables and
 /// legends where two candidates could share a name.
 pub fn numbered(id: usize, flags_of: &FlagMap, baseline: &FlagMap) -> String {

@@ -63,6 +63,15 @@ pub fn best_passing<'a, I: IntoIterator<Item = &'a TrialRecord>>(
     best(records.into_iter().filter(|r| r.sla_passed))
 }
 
+/// The latest passing trial of `candidate` at exactly `rate`: the trial behind an answer that fell
+/// back to a lower rate after its confirmation failed.
+pub fn passing_at(records: &[TrialRecord], candidate: usize, rate: f64) -> Option<&TrialRecord> {
+    records
+        .iter()
+        .rev()
+        .find(|r| r.candidate_id == candidate && r.sla_passed && r.requested_qps == rate)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

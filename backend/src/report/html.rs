@@ -132,11 +132,7 @@ fn gain_and_headroom(scenario: &ScenarioData, candidate: usize, rate: f64) -> St
     };
     // The trial behind the answer: the passing one at the answer's rate (after a confirmation
     // that fell back, a lower rate than the search's best).
-    let at_rate = scenario
-        .records
-        .iter()
-        .rev()
-        .find(|r| r.candidate_id == candidate && r.sla_passed && r.requested_qps == rate);
+    let at_rate = shared::ranking::passing_at(&scenario.records, candidate, rate);
     let headroom: Vec<String> = at_rate
         .or_else(|| {
             shared::ranking::best_passing(

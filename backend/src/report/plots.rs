@@ -48,11 +48,7 @@ pub(crate) fn series(
     y_metric: Metric,
 ) -> Vec<(String, Vec<Point>)> {
     let mut out: Vec<(String, Vec<Point>)> = Vec::new();
-    let baseline = records
-        .iter()
-        .find(|r| r.candidate_id == 0 && r.stage == shared::record::Stage::Base)
-        .map(|r| r.server_flags.clone())
-        .unwrap_or_default();
+    let baseline = shared::naming::baseline_flags(records).unwrap_or_default();
     for r in records {
         // Upstream records have no achieved rate; the achieved-rate metric then reads
         // bench_serving's request throughput, the same measure.

@@ -54,15 +54,6 @@ fn note(record: &TrialRecord) -> String {
     }
 }
 
-/// Candidate 0's flags (the baseline every name is relative to).
-fn baseline_flags(records: &[TrialRecord]) -> flags::FlagMap {
-    records
-        .iter()
-        .find(|r| r.candidate_id == 0 && r.stage == shared::record::Stage::Base)
-        .map(|r| r.server_flags.clone())
-        .unwrap_or_default()
-}
-
 /// "+24% over the baseline (6.50 req/s)", or why there is no gain to give.
 fn gain(records: &[TrialRecord], candidate: usize, rate: f64) -> String {
     if candidate == 0 {
@@ -102,7 +93,7 @@ pub(crate) fn scenario_summary(facts: &ScenarioFacts, records: &[TrialRecord]) -
                 .filter(|c| !c.confirmed)
                 .and_then(|c| c.passes_at)
                 .unwrap_or_else(|| ranking::credited_rate(best));
-            let baseline = baseline_flags(records);
+            let baseline = shared::naming::baseline_flags(records).unwrap_or_default();
             let _ = write!(
                 out,
                 "\n## Best Launch Command\n\nCandidate {} (`{}`, {} stage) met the SLA at {:.4} req/s{interval} (max_concurrency {}), {:.1} output tok/s.\n",
@@ -115,13 +106,7 @@ pub(crate) fn scenario_summary(facts: &ScenarioFacts, records: &[TrialRecord]) -
             );
             let _ = writeln!(out, "\n{}", gain(records, best.candidate_id, rate));
             // The trial behind the answer: at the rate it fell back to, when it did.
-            let behind = records
-                .iter()
-                .rev()
-                .find(|r| {
-                    r.candidate_id == best.candidate_id && r.sla_passed && r.requested_qps == rate
-                })
-                .unwrap_or(best);
+            let behind = ranking::passing_at(records, best.candidate_id, rate).unwrap_or(best);
             if let Some(verdict) = &behind.verdict {
                 let headroom: Vec<String> = verdict.checks.iter().map(|c| c.headroom()).collect();
                 let _ = writeln!(out, "\nHeadroom: {}.", headroom.join(" · "));
@@ -143,7 +128,7 @@ pub(crate) fn scenario_summary(facts: &ScenarioFacts, records: &[TrialRecord]) -
         _ => out.push_str("\n## Best Launch Command\n\nNo candidate met the SLA in this scenario, so there is no launch command to recommend. See the failures and SLA violations below.\n"),
     }
     out.push_str("\n## Results\n\n| Candidate | Change | Stage | QPS | Achieved | Max Conc | Prefill | Decode | TP | EP | PP | Output tok/s | TTFT ms | TPOT ms | P99 TTFT ms | P99 TPOT ms | SLA | Note |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
-    let baseline = baseline_flags(records);
+    let baseline = shared::naming::baseline_flags(records).unwrap_or_default();
     let mut sorted: Vec<&TrialRecord> = records.iter().collect();
     sorted.sort_by(|a, b| ranking::compare(b, a));
     for r in sorted {

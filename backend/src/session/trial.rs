@@ -318,12 +318,17 @@ async fn replicate(
         .max(workload.requests.len() as f64 / id.qps.max(1e-9))
         * length;
     // Without a cache reset, each replication of each point gets prompts of its own.
-    let salt_of = |replication: u64, flushed: bool| {
-        (!flushed).then(|| {
-            let key = id.empty_record().trial_key;
-            u64::from_str_radix(key.get(..12).unwrap_or("0"), 16).unwrap_or(0) ^ replication
-        })
+    let trial_salt = {
+        let key = trial_key(
+            id.stage,
+            id.scenario_slug,
+            &id.flags,
+            id.qps,
+            id.max_concurrency,
+        );
+        u64::from_str_radix(key.get(..12).unwrap_or("0"), 16).unwrap_or(0)
     };
+    let salt_of = |replication: u64, flushed: bool| (!flushed).then_some(trial_salt ^ replication);
     let flushed = reset_cache(target, reset, cancel).await?;
     let mut requests = workload
         .for_rate(id.qps, min_seconds, salt_of(0, flushed))

@@ -278,12 +278,7 @@ fn scenario_view(
         .filter(|c| !c.confirmed)
         .and_then(|c| Some((c.winner, c.passes_at?)));
     let best_trial = match fallback {
-        Some((winner, rate)) => s
-            .records
-            .iter()
-            .rev()
-            .find(|r| r.candidate_id == winner && r.requested_qps == rate && r.sla_passed)
-            .cloned(),
+        Some((winner, rate)) => shared::ranking::passing_at(&s.records, winner, rate).cloned(),
         None => shared::ranking::best_passing(s.records.iter().filter(|r| r.stage == Stage::Base))
             .cloned(),
     };
@@ -344,11 +339,7 @@ fn labels(
             out.insert(c.id, c.label.clone());
         }
     }
-    let baseline = records
-        .iter()
-        .find(|r| r.candidate_id == 0 && r.stage == Stage::Base)
-        .map(|r| r.server_flags.clone());
-    if let Some(baseline) = baseline {
+    if let Some(baseline) = shared::naming::baseline_flags(records) {
         for r in records {
             out.entry(r.candidate_id)
                 .or_insert_with(|| shared::naming::label(&r.server_flags, &baseline));
