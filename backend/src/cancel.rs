@@ -24,3 +24,22 @@ pub(crate) async fn cancelled(receiver: &mut CancelReceiver) {
         }
     }
 }
+
+/// A receiver that turns `true` when `signal` does or when `deadline` passes, whichever is first.
+pub(crate) fn with_deadline(
+    mut signal: CancelReceiver,
+    deadline: tokio::time::Instant,
+) -> CancelReceiver {
+    let (sender, receiver) = channel();
+    tokio::spawn(async move {
+        tokio::select! {
+            () = cancelled(&mut signal) => {}
+            () = tokio::time::sleep_until(deadline) => {}
+            // Every receiver is gone: the run ended before either.
+            () = sender.closed() => return,
+        }
+        // Receivers still see `true` once the sender is gone.
+        let _ = sender.send(true);
+    });
+    receiver
+}

@@ -29,9 +29,10 @@ pub(crate) fn render(cfg: &RunConfig) -> String {
         }
     }
     estimate(cfg, &mut out);
-    if !cfg.warnings.is_empty() {
+    let warnings = warnings(cfg);
+    if !warnings.is_empty() {
         out.push_str("\nwarnings:\n");
-        for warning in &cfg.warnings {
+        for warning in &warnings {
             let _ = writeln!(out, "  - {warning}");
         }
     }
@@ -83,8 +84,23 @@ pub(crate) fn json(cfg: &RunConfig) -> serde_json::Value {
             "wall_time_s": wall_s,
         },
         "speculative": cfg.speculative.is_some(),
-        "warnings": cfg.warnings,
+        "warnings": warnings(cfg),
     })
+}
+
+/// The config's warnings, then the plan's own: an estimate beyond the time budget.
+fn warnings(cfg: &RunConfig) -> Vec<String> {
+    let mut warnings = cfg.warnings.clone();
+    let (_, _, wall_s, _) = totals(cfg);
+    let budget_s = cfg.max_duration.as_secs_f64();
+    if wall_s > budget_s && budget_s > 0.0 {
+        warnings.push(format!(
+            "the estimated wall time (up to {}) exceeds search.max_duration_hours ({}): the run may stop at the budget with partial results; raise the budget, lower the tier or max_candidates, or narrow benchmark.qps",
+            human(wall_s),
+            shared::budget::budget_text(budget_s / 3600.0)
+        ));
+    }
+    warnings
 }
 
 /// Base trials, server launches, the wall-time estimate and the seconds per trial it assumes.
@@ -131,8 +147,9 @@ fn settings(cfg: &RunConfig, out: &mut String) {
     );
     let _ = writeln!(
         out,
-        "max_duration_hours: {:.1}",
-        cfg.max_duration.as_secs_f64() / 3600.0
+        "max_duration_hours: {} ({})",
+        cfg.max_duration.as_secs_f64() / 3600.0,
+        shared::budget::budget_text(cfg.max_duration.as_secs_f64() / 3600.0)
     );
     let _ = writeln!(out, "qps_plan: {}", cfg.benchmark.qps.describe());
     let _ = writeln!(
@@ -290,11 +307,5 @@ fn values(values: &[serde_json::Value]) -> String {
 }
 
 fn human(seconds: f64) -> String {
-    if seconds >= 3600.0 {
-        format!("{:.1} h", seconds / 3600.0)
-    } else if seconds >= 60.0 {
-        format!("{:.0} min", seconds / 60.0)
-    } else {
-        format!("{seconds:.0} s")
-    }
+    shared::budget::budget_text(seconds / 3600.0)
 }

@@ -229,7 +229,10 @@ pub(crate) fn render(event: &RunEvent) -> Option<String> {
             record.outcome_label()
         ),
         RunEvent::BudgetReached { budget_h } => {
-            format!("search_deadline_reached=true budget={budget_h:.1}h")
+            format!(
+                "search_deadline_reached=true budget={}",
+                shared::budget::budget_text(*budget_h).replace(' ', "")
+            )
         }
         RunEvent::Interrupted => "interrupt received; stopping with partial results".into(),
         RunEvent::RunFinished { status, .. } => match status {

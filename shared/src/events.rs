@@ -337,7 +337,10 @@ impl RunView {
                 }
             }
             RunEvent::BudgetReached { budget_h } => {
-                self.partial = Some(format!("search budget of {budget_h:.1}h reached"));
+                self.partial = Some(format!(
+                    "search budget of {} reached",
+                    crate::budget::budget_text(*budget_h)
+                ));
             }
             RunEvent::Interrupted => self.status = Some(RunStatus::Interrupted),
             RunEvent::RunFinished {

@@ -4,6 +4,7 @@
 //! the same code compiles to WebAssembly for the dashboard.
 
 pub mod api;
+pub mod budget;
 pub mod candidates;
 pub mod confidence;
 pub mod events;

@@ -79,6 +79,47 @@ fn plan_warns_and_redacts() {
     assert!(text.contains("max_rounds=9"), "{text}");
     assert!(text.contains("max_duration_hours=30"), "{text}");
     assert!(text.contains("draft_model_path is empty"), "{text}");
+    assert!(
+        text.contains(
+            "dataset.num_prompts=1000 (the default) is above the 80-prompt budget guardrail"
+        ),
+        "{text}"
+    );
+}
+
+/// A plan whose own estimate does not fit the config's time budget says so, in minutes.
+#[test]
+fn plan_warns_when_its_estimate_exceeds_the_budget() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let yaml = "server:\n  base_flags:\n    model_path: m\n  search_space:\n    chunked_prefill_size: [1024, 2048]\n\
+                dataset:\n  kind: random\n  num_prompts: 80\nbenchmark:\n  qps: {lower: 1, upper: 4}\nsearch:\n  max_duration_hours: 0.1\n";
+    let text = plan(&common::write_config(dir.path(), yaml));
+    assert!(text.contains("max_duration_hours: 0.1 (6 min)"), "{text}");
+    assert!(
+        text.contains("exceeds search.max_duration_hours (6 min)"),
+        "{text}"
+    );
+    assert!(!text.contains("budget guardrail"), "{text}");
+}
+
+/// Every cookbook config plans, and the folder's README lists each of them.
+#[test]
+fn every_cookbook_config_plans() {
+    let folder = common::root().join("references/cookbook-llm");
+    let readme = std::fs::read_to_string(folder.join("README.md")).expect("README");
+    let mut names: Vec<String> = std::fs::read_dir(&folder)
+        .expect("cookbook folder")
+        .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
+        .filter(|name| name.ends_with(".yaml"))
+        .collect();
+    names.sort();
+    assert_eq!(names.len(), 14, "{names:?}");
+    for name in &names {
+        let text = plan(&folder.join(name));
+        assert!(text.contains("[0] (baseline)"), "{name}:\n{text}");
+        assert!(text.contains("estimated_base_trials:"), "{name}");
+        assert!(readme.contains(name.as_str()), "README lacks {name}");
+    }
 }
 
 /// A tier-3 config searching 10 keys x 5 values (9,765,625 combinations) with `max_candidates`.

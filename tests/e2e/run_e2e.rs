@@ -315,3 +315,65 @@ fn run_json_prints_the_answer_as_one_object() {
     );
     common::assert_no_survivors(&out);
 }
+
+/// The time budget reaches into a running trial: a 20-s trial under a 5.4-s budget is cut at the
+/// deadline (plus its drain), is not recorded as a verdict, and the run ends partial, saying so
+/// in minutes or seconds.
+#[test]
+fn the_budget_stops_a_running_trial() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("out");
+    let dataset = "  kind: random\n  num_prompts: 8\n  input_len: 64\n  output_len: 8";
+    let yaml = common::fast_config(&out, "    chunked_prefill_size: [1024]", dataset, "[2]")
+        .replace("min_trial_seconds: 0", "min_trial_seconds: 20")
+        .replace("search:\n", "search:\n  max_duration_hours: 0.0015\n");
+    let config = common::write_config(dir.path(), &yaml);
+    let started = std::time::Instant::now();
+    let output = common::run(&config);
+    let elapsed = started.elapsed();
+    let text = common::text(&output);
+    assert!(elapsed.as_secs_f64() < 12.0, "ran {elapsed:?}: {text}");
+    assert_eq!(output.status.code(), Some(1), "{text}");
+    common::assert_no_survivors(&out);
+    assert!(
+        common::records(&out.join("live_results.jsonl")).is_empty(),
+        "a cut trial is not a verdict"
+    );
+    let summary = std::fs::read_to_string(out.join("summary.md")).expect("summary");
+    assert!(
+        summary.contains("search budget of 5.4 s reached"),
+        "{summary}"
+    );
+}
+
+/// `max_duration_hours: 0` is accepted as upstream does: nothing is measured, nothing launched,
+/// and the empty partial results say why.
+#[test]
+fn a_zero_budget_measures_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("out");
+    let dataset = "  kind: random\n  num_prompts: 8\n  input_len: 64\n  output_len: 8";
+    let yaml = common::fast_config(&out, "    chunked_prefill_size: [1024]", dataset, "[2]")
+        .replace("search:\n", "search:\n  max_duration_hours: 0\n");
+    let config = common::write_config(dir.path(), &yaml);
+    let plan = common::bin()
+        .args(["plan", "--config"])
+        .arg(&config)
+        .output()
+        .expect("plan");
+    let plan_text = common::text(&plan);
+    assert!(plan_text.contains("max_duration_hours is 0"), "{plan_text}");
+    let output = common::run(&config);
+    let text = common::text(&output);
+    assert_eq!(output.status.code(), Some(1), "{text}");
+    assert_eq!(
+        common::count_events(&out, "candidate_launching"),
+        0,
+        "{text}"
+    );
+    let summary = std::fs::read_to_string(out.join("summary.md")).expect("summary");
+    assert!(
+        summary.contains("search budget of 0 s reached"),
+        "{summary}"
+    );
+}

@@ -9,7 +9,7 @@ use shared::qps::{QpsPlan, QpsWalk, Step, StepKind};
 use shared::record::{Diagnosis, FailureKind, Stage, TrialRecord};
 
 use super::server::{self, Live};
-use super::{Ctx, ScenarioState, Stop, trial};
+use super::{Ctx, ScenarioState, trial};
 use crate::launcher::{self, LaunchError};
 use crate::loadgen::{self, Target};
 
@@ -180,10 +180,7 @@ async fn walk(
             continue;
         }
         if tokio::time::Instant::now() >= ctx.deadline {
-            ctx.stop = Some(Stop::Deadline);
-            ctx.report(RunEvent::BudgetReached {
-                budget_h: ctx.cfg.max_duration.as_secs_f64() / 3600.0,
-            });
+            ctx.budget_reached();
             continue;
         }
         let Some(record) = measure(ctx, scenarios, cand, scenario_index, &step, mc).await? else {

@@ -22,8 +22,8 @@ pub(super) fn finish(
     let partial = match &ctx.stop {
         Some(Stop::Cancelled) => Some("interrupted before the full search completed".to_string()),
         Some(Stop::Deadline) => Some(format!(
-            "search budget of {:.1}h reached before the full search completed",
-            cfg.max_duration.as_secs_f64() / 3600.0
+            "search budget of {} reached before the full search completed",
+            shared::budget::budget_text(cfg.max_duration.as_secs_f64() / 3600.0)
         )),
         Some(Stop::SameLaunchFailure(cause)) => Some(format!(
             "stopped early: every candidate tried failed to launch the same way: {cause}"

@@ -125,7 +125,12 @@ struct Ctx<'a> {
     cfg: &'a RunConfig,
     reporter: &'a dyn Reporter,
     run_dir: RunDir,
+    /// Turns `true` on SIGINT/SIGTERM or when the time budget runs out, whichever comes first:
+    /// every wait (a launch, a trial, a cache reset) watches this one, so a trial never runs past
+    /// the deadline by more than its drain.
     cancel: CancelReceiver,
+    /// Turns `true` on SIGINT/SIGTERM only: tells a signal from the deadline.
+    signal: CancelReceiver,
     deadline: Instant,
     stop: Option<Stop>,
     server_logs: Vec<PathBuf>,
@@ -137,12 +142,26 @@ impl Ctx<'_> {
         self.reporter.report(&event);
     }
 
-    /// A signal stopped the run: noted once, as an event.
+    /// A signal or the time budget stopped the run: noted once, as an event.
     fn interrupted(&mut self) {
+        if !*self.signal.borrow() && Instant::now() >= self.deadline {
+            self.budget_reached();
+            return;
+        }
         if self.stop.is_none() {
             self.report(RunEvent::Interrupted);
         }
         self.stop = Some(Stop::Cancelled);
+    }
+
+    /// The time budget ran out: noted once, as an event.
+    fn budget_reached(&mut self) {
+        if self.stop.is_none() {
+            self.report(RunEvent::BudgetReached {
+                budget_h: self.cfg.max_duration.as_secs_f64() / 3600.0,
+            });
+            self.stop = Some(Stop::Deadline);
+        }
     }
 }
 
@@ -174,12 +193,14 @@ pub(crate) async fn run(
     }
     let sla_changed = prepare::check_meta(cfg, &run_dir)?;
     let mut scenarios = prepare::prepare_scenarios(cfg, &run_dir, reporter, sla_changed).await?;
+    let deadline = started + cfg.max_duration;
     let mut ctx = Ctx {
         cfg,
         reporter,
         run_dir,
-        cancel,
-        deadline: started + cfg.max_duration,
+        cancel: crate::cancel::with_deadline(cancel.clone(), deadline),
+        signal: cancel,
+        deadline,
         stop: None,
         server_logs: Vec::new(),
         client: loadgen::http_client(),

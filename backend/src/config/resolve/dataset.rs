@@ -32,6 +32,10 @@ pub(super) fn normalize_dataset(raw: &ConfigFile) -> DatasetSection {
     section
 }
 
+/// The upstream workflow's default request count per trial ("use `dataset.num_prompts: 80` unless
+/// the user asks for a heavier study"); more is allowed, with a warning.
+const PROMPTS_GUARDRAIL: u64 = 80;
+
 pub(super) fn resolve_dataset(
     ctx: &Ctx,
     d: &DatasetSection,
@@ -60,6 +64,13 @@ pub(super) fn resolve_dataset(
         check_range_ratio(ctx, d.random_range_ratio, warnings)?;
     }
     let default_rows = if kind == DatasetKind::Custom { 0 } else { 1000 };
+    let num_prompts = d.num_prompts.unwrap_or(default_rows);
+    if num_prompts > PROMPTS_GUARDRAIL && kind != DatasetKind::GeneratedSharedPrefix {
+        warnings.push(format!(
+            "dataset.num_prompts={num_prompts}{} is above the {PROMPTS_GUARDRAIL}-prompt budget guardrail of the upstream workflow: every trial sends at least that many requests, so the search costs more server time; keep it for a deliberately heavier study, otherwise set dataset.num_prompts: {PROMPTS_GUARDRAIL}",
+            if d.num_prompts.is_none() { " (the default)" } else { "" }
+        ));
+    }
     let output_len_override = if kind == DatasetKind::Random {
         None
     } else {
@@ -68,7 +79,7 @@ pub(super) fn resolve_dataset(
     Ok(DatasetPlan {
         kind,
         path,
-        num_prompts: d.num_prompts.unwrap_or(default_rows),
+        num_prompts,
         output_len_override,
         random_range_ratio: d.random_range_ratio,
         context_len: d.context_len,

@@ -202,7 +202,7 @@ mod tests {
             ),
             (
                 "dataset: random\nbenchmark:\n  qps: [1]\nsearch:\n  max_duration_hours: -1\n",
-                "c.yaml:8:3: search.max_duration_hours: must be a positive",
+                "c.yaml:8:3: search.max_duration_hours: must be a number of hours, 0 or more",
             ),
         ];
         for (rest, expected) in cases {

@@ -120,11 +120,14 @@ pub(super) fn resolve_duration(
     warnings: &mut Vec<String>,
 ) -> Result<Duration, ConfigError> {
     let hours = hours.unwrap_or(MAX_DURATION_HOURS);
-    if !(hours.is_finite() && hours > 0.0) {
+    if !(hours.is_finite() && hours >= 0.0) {
         return Err(ctx.error(
             &["search", "max_duration_hours"],
-            "must be a positive number of hours",
+            "must be a number of hours, 0 or more",
         ));
+    }
+    if hours == 0.0 {
+        warnings.push("search.max_duration_hours is 0: the budget is spent before the first trial, so the run measures nothing and writes empty partial results (as upstream does)".into());
     }
     let clamped = hours.min(MAX_DURATION_HOURS);
     if hours > MAX_DURATION_HOURS {
