@@ -24,16 +24,27 @@ use crate::session::{self, RunOutcome};
 /// `autobench plan`.
 #[expect(clippy::print_stdout, reason = "the plan is the command's output")]
 pub(crate) async fn plan(path: &Path, json: bool) -> anyhow::Result<ExitCode> {
-    let mut cfg = config::load(path)?;
-    match preflight(&cfg).await? {
-        None => return Ok(ExitCode::from(exit::INTERRUPTED)),
-        Some(crate::preflight::Preflight::Skipped(why)) => cfg.warnings.push(why),
-        Some(crate::preflight::Preflight::Passed) => {}
+    let mut cfgs = config::load_all(path, None)?;
+    for cfg in &mut cfgs {
+        match preflight(cfg).await? {
+            None => return Ok(ExitCode::from(exit::INTERRUPTED)),
+            Some(crate::preflight::Preflight::Skipped(why)) => cfg.warnings.push(why),
+            Some(crate::preflight::Preflight::Passed) => {}
+        }
     }
-    if json {
-        println!("{}", crate::plan::json(&cfg));
-    } else {
-        print!("{}", crate::plan::render(&cfg));
+    match (json, cfgs.as_slice()) {
+        (true, [one]) => println!("{}", crate::plan::json(one)),
+        (true, several) => println!(
+            "{}",
+            serde_json::json!({
+                "frameworks": several.iter().map(crate::plan::json).collect::<Vec<_>>()
+            })
+        ),
+        (false, all) => {
+            for cfg in all {
+                print!("{}", crate::plan::render(cfg));
+            }
+        }
     }
     Ok(ExitCode::from(exit::MET))
 }
@@ -51,7 +62,8 @@ async fn preflight(cfg: &config::RunConfig) -> anyhow::Result<Option<crate::pref
     }
 }
 
-/// `autobench run`.
+/// `autobench run`: one run, or one per framework of a schema v1 config (ranked together at the
+/// end, [`crate::frameworks`]).
 #[expect(
     clippy::print_stdout,
     clippy::print_stderr,
@@ -65,44 +77,140 @@ pub(crate) async fn run(
     dashboard_port: Option<u16>,
     json: bool,
 ) -> anyhow::Result<ExitCode> {
-    let mut cfg = match paths_from {
-        Some(base) => config::load_relative_to(path, base)?,
-        None => config::load(path)?,
-    };
-    if let Some(dir) = output_dir {
-        cfg.output_dir = dir;
-        cfg.output_dir_explicit = true;
-        cfg.warnings
-            .retain(|w| !w.starts_with("benchmark.output_dir"));
+    let mut cfgs = config::load_all(path, paths_from)?;
+    let several = cfgs.len() > 1;
+    for cfg in &mut cfgs {
+        if let Some(dir) = &output_dir {
+            cfg.output_dir = match cfg.keys {
+                config::KeyMap::Neutral(framework) => dir.join(framework),
+                config::KeyMap::Sglang => dir.clone(),
+            };
+            cfg.output_dir_explicit = true;
+            cfg.warnings
+                .retain(|w| !w.starts_with("benchmark.output_dir"));
+        }
     }
     crate::launcher::registry::install_panic_hook();
-    std::fs::create_dir_all(&cfg.output_dir).with_context(|| {
-        format!(
-            "cannot create the output directory {}",
-            cfg.output_dir.display()
-        )
-    })?;
-    match preflight(&cfg).await? {
-        None => return Ok(ExitCode::from(exit::INTERRUPTED)),
-        Some(crate::preflight::Preflight::Skipped(why)) => cfg.warnings.push(why),
-        Some(crate::preflight::Preflight::Passed) => {}
+    // Every framework's flags are checked before anything launches.
+    for cfg in &mut cfgs {
+        std::fs::create_dir_all(&cfg.output_dir).with_context(|| {
+            format!(
+                "cannot create the output directory {}",
+                cfg.output_dir.display()
+            )
+        })?;
+        match preflight(cfg).await? {
+            None => return Ok(ExitCode::from(exit::INTERRUPTED)),
+            Some(crate::preflight::Preflight::Skipped(why)) => cfg.warnings.push(why),
+            Some(crate::preflight::Preflight::Passed) => {}
+        }
     }
-    let reporter = reporter(&cfg, quiet)?;
+    let dashboard = match (dashboard_port, cfgs.first()) {
+        (Some(port), Some(cfg)) => Some(start_dashboard(cfg, port).await?),
+        _ => None,
+    };
+    let (cancel_tx, cancel_rx) = crate::cancel::channel();
+    let signals = tokio::spawn(crate::stop_signals::forward(cancel_tx));
+    let mut finished = Vec::new();
+    for cfg in &cfgs {
+        let done = run_one(cfg, quiet, cancel_rx.clone()).await;
+        let done = match done {
+            Ok(done) => done,
+            Err(error) => {
+                signals.abort();
+                crate::launcher::registry::kill_all();
+                return Err(error);
+            }
+        };
+        let stop = done.outcome.status == RunStatus::Interrupted;
+        finished.push(done);
+        if stop {
+            break;
+        }
+    }
+    signals.abort();
+    crate::launcher::registry::kill_all();
+    let ranking = several.then(|| crate::frameworks::write(&cfgs, &finished));
+    let ranking = match ranking {
+        Some(Ok(ranking)) => Some(ranking),
+        Some(Err(error)) => {
+            eprintln!("warning: the cross-framework ranking was not written: {error:#}");
+            None
+        }
+        None => None,
+    };
+    if json {
+        let answers: Vec<serde_json::Value> = cfgs
+            .iter()
+            .zip(&finished)
+            .map(|(cfg, done)| answer_json(cfg, &done.outcome, done.report.as_deref()))
+            .collect();
+        match (&ranking, answers.as_slice()) {
+            (None, [one]) => println!("{one}"),
+            _ => println!(
+                "{}",
+                serde_json::json!({
+                    "frameworks": answers,
+                    "ranking": ranking.as_ref().map(|r| &r.json),
+                })
+            ),
+        }
+    } else {
+        for done in &finished {
+            print!("{}", done.text);
+        }
+        if let Some(ranking) = &ranking {
+            print!("{}", ranking.text);
+        }
+    }
+    let interrupted = finished
+        .iter()
+        .find(|d| d.outcome.status == RunStatus::Interrupted);
+    let code = match interrupted {
+        Some(done) => {
+            eprintln!(
+                "interrupted: partial results are in {}",
+                done.outcome.output_dir.display()
+            );
+            return Ok(ExitCode::from(exit::INTERRUPTED));
+        }
+        None if finished.iter().any(|d| d.outcome.any_passed()) => exit::MET,
+        None if finished.iter().all(|d| d.outcome.launch_failure) => exit::ERROR,
+        None => exit::NOT_MET,
+    };
+    if let Some(dashboard) = dashboard {
+        eprintln!(
+            "dashboard still serving at {} ; press Ctrl-C to stop it",
+            dashboard.url
+        );
+        let _ = tokio::signal::ctrl_c().await;
+    }
+    Ok(ExitCode::from(code))
+}
+
+/// One finished run: what it produced, its final summary text and its report.
+pub(crate) struct Finished {
+    /// The outcome.
+    pub outcome: RunOutcome,
+    /// The final summary for the console.
+    pub text: String,
+    /// `report.html`, when written.
+    pub report: Option<PathBuf>,
+}
+
+/// Runs one config to its end (or its interruption) and writes its report.
+async fn run_one(
+    cfg: &RunConfig,
+    quiet: bool,
+    cancel: crate::cancel::CancelReceiver,
+) -> anyhow::Result<Finished> {
+    let reporter = reporter(cfg, quiet)?;
     for warning in &cfg.warnings {
         reporter.report(&RunEvent::Notice {
             text: format!("warning: {warning}"),
         });
     }
-    let dashboard = match dashboard_port {
-        Some(port) => Some(start_dashboard(&cfg, port).await?),
-        None => None,
-    };
-    let (cancel_tx, cancel_rx) = crate::cancel::channel();
-    let signals = tokio::spawn(crate::stop_signals::forward(cancel_tx));
-    let outcome = session::run(&cfg, &reporter, cancel_rx).await;
-    signals.abort();
-    crate::launcher::registry::kill_all();
-    let outcome = match outcome {
+    let outcome = match session::run(cfg, &reporter, cancel).await {
         Ok(outcome) => outcome,
         Err(error) => {
             reporter.report(&RunEvent::RunFailed {
@@ -111,7 +219,7 @@ pub(crate) async fn run(
             return Err(error);
         }
     };
-    let mut text = final_summary(&cfg, &outcome);
+    let mut text = final_summary(cfg, &outcome);
     let report = match crate::report::write(&outcome.output_dir) {
         Ok(path) => {
             let _ = writeln!(text, "report: {}", path.display());
@@ -124,31 +232,11 @@ pub(crate) async fn run(
             None
         }
     };
-    if json {
-        println!("{}", answer_json(&cfg, &outcome, report.as_deref()));
-    } else {
-        print!("{text}");
-    }
-    let code = match outcome.status {
-        RunStatus::Interrupted => {
-            eprintln!(
-                "interrupted: partial results are in {}",
-                outcome.output_dir.display()
-            );
-            return Ok(ExitCode::from(exit::INTERRUPTED));
-        }
-        _ if outcome.any_passed() => exit::MET,
-        _ if outcome.launch_failure => exit::ERROR,
-        _ => exit::NOT_MET,
-    };
-    if let Some(dashboard) = dashboard {
-        eprintln!(
-            "dashboard still serving at {} ; press Ctrl-C to stop it",
-            dashboard.url
-        );
-        let _ = tokio::signal::ctrl_c().await;
-    }
-    Ok(ExitCode::from(code))
+    Ok(Finished {
+        outcome,
+        text,
+        report,
+    })
 }
 
 /// The run's reporters: `events.jsonl` first (the record every reader uses), then the human

@@ -72,10 +72,12 @@ pub(crate) async fn check(cfg: &RunConfig) -> Result<Preflight, ConfigError> {
             let hint = shared::kinds::closest(&flag, &names)
                 .map(|c| format!("; did you mean {c}?"))
                 .unwrap_or_default();
+            let at = cfg.keys.source(&["server", section, &key]);
+            let at: Vec<&str> = at.iter().map(String::as_str).collect();
             return Err(ConfigError::at_key(
                 &cfg.config_path,
                 &text,
-                &["server", section, &key],
+                &at,
                 format!(
                     "`{}` does not accept {flag} (its --help lists {} flags){hint}",
                     cfg.server.command_display.join(" "),
@@ -107,7 +109,11 @@ async fn known_flags(cfg: &RunConfig) -> Result<BTreeSet<String>, String> {
     {
         return Ok(cached);
     }
-    let help = run_help(cfg).await?;
+    let mut help = run_help(cfg, "--help").await?;
+    // vLLM 0.11+ lists only its option groups under --help; every flag is under --help=all.
+    if help.contains("--help=all") {
+        help = run_help(cfg, "--help=all").await?;
+    }
     let flags = parse_help(&help);
     if flags.len() < MIN_FLAGS {
         return Err(format!(
@@ -124,8 +130,8 @@ async fn known_flags(cfg: &RunConfig) -> Result<BTreeSet<String>, String> {
 
 /// Runs `<command> --help` with the server's environment, in its own process group, killed on
 /// timeout.
-async fn run_help(cfg: &RunConfig) -> Result<String, String> {
-    let shown = format!("{} --help", cfg.server.command_display.join(" "));
+async fn run_help(cfg: &RunConfig, flag: &str) -> Result<String, String> {
+    let shown = format!("{} {flag}", cfg.server.command_display.join(" "));
     let (program, args) = cfg
         .server
         .command
@@ -133,7 +139,7 @@ async fn run_help(cfg: &RunConfig) -> Result<String, String> {
         .ok_or_else(|| "no server command".to_string())?;
     let child = tokio::process::Command::new(program)
         .args(args)
-        .arg("--help")
+        .arg(flag)
         .envs(cfg.server.env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -160,10 +166,26 @@ async fn run_help(cfg: &RunConfig) -> Result<String, String> {
     }
 }
 
-/// Every `--flag` token of an argparse or click help text (`--tp-size TP_SIZE`, `-tp, --tp-size`,
-/// `--enable-x, --no-enable-x`).
-fn parse_help(text: &str) -> BTreeSet<String> {
-    text.split(|c: char| c.is_whitespace() || matches!(c, ',' | '[' | ']' | '=' | '{' | '|'))
+/// Every `--flag` an argparse or click help text declares (`--tp-size TP_SIZE`, `-tp, --tp-size`,
+/// `--enable-x, --no-enable-x`): the usage line and the option lines (indented two spaces, starting
+/// with `-`, up to the gap before their description). Flags only mentioned in descriptions or
+/// examples (vLLM's help shows `--json-arg.key1 value1`) are not declarations.
+pub(crate) fn parse_help(text: &str) -> BTreeSet<String> {
+    let declared: Vec<&str> = text
+        .lines()
+        .filter_map(|line| {
+            let trimmed = line.trim_start();
+            let indent = line.len() - trimmed.len();
+            if trimmed.starts_with("usage:") || trimmed.starts_with("Usage:") {
+                return Some(trimmed);
+            }
+            (matches!(indent, 0 | 2) && trimmed.starts_with('-'))
+                .then(|| trimmed.split("  ").next().unwrap_or(trimmed))
+        })
+        .collect();
+    declared
+        .join("\n")
+        .split(|c: char| c.is_whitespace() || matches!(c, ',' | '[' | ']' | '=' | '{' | '|'))
         .filter_map(|token| {
             let name = token.strip_prefix("--")?;
             let name: String = name
@@ -234,5 +256,54 @@ mod tests {
             assert!(flags.contains(flag), "{flag}: {flags:?}");
         }
         assert_eq!(flags.len(), 8, "{flags:?}");
+    }
+
+    #[test]
+    fn real_help_texts_give_their_flags_and_not_the_ones_in_examples() {
+        let fixture = |name: &str| {
+            std::fs::read_to_string(format!(
+                "{}/../tests/fixtures/server-help/{name}",
+                env!("CARGO_MANIFEST_DIR")
+            ))
+            .expect("fixture")
+        };
+        let vllm = parse_help(&fixture("vllm.txt"));
+        for flag in [
+            "--tensor-parallel-size",
+            "--max-num-seqs",
+            "--max-num-batched-tokens",
+            "--enable-prefix-caching",
+            "--disable-prefix-caching",
+            "--no-enforce-eager",
+            "--gpu-memory-utilization",
+        ] {
+            assert!(vllm.contains(flag), "{flag}");
+        }
+        assert!(!vllm.contains("--json-arg"), "an example, not a flag");
+        assert!(!vllm.contains("--tp-size"), "SGLang's spelling");
+        let trtllm = parse_help(&fixture("trtllm.txt"));
+        for flag in [
+            "--tp_size",
+            "--max_batch_size",
+            "--kv_cache_free_gpu_memory_fraction",
+            "--backend",
+        ] {
+            assert!(trtllm.contains(flag), "{flag}");
+        }
+        assert!(!trtllm.contains("--max-batch-size"));
+        let sglang = parse_help(&fixture("sglang.txt"));
+        for flag in [
+            "--tp-size",
+            "--chunked-prefill-size",
+            "--max-running-requests",
+            "--model-path",
+        ] {
+            assert!(sglang.contains(flag), "{flag}");
+        }
+        let short = parse_help(&fixture("vllm-short.txt"));
+        assert!(
+            short.len() < 3,
+            "vLLM's short help lists no flags: {short:?}"
+        );
     }
 }

@@ -232,7 +232,7 @@ kinds! {
         /// SGLang native `/generate`.
         Sglang = "sglang" | "sglang-native",
         /// OpenAI completions `/v1/completions`.
-        SglangOai = "sglang-oai" | "vllm" | "openai" | "lmdeploy" | "trt" | "tensorrt-llm",
+        SglangOai = "sglang-oai" | "vllm" | "openai" | "lmdeploy" | "trt" | "tensorrt-llm" | "openai-compatible",
         /// OpenAI chat completions `/v1/chat/completions`.
         SglangOaiChat = "sglang-oai-chat" | "vllm-chat" | "openai-chat",
     }

@@ -92,6 +92,10 @@ pub(crate) struct BenchmarkSection {
     /// Request path: `auto`, `sglang`, `sglang-oai`, `sglang-oai-chat`, ...
     #[serde(default)]
     pub backend: Option<String>,
+    /// The OpenAI path to drive (`/v1/completions`, `/v1/chat/completions`), as schema v1 names
+    /// it; picks the backend.
+    #[serde(default)]
+    pub endpoint: Option<String>,
     /// Tokenizer for dataset preparation (defaults to `base_flags.model_path`).
     #[serde(default)]
     pub tokenizer: Option<String>,

@@ -10,6 +10,7 @@ mod framework;
 #[cfg(test)]
 mod fuzz_tests;
 mod kinds;
+mod neutral;
 mod paths;
 mod plan;
 mod resolve;
@@ -20,7 +21,7 @@ pub(crate) use error::ConfigError;
 pub(crate) use file::Framework;
 pub(crate) use framework::launch_args;
 pub(crate) use kinds::value_parser;
-pub(crate) use plan::{DatasetPlan, RunConfig, Scenario, ServerPlan, SpeculativePlan};
+pub(crate) use plan::{DatasetPlan, KeyMap, RunConfig, Scenario, ServerPlan, SpeculativePlan};
 pub(crate) use resolve::{current_exe, resolve};
 pub(crate) use shared::kinds::{ApiBackend, DatasetKind};
 
@@ -50,37 +51,43 @@ pub(crate) fn parse_relative_to(
     text: &str,
     base: &Path,
 ) -> Result<RunConfig, ConfigError> {
+    let mut all = parse_all(path, text, base)?;
+    if all.len() > 1 {
+        let names: Vec<&str> = all.iter().map(|c| c.server.framework.name()).collect();
+        return Err(ConfigError::at_key(
+            path,
+            text,
+            &["frameworks"],
+            format!(
+                "enables {} frameworks ({}); `autobench plan` and `autobench run` take such a config, this reads one framework at a time: enable only one",
+                all.len(),
+                names.join(", ")
+            ),
+        ));
+    }
+    Ok(all.remove(0))
+}
+
+/// Every run a config asks for: one for the sglang schema, one per enabled framework for schema
+/// v1 ([`neutral`]).
+pub(crate) fn load_all(path: &Path, base: Option<&Path>) -> Result<Vec<RunConfig>, ConfigError> {
+    let text = read_text(path)?;
+    parse_all(path, &text, base.unwrap_or(folder(path)))
+}
+
+fn parse_all(path: &Path, text: &str, base: &Path) -> Result<Vec<RunConfig>, ConfigError> {
     budget::check(text).map_err(|e| ConfigError::from_yaml(path, &e))?;
-    reject_framework_neutral_schema(path, text)?;
+    if neutral::is_neutral(text) {
+        return neutral::parse(path, text, base);
+    }
     let mut raw: file::ConfigFile =
         serde_norway::from_str(text).map_err(|e| ConfigError::from_yaml(path, &e))?;
     paths::anchor(&mut raw, base);
-    resolve(path, text, raw)
+    Ok(vec![resolve(path, text, raw)?])
 }
 
 fn folder(path: &Path) -> &Path {
     path.parent().unwrap_or(Path::new(""))
-}
-
-fn reject_framework_neutral_schema(path: &Path, text: &str) -> Result<(), ConfigError> {
-    let Ok(serde_norway::Value::Mapping(map)) = serde_norway::from_str::<serde_norway::Value>(text)
-    else {
-        return Ok(());
-    };
-    let neutral = ["schema_version", "frameworks"]
-        .into_iter()
-        .find(|key| map.contains_key(*key));
-    if let Some(key) = neutral {
-        return Err(ConfigError::at_key(
-            path,
-            text,
-            &[key],
-            "this config uses the framework-neutral schema (`schema_version: 1` with a `frameworks:` block), \
-             which autobench does not support yet; write it in the sglang schema (server / dataset / benchmark / \
-             search / speculative sections) as in references/",
-        ));
-    }
-    Ok(())
 }
 
 /// Largest config file read (a config is a few kilobytes; this stops `/dev/zero` and the like).

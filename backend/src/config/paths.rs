@@ -19,7 +19,8 @@ const DATASET_KEYWORDS: [&str; 4] = ["sharegpt", "custom", "random", "generated-
 /// Rewrites the relative paths of `raw` by the rule above, with `base` as the config's folder.
 pub(super) fn anchor(raw: &mut ConfigFile, base: &Path) {
     for (key, value) in &mut raw.server.base_flags {
-        if flags::canonical_key(key) == "model_path"
+        // `model` is the positional model of vLLM, TensorRT-LLM and transformers serve.
+        if matches!(flags::canonical_key(key), "model_path" | "model")
             && let Value::String(path) = value
         {
             *path = model_path(base, path);

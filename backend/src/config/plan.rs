@@ -181,6 +181,50 @@ pub(crate) struct RunConfig {
     pub speculative: Option<SpeculativePlan>,
     /// Things the user should know before spending GPU time.
     pub warnings: Vec<String>,
+    /// Where the sglang schema's keys are in the config file (another place for schema v1).
+    #[serde(skip)]
+    pub keys: KeyMap,
+}
+
+/// Where a key of the sglang schema (`server.base_flags.x`) is in the config file: the same
+/// place, or, in a framework-neutral (schema v1) config, under `frameworks.<name>`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) enum KeyMap {
+    /// The file is in the sglang schema.
+    #[default]
+    Sglang,
+    /// The file is in schema v1; the run is its `frameworks.<name>` section.
+    Neutral(&'static str),
+}
+
+impl KeyMap {
+    /// The path in the file of `key_path`, a path in the sglang schema.
+    pub(crate) fn source(self, key_path: &[&str]) -> Vec<String> {
+        let owned = || key_path.iter().map(|k| (*k).to_string()).collect();
+        let KeyMap::Neutral(framework) = self else {
+            return owned();
+        };
+        let under = |key: &str, rest: &[&str]| {
+            let mut out = vec![
+                "frameworks".to_string(),
+                framework.to_string(),
+                key.to_string(),
+            ];
+            out.extend(rest.iter().map(|k| (*k).to_string()));
+            out
+        };
+        match key_path {
+            ["server", "base_flags", rest @ ..] => under("base_server_flags", rest),
+            ["server", "search_space", rest @ ..] => under("search_space", rest),
+            ["server", "env", rest @ ..] => under("env", rest),
+            ["server", ..] => under("server_command", &[]),
+            ["search", "max_candidates"] => vec![
+                "search".to_string(),
+                "max_candidates_per_framework".to_string(),
+            ],
+            _ => owned(),
+        }
+    }
 }
 
 /// `early_pass` settings.

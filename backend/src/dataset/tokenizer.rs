@@ -324,4 +324,101 @@ mod template_tests {
     fn bundle_broken() -> TokenizerBundle {
         bundle("{% if %}oops{% endif %}")
     }
+
+    /// A real model family's template from `tests/fixtures/chat-templates/` (see SOURCES.md
+    /// there), with that model's BOS and EOS.
+    fn real(file: &str, bos: &str, eos: &str) -> TokenizerBundle {
+        let path = format!(
+            "{}/../tests/fixtures/chat-templates/{file}",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let template = std::fs::read_to_string(&path).expect("fixture");
+        let mut bundle = bundle(&template);
+        bundle.bos_token = bos.into();
+        bundle.eos_token = eos.into();
+        bundle
+    }
+
+    fn conversation() -> Value {
+        serde_json::json!([
+            {"role": "system", "content": "Be brief."},
+            {"role": "user", "content": "What is 2+2?"},
+            {"role": "assistant", "content": "<think>\nadd them\n</think>\n\n4"},
+            {"role": "user", "content": "And 3+3?"}
+        ])
+    }
+
+    /// Renders `messages` with the bundle's template, as counting does.
+    fn rendered(bundle: &TokenizerBundle, messages: &Value) -> String {
+        bundle
+            .render(bundle.chat_template.as_deref().expect("template"), messages)
+            .expect("the real template renders")
+    }
+
+    #[test]
+    fn qwen3_template_renders_as_transformers_does() {
+        let bundle = real("qwen3.jinja", "", "<|im_end|>");
+        let text = rendered(&bundle, &conversation());
+        assert_eq!(
+            text,
+            "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nWhat is 2+2?<|im_end|>\n\
+             <|im_start|>assistant\n4<|im_end|>\n<|im_start|>user\nAnd 3+3?<|im_end|>\n<|im_start|>assistant\n"
+        );
+        let (_, method) = bundle.count_messages(&conversation()).expect("counts");
+        assert_eq!(method, CountMethod::ChatTemplate);
+    }
+
+    #[test]
+    fn deepseek_template_renders_as_transformers_does() {
+        let bos = "<\u{ff5c}begin\u{2581}of\u{2581}sentence\u{ff5c}>";
+        let eos = "<\u{ff5c}end\u{2581}of\u{2581}sentence\u{ff5c}>";
+        let bundle = real("deepseek-v3.jinja", bos, eos);
+        let text = rendered(&bundle, &conversation());
+        let user = "<\u{ff5c}User\u{ff5c}>";
+        let assistant = "<\u{ff5c}Assistant\u{ff5c}>";
+        assert_eq!(
+            text,
+            // R1's template keeps what follows `</think>` as is (Python's split does the same).
+            format!(
+                "{bos}Be brief.{user}What is 2+2?{assistant}\n\n4{eos}{user}And 3+3?{assistant}"
+            )
+        );
+        let v31 = real("deepseek-v3.1.jinja", bos, eos);
+        let text = rendered(&v31, &conversation());
+        assert!(
+            text.starts_with(&format!("{bos}Be brief.{user}What is 2+2?")),
+            "{text}"
+        );
+        assert!(
+            text.ends_with(assistant) || text.contains(&format!("{user}And 3+3?{assistant}")),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn llama31_template_renders_as_transformers_does() {
+        let bundle = real("llama-3.1.jinja", "<|begin_of_text|>", "<|eot_id|>");
+        let text = rendered(&bundle, &conversation());
+        assert!(
+            text.starts_with(
+                "<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\n\
+                 Cutting Knowledge Date: December 2023\nToday Date: 26 Jul 2024\n\nBe brief.<|eot_id|>\
+                 <|start_header_id|>user<|end_header_id|>\n\nWhat is 2+2?<|eot_id|>"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.ends_with("<|start_header_id|>assistant<|end_header_id|>\n\n"),
+            "{text}"
+        );
+        // The template's own error path (a tool-call check) raises with its message.
+        let prompt = bundle
+            .render_user_prompt("hi")
+            .expect("renders")
+            .expect("template");
+        assert!(
+            prompt.starts_with("<|start_header_id|>system"),
+            "BOS stripped: {prompt}"
+        );
+    }
 }

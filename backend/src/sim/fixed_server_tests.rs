@@ -21,7 +21,13 @@ async fn start(ttft_ms: &str, itl_ms: &str) -> std::net::SocketAddr {
     .map(String::from)
     .to_vec();
     let args = SimArgs::parse(&raw).expect("args");
-    let state = build_state(&args, None, fixed_mode(&args), "fixed-test".into(), false);
+    let state = build_state(
+        &args,
+        None,
+        fixed_mode(&args),
+        "fixed-test".into(),
+        super::http::Surface::Sglang,
+    );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -251,7 +257,13 @@ async fn a_streams_ttft_counts_from_the_requests_arrival() {
         .map(String::from)
         .to_vec();
     let args = SimArgs::parse(&raw).expect("args");
-    let state = build_state(&args, None, fixed_mode(&args), "fixed-test".into(), false);
+    let state = build_state(
+        &args,
+        None,
+        fixed_mode(&args),
+        "fixed-test".into(),
+        super::http::Surface::Sglang,
+    );
     let mut router = super::http::router(state);
     let arrived = Instant::now() - Duration::from_millis(7);
     let body = r#"{"model":"m","prompt":"hi","max_tokens":3,"stream":true}"#;

@@ -14,6 +14,7 @@ mod engine;
 mod fixed_server;
 mod http;
 mod model;
+mod openai_like;
 mod token_writer;
 mod transformers;
 pub(crate) mod truth;
@@ -35,17 +36,35 @@ pub(crate) use model::{GpuModel, StartupError};
     reason = "the simulated server logs to stderr like a real one, and prints its --help"
 )]
 pub(crate) async fn main(raw_args: &[String]) -> i32 {
-    if raw_args.iter().any(|a| a == "--help" || a == "-h") {
-        let text = match like_transformers(raw_args) {
-            Some(_) => transformers::help_text(),
+    let like = match like(raw_args) {
+        Ok(like) => like,
+        Err(error) => {
+            eprintln!("{error}");
+            return 2;
+        }
+    };
+    if let Some(asked) = raw_args
+        .iter()
+        .find(|a| *a == "--help" || *a == "-h" || a.starts_with("--help="))
+    {
+        let text = match &like {
+            Some((Personality::Transformers, _)) => transformers::help_text(),
+            Some((Personality::Other(other), _)) => other.help_text(asked).to_string(),
             None => SimArgs::help_text(),
         };
         print!("{text}");
         return 0;
     }
-    let (strict_openai, translated) = match like_transformers(raw_args) {
-        None => (false, Ok(raw_args.to_vec())),
-        Some(rest) => (true, transformers::translate(&rest)),
+    let api = match &like {
+        None => http::Surface::Sglang,
+        Some((Personality::Transformers, _)) => http::Surface::Transformers,
+        Some((Personality::Other(openai_like::Like::Vllm), _)) => http::Surface::Vllm,
+        Some((Personality::Other(openai_like::Like::Trtllm), _)) => http::Surface::Trtllm,
+    };
+    let translated = match like {
+        None => Ok(raw_args.to_vec()),
+        Some((Personality::Transformers, rest)) => transformers::translate(&rest),
+        Some((Personality::Other(other), rest)) => openai_like::translate(other, &rest),
     };
     let parsed = translated.and_then(|args| SimArgs::parse(&args));
     let args = match parsed {
@@ -78,7 +97,7 @@ pub(crate) async fn main(raw_args: &[String]) -> i32 {
         }
     };
     tokio::time::sleep(startup.mul_f64(0.4)).await;
-    let state = build_state(&args, gpu, fixed, model_path, strict_openai);
+    let state = build_state(&args, gpu, fixed, model_path, api);
     let host = args.text("host").unwrap_or("127.0.0.1").to_string();
     let port = args.number("port").unwrap_or(30000.0) as u16;
     let listener = match tokio::net::TcpListener::bind((host.as_str(), port)).await {
@@ -131,14 +150,31 @@ fn writer_threads() -> usize {
         .min(token_writer::MAX_THREADS)
 }
 
-/// With `--sim-like transformers` (anywhere), the other arguments without it.
-fn like_transformers(args: &[String]) -> Option<Vec<String>> {
-    let at = args
-        .windows(2)
-        .position(|w| w[0] == "--sim-like" && w[1] == "transformers")?;
+/// A server the simulator can play besides SGLang.
+enum Personality {
+    /// `transformers serve`.
+    Transformers,
+    /// `vllm serve` or `trtllm-serve serve`.
+    Other(openai_like::Like),
+}
+
+/// With `--sim-like NAME` (anywhere), the personality and the other arguments without it.
+fn like(args: &[String]) -> Result<Option<(Personality, Vec<String>)>, String> {
+    let Some(at) = args.iter().position(|a| a == "--sim-like") else {
+        return Ok(None);
+    };
+    let name = args.get(at + 1).map(String::as_str).unwrap_or("");
+    let personality = match name {
+        "transformers" => Personality::Transformers,
+        other => Personality::Other(openai_like::Like::from_name(other).ok_or_else(|| {
+            format!(
+                "--sim-like: `{other}` is not a personality; expected transformers, vllm or trtllm"
+            )
+        })?),
+    };
     let mut rest = args.to_vec();
-    rest.drain(at..at + 2);
-    Some(rest)
+    rest.drain(at..(at + 2).min(args.len()));
+    Ok(Some((personality, rest)))
 }
 
 fn fixed_mode(args: &SimArgs) -> Option<(Duration, Duration)> {
@@ -155,7 +191,7 @@ fn build_state(
     gpu: Option<GpuModel>,
     fixed: Option<(Duration, Duration)>,
     model_path: String,
-    strict_openai: bool,
+    api: http::Surface,
 ) -> Arc<http::SimState> {
     let replicas = args
         .number("dp-size")
@@ -189,7 +225,8 @@ fn build_state(
         next_replica: AtomicUsize::new(0),
         tokenizer: crate::dataset::load_tokenizer(&tokenizer_dir).ok(),
         fixed,
-        strict_openai,
+        strict_openai: api == http::Surface::Transformers,
+        api,
         runtime_oom_every: args
             .number("sim-runtime-oom-every")
             .map(|n| n.max(0.0) as u64),

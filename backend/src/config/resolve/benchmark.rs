@@ -90,6 +90,10 @@ fn resolve_backend(ctx: &Ctx, raw: &ConfigFile) -> Result<ApiBackend, ConfigErro
     let backend: ApiBackend = backend_name
         .parse()
         .map_err(|e: UnknownName| ctx.error(&["benchmark", "backend"], e.to_string()))?;
+    let backend = match raw.benchmark.endpoint.as_deref() {
+        None => backend,
+        Some(endpoint) => endpoint_backend(ctx, endpoint, backend_name, backend)?,
+    };
     if backend == ApiBackend::Sglang && !raw.server.framework.profile().sglang_api {
         return Err(ctx.error(
             &["benchmark", "backend"],
@@ -100,6 +104,35 @@ fn resolve_backend(ctx: &Ctx, raw: &ConfigFile) -> Result<ApiBackend, ConfigErro
         ));
     }
     Ok(backend)
+}
+
+/// `benchmark.endpoint` (schema v1): the OpenAI path requests go to, which picks the backend; an
+/// explicit backend must agree with it.
+fn endpoint_backend(
+    ctx: &Ctx,
+    endpoint: &str,
+    backend_name: &str,
+    backend: ApiBackend,
+) -> Result<ApiBackend, ConfigError> {
+    let by_endpoint = match endpoint.trim_end_matches('/') {
+        "/v1/completions" => ApiBackend::SglangOai,
+        "/v1/chat/completions" => ApiBackend::SglangOaiChat,
+        other => {
+            return Err(ctx.error(
+                &["benchmark", "endpoint"],
+                format!("`{other}` is not an endpoint autobench drives; expected /v1/completions or /v1/chat/completions"),
+            ));
+        }
+    };
+    if backend != ApiBackend::Auto && backend != by_endpoint {
+        return Err(ctx.error(
+            &["benchmark", "endpoint"],
+            format!(
+                "`{endpoint}` and benchmark.backend `{backend_name}` disagree; set one of them"
+            ),
+        ));
+    }
+    Ok(by_endpoint)
 }
 
 /// `benchmark.confidence`: strictly between 0.5 and 1 (default 0.95).

@@ -18,25 +18,39 @@ use shared::flags;
 
 use super::error::ConfigError;
 use super::file::ConfigFile;
-use super::plan::RunConfig;
+use super::plan::{KeyMap, RunConfig};
 
 pub(crate) use server::current_exe;
 
-/// What every resolver needs to point an error at its key: the file and its text.
+/// What every resolver needs to point an error at its key: the file, its text, and where the
+/// keys of the sglang schema are in it.
 struct Ctx<'a> {
     path: &'a Path,
     text: &'a str,
+    keys: KeyMap,
 }
 
 impl Ctx<'_> {
     fn error(&self, key_path: &[&str], message: impl Into<String>) -> ConfigError {
-        ConfigError::at_key(self.path, self.text, key_path, message)
+        let source = self.keys.source(key_path);
+        let source: Vec<&str> = source.iter().map(String::as_str).collect();
+        ConfigError::at_key(self.path, self.text, &source, message)
     }
 }
 
 /// Resolves a parsed config.
 pub(crate) fn resolve(path: &Path, text: &str, raw: ConfigFile) -> Result<RunConfig, ConfigError> {
-    let ctx = Ctx { path, text };
+    resolve_mapped(path, text, raw, KeyMap::Sglang)
+}
+
+/// Resolves a config read from another schema: errors point at `keys.source(...)` in `text`.
+pub(crate) fn resolve_mapped(
+    path: &Path,
+    text: &str,
+    raw: ConfigFile,
+    keys: KeyMap,
+) -> Result<RunConfig, ConfigError> {
+    let ctx = Ctx { path, text, keys };
     let base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
     let mut warnings = Vec::new();
     let server = server::resolve_server(&ctx, &raw)?;
@@ -78,6 +92,7 @@ pub(crate) fn resolve(path: &Path, text: &str, raw: ConfigFile) -> Result<RunCon
         max_duration,
         tier: raw.search.tier,
         max_candidates: raw.search.max_candidates,
+        keys,
         speculative,
         warnings,
     })

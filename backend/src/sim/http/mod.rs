@@ -51,6 +51,8 @@ pub(super) struct SimState {
     /// Behave like `transformers serve`: no SGLang endpoints, an empty `/v1/models`, 422 for
     /// unknown request fields, no `usage` while streaming.
     pub strict_openai: bool,
+    /// Which server's routes it serves.
+    pub api: Surface,
     /// Every Nth generation request fails with a CUDA out-of-memory error (logged, and an error
     /// chunk in the stream), as a real server can OOM mid-run on a long prompt.
     pub runtime_oom_every: Option<u64>,
@@ -61,8 +63,25 @@ pub(super) struct SimState {
     pub served: AtomicUsize,
 }
 
+/// Which server's HTTP surface the simulator serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Surface {
+    /// SGLang's: `/flush_cache`, `/server_info`, native `/generate`, ...
+    Sglang,
+    /// `transformers serve`'s (strict OpenAI, empty `/v1/models`).
+    Transformers,
+    /// vLLM's: OpenAI routes and `POST /reset_prefix_cache`.
+    Vllm,
+    /// `trtllm-serve`'s: OpenAI routes, `/version`, no cache reset.
+    Trtllm,
+}
+
 /// The router.
 pub(super) fn router(state: Arc<SimState>) -> Router {
+    match state.api {
+        Surface::Vllm | Surface::Trtllm => return openai_router(state),
+        Surface::Sglang | Surface::Transformers => {}
+    }
     if state.strict_openai {
         return Router::new()
             .route("/health", get(|| async { Json(json!({"status": "ok"})) }))
@@ -89,4 +108,22 @@ pub(super) fn router(state: Arc<SimState>) -> Router {
         .route("/v1/completions", post(completions))
         .route("/v1/chat/completions", post(chat))
         .with_state(state)
+}
+
+/// vLLM's or `trtllm-serve`'s routes: OpenAI, `/health`, `/v1/models`, and the one cache reset
+/// vLLM has.
+fn openai_router(state: Arc<SimState>) -> Router {
+    let router = Router::new()
+        .route("/health", get(|| async { StatusCode::OK }))
+        .route("/v1/models", get(models))
+        .route("/v1/completions", post(completions))
+        .route("/v1/chat/completions", post(chat));
+    let router = match state.api {
+        Surface::Vllm => router.route("/reset_prefix_cache", post(|| async { StatusCode::OK })),
+        _ => router.route(
+            "/version",
+            get(|| async { Json(json!({"version": "simulated"})) }),
+        ),
+    };
+    router.with_state(state)
 }

@@ -1,0 +1,289 @@
+//! Several frameworks in one run (a schema v1 config that enables more than one): each framework
+//! is searched on the same workload in its own folder, then their answers are ranked together
+//! per scenario, so "SGLang or vLLM for this model and SLA?" gets one answer with the best
+//! command of each. Written next to the framework folders as `frameworks.md` (for people) and
+//! `frameworks.jsonl` (one row per framework and scenario, in schema v1's result-row shape).
+//!
+//! Ranking: the rate each framework's answer credibly meets the SLA at (after its confirmation),
+//! higher first; then output tokens per second. Two frameworks are called tied ("no significant
+//! difference") when the runner-up was never seen failing at or below the leader's rate: the
+//! leader's edge is then inside the search's resolution, not a measured difference.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use anyhow::Context as _;
+use serde_json::{Value, json};
+
+use shared::ranking;
+use shared::record::TrialRecord;
+
+use crate::commands::Finished;
+use crate::config::{KeyMap, RunConfig};
+use crate::session::ScenarioResult;
+
+/// What was written, and the same for the console and `run --json`.
+pub(crate) struct Ranking {
+    /// The console text.
+    pub text: String,
+    /// Per scenario, the frameworks in rank order.
+    pub json: Value,
+}
+
+/// One framework's answer in one scenario.
+struct Entry<'a> {
+    framework: &'a str,
+    scenario: &'a ScenarioResult,
+    /// The rate its answer credibly meets the SLA at (`None`: nothing met it).
+    rate: Option<f64>,
+    /// The lowest rate it failed at in the search or the confirmation, above its answer.
+    fails_at: Option<f64>,
+    output_dir: &'a Path,
+}
+
+/// Writes `frameworks.md` and `frameworks.jsonl` in the folder above the framework folders.
+pub(crate) fn write(cfgs: &[RunConfig], finished: &[Finished]) -> anyhow::Result<Ranking> {
+    let root = cfgs
+        .first()
+        .and_then(|c| c.output_dir.parent())
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
+    let mut scenarios: Vec<(String, Vec<Entry<'_>>)> = Vec::new();
+    for (cfg, done) in cfgs.iter().zip(finished) {
+        let framework = framework_key(cfg);
+        for scenario in &done.outcome.scenarios {
+            let entry = entry(framework, scenario, &done.outcome.output_dir);
+            match scenarios
+                .iter_mut()
+                .find(|(name, _)| *name == scenario.name)
+            {
+                Some((_, entries)) => entries.push(entry),
+                None => scenarios.push((scenario.name.clone(), vec![entry])),
+            }
+        }
+    }
+    for (_, entries) in &mut scenarios {
+        entries.sort_by(|a, b| rank_key(b).total_cmp_pair(&rank_key(a)));
+    }
+    let text = markdown(&scenarios, cfgs);
+    let rows = rows(&scenarios, cfgs);
+    std::fs::write(root.join("frameworks.md"), &text)
+        .with_context(|| format!("cannot write {}", root.join("frameworks.md").display()))?;
+    let mut jsonl = String::new();
+    for row in &rows {
+        let _ = writeln!(jsonl, "{row}");
+    }
+    std::fs::write(root.join("frameworks.jsonl"), jsonl)
+        .with_context(|| format!("cannot write {}", root.join("frameworks.jsonl").display()))?;
+    Ok(Ranking {
+        text: console(&scenarios, &root),
+        json: json!({ "files": { "markdown": root.join("frameworks.md"), "jsonl": root.join("frameworks.jsonl") }, "scenarios": scenario_json(&scenarios) }),
+    })
+}
+
+fn entry<'a>(framework: &'a str, scenario: &'a ScenarioResult, output_dir: &'a Path) -> Entry<'a> {
+    let confirmation = scenario.confirmation.as_ref();
+    let rate = scenario.best.as_ref().map(|best| {
+        confirmation
+            .filter(|c| !c.confirmed)
+            .and_then(|c| c.passes_at)
+            .unwrap_or_else(|| ranking::credited_rate(best))
+    });
+    Entry {
+        framework,
+        scenario,
+        rate,
+        fails_at: confirmation.and_then(|c| c.fails_at),
+        output_dir,
+    }
+}
+
+/// A pair compared as (rate, output tok/s), missing values lowest.
+struct Key(f64, f64);
+
+impl Key {
+    fn total_cmp_pair(&self, other: &Key) -> std::cmp::Ordering {
+        self.0.total_cmp(&other.0).then(self.1.total_cmp(&other.1))
+    }
+}
+
+fn rank_key(entry: &Entry<'_>) -> Key {
+    let tokens = entry
+        .scenario
+        .best
+        .as_ref()
+        .and_then(|b| b.metrics.as_ref())
+        .map_or(f64::NEG_INFINITY, |m| m.output_throughput);
+    Key(entry.rate.unwrap_or(f64::NEG_INFINITY), tokens)
+}
+
+/// Whether `runner_up` is not measurably behind `leader`: it was never seen failing at or below
+/// the leader's rate.
+fn tied(leader: &Entry<'_>, runner_up: &Entry<'_>) -> bool {
+    match (leader.rate, runner_up.rate) {
+        (Some(lead), Some(_)) => runner_up.fails_at.is_none_or(|fail| fail > lead),
+        _ => false,
+    }
+}
+
+fn best<'a>(entry: &Entry<'a>) -> Option<&'a TrialRecord> {
+    entry.scenario.best.as_ref()
+}
+
+fn markdown(scenarios: &[(String, Vec<Entry<'_>>)], cfgs: &[RunConfig]) -> String {
+    let mut out = String::from("# Cross-framework comparison\n\n");
+    let names: Vec<&str> = cfgs.iter().map(|c| c.server.framework.name()).collect();
+    let _ = writeln!(
+        out,
+        "Frameworks: {}. Each was searched on the same workload and SLA ({}); the rate is the one its answer meets the SLA at after confirmation.\n",
+        names.join(", "),
+        cfgs.first()
+            .map(crate::session::sla_text)
+            .unwrap_or_default()
+    );
+    for (name, entries) in scenarios {
+        let _ = writeln!(out, "## Scenario {name}\n");
+        let _ = writeln!(out, "{}\n", verdict_line(entries));
+        out.push_str("| Rank | Framework | Req/s | Output tok/s | P99 TTFT ms | P99 TPOT ms | Candidate | Launch command |\n|---|---|---|---|---|---|---|---|\n");
+        for (rank, entry) in entries.iter().enumerate() {
+            let metrics = best(entry).and_then(|b| b.metrics.as_ref());
+            let cell = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.2}"));
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} | {} | {} | {} | {} |",
+                rank + 1,
+                entry.framework,
+                entry
+                    .rate
+                    .map_or("none met the SLA".into(), |r| format!("{r:.2}")),
+                cell(metrics.map(|m| m.output_throughput)),
+                cell(metrics.and_then(|m| m.ttft.p99)),
+                cell(metrics.and_then(|m| m.tpot.p99)),
+                best(entry).map_or("-".into(), |b| b.candidate_id.to_string()),
+                entry
+                    .scenario
+                    .command
+                    .as_deref()
+                    .map_or("-".into(), |c| format!(
+                        "`{}`",
+                        c.replace(" \\\n  ", " ").replace('|', "\\|")
+                    ))
+            );
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// "vllm is best at 8.13 req/s" or the tie note.
+fn verdict_line(entries: &[Entry<'_>]) -> String {
+    match entries {
+        [leader, runner_up, ..] if leader.rate.is_some() && tied(leader, runner_up) => format!(
+            "No significant difference between {} ({:.2} req/s) and {} ({:.2} req/s): {} was never seen failing at {:.2} req/s or below.",
+            leader.framework,
+            leader.rate.unwrap_or_default(),
+            runner_up.framework,
+            runner_up.rate.unwrap_or_default(),
+            runner_up.framework,
+            leader.rate.unwrap_or_default(),
+        ),
+        [leader, ..] if leader.rate.is_some() => format!(
+            "Best: {} at {:.2} req/s.",
+            leader.framework,
+            leader.rate.unwrap_or_default()
+        ),
+        _ => "No framework met the SLA in this scenario.".into(),
+    }
+}
+
+fn console(scenarios: &[(String, Vec<Entry<'_>>)], root: &Path) -> String {
+    let mut out = String::from("\n=== cross-framework comparison ===\n");
+    for (name, entries) in scenarios {
+        let _ = writeln!(out, "scenario {name}: {}", verdict_line(entries));
+        for (rank, entry) in entries.iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "  {}. {}: {} ({})",
+                rank + 1,
+                entry.framework,
+                entry
+                    .rate
+                    .map_or("none met the SLA".into(), |r| format!("{r:.2} req/s")),
+                entry.output_dir.display()
+            );
+        }
+    }
+    let _ = writeln!(out, "comparison: {}", root.join("frameworks.md").display());
+    out
+}
+
+fn scenario_json(scenarios: &[(String, Vec<Entry<'_>>)]) -> Value {
+    scenarios
+        .iter()
+        .map(|(name, entries)| {
+            json!({
+                "scenario": name,
+                "tie": matches!(entries.as_slice(), [a, b, ..] if a.rate.is_some() && tied(a, b)),
+                "ranked": entries.iter().map(|e| json!({
+                    "framework": e.framework,
+                    "rate": e.rate,
+                    "command": e.scenario.command,
+                    "output_dir": e.output_dir,
+                })).collect::<Vec<_>>(),
+            })
+        })
+        .collect()
+}
+
+/// Schema v1 result rows: one per framework and scenario (its answer).
+fn rows(scenarios: &[(String, Vec<Entry<'_>>)], cfgs: &[RunConfig]) -> Vec<Value> {
+    let model = |framework: &str| {
+        cfgs.iter()
+            .find(|c| framework_key(c) == framework)
+            .and_then(|c| c.candidates.candidates.first())
+            .and_then(|flags| flags.get("model").or_else(|| flags.get("model_path")))
+            .map(shared::flags::render_scalar)
+    };
+    let mut out = Vec::new();
+    for (name, entries) in scenarios {
+        for (rank, entry) in entries.iter().enumerate() {
+            let record = best(entry);
+            let metrics = record.and_then(|r| r.metrics.as_ref());
+            out.push(json!({
+                "framework": entry.framework,
+                "scenario": name,
+                "rank": rank + 1,
+                "candidate_id": record.map(|r| r.candidate_id),
+                "model": model(entry.framework),
+                "status": if record.is_some() { "ok" } else { "skipped" },
+                "failure_reason": if record.is_some() { None } else { Some("no candidate met the SLA") },
+                "workload": {
+                    "scenario": name,
+                    "request_rate": entry.rate,
+                    "max_concurrency": record.and_then(|r| r.max_concurrency),
+                },
+                "sla": { "passed": record.is_some() },
+                "metrics": metrics.map(|m| json!({
+                    "request_throughput": m.request_throughput,
+                    "output_token_throughput": m.output_throughput,
+                    "mean_ttft_ms": m.ttft.mean,
+                    "p99_ttft_ms": m.ttft.p99,
+                    "mean_tpot_ms": m.tpot.mean,
+                    "p99_tpot_ms": m.tpot.p99,
+                    "success_rate": m.success_rate(),
+                })),
+                "server_command": entry.scenario.command,
+                "artifacts": { "results": entry.scenario.dir.join("results.jsonl"), "summary": entry.scenario.dir.join("summary.md") },
+            }));
+        }
+    }
+    out
+}
+
+/// The framework's key: its `frameworks.<key>` section, or the framework's name.
+fn framework_key(cfg: &RunConfig) -> &'static str {
+    match cfg.keys {
+        KeyMap::Neutral(name) => name,
+        KeyMap::Sglang => cfg.server.framework.name(),
+    }
+}
