@@ -26,7 +26,7 @@ use crate::session::{self, RunOutcome};
 pub(crate) async fn plan(path: &Path, json: bool) -> anyhow::Result<ExitCode> {
     let mut cfgs = config::load_all(path, None)?;
     for cfg in &mut cfgs {
-        match preflight(cfg).await? {
+        match preflight(cfg, false).await? {
             None => return Ok(ExitCode::from(exit::INTERRUPTED)),
             Some(crate::preflight::Preflight::Skipped(why)) => cfg.warnings.push(why),
             Some(crate::preflight::Preflight::Passed) => {}
@@ -51,12 +51,15 @@ pub(crate) async fn plan(path: &Path, json: bool) -> anyhow::Result<ExitCode> {
 
 /// The server's `--help` against the config's flags ([`crate::preflight`]); `None` when a
 /// SIGINT or SIGTERM came first (its child is killed on the way out).
-async fn preflight(cfg: &config::RunConfig) -> anyhow::Result<Option<crate::preflight::Preflight>> {
+async fn preflight(
+    cfg: &config::RunConfig,
+    installed_required: bool,
+) -> anyhow::Result<Option<crate::preflight::Preflight>> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate())?;
     let mut interrupt = signal(SignalKind::interrupt())?;
     tokio::select! {
-        checked = crate::preflight::check(cfg) => Ok(Some(checked?)),
+        checked = crate::preflight::check(cfg, installed_required) => Ok(Some(checked?)),
         _ = term.recv() => Ok(None),
         _ = interrupt.recv() => Ok(None),
     }
@@ -99,7 +102,7 @@ pub(crate) async fn run(
                 cfg.output_dir.display()
             )
         })?;
-        match preflight(cfg).await? {
+        match preflight(cfg, true).await? {
             None => return Ok(ExitCode::from(exit::INTERRUPTED)),
             Some(crate::preflight::Preflight::Skipped(why)) => cfg.warnings.push(why),
             Some(crate::preflight::Preflight::Passed) => {}

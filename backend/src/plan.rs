@@ -123,6 +123,13 @@ fn totals(cfg: &RunConfig) -> (usize, usize, f64, f64) {
 /// The settings, one per line.
 fn settings(cfg: &RunConfig, out: &mut String) {
     let _ = writeln!(out, "config: {}", cfg.config_path.display());
+    if let crate::config::KeyMap::Neutral(section) = cfg.keys {
+        let _ = writeln!(
+            out,
+            "framework: {} (frameworks.{section} of a schema_version 1 config; candidates: baseline first, then the product of its search_space in key order, capped)",
+            cfg.server.framework.name()
+        );
+    }
     let _ = writeln!(
         out,
         "output_dir: {}{}",

@@ -30,16 +30,33 @@ pub(crate) enum Preflight {
     Skipped(String),
 }
 
-/// Checks the config's flags against the server's help.
-pub(crate) async fn check(cfg: &RunConfig) -> Result<Preflight, ConfigError> {
+/// Checks the config's flags against the server's help. A server that is not installed (its
+/// program not on `PATH`, or Python finding no such module) is an error when `installed_required`
+/// (`run`: nothing could launch), a warning otherwise (`plan` may plan a run for another machine).
+pub(crate) async fn check(
+    cfg: &RunConfig,
+    installed_required: bool,
+) -> Result<Preflight, ConfigError> {
     if !cfg.server.launch || cfg.server.command.is_empty() {
         return Ok(Preflight::Passed);
     }
+    let text = std::fs::read_to_string(&cfg.config_path).unwrap_or_default();
     let known = match known_flags(cfg).await {
         Ok(known) => known,
-        Err(why) => return Ok(Preflight::Skipped(why)),
+        Err(HelpError::Missing(why)) if installed_required => {
+            let key = if text.contains("command_prefix") || text.contains("server_command") {
+                "command_prefix"
+            } else {
+                "framework"
+            };
+            let at = cfg.keys.source(&["server", key]);
+            let at: Vec<&str> = at.iter().map(String::as_str).collect();
+            return Err(ConfigError::at_key(&cfg.config_path, &text, &at, why));
+        }
+        Err(HelpError::Missing(why) | HelpError::Unreadable(why)) => {
+            return Ok(Preflight::Skipped(why));
+        }
     };
-    let text = std::fs::read_to_string(&cfg.config_path).unwrap_or_default();
     let profile = cfg.server.framework.profile();
     let sections = [
         (
@@ -98,9 +115,25 @@ fn skipped(key: &str, positional_model: bool) -> bool {
     ) || (positional_model && matches!(key, "model_path" | "model"))
 }
 
+/// Why the flags could not be read.
+enum HelpError {
+    /// The server is not installed here.
+    Missing(String),
+    /// Its help could not be run or parsed.
+    Unreadable(String),
+}
+
 /// The flags the server's `--help` lists, from the cache or by running it.
-async fn known_flags(cfg: &RunConfig) -> Result<BTreeSet<String>, String> {
+async fn known_flags(cfg: &RunConfig) -> Result<BTreeSet<String>, HelpError> {
     let command = &cfg.server.command;
+    let shown = cfg.server.command_display.join(" ");
+    if let Some(program) = command.first()
+        && which(program).is_none_or(|p| !p.exists())
+    {
+        return Err(HelpError::Missing(format!(
+            "`{shown}` cannot start: `{program}` is not on PATH (is the server installed in this environment?)"
+        )));
+    }
     let cache = cache_file(command);
     if let Some(cached) = cache
         .as_ref()
@@ -109,17 +142,29 @@ async fn known_flags(cfg: &RunConfig) -> Result<BTreeSet<String>, String> {
     {
         return Ok(cached);
     }
-    let mut help = run_help(cfg, "--help").await?;
+    let mut help = run_help(cfg, "--help")
+        .await
+        .map_err(HelpError::Unreadable)?;
     // vLLM 0.11+ lists only its option groups under --help; every flag is under --help=all.
     if help.contains("--help=all") {
-        help = run_help(cfg, "--help=all").await?;
+        help = run_help(cfg, "--help=all")
+            .await
+            .map_err(HelpError::Unreadable)?;
     }
     let flags = parse_help(&help);
+    // Only when no flags came out: a working server may warn about optional modules.
+    if flags.len() < MIN_FLAGS
+        && let Some(line) = help.lines().find(|l| l.contains("No module named"))
+    {
+        return Err(HelpError::Missing(format!(
+            "`{shown}` cannot start: {} (is the server installed in this Python environment?)",
+            line.trim()
+        )));
+    }
     if flags.len() < MIN_FLAGS {
-        return Err(format!(
-            "`{} --help` listed no flags; the flags were not checked before launch",
-            cfg.server.command_display.join(" ")
-        ));
+        return Err(HelpError::Unreadable(format!(
+            "`{shown} --help` listed no flags; the flags were not checked before launch"
+        )));
     }
     if let Some(path) = cache {
         let _ = path.parent().map(std::fs::create_dir_all);

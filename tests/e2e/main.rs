@@ -13,6 +13,7 @@ mod dashboard_runs;
 mod datasets;
 mod faults;
 mod mirror;
+mod neutral;
 mod other_frameworks;
 mod plan;
 mod report;

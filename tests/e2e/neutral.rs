@@ -1,0 +1,131 @@
+//! The framework-neutral schema (`schema_version: 1`): read as it is, checked strictly (errors at
+//! their line, exit 2, nothing launched), and run with several frameworks at once: each searched
+//! on the same workload through the simulator's vLLM and TensorRT-LLM personalities (their real
+//! flag sets), then ranked together.
+
+use super::common;
+
+fn config(out: &std::path::Path) -> String {
+    let model = common::tiny_model();
+    format!(
+        "schema_version: 1\nsource:\n  kind: llm_serving_cookbook\nmodel:\n  name: {model}\n\
+         hardware:\n  gpu_count: 1\n\
+         dataset:\n  kind: random\n  num_prompts: 8\n  scenario_names: [chat]\n  input_len: [64]\n  output_len: [8]\n\
+         benchmark:\n  endpoint: /v1/completions\n  backend: openai-compatible\n  max_concurrency: [null]\n  qps: [2]\n  min_trial_seconds: 0\n  max_client_lag_ms: 1000\n  sla:\n    max_p99_ttft_ms: 2000\n    max_p99_tpot_ms: 200\n    min_success_rate: 0.99\n  output_dir: {}\n\
+         search:\n  tier: 2\n  max_candidates_per_framework: 2\n  candidate_generation: baseline_first_bounded_product\n  resume: true\n\
+         frameworks:\n  sglang:\n    enabled: false\n    server_command: python -m sglang.launch_server\n\
+         \x20 vllm:\n    enabled: true\n    server_command: autobench sim --sim-like vllm --sim-startup-s 0.2 --sim-time-scale 0.5\n    base_server_flags:\n      gpu_memory_utilization: 0.88\n      max_model_len: 4096\n    search_space:\n      max_num_seqs: [16]\n\
+         \x20 tensorrt_llm:\n    enabled: true\n    server_command: autobench sim --sim-like trtllm --sim-startup-s 0.2 --sim-time-scale 0.5\n    backend_policy: fixed_pytorch\n    base_server_flags:\n      backend: pytorch\n      max_seq_len: 4096\n    search_space:\n      max_batch_size: [16]\n",
+        out.display()
+    )
+}
+
+#[test]
+fn two_frameworks_are_searched_on_one_workload_and_ranked_together() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("out");
+    let path = common::write_config(dir.path(), &config(&out));
+    let plan = common::bin()
+        .args(["plan", "--config"])
+        .arg(&path)
+        .output()
+        .expect("plan");
+    let plan_text = common::text(&plan);
+    assert!(plan.status.success(), "{plan_text}");
+    assert!(
+        plan_text.contains("framework: vllm (frameworks.vllm"),
+        "{plan_text}"
+    );
+    assert!(plan_text.contains("--max-num-seqs 16"), "{plan_text}");
+    assert!(plan_text.contains("--max_batch_size 16"), "{plan_text}");
+    assert!(
+        !plan_text.contains("--model-path"),
+        "the model is positional: {plan_text}"
+    );
+
+    let output = common::run(&path);
+    let text = common::text(&output);
+    assert_eq!(output.status.code(), Some(0), "{text}");
+    for framework in ["vllm", "tensorrt_llm"] {
+        let records = common::records(&out.join(framework).join("results.jsonl"));
+        assert!(
+            records.iter().any(|r| r["sla_passed"] == true),
+            "{framework}: {records:?}"
+        );
+        common::assert_no_survivors(&out.join(framework));
+    }
+    assert!(
+        !out.join("sglang").exists(),
+        "a disabled framework is not run"
+    );
+    let ranking = std::fs::read_to_string(out.join("frameworks.md")).expect("frameworks.md");
+    assert!(ranking.contains("## Scenario chat"), "{ranking}");
+    assert!(
+        ranking.contains("| vllm |") && ranking.contains("| tensorrt_llm |"),
+        "{ranking}"
+    );
+    let rows = common::records(&out.join("frameworks.jsonl"));
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert!(
+        rows.iter()
+            .all(|r| r["status"] == "ok" && r["sla"]["passed"] == true),
+        "{rows:?}"
+    );
+    assert!(
+        text.contains("=== cross-framework comparison ==="),
+        "{text}"
+    );
+}
+
+/// Every kind of bad v1 input is refused before anything launches, at its line, with exit 2.
+#[test]
+fn bad_v1_input_is_refused_at_its_key() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("out");
+    let good = config(&out);
+    let cases = [
+        (
+            good.replace("  tensorrt_llm:\n", "  tensorrt:\n"),
+            "unknown field `tensorrt`",
+        ),
+        (
+            good.replace("max_p99_ttft_ms: 2000", "max_ttft_ms: 2000"),
+            "benchmark.sla.max_ttft_ms: is deprecated in schema_version 1",
+        ),
+        (
+            good.replace("    backend_policy: fixed_pytorch\n", ""),
+            "frameworks.tensorrt_llm.backend_policy: must be fixed_pytorch",
+        ),
+        (
+            good.replace("max_model_len: 4096", "max_model_len: 32"),
+            "frameworks.vllm.base_server_flags.max_model_len: 32 must be an integer of at least 72",
+        ),
+        (
+            good.replace("schema_version: 1", "schema_version: 2"),
+            "schema_version: must be 1",
+        ),
+        (
+            good.replace("max_num_seqs: [16]", "max_running_requests: [16]"),
+            "frameworks.vllm.search_space.max_running_requests: `autobench sim --sim-like vllm",
+        ),
+        (
+            good.replace(
+                "server_command: autobench sim --sim-like vllm",
+                "server_command: vllm-not-installed-here serve",
+            ),
+            "`vllm-not-installed-here` is not on PATH",
+        ),
+    ];
+    for (yaml, expected) in cases {
+        let path = common::write_config(dir.path(), &yaml);
+        let output = common::run(&path);
+        let text = common::text(&output);
+        assert_eq!(output.status.code(), Some(2), "{expected}: {text}");
+        assert!(text.contains(expected), "expected `{expected}` in: {text}");
+        assert!(text.contains("config.yaml:"), "located: {text}");
+        assert!(
+            !out.join("vllm").join("events.jsonl").exists(),
+            "nothing ran: {text}"
+        );
+    }
+}
