@@ -213,3 +213,30 @@ fn plan_json_is_one_object_with_every_candidate_argv() {
     assert_eq!(plan["scenarios"].as_array().map(Vec::len), Some(2));
     assert_eq!(plan["estimate"]["base_trials"], 30);
 }
+
+/// The vLLM, TensorRT-LLM and schema v1 references plan, each in its server's own spelling.
+#[test]
+fn framework_references_plan_in_their_own_spelling() {
+    let cases = [
+        ("references/vllm/qwen3-32b.yaml", "--max-num-seqs 64"),
+        ("references/vllm/sim.yaml", "--max-num-batched-tokens 1024"),
+        (
+            "references/trtllm/llama-3.1-8b-instruct.yaml",
+            "--max_batch_size 64",
+        ),
+        ("references/trtllm/sim.yaml", "--max_num_tokens 1024"),
+        (
+            "references/llm-serving/sim-three-frameworks.yaml",
+            "--max_batch_size 24",
+        ),
+        (
+            "references/llm-serving/deepseek-r1-0528.yaml",
+            "--max-num-seqs 32",
+        ),
+    ];
+    for (path, spelled) in cases {
+        let text = plan(&common::root().join(path));
+        assert!(text.contains(spelled), "{path}:\n{text}");
+        assert!(text.contains("[0] (baseline)"), "{path}");
+    }
+}

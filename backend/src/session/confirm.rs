@@ -218,11 +218,23 @@ fn decide(
             .unwrap_or(winner.candidate_id)
     };
     let (passes_at, fails_at) = bracket(records, winner, confirmed);
+    // Nobody held the winning rate: at the winner's fallback rate, a baseline that met the SLA
+    // there too is as good, and simpler.
+    let baseline_too = !confirmed
+        && tied_with.is_empty()
+        && winner.candidate_id != 0
+        && passes_at.is_some_and(|rate| baseline_passes(records, winner, rate));
+    let chosen = if baseline_too { 0 } else { chosen };
     let held_lower = (!confirmed && passes_at.is_some_and(|p| p < winner.requested_qps))
         .then_some(passes_at)
         .flatten()
         .filter(|p| stepped_down_to(records, winner, *p));
     let mut note = note(winner, confirmed, &tied_with, chosen);
+    if let (true, Some(rate)) = (baseline_too, passes_at) {
+        note.push_str(&format!(
+            ": at {rate:.2} req/s, its fallback rate, the baseline met the SLA too"
+        ));
+    }
     if let Some(rate) = held_lower {
         note.push_str(&format!(
             "; stepping down, it met the SLA at {rate:.2} req/s in a confirmation trial"
@@ -240,6 +252,17 @@ fn decide(
         fails_at,
         note,
     }
+}
+
+/// Whether the baseline met the SLA at `rate` or above, at the winner's concurrency.
+fn baseline_passes(records: &[TrialRecord], winner: &TrialRecord, rate: f64) -> bool {
+    records.iter().any(|r| {
+        r.candidate_id == 0
+            && matches!(r.stage, Stage::Base | Stage::Confirm)
+            && r.max_concurrency == winner.max_concurrency
+            && r.sla_passed
+            && r.requested_qps >= rate * (1.0 - 1e-9)
+    })
 }
 
 /// The rate the winner credibly passes at (the winning rate when confirmed, else the highest rate
@@ -414,7 +437,15 @@ mod tests {
         overturned.push(record("base", 2, 5.0, true));
         let c = decide(&overturned, &winner, &roles, &candidates);
         assert!(!c.confirmed);
-        assert_eq!(c.chosen, 2);
+        assert_eq!(
+            c.chosen, 0,
+            "the baseline passed at 6, above the winner's fallback rate 5: it is as good, and simpler"
+        );
+        assert!(
+            c.note.contains("the baseline met the SLA too"),
+            "{}",
+            c.note
+        );
         assert_eq!((c.passes_at, c.fails_at), (Some(5.0), Some(8.0)));
         assert!(c.note.contains("NOT"), "{}", c.note);
         let mut separated = records[..4].to_vec();

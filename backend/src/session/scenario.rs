@@ -161,6 +161,20 @@ impl ScenarioState {
                         && r.requested_qps == c.rate
                         && r.sla_passed
                 })
+                // The baseline chosen at the winner's fallback rate: its passing trial there.
+                .or_else(|| {
+                    let floor = c.passes_at.filter(|_| !c.confirmed)?;
+                    self.records
+                        .iter()
+                        .filter(|r| {
+                            r.candidate_id == c.chosen
+                                && matches!(r.stage, Stage::Base | Stage::Confirm)
+                                && r.max_concurrency == c.max_concurrency
+                                && r.sla_passed
+                                && r.requested_qps >= floor * (1.0 - 1e-9)
+                        })
+                        .min_by(|a, b| a.requested_qps.total_cmp(&b.requested_qps))
+                })
                 .or(Some(top)),
             _ => Some(top),
         }
