@@ -76,6 +76,32 @@ pub enum Command {
         /// bash, zsh, fish, elvish or powershell.
         shell: clap_complete::Shell,
     },
+    /// One candidate's base-stage search on given GPUs, inside a run another autobench
+    /// orchestrates (`executor: {kind: partitions}` starts these; not for direct use).
+    #[command(hide = true)]
+    Worker {
+        /// The run's config file.
+        #[arg(long)]
+        config: PathBuf,
+        /// The folder relative paths in the config are taken from.
+        #[arg(long)]
+        paths_from: Option<PathBuf>,
+        /// The run's output directory.
+        #[arg(long)]
+        run_dir: PathBuf,
+        /// The candidate's index.
+        #[arg(long)]
+        candidate: usize,
+        /// Its GPUs (`CUDA_VISIBLE_DEVICES`).
+        #[arg(long)]
+        gpus: String,
+        /// What is left of the run's time budget (seconds).
+        #[arg(long)]
+        budget_s: f64,
+        /// The schema v1 framework section the run is (`vllm`, ...).
+        #[arg(long)]
+        framework: Option<String>,
+    },
     /// Run the built-in simulated SGLang-like server (takes SGLang launch flags).
     #[command(disable_help_flag = true)]
     Sim {
@@ -136,6 +162,26 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             use std::io::Write as _;
             let _ = std::io::stdout().lock().write_all(&script);
             Ok(ExitCode::from(exit::MET))
+        }
+        Command::Worker {
+            config,
+            paths_from,
+            run_dir,
+            candidate,
+            gpus,
+            budget_s,
+            framework,
+        } => {
+            crate::commands::worker(crate::commands::WorkerArgs {
+                config: &config,
+                paths_from: paths_from.as_deref(),
+                run_dir,
+                candidate,
+                gpus: &gpus,
+                budget_s,
+                framework: framework.as_deref(),
+            })
+            .await
         }
         Command::Sim { args } => Ok(ExitCode::from(
             u8::try_from(crate::sim::main(&args).await).unwrap_or(1),

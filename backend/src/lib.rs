@@ -16,6 +16,7 @@ mod dataset_commands;
 mod frameworks;
 #[cfg(test)]
 mod fuzz;
+mod gpus;
 mod hardware;
 pub mod launcher;
 mod loadgen;
@@ -36,3 +37,11 @@ mod timer;
 mod truth_command;
 mod verdict;
 mod web;
+
+/// When this binary runs under the name `nvidia-smi` (a link the tests put on `PATH`), the fake
+/// GPUs' answer and its exit status ([`gpus::fake_nvidia_smi`]).
+pub fn as_fake_nvidia_smi() -> Option<u8> {
+    let args: Vec<String> = std::env::args().collect();
+    let name = std::path::Path::new(args.first()?).file_name()?.to_str()?;
+    (name == "nvidia-smi").then(|| gpus::fake_nvidia_smi(&args[1..]))
+}

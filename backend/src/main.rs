@@ -11,6 +11,9 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    if let Some(code) = backend::as_fake_nvidia_smi() {
+        return ExitCode::from(code);
+    }
     let cli = backend::cli::Cli::parse();
     match backend::cli::dispatch(cli).await {
         Ok(code) => code,

@@ -15,6 +15,7 @@ mod faults;
 mod mirror;
 mod neutral;
 mod other_frameworks;
+mod partitions;
 mod plan;
 mod report;
 mod run_e2e;

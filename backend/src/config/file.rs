@@ -31,6 +31,31 @@ pub(crate) struct ConfigFile {
     /// Optional EAGLE second stage.
     #[serde(default)]
     pub speculative: SpeculativeSection,
+    /// Where candidates run (autobench's addition): one after another, or several at once on
+    /// disjoint GPU sets.
+    #[serde(default)]
+    pub executor: ExecutorSection,
+}
+
+/// `executor:`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ExecutorSection {
+    /// `local` (one candidate at a time, the default) or `partitions`.
+    #[serde(default)]
+    pub kind: Option<String>,
+    /// The GPUs to share out (default: `server.env.CUDA_VISIBLE_DEVICES`, then the environment's).
+    #[serde(default)]
+    pub gpus: Option<Value>,
+    /// GPUs each candidate gets (default: its tp x pp x dp).
+    #[serde(default)]
+    pub gpus_per_candidate: Option<u64>,
+    /// How far above its start-of-run use a GPU's memory may be when a candidate starts on it.
+    #[serde(default)]
+    pub gpu_memory_margin_mib: Option<f64>,
+    /// How long to wait for a GPU's memory to come back before giving up.
+    #[serde(default)]
+    pub gpu_memory_timeout_sec: Option<f64>,
 }
 
 fn yes() -> bool {

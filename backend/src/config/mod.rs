@@ -21,7 +21,9 @@ pub(crate) use error::ConfigError;
 pub(crate) use file::Framework;
 pub(crate) use framework::launch_args;
 pub(crate) use kinds::value_parser;
-pub(crate) use plan::{DatasetPlan, KeyMap, RunConfig, Scenario, ServerPlan, SpeculativePlan};
+pub(crate) use plan::{
+    DatasetPlan, ExecutorPlan, KeyMap, Partitions, RunConfig, Scenario, ServerPlan, SpeculativePlan,
+};
 pub(crate) use resolve::{current_exe, resolve};
 pub(crate) use shared::kinds::{ApiBackend, DatasetKind};
 
@@ -83,7 +85,9 @@ fn parse_all(path: &Path, text: &str, base: &Path) -> Result<Vec<RunConfig>, Con
     let mut raw: file::ConfigFile =
         serde_norway::from_str(text).map_err(|e| ConfigError::from_yaml(path, &e))?;
     paths::anchor(&mut raw, base);
-    Ok(vec![resolve(path, text, raw)?])
+    let mut cfg = resolve(path, text, raw)?;
+    cfg.paths_base = base.to_path_buf();
+    Ok(vec![cfg])
 }
 
 fn folder(path: &Path) -> &Path {

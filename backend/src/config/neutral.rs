@@ -186,6 +186,7 @@ pub(super) fn parse(path: &Path, text: &str, base: &Path) -> Result<Vec<RunConfi
             .and_then(|first| first.output_dir.parent().map(Path::to_path_buf))
             .unwrap_or_else(|| cfg.output_dir.clone());
         cfg.output_dir = root.join(key);
+        cfg.paths_base = base.to_path_buf();
         configs.push(cfg);
     }
     Ok(configs)
@@ -418,5 +419,6 @@ fn translate(
         benchmark,
         search,
         speculative: Default::default(),
+        executor: Default::default(),
     })
 }

@@ -181,9 +181,47 @@ pub(crate) struct RunConfig {
     pub speculative: Option<SpeculativePlan>,
     /// Things the user should know before spending GPU time.
     pub warnings: Vec<String>,
+    /// Where candidates run.
+    pub executor: ExecutorPlan,
+    /// The folder relative paths in the config were taken from (for workers).
+    pub paths_base: PathBuf,
     /// Where the sglang schema's keys are in the config file (another place for schema v1).
     #[serde(skip)]
     pub keys: KeyMap,
+}
+
+/// Where candidates run.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub(crate) enum ExecutorPlan {
+    /// One candidate at a time on this machine (its GPUs as `server.env` says).
+    Local,
+    /// Several at once on disjoint sets of this machine's GPUs.
+    Partitions(Partitions),
+}
+
+/// The GPUs shared out among candidates running at once.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub(crate) struct Partitions {
+    /// GPU ids as `CUDA_VISIBLE_DEVICES` names them.
+    pub gpus: Vec<String>,
+    /// GPUs each candidate needs, by candidate index.
+    pub needs: Vec<usize>,
+    /// Allowed memory above a GPU's start-of-run use when a candidate starts on it (MiB).
+    pub memory_margin_mib: f64,
+    /// How long to wait for that.
+    #[serde(with = "humantime_secs")]
+    pub memory_timeout: Duration,
+}
+
+/// Serializes a duration as seconds.
+mod humantime_secs {
+    pub(super) fn serialize<S: serde::Serializer>(
+        value: &std::time::Duration,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        serializer.serialize_f64(value.as_secs_f64())
+    }
 }
 
 /// Where a key of the sglang schema (`server.base_flags.x`) is in the config file: the same

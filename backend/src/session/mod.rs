@@ -12,11 +12,13 @@ mod confirm;
 mod finish;
 pub(crate) mod meta;
 pub(crate) mod owner;
+mod partitions;
 mod prepare;
 mod scenario;
 mod server;
 mod speculative;
 mod trial;
+pub(crate) mod worker;
 
 use std::path::PathBuf;
 
@@ -210,8 +212,12 @@ pub(crate) async fn run(
         scenario: None,
         candidates: plan(cfg).candidates,
     });
+    if let crate::config::ExecutorPlan::Partitions(partitions) = &cfg.executor {
+        partitions::run_base_stage(&mut ctx, &mut scenarios, partitions).await?;
+    }
+    let sequential = cfg.executor == crate::config::ExecutorPlan::Local;
     for (index, flags) in cfg.candidates.candidates.iter().enumerate() {
-        if ctx.stop.is_some() {
+        if ctx.stop.is_some() || !sequential {
             break;
         }
         let walks = candidate::Walks::All;

@@ -125,7 +125,7 @@ pub(super) async fn prepare_scenarios(
 }
 
 /// The request path: the configured one, or the one the dataset implies.
-fn request_backend(
+pub(super) fn request_backend(
     cfg: &RunConfig,
     rows: &[crate::dataset::DatasetRow],
 ) -> anyhow::Result<ApiBackend> {
@@ -145,7 +145,7 @@ fn request_backend(
 /// were judged against; with a changed SLA they are re-judged on their point estimates (the
 /// requests behind the confidence bounds are not kept). When a trial key appears more than once
 /// (a retried launch failure), the last record wins.
-fn resumed_records(
+pub(super) fn resumed_records(
     cfg: &RunConfig,
     live: &Path,
     sla_changed: bool,

@@ -63,6 +63,7 @@ const VALUE_FLAGS: &[&str] = &[
     "sim-noise-pct",
     "sim-noise-seed",
     "sim-crash-after-requests",
+    "sim-gpu-release-s",
     "fixed-ttft-ms",
     "fixed-itl-ms",
 ];

@@ -87,6 +87,13 @@ pub(crate) async fn main(raw_args: &[String]) -> i32 {
                 "[sim] Memory pool end. max_total_num_tokens={}, max_running_requests={}, chunked_prefill_size={}, cuda_graph_max_bs={}",
                 gpu.kv_capacity, gpu.max_running, gpu.chunk_tokens, gpu.cuda_graph_max_bs
             );
+            let gpu_gb = args.number("sim-gpu-mem-gb").unwrap_or(80.0);
+            let fraction = args.number("mem-fraction-static").unwrap_or(0.88);
+            crate::gpus::fake_hold(
+                &std::env::var("CUDA_VISIBLE_DEVICES").unwrap_or_else(|_| "0".into()),
+                gpu_gb * 1024.0 * fraction,
+                args.number("sim-gpu-release-s").unwrap_or(0.0),
+            );
             Some(gpu)
         }
         (None, Err(StartupError::OutOfMemory(message))) => {

@@ -6,6 +6,7 @@
 
 mod benchmark;
 mod dataset;
+mod executor;
 mod search;
 mod server;
 
@@ -72,6 +73,7 @@ pub(crate) fn resolve_mapped(
         ));
     }
     let speculative = search::resolve_speculative(&raw.speculative, &mut warnings);
+    let executor = executor::resolve_executor(&ctx, &raw, &candidates.candidates)?;
     let max_duration =
         search::resolve_duration(&ctx, raw.search.max_duration_hours, &mut warnings)?;
     let (output_dir, output_dir_explicit) = output_dir(&raw, &mut warnings);
@@ -92,6 +94,8 @@ pub(crate) fn resolve_mapped(
         max_duration,
         tier: raw.search.tier,
         max_candidates: raw.search.max_candidates,
+        executor,
+        paths_base: PathBuf::new(),
         keys,
         speculative,
         warnings,

@@ -1,0 +1,157 @@
+//! `executor:` resolution: one candidate at a time (`local`), or several at once on disjoint GPU
+//! sets of this machine (`partitions`), each candidate getting `gpus_per_candidate` GPUs or its
+//! tp x pp x dp.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use super::{Ctx, positive_seconds, scalar_text, search::gpus_from_env};
+use crate::config::error::ConfigError;
+use crate::config::file::ConfigFile;
+use crate::config::plan::{ExecutorPlan, Partitions};
+use shared::flags::FlagMap;
+
+/// Default allowance above a GPU's start-of-run memory use when a candidate starts on it.
+const MEMORY_MARGIN_MIB: f64 = 1024.0;
+
+pub(super) fn resolve_executor(
+    ctx: &Ctx,
+    raw: &ConfigFile,
+    candidates: &[FlagMap],
+) -> Result<ExecutorPlan, ConfigError> {
+    let section = &raw.executor;
+    match section.kind.as_deref().unwrap_or("local") {
+        "local" => {
+            for key in ["gpus", "gpus_per_candidate"] {
+                let set = match key {
+                    "gpus" => section.gpus.is_some(),
+                    _ => section.gpus_per_candidate.is_some(),
+                };
+                if set {
+                    return Err(ctx.error(&["executor", key], "only applies to `kind: partitions`"));
+                }
+            }
+            Ok(ExecutorPlan::Local)
+        }
+        "partitions" => partitions(ctx, raw, candidates).map(ExecutorPlan::Partitions),
+        other => Err(ctx.error(
+            &["executor", "kind"],
+            format!("`{other}` is not an executor; expected local or partitions"),
+        )),
+    }
+}
+
+fn partitions(
+    ctx: &Ctx,
+    raw: &ConfigFile,
+    candidates: &[FlagMap],
+) -> Result<Partitions, ConfigError> {
+    let section = &raw.executor;
+    let gpus = match &section.gpus {
+        Some(value) => gpu_list(value),
+        None => from_environment(raw),
+    };
+    if gpus.is_empty() {
+        return Err(ctx.error(
+            &["executor", "kind"],
+            "partitions needs GPUs to share out: set executor.gpus, server.env.CUDA_VISIBLE_DEVICES or CUDA_VISIBLE_DEVICES",
+        ));
+    }
+    if raw.server.port.is_some() {
+        return Err(ctx.error(
+            &["server", "port"],
+            "candidates running at once need a port each: remove server.port (autobench picks free ones)",
+        ));
+    }
+    if !raw.server.launch {
+        return Err(ctx.error(
+            &["executor", "kind"],
+            "partitions launches servers; it cannot share out one that is already running (server.launch: false)",
+        ));
+    }
+    let needs: Vec<usize> = candidates
+        .iter()
+        .map(|flags| need(flags, section.gpus_per_candidate))
+        .collect();
+    if let Some((index, most)) = needs
+        .iter()
+        .enumerate()
+        .find(|(_, need)| **need > gpus.len())
+    {
+        let key = if section.gpus_per_candidate.is_some() {
+            "gpus_per_candidate"
+        } else {
+            "gpus"
+        };
+        return Err(ctx.error(
+            &["executor", key],
+            format!(
+                "candidate {index} needs {most} GPUs (tp x pp x dp) but only {} are shared out ({})",
+                gpus.len(),
+                gpus.join(",")
+            ),
+        ));
+    }
+    let memory_timeout = positive_seconds(
+        ctx,
+        &["executor", "gpu_memory_timeout_sec"],
+        section.gpu_memory_timeout_sec,
+        300.0,
+    )?;
+    let memory_margin_mib = section.gpu_memory_margin_mib.unwrap_or(MEMORY_MARGIN_MIB);
+    if !(memory_margin_mib.is_finite() && memory_margin_mib >= 0.0) {
+        return Err(ctx.error(
+            &["executor", "gpu_memory_margin_mib"],
+            "must be 0 or more MiB",
+        ));
+    }
+    Ok(Partitions {
+        gpus,
+        needs,
+        memory_margin_mib,
+        memory_timeout: Duration::max(memory_timeout, Duration::from_millis(1)),
+    })
+}
+
+/// `[0, 1]`, `"0,1"` or `0`.
+fn gpu_list(value: &Value) -> Vec<String> {
+    match value {
+        Value::Array(items) => items.iter().map(scalar_text).collect(),
+        other => scalar_text(other)
+            .split(',')
+            .map(str::trim)
+            .filter(|g| !g.is_empty())
+            .map(str::to_string)
+            .collect(),
+    }
+}
+
+fn from_environment(raw: &ConfigFile) -> Vec<String> {
+    if gpus_from_env(&raw.server.env).is_some()
+        && let Some(value) = raw.server.env.get("CUDA_VISIBLE_DEVICES")
+    {
+        return gpu_list(value);
+    }
+    std::env::var("CUDA_VISIBLE_DEVICES")
+        .map(|v| gpu_list(&Value::String(v)))
+        .unwrap_or_default()
+}
+
+/// GPUs a candidate needs: the explicit count, else tp x pp x dp from its flags (any spelling).
+fn need(flags: &FlagMap, explicit: Option<u64>) -> usize {
+    if let Some(count) = explicit {
+        return count.max(1) as usize;
+    }
+    let size = |keys: &[&str]| {
+        keys.iter()
+            .find_map(|k| flags.get(*k))
+            .and_then(|v| v.as_u64().or_else(|| scalar_text(v).parse().ok()))
+            .unwrap_or(1)
+            .max(1)
+    };
+    let tp = size(&["tp_size", "tensor_parallel_size"]);
+    let pp = size(&["pp_size", "pipeline_parallel_size"]);
+    let dp = size(&["dp_size", "data_parallel_size"]);
+    (tp * pp * dp) as usize
+}

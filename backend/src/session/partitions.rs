@@ -1,0 +1,365 @@
+//! The base stage on disjoint GPU sets of this machine (`executor: {kind: partitions}`): as many
+//! candidates at once as their GPU needs fit, each in an `autobench worker` process of its own
+//! (its own `CUDA_VISIBLE_DEVICES`, ports, load generator and, when the machine has the cores,
+//! its own CPU cores), in candidate order; a candidate that needs more GPUs than are free waits.
+//! Before a candidate starts on GPUs, their memory must be back near what it was at the start of
+//! the run (`nvidia-smi`); a GPU that does not come back in time stops the run, naming what holds
+//! it. The workers' trials are read into the run as they land (every half second), so results,
+//! events and resume are the same as a sequential run's; SIGINT/SIGTERM stop every worker (each
+//! takes its server down) before the partial results are written.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
+use tokio::time::Instant;
+
+use shared::events::RunEvent;
+use shared::record::{Stage, TrialRecord};
+use shared::run_dir::RunDir;
+
+use super::Ctx;
+use super::scenario::ScenarioState;
+use super::worker::worker_dir;
+use crate::config::Partitions;
+
+/// How often the workers' files are read.
+const POLL: Duration = Duration::from_millis(500);
+
+/// How long a worker has to stop after SIGTERM before it is killed.
+const WORKER_GRACE: Duration = Duration::from_secs(30);
+
+/// One running worker.
+struct Worker {
+    index: usize,
+    gpus: Vec<String>,
+    cores: Option<Vec<usize>>,
+    child: tokio::process::Child,
+    /// Records read so far, per scenario.
+    seen: Vec<usize>,
+}
+
+/// Runs every base candidate through workers on `partitions`.
+pub(super) async fn run_base_stage(
+    ctx: &mut Ctx<'_>,
+    scenarios: &mut [ScenarioState],
+    partitions: &Partitions,
+) -> anyhow::Result<()> {
+    // Trials of an earlier orchestrator that it did not read in before it stopped.
+    for index in 0..partitions.needs.len() {
+        ingest(ctx, scenarios, index, &mut vec![0; scenarios.len()])?;
+    }
+    let baseline = crate::gpus::memory_used().await;
+    if baseline.is_none() {
+        ctx.report(RunEvent::Notice {
+            text: "warning: nvidia-smi is not available: candidates start on GPUs without checking that their memory came back".into(),
+        });
+    }
+    let slots = most_at_once(partitions);
+    let core_sets = core_sets(slots);
+    let mut free: Vec<String> = partitions.gpus.clone();
+    let mut free_cores: Vec<Vec<usize>> = core_sets.clone().unwrap_or_default();
+    let mut running: Vec<Worker> = Vec::new();
+    let mut next = 0;
+    loop {
+        while ctx.stop.is_none() && next < partitions.needs.len() {
+            let need = partitions.needs[next];
+            if free.len() < need {
+                break;
+            }
+            let gpus: Vec<String> = free.drain(..need).collect();
+            if let Some(baseline) = &baseline {
+                wait_for_memory(ctx, &gpus, baseline, partitions).await?;
+            }
+            let cores = core_sets.as_ref().and_then(|_| free_cores.pop());
+            running.push(spawn(ctx, next, gpus, cores)?);
+            next += 1;
+        }
+        if running.is_empty() {
+            break;
+        }
+        tokio::select! {
+            () = tokio::time::sleep(POLL) => {}
+            () = crate::cancel::cancelled(&mut ctx.cancel) => {
+                ctx.interrupted();
+            }
+        }
+        if ctx.stop.is_some() {
+            stop_all(&mut running).await;
+        }
+        let mut still = Vec::new();
+        for mut worker in running {
+            ingest(ctx, scenarios, worker.index, &mut worker.seen)?;
+            match worker.child.try_wait() {
+                Ok(Some(status)) => {
+                    ingest(ctx, scenarios, worker.index, &mut worker.seen)?;
+                    free.append(&mut worker.gpus);
+                    free_cores.extend(worker.cores.take());
+                    finished(ctx, worker.index, status.success());
+                }
+                _ => still.push(worker),
+            }
+        }
+        running = still;
+    }
+    Ok(())
+}
+
+/// The most candidates that can run at once (for sharing out the cores).
+fn most_at_once(partitions: &Partitions) -> usize {
+    let smallest = partitions.needs.iter().copied().min().unwrap_or(1).max(1);
+    (partitions.gpus.len() / smallest).clamp(1, partitions.needs.len().max(1))
+}
+
+/// Disjoint core sets, one per worker, when the machine has at least two cores per worker (a
+/// load generator and its server's CPU side); `None` otherwise (the client self-check then
+/// catches a starved load generator, and its trial is measured again).
+fn core_sets(slots: usize) -> Option<Vec<Vec<usize>>> {
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    if slots < 2 || cores < 2 * slots {
+        return None;
+    }
+    let per = cores / slots;
+    Some(
+        (0..slots)
+            .map(|slot| (slot * per..(slot + 1) * per).collect())
+            .collect(),
+    )
+}
+
+/// Waits until every GPU of `gpus` is back within the margin of its start-of-run use; an error
+/// naming what holds it when it is not back in time.
+async fn wait_for_memory(
+    ctx: &mut Ctx<'_>,
+    gpus: &[String],
+    baseline: &BTreeMap<String, f64>,
+    partitions: &Partitions,
+) -> anyhow::Result<()> {
+    let deadline = Instant::now() + partitions.memory_timeout;
+    let mut noted = false;
+    loop {
+        let Some(used) = crate::gpus::memory_used().await else {
+            return Ok(());
+        };
+        let high = crate::gpus::above_baseline(&used, baseline, gpus, partitions.memory_margin_mib);
+        if high.is_empty() {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            let holders = crate::gpus::processes_on(gpus).await;
+            let list: Vec<String> = high
+                .iter()
+                .map(|(gpu, mib)| format!("GPU {gpu} holds {mib:.0} MiB more than at the start"))
+                .collect();
+            anyhow::bail!(
+                "{} after {:.0} s{}; free it (or raise executor.gpu_memory_timeout_sec) and resume",
+                list.join(", "),
+                partitions.memory_timeout.as_secs_f64(),
+                if holders.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", holders.join("; "))
+                }
+            );
+        }
+        if !noted {
+            ctx.report(RunEvent::Notice {
+                text: format!(
+                    "waiting for GPU(s) {} to give their memory back before the next candidate starts",
+                    gpus.join(",")
+                ),
+            });
+            noted = true;
+        }
+        tokio::select! {
+            () = tokio::time::sleep(Duration::from_secs(1)) => {}
+            () = crate::cancel::cancelled(&mut ctx.cancel) => {
+                ctx.interrupted();
+                return Ok(());
+            }
+        }
+    }
+}
+
+/// Starts candidate `index`'s worker on `gpus`.
+fn spawn(
+    ctx: &mut Ctx<'_>,
+    index: usize,
+    gpus: Vec<String>,
+    cores: Option<Vec<usize>>,
+) -> anyhow::Result<Worker> {
+    let cfg = ctx.cfg;
+    let dir = worker_dir(&cfg.output_dir, index);
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let log = std::fs::File::create(dir.join("worker.log"))
+        .with_context(|| format!("cannot create {}", dir.join("worker.log").display()))?;
+    let budget = ctx.deadline.saturating_duration_since(Instant::now());
+    let mut command = tokio::process::Command::new(crate::config::current_exe());
+    command
+        .arg("worker")
+        .arg("--config")
+        .arg(&cfg.config_path)
+        .arg("--paths-from")
+        .arg(if cfg.paths_base.as_os_str().is_empty() {
+            std::path::Path::new(".")
+        } else {
+            cfg.paths_base.as_path()
+        })
+        .arg("--run-dir")
+        .arg(&cfg.output_dir)
+        .args(["--candidate", &index.to_string(), "--gpus", &gpus.join(",")])
+        .args(["--budget-s", &format!("{:.3}", budget.as_secs_f64())]);
+    if let crate::config::KeyMap::Neutral(framework) = cfg.keys {
+        command.args(["--framework", framework]);
+    }
+    command
+        .stdin(std::process::Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .process_group(0)
+        .kill_on_drop(true);
+    let pin = cores.clone();
+    #[expect(
+        unsafe_code,
+        reason = "pre_exec is unsafe; the closure only calls async-signal-safe prctl and sched_setaffinity"
+    )]
+    // SAFETY: between fork and exec only async-signal-safe calls are made.
+    unsafe {
+        command.pre_exec(move || {
+            nix::sys::prctl::set_pdeathsig(Signal::SIGTERM).map_err(std::io::Error::from)?;
+            if let Some(cores) = &pin {
+                let mut set = nix::sched::CpuSet::new();
+                for core in cores {
+                    let _ = set.set(*core);
+                }
+                let _ = nix::sched::sched_setaffinity(Pid::from_raw(0), &set);
+            }
+            Ok(())
+        });
+    }
+    let child = command
+        .spawn()
+        .with_context(|| format!("cannot start the worker of candidate {index}"))?;
+    ctx.report(RunEvent::CandidateLaunching {
+        stage: Stage::Base,
+        candidate: index,
+        command: format!(
+            "worker pid {} on GPU(s) {}{}: {}",
+            child.id().unwrap_or_default(),
+            gpus.join(","),
+            cores
+                .as_ref()
+                .map(|c| format!(", cores {}-{}", c[0], c[c.len() - 1]))
+                .unwrap_or_default(),
+            crate::results::command::render(&cfg.server, &cfg.candidates.candidates[index])
+                .replace(" \\\n  ", " ")
+        ),
+    });
+    Ok(Worker {
+        index,
+        gpus,
+        cores,
+        child,
+        seen: Vec::new(),
+    })
+}
+
+/// SIGTERM to every worker's group, then SIGKILL to any still there after the grace.
+async fn stop_all(running: &mut [Worker]) {
+    for worker in running.iter() {
+        if let Some(pid) = worker.child.id().and_then(|p| i32::try_from(p).ok()) {
+            let _ = killpg(Pid::from_raw(pid), Signal::SIGTERM);
+        }
+    }
+    let deadline = Instant::now() + WORKER_GRACE;
+    for worker in running.iter_mut() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if tokio::time::timeout(left, worker.child.wait())
+            .await
+            .is_err()
+        {
+            if let Some(pid) = worker.child.id().and_then(|p| i32::try_from(p).ok()) {
+                let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
+            }
+            let _ = worker.child.wait().await;
+        }
+    }
+}
+
+/// A worker ended: done, or failed (its log says why).
+fn finished(ctx: &Ctx<'_>, index: usize, success: bool) {
+    if !success && ctx.stop.is_none() {
+        ctx.report(RunEvent::Notice {
+            text: format!(
+                "warning: the worker of candidate {index} ended with an error; see {}",
+                worker_dir(&ctx.cfg.output_dir, index)
+                    .join("worker.log")
+                    .display()
+            ),
+        });
+    }
+    ctx.report(RunEvent::CandidateDone {
+        stage: Stage::Base,
+        candidate: index,
+    });
+}
+
+/// Reads the worker's new trials into the run: appended to the run's live results, reported,
+/// and the scenario's files rewritten. A trial the run already holds is not taken twice.
+fn ingest(
+    ctx: &Ctx<'_>,
+    scenarios: &mut [ScenarioState],
+    index: usize,
+    seen: &mut Vec<usize>,
+) -> anyhow::Result<()> {
+    seen.resize(scenarios.len(), 0);
+    let own = RunDir::new(worker_dir(&ctx.cfg.output_dir, index));
+    let single = scenarios.len() == 1;
+    for (slot, state) in scenarios.iter_mut().enumerate() {
+        let path = own.scenario(&state.scenario.slug, single).live_results();
+        let records = complete_records(&path);
+        let mut changed = false;
+        for record in records.into_iter().skip(seen[slot]) {
+            seen[slot] += 1;
+            if held(state, &record) {
+                continue;
+            }
+            state.push_new(record.clone())?;
+            ctx.report(RunEvent::TrialFinished {
+                record: Box::new(record),
+            });
+            changed = true;
+        }
+        if changed {
+            state.write_outputs(ctx.cfg, None)?;
+        }
+    }
+    Ok(())
+}
+
+/// Whether the run already holds this trial: a record with its key, unless that one is a launch
+/// failure the worker has since retried with a measurement.
+fn held(state: &ScenarioState, record: &TrialRecord) -> bool {
+    state.records.iter().any(|r| {
+        r.trial_key == record.trial_key && (!r.is_launch_failure() || record.is_launch_failure())
+    })
+}
+
+/// The records of a file another process is appending to: complete lines only.
+fn complete_records(path: &PathBuf) -> Vec<TrialRecord> {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return Vec::new();
+    };
+    let complete = match text.rfind('\n') {
+        Some(end) => &text[..=end],
+        None => "",
+    };
+    complete
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}

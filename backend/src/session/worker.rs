@@ -1,0 +1,134 @@
+//! `autobench worker`: one candidate's whole base-stage search in a process of its own, on the
+//! GPUs the orchestrator gave it ([`super::partitions`]). It measures exactly as a sequential run
+//! does (the same [`super::candidate::run_candidate`]), replays what the run already holds, and
+//! writes its trials to `<run>/workers/cand-<i>/` (its own live results, events, progress log and
+//! server logs), which the orchestrator reads into the run. Nothing is shared for writing, so
+//! several workers never interleave in one file.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use tokio::time::Instant;
+
+use shared::record::Stage;
+use shared::run_dir::RunDir;
+
+use super::candidate::{self, Walks};
+use super::scenario::ScenarioState;
+use super::{Ctx, prepare};
+use crate::cancel::CancelReceiver;
+use crate::config::RunConfig;
+use crate::loadgen;
+use crate::reporter::Reporter;
+
+/// The folder of candidate `index`'s worker in `run`.
+pub(crate) fn worker_dir(run: &Path, index: usize) -> PathBuf {
+    run.join("workers").join(format!("cand-{index}"))
+}
+
+/// Runs candidate `index`'s base-stage walks, on `gpus`, until done or cancelled; `budget` is
+/// what is left of the run's time budget.
+pub(crate) async fn run(
+    cfg: &RunConfig,
+    index: usize,
+    gpus: &str,
+    budget: Duration,
+    reporter: &dyn Reporter,
+    cancel: CancelReceiver,
+) -> anyhow::Result<()> {
+    let flags = cfg
+        .candidates
+        .candidates
+        .get(index)
+        .with_context(|| format!("the config has no candidate {index}"))?
+        .clone();
+    let mut cfg = cfg.clone();
+    cfg.server
+        .env
+        .retain(|(key, _)| key != "CUDA_VISIBLE_DEVICES");
+    cfg.server
+        .env
+        .push(("CUDA_VISIBLE_DEVICES".into(), gpus.to_string()));
+    let run_dir = RunDir::new(&cfg.output_dir);
+    let own = RunDir::new(worker_dir(&cfg.output_dir, index));
+    prepare::create_dir(own.root())?;
+    let mut scenarios = scenarios(&cfg, &run_dir, &own, index).await?;
+    let deadline = Instant::now() + budget;
+    let mut ctx = Ctx {
+        cfg: &cfg,
+        reporter,
+        run_dir: own,
+        cancel: crate::cancel::with_deadline(cancel.clone(), deadline),
+        signal: cancel,
+        deadline,
+        stop: None,
+        server_logs: Vec::new(),
+        client: loadgen::http_client(),
+    };
+    candidate::run_candidate(
+        &mut ctx,
+        &mut scenarios,
+        Stage::Base,
+        index,
+        &flags,
+        Walks::All,
+    )
+    .await?;
+    if ctx.stop.is_some() {
+        anyhow::bail!(
+            "the worker of candidate {index} stopped early (a signal or the time budget)"
+        );
+    }
+    Ok(())
+}
+
+/// Every scenario as the run prepared it (the same rows, generated again: they are
+/// deterministic, and their fingerprint must match the run's), with the run's records and this
+/// worker's own so far, writing to the worker's folder.
+async fn scenarios(
+    cfg: &RunConfig,
+    run_dir: &RunDir,
+    own: &RunDir,
+    candidate: usize,
+) -> anyhow::Result<Vec<ScenarioState>> {
+    let stored_meta = super::meta::load(run_dir)?.context(
+        "the run folder has no run_meta.json: a worker runs inside a run the orchestrator started",
+    )?;
+    let single = cfg.scenarios.len() == 1;
+    let mut states = Vec::new();
+    for (index, scenario) in cfg.scenarios.iter().enumerate() {
+        let rows = crate::dataset::prepare(&cfg.dataset, scenario, index, &cfg.benchmark.tokenizer)
+            .await?;
+        let shared_dir = run_dir.scenario(&scenario.slug, single);
+        let dir = own.scenario(&scenario.slug, single);
+        prepare::create_dir(dir.dir())?;
+        crate::dataset::write_prepared(&dir.prepared_dataset(), &rows)?;
+        let fingerprint = crate::dataset::fingerprint(&dir.prepared_dataset())?;
+        if stored_meta.datasets.get(&scenario.slug) != Some(&fingerprint) {
+            anyhow::bail!(
+                "scenario `{}`: the worker prepared other rows than the run measured with (the dataset source or tokenizer changed under it)",
+                scenario.name
+            );
+        }
+        let backend = prepare::request_backend(cfg, &rows)?;
+        let mut records = prepare::resumed_records(cfg, &shared_dir.live_results(), false)?;
+        for record in prepare::resumed_records(cfg, &dir.live_results(), false)? {
+            records.retain(|r| r.trial_key != record.trial_key);
+            records.push(record);
+        }
+        let mut state = ScenarioState::new(scenario.clone(), dir, rows, backend, records);
+        // Other candidates' passing rates so far: the incumbent this worker probes at.
+        let passing: Vec<_> = state
+            .records
+            .iter()
+            .filter(|r| r.stage == Stage::Base && r.candidate_id != candidate)
+            .cloned()
+            .collect();
+        for record in &passing {
+            state.note_incumbent(record);
+        }
+        states.push(state);
+    }
+    Ok(states)
+}
