@@ -90,8 +90,11 @@ pub enum Command {
         #[arg(long)]
         run_dir: PathBuf,
         /// The candidate's index.
-        #[arg(long)]
-        candidate: usize,
+        #[arg(long, required_unless_present = "finish")]
+        candidate: Option<usize>,
+        /// Run the confirmation and speculative stages instead (after the base stage).
+        #[arg(long, conflicts_with = "candidate")]
+        finish: bool,
         /// Its GPUs (`CUDA_VISIBLE_DEVICES`).
         #[arg(long)]
         gpus: String,
@@ -168,6 +171,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             paths_from,
             run_dir,
             candidate,
+            finish,
             gpus,
             budget_s,
             framework,
@@ -176,7 +180,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 config: &config,
                 paths_from: paths_from.as_deref(),
                 run_dir,
-                candidate,
+                candidate: candidate.filter(|_| !finish),
                 gpus: &gpus,
                 budget_s,
                 framework: framework.as_deref(),

@@ -196,7 +196,8 @@ pub(crate) struct WorkerArgs<'a> {
     pub config: &'a Path,
     pub paths_from: Option<&'a Path>,
     pub run_dir: PathBuf,
-    pub candidate: usize,
+    /// `None`: the confirmation and speculative stages.
+    pub candidate: Option<usize>,
     pub gpus: &'a str,
     pub budget_s: f64,
     pub framework: Option<&'a str>,
@@ -215,7 +216,10 @@ pub(crate) async fn worker(args: WorkerArgs<'_>) -> anyhow::Result<ExitCode> {
         .context("the config has no such framework section")?;
     cfg.output_dir = args.run_dir;
     crate::launcher::registry::install_panic_hook();
-    let own = RunDir::new(session::worker::worker_dir(&cfg.output_dir, args.candidate));
+    let own = RunDir::new(match args.candidate {
+        Some(index) => session::worker::worker_dir(&cfg.output_dir, index),
+        None => session::worker::finish_dir(&cfg.output_dir),
+    });
     std::fs::create_dir_all(own.root())?;
     let events = EventLog::open(&own.events())?;
     let progress = Progress::new(&own.progress_log(), ConsoleMode::Quiet);
@@ -223,15 +227,12 @@ pub(crate) async fn worker(args: WorkerArgs<'_>) -> anyhow::Result<ExitCode> {
     let (cancel_tx, cancel_rx) = crate::cancel::channel();
     let signals = tokio::spawn(crate::stop_signals::forward(cancel_tx));
     let budget = std::time::Duration::from_secs_f64(args.budget_s.max(0.0));
-    let done = session::worker::run(
-        &cfg,
-        args.candidate,
-        args.gpus,
-        budget,
-        &reporter,
-        cancel_rx,
-    )
-    .await;
+    let done = match args.candidate {
+        Some(index) => {
+            session::worker::run(&cfg, index, args.gpus, budget, &reporter, cancel_rx).await
+        }
+        None => session::worker::run_finish(&cfg, args.gpus, budget, &reporter, cancel_rx).await,
+    };
     signals.abort();
     crate::launcher::registry::kill_all();
     done?;

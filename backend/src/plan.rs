@@ -84,6 +84,7 @@ pub(crate) fn json(cfg: &RunConfig) -> serde_json::Value {
             "wall_time_s": wall_s,
         },
         "speculative": cfg.speculative.is_some(),
+        "executor": cfg.executor,
         "warnings": warnings(cfg),
     })
 }
@@ -158,6 +159,7 @@ fn settings(cfg: &RunConfig, out: &mut String) {
         cfg.max_duration.as_secs_f64() / 3600.0,
         shared::budget::budget_text(cfg.max_duration.as_secs_f64() / 3600.0)
     );
+    let _ = writeln!(out, "executor: {}", executor_text(&cfg.executor));
     let _ = writeln!(out, "qps_plan: {}", cfg.benchmark.qps.describe());
     let _ = writeln!(
         out,
@@ -315,4 +317,34 @@ fn values(values: &[serde_json::Value]) -> String {
 
 fn human(seconds: f64) -> String {
     shared::budget::budget_text(seconds / 3600.0)
+}
+
+/// Where candidates run, in a line.
+fn executor_text(executor: &crate::config::ExecutorPlan) -> String {
+    use crate::config::ExecutorPlan;
+    match executor {
+        ExecutorPlan::Local => "local (one candidate at a time on this machine)".into(),
+        ExecutorPlan::Partitions(p) => format!(
+            "partitions: GPUs {} shared out, {} GPU(s) per candidate at most; a GPU's memory must be back within {:.0} MiB of its start-of-run use (waiting up to {:.0} s)",
+            p.gpus.join(","),
+            p.needs.iter().copied().max().unwrap_or(1),
+            p.memory_margin_mib,
+            p.memory_timeout.as_secs_f64()
+        ),
+        ExecutorPlan::Slurm(s) => format!(
+            "slurm: one job per candidate (--gres=gpu:{} at most, --time={} min{}{}), at most {} in flight, {} retries of a job that dies; the confirmation in one more job",
+            s.needs.iter().copied().max().unwrap_or(1),
+            s.time_limit_min,
+            s.partition
+                .as_ref()
+                .map(|p| format!(", --partition={p}"))
+                .unwrap_or_default(),
+            s.account
+                .as_ref()
+                .map(|a| format!(", --account={a}"))
+                .unwrap_or_default(),
+            s.max_jobs,
+            s.retries
+        ),
+    }
 }

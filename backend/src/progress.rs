@@ -164,6 +164,12 @@ pub(crate) fn render(event: &RunEvent) -> Option<String> {
             plan.estimated_trials
         ),
         RunEvent::Notice { text } => text.clone(),
+        RunEvent::JobState {
+            candidate,
+            job,
+            state,
+            ..
+        } => format!("cand {candidate}: Slurm job {job} {state}"),
         RunEvent::ScenarioPrepared {
             scenario,
             dataset_file,

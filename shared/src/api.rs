@@ -127,6 +127,9 @@ pub struct CandidateState {
     /// Its launch command (secrets redacted), once launched.
     #[serde(default)]
     pub command: Option<String>,
+    /// Its Slurm job and where it stands (`executor: slurm`).
+    #[serde(default)]
+    pub job: Option<String>,
 }
 
 /// One scenario of the run page.

@@ -185,6 +185,18 @@ pub enum RunEvent {
         /// Candidate index.
         candidate: usize,
     },
+    /// Where a candidate's Slurm job stands (`executor: slurm`): `PENDING (Resources)`,
+    /// `RUNNING on node1`, `COMPLETED (done)`.
+    JobState {
+        /// Stage.
+        stage: Stage,
+        /// Candidate index.
+        candidate: usize,
+        /// The Slurm job id.
+        job: String,
+        /// Its state, with Slurm's reason or node.
+        state: String,
+    },
     /// The time budget ran out.
     BudgetReached {
         /// The budget in hours.
@@ -358,6 +370,16 @@ impl RunView {
                 self.partial = Some(error.clone());
                 self.settle_candidates();
             }
+            RunEvent::JobState {
+                stage,
+                candidate,
+                job,
+                state,
+            } => {
+                if let Some(c) = self.find_mut(*stage, *candidate) {
+                    c.job = Some(format!("Slurm job {job}: {state}"));
+                }
+            }
             RunEvent::Notice { .. } | RunEvent::ScenarioPrepared { .. } => {}
         }
     }
@@ -435,6 +457,7 @@ impl RunView {
                 phase,
                 label: format!("cand {id}"),
                 command: None,
+                job: None,
             }),
         }
     }

@@ -20,3 +20,4 @@ mod plan;
 mod report;
 mod run_e2e;
 mod signals;
+mod slurm;

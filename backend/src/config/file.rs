@@ -56,6 +56,24 @@ pub(crate) struct ExecutorSection {
     /// How long to wait for a GPU's memory to come back before giving up.
     #[serde(default)]
     pub gpu_memory_timeout_sec: Option<f64>,
+    /// Slurm partition (`sbatch --partition`).
+    #[serde(default)]
+    pub partition: Option<String>,
+    /// Slurm account (`sbatch --account`).
+    #[serde(default)]
+    pub account: Option<String>,
+    /// Each candidate's job time limit, minutes.
+    #[serde(default)]
+    pub time_limit_min: Option<u64>,
+    /// More `sbatch` arguments.
+    #[serde(default)]
+    pub sbatch_args: Vec<String>,
+    /// Most jobs in flight at once.
+    #[serde(default)]
+    pub max_jobs: Option<usize>,
+    /// How many times a job that died (node failure, time limit, preemption) is submitted again.
+    #[serde(default)]
+    pub retries: Option<u32>,
 }
 
 fn yes() -> bool {

@@ -22,7 +22,8 @@ pub(crate) use file::Framework;
 pub(crate) use framework::launch_args;
 pub(crate) use kinds::value_parser;
 pub(crate) use plan::{
-    DatasetPlan, ExecutorPlan, KeyMap, Partitions, RunConfig, Scenario, ServerPlan, SpeculativePlan,
+    DatasetPlan, ExecutorPlan, KeyMap, Partitions, RunConfig, Scenario, ServerPlan, SlurmPlan,
+    SpeculativePlan,
 };
 pub(crate) use resolve::{current_exe, resolve};
 pub(crate) use shared::kinds::{ApiBackend, DatasetKind};

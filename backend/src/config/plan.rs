@@ -198,6 +198,27 @@ pub(crate) enum ExecutorPlan {
     Local,
     /// Several at once on disjoint sets of this machine's GPUs.
     Partitions(Partitions),
+    /// One Slurm job per candidate.
+    Slurm(SlurmPlan),
+}
+
+/// `executor: {kind: slurm}`.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub(crate) struct SlurmPlan {
+    /// `--partition`.
+    pub partition: Option<String>,
+    /// `--account`.
+    pub account: Option<String>,
+    /// Each job's time limit, minutes.
+    pub time_limit_min: u64,
+    /// More `sbatch` arguments.
+    pub sbatch_args: Vec<String>,
+    /// Most jobs in flight.
+    pub max_jobs: usize,
+    /// GPUs each candidate's job asks for, by candidate index.
+    pub needs: Vec<usize>,
+    /// Resubmissions of a job that died.
+    pub retries: u32,
 }
 
 /// The GPUs shared out among candidates running at once.

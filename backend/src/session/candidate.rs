@@ -60,12 +60,45 @@ pub(super) async fn run_candidate(
     flags: &FlagMap,
     walks: Walks,
 ) -> anyhow::Result<()> {
+    run_walks(ctx, scenarios, stage, index, flags, walks, None).await
+}
+
+/// Records a base candidate that could not be run elsewhere (its Slurm job kept dying): every
+/// walk step not measured yet gets `failure`'s cause, as a launch failure would.
+pub(super) async fn record_failed(
+    ctx: &mut Ctx<'_>,
+    scenarios: &mut [ScenarioState],
+    index: usize,
+    flags: &FlagMap,
+    failure: TrialRecord,
+) -> anyhow::Result<()> {
+    run_walks(
+        ctx,
+        scenarios,
+        Stage::Base,
+        index,
+        flags,
+        Walks::All,
+        Some(failure),
+    )
+    .await
+}
+
+async fn run_walks(
+    ctx: &mut Ctx<'_>,
+    scenarios: &mut [ScenarioState],
+    stage: Stage,
+    index: usize,
+    flags: &FlagMap,
+    walks: Walks,
+    dead: Option<TrialRecord>,
+) -> anyhow::Result<()> {
     let mut cand = Candidate {
         stage,
         index,
         flags,
         live: None,
-        dead: None,
+        dead,
     };
     let configured = ctx.cfg.benchmark.qps.clone();
     let plans: Vec<(usize, Option<u64>, QpsPlan)> = match walks {

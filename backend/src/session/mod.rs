@@ -16,6 +16,7 @@ mod partitions;
 mod prepare;
 mod scenario;
 mod server;
+mod slurm;
 mod speculative;
 mod trial;
 pub(crate) mod worker;
@@ -137,6 +138,8 @@ struct Ctx<'a> {
     stop: Option<Stop>,
     server_logs: Vec<PathBuf>,
     client: reqwest::Client,
+    /// Whether servers may be launched on this machine (not by a Slurm run's orchestrator).
+    local_launches: bool,
 }
 
 impl Ctx<'_> {
@@ -206,14 +209,27 @@ pub(crate) async fn run(
         stop: None,
         server_logs: Vec::new(),
         client: loadgen::http_client(),
+        local_launches: true,
     };
     ctx.report(RunEvent::StageStarted {
         stage: Stage::Base,
         scenario: None,
         candidates: plan(cfg).candidates,
     });
-    if let crate::config::ExecutorPlan::Partitions(partitions) = &cfg.executor {
-        partitions::run_base_stage(&mut ctx, &mut scenarios, partitions).await?;
+    let mut finishing = true;
+    match &cfg.executor {
+        crate::config::ExecutorPlan::Partitions(plan) => {
+            partitions::run_base_stage(&mut ctx, &mut scenarios, plan).await?;
+        }
+        crate::config::ExecutorPlan::Slurm(plan) => {
+            slurm::run_base_stage(&mut ctx, &mut scenarios, plan).await?;
+            // The confirmation and speculative stages run in one more job; here they are
+            // replayed from what it measured.
+            finishing =
+                ctx.stop.is_none() && slurm::run_finish_job(&mut ctx, &mut scenarios, plan).await?;
+            ctx.local_launches = false;
+        }
+        crate::config::ExecutorPlan::Local => {}
     }
     let sequential = cfg.executor == crate::config::ExecutorPlan::Local;
     for (index, flags) in cfg.candidates.candidates.iter().enumerate() {
@@ -235,6 +251,16 @@ pub(crate) async fn run(
             });
             ctx.stop = Some(Stop::SameLaunchFailure(cause));
         }
+    }
+    if !finishing {
+        let skipped =
+            "skipped: the Slurm job of the confirmation and speculative stages did not complete";
+        ctx.report(RunEvent::Notice {
+            text: format!(
+                "warning: confirmation {skipped}; the answer is the search's, unconfirmed"
+            ),
+        });
+        return finish::finish(ctx, scenarios, Some(skipped.into()));
     }
     confirm::run_stage(&mut ctx, &mut scenarios).await?;
     let speculative = speculative::run_stage(&mut ctx, &mut scenarios).await?;

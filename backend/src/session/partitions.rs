@@ -66,6 +66,10 @@ pub(super) async fn run_base_stage(
     let mut next = 0;
     loop {
         while ctx.stop.is_none() && next < partitions.needs.len() {
+            if done_marker(ctx.cfg, next).exists() {
+                next += 1;
+                continue;
+            }
             let need = partitions.needs[next];
             if free.len() < need {
                 break;
@@ -106,6 +110,12 @@ pub(super) async fn run_base_stage(
         running = still;
     }
     Ok(())
+}
+
+/// The file a worker leaves when its candidate's search is complete (a resume does not start it
+/// again).
+pub(super) fn done_marker(cfg: &crate::config::RunConfig, index: usize) -> PathBuf {
+    worker_dir(&cfg.output_dir, index).join("done")
 }
 
 /// The most candidates that can run at once (for sharing out the cores).
@@ -290,7 +300,7 @@ async fn stop_all(running: &mut [Worker]) {
 }
 
 /// A worker ended: done, or failed (its log says why).
-fn finished(ctx: &Ctx<'_>, index: usize, success: bool) {
+pub(super) fn finished(ctx: &Ctx<'_>, index: usize, success: bool) {
     if !success && ctx.stop.is_none() {
         ctx.report(RunEvent::Notice {
             text: format!(
@@ -309,14 +319,29 @@ fn finished(ctx: &Ctx<'_>, index: usize, success: bool) {
 
 /// Reads the worker's new trials into the run: appended to the run's live results, reported,
 /// and the scenario's files rewritten. A trial the run already holds is not taken twice.
-fn ingest(
+pub(super) fn ingest(
     ctx: &Ctx<'_>,
     scenarios: &mut [ScenarioState],
     index: usize,
     seen: &mut Vec<usize>,
 ) -> anyhow::Result<()> {
+    ingest_from(
+        ctx,
+        scenarios,
+        &worker_dir(&ctx.cfg.output_dir, index),
+        seen,
+    )
+}
+
+/// [`ingest`] from any worker folder.
+pub(super) fn ingest_from(
+    ctx: &Ctx<'_>,
+    scenarios: &mut [ScenarioState],
+    folder: &std::path::Path,
+    seen: &mut Vec<usize>,
+) -> anyhow::Result<()> {
     seen.resize(scenarios.len(), 0);
-    let own = RunDir::new(worker_dir(&ctx.cfg.output_dir, index));
+    let own = RunDir::new(folder);
     let single = scenarios.len() == 1;
     for (slot, state) in scenarios.iter_mut().enumerate() {
         let path = own.scenario(&state.scenario.slug, single).live_results();
@@ -328,6 +353,10 @@ fn ingest(
                 continue;
             }
             state.push_new(record.clone())?;
+            // A later walk of this run (the confirmation, a failed job's record) replays it.
+            state
+                .stored
+                .insert(record.trial_key.clone(), record.clone());
             ctx.report(RunEvent::TrialFinished {
                 record: Box::new(record),
             });

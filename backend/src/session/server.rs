@@ -103,6 +103,15 @@ async fn launch(
     flags: &FlagMap,
 ) -> Result<Live, LaunchError> {
     let cfg = ctx.cfg;
+    if !ctx.local_launches {
+        // The orchestrator of a Slurm run replays what its jobs measured; it has no GPUs.
+        return Err(LaunchError::Spawn {
+            program: cfg.server.command.first().cloned().unwrap_or_default(),
+            source: std::io::Error::other(
+                "not measured: the Slurm job that should have measured this did not",
+            ),
+        });
+    }
     let port = pick_port(cfg)?;
     let flags = with_host_port(cfg, flags, Some(port));
     let mut argv = cfg.server.command.clone();

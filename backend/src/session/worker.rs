@@ -27,6 +27,60 @@ pub(crate) fn worker_dir(run: &Path, index: usize) -> PathBuf {
     run.join("workers").join(format!("cand-{index}"))
 }
 
+/// The folder of the worker that runs the confirmation and speculative stages (Slurm).
+pub(crate) fn finish_dir(run: &Path) -> PathBuf {
+    run.join("workers").join("finish")
+}
+
+/// The confirmation and speculative stages on this node, after the base stage ran in other
+/// workers: the run's records say what to confirm, exactly as the orchestrator will when it
+/// replays this worker's trials.
+pub(crate) async fn run_finish(
+    cfg: &RunConfig,
+    gpus: &str,
+    budget: Duration,
+    reporter: &dyn Reporter,
+    cancel: CancelReceiver,
+) -> anyhow::Result<()> {
+    let mut cfg = cfg.clone();
+    if !gpus.is_empty() {
+        cfg.server
+            .env
+            .retain(|(key, _)| key != "CUDA_VISIBLE_DEVICES");
+        cfg.server
+            .env
+            .push(("CUDA_VISIBLE_DEVICES".into(), gpus.to_string()));
+    }
+    let run_dir = RunDir::new(&cfg.output_dir);
+    let own = RunDir::new(finish_dir(&cfg.output_dir));
+    prepare::create_dir(own.root())?;
+    let mut scenarios = scenarios(&cfg, &run_dir, &own, usize::MAX).await?;
+    for state in &mut scenarios {
+        state.incumbent.clear();
+    }
+    let deadline = Instant::now() + budget;
+    let mut ctx = Ctx {
+        cfg: &cfg,
+        reporter,
+        run_dir: own,
+        cancel: crate::cancel::with_deadline(cancel.clone(), deadline),
+        signal: cancel,
+        deadline,
+        stop: None,
+        server_logs: Vec::new(),
+        client: loadgen::http_client(),
+        local_launches: true,
+    };
+    super::confirm::run_stage(&mut ctx, &mut scenarios).await?;
+    super::speculative::run_stage(&mut ctx, &mut scenarios).await?;
+    if ctx.stop.is_some() {
+        anyhow::bail!("the finishing worker stopped early (a signal or the time budget)");
+    }
+    let done = finish_dir(&cfg.output_dir).join("done");
+    std::fs::write(&done, b"").with_context(|| format!("cannot write {}", done.display()))?;
+    Ok(())
+}
+
 /// Runs candidate `index`'s base-stage walks, on `gpus`, until done or cancelled; `budget` is
 /// what is left of the run's time budget.
 pub(crate) async fn run(
@@ -44,12 +98,15 @@ pub(crate) async fn run(
         .with_context(|| format!("the config has no candidate {index}"))?
         .clone();
     let mut cfg = cfg.clone();
-    cfg.server
-        .env
-        .retain(|(key, _)| key != "CUDA_VISIBLE_DEVICES");
-    cfg.server
-        .env
-        .push(("CUDA_VISIBLE_DEVICES".into(), gpus.to_string()));
+    // Under Slurm without GPUs allocated, the job's environment has none to give.
+    if !gpus.is_empty() {
+        cfg.server
+            .env
+            .retain(|(key, _)| key != "CUDA_VISIBLE_DEVICES");
+        cfg.server
+            .env
+            .push(("CUDA_VISIBLE_DEVICES".into(), gpus.to_string()));
+    }
     let run_dir = RunDir::new(&cfg.output_dir);
     let own = RunDir::new(worker_dir(&cfg.output_dir, index));
     prepare::create_dir(own.root())?;
@@ -65,6 +122,7 @@ pub(crate) async fn run(
         stop: None,
         server_logs: Vec::new(),
         client: loadgen::http_client(),
+        local_launches: true,
     };
     candidate::run_candidate(
         &mut ctx,
@@ -80,6 +138,8 @@ pub(crate) async fn run(
             "the worker of candidate {index} stopped early (a signal or the time budget)"
         );
     }
+    let done = worker_dir(&cfg.output_dir, index).join("done");
+    std::fs::write(&done, b"").with_context(|| format!("cannot write {}", done.display()))?;
     Ok(())
 }
 

@@ -189,6 +189,7 @@ fn RunBody(
                 <li class=format!("cand state-{}", phase_class(&c.phase)) title=c.command.clone().unwrap_or_default()>
                     <span class="cand-name">{format!("{} {} · {}", c.stage, c.id, c.label)}</span>
                     {format!(": {}", c.phase)}
+                    {c.job.clone().map(|job| view! { <span class="cand-job">{format!(" · {job}")}</span> })}
                 </li>
             }).collect_view()}
         </ul>

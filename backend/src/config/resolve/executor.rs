@@ -34,12 +34,96 @@ pub(super) fn resolve_executor(
             }
             Ok(ExecutorPlan::Local)
         }
-        "partitions" => partitions(ctx, raw, candidates).map(ExecutorPlan::Partitions),
+        "partitions" => {
+            only_for(ctx, raw, "partitions")?;
+            partitions(ctx, raw, candidates).map(ExecutorPlan::Partitions)
+        }
+        "slurm" => {
+            only_for(ctx, raw, "slurm")?;
+            slurm(ctx, raw, candidates).map(ExecutorPlan::Slurm)
+        }
         other => Err(ctx.error(
             &["executor", "kind"],
-            format!("`{other}` is not an executor; expected local or partitions"),
+            format!("`{other}` is not an executor; expected local, partitions or slurm"),
         )),
     }
+}
+
+/// Keys of one executor kind set under another are errors, not silently ignored.
+fn only_for(ctx: &Ctx, raw: &ConfigFile, kind: &str) -> Result<(), ConfigError> {
+    let section = &raw.executor;
+    let slurm_keys = [
+        ("partition", section.partition.is_some()),
+        ("account", section.account.is_some()),
+        ("time_limit_min", section.time_limit_min.is_some()),
+        ("sbatch_args", !section.sbatch_args.is_empty()),
+        ("max_jobs", section.max_jobs.is_some()),
+        ("retries", section.retries.is_some()),
+    ];
+    let local_keys = [
+        ("gpus", section.gpus.is_some()),
+        (
+            "gpu_memory_margin_mib",
+            section.gpu_memory_margin_mib.is_some(),
+        ),
+        (
+            "gpu_memory_timeout_sec",
+            section.gpu_memory_timeout_sec.is_some(),
+        ),
+    ];
+    let foreign: &[(&str, bool)] = if kind == "slurm" {
+        &local_keys
+    } else {
+        &slurm_keys
+    };
+    match foreign.iter().find(|(_, set)| *set) {
+        Some((key, _)) => Err(ctx.error(
+            &["executor", key],
+            format!("does not apply to `kind: {kind}`"),
+        )),
+        None => Ok(()),
+    }
+}
+
+/// The Slurm executor: one job per candidate, asking for its GPUs.
+fn slurm(
+    ctx: &Ctx,
+    raw: &ConfigFile,
+    candidates: &[FlagMap],
+) -> Result<crate::config::plan::SlurmPlan, ConfigError> {
+    let section = &raw.executor;
+    if raw.server.port.is_some() {
+        return Err(ctx.error(
+            &["server", "port"],
+            "candidates running at once need a port each: remove server.port (autobench picks free ones)",
+        ));
+    }
+    if !raw.server.launch {
+        return Err(ctx.error(
+            &["executor", "kind"],
+            "slurm launches servers in its jobs; it cannot use one that is already running (server.launch: false)",
+        ));
+    }
+    let time_limit_min = section.time_limit_min.unwrap_or(60);
+    if time_limit_min == 0 {
+        return Err(ctx.error(&["executor", "time_limit_min"], "must be at least 1 minute"));
+    }
+    let max_jobs = section.max_jobs.unwrap_or(4);
+    if max_jobs == 0 {
+        return Err(ctx.error(&["executor", "max_jobs"], "must be at least 1"));
+    }
+    Ok(crate::config::plan::SlurmPlan {
+        partition: section.partition.clone(),
+        account: section.account.clone(),
+        time_limit_min,
+        sbatch_args: section.sbatch_args.clone(),
+        max_jobs,
+        needs: candidates
+            .iter()
+            .map(|flags| need(flags, section.gpus_per_candidate))
+            .collect(),
+        retries: section.retries.unwrap_or(2),
+    })
 }
 
 fn partitions(

@@ -1,0 +1,493 @@
+//! The base stage on a Slurm cluster (`executor: {kind: slurm}`): one job per candidate asking for
+//! its GPUs (`--gres=gpu:N`, one node), running `autobench worker` on the allocated node, which
+//! launches the server there, drives it over loopback and writes its trials to the run folder
+//! (a filesystem the orchestrator and the nodes share). The orchestrator follows the jobs
+//! (`squeue`, then `scontrol show job` once a job has left the queue), reads the trials in as they
+//! land, and reports each job's state (pending with Slurm's reason, running on a node, done). A
+//! job that dies (node failure, time limit, preemption) is submitted again up to `retries` times,
+//! then its candidate is recorded as failed with Slurm's reason. SIGINT/SIGTERM cancel every job
+//! this run submitted, by job id, and nothing else; the ids are kept in
+//! `<run>/.autobench/slurm-jobs`, so a resume first cancels the jobs a killed orchestrator left.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context as _;
+
+use shared::events::RunEvent;
+use shared::record::{FailureKind, Stage, TrialRecord};
+
+use super::partitions::{done_marker, finished, ingest, ingest_from};
+use super::scenario::ScenarioState;
+use super::worker::{finish_dir, worker_dir};
+use super::{Ctx, candidate};
+use crate::config::SlurmPlan;
+
+/// How often the queue is read.
+const POLL: Duration = Duration::from_secs(1);
+
+/// What a job runs: one candidate's base stage, or the confirmation and speculative stages.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Task {
+    Candidate(usize),
+    Finish,
+}
+
+impl Task {
+    fn folder(self, run: &Path) -> PathBuf {
+        match self {
+            Task::Candidate(index) => worker_dir(run, index),
+            Task::Finish => finish_dir(run),
+        }
+    }
+
+    fn name(self) -> String {
+        match self {
+            Task::Candidate(index) => format!("cand {index}"),
+            Task::Finish => "confirmation".into(),
+        }
+    }
+}
+
+/// One submitted job.
+struct Job {
+    task: Task,
+    index: usize,
+    id: String,
+    attempt: u32,
+    /// The state last reported (`PENDING (Resources)`, `RUNNING on node1`).
+    shown: String,
+    seen: Vec<usize>,
+}
+
+/// Runs every base candidate as a Slurm job.
+pub(super) async fn run_base_stage(
+    ctx: &mut Ctx<'_>,
+    scenarios: &mut [ScenarioState],
+    plan: &SlurmPlan,
+) -> anyhow::Result<()> {
+    for index in 0..plan.needs.len() {
+        ingest(ctx, scenarios, index, &mut Vec::new())?;
+    }
+    cancel_leftovers(ctx).await;
+    let mut jobs: Vec<Job> = Vec::new();
+    let mut next = 0;
+    loop {
+        while ctx.stop.is_none() && next < plan.needs.len() && jobs.len() < plan.max_jobs {
+            if done_marker(ctx.cfg, next).exists() {
+                next += 1;
+                continue;
+            }
+            jobs.push(submit(ctx, Task::Candidate(next), plan, 0).await?);
+            next += 1;
+        }
+        if jobs.is_empty() {
+            break;
+        }
+        tokio::select! {
+            () = tokio::time::sleep(POLL) => {}
+            () = crate::cancel::cancelled(&mut ctx.cancel) => ctx.interrupted(),
+        }
+        if ctx.stop.is_some() {
+            cancel(&jobs.iter().map(|j| j.id.clone()).collect::<Vec<_>>()).await;
+            for job in &mut jobs {
+                ingest(ctx, scenarios, job.index, &mut job.seen)?;
+            }
+            break;
+        }
+        let queue = queue_states(&jobs).await;
+        let mut still = Vec::new();
+        for mut job in jobs {
+            ingest(ctx, scenarios, job.index, &mut job.seen)?;
+            if let Some(state) = queue.get(&job.id) {
+                show(ctx, &mut job, state.clone());
+                still.push(job);
+                continue;
+            }
+            let (state, reason) = final_state(&job.id).await;
+            ingest(ctx, scenarios, job.index, &mut job.seen)?;
+            if done_marker(ctx.cfg, job.index).exists() {
+                show(ctx, &mut job, format!("{state} (done)"));
+                finished(ctx, job.index, true);
+            } else if job.attempt < plan.retries {
+                ctx.report(RunEvent::Notice {
+                    text: format!(
+                        "{}: Slurm job {} ended {state}{}; submitting it again (attempt {} of {})",
+                        job.task.name(),
+                        job.id,
+                        reason_text(&reason),
+                        job.attempt + 2,
+                        plan.retries + 1
+                    ),
+                });
+                still.push(submit(ctx, job.task, plan, job.attempt + 1).await?);
+            } else {
+                let cause = format!(
+                    "Slurm job {} ended {state}{} ({} attempt(s)); see {}",
+                    job.id,
+                    reason_text(&reason),
+                    job.attempt + 1,
+                    worker_dir(&ctx.cfg.output_dir, job.index).display()
+                );
+                record_failure(ctx, scenarios, job.index, cause).await?;
+                finished(ctx, job.index, false);
+            }
+        }
+        jobs = still;
+    }
+    Ok(())
+}
+
+fn reason_text(reason: &str) -> String {
+    if reason.is_empty() || reason == "None" {
+        String::new()
+    } else {
+        format!(" ({reason})")
+    }
+}
+
+/// Reports a job's state when it changed.
+fn show(ctx: &Ctx<'_>, job: &mut Job, state: String) {
+    if state == job.shown {
+        return;
+    }
+    match job.task {
+        Task::Candidate(candidate) => ctx.report(RunEvent::JobState {
+            stage: Stage::Base,
+            candidate,
+            job: job.id.clone(),
+            state: state.clone(),
+        }),
+        Task::Finish => ctx.report(RunEvent::Notice {
+            text: format!("confirmation: Slurm job {} {state}", job.id),
+        }),
+    }
+    job.shown = state;
+}
+
+/// Writes the job script of candidate `index` and submits it; the id is kept for cancelling.
+async fn submit(
+    ctx: &mut Ctx<'_>,
+    task: Task,
+    plan: &SlurmPlan,
+    attempt: u32,
+) -> anyhow::Result<Job> {
+    let cfg = ctx.cfg;
+    let index = match task {
+        Task::Candidate(index) => index,
+        Task::Finish => 0,
+    };
+    let dir = std::path::absolute(task.folder(&cfg.output_dir))?;
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let script = dir.join("job.sh");
+    std::fs::write(&script, job_script(ctx, task, plan, &dir)?)
+        .with_context(|| format!("cannot write {}", script.display()))?;
+    let output = tokio::process::Command::new("sbatch")
+        .arg("--parsable")
+        .args(&plan.sbatch_args)
+        .arg(&script)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .await
+        .context("cannot run sbatch (is Slurm's client installed here?)")?;
+    if !output.status.success() {
+        anyhow::bail!(
+            "sbatch refused the job of {}: {}",
+            task.name(),
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
+    }
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let id = stdout
+        .trim()
+        .split(';')
+        .next()
+        .filter(|id| !id.is_empty() && id.chars().all(|c| c.is_ascii_digit() || c == '_'))
+        .with_context(|| format!("sbatch printed no job id: {stdout}"))?
+        .to_string();
+    remember(cfg, &id)?;
+    if task == Task::Finish {
+        ctx.report(RunEvent::Notice {
+            text: format!("confirmation: submitted as Slurm job {id}"),
+        });
+    } else {
+        ctx.report(RunEvent::CandidateLaunching {
+            stage: Stage::Base,
+            candidate: index,
+            command: format!(
+                "Slurm job {id}{}: {}",
+                if attempt > 0 {
+                    format!(" (attempt {})", attempt + 1)
+                } else {
+                    String::new()
+                },
+                crate::results::command::render(&cfg.server, &cfg.candidates.candidates[index])
+                    .replace(" \\\n  ", " ")
+            ),
+        });
+    }
+    Ok(Job {
+        task,
+        index,
+        id,
+        attempt,
+        shown: String::new(),
+        seen: Vec::new(),
+    })
+}
+
+/// The batch script: one node, the candidate's GPUs, the time limit, and the worker.
+fn job_script(ctx: &Ctx<'_>, task: Task, plan: &SlurmPlan, dir: &Path) -> anyhow::Result<String> {
+    let cfg = ctx.cfg;
+    let quote = |p: &Path| shlex::try_quote(&p.display().to_string()).map(|q| q.to_string());
+    let budget = ctx
+        .deadline
+        .saturating_duration_since(tokio::time::Instant::now());
+    let mut out = String::from("#!/bin/bash\n");
+    let (name, need, what) = match task {
+        Task::Candidate(index) => (
+            format!("cand{index}"),
+            plan.needs.get(index).copied().unwrap_or(1),
+            format!("--candidate {index}"),
+        ),
+        Task::Finish => (
+            "confirm".to_string(),
+            plan.needs.iter().copied().max().unwrap_or(1),
+            "--finish".to_string(),
+        ),
+    };
+    let _ = writeln!(out, "#SBATCH --job-name=autobench-{name}");
+    let _ = writeln!(out, "#SBATCH --nodes=1");
+    let _ = writeln!(out, "#SBATCH --ntasks=1");
+    let _ = writeln!(out, "#SBATCH --gres=gpu:{need}");
+    let _ = writeln!(out, "#SBATCH --time={}", plan.time_limit_min);
+    let _ = writeln!(out, "#SBATCH --output={}/slurm-%j.log", dir.display());
+    if let Some(partition) = &plan.partition {
+        let _ = writeln!(out, "#SBATCH --partition={partition}");
+    }
+    if let Some(account) = &plan.account {
+        let _ = writeln!(out, "#SBATCH --account={account}");
+    }
+    let exe = PathBuf::from(crate::config::current_exe());
+    let config = std::path::absolute(&cfg.config_path)?;
+    let base = std::path::absolute(if cfg.paths_base.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        cfg.paths_base.as_path()
+    })?;
+    let run = std::path::absolute(&cfg.output_dir)?;
+    let _ = write!(
+        out,
+        "exec {} worker --config {} --paths-from {} --run-dir {} {what} --gpus \"${{CUDA_VISIBLE_DEVICES:-}}\" --budget-s {:.3}",
+        quote(&exe)?,
+        quote(&config)?,
+        quote(&base)?,
+        quote(&run)?,
+        budget.as_secs_f64()
+    );
+    if let crate::config::KeyMap::Neutral(framework) = cfg.keys {
+        let _ = write!(out, " --framework {framework}");
+    }
+    out.push('\n');
+    Ok(out)
+}
+
+/// The file of job ids this run submitted.
+fn jobs_file(cfg: &crate::config::RunConfig) -> PathBuf {
+    shared::run_dir::RunDir::new(&cfg.output_dir)
+        .state()
+        .join("slurm-jobs")
+}
+
+fn remember(cfg: &crate::config::RunConfig, id: &str) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let path = jobs_file(cfg);
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .with_context(|| format!("cannot record the job id in {}", path.display()))?;
+    writeln!(file, "{id}")?;
+    Ok(())
+}
+
+/// Cancels the jobs an earlier orchestrator of this run submitted that are still queued or
+/// running (it was killed before it could): they would write into the run alongside new ones.
+async fn cancel_leftovers(ctx: &Ctx<'_>) {
+    let ids: Vec<String> = std::fs::read_to_string(jobs_file(ctx.cfg))
+        .unwrap_or_default()
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(str::to_string)
+        .collect();
+    if ids.is_empty() {
+        return;
+    }
+    let live = squeue(&ids).await;
+    let left: Vec<String> = ids.into_iter().filter(|id| live.contains_key(id)).collect();
+    if !left.is_empty() {
+        ctx.report(RunEvent::Notice {
+            text: format!(
+                "cancelling Slurm job(s) {} that an earlier run of this folder submitted and left running",
+                left.join(", ")
+            ),
+        });
+        cancel(&left).await;
+    }
+}
+
+/// `scancel` by job id: only jobs this run submitted.
+async fn cancel(ids: &[String]) {
+    if ids.is_empty() {
+        return;
+    }
+    let _ = tokio::process::Command::new("scancel")
+        .args(ids)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .await;
+}
+
+/// Queue state of the jobs still in the queue: `PENDING (Resources)`, `RUNNING on node1`.
+async fn queue_states(jobs: &[Job]) -> BTreeMap<String, String> {
+    let ids: Vec<String> = jobs.iter().map(|j| j.id.clone()).collect();
+    squeue(&ids).await
+}
+
+async fn squeue(ids: &[String]) -> BTreeMap<String, String> {
+    let output = tokio::process::Command::new("squeue")
+        .args(["-h", "-o", "%i|%T|%r|%N", "-j", &ids.join(",")])
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .output()
+        .await;
+    let Ok(output) = output else {
+        return BTreeMap::new();
+    };
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|line| {
+            let parts: Vec<&str> = line.split('|').map(str::trim).collect();
+            let [id, state, reason, node] = parts.as_slice() else {
+                return None;
+            };
+            let text = match *state {
+                "PENDING" => format!("PENDING{}", reason_text(reason)),
+                "RUNNING" if !node.is_empty() => format!("RUNNING on {node}"),
+                other => other.to_string(),
+            };
+            Some(((*id).to_string(), text))
+        })
+        .collect()
+}
+
+/// How a job that left the queue ended: its state and reason (`TIMEOUT`, `NODE_FAIL`, ...).
+async fn final_state(id: &str) -> (String, String) {
+    let output = tokio::process::Command::new("scontrol")
+        .args(["show", "job", "-o", id])
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .output()
+        .await;
+    let text = output
+        .map(|o| String::from_utf8_lossy(&o.stdout).to_string())
+        .unwrap_or_default();
+    let field = |name: &str| {
+        text.split_whitespace()
+            .find_map(|w| w.strip_prefix(name))
+            .unwrap_or("")
+            .to_string()
+    };
+    let state = field("JobState=");
+    let state = if state.is_empty() {
+        "(gone from Slurm's records)".into()
+    } else {
+        state
+    };
+    (state, field("Reason="))
+}
+
+/// Records candidate `index` as failed with `cause` in every walk step not measured yet.
+async fn record_failure(
+    ctx: &mut Ctx<'_>,
+    scenarios: &mut [ScenarioState],
+    index: usize,
+    cause: String,
+) -> anyhow::Result<()> {
+    ctx.report(RunEvent::Notice {
+        text: format!("warning: cand {index}: {cause}"),
+    });
+    let flags = ctx.cfg.candidates.candidates[index].clone();
+    let failure = TrialRecord {
+        error: Some(cause.clone()),
+        failure: FailureKind::Launch,
+        cause: Some(cause),
+        ..serde_json::from_value(serde_json::json!({
+            "stage": "base", "candidate_id": index, "requested_qps": 0.0,
+            "max_concurrency": null, "server_flags": {}, "sla_passed": false
+        }))?
+    };
+    candidate::record_failed(ctx, scenarios, index, &flags, failure).await
+}
+
+/// Runs the confirmation and speculative stages as one more job, on as many GPUs as the largest
+/// candidate needs, and reads its trials in. `false` when it did not complete (retries spent, or
+/// the run was stopped): the orchestrator then leaves the answer unconfirmed rather than launch
+/// servers where it runs.
+pub(super) async fn run_finish_job(
+    ctx: &mut Ctx<'_>,
+    scenarios: &mut [ScenarioState],
+    plan: &SlurmPlan,
+) -> anyhow::Result<bool> {
+    let folder = finish_dir(&ctx.cfg.output_dir);
+    let mut seen = Vec::new();
+    ingest_from(ctx, scenarios, &folder, &mut seen)?;
+    if folder.join("done").exists() {
+        return Ok(true);
+    }
+    let mut job = submit(ctx, Task::Finish, plan, 0).await?;
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(POLL) => {}
+            () = crate::cancel::cancelled(&mut ctx.cancel) => ctx.interrupted(),
+        }
+        if ctx.stop.is_some() {
+            cancel(std::slice::from_ref(&job.id)).await;
+            ingest_from(ctx, scenarios, &folder, &mut seen)?;
+            return Ok(false);
+        }
+        ingest_from(ctx, scenarios, &folder, &mut seen)?;
+        let queue = queue_states(std::slice::from_ref(&job)).await;
+        if let Some(state) = queue.get(&job.id) {
+            show(ctx, &mut job, state.clone());
+            continue;
+        }
+        let (state, reason) = final_state(&job.id).await;
+        ingest_from(ctx, scenarios, &folder, &mut seen)?;
+        if folder.join("done").exists() {
+            show(ctx, &mut job, format!("{state} (done)"));
+            return Ok(true);
+        }
+        if job.attempt >= plan.retries {
+            ctx.report(RunEvent::Notice {
+                text: format!(
+                    "warning: confirmation: Slurm job {} ended {state}{} after {} attempt(s); see {}",
+                    job.id,
+                    reason_text(&reason),
+                    job.attempt + 1,
+                    folder.display()
+                ),
+            });
+            return Ok(false);
+        }
+        job = submit(ctx, Task::Finish, plan, job.attempt + 1).await?;
+    }
+}
