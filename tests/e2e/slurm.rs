@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use super::common;
 
 /// Whether a Slurm controller answers here (the tests skip, visibly, when not).
+#[expect(clippy::print_stderr, reason = "a skipped test says so")]
 fn slurm_up() -> bool {
     let up = Command::new("sinfo")
         .args(["-h", "-o", "%T"])
@@ -127,7 +128,7 @@ fn candidates_run_as_overlapping_jobs_and_the_confirmation_in_one_more() {
         !out.join("logs").exists(),
         "no server ran where the orchestrator runs"
     );
-    assert!(queued(&submitted(&out)).is_empty(), "no job left behind");
+    no_job_left(&out);
 }
 
 #[test]
@@ -169,16 +170,11 @@ fn sigint_cancels_only_its_own_jobs_and_a_rerun_resumes() {
         "{:?}",
         sent.elapsed()
     );
-    let ours = submitted(&out);
-    assert!(!ours.is_empty());
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !queued(&ours).is_empty() {
-        assert!(Instant::now() < deadline, "jobs left: {:?}", queued(&ours));
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    assert!(!submitted(&out).is_empty());
+    no_job_left(&out);
     assert_eq!(
         queued(std::slice::from_ref(&foreign)),
-        [foreign.clone()],
+        std::slice::from_ref(&foreign),
         "a job autobench did not submit is untouched"
     );
     let _ = Command::new("scancel").arg(&foreign).status();
@@ -259,5 +255,20 @@ fn a_job_that_keeps_dying_is_retried_then_recorded_with_slurms_reason() {
         events.contains("submitting it again (attempt 2 of 2)"),
         "retried: {events}"
     );
-    assert!(queued(&submitted(&out)).is_empty(), "no job left behind");
+    no_job_left(&out);
+}
+
+/// Waits (up to 20 s: Slurm takes a moment to clear a cancelled job) until none of the run's jobs
+/// is queued.
+fn no_job_left(out: &Path) {
+    let ours = submitted(out);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !queued(&ours).is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "jobs left behind: {:?}",
+            queued(&ours)
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }

@@ -2,6 +2,7 @@
 //! candidates at once as their GPU needs fit, each in an `autobench worker` process of its own
 //! (its own `CUDA_VISIBLE_DEVICES`, ports, load generator and, when the machine has the cores,
 //! its own CPU cores), in candidate order; a candidate that needs more GPUs than are free waits.
+//! A GPU listed twice (`gpus: [0, 0]`) takes two candidates at once, with memory shares that fit.
 //! Before a candidate starts on GPUs, their memory must be back near what it was at the start of
 //! the run (`nvidia-smi`); a GPU that does not come back in time stops the run, naming what holds
 //! it. The workers' trials are read into the run as they land (every half second), so results,
@@ -75,8 +76,16 @@ pub(super) async fn run_base_stage(
                 break;
             }
             let gpus: Vec<String> = free.drain(..need).collect();
+            // A GPU listed more than once is shared by design (memory shares that fit, e.g.
+            // --cb-max-memory-percent): while a running candidate holds it, its memory is in use
+            // and is not waited for.
+            let unshared: Vec<String> = gpus
+                .iter()
+                .filter(|gpu| !running.iter().any(|w| w.gpus.contains(gpu)))
+                .cloned()
+                .collect();
             if let Some(baseline) = &baseline {
-                wait_for_memory(ctx, &gpus, baseline, partitions).await?;
+                wait_for_memory(ctx, &unshared, baseline, partitions).await?;
             }
             let cores = core_sets.as_ref().and_then(|_| free_cores.pop());
             running.push(spawn(ctx, next, gpus, cores)?);
