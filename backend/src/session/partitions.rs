@@ -165,6 +165,27 @@ async fn wait_for_memory(
         };
         let high = crate::gpus::above_baseline(&used, baseline, gpus, partitions.memory_margin_mib);
         if high.is_empty() {
+            if !gpus.is_empty() {
+                let now: Vec<String> = gpus
+                    .iter()
+                    .map(|g| {
+                        format!(
+                            "GPU {g} {:.0} MiB (start of run {:.0})",
+                            used.get(g).copied().unwrap_or(0.0),
+                            baseline.get(g).copied().unwrap_or(0.0)
+                        )
+                    })
+                    .collect();
+                ctx.report(RunEvent::Notice {
+                    text: format!(
+                        "GPU memory checked before the next candidate: {}; waited {:.1} s",
+                        now.join(", "),
+                        (partitions.memory_timeout
+                            - deadline.saturating_duration_since(Instant::now()))
+                        .as_secs_f64()
+                    ),
+                });
+            }
             return Ok(());
         }
         if Instant::now() >= deadline {
