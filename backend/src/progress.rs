@@ -169,7 +169,7 @@ pub(crate) fn render(event: &RunEvent) -> Option<String> {
             job,
             state,
             ..
-        } => format!("cand {candidate}: Slurm job {job} {state}"),
+        } => format!("cand {candidate}: {job} {state}"),
         RunEvent::ScenarioPrepared {
             scenario,
             dataset_file,

@@ -127,7 +127,7 @@ pub struct CandidateState {
     /// Its launch command (secrets redacted), once launched.
     #[serde(default)]
     pub command: Option<String>,
-    /// Its Slurm job and where it stands (`executor: slurm`).
+    /// Its worker or Slurm job and where it stands (`executor: partitions` or `slurm`).
     #[serde(default)]
     pub job: Option<String>,
 }

@@ -185,16 +185,17 @@ pub enum RunEvent {
         /// Candidate index.
         candidate: usize,
     },
-    /// Where a candidate's Slurm job stands (`executor: slurm`): `PENDING (Resources)`,
-    /// `RUNNING on node1`, `COMPLETED (done)`.
+    /// Where a candidate runs when it runs elsewhere than in the run's own process: its worker
+    /// (`worker pid 123`: `on GPU(s) 0,1, cores 0-7`) or its Slurm job (`Slurm job 42`:
+    /// `PENDING (Resources)`, `RUNNING on node1`, `COMPLETED (done)`).
     JobState {
         /// Stage.
         stage: Stage,
         /// Candidate index.
         candidate: usize,
-        /// The Slurm job id.
+        /// The worker or job.
         job: String,
-        /// Its state, with Slurm's reason or node.
+        /// Where it stands.
         state: String,
     },
     /// The time budget ran out.
@@ -377,7 +378,7 @@ impl RunView {
                 state,
             } => {
                 if let Some(c) = self.find_mut(*stage, *candidate) {
-                    c.job = Some(format!("Slurm job {job}: {state}"));
+                    c.job = Some(format!("{job}: {state}"));
                 }
             }
             RunEvent::Notice { .. } | RunEvent::ScenarioPrepared { .. } => {}

@@ -286,16 +286,20 @@ fn spawn(
     ctx.report(RunEvent::CandidateLaunching {
         stage: Stage::Base,
         candidate: index,
-        command: format!(
-            "worker pid {} on GPU(s) {}{}: {}",
-            child.id().unwrap_or_default(),
+        command: crate::results::command::render(&cfg.server, &cfg.candidates.candidates[index])
+            .replace(" \\\n  ", " "),
+    });
+    ctx.report(RunEvent::JobState {
+        stage: Stage::Base,
+        candidate: index,
+        job: format!("worker pid {}", child.id().unwrap_or_default()),
+        state: format!(
+            "on GPU(s) {}{}",
             gpus.join(","),
             cores
                 .as_ref()
                 .map(|c| format!(", cores {}-{}", c[0], c[c.len() - 1]))
-                .unwrap_or_default(),
-            crate::results::command::render(&cfg.server, &cfg.candidates.candidates[index])
-                .replace(" \\\n  ", " ")
+                .unwrap_or_default()
         ),
     });
     Ok(Worker {

@@ -157,7 +157,7 @@ fn show(ctx: &Ctx<'_>, job: &mut Job, state: String) {
         Task::Candidate(candidate) => ctx.report(RunEvent::JobState {
             stage: Stage::Base,
             candidate,
-            job: job.id.clone(),
+            job: format!("Slurm job {}", job.id),
             state: state.clone(),
         }),
         Task::Finish => ctx.report(RunEvent::Notice {
@@ -216,16 +216,21 @@ async fn submit(
         ctx.report(RunEvent::CandidateLaunching {
             stage: Stage::Base,
             candidate: index,
-            command: format!(
-                "Slurm job {id}{}: {}",
-                if attempt > 0 {
-                    format!(" (attempt {})", attempt + 1)
-                } else {
-                    String::new()
-                },
-                crate::results::command::render(&cfg.server, &cfg.candidates.candidates[index])
-                    .replace(" \\\n  ", " ")
-            ),
+            command: crate::results::command::render(
+                &cfg.server,
+                &cfg.candidates.candidates[index],
+            )
+            .replace(" \\\n  ", " "),
+        });
+        ctx.report(RunEvent::JobState {
+            stage: Stage::Base,
+            candidate: index,
+            job: format!("Slurm job {id}"),
+            state: if attempt > 0 {
+                format!("submitted (attempt {})", attempt + 1)
+            } else {
+                "submitted".into()
+            },
         });
     }
     Ok(Job {

@@ -245,7 +245,7 @@ fn summarize(dir: &Path, id: &str, view: Option<&RunView>) -> RunSummary {
             .iter()
             .map(|s| {
                 let answered = view
-                    .and_then(|v| v.answers.iter().find(|a| a.scenario == s.name))
+                    .and_then(|v| answer_for(&v.answers, &s.name, scenarios.len()))
                     .and_then(|a| a.best.as_ref().map(|b| b.rate));
                 (s.name.clone(), answered.or_else(|| best_rate(&s.records)))
             })
@@ -256,6 +256,19 @@ fn summarize(dir: &Path, id: &str, view: Option<&RunView>) -> RunSummary {
         upstream: is_upstream(dir),
         derived: view.is_none(),
     }
+}
+
+/// The run's answer for a scenario: by name, or the only one of a one-scenario run (whose folder
+/// is the run's own, so its files carry no scenario name).
+fn answer_for<'a>(
+    answers: &'a [shared::events::ScenarioAnswer],
+    name: &str,
+    scenarios: usize,
+) -> Option<&'a shared::events::ScenarioAnswer> {
+    answers
+        .iter()
+        .find(|a| a.scenario == name)
+        .or_else(|| (scenarios == 1 && answers.len() == 1).then(|| &answers[0]))
 }
 
 fn best_rate(records: &[shared::record::TrialRecord]) -> Option<f64> {
@@ -373,10 +386,11 @@ pub(crate) fn detail(root: &Path, id: &str) -> Result<RunDetail, PathError> {
     let running = summary.status == RunStatus::Running;
     let scenarios: Vec<ScenarioView> = crate::report::load(&dir)
         .map(|d| {
+            let count = d.scenarios.len();
             d.scenarios
                 .into_iter()
                 .map(|s| {
-                    let answer = answers.iter().find(|a| a.scenario == s.name);
+                    let answer = answer_for(&answers, &s.name, count);
                     scenario_view(s, answer, view.as_ref(), running)
                 })
                 .collect()
@@ -471,6 +485,25 @@ pub(crate) fn log_text(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_one_scenario_run_finds_its_answer_without_a_scenario_name() {
+        let answer = |name: &str| shared::events::ScenarioAnswer {
+            scenario: name.into(),
+            best: None,
+            command: Some(format!("cmd of {name}")),
+            confirmation: None,
+        };
+        let one = [answer("input64-output8")];
+        // A one-scenario run's folder is the run's own: its scenario reads as "default".
+        assert!(super::answer_for(&one, "default", 1).is_some());
+        let two = [answer("chat"), answer("summarization")];
+        assert_eq!(
+            super::answer_for(&two, "summarization", 2).and_then(|a| a.command.clone()),
+            Some("cmd of summarization".into())
+        );
+        assert!(super::answer_for(&two, "default", 2).is_none());
+    }
+
     use super::*;
 
     #[test]
