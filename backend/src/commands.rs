@@ -7,7 +7,6 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 
 use shared::api::RunStatus;
-use shared::candidates::tier_description;
 use shared::events::RunEvent;
 use shared::metrics::{Metric, Series};
 use shared::ranking;
@@ -94,19 +93,21 @@ pub(crate) async fn run(
         }
     }
     crate::launcher::registry::install_panic_hook();
-    // Every framework's flags are checked before anything launches.
+    // Every framework's flags are checked before anything launches or is created.
     for cfg in &mut cfgs {
+        match preflight(cfg, true).await? {
+            None => return Ok(ExitCode::from(exit::INTERRUPTED)),
+            Some(crate::preflight::Preflight::Skipped(why)) => cfg.warnings.push(why),
+            Some(crate::preflight::Preflight::Passed) => {}
+        }
+    }
+    for cfg in &cfgs {
         std::fs::create_dir_all(&cfg.output_dir).with_context(|| {
             format!(
                 "cannot create the output directory {}",
                 cfg.output_dir.display()
             )
         })?;
-        match preflight(cfg, true).await? {
-            None => return Ok(ExitCode::from(exit::INTERRUPTED)),
-            Some(crate::preflight::Preflight::Skipped(why)) => cfg.warnings.push(why),
-            Some(crate::preflight::Preflight::Passed) => {}
-        }
     }
     let dashboard = match (dashboard_port, cfgs.first()) {
         (Some(port), Some(cfg)) => Some(start_dashboard(cfg, port).await?),
@@ -146,7 +147,13 @@ pub(crate) async fn run(
         let answers: Vec<serde_json::Value> = cfgs
             .iter()
             .zip(&finished)
-            .map(|(cfg, done)| answer_json(cfg, &done.outcome, done.report.as_deref()))
+            .map(|(cfg, done)| {
+                let mut answer = answer_json(cfg, &done.outcome, done.report.as_deref());
+                if let config::KeyMap::Neutral(framework) = cfg.keys {
+                    answer["framework"] = framework.into();
+                }
+                answer
+            })
             .collect();
         match (&ranking, answers.as_slice()) {
             (None, [one]) => println!("{one}"),
@@ -427,7 +434,7 @@ pub(crate) fn final_summary(cfg: &RunConfig, outcome: &RunOutcome) -> String {
     let _ = writeln!(
         out,
         "search: {}; {} base candidate(s)",
-        tier_description(cfg.tier),
+        crate::plan::search_text(cfg),
         cfg.candidates.candidates.len()
     );
     if let Some(reason) = &outcome.partial {
@@ -505,12 +512,21 @@ pub(crate) fn final_summary(cfg: &RunConfig, outcome: &RunOutcome) -> String {
         "progress log: {}",
         RunDir::new(&outcome.output_dir).progress_log().display()
     );
-    if !outcome.server_logs.is_empty() {
-        let _ = writeln!(
-            out,
-            "server logs: {}",
-            RunDir::new(&outcome.output_dir).logs().display()
-        );
+    let here = (!outcome.server_logs.is_empty()).then(|| {
+        RunDir::new(&outcome.output_dir)
+            .logs()
+            .display()
+            .to_string()
+    });
+    let workers = (cfg.executor != config::ExecutorPlan::Local).then(|| {
+        format!(
+            "{}/workers/cand-<i>/logs (each candidate's worker)",
+            outcome.output_dir.display()
+        )
+    });
+    let logs: Vec<String> = here.into_iter().chain(workers).collect();
+    if !logs.is_empty() {
+        let _ = writeln!(out, "server logs: {}", logs.join(" and "));
     }
     out
 }

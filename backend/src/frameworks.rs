@@ -132,7 +132,7 @@ fn best<'a>(entry: &Entry<'a>) -> Option<&'a TrialRecord> {
 
 fn markdown(scenarios: &[(String, Vec<Entry<'_>>)], cfgs: &[RunConfig]) -> String {
     let mut out = String::from("# Cross-framework comparison\n\n");
-    let names: Vec<&str> = cfgs.iter().map(|c| c.server.framework.name()).collect();
+    let names: Vec<&str> = cfgs.iter().map(framework_key).collect();
     let _ = writeln!(
         out,
         "Frameworks: {}. Each was searched on the same workload and SLA ({}); the rate is the one its answer meets the SLA at after confirmation.\n",
@@ -175,25 +175,26 @@ fn markdown(scenarios: &[(String, Vec<Entry<'_>>)], cfgs: &[RunConfig]) -> Strin
     out
 }
 
-/// "vllm is best at 8.13 req/s" or the tie note.
+/// "Best: vllm at 8.13 req/s." or the tie note, naming every framework tied with the leader.
 fn verdict_line(entries: &[Entry<'_>]) -> String {
-    match entries {
-        [leader, runner_up, ..] if leader.rate.is_some() && tied(leader, runner_up) => format!(
-            "No significant difference between {} ({:.2} req/s) and {} ({:.2} req/s): {} was never seen failing at {:.2} req/s or below.",
-            leader.framework,
-            leader.rate.unwrap_or_default(),
-            runner_up.framework,
-            runner_up.rate.unwrap_or_default(),
-            runner_up.framework,
-            leader.rate.unwrap_or_default(),
-        ),
-        [leader, ..] if leader.rate.is_some() => format!(
-            "Best: {} at {:.2} req/s.",
-            leader.framework,
-            leader.rate.unwrap_or_default()
-        ),
-        _ => "No framework met the SLA in this scenario.".into(),
+    let Some((leader, rest)) = entries.split_first() else {
+        return "No framework ran in this scenario.".into();
+    };
+    let Some(lead) = leader.rate else {
+        return "No framework met the SLA in this scenario.".into();
+    };
+    let tied: Vec<&Entry<'_>> = rest.iter().filter(|e| tied(leader, e)).collect();
+    if tied.is_empty() {
+        return format!("Best: {} at {lead:.2} req/s.", leader.framework);
     }
+    let all: Vec<String> = std::iter::once(leader)
+        .chain(tied.iter().copied())
+        .map(|e| format!("{} ({:.2} req/s)", e.framework, e.rate.unwrap_or_default()))
+        .collect();
+    format!(
+        "No significant difference between {}: none of the others was seen failing at {lead:.2} req/s or below. They are listed by output tokens/s, a difference inside the noise.",
+        all.join(", ")
+    )
 }
 
 fn console(scenarios: &[(String, Vec<Entry<'_>>)], root: &Path) -> String {
@@ -223,7 +224,9 @@ fn scenario_json(scenarios: &[(String, Vec<Entry<'_>>)]) -> Value {
         .map(|(name, entries)| {
             json!({
                 "scenario": name,
-                "tie": matches!(entries.as_slice(), [a, b, ..] if a.rate.is_some() && tied(a, b)),
+                "tied": entries.split_first().map(|(leader, rest)| {
+                    rest.iter().filter(|e| tied(leader, e)).map(|e| e.framework).collect::<Vec<_>>()
+                }).unwrap_or_default(),
                 "ranked": entries.iter().map(|e| json!({
                     "framework": e.framework,
                     "rate": e.rate,

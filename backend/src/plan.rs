@@ -68,7 +68,7 @@ pub(crate) fn json(cfg: &RunConfig) -> serde_json::Value {
         "config": cfg.config_path,
         "output_dir": cfg.output_dir,
         "framework": cfg.server.framework.name(),
-        "search": tier_description(cfg.tier),
+        "search": search_text(cfg),
         "max_candidates": cfg.max_candidates,
         "scenarios": cfg.scenarios.iter().map(|s| serde_json::json!({
             "name": s.name,
@@ -127,7 +127,7 @@ fn settings(cfg: &RunConfig, out: &mut String) {
     if let crate::config::KeyMap::Neutral(section) = cfg.keys {
         let _ = writeln!(
             out,
-            "framework: {} (frameworks.{section} of a schema_version 1 config; candidates: baseline first, then the product of its search_space in key order, capped)",
+            "framework: {} (frameworks.{section} of a schema_version 1 config)",
             cfg.server.framework.name()
         );
     }
@@ -141,7 +141,7 @@ fn settings(cfg: &RunConfig, out: &mut String) {
             " (timestamped; set benchmark.output_dir to resume)"
         }
     );
-    let _ = writeln!(out, "search: {}", tier_description(cfg.tier));
+    let _ = writeln!(out, "search: {}", search_text(cfg));
     let _ = writeln!(
         out,
         "max_candidates: {}",
@@ -346,5 +346,13 @@ fn executor_text(executor: &crate::config::ExecutorPlan) -> String {
             s.max_jobs,
             s.retries
         ),
+    }
+}
+
+/// How candidates were generated: the tier, or schema v1's bounded product (its tier unused).
+pub(crate) fn search_text(cfg: &RunConfig) -> String {
+    match cfg.keys {
+        crate::config::KeyMap::Neutral(_) => "baseline_first_bounded_product (schema v1): the baseline, then the product of search_space in key order, capped by max_candidates_per_framework; search.tier is not used".into(),
+        crate::config::KeyMap::Sglang => tier_description(cfg.tier).to_string(),
     }
 }

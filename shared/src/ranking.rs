@@ -72,6 +72,50 @@ pub fn passing_at(records: &[TrialRecord], candidate: usize, rate: f64) -> Optio
         .find(|r| r.candidate_id == candidate && r.sla_passed && r.requested_qps == rate)
 }
 
+/// The trial behind a scenario's answer, so that every figure shown with the answer comes from
+/// the trial at the answer's rate: without a confirmation, the best passing trial; when the
+/// winning rate held, the chosen candidate's trial there (its confirmation trial when the answer
+/// is a tied, simpler command); when it did not hold, the chosen candidate's lowest passing
+/// trial at or above the rate the answer fell back to.
+pub fn answer_trial<'a>(
+    records: &'a [TrialRecord],
+    confirmation: Option<&crate::verdict::Confirmation>,
+) -> Option<&'a TrialRecord> {
+    let top = best_passing(records)?;
+    let Some(c) = confirmation else {
+        return Some(top);
+    };
+    if c.confirmed {
+        if c.chosen == top.candidate_id {
+            return Some(top);
+        }
+        return records
+            .iter()
+            .rev()
+            .find(|r| {
+                r.stage == crate::record::Stage::Confirm
+                    && r.candidate_id == c.chosen
+                    && r.requested_qps == c.rate
+                    && r.sla_passed
+            })
+            .or(Some(top));
+    }
+    let Some(rate) = c.passes_at else {
+        return Some(top);
+    };
+    records
+        .iter()
+        .filter(|r| {
+            r.candidate_id == c.chosen
+                && r.sla_passed
+                && r.metrics.is_some()
+                && r.max_concurrency == c.max_concurrency
+                && r.requested_qps >= rate * (1.0 - 1e-9)
+        })
+        .min_by(|a, b| a.requested_qps.total_cmp(&b.requested_qps))
+        .or(Some(top))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -105,6 +149,37 @@ mod tests {
             started_at: String::new(),
             trial_duration_s: 0.0,
         }
+    }
+
+    #[test]
+    fn the_answer_trial_is_the_one_at_the_answers_rate() {
+        let records = [
+            record(14.0, true, 14.0, 1700.0),
+            record(23.0, true, 23.0, 2180.0),
+            record(32.0, false, 32.0, 2500.0),
+        ];
+        let confirmation = |confirmed: bool, passes_at: Option<f64>| crate::verdict::Confirmation {
+            rate: 23.0,
+            max_concurrency: None,
+            winner: 0,
+            chosen: 0,
+            confirmed,
+            tied_with: vec![],
+            contenders: vec![],
+            passes_at,
+            fails_at: None,
+            note: String::new(),
+        };
+        let rate = |c: Option<&crate::verdict::Confirmation>| {
+            answer_trial(&records, c).map(|r| r.requested_qps)
+        };
+        assert_eq!(rate(None), Some(23.0));
+        assert_eq!(rate(Some(&confirmation(true, Some(23.0)))), Some(23.0));
+        assert_eq!(
+            rate(Some(&confirmation(false, Some(14.0)))),
+            Some(14.0),
+            "the winning rate did not hold: its figures come from the trial it fell back to"
+        );
     }
 
     #[test]

@@ -91,12 +91,16 @@ pub(super) fn locate_key(source: &str, key_path: &[&str]) -> Option<usize> {
     let lines: Vec<&str> = source.lines().collect();
     for key in key_path {
         let needle = format!("{key}:");
-        let hit = lines.iter().enumerate().skip(start).find(|(_, line)| {
+        // A key that is not written out (missing, or inside a `{...}` flow mapping) is reported
+        // at its deepest parent that is.
+        let Some(hit) = lines.iter().enumerate().skip(start).find(|(_, line)| {
             let trimmed = line.trim_start();
             let indent = line.len() - trimmed.len();
             indent >= min_indent
                 && (trimmed.starts_with(&needle) || trimmed.starts_with(&format!("- {needle}")))
-        })?;
+        }) else {
+            return found;
+        };
         let indent = hit.1.len() - hit.1.trim_start().len();
         found = Some(hit.0 + 1);
         start = hit.0 + 1;

@@ -252,7 +252,7 @@ pub(crate) async fn run(
             ctx.stop = Some(Stop::SameLaunchFailure(cause));
         }
     }
-    if !finishing {
+    if !finishing && ctx.stop.is_none() {
         let skipped =
             "skipped: the Slurm job of the confirmation and speculative stages did not complete";
         ctx.report(RunEvent::Notice {
@@ -260,7 +260,8 @@ pub(crate) async fn run(
                 "warning: confirmation {skipped}; the answer is the search's, unconfirmed"
             ),
         });
-        return finish::finish(ctx, scenarios, Some(skipped.into()));
+        let speculative = cfg.speculative.as_ref().map(|_| skipped.to_string());
+        return finish::finish(ctx, scenarios, speculative);
     }
     confirm::run_stage(&mut ctx, &mut scenarios).await?;
     let speculative = speculative::run_stage(&mut ctx, &mut scenarios).await?;

@@ -146,38 +146,10 @@ impl ScenarioState {
         })
     }
 
-    /// The answer: the best SLA-passing trial, or, when confirmation found the top candidates
-    /// tied, the chosen one's confirmation trial at the winning rate.
+    /// The trial behind the answer ([`ranking::answer_trial`]): every figure shown with the
+    /// answer comes from it.
     pub(crate) fn best(&self) -> Option<&TrialRecord> {
-        let top = ranking::best_passing(&self.records)?;
-        match &self.confirmation {
-            Some(c) if c.chosen != top.candidate_id => self
-                .records
-                .iter()
-                .rev()
-                .find(|r| {
-                    r.stage == Stage::Confirm
-                        && r.candidate_id == c.chosen
-                        && r.requested_qps == c.rate
-                        && r.sla_passed
-                })
-                // The baseline chosen at the winner's fallback rate: its passing trial there.
-                .or_else(|| {
-                    let floor = c.passes_at.filter(|_| !c.confirmed)?;
-                    self.records
-                        .iter()
-                        .filter(|r| {
-                            r.candidate_id == c.chosen
-                                && matches!(r.stage, Stage::Base | Stage::Confirm)
-                                && r.max_concurrency == c.max_concurrency
-                                && r.sla_passed
-                                && r.requested_qps >= floor * (1.0 - 1e-9)
-                        })
-                        .min_by(|a, b| a.requested_qps.total_cmp(&b.requested_qps))
-                })
-                .or(Some(top)),
-            _ => Some(top),
-        }
+        ranking::answer_trial(&self.records, self.confirmation.as_ref())
     }
 }
 

@@ -284,14 +284,11 @@ fn scenario_view(
     running: bool,
 ) -> ScenarioView {
     use shared::record::Stage;
-    // The trial behind the answer: the search's best, or, when its confirmation failed, the
-    // passing trial at the rate the answer fell back to.
-    let fallback = answer
-        .and_then(|a| a.confirmation.as_ref())
-        .filter(|c| !c.confirmed)
-        .and_then(|c| Some((c.winner, c.passes_at?)));
-    let best_trial = match fallback {
-        Some((winner, rate)) => shared::ranking::passing_at(&s.records, winner, rate).cloned(),
+    // The trial behind the answer (the same rule as the run's summary), or the best so far.
+    let best_trial = match answer.and_then(|a| a.confirmation.as_ref()) {
+        Some(confirmation) => {
+            shared::ranking::answer_trial(&s.records, Some(confirmation)).cloned()
+        }
         None => shared::ranking::best_passing(s.records.iter().filter(|r| r.stage == Stage::Base))
             .cloned(),
     };

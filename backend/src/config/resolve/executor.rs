@@ -42,10 +42,15 @@ pub(super) fn resolve_executor(
             only_for(ctx, raw, "slurm")?;
             slurm(ctx, raw, candidates).map(ExecutorPlan::Slurm)
         }
-        other => Err(ctx.error(
-            &["executor", "kind"],
-            format!("`{other}` is not an executor; expected local, partitions or slurm"),
-        )),
+        other => {
+            let hint = shared::kinds::closest(other, &["local", "partitions", "slurm"])
+                .map(|c| format!("; did you mean `{c}`?"))
+                .unwrap_or_default();
+            Err(ctx.error(
+                &["executor", "kind"],
+                format!("`{other}` is not an executor; expected local, partitions or slurm{hint}"),
+            ))
+        }
     }
 }
 
