@@ -140,6 +140,7 @@ fn sigint_cancels_only_its_own_jobs_and_a_rerun_resumes() {
         .args([
             "--parsable",
             "--job-name=not-autobench",
+            "--output=/dev/null",
             "--wrap",
             "sleep 300",
         ])
