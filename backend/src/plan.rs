@@ -11,8 +11,28 @@ use crate::config::RunConfig;
 use crate::results::command;
 use crate::session;
 
-/// Seconds a server of this framework typically needs to start (for the wall-time estimate).
+/// Seconds a server of this framework typically needs to start (for the wall-time estimate); the
+/// simulator's, whatever server it plays, when the command is `autobench sim`.
 fn startup_estimate_s(cfg: &RunConfig) -> f64 {
+    let simulated = cfg.server.command_display.first().map(String::as_str) == Some("autobench")
+        && cfg.server.command_display.get(1).map(String::as_str) == Some("sim");
+    if simulated {
+        let declared = cfg
+            .candidates
+            .candidates
+            .first()
+            .and_then(|flags| flags.get("sim_startup_s"))
+            .and_then(serde_json::Value::as_f64);
+        let from_prefix = cfg
+            .server
+            .command_display
+            .windows(2)
+            .find(|w| w[0] == "--sim-startup-s")
+            .and_then(|w| w[1].parse().ok());
+        return from_prefix
+            .or(declared)
+            .unwrap_or(shared::kinds::Framework::Sim.profile().startup_estimate_s);
+    }
     cfg.server.framework.profile().startup_estimate_s
 }
 
