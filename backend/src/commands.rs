@@ -481,6 +481,9 @@ pub(crate) fn final_summary(cfg: &RunConfig, outcome: &RunOutcome) -> String {
                     command.replace('\n', "\n    ")
                 );
             }
+            _ if !s.tried && outcome.partial.is_some() => {
+                let _ = writeln!(out, "  nothing measured before the run stopped");
+            }
             _ => {
                 let _ = writeln!(
                     out,

@@ -339,6 +339,10 @@ fn the_budget_stops_a_running_trial() {
         common::records(&out.join("live_results.jsonl")).is_empty(),
         "a cut trial is not a verdict"
     );
+    assert!(
+        text.contains("nothing measured before the run stopped"),
+        "{text}"
+    );
     let summary = std::fs::read_to_string(out.join("summary.md")).expect("summary");
     assert!(
         summary.contains("search budget of 5.4 s reached"),

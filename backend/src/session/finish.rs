@@ -47,6 +47,7 @@ pub(super) fn finish(
             best: s.best().cloned(),
             command: s.best_command(cfg),
             confirmation: s.confirmation.clone(),
+            tried: !s.records.is_empty(),
         })
         .collect();
     Ok(RunOutcome {

@@ -73,6 +73,8 @@ pub(crate) struct ScenarioResult {
     pub command: Option<String>,
     /// What re-measuring the top candidates found.
     pub confirmation: Option<shared::verdict::Confirmation>,
+    /// Whether any trial of it was recorded (a stopped run may not have reached it).
+    pub tried: bool,
 }
 
 impl RunOutcome {
