@@ -115,3 +115,39 @@ pub(crate) fn count_stage_events(run: &Path, kind: &str, stage: &str) -> usize {
         .filter(|e| e["event"] == kind && e["stage"] == stage)
         .count()
 }
+
+/// Asserts that no trial key appears twice in `records`.
+pub(crate) fn keys_are_unique(records: &[serde_json::Value]) {
+    let mut keys: Vec<&str> = records
+        .iter()
+        .filter_map(|r| r["trial_key"].as_str())
+        .collect();
+    let all = keys.len();
+    keys.sort_unstable();
+    keys.dedup();
+    assert_eq!(keys.len(), all, "a trial recorded twice: {records:?}");
+}
+
+/// (candidate, start, end) of every base-stage trial, in seconds since the epoch.
+pub(crate) fn base_spans(records: &[serde_json::Value]) -> Vec<(u64, f64, f64)> {
+    records
+        .iter()
+        .filter(|r| r["stage"] == "base")
+        .filter_map(|r| {
+            let start = chrono::DateTime::parse_from_rfc3339(r["started_at"].as_str()?).ok()?;
+            let start = start.timestamp_millis() as f64 / 1000.0;
+            Some((
+                r["candidate_id"].as_u64()?,
+                start,
+                start + r["trial_duration_s"].as_f64()?,
+            ))
+        })
+        .collect()
+}
+
+/// Whether two different candidates' trials overlap in time.
+pub(crate) fn overlapped(spans: &[(u64, f64, f64)]) -> bool {
+    spans
+        .iter()
+        .any(|(a, start, end)| spans.iter().any(|(b, s, e)| a != b && s < end && start < e))
+}

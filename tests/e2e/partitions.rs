@@ -52,33 +52,6 @@ fn config(out: &Path, executor: &str, space: &str, trial_s: u32) -> String {
 
 const TWO_GPUS: &str = "executor:\n  kind: partitions\n  gpus: [0, 1]\n  gpus_per_candidate: 1\n";
 
-/// (candidate, start, end) of every measured trial, in seconds since the epoch.
-fn intervals(records: &[serde_json::Value]) -> Vec<(u64, f64, f64)> {
-    records
-        .iter()
-        .filter_map(|r| {
-            let start = chrono::DateTime::parse_from_rfc3339(r["started_at"].as_str()?).ok()?;
-            let start = start.timestamp_millis() as f64 / 1000.0;
-            Some((
-                r["candidate_id"].as_u64()?,
-                start,
-                start + r["trial_duration_s"].as_f64()?,
-            ))
-        })
-        .collect()
-}
-
-fn keys_are_unique(records: &[serde_json::Value]) {
-    let mut keys: Vec<&str> = records
-        .iter()
-        .filter_map(|r| r["trial_key"].as_str())
-        .collect();
-    let all = keys.len();
-    keys.sort_unstable();
-    keys.dedup();
-    assert_eq!(keys.len(), all, "a trial recorded twice: {records:?}");
-}
-
 #[test]
 fn candidates_run_at_once_on_disjoint_gpus() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -94,14 +67,9 @@ fn candidates_run_at_once_on_disjoint_gpus() {
     let text = common::text(&output);
     assert_eq!(output.status.code(), Some(0), "{text}");
     let records = common::records(&out.join("results.jsonl"));
-    keys_are_unique(&records);
-    keys_are_unique(&common::records(&out.join("live_results.jsonl")));
-    let base: Vec<_> = records
-        .iter()
-        .filter(|r| r["stage"] == "base")
-        .cloned()
-        .collect();
-    let spans = intervals(&base);
+    common::keys_are_unique(&records);
+    common::keys_are_unique(&common::records(&out.join("live_results.jsonl")));
+    let spans = common::base_spans(&records);
     // Tier 1 keeps two values of the key: the baseline and two candidates.
     for candidate in 0..3 {
         assert!(
@@ -109,10 +77,10 @@ fn candidates_run_at_once_on_disjoint_gpus() {
             "candidate {candidate} measured: {spans:?}"
         );
     }
-    let overlap = spans
-        .iter()
-        .any(|(a, start, end)| spans.iter().any(|(b, s, e)| a != b && s < end && start < e));
-    assert!(overlap, "two candidates measured at once: {spans:?}");
+    assert!(
+        common::overlapped(&spans),
+        "two candidates measured at once: {spans:?}"
+    );
     let events = std::fs::read_to_string(out.join("events.jsonl")).expect("events");
     assert!(
         events.contains("on GPU(s) 0") && events.contains("on GPU(s) 1"),
@@ -160,11 +128,11 @@ fn sigint_stops_every_worker_and_a_rerun_resumes() {
         common::assert_no_survivors(&out.join("workers").join(format!("cand-{candidate}")));
     }
     let before = common::records(&live);
-    keys_are_unique(&before);
+    common::keys_are_unique(&before);
     let output = command(dir.path(), &path).output().expect("resume");
     assert_eq!(output.status.code(), Some(0), "{}", common::text(&output));
     let after = common::records(&live);
-    keys_are_unique(&after);
+    common::keys_are_unique(&after);
     for record in &before {
         assert!(
             after

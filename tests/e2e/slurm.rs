@@ -67,17 +67,6 @@ fn queued(ids: &[String]) -> Vec<String> {
         .collect()
 }
 
-fn keys_are_unique(records: &[serde_json::Value]) {
-    let mut keys: Vec<&str> = records
-        .iter()
-        .filter_map(|r| r["trial_key"].as_str())
-        .collect();
-    let all = keys.len();
-    keys.sort_unstable();
-    keys.dedup();
-    assert_eq!(keys.len(), all, "a trial recorded twice: {records:?}");
-}
-
 #[test]
 fn candidates_run_as_overlapping_jobs_and_the_confirmation_in_one_more() {
     if !slurm_up() {
@@ -90,25 +79,11 @@ fn candidates_run_as_overlapping_jobs_and_the_confirmation_in_one_more() {
     let text = common::text(&output);
     assert_eq!(output.status.code(), Some(0), "{text}");
     let records = common::records(&out.join("results.jsonl"));
-    keys_are_unique(&records);
-    keys_are_unique(&common::records(&out.join("live_results.jsonl")));
-    let spans: Vec<(u64, f64, f64)> = records
-        .iter()
-        .filter(|r| r["stage"] == "base")
-        .filter_map(|r| {
-            let start = chrono::DateTime::parse_from_rfc3339(r["started_at"].as_str()?).ok()?;
-            let start = start.timestamp_millis() as f64 / 1000.0;
-            Some((
-                r["candidate_id"].as_u64()?,
-                start,
-                start + r["trial_duration_s"].as_f64()?,
-            ))
-        })
-        .collect();
+    common::keys_are_unique(&records);
+    common::keys_are_unique(&common::records(&out.join("live_results.jsonl")));
+    let spans = common::base_spans(&records);
     assert!(
-        spans
-            .iter()
-            .any(|(a, s1, e1)| spans.iter().any(|(b, s2, e2)| a != b && s2 < e1 && s1 < e2)),
+        common::overlapped(&spans),
         "two jobs measured at once: {spans:?}"
     );
     assert!(
@@ -183,7 +158,7 @@ fn sigint_cancels_only_its_own_jobs_and_a_rerun_resumes() {
     let output = common::run(&path);
     assert_eq!(output.status.code(), Some(0), "{}", common::text(&output));
     let after = common::records(&out.join("live_results.jsonl"));
-    keys_are_unique(&after);
+    common::keys_are_unique(&after);
     for record in &before {
         assert_eq!(
             after

@@ -144,7 +144,29 @@ struct Ctx<'a> {
     local_launches: bool,
 }
 
-impl Ctx<'_> {
+impl<'a> Ctx<'a> {
+    /// A context writing to `run_dir`, stopped by `signal` or at `deadline`.
+    fn new(
+        cfg: &'a RunConfig,
+        reporter: &'a dyn Reporter,
+        run_dir: RunDir,
+        signal: CancelReceiver,
+        deadline: Instant,
+    ) -> Ctx<'a> {
+        Ctx {
+            cfg,
+            reporter,
+            run_dir,
+            cancel: crate::cancel::with_deadline(signal.clone(), deadline),
+            signal,
+            deadline,
+            stop: None,
+            server_logs: Vec::new(),
+            client: loadgen::http_client(),
+            local_launches: true,
+        }
+    }
+
     fn report(&self, event: RunEvent) {
         self.reporter.report(&event);
     }
@@ -200,19 +222,7 @@ pub(crate) async fn run(
     }
     let sla_changed = prepare::check_meta(cfg, &run_dir)?;
     let mut scenarios = prepare::prepare_scenarios(cfg, &run_dir, reporter, sla_changed).await?;
-    let deadline = started + cfg.max_duration;
-    let mut ctx = Ctx {
-        cfg,
-        reporter,
-        run_dir,
-        cancel: crate::cancel::with_deadline(cancel.clone(), deadline),
-        signal: cancel,
-        deadline,
-        stop: None,
-        server_logs: Vec::new(),
-        client: loadgen::http_client(),
-        local_launches: true,
-    };
+    let mut ctx = Ctx::new(cfg, reporter, run_dir, cancel, started + cfg.max_duration);
     ctx.report(RunEvent::StageStarted {
         stage: Stage::Base,
         scenario: None,

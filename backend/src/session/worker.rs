@@ -19,7 +19,6 @@ use super::scenario::ScenarioState;
 use super::{Ctx, prepare};
 use crate::cancel::CancelReceiver;
 use crate::config::RunConfig;
-use crate::loadgen;
 use crate::reporter::Reporter;
 
 /// The folder of candidate `index`'s worker in `run`.
@@ -42,15 +41,7 @@ pub(crate) async fn run_finish(
     reporter: &dyn Reporter,
     cancel: CancelReceiver,
 ) -> anyhow::Result<()> {
-    let mut cfg = cfg.clone();
-    if !gpus.is_empty() {
-        cfg.server
-            .env
-            .retain(|(key, _)| key != "CUDA_VISIBLE_DEVICES");
-        cfg.server
-            .env
-            .push(("CUDA_VISIBLE_DEVICES".into(), gpus.to_string()));
-    }
+    let cfg = on_gpus(cfg, gpus);
     let run_dir = RunDir::new(&cfg.output_dir);
     let own = RunDir::new(finish_dir(&cfg.output_dir));
     prepare::create_dir(own.root())?;
@@ -58,19 +49,7 @@ pub(crate) async fn run_finish(
     for state in &mut scenarios {
         state.incumbent.clear();
     }
-    let deadline = Instant::now() + budget;
-    let mut ctx = Ctx {
-        cfg: &cfg,
-        reporter,
-        run_dir: own,
-        cancel: crate::cancel::with_deadline(cancel.clone(), deadline),
-        signal: cancel,
-        deadline,
-        stop: None,
-        server_logs: Vec::new(),
-        client: loadgen::http_client(),
-        local_launches: true,
-    };
+    let mut ctx = Ctx::new(&cfg, reporter, own, cancel, Instant::now() + budget);
     super::confirm::run_stage(&mut ctx, &mut scenarios).await?;
     super::speculative::run_stage(&mut ctx, &mut scenarios).await?;
     if ctx.stop.is_some() {
@@ -97,33 +76,12 @@ pub(crate) async fn run(
         .get(index)
         .with_context(|| format!("the config has no candidate {index}"))?
         .clone();
-    let mut cfg = cfg.clone();
-    // Under Slurm without GPUs allocated, the job's environment has none to give.
-    if !gpus.is_empty() {
-        cfg.server
-            .env
-            .retain(|(key, _)| key != "CUDA_VISIBLE_DEVICES");
-        cfg.server
-            .env
-            .push(("CUDA_VISIBLE_DEVICES".into(), gpus.to_string()));
-    }
+    let cfg = on_gpus(cfg, gpus);
     let run_dir = RunDir::new(&cfg.output_dir);
     let own = RunDir::new(worker_dir(&cfg.output_dir, index));
     prepare::create_dir(own.root())?;
     let mut scenarios = scenarios(&cfg, &run_dir, &own, index).await?;
-    let deadline = Instant::now() + budget;
-    let mut ctx = Ctx {
-        cfg: &cfg,
-        reporter,
-        run_dir: own,
-        cancel: crate::cancel::with_deadline(cancel.clone(), deadline),
-        signal: cancel,
-        deadline,
-        stop: None,
-        server_logs: Vec::new(),
-        client: loadgen::http_client(),
-        local_launches: true,
-    };
+    let mut ctx = Ctx::new(&cfg, reporter, own, cancel, Instant::now() + budget);
     candidate::run_candidate(
         &mut ctx,
         &mut scenarios,
@@ -141,6 +99,21 @@ pub(crate) async fn run(
     let done = worker_dir(&cfg.output_dir, index).join("done");
     std::fs::write(&done, b"").with_context(|| format!("cannot write {}", done.display()))?;
     Ok(())
+}
+
+/// `cfg` with its servers on `gpus` (`CUDA_VISIBLE_DEVICES`); unchanged when `gpus` is empty
+/// (under Slurm without GPUs allocated, the job's environment has none to give).
+fn on_gpus(cfg: &RunConfig, gpus: &str) -> RunConfig {
+    let mut cfg = cfg.clone();
+    if !gpus.is_empty() {
+        cfg.server
+            .env
+            .retain(|(key, _)| key != "CUDA_VISIBLE_DEVICES");
+        cfg.server
+            .env
+            .push(("CUDA_VISIBLE_DEVICES".into(), gpus.to_string()));
+    }
+    cfg
 }
 
 /// Every scenario as the run prepared it (the same rows, generated again: they are

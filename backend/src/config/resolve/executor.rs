@@ -54,6 +54,23 @@ pub(super) fn resolve_executor(
     }
 }
 
+/// Candidates running at once each launch their own server on their own port.
+fn own_servers(ctx: &Ctx, raw: &ConfigFile, kind: &str) -> Result<(), ConfigError> {
+    if raw.server.port.is_some() {
+        return Err(ctx.error(
+            &["server", "port"],
+            "candidates running at once need a port each: remove server.port (autobench picks free ones)",
+        ));
+    }
+    if !raw.server.launch {
+        return Err(ctx.error(
+            &["executor", "kind"],
+            format!("{kind} launches a server per candidate; it cannot use one that is already running (server.launch: false)"),
+        ));
+    }
+    Ok(())
+}
+
 /// Keys of one executor kind set under another are errors, not silently ignored.
 fn only_for(ctx: &Ctx, raw: &ConfigFile, kind: &str) -> Result<(), ConfigError> {
     let section = &raw.executor;
@@ -97,18 +114,7 @@ fn slurm(
     candidates: &[FlagMap],
 ) -> Result<crate::config::plan::SlurmPlan, ConfigError> {
     let section = &raw.executor;
-    if raw.server.port.is_some() {
-        return Err(ctx.error(
-            &["server", "port"],
-            "candidates running at once need a port each: remove server.port (autobench picks free ones)",
-        ));
-    }
-    if !raw.server.launch {
-        return Err(ctx.error(
-            &["executor", "kind"],
-            "slurm launches servers in its jobs; it cannot use one that is already running (server.launch: false)",
-        ));
-    }
+    own_servers(ctx, raw, "slurm")?;
     let time_limit_min = section.time_limit_min.unwrap_or(60);
     if time_limit_min == 0 {
         return Err(ctx.error(&["executor", "time_limit_min"], "must be at least 1 minute"));
@@ -147,18 +153,7 @@ fn partitions(
             "partitions needs GPUs to share out: set executor.gpus, server.env.CUDA_VISIBLE_DEVICES or CUDA_VISIBLE_DEVICES",
         ));
     }
-    if raw.server.port.is_some() {
-        return Err(ctx.error(
-            &["server", "port"],
-            "candidates running at once need a port each: remove server.port (autobench picks free ones)",
-        ));
-    }
-    if !raw.server.launch {
-        return Err(ctx.error(
-            &["executor", "kind"],
-            "partitions launches servers; it cannot share out one that is already running (server.launch: false)",
-        ));
-    }
+    own_servers(ctx, raw, "partitions")?;
     let needs: Vec<usize> = candidates
         .iter()
         .map(|flags| need(flags, section.gpus_per_candidate))
