@@ -63,7 +63,12 @@ pub(crate) fn write(cfgs: &[RunConfig], finished: &[Finished]) -> anyhow::Result
         }
     }
     for (_, entries) in &mut scenarios {
-        entries.sort_by(|a, b| rank_key(b).total_cmp_pair(&rank_key(a)));
+        entries.sort_by(|a, b| {
+            let ((rate_a, tokens_a), (rate_b, tokens_b)) = (rank_key(a), rank_key(b));
+            rate_b
+                .total_cmp(&rate_a)
+                .then(tokens_b.total_cmp(&tokens_a))
+        });
     }
     let text = markdown(&scenarios, cfgs);
     let rows = rows(&scenarios, cfgs);
@@ -98,23 +103,15 @@ fn entry<'a>(framework: &'a str, scenario: &'a ScenarioResult, output_dir: &'a P
     }
 }
 
-/// A pair compared as (rate, output tok/s), missing values lowest.
-struct Key(f64, f64);
-
-impl Key {
-    fn total_cmp_pair(&self, other: &Key) -> std::cmp::Ordering {
-        self.0.total_cmp(&other.0).then(self.1.total_cmp(&other.1))
-    }
-}
-
-fn rank_key(entry: &Entry<'_>) -> Key {
+/// (rate, output tok/s), missing values lowest.
+fn rank_key(entry: &Entry<'_>) -> (f64, f64) {
     let tokens = entry
         .scenario
         .best
         .as_ref()
         .and_then(|b| b.metrics.as_ref())
         .map_or(f64::NEG_INFINITY, |m| m.output_throughput);
-    Key(entry.rate.unwrap_or(f64::NEG_INFINITY), tokens)
+    (entry.rate.unwrap_or(f64::NEG_INFINITY), tokens)
 }
 
 /// Whether `runner_up` is not measurably behind `leader`: it was never seen failing at or below

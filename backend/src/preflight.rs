@@ -50,7 +50,6 @@ pub(crate) async fn check(
                 "framework"
             };
             let at = cfg.keys.source(&["server", key]);
-            let at: Vec<&str> = at.iter().map(String::as_str).collect();
             return Err(ConfigError::at_key(&cfg.config_path, &text, &at, why));
         }
         Err(HelpError::Missing(why) | HelpError::Unreadable(why)) => {
@@ -90,7 +89,6 @@ pub(crate) async fn check(
                 .map(|c| format!("; did you mean {c}?"))
                 .unwrap_or_default();
             let at = cfg.keys.source(&["server", section, &key]);
-            let at: Vec<&str> = at.iter().map(String::as_str).collect();
             return Err(ConfigError::at_key(
                 &cfg.config_path,
                 &text,

@@ -40,13 +40,14 @@ fn position(line: Option<usize>, column: Option<usize>) -> String {
 
 impl ConfigError {
     /// An error about `key_path` (e.g. `["benchmark", "qps"]`), located in `source` when possible.
-    pub(crate) fn at_key(
+    pub(crate) fn at_key<K: AsRef<str>>(
         path: &Path,
         source: &str,
-        key_path: &[&str],
+        key_path: &[K],
         message: impl Into<String>,
     ) -> Self {
-        let line = locate_key(source, key_path);
+        let key_path: Vec<&str> = key_path.iter().map(AsRef::as_ref).collect();
+        let line = locate_key(source, &key_path);
         ConfigError::Invalid {
             path: path.to_path_buf(),
             line,

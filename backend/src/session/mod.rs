@@ -241,28 +241,7 @@ pub(crate) async fn run(
                 ctx.stop.is_none() && slurm::run_finish_job(&mut ctx, &mut scenarios, plan).await?;
             ctx.local_launches = false;
         }
-        crate::config::ExecutorPlan::Local => {}
-    }
-    let sequential = cfg.executor == crate::config::ExecutorPlan::Local;
-    for (index, flags) in cfg.candidates.candidates.iter().enumerate() {
-        if ctx.stop.is_some() || !sequential {
-            break;
-        }
-        let walks = candidate::Walks::All;
-        candidate::run_candidate(&mut ctx, &mut scenarios, Stage::Base, index, flags, walks)
-            .await?;
-        let total = cfg.candidates.candidates.len();
-        if ctx.stop.is_none()
-            && let Some(cause) = same_launch_failure(&scenarios, index, total)
-        {
-            ctx.report(RunEvent::Notice {
-                text: format!(
-                    "error: the first {} candidate(s) all failed to launch the same way, and nothing was measured: {cause}",
-                    index + 1
-                ),
-            });
-            ctx.stop = Some(Stop::SameLaunchFailure(cause));
-        }
+        crate::config::ExecutorPlan::Local => run_sequential(&mut ctx, &mut scenarios).await?,
     }
     if !finishing && ctx.stop.is_none() {
         let skipped =
@@ -278,6 +257,31 @@ pub(crate) async fn run(
     confirm::run_stage(&mut ctx, &mut scenarios).await?;
     let speculative = speculative::run_stage(&mut ctx, &mut scenarios).await?;
     finish::finish(ctx, scenarios, speculative)
+}
+
+/// The base stage on this machine, one candidate after another; the first candidates all failing
+/// to launch the same way stop it.
+async fn run_sequential(ctx: &mut Ctx<'_>, scenarios: &mut [ScenarioState]) -> anyhow::Result<()> {
+    let candidates = &ctx.cfg.candidates.candidates;
+    for (index, flags) in candidates.iter().enumerate() {
+        if ctx.stop.is_some() {
+            break;
+        }
+        let walks = candidate::Walks::All;
+        candidate::run_candidate(ctx, scenarios, Stage::Base, index, flags, walks).await?;
+        if ctx.stop.is_none()
+            && let Some(cause) = same_launch_failure(scenarios, index, candidates.len())
+        {
+            ctx.report(RunEvent::Notice {
+                text: format!(
+                    "error: the first {} candidate(s) all failed to launch the same way, and nothing was measured: {cause}",
+                    index + 1
+                ),
+            });
+            ctx.stop = Some(Stop::SameLaunchFailure(cause));
+        }
+    }
+    Ok(())
 }
 
 /// The plan the run starts with.

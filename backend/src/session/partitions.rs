@@ -10,7 +10,7 @@
 //! takes its server down) before the partial results are written.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::Path;
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -24,7 +24,7 @@ use shared::run_dir::RunDir;
 
 use super::Ctx;
 use super::scenario::ScenarioState;
-use super::worker::worker_dir;
+use super::worker::{is_done, worker_dir};
 use crate::config::Partitions;
 
 /// How often the workers' files are read.
@@ -39,8 +39,8 @@ struct Worker {
     gpus: Vec<String>,
     cores: Option<Vec<usize>>,
     child: tokio::process::Child,
-    /// Records read so far, per scenario.
-    seen: Vec<usize>,
+    /// Bytes of its live results read so far, per scenario.
+    seen: Vec<u64>,
 }
 
 /// Runs every base candidate through workers on `partitions`.
@@ -67,7 +67,7 @@ pub(super) async fn run_base_stage(
     let mut next = 0;
     loop {
         while ctx.stop.is_none() && next < partitions.needs.len() {
-            if done_marker(ctx.cfg, next).exists() {
+            if is_done(&worker_dir(&ctx.cfg.output_dir, next)) {
                 next += 1;
                 continue;
             }
@@ -119,12 +119,6 @@ pub(super) async fn run_base_stage(
         running = still;
     }
     Ok(())
-}
-
-/// The file a worker leaves when its candidate's search is complete (a resume does not start it
-/// again).
-pub(super) fn done_marker(cfg: &crate::config::RunConfig, index: usize) -> PathBuf {
-    worker_dir(&cfg.output_dir, index).join("done")
 }
 
 /// The most candidates that can run at once (for sharing out the cores).
@@ -357,7 +351,7 @@ pub(super) fn ingest(
     ctx: &Ctx<'_>,
     scenarios: &mut [ScenarioState],
     index: usize,
-    seen: &mut Vec<usize>,
+    seen: &mut Vec<u64>,
 ) -> anyhow::Result<()> {
     ingest_from(
         ctx,
@@ -371,18 +365,17 @@ pub(super) fn ingest(
 pub(super) fn ingest_from(
     ctx: &Ctx<'_>,
     scenarios: &mut [ScenarioState],
-    folder: &std::path::Path,
-    seen: &mut Vec<usize>,
+    folder: &Path,
+    read_to: &mut Vec<u64>,
 ) -> anyhow::Result<()> {
-    seen.resize(scenarios.len(), 0);
+    read_to.resize(scenarios.len(), 0);
     let own = RunDir::new(folder);
     let single = scenarios.len() == 1;
     for (slot, state) in scenarios.iter_mut().enumerate() {
         let path = own.scenario(&state.scenario.slug, single).live_results();
-        let records = complete_records(&path);
+        let records = complete_records(&path, &mut read_to[slot]);
         let mut changed = false;
-        for record in records.into_iter().skip(seen[slot]) {
-            seen[slot] += 1;
+        for record in records {
             if held(state, &record) {
                 continue;
             }
@@ -411,16 +404,23 @@ fn held(state: &ScenarioState, record: &TrialRecord) -> bool {
     })
 }
 
-/// The records of a file another process is appending to: complete lines only.
-fn complete_records(path: &PathBuf) -> Vec<TrialRecord> {
-    let Ok(text) = std::fs::read_to_string(path) else {
+/// The records another process appended to `path` since byte `read_to`, complete lines only;
+/// `read_to` moves past them.
+fn complete_records(path: &Path, read_to: &mut u64) -> Vec<TrialRecord> {
+    use std::io::{Read as _, Seek as _};
+    let mut bytes = Vec::new();
+    let read = std::fs::File::open(path).and_then(|mut file| {
+        file.seek(std::io::SeekFrom::Start(*read_to))?;
+        file.read_to_end(&mut bytes)
+    });
+    if read.is_err() {
+        return Vec::new();
+    }
+    let Some(end) = bytes.iter().rposition(|b| *b == b'\n') else {
         return Vec::new();
     };
-    let complete = match text.rfind('\n') {
-        Some(end) => &text[..=end],
-        None => "",
-    };
-    complete
+    *read_to += end as u64 + 1;
+    String::from_utf8_lossy(&bytes[..=end])
         .lines()
         .filter(|l| !l.trim().is_empty())
         .filter_map(|l| serde_json::from_str(l).ok())

@@ -19,9 +19,9 @@ use anyhow::Context as _;
 use shared::events::RunEvent;
 use shared::record::{FailureKind, Stage, TrialRecord};
 
-use super::partitions::{done_marker, finished, ingest, ingest_from};
+use super::partitions::{finished, ingest_from};
 use super::scenario::ScenarioState;
-use super::worker::{finish_dir, worker_dir};
+use super::worker::{finish_dir, is_done, worker_dir};
 use super::{Ctx, candidate};
 use crate::config::SlurmPlan;
 
@@ -54,12 +54,12 @@ impl Task {
 /// One submitted job.
 struct Job {
     task: Task,
-    index: usize,
     id: String,
     attempt: u32,
     /// The state last reported (`PENDING (Resources)`, `RUNNING on node1`).
     shown: String,
-    seen: Vec<usize>,
+    /// Bytes of its worker's live results read so far, per scenario.
+    seen: Vec<u64>,
 }
 
 /// Runs every base candidate as a Slurm job.
@@ -68,20 +68,46 @@ pub(super) async fn run_base_stage(
     scenarios: &mut [ScenarioState],
     plan: &SlurmPlan,
 ) -> anyhow::Result<()> {
-    for index in 0..plan.needs.len() {
-        ingest(ctx, scenarios, index, &mut Vec::new())?;
-    }
     cancel_leftovers(ctx).await;
+    let tasks: Vec<Task> = (0..plan.needs.len()).map(Task::Candidate).collect();
+    run_jobs(ctx, scenarios, plan, &tasks).await.map(|_| ())
+}
+
+/// Runs the confirmation and speculative stages as one more job, on as many GPUs as the largest
+/// candidate needs, and reads its trials in. `false` when it did not complete (retries spent, or
+/// the run was stopped): the orchestrator then leaves the answer unconfirmed rather than launch
+/// servers where it runs.
+pub(super) async fn run_finish_job(
+    ctx: &mut Ctx<'_>,
+    scenarios: &mut [ScenarioState],
+    plan: &SlurmPlan,
+) -> anyhow::Result<bool> {
+    run_jobs(ctx, scenarios, plan, &[Task::Finish]).await
+}
+
+/// Submits a job per task not done yet (at most `max_jobs` in flight), follows each until its
+/// worker is done or its retries are spent, and reads its trials in as they land. A candidate
+/// whose job kept dying is recorded as failed with Slurm's reason. `true` when every task is done.
+async fn run_jobs(
+    ctx: &mut Ctx<'_>,
+    scenarios: &mut [ScenarioState],
+    plan: &SlurmPlan,
+    tasks: &[Task],
+) -> anyhow::Result<bool> {
+    let run = ctx.cfg.output_dir.clone();
+    // Trials of an earlier orchestrator that it did not read in before it stopped.
+    for task in tasks {
+        ingest_from(ctx, scenarios, &task.folder(&run), &mut Vec::new())?;
+    }
+    let mut pending = tasks.iter().copied().filter(|t| !is_done(&t.folder(&run)));
     let mut jobs: Vec<Job> = Vec::new();
-    let mut next = 0;
+    let mut all_done = true;
     loop {
-        while ctx.stop.is_none() && next < plan.needs.len() && jobs.len() < plan.max_jobs {
-            if done_marker(ctx.cfg, next).exists() {
-                next += 1;
-                continue;
-            }
-            jobs.push(submit(ctx, Task::Candidate(next), plan, 0).await?);
-            next += 1;
+        while ctx.stop.is_none() && jobs.len() < plan.max_jobs {
+            let Some(task) = pending.next() else {
+                break;
+            };
+            jobs.push(submit(ctx, task, plan, 0).await?);
         }
         if jobs.is_empty() {
             break;
@@ -93,24 +119,27 @@ pub(super) async fn run_base_stage(
         if ctx.stop.is_some() {
             cancel(&jobs.iter().map(|j| j.id.clone()).collect::<Vec<_>>()).await;
             for job in &mut jobs {
-                ingest(ctx, scenarios, job.index, &mut job.seen)?;
+                ingest_from(ctx, scenarios, &job.task.folder(&run), &mut job.seen)?;
             }
-            break;
+            return Ok(false);
         }
-        let queue = queue_states(&jobs).await;
+        let queue = squeue(&jobs.iter().map(|j| j.id.clone()).collect::<Vec<_>>()).await;
         let mut still = Vec::new();
         for mut job in jobs {
-            ingest(ctx, scenarios, job.index, &mut job.seen)?;
+            let folder = job.task.folder(&run);
+            ingest_from(ctx, scenarios, &folder, &mut job.seen)?;
             if let Some(state) = queue.get(&job.id) {
                 show(ctx, &mut job, state.clone());
                 still.push(job);
                 continue;
             }
             let (state, reason) = final_state(&job.id).await;
-            ingest(ctx, scenarios, job.index, &mut job.seen)?;
-            if done_marker(ctx.cfg, job.index).exists() {
+            ingest_from(ctx, scenarios, &folder, &mut job.seen)?;
+            if is_done(&folder) {
                 show(ctx, &mut job, format!("{state} (done)"));
-                finished(ctx, job.index, true);
+                if let Task::Candidate(index) = job.task {
+                    finished(ctx, index, true);
+                }
             } else if job.attempt < plan.retries {
                 ctx.report(RunEvent::Notice {
                     text: format!(
@@ -124,20 +153,28 @@ pub(super) async fn run_base_stage(
                 });
                 still.push(submit(ctx, job.task, plan, job.attempt + 1).await?);
             } else {
+                all_done = false;
                 let cause = format!(
                     "Slurm job {} ended {state}{} ({} attempt(s)); see {}",
                     job.id,
                     reason_text(&reason),
                     job.attempt + 1,
-                    worker_dir(&ctx.cfg.output_dir, job.index).display()
+                    folder.display()
                 );
-                record_failure(ctx, scenarios, job.index, cause).await?;
-                finished(ctx, job.index, false);
+                match job.task {
+                    Task::Candidate(index) => {
+                        record_failure(ctx, scenarios, index, cause).await?;
+                        finished(ctx, index, false);
+                    }
+                    Task::Finish => ctx.report(RunEvent::Notice {
+                        text: format!("warning: confirmation: {cause}"),
+                    }),
+                }
             }
         }
         jobs = still;
     }
-    Ok(())
+    Ok(all_done)
 }
 
 fn reason_text(reason: &str) -> String {
@@ -167,7 +204,7 @@ fn show(ctx: &Ctx<'_>, job: &mut Job, state: String) {
     job.shown = state;
 }
 
-/// Writes the job script of candidate `index` and submits it; the id is kept for cancelling.
+/// Writes the task's job script and submits it; the id is kept for cancelling.
 async fn submit(
     ctx: &mut Ctx<'_>,
     task: Task,
@@ -175,10 +212,6 @@ async fn submit(
     attempt: u32,
 ) -> anyhow::Result<Job> {
     let cfg = ctx.cfg;
-    let index = match task {
-        Task::Candidate(index) => index,
-        Task::Finish => 0,
-    };
     let dir = std::path::absolute(task.folder(&cfg.output_dir))?;
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let script = dir.join("job.sh");
@@ -208,34 +241,34 @@ async fn submit(
         .with_context(|| format!("sbatch printed no job id: {stdout}"))?
         .to_string();
     remember(cfg, &id)?;
-    if task == Task::Finish {
-        ctx.report(RunEvent::Notice {
+    match task {
+        Task::Finish => ctx.report(RunEvent::Notice {
             text: format!("confirmation: submitted as Slurm job {id}"),
-        });
-    } else {
-        ctx.report(RunEvent::CandidateLaunching {
-            stage: Stage::Base,
-            candidate: index,
-            command: crate::results::command::render(
-                &cfg.server,
-                &cfg.candidates.candidates[index],
-            )
-            .replace(" \\\n  ", " "),
-        });
-        ctx.report(RunEvent::JobState {
-            stage: Stage::Base,
-            candidate: index,
-            job: format!("Slurm job {id}"),
-            state: if attempt > 0 {
-                format!("submitted (attempt {})", attempt + 1)
-            } else {
-                "submitted".into()
-            },
-        });
+        }),
+        Task::Candidate(index) => {
+            ctx.report(RunEvent::CandidateLaunching {
+                stage: Stage::Base,
+                candidate: index,
+                command: crate::results::command::render(
+                    &cfg.server,
+                    &cfg.candidates.candidates[index],
+                )
+                .replace(" \\\n  ", " "),
+            });
+            ctx.report(RunEvent::JobState {
+                stage: Stage::Base,
+                candidate: index,
+                job: format!("Slurm job {id}"),
+                state: if attempt > 0 {
+                    format!("submitted (attempt {})", attempt + 1)
+                } else {
+                    "submitted".into()
+                },
+            });
+        }
     }
     Ok(Job {
         task,
-        index,
         id,
         attempt,
         shown: String::new(),
@@ -361,12 +394,7 @@ async fn cancel(ids: &[String]) {
         .await;
 }
 
-/// Queue state of the jobs still in the queue: `PENDING (Resources)`, `RUNNING on node1`.
-async fn queue_states(jobs: &[Job]) -> BTreeMap<String, String> {
-    let ids: Vec<String> = jobs.iter().map(|j| j.id.clone()).collect();
-    squeue(&ids).await
-}
-
+/// Queue state of `ids` still in the queue: `PENDING (Resources)`, `RUNNING on node1`.
 async fn squeue(ids: &[String]) -> BTreeMap<String, String> {
     let output = tokio::process::Command::new("squeue")
         .args(["-h", "-o", "%i|%T|%r|%N", "-j", &ids.join(",")])
@@ -441,58 +469,4 @@ async fn record_failure(
         }))?
     };
     candidate::record_failed(ctx, scenarios, index, &flags, failure).await
-}
-
-/// Runs the confirmation and speculative stages as one more job, on as many GPUs as the largest
-/// candidate needs, and reads its trials in. `false` when it did not complete (retries spent, or
-/// the run was stopped): the orchestrator then leaves the answer unconfirmed rather than launch
-/// servers where it runs.
-pub(super) async fn run_finish_job(
-    ctx: &mut Ctx<'_>,
-    scenarios: &mut [ScenarioState],
-    plan: &SlurmPlan,
-) -> anyhow::Result<bool> {
-    let folder = finish_dir(&ctx.cfg.output_dir);
-    let mut seen = Vec::new();
-    ingest_from(ctx, scenarios, &folder, &mut seen)?;
-    if folder.join("done").exists() {
-        return Ok(true);
-    }
-    let mut job = submit(ctx, Task::Finish, plan, 0).await?;
-    loop {
-        tokio::select! {
-            () = tokio::time::sleep(POLL) => {}
-            () = crate::cancel::cancelled(&mut ctx.cancel) => ctx.interrupted(),
-        }
-        if ctx.stop.is_some() {
-            cancel(std::slice::from_ref(&job.id)).await;
-            ingest_from(ctx, scenarios, &folder, &mut seen)?;
-            return Ok(false);
-        }
-        ingest_from(ctx, scenarios, &folder, &mut seen)?;
-        let queue = queue_states(std::slice::from_ref(&job)).await;
-        if let Some(state) = queue.get(&job.id) {
-            show(ctx, &mut job, state.clone());
-            continue;
-        }
-        let (state, reason) = final_state(&job.id).await;
-        ingest_from(ctx, scenarios, &folder, &mut seen)?;
-        if folder.join("done").exists() {
-            show(ctx, &mut job, format!("{state} (done)"));
-            return Ok(true);
-        }
-        if job.attempt >= plan.retries {
-            ctx.report(RunEvent::Notice {
-                text: format!(
-                    "warning: confirmation: Slurm job {} ended {state}{} after {} attempt(s); see {}",
-                    job.id,
-                    reason_text(&reason),
-                    job.attempt + 1,
-                    folder.display()
-                ),
-            });
-            return Ok(false);
-        }
-        job = submit(ctx, Task::Finish, plan, job.attempt + 1).await?;
-    }
 }

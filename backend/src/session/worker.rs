@@ -26,6 +26,17 @@ pub(crate) fn worker_dir(run: &Path, index: usize) -> PathBuf {
     run.join("workers").join(format!("cand-{index}"))
 }
 
+/// Whether the worker of `folder` finished its work (a resume does not start it again).
+pub(crate) fn is_done(folder: &Path) -> bool {
+    folder.join("done").exists()
+}
+
+/// Leaves the mark [`is_done`] reads.
+fn mark_done(folder: &Path) -> anyhow::Result<()> {
+    let done = folder.join("done");
+    std::fs::write(&done, b"").with_context(|| format!("cannot write {}", done.display()))
+}
+
 /// The folder of the worker that runs the confirmation and speculative stages (Slurm).
 pub(crate) fn finish_dir(run: &Path) -> PathBuf {
     run.join("workers").join("finish")
@@ -55,8 +66,7 @@ pub(crate) async fn run_finish(
     if ctx.stop.is_some() {
         anyhow::bail!("the finishing worker stopped early (a signal or the time budget)");
     }
-    let done = finish_dir(&cfg.output_dir).join("done");
-    std::fs::write(&done, b"").with_context(|| format!("cannot write {}", done.display()))?;
+    mark_done(&finish_dir(&cfg.output_dir))?;
     Ok(())
 }
 
@@ -96,8 +106,7 @@ pub(crate) async fn run(
             "the worker of candidate {index} stopped early (a signal or the time budget)"
         );
     }
-    let done = worker_dir(&cfg.output_dir, index).join("done");
-    std::fs::write(&done, b"").with_context(|| format!("cannot write {}", done.display()))?;
+    mark_done(&worker_dir(&cfg.output_dir, index))?;
     Ok(())
 }
 

@@ -33,9 +33,7 @@ struct Ctx<'a> {
 
 impl Ctx<'_> {
     fn error(&self, key_path: &[&str], message: impl Into<String>) -> ConfigError {
-        let source = self.keys.source(key_path);
-        let source: Vec<&str> = source.iter().map(String::as_str).collect();
-        ConfigError::at_key(self.path, self.text, &source, message)
+        ConfigError::at_key(self.path, self.text, &self.keys.source(key_path), message)
     }
 }
 
