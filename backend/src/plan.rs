@@ -131,13 +131,21 @@ fn totals(cfg: &RunConfig) -> (usize, usize, f64, f64) {
         * plan.candidates.len()
         * cfg.benchmark.max_concurrency.len()
         * cfg.benchmark.qps.estimate_trials();
-    let trial_s = cfg.dataset.num_prompts.max(1) as f64 / cfg.benchmark.qps.typical_rate() + 3.0;
+    let dataset_s = cfg.dataset.num_prompts.max(1) as f64 / cfg.benchmark.qps.typical_rate();
+    let trial_s = dataset_s.max(cfg.benchmark.min_trial_seconds) + 3.0;
+    // The confirmation: the winner, the runner-up and the baseline once each per scenario, in
+    // longer trials, each with a launch.
+    let contenders = cfg.scenarios.len() * plan.candidates.len().min(3);
+    let confirm_s = contenders as f64
+        * (cfg.benchmark.confirm_trial_seconds.max(3.0 * dataset_s)
+            + 3.0
+            + startup_estimate_s(cfg));
     let launches = if cfg.server.relaunch_per_trial {
         trials
     } else {
         plan.candidates.len()
     };
-    let wall_s = trials as f64 * trial_s + launches as f64 * startup_estimate_s(cfg);
+    let wall_s = trials as f64 * trial_s + launches as f64 * startup_estimate_s(cfg) + confirm_s;
     (trials, launches, wall_s, trial_s)
 }
 
@@ -183,8 +191,9 @@ fn settings(cfg: &RunConfig, out: &mut String) {
     let _ = writeln!(out, "qps_plan: {}", cfg.benchmark.qps.describe());
     let _ = writeln!(
         out,
-        "trials: at least {} s each (the dataset is cycled, repeats salted); verdicts at {:.0}% confidence, an inconclusive point extended up to {} requests",
+        "trials: at least {} s each, confirmation trials {} s (the dataset is cycled, repeats salted); verdicts at {:.0}% confidence, an inconclusive point extended up to {} requests",
         cfg.benchmark.min_trial_seconds,
+        cfg.benchmark.confirm_trial_seconds,
         cfg.benchmark.confidence * 100.0,
         cfg.benchmark
             .max_requests_per_point

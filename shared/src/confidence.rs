@@ -232,6 +232,82 @@ pub fn mean_bounds(mean: f64, std: f64, n: usize, confidence: f64) -> (f64, f64)
     (mean - half, mean + half)
 }
 
+/// How strongly successive values cluster: the variance inflation of their mean, `τ = m ·
+/// Var(batch means) / Var(values)` over ten consecutive batches of `m = n / 10` values (the
+/// batch-means estimate of the integrated autocorrelation time). Independent values give about 1;
+/// latencies of requests that shared a congested moment (an LLM server's batch) give more, and a
+/// sample of `n` such values carries about as much information as `n / τ` independent ones.
+/// Never below 1, at most `m`; 1 when the sample is too small to tell (under 40 values).
+pub fn clustering(values_in_order: &[f64]) -> f64 {
+    const BATCHES: usize = 10;
+    let m = values_in_order.len() / BATCHES;
+    if m < 4 {
+        return 1.0;
+    }
+    let used = &values_in_order[..BATCHES * m];
+    let mean = used.iter().sum::<f64>() / used.len() as f64;
+    let variance = used.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (used.len() - 1) as f64;
+    if variance <= 0.0 || !variance.is_finite() {
+        return 1.0;
+    }
+    let between = used
+        .chunks(m)
+        .map(|c| (c.iter().sum::<f64>() / m as f64 - mean).powi(2))
+        .sum::<f64>()
+        / (BATCHES - 1) as f64;
+    (m as f64 * between / variance).clamp(1.0, m as f64)
+}
+
+/// [`share_decision`] for a clustered sample: `exceeding` of `n` values over the limit, with
+/// clustering `tau` ([`clustering`]), judged as `exceeding / τ` of `n / τ` independent values
+/// (rounded against the claim being made, so clustering never makes a verdict bolder).
+pub fn clustered_share_decision(
+    exceeding: u64,
+    n: u64,
+    tau: f64,
+    allowed_share: f64,
+    confidence: f64,
+) -> Decision {
+    let tau = tau.max(1.0);
+    let scaled = |count: u64| count as f64 / tau;
+    // Pass needs a small upper bound: round the events up and the sample down.
+    let pass_k = (scaled(exceeding).ceil() as u64).min(n);
+    let pass_n = (scaled(n).floor() as u64).max(pass_k);
+    // Fail needs a large lower bound: round the events down and the sample up.
+    let fail_k = scaled(exceeding).floor() as u64;
+    let fail_n = (scaled(n).ceil() as u64).max(fail_k);
+    if pass_n > 0 && proportion_upper(pass_k, pass_n, confidence) <= allowed_share {
+        Decision::Pass
+    } else if fail_k > 0 && proportion_lower(fail_k, fail_n, confidence) > allowed_share {
+        Decision::Fail
+    } else {
+        Decision::Inconclusive
+    }
+}
+
+/// [`quantile_interval`] for a clustered sample: the ranks are those of `n / τ` independent values,
+/// scaled back to the sample (so the interval widens by about `√τ`).
+pub fn clustered_quantile_interval(
+    sorted: &[f64],
+    q: f64,
+    confidence: f64,
+    tau: f64,
+) -> (Option<f64>, Option<f64>) {
+    let n = sorted.len();
+    let effective = ((n as f64 / tau.max(1.0)).floor() as usize).clamp(1.min(n), n);
+    if effective == n {
+        return quantile_interval(sorted, q, confidence);
+    }
+    // The effective sample's order statistics, read at the same quantile positions of the sample.
+    let thinned: Vec<f64> = (1..=effective)
+        .map(|rank| {
+            let position = rank as f64 / (effective + 1) as f64 * (n + 1) as f64;
+            sorted[(position.round() as usize).clamp(1, n) - 1]
+        })
+        .collect();
+    quantile_interval(&thinned, q, confidence)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -274,6 +350,63 @@ mod tests {
         // 60 samples cannot bound a p99 from above.
         let small: Vec<f64> = (1..=60).map(f64::from).collect();
         assert_eq!(quantile_interval(&small, 0.99, 0.95).1, None);
+    }
+
+    #[test]
+    fn clustering_is_about_one_for_independent_values_and_large_for_runs() {
+        // A fixed pseudo-random sequence (a linear congruential generator).
+        let mut state = 12_345_u64;
+        let mut next = || {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1);
+            (state >> 11) as f64 / (1_u64 << 53) as f64
+        };
+        let independent: Vec<f64> = (0..2000).map(|_| next()).collect();
+        let tau = clustering(&independent);
+        assert!((0.99..2.0).contains(&tau), "{tau}");
+        // Each value repeated 20 times: 20 requests that shared one moment.
+        let runs: Vec<f64> = (0..100)
+            .flat_map(|_| std::iter::repeat_n(next(), 20))
+            .collect();
+        let tau = clustering(&runs);
+        assert!(tau > 10.0, "{tau}");
+        assert_eq!(clustering(&[1.0; 30]), 1.0);
+    }
+
+    #[test]
+    fn clustered_samples_decide_on_their_effective_size() {
+        // 0 of 600 over the limit shows a p99 with independent requests, not with τ = 20.
+        assert_eq!(share_decision(0, 600, 0.01, 0.95), Decision::Pass);
+        assert_eq!(
+            clustered_share_decision(0, 600, 1.0, 0.01, 0.95),
+            Decision::Pass
+        );
+        assert_eq!(
+            clustered_share_decision(0, 600, 20.0, 0.01, 0.95),
+            Decision::Inconclusive
+        );
+        // One burst of 20 slow requests in 600: shown to fail if independent, not if clustered.
+        assert_eq!(share_decision(20, 600, 0.01, 0.95), Decision::Fail);
+        assert_eq!(
+            clustered_share_decision(20, 600, 20.0, 0.01, 0.95),
+            Decision::Inconclusive
+        );
+        // Many bursts still fail.
+        assert_eq!(
+            clustered_share_decision(200, 600, 20.0, 0.01, 0.95),
+            Decision::Fail
+        );
+        let sample: Vec<f64> = (1..=1000).map(f64::from).collect();
+        let (lo, hi) = quantile_interval(&sample, 0.5, 0.95);
+        let (clo, chi) = clustered_quantile_interval(&sample, 0.5, 0.95, 10.0);
+        let width = hi.expect("hi") - lo.expect("lo");
+        let clustered = chi.expect("hi") - clo.expect("lo");
+        assert!(clustered > 2.5 * width, "{width} vs {clustered}");
+        assert_eq!(
+            clustered_quantile_interval(&sample, 0.5, 0.95, 1.0),
+            (lo, hi)
+        );
     }
 
     #[test]

@@ -169,6 +169,7 @@ mod tests {
             passes_at,
             fails_at: None,
             note: String::new(),
+            not_shown: None,
         };
         let rate = |c: Option<&crate::verdict::Confirmation>| {
             answer_trial(&records, c).map(|r| r.requested_qps)

@@ -25,6 +25,12 @@ pub struct LimitCheck {
     pub upper: Option<f64>,
     /// What the sample shows.
     pub decision: Decision,
+    /// How many independent requests the sample is worth when successive latencies cluster
+    /// (requests that shared a congested moment move together): the sample size divided by
+    /// [`shared::confidence::clustering`](crate::confidence::clustering). The bounds and the
+    /// decision rest on it. Absent when the sample counts in full.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub effective_requests: Option<f64>,
 }
 
 impl LimitCheck {
@@ -41,8 +47,11 @@ impl LimitCheck {
             ),
         };
         let relation = if self.floor { ">=" } else { "<=" };
+        let effective = self.effective_requests.map_or(String::new(), |n| {
+            format!(" (worth {n:.0} independent requests)")
+        });
         format!(
-            "{} {}{interval} {relation} {}",
+            "{} {}{interval} {relation} {}{effective}",
             self.name,
             number(self.estimate),
             self.limit
@@ -194,6 +203,10 @@ pub struct Confirmation {
     pub fails_at: Option<f64>,
     /// In words.
     pub note: String,
+    /// When the trial the answer rests on met a limit only on its estimate, not at the verdict's
+    /// confidence: which limit, what the trial was worth and what showing it would take.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_shown: Option<String>,
 }
 
 impl Confirmation {
@@ -213,6 +226,10 @@ impl Confirmation {
         if !self.confirmed && self.passes_at.is_none() {
             return low;
         }
+        let low = match &self.not_shown {
+            Some(why) => format!("{low} on its estimate; {why}"),
+            None => low,
+        };
         let high = self
             .fails_at
             .map_or("no failure above it in the searched range".into(), |f| {
@@ -220,6 +237,66 @@ impl Confirmation {
             });
         format!("{low}, {high}")
     }
+}
+
+/// Requests an independent sample needs, with none over the limit, to show that at most
+/// `allowed_share` exceed it at `confidence` (299 for a p99 at 95%).
+pub fn requests_to_show(allowed_share: f64, confidence: f64) -> f64 {
+    ((1.0 - confidence).ln() / (1.0 - allowed_share).ln()).ceil()
+}
+
+/// "p99 TPOT is not shown at 95%: the 30-s trial was worth 17 independent requests (...)": what
+/// keeps a passing trial's verdict from being sure, for the answer's interval; `None` when every
+/// limit is shown to hold or one does not hold even on its estimate.
+pub fn not_shown(verdict: &Verdict, trial_seconds: f64) -> Option<String> {
+    use crate::confidence::Decision;
+    let open: Vec<&LimitCheck> = verdict
+        .checks
+        .iter()
+        .filter(|c| c.decision != Decision::Pass)
+        .collect();
+    if open.is_empty() || !open.iter().all(|c| c.estimate_holds()) {
+        return None;
+    }
+    let confidence = verdict.confidence;
+    let parts: Vec<String> = open
+        .iter()
+        .map(|check| {
+            let worth = check.effective_requests.unwrap_or(verdict.requests as f64);
+            let share = quantile_share(&check.name);
+            let need = share.map(|s| requests_to_show(s, confidence));
+            let longer = match need {
+                Some(need) if worth > 0.0 && trial_seconds > 0.0 => format!(
+                    "; showing it takes about {need:.0}, a trial of about {:.0} s",
+                    trial_seconds * need / worth
+                ),
+                _ => String::new(),
+            };
+            format!(
+                "{} is not shown at {:.0}% confidence: the trial was worth {worth:.0} independent requests{longer}",
+                check.title(),
+                confidence * 100.0
+            )
+        })
+        .collect();
+    Some(format!(
+        "{} (latencies of concurrent requests move together; benchmark.confirm_trial_seconds sets the confirmation's length)",
+        parts.join("; ")
+    ))
+}
+
+/// The share of requests a percentile limit lets exceed it: `p99_...` → 0.01.
+fn quantile_share(name: &str) -> Option<f64> {
+    if name.starts_with("median") {
+        return Some(0.5);
+    }
+    let digits: String = name
+        .strip_prefix('p')?
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    let percent: f64 = digits.parse().ok()?;
+    (percent > 0.0 && percent < 100.0).then(|| 1.0 - percent / 100.0)
 }
 
 #[cfg(test)]
@@ -235,7 +312,37 @@ mod tests {
             lower: Some(estimate * 0.9),
             upper: None,
             decision,
+            effective_requests: None,
         }
+    }
+
+    #[test]
+    fn an_answer_passing_on_its_estimate_says_what_showing_it_takes() {
+        assert_eq!(requests_to_show(0.01, 0.95), 299.0);
+        let mut p99 = check(Decision::Inconclusive, 90.0);
+        p99.name = "p99_tpot_ms".into();
+        p99.effective_requests = Some(20.0);
+        let verdict = Verdict {
+            decision: Decision::Inconclusive,
+            confidence: 0.95,
+            requests: 600,
+            replications: 1,
+            checks: vec![p99.clone(), check(Decision::Pass, 10.0)],
+        };
+        let text = not_shown(&verdict, 30.0).expect("not shown");
+        assert!(text.starts_with("p99 TPOT is not shown at 95% confidence: the trial was worth 20 independent requests; showing it takes about 299, a trial of about 448 s"), "{text}");
+        // A limit broken on its estimate is a failure, not an open question.
+        p99.estimate = Some(150.0);
+        let failing = Verdict {
+            checks: vec![p99],
+            ..verdict.clone()
+        };
+        assert_eq!(not_shown(&failing, 30.0), None);
+        let shown = Verdict {
+            checks: vec![check(Decision::Pass, 10.0)],
+            ..verdict
+        };
+        assert_eq!(not_shown(&shown, 30.0), None);
     }
 
     #[test]
@@ -269,6 +376,7 @@ mod tests {
             lower: None,
             upper: None,
             decision: Decision::Pass,
+            effective_requests: None,
         };
         assert_eq!(check.title(), "p99 TTFT (from scheduled)");
         assert_eq!(

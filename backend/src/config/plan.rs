@@ -121,6 +121,8 @@ pub(crate) struct BenchmarkPlan {
     pub max_client_lag_ms: f64,
     /// Minimum trial duration (s): the dataset is cycled to reach it.
     pub min_trial_seconds: f64,
+    /// Length of each confirmation trial (s).
+    pub confirm_trial_seconds: f64,
     /// Confidence level of verdicts (0.5 < c < 1).
     pub confidence: f64,
     /// Cap on the requests an inconclusive point is extended to (`None`: 3 x num_prompts).

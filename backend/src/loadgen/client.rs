@@ -38,6 +38,17 @@ pub(crate) struct RequestResult {
     pub read_lag: f64,
 }
 
+impl RequestResult {
+    /// The same request with every time `offset` seconds later (durations unchanged).
+    pub(crate) fn shifted(mut self, offset: f64) -> RequestResult {
+        self.scheduled_at += offset;
+        self.sent_at += offset;
+        self.first_token_at = self.first_token_at.map(|t| t + offset);
+        self.end_at += offset;
+        self
+    }
+}
+
 /// What a request needs besides its body.
 #[derive(Debug, Clone)]
 pub(crate) struct Target {

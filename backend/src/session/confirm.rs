@@ -240,7 +240,7 @@ fn decide(
             "; stepping down, it met the SLA at {rate:.2} req/s in a confirmation trial"
         ));
     }
-    Confirmation {
+    let mut confirmation = Confirmation {
         rate: winner.requested_qps,
         max_concurrency: winner.max_concurrency,
         winner: winner.candidate_id,
@@ -251,7 +251,15 @@ fn decide(
         passes_at,
         fails_at,
         note,
-    }
+        not_shown: None,
+    };
+    confirmation.not_shown = ranking::answer_trial(records, Some(&confirmation))
+        .filter(|t| t.stage == Stage::Confirm)
+        .and_then(|t| {
+            let seconds = t.metrics.as_ref().map_or(0.0, |m| m.duration);
+            shared::verdict::not_shown(t.verdict.as_ref()?, seconds)
+        });
+    confirmation
 }
 
 /// Whether the baseline met the SLA at `rate` or above, at the winner's concurrency.

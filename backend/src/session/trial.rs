@@ -306,17 +306,19 @@ async fn replicate(
     cancel: &mut CancelReceiver,
 ) -> Option<Measured> {
     let sla = &cfg.benchmark.sla;
-    // Confirmation re-measures a rate the search chose: fresh arrivals, and a trial three times
-    // as long, so a rate the server only sustains for a short while does not hold.
-    let (fresh, length) = match id.stage {
-        Stage::Confirm => (1_000_003, 3.0),
-        _ => (0, 1.0),
+    // Confirmation re-measures a rate the search chose: fresh arrivals, and a longer trial
+    // (`confirm_trial_seconds`, three search trials by default), so a rate the server only
+    // sustains for a short while does not hold.
+    let dataset_seconds = workload.requests.len() as f64 / id.qps.max(1e-9);
+    let (fresh, min_seconds) = match id.stage {
+        Stage::Confirm => (
+            1_000_003,
+            cfg.benchmark
+                .confirm_trial_seconds
+                .max(3.0 * dataset_seconds),
+        ),
+        _ => (0, cfg.benchmark.min_trial_seconds.max(dataset_seconds)),
     };
-    let min_seconds = cfg
-        .benchmark
-        .min_trial_seconds
-        .max(workload.requests.len() as f64 / id.qps.max(1e-9))
-        * length;
     // Without a cache reset, each replication of each point gets prompts of its own.
     let trial_salt = {
         let key = trial_key(
@@ -384,7 +386,10 @@ async fn replicate(
             id.max_concurrency,
         );
         runs.push((part, outcome.client, outcome.results.len()));
-        pooled.extend(outcome.results);
+        // Each replication on one timeline after the previous, so the verdict sees the requests in
+        // the order they ran (it measures how their latencies cluster).
+        let offset = pooled.iter().map(|r| r.end_at).fold(0.0, f64::max);
+        pooled.extend(outcome.results.into_iter().map(|r| r.shifted(offset)));
         if let Some(reason) = outcome.early_stopped {
             early = Some((reason, outcome.early_passed));
         }

@@ -10,18 +10,24 @@ use shared::verdict::{LimitCheck, Verdict};
 
 use crate::loadgen::RequestResult;
 
-/// Judges `results` (successful and failed requests, pooled over every replication of the trial)
-/// against the SLA at `confidence`.
+/// Judges `results` (successful and failed requests, pooled over every replication of the trial,
+/// each replication's times after the previous one's) against the SLA at `confidence`.
+///
+/// Percentile limits are judged on the sample's effective size: successive requests' latencies
+/// cluster (they share the server's batch), so `n` requests carry the information of about
+/// `n / τ` independent ones ([`confidence::clustering`], measured on the latencies in the order
+/// they were scheduled). Treating them as independent made verdicts near capacity far too sure.
 pub(crate) fn assess(
     sla: &Sla,
     results: &[RequestResult],
     confidence: f64,
     replications: u32,
 ) -> Verdict {
+    let ordered = in_schedule_order(results);
     let mut checks: Vec<LimitCheck> = sla
         .limits
         .iter()
-        .map(|limit| latency_check(limit, results, confidence))
+        .map(|limit| latency_check(limit, &ordered, confidence))
         .collect();
     checks.push(success_check(sla.min_success_rate, results, confidence));
     Verdict {
@@ -33,9 +39,17 @@ pub(crate) fn assess(
     }
 }
 
-/// The per-request (per-gap for ITL) values of a series, in ms, from successful requests.
-pub(crate) fn series_values(series: Series, results: &[RequestResult]) -> Vec<f64> {
-    let ok = results.iter().filter(|r| r.error.is_none());
+/// The requests in the order they were scheduled.
+fn in_schedule_order(results: &[RequestResult]) -> Vec<&RequestResult> {
+    let mut ordered: Vec<&RequestResult> = results.iter().collect();
+    ordered.sort_by(|a, b| a.scheduled_at.total_cmp(&b.scheduled_at));
+    ordered
+}
+
+/// The per-request (per-gap for ITL) values of a series, in ms, from successful requests, in the
+/// order of `results`.
+fn series_values(series: Series, results: &[&RequestResult]) -> Vec<f64> {
+    let ok = results.iter().copied().filter(|r| r.error.is_none());
     let first = |r: &RequestResult| r.first_token_at.unwrap_or(r.end_at);
     let ms = |s: f64| s * 1000.0;
     match series {
@@ -61,9 +75,10 @@ fn quantile(stat: Stat) -> Option<f64> {
     }
 }
 
-fn latency_check(limit: &LatencyLimit, results: &[RequestResult], confidence: f64) -> LimitCheck {
+fn latency_check(limit: &LatencyLimit, results: &[&RequestResult], confidence: f64) -> LimitCheck {
     let mut values = series_values(limit.series(), results);
     values.retain(|v| !v.is_nan());
+    let tau = confidence::clustering(&values);
     values.sort_by(f64::total_cmp);
     let mut check = LimitCheck {
         name: limit.metric_name(),
@@ -74,6 +89,7 @@ fn latency_check(limit: &LatencyLimit, results: &[RequestResult], confidence: f6
         upper: None,
         // No measured value counts against the SLA, as a missing metric always has.
         decision: Decision::Fail,
+        effective_requests: None,
     };
     if values.is_empty() {
         return check;
@@ -81,15 +97,21 @@ fn latency_check(limit: &LatencyLimit, results: &[RequestResult], confidence: f6
     match quantile(limit.stat) {
         Some(q) => {
             let over = values.iter().filter(|v| **v > limit.max_ms).count() as u64;
+            let n = values.len() as u64;
             check.decision =
-                confidence::share_decision(over, values.len() as u64, 1.0 - q, confidence);
+                confidence::clustered_share_decision(over, n, tau, 1.0 - q, confidence);
             check.estimate = Some(percentile_sorted(&values, q * 100.0));
-            (check.lower, check.upper) = confidence::quantile_interval(&values, q, confidence);
+            (check.lower, check.upper) =
+                confidence::clustered_quantile_interval(&values, q, confidence, tau);
+            check.effective_requests = effective(n, tau);
         }
         None => {
             let summary = Summary::of(&values);
+            let n = values.len();
+            let effective_n = ((n as f64 / tau).floor() as usize).max(n.min(2));
+            check.effective_requests = effective(n as u64, tau);
             let (low, high) =
-                confidence::mean_bounds(summary.mean, summary.std, values.len(), confidence);
+                confidence::mean_bounds(summary.mean, summary.std, effective_n, confidence);
             check.decision = if high <= limit.max_ms {
                 Decision::Pass
             } else if low > limit.max_ms {
@@ -99,13 +121,19 @@ fn latency_check(limit: &LatencyLimit, results: &[RequestResult], confidence: f6
             };
             let two_sided = (1.0 + confidence) / 2.0;
             let (low, high) =
-                confidence::mean_bounds(summary.mean, summary.std, values.len(), two_sided);
+                confidence::mean_bounds(summary.mean, summary.std, effective_n, two_sided);
             check.estimate = Some(summary.mean);
             check.lower = low.is_finite().then_some(low);
             check.upper = high.is_finite().then_some(high);
         }
     }
     check
+}
+
+/// The effective sample size of `n` values with clustering `tau`, when clustering matters (it
+/// shrinks the sample by more than a tenth).
+fn effective(n: u64, tau: f64) -> Option<f64> {
+    (tau > 1.1).then(|| (n as f64 / tau).floor())
 }
 
 fn success_check(floor: f64, results: &[RequestResult], confidence: f64) -> LimitCheck {
@@ -137,6 +165,7 @@ fn success_check(floor: f64, results: &[RequestResult], confidence: f64) -> Limi
         lower: (n > 0).then_some(low),
         upper: (n > 0).then_some(high),
         decision,
+        effective_requests: None,
     }
 }
 
@@ -150,14 +179,17 @@ pub(crate) fn pass_reachable(
     cap: u64,
 ) -> bool {
     let extra = cap.saturating_sub(results.len() as u64);
+    let ordered = in_schedule_order(results);
     sla.limits.iter().all(|limit| {
         let Some(q) = quantile(limit.stat) else {
             return true;
         };
-        let values = series_values(limit.series(), results);
+        let values = series_values(limit.series(), &ordered);
+        let tau = confidence::clustering(&values);
         let over = values.iter().filter(|v| **v > limit.max_ms).count() as u64;
         let n = values.len() as u64 + extra;
-        confidence::proportion_upper(over, n, verdict.confidence) <= 1.0 - q
+        confidence::clustered_share_decision(over, n, tau, 1.0 - q, verdict.confidence)
+            == Decision::Pass
     })
 }
 
@@ -210,6 +242,63 @@ mod tests {
         assert!(pass_reachable(&verdict, &limit, &fast, 300));
         let p99 = &verdict.checks[0];
         assert_eq!(p99.upper, None, "60 requests cannot bound a p99 from above");
+    }
+
+    #[test]
+    fn a_burst_of_slow_requests_is_judged_as_one_moment_not_many_requests() {
+        // 600 requests a tenth of a second apart; requests 300-319 shared one congested moment.
+        let results: Vec<RequestResult> = (0..600)
+            .map(|i| {
+                let slow = (300..320).contains(&i);
+                let mut r = request(if slow {
+                    0.2
+                } else {
+                    0.02 + f64::from(i % 7) * 1e-3
+                });
+                r.scheduled_at = f64::from(i) * 0.1;
+                r.sent_at = r.scheduled_at;
+                r.first_token_at = r.first_token_at.map(|t| t + r.scheduled_at);
+                r.end_at += r.scheduled_at;
+                r
+            })
+            .collect();
+        let limit = sla("max_p99_ttft_ms", 100.0);
+        let verdict = assess(&limit, &results, 0.95, 1);
+        let p99 = &verdict.checks[0];
+        // As 600 independent requests, 20 over the limit (3.3%) would be shown to fail.
+        assert_eq!(
+            confidence::share_decision(20, 600, 0.01, 0.95),
+            Decision::Fail
+        );
+        assert_eq!(
+            p99.decision,
+            Decision::Inconclusive,
+            "{}",
+            p99.describe(0.95)
+        );
+        let worth = p99.effective_requests.expect("clustered");
+        assert!(worth < 100.0, "{worth}");
+        assert!(p99.describe(0.95).contains("independent requests"));
+        // Shuffled over the trial, the same slow requests are independent and the failure shows.
+        let spread: Vec<RequestResult> = results
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                let mut r = r.clone();
+                let slow = i % 30 == 0;
+                let ttft = if slow {
+                    0.2
+                } else {
+                    0.02 + (i % 7) as f64 * 1e-3
+                };
+                r.first_token_at = Some(r.scheduled_at + ttft);
+                r
+            })
+            .collect();
+        assert_eq!(
+            assess(&limit, &spread, 0.95, 1).checks[0].decision,
+            Decision::Fail
+        );
     }
 
     #[test]

@@ -35,6 +35,12 @@ pub(super) fn resolve_benchmark(
     })?;
     let qps = resolve_qps(ctx, qps_spec, warnings)?;
     let base_url = b.base_url.clone();
+    let min_trial_seconds = seconds_up_to_an_hour(
+        ctx,
+        "min_trial_seconds",
+        b.min_trial_seconds,
+        DEFAULT_MIN_TRIAL_SECONDS,
+    )?;
     if !raw.server.launch && base_url.is_none() && raw.server.port.is_none() {
         warnings.push("server.launch is false and neither benchmark.base_url nor server.port is set: using http://127.0.0.1:30000".into());
     }
@@ -67,16 +73,13 @@ pub(super) fn resolve_benchmark(
             .max_client_lag_ms
             .unwrap_or(crate::metrics::CLIENT_LAG_LIMIT_MS),
         confidence: resolve_confidence(ctx, b.confidence)?,
-        min_trial_seconds: match b.min_trial_seconds {
-            Some(v) if !(v.is_finite() && (0.0..=3600.0).contains(&v)) => {
-                return Err(ctx.error(
-                    &["benchmark", "min_trial_seconds"],
-                    "must be a number of seconds from 0 (off) to 3600",
-                ));
-            }
-            Some(v) => v,
-            None => DEFAULT_MIN_TRIAL_SECONDS,
-        },
+        min_trial_seconds,
+        confirm_trial_seconds: seconds_up_to_an_hour(
+            ctx,
+            "confirm_trial_seconds",
+            b.confirm_trial_seconds,
+            3.0 * min_trial_seconds,
+        )?,
         max_requests_per_point: b.max_requests_per_point,
         early_stop: b.early_stop.unwrap_or(true),
         early_pass: resolve_early_pass(ctx, b)?,
@@ -133,6 +136,23 @@ fn endpoint_backend(
         ));
     }
     Ok(by_endpoint)
+}
+
+/// A `benchmark` length in seconds from 0 (off) to 3600, or `default`.
+fn seconds_up_to_an_hour(
+    ctx: &Ctx,
+    key: &'static str,
+    value: Option<f64>,
+    default: f64,
+) -> Result<f64, ConfigError> {
+    match value {
+        Some(v) if !(v.is_finite() && (0.0..=3600.0).contains(&v)) => Err(ctx.error(
+            &["benchmark", key],
+            "must be a number of seconds from 0 (off) to 3600",
+        )),
+        Some(v) => Ok(v),
+        None => Ok(default),
+    }
 }
 
 /// `benchmark.confidence`: strictly between 0.5 and 1 (default 0.95).
