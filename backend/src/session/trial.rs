@@ -395,8 +395,7 @@ async fn replicate(
         }
         let verdict = assess::assess(sla, &pooled, cfg.benchmark.confidence, runs.len() as u32);
         let settled = verdict.decision != Decision::Inconclusive;
-        let futile =
-            verdict.estimates_hold() && !assess::pass_reachable(&verdict, sla, &pooled, cap);
+        let futile = !assess::extension_can_settle(&verdict, sla, &pooled, cap);
         if early.is_some() || settled || futile || pooled.len() as u64 + planned as u64 > cap {
             break verdict;
         }

@@ -169,28 +169,42 @@ fn success_check(floor: f64, results: &[RequestResult], confidence: f64) -> Limi
     }
 }
 
-/// Whether a pass could still be shown if the trial were extended to `cap` requests in all and
-/// every extra request met every limit (when not, more requests cannot settle a point that
-/// passes on its estimate, so extending it would only spend server time).
-pub(crate) fn pass_reachable(
+/// Whether extending the trial to `cap` requests in all could still settle its verdict: a point
+/// that passes on its estimates could be shown to pass if every extra request met every limit;
+/// one that fails on its estimates could be shown to fail if the extra requests exceeded its
+/// limits as often as the measured ones did. When not, more requests would only spend server
+/// time (clustered latencies make a p99 take thousands of requests to show either way).
+pub(crate) fn extension_can_settle(
     verdict: &Verdict,
     sla: &Sla,
     results: &[RequestResult],
     cap: u64,
 ) -> bool {
     let extra = cap.saturating_sub(results.len() as u64);
+    let passing = verdict.estimates_hold();
     let ordered = in_schedule_order(results);
-    sla.limits.iter().all(|limit| {
+    let reachable = |limit: &LatencyLimit| {
         let Some(q) = quantile(limit.stat) else {
             return true;
         };
         let values = series_values(limit.series(), &ordered);
         let tau = confidence::clustering(&values);
         let over = values.iter().filter(|v| **v > limit.max_ms).count() as u64;
-        let n = values.len() as u64 + extra;
-        confidence::clustered_share_decision(over, n, tau, 1.0 - q, verdict.confidence)
-            == Decision::Pass
-    })
+        let n = values.len() as u64;
+        let (over, wanted) = if passing {
+            (over, Decision::Pass)
+        } else {
+            let share = over as f64 / n.max(1) as f64;
+            (over + (share * extra as f64).round() as u64, Decision::Fail)
+        };
+        confidence::clustered_share_decision(over, n + extra, tau, 1.0 - q, verdict.confidence)
+            == wanted
+    };
+    if passing {
+        sla.limits.iter().all(reachable)
+    } else {
+        sla.limits.iter().any(reachable)
+    }
 }
 
 #[cfg(test)]
@@ -238,8 +252,17 @@ mod tests {
         let verdict = assess(&limit, &fast, 0.95, 1);
         assert_eq!(verdict.decision, Decision::Inconclusive);
         assert_eq!(verdict.class(), "pass (inconclusive)");
-        assert!(!pass_reachable(&verdict, &limit, &fast, 120));
-        assert!(pass_reachable(&verdict, &limit, &fast, 300));
+        assert!(!extension_can_settle(&verdict, &limit, &fast, 120));
+        assert!(extension_can_settle(&verdict, &limit, &fast, 300));
+        // Two slow of sixty (3%): failing on its estimate, not yet shown; tripling the trial at
+        // that share would show it.
+        let mut some_slow = fast.clone();
+        some_slow[10] = request(0.2);
+        some_slow[40] = request(0.2);
+        let verdict = assess(&limit, &some_slow, 0.95, 1);
+        assert_eq!(verdict.class(), "fail (inconclusive)");
+        assert!(extension_can_settle(&verdict, &limit, &some_slow, 600));
+        assert!(!extension_can_settle(&verdict, &limit, &some_slow, 61));
         let p99 = &verdict.checks[0];
         assert_eq!(p99.upper, None, "60 requests cannot bound a p99 from above");
     }
