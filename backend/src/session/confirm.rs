@@ -253,13 +253,27 @@ fn decide(
         note,
         not_shown: None,
     };
-    confirmation.not_shown = ranking::answer_trial(records, Some(&confirmation))
-        .filter(|t| t.stage == Stage::Confirm)
-        .and_then(|t| {
-            let seconds = t.metrics.as_ref().map_or(0.0, |m| m.duration);
-            shared::verdict::not_shown(t.verdict.as_ref()?, seconds)
-        });
+    confirmation.not_shown = answer_confirm_trial(records, &confirmation).and_then(|t| {
+        let seconds = t.metrics.as_ref().map_or(0.0, |m| m.duration);
+        shared::verdict::not_shown(t.verdict.as_ref()?, seconds)
+    });
     confirmation
+}
+
+/// The confirmation trial the answer rests on: the chosen command's at the winning rate when it
+/// held, else the winner's step-down trial that held.
+fn answer_confirm_trial<'a>(
+    records: &'a [TrialRecord],
+    c: &Confirmation,
+) -> Option<&'a TrialRecord> {
+    let rate = if c.confirmed { c.rate } else { c.passes_at? };
+    records.iter().rev().find(|r| {
+        r.stage == Stage::Confirm
+            && r.candidate_id == c.chosen
+            && r.requested_qps == rate
+            && r.max_concurrency == c.max_concurrency
+            && r.sla_passed
+    })
 }
 
 /// Whether the baseline met the SLA at `rate` or above, at the winner's concurrency.
