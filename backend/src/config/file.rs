@@ -228,7 +228,7 @@ pub(crate) struct BenchmarkSection {
     /// Every trial lasts at least this long, cycling the dataset (default 10; 0 disables).
     #[serde(default)]
     pub min_trial_seconds: Option<f64>,
-    /// Length of each confirmation trial (default 3 x min_trial_seconds).
+    /// Length of each confirmation trial (default 9 x min_trial_seconds).
     #[serde(default)]
     pub confirm_trial_seconds: Option<f64>,
     /// Confidence level of every pass/fail verdict (default 0.95).
