@@ -404,6 +404,7 @@ fn answer_json(cfg: &RunConfig, outcome: &RunOutcome, report: Option<&Path>) -> 
                     "fails_at": c.and_then(|c| c.fails_at),
                     "tied_with": c.map(|c| c.tied_with.clone()),
                     "note": c.map(|c| c.note.clone()),
+                    "not_shown": c.and_then(|c| c.not_shown.clone()),
                     "command": s.command,
                 })
             });
@@ -464,7 +465,7 @@ pub(crate) fn final_summary(cfg: &RunConfig, outcome: &RunOutcome) -> String {
                     )
                 );
                 if let Some(confirmation) = &s.confirmation {
-                    let _ = writeln!(out, "  confirmation: {}", confirmation.note);
+                    let _ = writeln!(out, "  confirmation: {}", confirmation.full_note());
                 }
                 if let Some(verdict) = &best.verdict {
                     let _ = writeln!(

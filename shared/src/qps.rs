@@ -75,6 +75,14 @@ pub enum QpsPlan {
 
 impl QpsPlan {
     /// One-line description for the plan output.
+    /// The lowest rate the plan measures: the bisection's lower bound, the smallest listed rate.
+    pub fn lowest(&self) -> f64 {
+        match self {
+            QpsPlan::Bisect(b) => b.lower,
+            QpsPlan::Fixed(rates) => rates.iter().copied().fold(f64::INFINITY, f64::min),
+        }
+    }
+
     pub fn describe(&self) -> String {
         match self {
             QpsPlan::Fixed(values) => format!("fixed rates {values:?} req/s"),

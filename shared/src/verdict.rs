@@ -210,6 +210,14 @@ pub struct Confirmation {
 }
 
 impl Confirmation {
+    /// The note, followed by what keeps the answer from being shown, when something does.
+    pub fn full_note(&self) -> String {
+        match &self.not_shown {
+            Some(why) => format!("{}. {why}", self.note),
+            None => self.note.clone(),
+        }
+    }
+
     /// "8.13 req/s (passes at 8.13, fails at 9.00)" style interval text for the answer's rate.
     pub fn interval_text(&self) -> String {
         let low = match (self.confirmed, self.passes_at) {
@@ -227,7 +235,7 @@ impl Confirmation {
             return low;
         }
         let low = match &self.not_shown {
-            Some(why) => format!("{low} on its estimate; {why}"),
+            Some(_) => format!("{low} on its estimate, not shown at the confidence level"),
             None => low,
         };
         let high = self

@@ -193,7 +193,7 @@ fn best_section(out: &mut String, data: &RunData) {
                 gain_and_headroom(scenario, best.candidate, rate)
             );
             if let Some(c) = &answer.confirmation {
-                let _ = write!(out, "<p>Confirmation: {}.</p>", escape(&c.note));
+                let _ = write!(out, "<p>Confirmation: {}.</p>", escape(&c.full_note()));
             }
             let _ = write!(out, "<pre>{}</pre>", escape(command));
             continue;

@@ -112,7 +112,7 @@ pub(crate) fn scenario_summary(facts: &ScenarioFacts, records: &[TrialRecord]) -
                 let _ = writeln!(out, "\nHeadroom: {}.", headroom.join(" · "));
             }
             if let Some(confirmation) = facts.confirmation {
-                let _ = writeln!(out, "\nConfirmation: {}.", confirmation.note);
+                let _ = writeln!(out, "\nConfirmation: {}.", confirmation.full_note());
             }
             if let Some(verdict) = &best.verdict {
                 let _ = writeln!(

@@ -240,7 +240,7 @@ fn Answer(scenario: ScenarioView, finished: bool) -> impl IntoView {
                 .and_then(|t| t.verdict.as_ref())
                 .map(|v| v.checks.iter().map(|c| c.headroom()).collect())
                 .unwrap_or_default();
-            let note = scenario.confirmation.as_ref().map(|c| c.note.clone());
+            let note = scenario.confirmation.as_ref().map(|c| c.full_note());
             view! {
                 <p class="answer-rate"><b>{format!("{rate:.2} req/s")}</b>{interval}</p>
                 <p class="answer-name">{label}" · "<span class="gain">{gain}</span></p>
