@@ -1,9 +1,10 @@
 //! The confirmation stage: before a scenario's answer is given, the winner, the runner-up and the
-//! baseline (candidate 0) are measured again at the winning rate, with fresh arrivals and a trial
-//! three times as long. The winner is confirmed when it meets the SLA again; when
-//! another contender meets it too, the two are not separable at this rate and the answer prefers
-//! the baseline, then the command that changes fewer flags. When none meets it, the winner steps
-//! down ([`STEP_DOWN`]) in equally long trials until it does, and the answer is the rate it held.
+//! baseline (candidate 0) are measured again at the winning rate, with fresh arrivals and a longer
+//! trial (`benchmark.confirm_trial_seconds`). The winner is confirmed when it meets the SLA again;
+//! when another contender meets it too, the two are not separable at this rate and the answer
+//! prefers the baseline, then the command that changes fewer flags. When none meets it, the winner
+//! steps down ([`STEP_DOWN`]) in equally long trials until it does, and the answer is the rate it
+//! held.
 
 use shared::events::{CandidateInfo, RunEvent};
 use shared::flags::{self, FlagMap};

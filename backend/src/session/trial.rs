@@ -336,7 +336,7 @@ async fn replicate(
         .for_rate(id.qps, min_seconds, salt_of(0, flushed))
         .ok()?;
     let planned = requests.len();
-    // A confirmation trial is already three times as long; it is not extended further.
+    // A confirmation trial is already long (`confirm_trial_seconds`); it is not extended further.
     let cap = match id.stage {
         Stage::Confirm => planned as u64,
         _ => cfg
