@@ -191,9 +191,16 @@ fn settings(cfg: &RunConfig, out: &mut String) {
     let _ = writeln!(out, "qps_plan: {}", cfg.benchmark.qps.describe());
     let _ = writeln!(
         out,
-        "trials: at least {} s each, confirmation trials {} s (the dataset is cycled, repeats salted); verdicts at {:.0}% confidence, an inconclusive point extended up to {} requests",
+        "trials: at least {} s each, confirmation trials {} (the dataset is cycled, repeats salted); verdicts at {:.0}% confidence, an inconclusive point extended up to {} requests",
         cfg.benchmark.min_trial_seconds,
-        cfg.benchmark.confirm_trial_seconds,
+        if cfg.benchmark.confirm_trial_seconds > 0.0 {
+            format!(
+                "at least {} s and three times the dataset",
+                cfg.benchmark.confirm_trial_seconds
+            )
+        } else {
+            "three times the dataset".into()
+        },
         cfg.benchmark.confidence * 100.0,
         cfg.benchmark
             .max_requests_per_point

@@ -74,7 +74,6 @@ pub enum QpsPlan {
 }
 
 impl QpsPlan {
-    /// One-line description for the plan output.
     /// The lowest rate the plan measures: the bisection's lower bound, the smallest listed rate.
     pub fn lowest(&self) -> f64 {
         match self {
@@ -83,6 +82,7 @@ impl QpsPlan {
         }
     }
 
+    /// One-line description for the plan output.
     pub fn describe(&self) -> String {
         match self {
             QpsPlan::Fixed(values) => format!("fixed rates {values:?} req/s"),

@@ -73,10 +73,11 @@ pub fn passing_at(records: &[TrialRecord], candidate: usize, rate: f64) -> Optio
 }
 
 /// The trial behind a scenario's answer, so that every figure shown with the answer comes from
-/// the trial at the answer's rate: without a confirmation, the best passing trial; when the
-/// winning rate held, the chosen candidate's trial there (its confirmation trial when the answer
-/// is a tied, simpler command); when it did not hold, the chosen candidate's lowest passing
-/// trial at or above the rate the answer fell back to.
+/// the trial at the answer's rate: without a confirmation, the best passing trial; with one, the
+/// chosen candidate's confirmation trial at the answer's rate (the winning rate when it held, else
+/// the rate it stepped down to), the longest measurement the answer rests on; failing that, its
+/// lowest passing trial at or above that rate (a fallback to the search, a baseline chosen at the
+/// winner's fallback rate).
 pub fn answer_trial<'a>(
     records: &'a [TrialRecord],
     confirmation: Option<&crate::verdict::Confirmation>,
@@ -85,34 +86,32 @@ pub fn answer_trial<'a>(
     let Some(c) = confirmation else {
         return Some(top);
     };
-    if c.confirmed {
-        if c.chosen == top.candidate_id {
+    let rate = if c.confirmed {
+        c.rate
+    } else {
+        let Some(rate) = c.passes_at else {
             return Some(top);
-        }
-        return records
-            .iter()
-            .rev()
-            .find(|r| {
-                r.stage == crate::record::Stage::Confirm
-                    && r.candidate_id == c.chosen
-                    && r.requested_qps == c.rate
-                    && r.sla_passed
-            })
-            .or(Some(top));
-    }
-    let Some(rate) = c.passes_at else {
-        return Some(top);
+        };
+        rate
+    };
+    let passing = |r: &&TrialRecord| {
+        r.candidate_id == c.chosen
+            && r.sla_passed
+            && r.metrics.is_some()
+            && r.max_concurrency == c.max_concurrency
     };
     records
         .iter()
-        .filter(|r| {
-            r.candidate_id == c.chosen
-                && r.sla_passed
-                && r.metrics.is_some()
-                && r.max_concurrency == c.max_concurrency
-                && r.requested_qps >= rate * (1.0 - 1e-9)
+        .rev()
+        .filter(passing)
+        .find(|r| r.stage == crate::record::Stage::Confirm && r.requested_qps == rate)
+        .or_else(|| {
+            records
+                .iter()
+                .filter(passing)
+                .filter(|r| r.requested_qps >= rate * (1.0 - 1e-9))
+                .min_by(|a, b| a.requested_qps.total_cmp(&b.requested_qps))
         })
-        .min_by(|a, b| a.requested_qps.total_cmp(&b.requested_qps))
         .or(Some(top))
 }
 

@@ -259,33 +259,11 @@ fn decide(
         note,
         not_shown: None,
     };
-    confirmation.not_shown = answer_trial(records, &confirmation).and_then(|t| {
+    confirmation.not_shown = ranking::answer_trial(records, Some(&confirmation)).and_then(|t| {
         let seconds = t.metrics.as_ref().map_or(0.0, |m| m.duration);
         shared::verdict::not_shown(t.verdict.as_ref()?, seconds)
     });
     confirmation
-}
-
-/// The trial the answer rests on: the chosen command's confirmation trial at the answer's rate
-/// (the winning rate when it held, else the step-down's), else its passing trial at the lowest
-/// rate at or above it (a baseline chosen at the winner's fallback rate).
-fn answer_trial<'a>(records: &'a [TrialRecord], c: &Confirmation) -> Option<&'a TrialRecord> {
-    let rate = if c.confirmed { c.rate } else { c.passes_at? };
-    let passing = |r: &&TrialRecord| {
-        r.candidate_id == c.chosen && r.max_concurrency == c.max_concurrency && r.sla_passed
-    };
-    records
-        .iter()
-        .rev()
-        .filter(passing)
-        .find(|r| r.stage == Stage::Confirm && r.requested_qps == rate)
-        .or_else(|| {
-            records
-                .iter()
-                .filter(passing)
-                .filter(|r| r.requested_qps >= rate * (1.0 - 1e-9))
-                .min_by(|a, b| a.requested_qps.total_cmp(&b.requested_qps))
-        })
 }
 
 /// Whether the baseline met the SLA at `rate` or above, at the winner's concurrency.

@@ -104,8 +104,9 @@ pub(super) struct Workload {
     trace: bool,
 }
 
-/// At most this many times the dataset is cycled to make a trial last `min_trial_seconds`.
-const MAX_CYCLES: usize = 50;
+/// At most this many requests make one trial (the dataset cycled to last `min_trial_seconds` or
+/// `confirm_trial_seconds`): their bodies are held in memory, and 50,000 is 100 s at 500 req/s.
+const MAX_TRIAL_REQUESTS: usize = 50_000;
 
 impl Workload {
     /// The requests of a trial at `rate`: the dataset's rows, cycled (each repeat with a salted
@@ -127,7 +128,7 @@ impl Workload {
         let count = if self.trace || base == 0 || !wanted.is_finite() || wanted <= base as f64 {
             base
         } else {
-            (wanted as usize).min(base * MAX_CYCLES)
+            (wanted as usize).clamp(base, MAX_TRIAL_REQUESTS.max(base))
         };
         if salt.is_none() && count == base {
             return Ok(Arc::clone(&self.requests));
@@ -307,7 +308,7 @@ async fn replicate(
 ) -> Option<Measured> {
     let sla = &cfg.benchmark.sla;
     // Confirmation re-measures a rate the search chose: fresh arrivals, and a longer trial
-    // (`confirm_trial_seconds`, three search trials by default), so a rate the server only
+    // (`confirm_trial_seconds`, nine search trials by default), so a rate the server only
     // sustains for a short while does not hold.
     let dataset_seconds = workload.requests.len() as f64 / id.qps.max(1e-9);
     let (fresh, min_seconds) = match id.stage {

@@ -78,7 +78,10 @@ fn quantile(stat: Stat) -> Option<f64> {
 fn latency_check(limit: &LatencyLimit, results: &[&RequestResult], confidence: f64) -> LimitCheck {
     let mut values = series_values(limit.series(), results);
     values.retain(|v| !v.is_nan());
-    let tau = confidence::clustering(&values);
+    let tau = match quantile(limit.stat) {
+        Some(q) => tail_clustering(&values, limit.max_ms, q),
+        None => confidence::clustering(&values),
+    };
     values.sort_by(f64::total_cmp);
     let mut check = LimitCheck {
         name: limit.metric_name(),
@@ -128,6 +131,23 @@ fn latency_check(limit: &LatencyLimit, results: &[&RequestResult], confidence: f
         }
     }
     check
+}
+
+/// How the high values of a percentile limit's sample cluster: [`confidence::clustering`] of
+/// "above the threshold", in schedule order, where the threshold is the limit or, when fewer
+/// values come near it, the sample's own high quantile (its p90 for a p99 limit: ten times the
+/// tail, so there are enough events to see whether they come together). So what is measured is
+/// how the slow requests, the ones the limit is about, come together.
+fn tail_clustering(values_in_order: &[f64], limit: f64, q: f64) -> f64 {
+    let mut sorted = values_in_order.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let level = (1.0 - 10.0 * (1.0 - q)).max(0.5);
+    let threshold = percentile_sorted(&sorted, level * 100.0).min(limit);
+    let above: Vec<f64> = values_in_order
+        .iter()
+        .map(|v| if *v > threshold { 1.0 } else { 0.0 })
+        .collect();
+    confidence::clustering(&above)
 }
 
 /// The effective sample size of `n` values with clustering `tau`, when clustering matters (it
@@ -183,12 +203,10 @@ pub(crate) fn extension_can_settle(
     let extra = cap.saturating_sub(results.len() as u64);
     let passing = verdict.estimates_hold();
     let ordered = in_schedule_order(results);
-    let reachable = |limit: &LatencyLimit| {
-        let Some(q) = quantile(limit.stat) else {
-            return true;
-        };
+    // A percentile limit: extrapolate its count over the limit to `cap` requests.
+    let percentile_reachable = |limit: &LatencyLimit, q: f64| {
         let values = series_values(limit.series(), &ordered);
-        let tau = confidence::clustering(&values);
+        let tau = tail_clustering(&values, limit.max_ms, q);
         let over = values.iter().filter(|v| **v > limit.max_ms).count() as u64;
         let n = values.len() as u64;
         let (over, wanted) = if passing {
@@ -200,10 +218,30 @@ pub(crate) fn extension_can_settle(
         confidence::clustered_share_decision(over, n + extra, tau, 1.0 - q, verdict.confidence)
             == wanted
     };
+    // Mean and success-rate bounds narrow with more requests: an undecided one could settle the
+    // way its estimate points.
+    let check_reachable = |check: &LimitCheck| {
+        (passing && check.decision == Decision::Pass)
+            || (check.decision == Decision::Inconclusive && check.estimate_holds() == passing)
+    };
+    let mut reachable =
+        sla.limits
+            .iter()
+            .zip(&verdict.checks)
+            .map(|(limit, check)| match quantile(limit.stat) {
+                Some(q) => percentile_reachable(limit, q),
+                None => check_reachable(check),
+            });
+    let success = verdict
+        .checks
+        .get(sla.limits.len())
+        .is_some_and(check_reachable);
     if passing {
-        sla.limits.iter().all(reachable)
+        // Every limit must be shown to hold; the success rate holds or could be shown to.
+        reachable.all(|r| r) && verdict.checks.get(sla.limits.len()).is_none_or(|_| success)
     } else {
-        sla.limits.iter().any(reachable)
+        // One limit shown broken settles it.
+        reachable.any(|r| r) || success
     }
 }
 

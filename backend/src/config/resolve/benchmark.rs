@@ -78,7 +78,7 @@ pub(super) fn resolve_benchmark(
             ctx,
             "confirm_trial_seconds",
             b.confirm_trial_seconds,
-            CONFIRM_TRIALS_PER_SEARCH_TRIAL * min_trial_seconds,
+            (CONFIRM_TRIALS_PER_SEARCH_TRIAL * min_trial_seconds).min(3600.0),
         )?,
         max_requests_per_point: b.max_requests_per_point,
         early_stop: b.early_stop.unwrap_or(true),
@@ -151,10 +151,14 @@ fn seconds_up_to_an_hour(
     value: Option<f64>,
     default: f64,
 ) -> Result<f64, ConfigError> {
+    let zero = match key {
+        "confirm_trial_seconds" => "three times the dataset",
+        _ => "off",
+    };
     match value {
         Some(v) if !(v.is_finite() && (0.0..=3600.0).contains(&v)) => Err(ctx.error(
             &["benchmark", key],
-            "must be a number of seconds from 0 (off) to 3600",
+            format!("must be a number of seconds from 0 ({zero}) to 3600"),
         )),
         Some(v) => Ok(v),
         None => Ok(default),
