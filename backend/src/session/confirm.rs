@@ -229,7 +229,16 @@ fn decide(
     let baseline_too = !confirmed
         && tied_with.is_empty()
         && winner.candidate_id != 0
-        && passes_at.is_some_and(|rate| baseline_passes(records, winner, rate));
+        && passes_at.is_some_and(|rate| {
+            // Evidence as strong as the winner's: a confirmation trial when the winner's rate
+            // comes from the step-down.
+            baseline_passes(
+                records,
+                winner,
+                rate,
+                stepped_down_to(records, winner, rate),
+            )
+        });
     let chosen = if baseline_too { 0 } else { chosen };
     let held_lower = (!confirmed && passes_at.is_some_and(|p| p < winner.requested_qps))
         .then_some(passes_at)
@@ -266,11 +275,18 @@ fn decide(
     confirmation
 }
 
-/// Whether the baseline met the SLA at `rate` or above, at the winner's concurrency.
-fn baseline_passes(records: &[TrialRecord], winner: &TrialRecord, rate: f64) -> bool {
+/// Whether the baseline met the SLA at `rate` or above, at the winner's concurrency (in a
+/// confirmation trial, with `confirmed_only`: a short search trial that passed at a rate where a
+/// long one failed does not match a winner that held in a long one).
+fn baseline_passes(
+    records: &[TrialRecord],
+    winner: &TrialRecord,
+    rate: f64,
+    confirmed_only: bool,
+) -> bool {
     records.iter().any(|r| {
         r.candidate_id == 0
-            && matches!(r.stage, Stage::Base | Stage::Confirm)
+            && (r.stage == Stage::Confirm || (!confirmed_only && r.stage == Stage::Base))
             && r.max_concurrency == winner.max_concurrency
             && r.sla_passed
             && r.requested_qps >= rate * (1.0 - 1e-9)
@@ -482,6 +498,20 @@ mod tests {
         assert!(!c.confirmed);
         assert_eq!((c.passes_at, c.fails_at), (Some(rates[1]), Some(rates[0])));
         assert!(c.note.contains("met the SLA at 7.26"), "{}", c.note);
+        assert_eq!(c.chosen, 2);
+        // A baseline whose short search trial passed above the step-down's rate, but whose long
+        // confirmation failed there, is not as good as the winner's long trial that held.
+        let mut short_pass = stepped.clone();
+        short_pass.push(record("base", 0, 9.0, true));
+        let c = decide(&short_pass, &winner, &roles, &candidates);
+        assert_eq!(c.chosen, 2, "{}", c.note);
+        short_pass.push(record("confirm", 0, rates[1], true));
+        let c = decide(&short_pass, &winner, &roles, &candidates);
+        assert_eq!(
+            c.chosen, 0,
+            "a long baseline trial that held there is as good: {}",
+            c.note
+        );
         let simpler = [flags(&[]), flags(&[("a", 1)]), flags(&[("a", 1), ("b", 2)])];
         let mut tied_runner_up = records[..4].to_vec();
         tied_runner_up.extend([
