@@ -376,27 +376,24 @@ mod tests {
 
     #[test]
     fn clustered_samples_decide_on_their_effective_size() {
-        // 0 of 600 over the limit shows a p99 with independent requests, not with τ = 20.
-        assert_eq!(share_decision(0, 600, 0.01, 0.95), Decision::Pass);
-        assert_eq!(
-            clustered_share_decision(0, 600, 1.0, 0.01, 0.95),
-            Decision::Pass
-        );
-        assert_eq!(
-            clustered_share_decision(0, 600, 20.0, 0.01, 0.95),
-            Decision::Inconclusive
-        );
-        // One burst of 20 slow requests in 600: shown to fail if independent, not if clustered.
+        // (over the limit, of n, τ, decision on a p99 at 95%): 0 of 600 shows a p99 with
+        // independent requests, not with τ = 20; one burst of 20 slow requests is shown to fail
+        // if independent, not if clustered; many bursts still fail.
+        let cases = [
+            (0, 600, 1.0, Decision::Pass),
+            (0, 600, 20.0, Decision::Inconclusive),
+            (20, 600, 1.0, Decision::Fail),
+            (20, 600, 20.0, Decision::Inconclusive),
+            (200, 600, 20.0, Decision::Fail),
+        ];
+        for (over, n, tau, expected) in cases {
+            assert_eq!(
+                clustered_share_decision(over, n, tau, 0.01, 0.95),
+                expected,
+                "{over} of {n}, tau {tau}"
+            );
+        }
         assert_eq!(share_decision(20, 600, 0.01, 0.95), Decision::Fail);
-        assert_eq!(
-            clustered_share_decision(20, 600, 20.0, 0.01, 0.95),
-            Decision::Inconclusive
-        );
-        // Many bursts still fail.
-        assert_eq!(
-            clustered_share_decision(200, 600, 20.0, 0.01, 0.95),
-            Decision::Fail
-        );
         let sample: Vec<f64> = (1..=1000).map(f64::from).collect();
         let (lo, hi) = quantile_interval(&sample, 0.5, 0.95);
         let (clo, chi) = clustered_quantile_interval(&sample, 0.5, 0.95, 10.0);
