@@ -39,6 +39,22 @@ impl Stat {
         }
     }
 
+    /// The quantile a percentile statistic stands for (`None` for the mean).
+    pub fn quantile(self) -> Option<f64> {
+        match self {
+            Stat::Mean => None,
+            Stat::Median => Some(0.5),
+            Stat::P90 => Some(0.9),
+            Stat::P95 => Some(0.95),
+            Stat::P99 => Some(0.99),
+        }
+    }
+
+    /// The statistic a metric name starts with (`p99_tpot_ms` is p99).
+    pub fn of_metric(name: &str) -> Option<Stat> {
+        Stat::parse(name.split('_').next()?)
+    }
+
     fn parse(text: &str) -> Option<Stat> {
         Some(match text {
             "mean" | "avg" => Stat::Mean,

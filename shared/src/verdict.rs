@@ -302,16 +302,9 @@ pub fn not_shown(verdict: &Verdict, trial_seconds: f64) -> Option<String> {
 
 /// The share of requests a percentile limit lets exceed it: `p99_...` → 0.01.
 fn quantile_share(name: &str) -> Option<f64> {
-    if name.starts_with("median") {
-        return Some(0.5);
-    }
-    let digits: String = name
-        .strip_prefix('p')?
-        .chars()
-        .take_while(char::is_ascii_digit)
-        .collect();
-    let percent: f64 = digits.parse().ok()?;
-    (percent > 0.0 && percent < 100.0).then(|| 1.0 - percent / 100.0)
+    crate::sla::Stat::of_metric(name)?
+        .quantile()
+        .map(|q| 1.0 - q)
 }
 
 #[cfg(test)]

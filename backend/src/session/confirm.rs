@@ -224,26 +224,20 @@ fn decide(
             .unwrap_or(winner.candidate_id)
     };
     let (passes_at, fails_at) = bracket(records, winner, confirmed);
-    // Nobody held the winning rate: at the winner's fallback rate, a baseline that met the SLA
-    // there too is as good, and simpler.
-    let baseline_too = !confirmed
-        && tied_with.is_empty()
-        && winner.candidate_id != 0
-        && passes_at.is_some_and(|rate| {
-            // Evidence as strong as the winner's: a confirmation trial when the winner's rate
-            // comes from the step-down.
-            baseline_passes(
-                records,
-                winner,
-                rate,
-                stepped_down_to(records, winner, rate),
-            )
-        });
-    let chosen = if baseline_too { 0 } else { chosen };
+    // The rate the winner held in a step-down trial, when that is where its answer comes from.
     let held_lower = (!confirmed && passes_at.is_some_and(|p| p < winner.requested_qps))
         .then_some(passes_at)
         .flatten()
         .filter(|p| stepped_down_to(records, winner, *p));
+    // Nobody held the winning rate: at the winner's fallback rate, a baseline that met the SLA
+    // there too is as good, and simpler. Its evidence must be as strong as the winner's: a
+    // confirmation trial when the winner's rate comes from the step-down.
+    let baseline_too = !confirmed
+        && tied_with.is_empty()
+        && winner.candidate_id != 0
+        && passes_at
+            .is_some_and(|rate| baseline_passes(records, winner, rate, held_lower.is_some()));
+    let chosen = if baseline_too { 0 } else { chosen };
     let mut note = note(winner, confirmed, &tied_with, chosen);
     if let (true, Some(rate)) = (baseline_too, passes_at) {
         note.push_str(&format!(

@@ -4,7 +4,7 @@
 
 use shared::confidence::{self, Decision};
 use shared::metrics::Series;
-use shared::sla::{LatencyLimit, Sla, Stat};
+use shared::sla::{LatencyLimit, Sla};
 use shared::stats::{Summary, percentile_sorted};
 use shared::verdict::{LimitCheck, Verdict};
 
@@ -65,24 +65,28 @@ fn series_values(series: Series, results: &[&RequestResult]) -> Vec<f64> {
     }
 }
 
-fn quantile(stat: Stat) -> Option<f64> {
-    match stat {
-        Stat::Mean => None,
-        Stat::Median => Some(0.5),
-        Stat::P90 => Some(0.9),
-        Stat::P95 => Some(0.95),
-        Stat::P99 => Some(0.99),
-    }
+/// A limit's values, NaN left out, sorted, with how they clustered in schedule order
+/// (percentile limits: [`tail_clustering`]; means: [`confidence::clustering`] of the values).
+fn limit_sample(limit: &LatencyLimit, results: &[&RequestResult]) -> (Vec<f64>, f64) {
+    let mut values = series_values(limit.series(), results);
+    values.retain(|v| !v.is_nan());
+    let tau = match limit.stat.quantile() {
+        Some(q) => {
+            let ordered = values.clone();
+            values.sort_by(f64::total_cmp);
+            tail_clustering(&ordered, &values, limit.max_ms, q)
+        }
+        None => {
+            let tau = confidence::clustering(&values);
+            values.sort_by(f64::total_cmp);
+            tau
+        }
+    };
+    (values, tau)
 }
 
 fn latency_check(limit: &LatencyLimit, results: &[&RequestResult], confidence: f64) -> LimitCheck {
-    let mut values = series_values(limit.series(), results);
-    values.retain(|v| !v.is_nan());
-    let tau = match quantile(limit.stat) {
-        Some(q) => tail_clustering(&values, limit.max_ms, q),
-        None => confidence::clustering(&values),
-    };
-    values.sort_by(f64::total_cmp);
+    let (values, tau) = limit_sample(limit, results);
     let mut check = LimitCheck {
         name: limit.metric_name(),
         limit: limit.max_ms,
@@ -97,7 +101,7 @@ fn latency_check(limit: &LatencyLimit, results: &[&RequestResult], confidence: f
     if values.is_empty() {
         return check;
     }
-    match quantile(limit.stat) {
+    match limit.stat.quantile() {
         Some(q) => {
             let over = values.iter().filter(|v| **v > limit.max_ms).count() as u64;
             let n = values.len() as u64;
@@ -138,11 +142,9 @@ fn latency_check(limit: &LatencyLimit, results: &[&RequestResult], confidence: f
 /// values come near it, the sample's own high quantile (its p90 for a p99 limit: ten times the
 /// tail, so there are enough events to see whether they come together). So what is measured is
 /// how the slow requests, the ones the limit is about, come together.
-fn tail_clustering(values_in_order: &[f64], limit: f64, q: f64) -> f64 {
-    let mut sorted = values_in_order.to_vec();
-    sorted.sort_by(f64::total_cmp);
+fn tail_clustering(values_in_order: &[f64], sorted: &[f64], limit: f64, q: f64) -> f64 {
     let level = (1.0 - 10.0 * (1.0 - q)).max(0.5);
-    let threshold = percentile_sorted(&sorted, level * 100.0).min(limit);
+    let threshold = percentile_sorted(sorted, level * 100.0).min(limit);
     let above: Vec<f64> = values_in_order
         .iter()
         .map(|v| if *v > threshold { 1.0 } else { 0.0 })
@@ -205,8 +207,7 @@ pub(crate) fn extension_can_settle(
     let ordered = in_schedule_order(results);
     // A percentile limit: extrapolate its count over the limit to `cap` requests.
     let percentile_reachable = |limit: &LatencyLimit, q: f64| {
-        let values = series_values(limit.series(), &ordered);
-        let tau = tail_clustering(&values, limit.max_ms, q);
+        let (values, tau) = limit_sample(limit, &ordered);
         let over = values.iter().filter(|v| **v > limit.max_ms).count() as u64;
         let n = values.len() as u64;
         let (over, wanted) = if passing {
@@ -224,14 +225,14 @@ pub(crate) fn extension_can_settle(
         (passing && check.decision == Decision::Pass)
             || (check.decision == Decision::Inconclusive && check.estimate_holds() == passing)
     };
-    let mut reachable =
-        sla.limits
-            .iter()
-            .zip(&verdict.checks)
-            .map(|(limit, check)| match quantile(limit.stat) {
-                Some(q) => percentile_reachable(limit, q),
-                None => check_reachable(check),
-            });
+    let mut reachable = sla
+        .limits
+        .iter()
+        .zip(&verdict.checks)
+        .map(|(limit, check)| match limit.stat.quantile() {
+            Some(q) => percentile_reachable(limit, q),
+            None => check_reachable(check),
+        });
     let success = verdict
         .checks
         .get(sla.limits.len())
