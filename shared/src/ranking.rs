@@ -164,6 +164,7 @@ mod tests {
             chosen: 0,
             confirmed,
             tied_with: vec![],
+            compared_at: None,
             contenders: vec![],
             passes_at,
             fails_at: None,

@@ -182,7 +182,7 @@ pub struct Contender {
 /// What the confirmation stage found for one scenario.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Confirmation {
-    /// The winning rate (req/s) every contender was re-measured at.
+    /// The winning rate (req/s): the search's best, which the winner was re-measured at first.
     pub rate: f64,
     /// Its concurrency cap.
     pub max_concurrency: Option<u64>,
@@ -192,8 +192,13 @@ pub struct Confirmation {
     pub chosen: usize,
     /// Whether the winner met the SLA again at its rate.
     pub confirmed: bool,
-    /// Contenders that also met the SLA at the winning rate: no significant difference.
+    /// Contenders that also met the SLA at `compared_at`: no significant difference.
     pub tied_with: Vec<usize>,
+    /// The rate the runner-up and the baseline were measured at: the highest rate the winner met
+    /// the SLA at in a confirmation trial (the winning rate, or where its step-down held), else
+    /// the winning rate. `None` in records from before it was kept: the winning rate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compared_at: Option<f64>,
     /// Every contender.
     pub contenders: Vec<Contender>,
     /// The highest rate the winner is credibly known to meet the SLA at: the winning rate when

@@ -316,6 +316,56 @@ fn run_json_prints_the_answer_as_one_object() {
     common::assert_no_survivors(&out);
 }
 
+/// Two commands that perform the same (the second sets a flag to its default) tie: the winner is
+/// confirmed first, the other is measured at the answer's rate, the tie is called and the answer
+/// names the baseline.
+#[test]
+fn an_equal_command_ties_with_the_baseline_at_the_answers_rate() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("out");
+    let dataset = "  kind: random\n  num_prompts: 8\n  input_len: 64\n  output_len: 8";
+    let yaml = common::fast_config(&out, "    cuda_graph_max_bs: [160]", dataset, "[4]");
+    let output = common::bin()
+        .args(["run", "--quiet", "--json", "--config"])
+        .arg(common::write_config(dir.path(), &yaml))
+        .output()
+        .expect("run --json");
+    assert_eq!(output.status.code(), Some(0), "{}", common::text(&output));
+    let scenario = out.clone();
+    let records = common::records(&scenario.join("results.jsonl"));
+    let confirms: Vec<(u64, f64)> = records
+        .iter()
+        .filter(|r| r["stage"] == "confirm")
+        .filter_map(|r| Some((r["candidate_id"].as_u64()?, r["requested_qps"].as_f64()?)))
+        .collect();
+    assert_eq!(confirms.len(), 2, "winner, then the other: {confirms:?}");
+    assert!(
+        confirms.iter().all(|(_, rate)| *rate == 4.0),
+        "both at the answer's rate: {confirms:?}"
+    );
+    let finished = common::events(&out)
+        .into_iter()
+        .find(|e| e["event"] == "run_finished")
+        .expect("run_finished");
+    let confirmation = &finished["answers"][0]["confirmation"];
+    assert_eq!(confirmation["confirmed"], true, "{confirmation}");
+    assert_eq!(confirmation["compared_at"], 4.0, "{confirmation}");
+    assert_eq!(confirmation["chosen"], 0, "{confirmation}");
+    assert_eq!(
+        confirmation["winner"].as_u64(),
+        Some(confirms[0].0),
+        "the winner is measured first"
+    );
+    let note = confirmation["note"].as_str().unwrap_or_default();
+    assert!(
+        note.contains("no significant difference") && note.contains("also met the SLA at 4.00"),
+        "{note}"
+    );
+    let summary = std::fs::read_to_string(scenario.join("summary.md")).expect("summary");
+    assert!(summary.contains("no significant difference"), "{summary}");
+    common::assert_no_survivors(&out);
+}
+
 /// The time budget reaches into a running trial: a 20-s trial under a 5.4-s budget is cut at the
 /// deadline (plus its drain), is not recorded as a verdict, and the run ends partial, saying so
 /// in minutes or seconds.

@@ -1,10 +1,10 @@
-//! The confirmation stage: before a scenario's answer is given, the winner, the runner-up and the
-//! baseline (candidate 0) are measured again at the winning rate, with fresh arrivals and a longer
-//! trial (`benchmark.confirm_trial_seconds`). The winner is confirmed when it meets the SLA again;
-//! when another contender meets it too, the two are not separable at this rate and the answer
-//! prefers the baseline, then the command that changes fewer flags. When none meets it, the winner
-//! steps down ([`STEP_DOWN`]) in equally long trials until it does, and the answer is the rate it
-//! held.
+//! The confirmation stage: before a scenario's answer is given, the winner is measured again at
+//! the winning rate, with fresh arrivals and a longer trial (`benchmark.confirm_trial_seconds`).
+//! When it fails there, it steps down ([`STEP_DOWN`]) in equally long trials until a rate holds,
+//! and the answer is that rate. Then the runner-up and the baseline (candidate 0) are measured at
+//! the answer's rate, unless the search already saw them fail at or below it: a contender that
+//! meets the SLA there too is not separable from the winner, and the answer prefers the baseline,
+//! then the command that changes fewer flags. The tie is called at the rate the answer gives.
 
 use shared::events::{CandidateInfo, RunEvent};
 use shared::flags::{self, FlagMap};
@@ -43,46 +43,42 @@ pub(super) async fn run_stage(
                 })
                 .collect(),
         });
-        for (id, _) in &contenders {
+        // The winner first, stepping down on one server until a rate holds.
+        if let Some(flags) = all.get(winner.candidate_id) {
+            let mut rates = vec![winner.requested_qps];
+            rates.extend(step_down(
+                winner.requested_qps,
+                ctx.cfg.benchmark.qps.lowest(),
+            ));
+            let walks = Walks::UntilPass {
+                scenario: index,
+                rates,
+                max_concurrency: winner.max_concurrency,
+            };
+            let id = winner.candidate_id;
+            candidate::run_candidate(ctx, scenarios, Stage::Confirm, id, flags, walks).await?;
+        }
+        if ctx.stop.is_some() {
+            return Ok(());
+        }
+        // The others at the rate the answer gives.
+        let rate = compared_at(&scenarios[index].records, &winner);
+        for (id, _) in contenders.iter().skip(1) {
             let Some(flags) = all.get(*id) else { continue };
-            // A contender the search already saw failing at this rate is separated from the
-            // winner there: re-measuring it would cost a launch and a long trial for nothing.
-            if *id != winner.candidate_id
-                && failed_in_search(&scenarios[index].records, *id, &winner).is_some()
-            {
+            // A contender the search already saw failing at or below this rate is separated from
+            // the winner there: re-measuring it would cost a launch and a long trial for nothing.
+            if failed_in_search(&scenarios[index].records, *id, &winner, rate).is_some() {
                 continue;
             }
             let walks = Walks::Point {
                 scenario: index,
-                qps: winner.requested_qps,
+                qps: rate,
                 max_concurrency: winner.max_concurrency,
             };
             candidate::run_candidate(ctx, scenarios, Stage::Confirm, *id, flags, walks).await?;
         }
         if ctx.stop.is_some() {
             return Ok(());
-        }
-        if !contenders.iter().any(|(id, _)| {
-            confirm_trial(&scenarios[index].records, *id, &winner).is_some_and(|t| t.sla_passed)
-        }) && let Some(flags) = all.get(winner.candidate_id)
-        {
-            let walks = Walks::UntilPass {
-                scenario: index,
-                rates: step_down(winner.requested_qps, ctx.cfg.benchmark.qps.lowest()),
-                max_concurrency: winner.max_concurrency,
-            };
-            candidate::run_candidate(
-                ctx,
-                scenarios,
-                Stage::Confirm,
-                winner.candidate_id,
-                flags,
-                walks,
-            )
-            .await?;
-            if ctx.stop.is_some() {
-                return Ok(());
-            }
         }
         let state = &mut scenarios[index];
         state.confirmation = Some(decide(&state.records, &winner, &contenders, all));
@@ -132,17 +128,18 @@ fn contenders(records: &[TrialRecord], winner: &TrialRecord) -> Vec<(usize, &'st
     out
 }
 
-/// A contender's base-stage trial that failed at the winning rate (measured, the server's verdict,
-/// not a client stall or a launch failure).
+/// A contender's base-stage trial that failed at `rate` or below (measured, the server's verdict,
+/// not a client stall or a launch failure): the search already separated it from the winner there.
 fn failed_in_search<'a>(
     records: &'a [TrialRecord],
     id: usize,
     winner: &TrialRecord,
+    rate: f64,
 ) -> Option<&'a TrialRecord> {
     records.iter().find(|r| {
         r.stage == Stage::Base
             && r.candidate_id == id
-            && r.requested_qps == winner.requested_qps
+            && r.requested_qps <= rate * (1.0 + 1e-9)
             && r.max_concurrency == winner.max_concurrency
             && !r.sla_passed
             && r.failure == FailureKind::Trial
@@ -150,18 +147,37 @@ fn failed_in_search<'a>(
     })
 }
 
-/// A contender's confirmation trial at the winning rate.
+/// A contender's confirmation trial at `rate` (at the winner's concurrency).
 fn confirm_trial<'a>(
     records: &'a [TrialRecord],
     id: usize,
     winner: &TrialRecord,
+    rate: f64,
 ) -> Option<&'a TrialRecord> {
     records.iter().rev().find(|r| {
         r.stage == Stage::Confirm
             && r.candidate_id == id
-            && r.requested_qps == winner.requested_qps
+            && r.requested_qps == rate
             && r.max_concurrency == winner.max_concurrency
     })
+}
+
+/// The rate the other contenders are compared at: the highest rate at which the winner met the
+/// SLA in a confirmation trial (the winning rate, or where its step-down held), else the winning
+/// rate (where a contender that holds overturns it).
+fn compared_at(records: &[TrialRecord], winner: &TrialRecord) -> f64 {
+    records
+        .iter()
+        .filter(|r| {
+            r.stage == Stage::Confirm
+                && r.candidate_id == winner.candidate_id
+                && r.max_concurrency == winner.max_concurrency
+                && r.sla_passed
+                && r.requested_qps <= winner.requested_qps
+        })
+        .map(|r| r.requested_qps)
+        .reduce(f64::max)
+        .unwrap_or(winner.requested_qps)
 }
 
 /// Flags that differ from the baseline's (fewer is simpler).
@@ -182,13 +198,20 @@ fn decide(
     contenders: &[(usize, &'static str)],
     candidates: &[FlagMap],
 ) -> Confirmation {
+    let rate = compared_at(records, winner);
     let measured: Vec<Contender> = contenders
         .iter()
         .map(|(id, role)| {
-            let trial = confirm_trial(records, *id, winner);
-            let class = match (trial, failed_in_search(records, *id, winner)) {
+            let trial = confirm_trial(records, *id, winner, rate);
+            let separated = (*id != winner.candidate_id)
+                .then(|| failed_in_search(records, *id, winner, rate))
+                .flatten();
+            let class = match (trial, separated) {
                 (Some(trial), _) => class_of(trial),
-                (None, Some(_)) => "failed at this rate in the search (not re-measured)".into(),
+                (None, Some(r)) => format!(
+                    "failed at {:.2} req/s in the search (not re-measured)",
+                    r.requested_qps
+                ),
                 (None, None) => "not measured".into(),
             };
             Contender {
@@ -199,7 +222,9 @@ fn decide(
             }
         })
         .collect();
-    let confirmed = measured.first().is_some_and(|c| c.passed);
+    let confirmed = confirm_trial(records, winner.candidate_id, winner, winner.requested_qps)
+        .is_some_and(|t| t.sla_passed);
+    let held = measured.first().is_some_and(|c| c.passed);
     let tied_with: Vec<usize> = measured
         .iter()
         .skip(1)
@@ -207,7 +232,7 @@ fn decide(
         .map(|c| c.candidate)
         .collect();
     let mut pool: Vec<usize> = tied_with.clone();
-    if confirmed {
+    if held {
         pool.insert(0, winner.candidate_id);
     }
     let baseline = candidates.first();
@@ -224,29 +249,24 @@ fn decide(
             .unwrap_or(winner.candidate_id)
     };
     let (passes_at, fails_at) = bracket(records, winner, confirmed);
-    // The rate the winner held in a step-down trial, when that is where its answer comes from.
-    let held_lower = (!confirmed && passes_at.is_some_and(|p| p < winner.requested_qps))
-        .then_some(passes_at)
-        .flatten()
-        .filter(|p| stepped_down_to(records, winner, *p));
-    // Nobody held the winning rate: at the winner's fallback rate, a baseline that met the SLA
-    // there too is as good, and simpler. Its evidence must be as strong as the winner's: a
-    // confirmation trial when the winner's rate comes from the step-down.
-    let baseline_too = !confirmed
+    // Nothing held in a confirmation trial: at the winner's fallback rate (a search trial), a
+    // baseline that met the SLA there too in the search is as good, and simpler.
+    let baseline_too = !held
         && tied_with.is_empty()
         && winner.candidate_id != 0
-        && passes_at
-            .is_some_and(|rate| baseline_passes(records, winner, rate, held_lower.is_some()));
+        && passes_at.is_some_and(|p| baseline_passes(records, winner, p));
     let chosen = if baseline_too { 0 } else { chosen };
-    let mut note = note(winner, confirmed, &tied_with, chosen);
-    if let (true, Some(rate)) = (baseline_too, passes_at) {
+    let mut note = note(winner, confirmed, (held && !confirmed).then_some(rate));
+    note.push_str(&tie_note(
+        &tied_with,
+        rate,
+        winner.candidate_id,
+        held,
+        chosen,
+    ));
+    if let (true, Some(p)) = (baseline_too, passes_at) {
         note.push_str(&format!(
-            ": at {rate:.2} req/s, its fallback rate, the baseline met the SLA too"
-        ));
-    }
-    if let Some(rate) = held_lower {
-        note.push_str(&format!(
-            "; stepping down, it met the SLA at {rate:.2} req/s in a confirmation trial"
+            ": at {p:.2} req/s, its fallback rate, the baseline met the SLA too"
         ));
     }
     let mut confirmation = Confirmation {
@@ -256,6 +276,7 @@ fn decide(
         chosen,
         confirmed,
         tied_with,
+        compared_at: Some(rate),
         contenders: measured,
         passes_at,
         fails_at,
@@ -269,18 +290,10 @@ fn decide(
     confirmation
 }
 
-/// Whether the baseline met the SLA at `rate` or above, at the winner's concurrency (in a
-/// confirmation trial, with `confirmed_only`: a short search trial that passed at a rate where a
-/// long one failed does not match a winner that held in a long one).
-fn baseline_passes(
-    records: &[TrialRecord],
-    winner: &TrialRecord,
-    rate: f64,
-    confirmed_only: bool,
-) -> bool {
+/// Whether the baseline met the SLA at `rate` or above, at the winner's concurrency.
+fn baseline_passes(records: &[TrialRecord], winner: &TrialRecord, rate: f64) -> bool {
     records.iter().any(|r| {
         r.candidate_id == 0
-            && (r.stage == Stage::Confirm || (!confirmed_only && r.stage == Stage::Base))
             && r.max_concurrency == winner.max_concurrency
             && r.sla_passed
             && r.requested_qps >= rate * (1.0 - 1e-9)
@@ -357,17 +370,6 @@ fn bracket(
     (passes_at, fails_at)
 }
 
-/// Whether the winner passed a step-down confirmation trial at `rate`.
-fn stepped_down_to(records: &[TrialRecord], winner: &TrialRecord, rate: f64) -> bool {
-    records.iter().any(|r| {
-        r.stage == Stage::Confirm
-            && r.candidate_id == winner.candidate_id
-            && r.max_concurrency == winner.max_concurrency
-            && r.requested_qps == rate
-            && r.sla_passed
-    })
-}
-
 fn class_of(trial: &TrialRecord) -> String {
     match &trial.verdict {
         Some(v) => v.class().into(),
@@ -375,7 +377,8 @@ fn class_of(trial: &TrialRecord) -> String {
     }
 }
 
-fn note(winner: &TrialRecord, confirmed: bool, tied: &[usize], chosen: usize) -> String {
+/// What happened to the winner: confirmed at its rate, or not, and where its step-down held.
+fn note(winner: &TrialRecord, confirmed: bool, held_lower: Option<f64>) -> String {
     let rate = winner.requested_qps;
     let w = winner.candidate_id;
     let mut text = if confirmed {
@@ -385,18 +388,32 @@ fn note(winner: &TrialRecord, confirmed: bool, tied: &[usize], chosen: usize) ->
             "cand {w} did NOT meet the SLA again at {rate:.2} req/s with fresh arrivals: its rate is not confirmed"
         )
     };
-    if !tied.is_empty() {
-        let others: Vec<String> = tied.iter().map(|c| format!("cand {c}")).collect();
+    if let Some(held) = held_lower {
         text.push_str(&format!(
-            "; no significant difference: {} also met the SLA at {rate:.2} req/s",
-            others.join(", ")
+            "; stepping down, it met the SLA at {held:.2} req/s in a confirmation trial"
         ));
     }
-    if chosen != w {
-        let why = if chosen == 0 {
-            "the baseline"
+    text
+}
+
+/// The contenders that met the SLA at `rate` too (a tie when the winner `held` there, else they
+/// overturn it), and which command the answer names.
+fn tie_note(tied: &[usize], rate: f64, winner: usize, held: bool, chosen: usize) -> String {
+    let mut text = String::new();
+    if !tied.is_empty() {
+        let others: Vec<String> = tied.iter().map(|c| format!("cand {c}")).collect();
+        let others = others.join(", ");
+        text.push_str(&if held {
+            format!("; no significant difference: {others} also met the SLA at {rate:.2} req/s")
         } else {
-            "the command with fewer changed flags"
+            format!("; {others} met the SLA at {rate:.2} req/s where it did not")
+        });
+    }
+    if chosen != winner {
+        let why = match (chosen, held) {
+            (0, _) => "the baseline",
+            (_, true) => "the command with fewer changed flags",
+            (_, false) => "it held the winning rate",
         };
         text.push_str(&format!("; the answer is cand {chosen} ({why})"));
     }
@@ -471,39 +488,71 @@ mod tests {
         assert_eq!((c.passes_at, c.fails_at), (Some(5.0), Some(8.0)));
         assert!(c.note.contains("NOT"), "{}", c.note);
         let mut separated = records[..4].to_vec();
-        separated.push(record("base", 1, 8.0, false));
+        separated.push(record("base", 1, 7.5, false));
         separated.push(record("confirm", 2, 8.0, true));
         let c = decide(&separated, &winner, &roles, &candidates);
         assert!(c.confirmed && c.tied_with.is_empty());
         assert_eq!(
-            c.contenders[1].class,
-            "failed at this rate in the search (not re-measured)"
+            c.contenders[1].class, "failed at 7.50 req/s in the search (not re-measured)",
+            "a failure below the compared rate separates it too"
         );
-        let mut stepped = overturned.clone();
+        assert_eq!(
+            compared_at(&separated, &winner),
+            8.0,
+            "confirmed: the others are compared at the winning rate"
+        );
+        let mut stepped = overturned[..4].to_vec();
+        stepped.push(record("base", 2, 5.0, true));
         let rates = step_down(8.0, 1.0);
         assert_eq!(rates[..3], [7.619, 7.2562, 6.9107]);
         assert_eq!(rates.len(), 10);
         assert_eq!(step_down(8.0, 7.0), [7.619, 7.2562]);
         stepped.extend([
+            record("confirm", 2, 8.0, false),
             record("confirm", 2, rates[0], false),
             record("confirm", 2, rates[1], true),
         ]);
+        assert_eq!(
+            compared_at(&stepped, &winner),
+            rates[1],
+            "stepped down: the others are compared where the winner held"
+        );
         let c = decide(&stepped, &winner, &roles, &candidates);
         assert!(!c.confirmed);
         assert_eq!((c.passes_at, c.fails_at), (Some(rates[1]), Some(rates[0])));
+        assert_eq!(c.compared_at, Some(rates[1]));
         assert!(c.note.contains("met the SLA at 7.26"), "{}", c.note);
         assert_eq!(c.chosen, 2);
-        // A baseline whose short search trial passed above the step-down's rate, but whose long
-        // confirmation failed there, is not as good as the winner's long trial that held.
+        assert_eq!(c.contenders[2].class, "not measured");
+        // A baseline whose short search trial passed above the step-down's rate is not as good as
+        // the winner's long trial that held; a long baseline trial that held there is a tie.
         let mut short_pass = stepped.clone();
         short_pass.push(record("base", 0, 9.0, true));
         let c = decide(&short_pass, &winner, &roles, &candidates);
         assert_eq!(c.chosen, 2, "{}", c.note);
         short_pass.push(record("confirm", 0, rates[1], true));
         let c = decide(&short_pass, &winner, &roles, &candidates);
-        assert_eq!(
-            c.chosen, 0,
-            "a long baseline trial that held there is as good: {}",
+        assert_eq!(c.tied_with, [0]);
+        assert_eq!(c.chosen, 0, "tied at the step-down's rate: {}", c.note);
+        assert!(
+            c.note
+                .contains("no significant difference: cand 0 also met the SLA at 7.26 req/s"),
+            "{}",
+            c.note
+        );
+        let mut overturned_by_runner_up = records[..4].to_vec();
+        overturned_by_runner_up.extend([
+            record("confirm", 2, 8.0, false),
+            record("confirm", 1, 8.0, true),
+            record("confirm", 0, 8.0, false),
+        ]);
+        let c = decide(&overturned_by_runner_up, &winner, &roles, &candidates);
+        assert_eq!(c.chosen, 1);
+        assert!(
+            c.note.ends_with(
+                "; cand 1 met the SLA at 8.00 req/s where it did not; the answer is cand 1 (it held the winning rate)"
+            ),
+            "{}",
             c.note
         );
         let simpler = [flags(&[]), flags(&[("a", 1)]), flags(&[("a", 1), ("b", 2)])];
