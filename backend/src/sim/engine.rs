@@ -99,6 +99,7 @@ pub(super) async fn run(
                 generated: 0,
             });
         }
+        drop_abandoned(&mut waiting, &mut prefilling, &mut kv_used);
         if waiting.is_empty() && prefilling.is_empty() && running.is_empty() {
             match arrivals.recv().await {
                 Some(request) => waiting.push_back(Active {
@@ -135,6 +136,24 @@ pub(super) async fn run(
             prefill_step(&model, &mut prefilling, &mut running, &mut kv_used);
         }
     }
+}
+
+/// Drops the queued and prefilling requests whose client went away, as SGLang's and vLLM's
+/// schedulers abort a request on disconnect: a trial that stopped early leaves no backlog of
+/// abandoned work to slow the next one. (Running requests are dropped at their next token.)
+fn drop_abandoned(
+    waiting: &mut VecDeque<Active>,
+    prefilling: &mut VecDeque<Active>,
+    kv_used: &mut u64,
+) {
+    waiting.retain(|active| !active.request.tokens.is_closed());
+    prefilling.retain(|active| {
+        let alive = !active.request.tokens.is_closed();
+        if !alive {
+            *kv_used = kv_used.saturating_sub(active.reservation());
+        }
+        alive
+    });
 }
 
 fn admit(
@@ -213,4 +232,54 @@ fn decode_step(running: &mut Vec<Active>, kv_used: &mut u64, tokens_per_step: u6
         }
         keep
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Virtual seconds until the first token of a request sent after `abandoned` requests whose
+    /// clients went away before they were served.
+    async fn first_token_after(abandoned: usize) -> f64 {
+        let argv: Vec<String> =
+            "--model-path m --chunked-prefill-size 512 --max-running-requests 1"
+                .split(' ')
+                .map(String::from)
+                .collect();
+        let model = super::super::truth::model(&argv).expect("model");
+        let noise = StepNoise::new(&model, 0);
+        let (tx, rx) = mpsc::unbounded_channel();
+        let engine = tokio::spawn(run(model, rx, noise));
+        let request = |tokens| SimRequest {
+            prompt_tokens: 4096,
+            output_tokens: 4,
+            tokens,
+        };
+        // One request keeps the batch busy, so the abandoned ones wait in the queue.
+        let (busy_tx, mut busy_rx) = mpsc::unbounded_channel();
+        tx.send(request(busy_tx)).expect("send");
+        for _ in 0..abandoned {
+            let (gone_tx, gone_rx) = mpsc::unbounded_channel();
+            drop(gone_rx);
+            tx.send(request(gone_tx)).expect("send");
+        }
+        let (probe_tx, mut probe_rx) = mpsc::unbounded_channel();
+        let sent = Instant::now();
+        tx.send(request(probe_tx)).expect("send");
+        while busy_rx.recv().await.is_some() {}
+        probe_rx.recv().await.expect("a first token");
+        engine.abort();
+        sent.elapsed().as_secs_f64()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn requests_whose_client_went_away_are_not_served() {
+        let alone = first_token_after(0).await;
+        let behind_abandoned = first_token_after(20).await;
+        assert!(alone > 0.0);
+        assert!(
+            (behind_abandoned - alone).abs() < 1e-6,
+            "20 abandoned prefills must not delay the next request: {alone} s alone, {behind_abandoned} s behind them"
+        );
+    }
 }
