@@ -201,10 +201,13 @@ pub struct Confirmation {
     pub compared_at: Option<f64>,
     /// Every contender.
     pub contenders: Vec<Contender>,
-    /// The highest rate the winner is credibly known to meet the SLA at: the winning rate when
-    /// confirmed, else the highest rate below it that passed in the search (`None`: none did).
+    /// The highest rate the answer's command (`chosen`) is credibly known to meet the SLA at: the
+    /// winning rate when confirmed, the rate its step-down held, else the highest rate below it
+    /// that passed in the search (`None`: none did); for another contender, the rate it was
+    /// compared at.
     pub passes_at: Option<f64>,
-    /// The lowest rate above `passes_at` at which the winner failed (`None`: none failed).
+    /// The lowest rate above `passes_at` at which the answer's command failed (`None`: none
+    /// failed).
     pub fails_at: Option<f64>,
     /// In words.
     pub note: String,

@@ -256,6 +256,18 @@ fn decide(
         && winner.candidate_id != 0
         && passes_at.is_some_and(|p| baseline_passes(records, winner, p));
     let chosen = if baseline_too { 0 } else { chosen };
+    // The interval is the answer's command's: another contender's passes where it was compared
+    // (or, as the baseline at the fallback rate, there), and fails where it failed itself.
+    let (passes_at, fails_at) = if chosen == winner.candidate_id {
+        (passes_at, fails_at)
+    } else {
+        let passes = if tied_with.contains(&chosen) {
+            Some(rate)
+        } else {
+            passes_at
+        };
+        (passes, lowest_failure(records, winner, chosen, passes))
+    };
     let mut note = note(winner, confirmed, (held && !confirmed).then_some(rate));
     note.push_str(&tie_note(
         &tied_with,
@@ -288,6 +300,29 @@ fn decide(
         shared::verdict::not_shown(t.verdict.as_ref()?, seconds)
     });
     confirmation
+}
+
+/// The lowest rate above `passes` at which candidate `id` failed (measured, the server's verdict),
+/// at the winner's concurrency, in any stage.
+fn lowest_failure(
+    records: &[TrialRecord],
+    winner: &TrialRecord,
+    id: usize,
+    passes: Option<f64>,
+) -> Option<f64> {
+    let above = passes.unwrap_or(0.0);
+    records
+        .iter()
+        .filter(|r| {
+            r.candidate_id == id
+                && r.max_concurrency == winner.max_concurrency
+                && !r.sla_passed
+                && r.failure == FailureKind::Trial
+                && r.metrics.as_ref().is_some_and(|m| !m.client_limited())
+                && r.requested_qps > above
+        })
+        .map(|r| r.requested_qps)
+        .reduce(f64::min)
 }
 
 /// Whether the baseline met the SLA at `rate` or above, at the winner's concurrency.
@@ -465,7 +500,11 @@ mod tests {
             c.chosen, 0,
             "tied with the baseline: the baseline is the answer"
         );
-        assert_eq!((c.passes_at, c.fails_at), (Some(8.0), Some(9.0)));
+        assert_eq!(
+            (c.passes_at, c.fails_at),
+            (Some(8.0), None),
+            "the interval is the baseline's: it failed nowhere above 8 (the winner failed at 9)"
+        );
 
         let mut overturned = records[..4].to_vec();
         overturned.extend([
@@ -540,6 +579,14 @@ mod tests {
             "{}",
             c.note
         );
+        assert_eq!(c.passes_at, Some(rates[1]));
+        short_pass.push(record("base", 0, 7.5, false));
+        let c = decide(&short_pass, &winner, &roles, &candidates);
+        assert_eq!(
+            c.fails_at,
+            Some(7.5),
+            "the baseline's own failure bounds its interval, not the winner's step-down"
+        );
         let mut overturned_by_runner_up = records[..4].to_vec();
         overturned_by_runner_up.extend([
             record("confirm", 2, 8.0, false),
@@ -548,6 +595,11 @@ mod tests {
         ]);
         let c = decide(&overturned_by_runner_up, &winner, &roles, &candidates);
         assert_eq!(c.chosen, 1);
+        assert_eq!(
+            (c.passes_at, c.fails_at),
+            (Some(8.0), None),
+            "the runner-up's interval, not the winner's fallback"
+        );
         assert!(
             c.note.ends_with(
                 "; cand 1 met the SLA at 8.00 req/s where it did not; the answer is cand 1 (it held the winning rate)"
