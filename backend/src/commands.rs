@@ -465,6 +465,9 @@ pub(crate) fn final_summary(cfg: &RunConfig, outcome: &RunOutcome) -> String {
                     )
                 );
                 if let Some(confirmation) = &s.confirmation {
+                    if let Some(tie) = confirmation.tie_text() {
+                        let _ = writeln!(out, "  {tie}");
+                    }
                     let _ = writeln!(out, "  confirmation: {}", confirmation.full_note());
                 }
                 if let Some(verdict) = &best.verdict {

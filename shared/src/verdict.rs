@@ -226,9 +226,36 @@ impl Confirmation {
         }
     }
 
+    /// When another contender met the SLA where the winner held: "tie: no significant difference
+    /// between cand 1 and cand 0 at 16.69 req/s; the answer is cand 0 (the baseline)".
+    pub fn tie_text(&self) -> Option<String> {
+        let held = self.contenders.first().is_some_and(|c| c.passed);
+        if self.tied_with.is_empty() || !held {
+            return None;
+        }
+        let names: Vec<String> = std::iter::once(self.winner)
+            .chain(self.tied_with.iter().copied())
+            .map(|c| format!("cand {c}"))
+            .collect();
+        let (last, rest) = names.split_last()?;
+        let why = if self.chosen == 0 {
+            "the baseline"
+        } else {
+            "the command with the fewest changed flags"
+        };
+        Some(format!(
+            "tie: no significant difference between {} and {last} at {:.2} req/s; the answer is cand {} ({why})",
+            rest.join(", "),
+            self.compared_at.unwrap_or(self.rate),
+            self.chosen
+        ))
+    }
+
     /// "8.13 req/s (passes at 8.13, fails at 9.00)" style interval text for the answer's rate.
     pub fn interval_text(&self) -> String {
         let low = match (self.confirmed, self.passes_at) {
+            // Another contender's interval: the winner's rate is not its story.
+            (_, Some(p)) if self.chosen != self.winner => format!("passes at {p:.2}"),
             (true, _) => format!("passes at {:.2}", self.rate),
             (false, Some(p)) => format!("{:.2} not confirmed; passes at {p:.2}", self.rate),
             (false, None) => match self.fails_at {
@@ -369,6 +396,63 @@ mod tests {
             ..verdict
         };
         assert_eq!(not_shown(&shown, 30.0), None);
+    }
+
+    #[test]
+    fn a_tie_is_named_and_the_interval_is_the_answers_own() {
+        let contender = |candidate: usize, passed: bool| Contender {
+            candidate,
+            role: String::new(),
+            passed,
+            class: String::new(),
+        };
+        let stepped_tie = Confirmation {
+            rate: 22.37,
+            max_concurrency: None,
+            winner: 1,
+            chosen: 0,
+            confirmed: false,
+            tied_with: vec![0],
+            compared_at: Some(16.69),
+            contenders: vec![contender(1, true), contender(0, true)],
+            passes_at: Some(16.69),
+            fails_at: Some(23.06),
+            note: String::new(),
+            not_shown: None,
+        };
+        assert_eq!(
+            stepped_tie.tie_text().as_deref(),
+            Some(
+                "tie: no significant difference between cand 1 and cand 0 at 16.69 req/s; the answer is cand 0 (the baseline)"
+            )
+        );
+        assert_eq!(
+            stepped_tie.interval_text(),
+            "passes at 16.69, fails at 23.06",
+            "the baseline's interval, without the winner's unconfirmed rate"
+        );
+        let overturned = Confirmation {
+            contenders: vec![contender(1, false), contender(2, true)],
+            tied_with: vec![2],
+            chosen: 2,
+            ..stepped_tie.clone()
+        };
+        assert_eq!(
+            overturned.tie_text(),
+            None,
+            "it held where the winner did not"
+        );
+        let winner_answers = Confirmation {
+            chosen: 1,
+            tied_with: vec![],
+            ..stepped_tie
+        };
+        assert_eq!(winner_answers.tie_text(), None);
+        assert!(
+            winner_answers
+                .interval_text()
+                .starts_with("22.37 not confirmed; passes at 16.69")
+        );
     }
 
     #[test]

@@ -294,6 +294,29 @@ async fn dashboard_follows_a_live_run_plots_hover_exports_and_shows_config_error
         answer.as_str().is_some_and(|t| t.starts_with("Answer")),
         "{answer}"
     );
+    // A tie the confirmation called is marked on the answer card, and only then.
+    let tied = common::events(&root.join("live"))
+        .iter()
+        .filter(|e| e["event"] == "run_finished")
+        .any(|e| {
+            e["answers"][0]["confirmation"]["tied_with"]
+                .as_array()
+                .is_some_and(|t| !t.is_empty())
+                && e["answers"][0]["confirmation"]["contenders"][0]["passed"] == true
+        });
+    let badge = driver
+        .script("const t = document.querySelector('.answer .tie'); return t ? t.textContent : null")
+        .await;
+    if tied {
+        assert!(
+            badge
+                .as_str()
+                .is_some_and(|t| t.starts_with("tie: no significant difference between cand")),
+            "{badge}"
+        );
+    } else {
+        assert!(badge.is_null(), "no tie, no badge: {badge}");
+    }
 
     // Hovering a plot point shows its flags and numbers.
     // Plots refetch on change events, so the point is looked up afresh on each try.

@@ -362,7 +362,16 @@ fn an_equal_command_ties_with_the_baseline_at_the_answers_rate() {
         "{note}"
     );
     let summary = std::fs::read_to_string(scenario.join("summary.md")).expect("summary");
-    assert!(summary.contains("no significant difference"), "{summary}");
+    assert!(
+        summary.contains("**Tie: no significant difference between cand")
+            && summary.contains("the answer is cand 0 (the baseline)**"),
+        "the tie is marked: {summary}"
+    );
+    let report = std::fs::read_to_string(out.join("report.html")).expect("report");
+    assert!(
+        report.contains("<p class=\"tie\"><b>tie: no significant difference"),
+        "report.html marks the tie"
+    );
     common::assert_no_survivors(&out);
 }
 

@@ -15,7 +15,7 @@ table{border-collapse:collapse;font-size:12px}td,th{border:1px solid #d7dce1;pad
 th{background:#eef1f4;position:sticky;top:0}.scroll{overflow-x:auto;max-height:600px}\
 .pass{color:#12703a;font-weight:600}.fail{color:#a31515;font-weight:600}.plots{display:flex;flex-wrap:wrap;gap:12px}\
 .muted{color:#667}.banner{padding:10px 14px;border-radius:6px;border:1px solid #e0a040;background:#fff4e0;color:#6b4200;font-size:15px}\
-.banner.failed{border-color:#d05050;background:#fde8e8;color:#7a1010}.gain{color:#12703a;font-weight:600}.rate{font-size:1.4em}\
+.banner.failed{border-color:#d05050;background:#fde8e8;color:#7a1010}.gain{color:#12703a;font-weight:600}.rate{font-size:1.4em}.tie{display:inline-block;background:#fff4d6;color:#6b4a00;border:1px solid #e8c766;border-radius:4px;padding:2px 8px}\
 @media (prefers-color-scheme:dark){body{background:#14191f;color:#dde3ea}pre{background:#1d252e}th{background:#232b34}td,th{border-color:#36414d}}";
 
 /// Escapes text for HTML content and attribute values.
@@ -193,6 +193,9 @@ fn best_section(out: &mut String, data: &RunData) {
                 gain_and_headroom(scenario, best.candidate, rate)
             );
             if let Some(c) = &answer.confirmation {
+                if let Some(tie) = c.tie_text() {
+                    let _ = write!(out, "<p class=\"tie\"><b>{}</b></p>", escape(&tie));
+                }
                 let _ = write!(out, "<p>Confirmation: {}.</p>", escape(&c.full_note()));
             }
             let _ = write!(out, "<pre>{}</pre>", escape(command));

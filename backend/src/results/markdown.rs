@@ -112,6 +112,9 @@ pub(crate) fn scenario_summary(facts: &ScenarioFacts, records: &[TrialRecord]) -
                 let _ = writeln!(out, "\nHeadroom: {}.", headroom.join(" · "));
             }
             if let Some(confirmation) = facts.confirmation {
+                if let Some(tie) = confirmation.tie_text() {
+                    let _ = writeln!(out, "\n**{}**", tie.replacen("tie:", "Tie:", 1));
+                }
                 let _ = writeln!(out, "\nConfirmation: {}.", confirmation.full_note());
             }
             if let Some(verdict) = &best.verdict {

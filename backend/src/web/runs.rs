@@ -368,6 +368,18 @@ pub(crate) fn list(root: &Path) -> Vec<RunSummary> {
     runs
 }
 
+/// Seconds left at the current pace, while the search's planned trials are not all done. Past
+/// them (the confirmation, re-measured points) the pace says nothing of what is left, and "0 s
+/// left" would be wrong: no estimate.
+fn eta(planned: Option<usize>, done: usize, elapsed: Option<f64>, running: bool) -> Option<f64> {
+    match (planned, elapsed) {
+        (Some(planned), Some(elapsed)) if running && done > 0 && planned > done => {
+            Some(elapsed / done as f64 * (planned - done) as f64)
+        }
+        _ => None,
+    }
+}
+
 /// The run page.
 pub(crate) fn detail(root: &Path, id: &str) -> Result<RunDetail, PathError> {
     let dir = confined(root, id)?;
@@ -395,14 +407,12 @@ pub(crate) fn detail(root: &Path, id: &str) -> Result<RunDetail, PathError> {
         .unwrap_or_default();
     let trials_done = view.as_ref().map_or(summary.trials, |v| v.trials_done);
     let trials_planned = view.as_ref().and_then(|v| v.trials_planned);
-    let eta_s = match (trials_planned, summary.duration_s) {
-        (Some(planned), Some(elapsed))
-            if trials_done > 0 && summary.status == RunStatus::Running =>
-        {
-            Some(elapsed / trials_done as f64 * planned.saturating_sub(trials_done) as f64)
-        }
-        _ => None,
-    };
+    let eta_s = eta(
+        trials_planned,
+        trials_done,
+        summary.duration_s,
+        summary.status == RunStatus::Running,
+    );
     let last_update = view.as_ref().and_then(|v| v.last_at.clone());
     let stale = summary.status == RunStatus::Running
         && last_update
@@ -502,6 +512,19 @@ mod tests {
     }
 
     use super::*;
+
+    #[test]
+    fn no_time_left_is_claimed_past_the_planned_trials() {
+        assert_eq!(eta(Some(10), 5, Some(50.0), true), Some(50.0));
+        assert_eq!(
+            eta(Some(10), 12, Some(120.0), true),
+            None,
+            "confirming: the pace says nothing"
+        );
+        assert_eq!(eta(Some(10), 10, Some(100.0), true), None);
+        assert_eq!(eta(Some(10), 5, Some(50.0), false), None);
+        assert_eq!(eta(None, 5, Some(50.0), true), None);
+    }
 
     #[test]
     fn paths_stay_inside_the_root() {

@@ -241,9 +241,11 @@ fn Answer(scenario: ScenarioView, finished: bool) -> impl IntoView {
                 .map(|v| v.checks.iter().map(|c| c.headroom()).collect())
                 .unwrap_or_default();
             let note = scenario.confirmation.as_ref().map(|c| c.full_note());
+            let tie = scenario.confirmation.as_ref().and_then(|c| c.tie_text());
             view! {
                 <p class="answer-rate"><b>{format!("{rate:.2} req/s")}</b>{interval}</p>
                 <p class="answer-name">{label}" · "<span class="gain">{gain}</span></p>
+                {tie.map(|t| view! { <p class="tie">{t}</p> })}
                 {(!headroom.is_empty()).then(|| view! {
                     <p class="headroom">{headroom.join(" · ")}</p>
                 })}
