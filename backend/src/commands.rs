@@ -403,6 +403,8 @@ fn answer_json(cfg: &RunConfig, outcome: &RunOutcome, report: Option<&Path>) -> 
                     "passes_at": c.and_then(|c| c.passes_at),
                     "fails_at": c.and_then(|c| c.fails_at),
                     "tied_with": c.map(|c| c.tied_with.clone()),
+                    "compared_at": c.and_then(|c| c.compared_at),
+                    "tie": c.and_then(|c| c.tie_text()),
                     "note": c.map(|c| c.note.clone()),
                     "not_shown": c.and_then(|c| c.not_shown.clone()),
                     "command": s.command,

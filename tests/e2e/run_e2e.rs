@@ -331,6 +331,17 @@ fn an_equal_command_ties_with_the_baseline_at_the_answers_rate() {
         .output()
         .expect("run --json");
     assert_eq!(output.status.code(), Some(0), "{}", common::text(&output));
+    let answer: serde_json::Value =
+        serde_json::from_slice(&output.stdout).expect("stdout is one JSON object");
+    let best = &answer["scenarios"][0]["best"];
+    assert_eq!(best["candidate"], 0, "{answer}");
+    assert_eq!(best["compared_at"], 4.0, "{answer}");
+    assert!(
+        best["tie"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("tie: no significant difference")),
+        "{answer}"
+    );
     let scenario = out.clone();
     let records = common::records(&scenario.join("results.jsonl"));
     let confirms: Vec<(u64, f64)> = records
