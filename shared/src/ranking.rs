@@ -65,11 +65,18 @@ pub fn best_passing<'a, I: IntoIterator<Item = &'a TrialRecord>>(
 
 /// The latest passing trial of `candidate` at exactly `rate`: the trial behind an answer that fell
 /// back to a lower rate after its confirmation failed.
-pub fn passing_at(records: &[TrialRecord], candidate: usize, rate: f64) -> Option<&TrialRecord> {
-    records
-        .iter()
-        .rev()
-        .find(|r| r.candidate_id == candidate && r.sla_passed && r.requested_qps == rate)
+pub fn passing_at(
+    records: &[TrialRecord],
+    candidate: usize,
+    stage: crate::record::Stage,
+    rate: f64,
+) -> Option<&TrialRecord> {
+    records.iter().rev().find(|r| {
+        r.stage.numbered_like(stage)
+            && r.candidate_id == candidate
+            && r.sla_passed
+            && r.requested_qps == rate
+    })
 }
 
 /// The trial behind a scenario's answer, so that every figure shown with the answer comes from
@@ -95,7 +102,8 @@ pub fn answer_trial<'a>(
         rate
     };
     let passing = |r: &&TrialRecord| {
-        r.candidate_id == c.chosen
+        r.stage.numbered_like(crate::record::Stage::Base)
+            && r.candidate_id == c.chosen
             && r.sla_passed
             && r.metrics.is_some()
             && r.max_concurrency == c.max_concurrency

@@ -27,12 +27,19 @@ pub enum Stage {
     Base,
     /// EAGLE speculative decoding on top of the best base flags.
     Speculative,
-    /// The winner, the runner-up and the baseline re-measured at the winning rate with fresh
-    /// arrivals and a larger sample, before the answer is given.
+    /// The winner re-measured at the winning rate with fresh arrivals and a longer trial
+    /// (stepping down until a rate holds), then the runner-up and the baseline at the answer's
+    /// rate, before the answer is given.
     Confirm,
 }
 
 impl Stage {
+    /// Whether candidate ids of the two stages name the same commands: the confirmation
+    /// re-measures base candidates; the speculative stage numbers its own.
+    pub fn numbered_like(self, other: Stage) -> bool {
+        (self == Stage::Speculative) == (other == Stage::Speculative)
+    }
+
     /// The name in records and logs (`base`).
     pub fn name(self) -> &'static str {
         match self {

@@ -173,7 +173,7 @@ pub struct Contender {
     pub candidate: usize,
     /// `winner`, `runner-up` or `baseline`.
     pub role: String,
-    /// Whether it met the SLA at the winning rate on re-measurement.
+    /// Whether it met the SLA at `Confirmation::compared_at` on re-measurement.
     pub passed: bool,
     /// Its verdict class there (`pass`, `fail (inconclusive)`, ...).
     pub class: String,
@@ -240,6 +240,8 @@ impl Confirmation {
         let (last, rest) = names.split_last()?;
         let why = if self.chosen == 0 {
             "the baseline"
+        } else if self.chosen == self.winner {
+            "the search's winner, with no more changed flags than the others"
         } else {
             "the command with the fewest changed flags"
         };

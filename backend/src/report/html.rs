@@ -111,7 +111,12 @@ fn label_of(data: &RunData, scenario: &ScenarioData, id: usize) -> String {
 }
 
 /// The gain over the baseline and the headroom to each limit of the best trial.
-fn gain_and_headroom(scenario: &ScenarioData, candidate: usize, rate: f64) -> String {
+fn gain_and_headroom(
+    scenario: &ScenarioData,
+    candidate: usize,
+    stage: shared::record::Stage,
+    rate: f64,
+) -> String {
     use shared::record::Stage;
     let base = |r: &&shared::record::TrialRecord| r.stage == Stage::Base;
     let baseline = shared::ranking::best_passing(
@@ -132,7 +137,7 @@ fn gain_and_headroom(scenario: &ScenarioData, candidate: usize, rate: f64) -> St
     };
     // The trial behind the answer: the passing one at the answer's rate (after a confirmation
     // that fell back, a lower rate than the search's best).
-    let at_rate = shared::ranking::passing_at(&scenario.records, candidate, rate);
+    let at_rate = shared::ranking::passing_at(&scenario.records, candidate, stage, rate);
     let headroom: Vec<String> = at_rate
         .or_else(|| {
             shared::ranking::best_passing(
@@ -190,7 +195,7 @@ fn best_section(out: &mut String, data: &RunData) {
                 escape(&interval),
                 best.candidate,
                 escape(&label_of(data, scenario, best.candidate)),
-                gain_and_headroom(scenario, best.candidate, rate)
+                gain_and_headroom(scenario, best.candidate, best.stage, rate)
             );
             if let Some(c) = &answer.confirmation {
                 if let Some(tie) = c.tie_text() {

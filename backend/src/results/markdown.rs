@@ -106,7 +106,7 @@ pub(crate) fn scenario_summary(facts: &ScenarioFacts, records: &[TrialRecord]) -
             );
             let _ = writeln!(out, "\n{}", gain(records, best.candidate_id, rate));
             // The trial behind the answer: at the rate it fell back to, when it did.
-            let behind = ranking::passing_at(records, best.candidate_id, rate).unwrap_or(best);
+            let behind = ranking::passing_at(records, best.candidate_id, best.stage, rate).unwrap_or(best);
             if let Some(verdict) = &behind.verdict {
                 let headroom: Vec<String> = verdict.checks.iter().map(|c| c.headroom()).collect();
                 let _ = writeln!(out, "\nHeadroom: {}.", headroom.join(" · "));

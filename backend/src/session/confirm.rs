@@ -68,6 +68,11 @@ pub(super) async fn run_stage(
             // A contender the search already saw failing at or below this rate is separated from
             // the winner there: re-measuring it would cost a launch and a long trial for nothing.
             if failed_in_search(&scenarios[index].records, *id, &winner, rate).is_some() {
+                // Listed when the stage started: not left waiting.
+                ctx.report(RunEvent::CandidateDone {
+                    stage: Stage::Confirm,
+                    candidate: *id,
+                });
                 continue;
             }
             let walks = Walks::Point {
@@ -142,8 +147,7 @@ fn failed_in_search<'a>(
             && r.requested_qps <= rate * (1.0 + 1e-9)
             && r.max_concurrency == winner.max_concurrency
             && !r.sla_passed
-            && r.failure == FailureKind::Trial
-            && r.metrics.as_ref().is_some_and(|m| !m.client_limited())
+            && measured(r)
     })
 }
 
@@ -314,11 +318,11 @@ fn lowest_failure(
     records
         .iter()
         .filter(|r| {
-            r.candidate_id == id
+            r.stage.numbered_like(Stage::Base)
+                && r.candidate_id == id
                 && r.max_concurrency == winner.max_concurrency
                 && !r.sla_passed
-                && r.failure == FailureKind::Trial
-                && r.metrics.as_ref().is_some_and(|m| !m.client_limited())
+                && measured(r)
                 && r.requested_qps > above
         })
         .map(|r| r.requested_qps)
@@ -328,7 +332,8 @@ fn lowest_failure(
 /// Whether the baseline met the SLA at `rate` or above, at the winner's concurrency.
 fn baseline_passes(records: &[TrialRecord], winner: &TrialRecord, rate: f64) -> bool {
     records.iter().any(|r| {
-        r.candidate_id == 0
+        r.stage.numbered_like(Stage::Base)
+            && r.candidate_id == 0
             && r.max_concurrency == winner.max_concurrency
             && r.sla_passed
             && r.requested_qps >= rate * (1.0 - 1e-9)
@@ -342,26 +347,20 @@ fn bracket(
     winner: &TrialRecord,
     confirmed: bool,
 ) -> (Option<f64>, Option<f64>) {
+    let of_winner = |r: &&TrialRecord| {
+        r.candidate_id == winner.candidate_id
+            && r.max_concurrency == winner.max_concurrency
+            && measured(r)
+    };
     let walk: Vec<&TrialRecord> = records
         .iter()
-        .filter(|r| {
-            r.stage == Stage::Base
-                && r.candidate_id == winner.candidate_id
-                && r.max_concurrency == winner.max_concurrency
-                && r.metrics.is_some()
-                && r.failure == FailureKind::Trial
-                && !r.metrics.as_ref().is_some_and(|m| m.client_limited())
-        })
+        .filter(|r| r.stage == Stage::Base)
+        .filter(of_winner)
         .collect();
     let stepped: Vec<&TrialRecord> = records
         .iter()
-        .filter(|r| {
-            r.stage == Stage::Confirm
-                && r.candidate_id == winner.candidate_id
-                && r.max_concurrency == winner.max_concurrency
-                && r.requested_qps < winner.requested_qps
-                && r.metrics.is_some()
-        })
+        .filter(|r| r.stage == Stage::Confirm && r.requested_qps < winner.requested_qps)
+        .filter(of_winner)
         .collect();
     let stepped_pass = stepped
         .iter()
@@ -376,33 +375,35 @@ fn bracket(
             .fold(winner.requested_qps, f64::min);
         return (Some(passes), Some(fails));
     }
+    // Unconfirmed with no step held: the fallback is a search pass below every long trial that
+    // failed, not one the step-down already failed under.
+    let failed_long = stepped
+        .iter()
+        .filter(|r| !r.sla_passed)
+        .map(|r| r.requested_qps)
+        .fold(winner.requested_qps, f64::min);
     let passes_at = if confirmed {
         Some(winner.requested_qps)
     } else {
         walk.iter()
-            .filter(|r| r.sla_passed && r.requested_qps < winner.requested_qps)
+            .filter(|r| r.sla_passed && r.requested_qps < failed_long)
             .map(|r| r.requested_qps)
-            .fold(None, |high: Option<f64>, q| {
-                Some(high.map_or(q, |h| h.max(q)))
-            })
+            .reduce(f64::max)
     };
     let above = passes_at.unwrap_or(0.0);
     let fails_at = walk
         .iter()
+        .chain(stepped.iter())
         .filter(|r| !r.sla_passed && r.requested_qps > above)
         .map(|r| r.requested_qps)
         .chain((!confirmed).then_some(winner.requested_qps))
-        // The step-down's failures count too (all of them, when none held).
-        .chain(
-            stepped
-                .iter()
-                .filter(|r| !r.sla_passed && r.requested_qps > above)
-                .map(|r| r.requested_qps),
-        )
-        .fold(None, |low: Option<f64>, q| {
-            Some(low.map_or(q, |l| l.min(q)))
-        });
+        .reduce(f64::min);
     (passes_at, fails_at)
+}
+
+/// A trial the server decided (measured, not a launch failure or a crash, not a client stall).
+fn measured(r: &TrialRecord) -> bool {
+    r.failure == FailureKind::Trial && r.metrics.as_ref().is_some_and(|m| !m.client_limited())
 }
 
 fn class_of(trial: &TrialRecord) -> String {
@@ -447,7 +448,7 @@ fn tie_note(tied: &[usize], rate: f64, winner: usize, held: bool, chosen: usize)
     if chosen != winner {
         let why = match (chosen, held) {
             (0, _) => "the baseline",
-            (_, true) => "the command with fewer changed flags",
+            (_, true) => "the command with the fewest changed flags",
             (_, false) => "it held the winning rate",
         };
         text.push_str(&format!("; the answer is cand {chosen} ({why})"));
@@ -526,6 +527,28 @@ mod tests {
         );
         assert_eq!((c.passes_at, c.fails_at), (Some(5.0), Some(8.0)));
         assert!(c.note.contains("NOT"), "{}", c.note);
+        // Speculative trials number their own candidates: a speculative "candidate 0" passing
+        // above the fallback is not the baseline.
+        let mut speculative = overturned.clone();
+        speculative.retain(|r| !(r.stage == Stage::Base && r.candidate_id == 0));
+        speculative.push(record("speculative", 0, 9.0, true));
+        let c = decide(&speculative, &winner, &roles, &candidates);
+        assert_eq!(c.chosen, 2, "{}", c.note);
+        // No step held: the fallback is a search pass below every long trial that failed.
+        let mut fell_through = speculative.clone();
+        fell_through.extend([
+            record("base", 2, 7.0, true),
+            record("confirm", 2, 7.619, false),
+            record("confirm", 2, 7.2562, false),
+            record("confirm", 2, 6.9107, false),
+        ]);
+        let c = decide(&fell_through, &winner, &roles, &candidates);
+        assert_eq!(
+            (c.passes_at, c.fails_at),
+            (Some(5.0), Some(6.9107)),
+            "7 passed a short search trial, but a long one failed below it"
+        );
+        assert_eq!(c.chosen, 2);
         let mut separated = records[..4].to_vec();
         separated.push(record("base", 1, 7.5, false));
         separated.push(record("confirm", 2, 8.0, true));
