@@ -277,20 +277,28 @@ fn a_lost_point_stops_early() {
     common::assert_no_survivors(&out);
 }
 
+/// `autobench run --json` of a small search at 4 req/s over `search_space`; its answer object.
+fn run_json_at_4(
+    dir: &std::path::Path,
+    out: &std::path::Path,
+    search_space: &str,
+) -> serde_json::Value {
+    let dataset = "  kind: random\n  num_prompts: 8\n  input_len: 64\n  output_len: 8";
+    let yaml = common::fast_config(out, search_space, dataset, "[4]");
+    let output = common::bin()
+        .args(["run", "--quiet", "--json", "--config"])
+        .arg(common::write_config(dir, &yaml))
+        .output()
+        .expect("run --json");
+    assert_eq!(output.status.code(), Some(0), "{}", common::text(&output));
+    serde_json::from_slice(&output.stdout).expect("stdout is one JSON object")
+}
+
 #[test]
 fn run_json_prints_the_answer_as_one_object() {
     let dir = tempfile::tempdir().expect("tempdir");
     let out = dir.path().join("out");
-    let dataset = "  kind: random\n  num_prompts: 8\n  input_len: 64\n  output_len: 8";
-    let yaml = common::fast_config(&out, "    chunked_prefill_size: [1024]", dataset, "[4]");
-    let output = common::bin()
-        .args(["run", "--quiet", "--json", "--config"])
-        .arg(common::write_config(dir.path(), &yaml))
-        .output()
-        .expect("run --json");
-    assert_eq!(output.status.code(), Some(0), "{}", common::text(&output));
-    let answer: serde_json::Value =
-        serde_json::from_slice(&output.stdout).expect("stdout is one JSON object");
+    let answer = run_json_at_4(dir.path(), &out, "    chunked_prefill_size: [1024]");
     assert_eq!(answer["status"], "finished");
     let scenario = &answer["scenarios"][0];
     assert!(
@@ -323,16 +331,7 @@ fn run_json_prints_the_answer_as_one_object() {
 fn an_equal_command_ties_with_the_baseline_at_the_answers_rate() {
     let dir = tempfile::tempdir().expect("tempdir");
     let out = dir.path().join("out");
-    let dataset = "  kind: random\n  num_prompts: 8\n  input_len: 64\n  output_len: 8";
-    let yaml = common::fast_config(&out, "    cuda_graph_max_bs: [160]", dataset, "[4]");
-    let output = common::bin()
-        .args(["run", "--quiet", "--json", "--config"])
-        .arg(common::write_config(dir.path(), &yaml))
-        .output()
-        .expect("run --json");
-    assert_eq!(output.status.code(), Some(0), "{}", common::text(&output));
-    let answer: serde_json::Value =
-        serde_json::from_slice(&output.stdout).expect("stdout is one JSON object");
+    let answer = run_json_at_4(dir.path(), &out, "    cuda_graph_max_bs: [160]");
     let best = &answer["scenarios"][0]["best"];
     assert_eq!(best["candidate"], 0, "{answer}");
     assert_eq!(best["compared_at"], 4.0, "{answer}");
