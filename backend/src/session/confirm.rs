@@ -141,11 +141,22 @@ fn failed_in_search<'a>(
     winner: &TrialRecord,
     rate: f64,
 ) -> Option<&'a TrialRecord> {
-    records.iter().find(|r| {
-        r.stage == Stage::Base
+    failures(records, id, winner)
+        .find(|r| r.stage == Stage::Base && r.requested_qps <= rate * (1.0 + 1e-9))
+}
+
+/// Candidate `id`'s trials that the server failed (measured), at the winner's concurrency, in the
+/// stages that number base candidates.
+fn failures<'a>(
+    records: &'a [TrialRecord],
+    id: usize,
+    winner: &TrialRecord,
+) -> impl Iterator<Item = &'a TrialRecord> {
+    let concurrency = winner.max_concurrency;
+    records.iter().filter(move |r| {
+        r.stage.numbered_like(Stage::Base)
             && r.candidate_id == id
-            && r.requested_qps <= rate * (1.0 + 1e-9)
-            && r.max_concurrency == winner.max_concurrency
+            && r.max_concurrency == concurrency
             && !r.sla_passed
             && measured(r)
     })
@@ -315,17 +326,9 @@ fn lowest_failure(
     passes: Option<f64>,
 ) -> Option<f64> {
     let above = passes.unwrap_or(0.0);
-    records
-        .iter()
-        .filter(|r| {
-            r.stage.numbered_like(Stage::Base)
-                && r.candidate_id == id
-                && r.max_concurrency == winner.max_concurrency
-                && !r.sla_passed
-                && measured(r)
-                && r.requested_qps > above
-        })
+    failures(records, id, winner)
         .map(|r| r.requested_qps)
+        .filter(|qps| *qps > above)
         .reduce(f64::min)
 }
 
