@@ -252,8 +252,31 @@ pub(crate) fn render(event: &RunEvent) -> Option<String> {
 
 fn trial_line(r: &TrialRecord) -> String {
     let metric = |m: Metric| r.metric(m).map_or("-".into(), |v| format!("{v:.1}"));
+    let warmup = r
+        .steady
+        .map(|w| {
+            format!(
+                " warmup={:.1}s/{}req({})",
+                w.warmup_s,
+                w.warmup_requests,
+                match w.warmup_rule {
+                    shared::steady::WarmupRule::Mser5 => "mser5",
+                    shared::steady::WarmupRule::Floor => "floor",
+                    shared::steady::WarmupRule::Cap => "cap",
+                    shared::steady::WarmupRule::Stopped => "stopped",
+                }
+            )
+        })
+        .unwrap_or_default();
+    let why = r
+        .metrics
+        .as_ref()
+        .and_then(|m| m.early_stop_reason.as_ref())
+        .or(r.sla_failures.first())
+        .map(|f| format!(" why: {f}"))
+        .unwrap_or_default();
     format!(
-        "[{}] cand={} scenario={} qps={:.4} mc={} -> {} achieved={} tok/s={} ttft={}ms p99_ttft={}ms tpot={}ms{}",
+        "[{}] cand={} scenario={} qps={:.4} mc={} -> {} achieved={} tok/s={} p99_ttft={}ms p99_tpot={}ms n={}{warmup}{}{why}",
         r.stage,
         r.candidate_id,
         r.scenario,
@@ -262,9 +285,9 @@ fn trial_line(r: &TrialRecord) -> String {
         r.outcome_label(),
         metric(Metric::AchievedRate),
         metric(Metric::OutputThroughput),
-        metric(Metric::Latency(Series::Ttft, Stat::Mean)),
         metric(Metric::Latency(Series::Ttft, Stat::P99)),
-        metric(Metric::Latency(Series::Tpot, Stat::Mean)),
+        metric(Metric::Latency(Series::Tpot, Stat::P99)),
+        r.metrics.as_ref().map_or(0, |m| m.completed),
         r.diagnosis
             .as_ref()
             .map(|d| format!(" ({d})"))

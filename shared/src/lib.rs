@@ -20,6 +20,8 @@ pub mod run_dir;
 pub mod run_meta;
 pub mod sla;
 pub mod stats;
+pub mod steady;
+pub mod timings;
 pub mod verdict;
 
 pub use flags::FlagMap;

@@ -155,6 +155,8 @@ mod tests {
             best_for_candidate: false,
             started_at: String::new(),
             trial_duration_s: 0.0,
+            steady: None,
+            requests: Vec::new(),
         }
     }
 

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::flags::FlagMap;
 use crate::metrics::{Metric, TrialMetrics};
+use crate::steady::SteadyWindow;
 use crate::verdict::Verdict;
 
 /// Version of the record layout.
@@ -184,6 +185,14 @@ pub struct TrialRecord {
     /// Wall time the trial took, in seconds (warmup and flush included).
     #[serde(default)]
     pub trial_duration_s: f64,
+    /// The steady-state trial's warm-up and cool-down (load before and after the measured
+    /// requests, not counted); absent for trials without one (trace replay, older records).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub steady: Option<SteadyWindow>,
+    /// The trial's per-request timings while it is being recorded: written to their own file
+    /// (`requests/<trial_key>.jsonl`), never into the record.
+    #[serde(skip)]
+    pub requests: Vec<crate::timings::RequestTiming>,
 }
 
 /// Hypervisor steal (% of all CPU time during a trial) from which a trial is flagged as noisy.

@@ -15,6 +15,7 @@
 //!                              the run has one scenario)
 //!     live_results.jsonl       appended and fsynced as each trial ends
 //!     results.jsonl, results.csv, summary.md, prepared_dataset.jsonl
+//!     requests/<trial_key>.jsonl   each trial's per-request timings (warm-up and cool-down marked)
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -144,6 +145,8 @@ impl ScenarioDir {
     pub const SUMMARY: &'static str = "summary.md";
     /// `prepared_dataset.jsonl`.
     pub const PREPARED_DATASET: &'static str = "prepared_dataset.jsonl";
+    /// `requests/`: per-request timings, one file per trial.
+    pub const REQUESTS: &'static str = "requests";
 
     /// A scenario folder at `dir` (for readers that found it on disk).
     pub fn at(dir: impl Into<PathBuf>) -> ScenarioDir {
@@ -178,6 +181,20 @@ impl ScenarioDir {
     /// `prepared_dataset.jsonl`.
     pub fn prepared_dataset(&self) -> PathBuf {
         self.dir.join(Self::PREPARED_DATASET)
+    }
+
+    /// `requests/<trial_key>.jsonl`: a trial's per-request timings
+    /// ([`crate::timings::RequestTiming`]). `None` for a key that is not a plain hex digest (it
+    /// may come from outside, for example a dashboard request).
+    pub fn requests(&self, trial_key: &str) -> Option<PathBuf> {
+        let plain = !trial_key.is_empty()
+            && trial_key.len() <= 64
+            && trial_key.bytes().all(|b| b.is_ascii_hexdigit());
+        plain.then(|| {
+            self.dir
+                .join(Self::REQUESTS)
+                .join(format!("{trial_key}.jsonl"))
+        })
     }
 }
 

@@ -222,6 +222,10 @@ impl Sla {
     /// Checks measured metrics; returns one readable reason per violated limit (empty = pass).
     /// A missing metric counts as a violation.
     pub fn violations(&self, metrics: &TrialMetrics) -> Vec<String> {
+        if metrics.completed + metrics.failed == 0 {
+            // No latency to show: zeros would read as a fast server.
+            return vec!["no request finished, so no latency was measured".into()];
+        }
         let mut failures = Vec::new();
         for limit in &self.limits {
             let name = limit.metric_name();

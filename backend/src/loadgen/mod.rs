@@ -110,6 +110,9 @@ pub(crate) struct EarlyEnd {
     pub reason: String,
     /// The point was clearly passing (rather than certainly failing).
     pub passed: bool,
+    /// Every measured request finished: the rest were cool-down load, abandoned on purpose
+    /// (a steady-state trial's normal end, not an early stop).
+    pub complete: bool,
 }
 
 /// A rule that may end a run before every request finished. The load generator only asks; the
@@ -126,6 +129,12 @@ pub(crate) trait StopRule: Send {
         false
     }
 
+    /// Whether [`StopRule::check`] also runs every [`TICK`] while requests are in flight (a rule
+    /// that watches the queue must not wait for a completion that an overloaded server delays).
+    fn ticks(&self) -> bool {
+        false
+    }
+
     /// Looks at every finished request and the scheduled times of those still in flight (`now`
     /// is the trial clock); returns why the run can end, if it can.
     fn check(
@@ -137,6 +146,9 @@ pub(crate) trait StopRule: Send {
         None
     }
 }
+
+/// How often rules that [`StopRule::ticks`] are checked while no request finishes.
+pub(crate) const TICK: Duration = Duration::from_millis(250);
 
 /// The stop rules of one run (none: every request runs).
 pub(crate) type StopRules = Vec<Box<dyn StopRule>>;
@@ -217,6 +229,9 @@ pub(crate) async fn run_with_early_stop<S: Sender>(
     };
     let mut in_flight = std::collections::BTreeMap::new();
     let mut next = 0;
+    let ticking = stops.iter().any(|r| r.ticks());
+    let mut ticks = tokio::time::interval_at(origin + TICK, TICK);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     while collected.stopped.is_none() && (next < offsets.len() || !tasks.is_empty()) {
         // Wake up a little before the next request is due and hand it, with every other request
         // due within the look-ahead, to its own task, which sleeps until its exact time.
@@ -254,6 +269,16 @@ pub(crate) async fn run_with_early_stop<S: Sender>(
                     collected.stopped = rule.check(&collected.results, &pending, now);
                 }
             }
+            _ = ticks.tick(), if ticking && !tasks.is_empty() => {
+                let now = origin.elapsed().as_secs_f64();
+                let pending: Vec<f64> = in_flight.values().copied().filter(|at| *at <= now).collect();
+                for rule in stops.iter_mut().filter(|r| r.ticks()) {
+                    if collected.stopped.is_some() {
+                        break;
+                    }
+                    collected.stopped = rule.check(&collected.results, &pending, now);
+                }
+            }
             () = crate::cancel::cancelled(cancel) => return None,
         }
     }
@@ -267,12 +292,16 @@ pub(crate) async fn run_with_early_stop<S: Sender>(
             .zip(steal_start)
             .map(|(end, start)| end - start),
     };
+    let stopped = collected.stopped.filter(|e| !e.complete);
+    let mut scheduled = offsets;
+    scheduled.truncate(next);
     Some(LoadOutcome {
+        scheduled,
         results: collected.results,
         duration,
         client,
-        early_passed: collected.stopped.as_ref().is_some_and(|e| e.passed),
-        early_stopped: collected.stopped.map(|e| e.reason),
+        early_passed: stopped.as_ref().is_some_and(|e| e.passed),
+        early_stopped: stopped.map(|e| e.reason),
     })
 }
 
@@ -300,6 +329,8 @@ impl Collected {
 /// What one load run measured.
 #[derive(Debug)]
 pub(crate) struct LoadOutcome {
+    /// The scheduled send time of every request sent (finished or abandoned), in order.
+    pub scheduled: Vec<f64>,
     /// Per-request (per-round) records.
     pub results: Vec<RequestResult>,
     /// From dispatch start until the last response ended.

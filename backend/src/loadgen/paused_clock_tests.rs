@@ -249,3 +249,99 @@ async fn a_point_that_degrades_late_is_not_passed_on_its_calm_start() {
     assert!(!outcome.early_passed, "{:?}", outcome.early_stopped);
     assert_eq!(outcome.results.len(), 200);
 }
+
+/// A steady-state rule for `rate` with the given SLA and a 5-s measured window.
+fn steady_rule(
+    rate: f64,
+    sla: Sla,
+) -> (
+    crate::verdict::steady::SteadyState,
+    std::sync::Arc<std::sync::Mutex<crate::verdict::steady::Decided>>,
+) {
+    crate::verdict::steady::SteadyState::new(crate::verdict::steady::Settings {
+        rate,
+        warmup_floor_s: 1.0,
+        warmup_cap_s: 30.0,
+        measure_s: 5.0,
+        max_measure_s: 5.0,
+        sla,
+        confidence: 0.95,
+        early_stop: true,
+        early_pass: None,
+    })
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_steady_trial_measures_after_the_transient_and_keeps_the_load_on_past_it() {
+    // TTFT climbs from 10 to 60 ms over the first 6 s (a queue building), then stays there;
+    // requests live about 0.2 s, so ten are in flight at once.
+    let server = FakeServer {
+        ttft: |at| 0.010 + 0.050 * (at / 6.0).min(1.0) + 0.002 * ((at * 37.0).sin()),
+        itl: 0.05,
+        tokens: 4,
+    };
+    let (rule, decided) = steady_rule(50.0, sla("max_p99_ttft_ms", 200.0));
+    let outcome = run(&server, 5000, &spec(50.0, None), vec![Box::new(rule)]).await;
+    assert_eq!(outcome.early_stopped, None, "a normal end is no early stop");
+    let decided = decided.lock().expect("lock").clone();
+    let (start, end) = decided.window.expect("window");
+    assert!(
+        start >= 4.0,
+        "warm-up ended at {start} s, inside the transient ({:?})",
+        decided.rule
+    );
+    assert!((end - start - 5.0).abs() < 1e-9);
+    // Load went on past the window, and stopped soon after its last request finished.
+    let last_scheduled = outcome.scheduled.last().copied().expect("sent");
+    assert!(
+        last_scheduled > end,
+        "no cool-down: last send at {last_scheduled}"
+    );
+    assert!(
+        last_scheduled < end + 1.0,
+        "cool-down ran on to {last_scheduled}"
+    );
+    let measured = outcome
+        .results
+        .iter()
+        .filter(|r| decided.measures(r))
+        .count();
+    assert!(
+        (200..=300).contains(&measured),
+        "{measured} measured requests"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_queue_that_grows_without_bound_fails_as_soon_as_it_shows() {
+    // Each request waits behind every earlier one: 40 ms of service each at 50 req/s (25/s served).
+    let server = FakeServer {
+        ttft: |at| 0.010 + at * (50.0 * 0.040 - 1.0),
+        itl: 0.002,
+        tokens: 4,
+    };
+    let (rule, _) = steady_rule(50.0, sla("max_p99_ttft_ms", 60_000.0));
+    let outcome = run(&server, 5000, &spec(50.0, None), vec![Box::new(rule)]).await;
+    let reason = outcome.early_stopped.expect("stopped");
+    assert!(reason.starts_with("unsustainable"), "{reason}");
+    let stopped_at = outcome.scheduled.last().copied().expect("sent");
+    assert!(stopped_at < 6.0, "took until {stopped_at} s to show");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_busy_server_that_keeps_up_is_not_called_unsustainable() {
+    // Every request lives 2 s (100 in flight at 50 req/s), whatever the load.
+    let server = FakeServer {
+        ttft: |at| 0.5 + 0.01 * ((at * 13.0).sin()),
+        itl: 0.5,
+        tokens: 4,
+    };
+    let (rule, decided) = steady_rule(50.0, sla("max_p99_ttft_ms", 2000.0));
+    let outcome = run(&server, 5000, &spec(50.0, None), vec![Box::new(rule)]).await;
+    assert_eq!(outcome.early_stopped, None);
+    let (start, _) = decided.lock().expect("lock").window.expect("window");
+    assert!(
+        start >= 3.0 * 2.0 - 1e-9,
+        "warm-up {start} s: under three lifetimes"
+    );
+}

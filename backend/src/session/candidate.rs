@@ -307,6 +307,19 @@ fn trial_id<'a>(
     } else {
         cand.flags.clone()
     };
+    // A confirmation pools its requests with the search's trial at the same point.
+    let pool_with = (cand.stage == Stage::Confirm)
+        .then(|| {
+            state.records.iter().find(|r| {
+                r.stage == Stage::Base
+                    && r.candidate_id == cand.index
+                    && r.requested_qps == qps
+                    && r.max_concurrency == mc
+                    && r.metrics.is_some()
+            })
+        })
+        .flatten()
+        .and_then(|r| state.dir.requests(&r.trial_key));
     trial::TrialId {
         stage: cand.stage,
         scenario: &state.scenario.name,
@@ -315,6 +328,7 @@ fn trial_id<'a>(
         flags,
         qps,
         max_concurrency: mc,
+        pool_with,
     }
 }
 
@@ -448,6 +462,14 @@ async fn conclude(
         record.heuristic_reason = Some("Failed incumbent probe; skipped lower-QPS search because it cannot beat the current best candidate.".into());
     }
     steer(walk, &record);
+    let requests = std::mem::take(&mut record.requests);
+    if let Some(path) = state
+        .dir
+        .requests(&record.trial_key)
+        .filter(|_| !requests.is_empty())
+    {
+        super::timings::write(&path, &requests)?;
+    }
     state.push_new(record.clone())?;
     state.write_outputs(ctx.cfg, None)?;
     ctx.report(RunEvent::TrialFinished {

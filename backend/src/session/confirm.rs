@@ -130,6 +130,18 @@ fn contenders(records: &[TrialRecord], winner: &TrialRecord) -> Vec<(usize, &'st
     if out.iter().all(|(id, _)| *id != 0) {
         out.push((0, "baseline"));
     }
+    // Every other candidate the search measured: one skipped or stopped against the winning rate
+    // is reconsidered where the answer is, when the winner's rate comes down below where it
+    // failed (those the search saw failing at or below the answer's rate are not re-measured).
+    let mut others: Vec<usize> = records
+        .iter()
+        .filter(|r| r.stage == Stage::Base && measured(r))
+        .map(|r| r.candidate_id)
+        .filter(|id| out.iter().all(|(known, _)| known != id))
+        .collect();
+    others.sort_unstable();
+    others.dedup();
+    out.extend(others.into_iter().map(|id| (id, "re-opened")));
     out
 }
 

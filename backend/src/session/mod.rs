@@ -18,6 +18,7 @@ mod scenario;
 mod server;
 mod slurm;
 mod speculative;
+mod timings;
 mod trial;
 pub(crate) mod worker;
 

@@ -9,6 +9,7 @@ use tokio::time::Instant;
 
 use shared::flags::{self, FlagMap};
 use shared::record::{Diagnosis, SCHEMA_VERSION, Stage, TrialRecord};
+use shared::timings::Phase;
 
 use shared::confidence::Decision;
 use shared::metrics::TrialMetrics;
@@ -55,6 +56,9 @@ pub(super) struct TrialId<'a> {
     pub qps: f64,
     /// Concurrency cap.
     pub max_concurrency: Option<u64>,
+    /// The stored timings of an earlier trial at this point whose measured requests the verdict
+    /// pools with this trial's (a confirmation's search trial at the same rate).
+    pub pool_with: Option<std::path::PathBuf>,
 }
 
 impl TrialId<'_> {
@@ -89,6 +93,8 @@ impl TrialId<'_> {
             best_for_candidate: false,
             started_at: chrono::Utc::now().to_rfc3339(),
             trial_duration_s: 0.0,
+            steady: None,
+            requests: Vec::new(),
         }
     }
 }
@@ -284,6 +290,8 @@ pub(super) async fn measure(
     }
     record.verdict = Some(verdict);
     record.metrics = Some(metrics);
+    record.steady = measured.steady;
+    record.requests = measured.timings;
     record.trial_duration_s = started.elapsed().as_secs_f64();
     Some(record)
 }
@@ -292,12 +300,21 @@ pub(super) async fn measure(
 struct Measured {
     metrics: TrialMetrics,
     verdict: Verdict,
+    steady: Option<shared::steady::SteadyWindow>,
+    timings: Vec<shared::timings::RequestTiming>,
 }
 
-/// Runs the trial, and again with fresh arrival seeds while its verdict is inconclusive and more
-/// requests could settle it (up to `benchmark.max_requests_per_point`), pooling the requests.
-/// Each run starts from an idle server, so the runs are independent replications of one
-/// experiment. `None` when cancelled.
+/// The shortest warm-up of a steady-state trial, in seconds (at least two request lifetimes).
+const WARMUP_FLOOR_S: f64 = 1.0;
+/// The longest warm-up, in seconds: a rate whose latencies have not settled by then is measured
+/// from there (and a queue that grows without bound fails long before).
+const WARMUP_CAP_S: f64 = 60.0;
+/// Load held after the measured requests, at most, in seconds (at least the measured length):
+/// the cool-down keeps the batch full until the last measured request finishes.
+const COOLDOWN_RESERVE_S: f64 = 10.0;
+
+/// Measures a trial. A trace replays its own timestamps once (with replications while its verdict
+/// is inconclusive, [`replicate`]); every other trial is a steady-state trial ([`steady_trial`]).
 async fn replicate(
     cfg: &RunConfig,
     target: &Target,
@@ -306,31 +323,177 @@ async fn replicate(
     reset: Option<&'static str>,
     cancel: &mut CancelReceiver,
 ) -> Option<Measured> {
-    let sla = &cfg.benchmark.sla;
-    // Confirmation re-measures a rate the search chose: fresh arrivals, and a longer trial
-    // (`confirm_trial_seconds`, nine search trials by default), so a rate the server only
-    // sustains for a short while does not hold.
+    if workload.trace {
+        return replicate_trace(cfg, target, workload, id, reset, cancel).await;
+    }
+    steady_trial(cfg, target, workload, id, reset, cancel).await
+}
+
+/// The measured length of a trial and the arrival stream's offset of its stage: confirmation
+/// re-measures a rate the search chose, with fresh arrivals and a longer trial
+/// (`confirm_trial_seconds`).
+fn trial_length(cfg: &RunConfig, workload: &Workload, id: &TrialId<'_>) -> (u64, f64) {
     let dataset_seconds = workload.requests.len() as f64 / id.qps.max(1e-9);
-    let (fresh, min_seconds) = match id.stage {
+    match id.stage {
         Stage::Confirm => (
             1_000_003,
-            cfg.benchmark
-                .confirm_trial_seconds
-                .max(3.0 * dataset_seconds),
+            cfg.benchmark.confirm_trial_seconds.max(dataset_seconds),
         ),
         _ => (0, cfg.benchmark.min_trial_seconds.max(dataset_seconds)),
+    }
+}
+
+/// The salt of a trial's prompts when the cache cannot be flushed (see [`Workload::for_rate`]).
+fn trial_salt(id: &TrialId<'_>) -> u64 {
+    let key = trial_key(
+        id.stage,
+        id.scenario_slug,
+        &id.flags,
+        id.qps,
+        id.max_concurrency,
+    );
+    u64::from_str_radix(key.get(..12).unwrap_or("0"), 16).unwrap_or(0)
+}
+
+/// A steady-state trial: one open-loop run at the trial's rate whose first requests are a warm-up
+/// (not counted; its end decided from the latencies, [`crate::verdict::steady`]), then the
+/// measured requests (extended while the verdict is inconclusive and more could settle it), then
+/// cool-down load until every measured request has finished. `None` when cancelled.
+async fn steady_trial(
+    cfg: &RunConfig,
+    target: &Target,
+    workload: &Workload,
+    id: &TrialId<'_>,
+    reset: Option<&'static str>,
+    cancel: &mut CancelReceiver,
+) -> Option<Measured> {
+    let (fresh, measure_s) = trial_length(cfg, workload, id);
+    let planned = (id.qps * measure_s).ceil().max(1.0);
+    // A confirmation trial is already long (`confirm_trial_seconds`); it is not extended further.
+    let cap = match id.stage {
+        Stage::Confirm => planned,
+        _ => (cfg
+            .benchmark
+            .max_requests_per_point
+            .unwrap_or(3 * planned as u64) as f64)
+            .max(planned),
     };
+    let max_measure_s = cap / id.qps.max(1e-9);
+    let settings = crate::verdict::steady::Settings {
+        rate: id.qps,
+        warmup_floor_s: WARMUP_FLOOR_S,
+        warmup_cap_s: WARMUP_CAP_S,
+        measure_s,
+        max_measure_s,
+        sla: cfg.benchmark.sla.clone(),
+        confidence: cfg.benchmark.confidence,
+        early_stop: cfg.benchmark.early_stop,
+        early_pass: cfg.benchmark.early_pass.map(|p| (p.after, p.margin)),
+    };
+    let flushed = reset_cache(target, reset, cancel).await?;
+    let total_s = WARMUP_CAP_S + max_measure_s + COOLDOWN_RESERVE_S.max(measure_s);
+    let requests = workload
+        .for_rate(id.qps, total_s, (!flushed).then_some(trial_salt(id)))
+        .ok()?;
+    let spec = LoadSpec {
+        rate: id.qps,
+        max_concurrency: id.max_concurrency,
+        seed: arrival_seed(cfg.benchmark.seed, fresh, id.qps, 0),
+        arrival: cfg.benchmark.arrival,
+        burstiness: cfg.benchmark.burstiness,
+    };
+    let (rule, decided) = crate::verdict::steady::SteadyState::new(settings);
+    let rules: loadgen::StopRules = vec![Box::new(rule)];
+    let outcome = loadgen::run_with_early_stop(target, requests, &spec, rules, cancel).await?;
+    let decided = decided.lock().map(|d| d.clone()).unwrap_or_default();
+    let in_window: Vec<RequestResult> = outcome
+        .results
+        .iter()
+        .filter(|r| decided.measures(r))
+        .cloned()
+        .collect();
+    let (measured, duration): (Vec<RequestResult>, f64) = match decided.window {
+        Some((start, end)) if !in_window.is_empty() || outcome.early_stopped.is_none() => (
+            in_window,
+            (end - start).min(outcome.duration - start).max(1e-9),
+        ),
+        // Stopped before a measured request finished (an unsustainable rate): what it saw shows
+        // how.
+        _ => (outcome.results.clone(), outcome.duration),
+    };
+    let steady = decided.summary(&outcome.scheduled, outcome.duration);
+    let window = decided.window;
+    let timings = super::timings::of(&outcome.results, |r| match window {
+        Some((start, _)) if r.scheduled_at < start => Phase::Warmup,
+        Some((_, end)) if r.scheduled_at >= end => Phase::Cooldown,
+        _ => Phase::Measured,
+    });
+    let early = outcome
+        .early_stopped
+        .map(|reason| (reason, outcome.early_passed));
+    let mut part = crate::metrics::summarize(&measured, duration, id.qps, id.max_concurrency);
+    part.duration = duration;
+    let mut runs = vec![(part, outcome.client, measured.len())];
+    // A confirmation pools its requests with the search's trial at the same rate (the earlier
+    // ones first on one timeline, as replications are), unless this one stopped early.
+    let earlier = match (&id.pool_with, &early) {
+        (Some(path), None) if !has_itl_limit(&cfg.benchmark.sla) => super::timings::measured(path),
+        _ => Vec::new(),
+    };
+    let pooled: Vec<RequestResult> = if earlier.is_empty() {
+        measured
+    } else {
+        let offset = earlier.iter().map(|r| r.end_at).fold(0.0, f64::max);
+        let start = measured
+            .iter()
+            .map(|r| r.scheduled_at)
+            .fold(f64::INFINITY, f64::min);
+        let span = earlier
+            .iter()
+            .map(|r| r.scheduled_at)
+            .fold(f64::INFINITY, f64::min);
+        let earlier_s = (offset - span).max(0.0);
+        let mut prior = crate::metrics::summarize(&earlier, earlier_s, id.qps, id.max_concurrency);
+        prior.duration = earlier_s;
+        runs.insert(0, (prior, ClientStats::default(), earlier.len()));
+        let shift = offset - start.min(offset);
+        earlier
+            .into_iter()
+            .chain(measured.into_iter().map(|r| r.shifted(shift)))
+            .collect()
+    };
+    let replications = runs.len() as u32;
+    let verdict = assess::assess(
+        &cfg.benchmark.sla,
+        &pooled,
+        cfg.benchmark.confidence,
+        replications,
+    );
+    let metrics = pooled_metrics(cfg, id, &pooled, runs, early);
+    Some(Measured {
+        metrics,
+        verdict,
+        steady: Some(steady),
+        timings,
+    })
+}
+
+/// A trace trial: the trace replayed on its own timestamps, and again with fresh arrival seeds
+/// while its verdict is inconclusive and more requests could settle it (up to
+/// `benchmark.max_requests_per_point`), pooling the requests. Each run starts from an idle
+/// server, so the runs are independent replications of one experiment. `None` when cancelled.
+async fn replicate_trace(
+    cfg: &RunConfig,
+    target: &Target,
+    workload: &Workload,
+    id: &TrialId<'_>,
+    reset: Option<&'static str>,
+    cancel: &mut CancelReceiver,
+) -> Option<Measured> {
+    let sla = &cfg.benchmark.sla;
+    let (fresh, min_seconds) = trial_length(cfg, workload, id);
     // Without a cache reset, each replication of each point gets prompts of its own.
-    let trial_salt = {
-        let key = trial_key(
-            id.stage,
-            id.scenario_slug,
-            &id.flags,
-            id.qps,
-            id.max_concurrency,
-        );
-        u64::from_str_radix(key.get(..12).unwrap_or("0"), 16).unwrap_or(0)
-    };
+    let trial_salt = trial_salt(id);
     let salt_of = |replication: u64, flushed: bool| (!flushed).then_some(trial_salt ^ replication);
     let flushed = reset_cache(target, reset, cancel).await?;
     let mut requests = workload
@@ -398,7 +561,21 @@ async fn replicate(
         }
     };
     let metrics = pooled_metrics(cfg, id, &pooled, runs, early);
-    Some(Measured { metrics, verdict })
+    let timings = super::timings::of(&pooled, |_| Phase::Measured);
+    Some(Measured {
+        metrics,
+        verdict,
+        steady: None,
+        timings,
+    })
+}
+
+/// Whether the SLA limits inter-token latency (not stored per request, so such a verdict cannot
+/// pool stored requests).
+fn has_itl_limit(sla: &shared::sla::Sla) -> bool {
+    sla.limits
+        .iter()
+        .any(|l| l.metric == shared::sla::LatencyMetric::Itl)
 }
 
 /// The arrival seed of one replication of one point: the run's seed, offset by the stage

@@ -48,7 +48,7 @@ fn in_schedule_order(results: &[RequestResult]) -> Vec<&RequestResult> {
 
 /// The per-request (per-gap for ITL) values of a series, in ms, from successful requests, in the
 /// order of `results`.
-fn series_values(series: Series, results: &[&RequestResult]) -> Vec<f64> {
+pub(crate) fn series_values(series: Series, results: &[&RequestResult]) -> Vec<f64> {
     let ok = results.iter().copied().filter(|r| r.error.is_none());
     let first = |r: &RequestResult| r.first_token_at.unwrap_or(r.end_at);
     let ms = |s: f64| s * 1000.0;

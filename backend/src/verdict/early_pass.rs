@@ -147,6 +147,7 @@ impl StopRule for EarlyPass {
         EarlyPass::check(self, finished, in_flight_scheduled, now).map(|reason| EarlyEnd {
             reason,
             passed: true,
+            complete: false,
         })
     }
 }

@@ -121,6 +121,7 @@ impl StopRule for EarlyStop {
         EarlyStop::observe(self, result).map(|reason| EarlyEnd {
             reason,
             passed: false,
+            complete: false,
         })
     }
 }

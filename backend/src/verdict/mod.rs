@@ -8,6 +8,7 @@ pub(crate) mod assess;
 pub(crate) mod early_pass;
 pub(crate) mod early_stop;
 pub(crate) mod shown_failing;
+pub(crate) mod steady;
 
 use shared::confidence::Decision;
 use shared::metrics::TrialMetrics;

@@ -56,6 +56,7 @@ impl StopRule for ShownFailing {
                     .join("; ")
             ),
             passed: false,
+            complete: false,
         })
     }
 }

@@ -1,0 +1,381 @@
+//! The steady-state window of a trial: the stop rule that decides, while the load runs, where the
+//! warm-up ends ([`shared::steady::mser5`] on the SLA's latencies, with a floor and a cap), which
+//! requests are measured, when the measured ones are all done (the rest is cool-down load, sent
+//! so that no measured request runs in a draining batch), and whether the rate is unsustainable
+//! (requests in flight growing without bound, [`shared::steady::Growth`]).
+//!
+//! The SLA's own stop rules (certain failure, shown failing, early pass) see only the measured
+//! requests. When the measured window ends with an inconclusive verdict that more requests could
+//! settle, the window is extended on the same server, under the same load (no new warm-up), up to
+//! the point's request cap: a sequential test on steady-state data.
+
+use std::sync::{Arc, Mutex};
+
+use shared::confidence::Decision;
+use shared::metrics::Series;
+use shared::sla::Sla;
+use shared::steady::{self, SteadyWindow, WarmupRule};
+
+use super::assess;
+use crate::loadgen::{EarlyEnd, RequestResult, StopRule, StopRules};
+
+/// The settings of a steady-state trial.
+#[derive(Debug, Clone)]
+pub(crate) struct Settings {
+    /// The offered rate (requests/s).
+    pub rate: f64,
+    /// The shortest warm-up, in seconds.
+    pub warmup_floor_s: f64,
+    /// The longest warm-up, in seconds: where the latencies have not settled by then, the
+    /// measured requests start there.
+    pub warmup_cap_s: f64,
+    /// The measured window's planned length, in seconds.
+    pub measure_s: f64,
+    /// The longest the measured window may be extended to, in seconds.
+    pub max_measure_s: f64,
+    /// The SLA and the verdict's confidence.
+    pub sla: Sla,
+    /// The verdict's confidence.
+    pub confidence: f64,
+    /// `benchmark.early_stop`.
+    pub early_stop: bool,
+    /// `benchmark.early_pass` as `(after, margin)`.
+    pub early_pass: Option<(f64, f64)>,
+}
+
+/// What the rule decided, read by the trial once the load has ended.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Decided {
+    /// The measured window `[start, end)` in scheduled time, once the warm-up ended.
+    pub window: Option<(f64, f64)>,
+    /// What decided the warm-up's end.
+    pub rule: Option<WarmupRule>,
+}
+
+impl Decided {
+    /// The record's account of the warm-up and cool-down, from the scheduled times of every
+    /// request sent and the time the load stopped.
+    pub(crate) fn summary(&self, scheduled: &[f64], stopped_at: f64) -> SteadyWindow {
+        let (start, end) = self.window.unwrap_or((stopped_at, stopped_at));
+        let (start, end) = (start.min(stopped_at), end.min(stopped_at));
+        SteadyWindow {
+            warmup_requests: scheduled.iter().filter(|at| **at < start).count() as u64,
+            warmup_s: start,
+            warmup_rule: self.rule.unwrap_or(WarmupRule::Stopped),
+            measured_s: end - start,
+            cooldown_requests: scheduled.iter().filter(|at| **at >= end).count() as u64,
+        }
+    }
+
+    /// Whether a request is one of the measured ones (`None` window: none is).
+    pub(crate) fn measures(&self, result: &RequestResult) -> bool {
+        self.window
+            .is_some_and(|(start, end)| result.scheduled_at >= start && result.scheduled_at < end)
+    }
+}
+
+/// The stop rule; [`SteadyState::new`] also returns the handle its decisions are read from.
+pub(crate) struct SteadyState {
+    settings: Settings,
+    decided: Arc<Mutex<Decided>>,
+    inner: StopRules,
+    window: Option<(f64, f64)>,
+    in_window: usize,
+    every: usize,
+    next_check: usize,
+    next_growth_check: f64,
+}
+
+/// Requests at least this many of which must overlap on average for a warm-up to matter: below
+/// it, requests barely share the server and the floor is enough.
+const OVERLAP_FOR_WARMUP: f64 = 2.0;
+
+/// The warm-up's floor in request lifetimes: the batch fills within about one lifetime, and
+/// the queue it leaves takes about as long again to show.
+const FLOOR_LIFETIMES: f64 = 3.0;
+
+/// The shortest window over which the queue's growth is judged, in seconds.
+const MIN_GROWTH_WINDOW_S: f64 = 2.0;
+
+/// The lifetime of a request on a server with little load: the shortest scheduled-to-end time of
+/// the first [`FIRST_REQUESTS`] requests (an in-flight one counts its age so far, a lower bound
+/// of its lifetime, so a batch that has not finished a request yet is not taken for a fast one).
+/// The first requests meet an emptier server than later ones, and an overloaded queue does not
+/// stretch them. A sustainable queue fills within a few of these.
+fn lifetime(finished: &[RequestResult], in_flight: &[f64], now: f64) -> f64 {
+    let mut first: Vec<(f64, f64)> = finished
+        .iter()
+        .map(|r| (r.scheduled_at, r.end_at - r.scheduled_at))
+        .chain(in_flight.iter().map(|at| (*at, now - at)))
+        .collect();
+    first.sort_by(|a, b| a.0.total_cmp(&b.0));
+    first
+        .into_iter()
+        .take(FIRST_REQUESTS)
+        .map(|(_, age)| age)
+        .reduce(f64::min)
+        .unwrap_or(0.0)
+}
+
+/// How many of the first requests give [`lifetime`].
+const FIRST_REQUESTS: usize = 3;
+
+/// How often the queue's growth is checked while no request finishes, in seconds.
+const GROWTH_CHECK_EVERY_S: f64 = 0.5;
+
+/// The window of growth checks, in seconds (at most; half the elapsed time before that).
+const GROWTH_WINDOW_S: f64 = 10.0;
+
+impl SteadyState {
+    /// The rule and the handle its decisions are read from after the run.
+    pub(crate) fn new(settings: Settings) -> (SteadyState, Arc<Mutex<Decided>>) {
+        let decided = Arc::new(Mutex::new(Decided::default()));
+        let every = ((settings.rate * 0.25).round() as usize).clamp(1, 50);
+        let rule = SteadyState {
+            settings,
+            decided: Arc::clone(&decided),
+            inner: StopRules::new(),
+            window: None,
+            in_window: 0,
+            every,
+            next_check: 1,
+            next_growth_check: 0.0,
+        };
+        (rule, decided)
+    }
+
+    fn planned_in(&self, (start, end): (f64, f64)) -> usize {
+        ((end - start) * self.settings.rate).ceil().max(1.0) as usize
+    }
+
+    /// Opens (or widens) the measured window and feeds the SLA's rules the requests already in it.
+    fn open(&mut self, window: (f64, f64), finished: &[RequestResult]) {
+        let s = &self.settings;
+        self.window = Some(window);
+        self.inner = super::stop_rules(
+            &s.sla,
+            self.planned_in(window),
+            s.confidence,
+            s.early_stop,
+            s.early_pass,
+        );
+        self.in_window = 0;
+        for result in finished.iter().filter(|r| inside(r, window)) {
+            self.in_window += 1;
+            for rule in &mut self.inner {
+                // A failure among the requests already finished is found by the next check.
+                let _ = rule.observe(result);
+            }
+        }
+        if let Ok(mut decided) = self.decided.lock() {
+            decided.window = Some(window);
+        }
+    }
+
+    /// Where the warm-up ends, if it has: `None` while the latencies are still settling.
+    fn warmup_end(
+        &self,
+        finished: &[RequestResult],
+        in_flight: &[f64],
+        now: f64,
+    ) -> Option<(f64, WarmupRule)> {
+        let s = &self.settings;
+        let complete_before = in_flight.iter().copied().fold(now, f64::min);
+        let mut prefix: Vec<&RequestResult> = finished
+            .iter()
+            .filter(|r| r.scheduled_at < complete_before)
+            .collect();
+        prefix.sort_by(|a, b| a.scheduled_at.total_cmp(&b.scheduled_at));
+        let typical = lifetime(finished, in_flight, now);
+        let floor = s
+            .warmup_floor_s
+            .max(FLOOR_LIFETIMES * typical)
+            .min(s.warmup_cap_s);
+        if now < floor {
+            return None;
+        }
+        let cut = self.mser_cut(&prefix);
+        let at = |cut: usize| prefix.get(cut).map_or(floor, |r| r.scheduled_at);
+        match cut {
+            Some(cut) if at(cut) > floor => Some((at(cut).min(s.warmup_cap_s), WarmupRule::Mser5)),
+            Some(_) => Some((floor, WarmupRule::Floor)),
+            None if s.rate * typical < OVERLAP_FOR_WARMUP && !prefix.is_empty() => {
+                Some((floor, WarmupRule::Floor))
+            }
+            None if now >= s.warmup_cap_s => Some((s.warmup_cap_s, WarmupRule::Cap)),
+            None => None,
+        }
+    }
+
+    /// The MSER-5 truncation point over the SLA's latency series (the latest of them), in
+    /// requests of `prefix`; `None` while any series has not settled.
+    fn mser_cut(&self, prefix: &[&RequestResult]) -> Option<usize> {
+        let mut series: Vec<Series> = self
+            .settings
+            .sla
+            .limits
+            .iter()
+            .map(|l| match l.series() {
+                Series::Itl => Series::Tpot,
+                other => other,
+            })
+            .collect();
+        series.sort_by_key(|s| format!("{s:?}"));
+        series.dedup();
+        if series.is_empty() {
+            series.push(Series::E2eFromScheduled);
+        }
+        let ok: Vec<&RequestResult> = prefix
+            .iter()
+            .copied()
+            .filter(|r| r.error.is_none())
+            .collect();
+        let mut cut = 0;
+        for one in series {
+            let values = assess::series_values(one, &ok);
+            let at = steady::mser5(&values)?;
+            cut = cut.max(at);
+        }
+        // The cut counts successful requests; map it back onto the prefix.
+        let boundary = ok.get(cut).map_or(f64::INFINITY, |r| r.scheduled_at);
+        Some(
+            prefix
+                .iter()
+                .take_while(|r| r.scheduled_at < boundary)
+                .count(),
+        )
+    }
+
+    /// Fails a rate whose queue grows without bound.
+    fn unsustainable(
+        &self,
+        finished: &[RequestResult],
+        in_flight: &[f64],
+        now: f64,
+    ) -> Option<EarlyEnd> {
+        let rate = self.settings.rate;
+        // The batch fills during the first lifetimes of a request: growth then is no evidence.
+        let filled = self
+            .settings
+            .warmup_floor_s
+            .max(FLOOR_LIFETIMES * lifetime(finished, in_flight, now));
+        let window = (now - filled).min(GROWTH_WINDOW_S);
+        if window < MIN_GROWTH_WINDOW_S {
+            return None;
+        }
+        let mut scheduled: Vec<f64> = finished.iter().map(|r| r.scheduled_at).collect();
+        let mut ended: Vec<Option<f64>> = finished.iter().map(|r| Some(r.end_at)).collect();
+        scheduled.extend_from_slice(in_flight);
+        ended.extend(in_flight.iter().map(|_| None));
+        let growth = steady::growth(&scheduled, &ended, now, window);
+        growth.unbounded(rate, window).then(|| EarlyEnd {
+            reason: format!(
+                "unsustainable: requests in flight grew from {} to {} in {window:.0} s; the server completed {:.2} of the {rate:.2} req/s offered",
+                growth.before, growth.now, growth.completed_per_s
+            ),
+            passed: false,
+            complete: false,
+        })
+    }
+
+    /// The measured window is done: extend it when its verdict is inconclusive and more requests
+    /// could settle it, else end the run.
+    fn window_done(&mut self, finished: &[RequestResult], window: (f64, f64)) -> Option<EarlyEnd> {
+        let s = &self.settings;
+        let measured: Vec<RequestResult> = finished
+            .iter()
+            .filter(|r| inside(r, window))
+            .cloned()
+            .collect();
+        let verdict = assess::assess(&s.sla, &measured, s.confidence, 1);
+        let length = window.1 - window.0;
+        let longer = (length + s.measure_s).min(s.max_measure_s);
+        let cap = (longer * s.rate).ceil() as u64;
+        if verdict.decision == Decision::Inconclusive
+            && longer > length + 1e-9
+            && assess::extension_can_settle(&verdict, &s.sla, &measured, cap)
+        {
+            self.open((window.0, window.0 + longer), finished);
+            return None;
+        }
+        Some(EarlyEnd {
+            reason: "every measured request finished".into(),
+            passed: false,
+            complete: true,
+        })
+    }
+}
+
+fn inside(result: &RequestResult, (start, end): (f64, f64)) -> bool {
+    result.scheduled_at >= start && result.scheduled_at < end
+}
+
+impl StopRule for SteadyState {
+    fn observe(&mut self, result: &RequestResult) -> Option<EarlyEnd> {
+        let window = self.window?;
+        if !inside(result, window) {
+            return None;
+        }
+        self.in_window += 1;
+        self.inner.iter_mut().find_map(|rule| rule.observe(result))
+    }
+
+    fn due(&self, finished: usize) -> bool {
+        finished >= self.next_check || self.inner.iter().any(|r| r.due(self.in_window))
+    }
+
+    fn ticks(&self) -> bool {
+        true
+    }
+
+    fn check(
+        &mut self,
+        finished: &[RequestResult],
+        in_flight: &[f64],
+        now: f64,
+    ) -> Option<EarlyEnd> {
+        if finished.len() >= self.next_check || now >= self.next_growth_check {
+            self.next_check = finished.len() + self.every;
+            self.next_growth_check = now + GROWTH_CHECK_EVERY_S;
+            if let Some(end) = self.unsustainable(finished, in_flight, now) {
+                return Some(end);
+            }
+        }
+        let window = match self.window {
+            Some(window) => window,
+            None => {
+                let (start, rule) = self.warmup_end(finished, in_flight, now)?;
+                if let Ok(mut decided) = self.decided.lock() {
+                    decided.rule = Some(rule);
+                }
+                let window = (start, start + self.settings.measure_s);
+                self.open(window, finished);
+                window
+            }
+        };
+        if self.inner.iter().any(|r| r.due(self.in_window)) {
+            let measured: Vec<RequestResult> = finished
+                .iter()
+                .filter(|r| inside(r, window))
+                .cloned()
+                .collect();
+            let pending: Vec<f64> = in_flight
+                .iter()
+                .copied()
+                .filter(|at| *at >= window.0 && *at < window.1)
+                .collect();
+            for rule in &mut self.inner {
+                if rule.due(measured.len())
+                    && let Some(end) = rule.check(&measured, &pending, now)
+                {
+                    return Some(end);
+                }
+            }
+        }
+        let measured_pending = in_flight.iter().any(|at| *at < window.1);
+        if now >= window.1 && !measured_pending {
+            return self.window_done(finished, window);
+        }
+        None
+    }
+}
