@@ -1,6 +1,6 @@
 //! Config errors: unknown keys with did-you-mean, file:line:column, wrong shapes, the
-//! framework-neutral schema, a typo in a value set, and a missing dataset file (found before
-//! `run` creates anything).
+//! framework-neutral schema, a typo in a value set, a QPS tolerance wider than its range, and a
+//! missing dataset file (found before `run` creates anything).
 
 use super::common;
 
@@ -79,6 +79,19 @@ fn bad_values_name_their_key() {
     let error =
         plan_error("server:\n  base_flags:\n    model_path: m\ndataset: random\nbenchmark: {}\n");
     assert!(error.contains("benchmark.qps is required"), "{error}");
+}
+
+#[test]
+fn a_qps_tolerance_wider_than_the_range_names_its_key() {
+    let error = plan_error(
+        "server:\n  base_flags:\n    model_path: m\ndataset: random\nbenchmark:\n  qps:\n    lower: 2\n    upper: 10\n    tolerance: 20\n",
+    );
+    assert!(
+        error.contains(
+            "CONFIG:9:5: benchmark.qps.tolerance: 20 is not below upper - lower (10 - 2 = 8 req/s)"
+        ),
+        "{error}"
+    );
 }
 
 /// A dataset file that is not there is a config error at its key, found before anything is

@@ -302,4 +302,29 @@ mod tests {
             "a random dataset reads no file"
         );
     }
+
+    #[test]
+    fn a_qps_tolerance_as_wide_as_the_range_is_refused_at_its_key() {
+        let qps = |map: &str| error(&format!("dataset: random\nbenchmark:\n  qps:\n{map}"));
+        let message = qps("    lower: 2\n    upper: 10\n    tolerance: 9\n");
+        assert!(
+            message.starts_with("c.yaml:9:5: benchmark.qps.tolerance: 9 is not below upper - lower (10 - 2 = 8 req/s)"),
+            "{message}"
+        );
+        assert!(
+            message.contains("expected a tolerance below 8"),
+            "{message}"
+        );
+        let message = qps("    lower: 2\n    upper: 10\n    tolerance: 8\n");
+        assert!(message.starts_with("c.yaml:9:5: "), "equal: {message}");
+        let message = qps("    lower: 1\n    upper: 1.05\n");
+        assert!(
+            message.starts_with("c.yaml:6:3: benchmark.qps.tolerance: 0.1 (the default) is not below upper - lower (1.05 - 1 = 0.05 req/s)"),
+            "{message}"
+        );
+        let message = qps("    lower: 1\n    upper: 1.1\n    tolerance: 0.2\n");
+        assert!(message.contains("= 0.1 req/s"), "rounded: {message}");
+        let narrower = qps("    lower: 2\n    upper: 10\n    tolerance: 7.9\n");
+        assert!(narrower.starts_with("no error"), "{narrower}");
+    }
 }
