@@ -1,6 +1,6 @@
 //! Config errors: unknown keys with did-you-mean, file:line:column, wrong shapes, the
-//! framework-neutral schema, a typo in a value set, a QPS tolerance wider than its range, and a
-//! missing dataset file (found before `run` creates anything).
+//! framework-neutral schema, a typo in a value set, a QPS tolerance wider than its range, a
+//! second YAML document, and a missing dataset file (found before `run` creates anything).
 
 use super::common;
 
@@ -90,6 +90,15 @@ fn a_qps_tolerance_wider_than_the_range_names_its_key() {
         error.contains(
             "CONFIG:9:5: benchmark.qps.tolerance: 20 is not below upper - lower (10 - 2 = 8 req/s)"
         ),
+        "{error}"
+    );
+}
+
+#[test]
+fn a_second_yaml_document_is_refused_at_its_line() {
+    let error = plan_error(&format!("{GOOD}---\nserver:\n  port: 1\n"));
+    assert!(
+        error.contains("CONFIG:7:1: a second YAML document starts here"),
         "{error}"
     );
 }
