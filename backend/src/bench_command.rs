@@ -159,17 +159,12 @@ fn dataset_plan(args: &BenchArgs) -> anyhow::Result<(DatasetPlan, Scenario)> {
     Ok((plan, scenario))
 }
 
-/// Runs `autobench bench`.
-#[expect(
-    clippy::print_stdout,
-    reason = "the summary table is the command's output"
-)]
+/// Runs `autobench bench`: the summary table is its output.
 pub(crate) async fn bench(args: &BenchArgs) -> anyhow::Result<ExitCode> {
     if args.calibrate {
-        print!(
-            "{}",
-            crate::calibrate::calibrate(args.calibrate_seconds, args.calibrate_max_rate).await?
-        );
+        crate::stdout::print(
+            crate::calibrate::calibrate(args.calibrate_seconds, args.calibrate_max_rate).await?,
+        )?;
         return Ok(ExitCode::SUCCESS);
     }
     let base_url = args
@@ -267,7 +262,7 @@ pub(crate) async fn bench(args: &BenchArgs) -> anyhow::Result<ExitCode> {
         results.len(),
         args.max_client_lag_ms,
     ));
-    print!("{}", summary_table(args, &metrics));
+    crate::stdout::print(summary_table(args, &metrics))?;
     if let Some(path) = &args.output_file {
         let mut line = output_line(args, api, &base_url, &target, metrics).await;
         add_bench_serving_fields(&mut line, &results, args.output_details);

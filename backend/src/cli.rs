@@ -126,8 +126,16 @@ pub mod exit {
     pub const INTERRUPTED: u8 = 130;
 }
 
-/// Runs a parsed command line.
+/// Runs a parsed command line. A command whose stdout was closed (`| head -1`) ends quietly with
+/// success, as ripgrep does ([`crate::stdout`]).
 pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
+    match run_command(cli).await {
+        Err(error) if crate::stdout::is_closed(&error) => Ok(ExitCode::from(exit::MET)),
+        done => done,
+    }
+}
+
+async fn run_command(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Plan { config, json } => crate::commands::plan(&config, json).await,
         Command::Run {

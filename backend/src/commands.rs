@@ -19,9 +19,9 @@ use crate::config::{self, RunConfig};
 use crate::progress::{ConsoleMode, Progress};
 use crate::reporter::{EventLog, Fanout, Reporter};
 use crate::session::{self, RunOutcome};
+use crate::stdout;
 
 /// `autobench plan`.
-#[expect(clippy::print_stdout, reason = "the plan is the command's output")]
 pub(crate) async fn plan(path: &Path, json: bool) -> anyhow::Result<ExitCode> {
     let mut cfgs = config::load_all(path, None)?;
     for cfg in &mut cfgs {
@@ -32,16 +32,13 @@ pub(crate) async fn plan(path: &Path, json: bool) -> anyhow::Result<ExitCode> {
         }
     }
     match (json, cfgs.as_slice()) {
-        (true, [one]) => println!("{}", crate::plan::json(one)),
-        (true, several) => println!(
-            "{}",
-            serde_json::json!({
-                "frameworks": several.iter().map(crate::plan::json).collect::<Vec<_>>()
-            })
-        ),
+        (true, [one]) => stdout::println(crate::plan::json(one))?,
+        (true, several) => stdout::println(serde_json::json!({
+            "frameworks": several.iter().map(crate::plan::json).collect::<Vec<_>>()
+        }))?,
         (false, all) => {
             for cfg in all {
-                print!("{}", crate::plan::render(cfg));
+                stdout::print(crate::plan::render(cfg))?;
             }
         }
     }
@@ -67,9 +64,8 @@ async fn preflight(
 /// `autobench run`: one run, or one per framework of a schema v1 config (ranked together at the
 /// end, [`crate::frameworks`]).
 #[expect(
-    clippy::print_stdout,
     clippy::print_stderr,
-    reason = "the final summary is the command's output"
+    reason = "warnings and the interruption are for the user"
 )]
 pub(crate) async fn run(
     path: &Path,
@@ -155,23 +151,22 @@ pub(crate) async fn run(
                 answer
             })
             .collect();
-        match (&ranking, answers.as_slice()) {
-            (None, [one]) => println!("{one}"),
-            _ => println!(
-                "{}",
-                serde_json::json!({
-                    "frameworks": answers,
-                    "ranking": ranking.as_ref().map(|r| &r.json),
-                })
-            ),
-        }
+        let answer = match (&ranking, answers.as_slice()) {
+            (None, [one]) => one.clone(),
+            _ => serde_json::json!({
+                "frameworks": answers,
+                "ranking": ranking.as_ref().map(|r| &r.json),
+            }),
+        };
+        stdout::unless_closed(stdout::println(answer))?;
     } else {
-        for done in &finished {
-            print!("{}", done.text);
-        }
+        let mut text: String = finished.iter().map(|done| done.text.as_str()).collect();
         if let Some(ranking) = &ranking {
-            print!("{}", ranking.text);
+            text.push_str(&ranking.text);
         }
+        // The results are written and the exit status says whether the SLA was met: a closed
+        // stdout loses only the summary.
+        stdout::unless_closed(stdout::print(text))?;
     }
     let interrupted = finished
         .iter()
@@ -335,11 +330,10 @@ async fn start_dashboard(cfg: &RunConfig, port: u16) -> anyhow::Result<crate::we
     Ok(dashboard)
 }
 
-/// `autobench report RUN_DIR`.
-#[expect(clippy::print_stdout, reason = "the command prints the file it wrote")]
+/// `autobench report RUN_DIR`: prints the file it wrote.
 pub(crate) fn report(run_dir: &Path) -> anyhow::Result<ExitCode> {
     let path = crate::report::write(run_dir)?;
-    println!("{}", path.display());
+    stdout::println(path.display())?;
     Ok(ExitCode::from(exit::MET))
 }
 

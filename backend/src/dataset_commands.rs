@@ -9,6 +9,7 @@ use serde_json::json;
 
 use crate::config::{self, DatasetKind, DatasetPlan, Scenario};
 use crate::dataset::{self, DatasetRow, gsp::GspOptions, validate};
+use crate::stdout;
 
 /// `autobench convert` flags (upstream's `sglang.auto_benchmark convert`).
 #[derive(Debug, Args)]
@@ -185,27 +186,30 @@ pub(crate) fn summary(rows: &[DatasetRow]) -> serde_json::Value {
 }
 
 /// `autobench convert`.
-#[expect(clippy::print_stdout, reason = "the command's output")]
 pub(crate) async fn convert(args: &ConvertArgs) -> anyhow::Result<ExitCode> {
     let (plan, scenario) = convert_plan(args)?;
     let rows = dataset::prepare(&plan, &scenario, 0, &args.tokenizer).await?;
     dataset::write_prepared(&args.output, &rows)?;
-    println!("prepared_dataset={}", args.output.display());
-    println!("rows={}", rows.len());
-    println!("{}", serde_json::to_string_pretty(&summary(&rows))?);
+    stdout::println(format_args!(
+        "prepared_dataset={}\nrows={}\n{}",
+        args.output.display(),
+        rows.len(),
+        serde_json::to_string_pretty(&summary(&rows))?
+    ))?;
     Ok(ExitCode::SUCCESS)
 }
 
-/// `autobench validate`: exit 0 when clean (warnings allowed), 1 when the file has errors.
-#[expect(clippy::print_stdout, reason = "the command's output")]
+/// `autobench validate`: exit 0 when clean (warnings allowed), 1 when the file has errors (also
+/// when stdout was closed before the report was out).
 pub(crate) async fn validate_command(args: &ValidateArgs) -> anyhow::Result<ExitCode> {
     let bundle = dataset::load_bundle(&args.tokenizer).await?;
     let report = validate::validate(&args.dataset_path, &bundle, args.context_len)?;
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+    let printed = if args.json {
+        stdout::println(serde_json::to_string_pretty(&report)?)
     } else {
-        print!("{}", render(&report));
-    }
+        stdout::print(render(&report))
+    };
+    stdout::unless_closed(printed)?;
     Ok(ExitCode::from(u8::from(report.has_errors())))
 }
 

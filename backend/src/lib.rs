@@ -32,6 +32,7 @@ mod results;
 mod session;
 mod sim;
 mod stamped_read;
+mod stdout;
 mod stop_signals;
 mod timer;
 mod truth_command;

@@ -30,11 +30,7 @@ pub struct TruthArgs {
     pub precision: f64,
 }
 
-/// Prints the true rates.
-#[expect(
-    clippy::print_stdout,
-    reason = "the JSON lines are the command's output"
-)]
+/// Prints the true rates, one JSON line each.
 pub(crate) fn truth(args: &TruthArgs) -> anyhow::Result<ExitCode> {
     let cfg = config::load(&args.config)?;
     if cfg.server.framework != Framework::Sim {
@@ -95,7 +91,7 @@ pub(crate) fn truth(args: &TruthArgs) -> anyhow::Result<ExitCode> {
         handles.into_iter().filter_map(|h| h.join().ok()).collect()
     });
     for line in lines {
-        println!("{line}");
+        crate::stdout::println(line)?;
     }
     Ok(ExitCode::SUCCESS)
 }

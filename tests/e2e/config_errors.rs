@@ -1,5 +1,6 @@
 //! Config errors: unknown keys with did-you-mean, file:line:column, wrong shapes, the
-//! framework-neutral schema, and a typo in a value set.
+//! framework-neutral schema, a typo in a value set, a QPS tolerance wider than its range, a
+//! second YAML document, and a missing dataset file (found before `run` creates anything).
 
 use super::common;
 
@@ -78,6 +79,63 @@ fn bad_values_name_their_key() {
     let error =
         plan_error("server:\n  base_flags:\n    model_path: m\ndataset: random\nbenchmark: {}\n");
     assert!(error.contains("benchmark.qps is required"), "{error}");
+}
+
+#[test]
+fn a_qps_tolerance_wider_than_the_range_names_its_key() {
+    let error = plan_error(
+        "server:\n  base_flags:\n    model_path: m\ndataset: random\nbenchmark:\n  qps:\n    lower: 2\n    upper: 10\n    tolerance: 20\n",
+    );
+    assert!(
+        error.contains(
+            "CONFIG:9:5: benchmark.qps.tolerance: 20 is not below upper - lower (10 - 2 = 8 req/s)"
+        ),
+        "{error}"
+    );
+}
+
+#[test]
+fn a_second_yaml_document_is_refused_at_its_line() {
+    let error = plan_error(&format!("{GOOD}---\nserver:\n  port: 1\n"));
+    assert!(
+        error.contains("CONFIG:7:1: a second YAML document starts here"),
+        "{error}"
+    );
+}
+
+/// A dataset file that is not there is a config error at its key, found before anything is
+/// created: `run` leaves no output folder behind, and `plan` says the same.
+#[test]
+fn a_missing_dataset_file_stops_run_before_its_output_folder_exists() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("results");
+    let config = common::fast_config(
+        &out,
+        "    max_running_requests: [8]",
+        "  kind: custom\n  path: missing.jsonl",
+        "[4]",
+    );
+    let line = 1 + config
+        .lines()
+        .position(|l| l.starts_with("  path: "))
+        .expect("a path line");
+    let path = common::write_config(dir.path(), &config);
+    let expected = format!(
+        "CONFIG:{line}:3: dataset.path: `{}` does not exist",
+        dir.path().join("missing.jsonl").display()
+    );
+    for command in ["run", "plan"] {
+        let output = common::bin()
+            .args([command, "--config"])
+            .arg(&path)
+            .output()
+            .expect("autobench");
+        let text = common::text(&output).replace(&path.display().to_string(), "CONFIG");
+        assert_eq!(output.status.code(), Some(2), "{command}: {text}");
+        assert!(text.contains(&expected), "{command}: {text}");
+        assert!(!text.contains("panicked"), "{command}: {text}");
+        assert!(!out.exists(), "{command} created {}", out.display());
+    }
 }
 
 /// Schema v1 is read strictly: a missing section or an unknown key is one located error; the

@@ -1,7 +1,7 @@
 //! `autobench serve` over real HTTP: the API over a finished simulator run, live change events,
-//! the config validator's line numbers, the report export, and the security rules (foreign
+//! the config validator's line numbers, the report export, the security rules (foreign
 //! Origin or Host, duplicate Host headers, absolute-form targets, non-loopback without a token,
-//! path traversal).
+//! path traversal), and slow clients cut off.
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -348,6 +348,58 @@ fn raw_status(base: &str, request: &str) -> String {
     let _ = stream.read_to_end(&mut response);
     let text = String::from_utf8_lossy(&response);
     text.lines().next().unwrap_or_default().to_string()
+}
+
+/// Sends `request` and waits at most `limit` for the server to close the connection; returns
+/// what it answered.
+fn closed_within(address: &str, request: &str, limit: Duration) -> String {
+    use std::io::{ErrorKind, Read, Write};
+    let mut stream = std::net::TcpStream::connect(address).expect("connect");
+    stream.set_read_timeout(Some(limit)).expect("timeout");
+    stream.write_all(request.as_bytes()).expect("send");
+    let started = Instant::now();
+    let mut response = Vec::new();
+    match stream.read_to_end(&mut response) {
+        Ok(_) => {}
+        Err(error) if error.kind() == ErrorKind::ConnectionReset => {}
+        Err(error) => panic!(
+            "the connection was still open after {:?} ({error}): {request:?}",
+            started.elapsed()
+        ),
+    }
+    String::from_utf8_lossy(&response).into_owned()
+}
+
+/// A client that stops partway through its request head, or sends less body than it declared,
+/// is cut off: the dashboard closes the connection within three times its timeouts (5 s for the
+/// head, 10 s for the body) instead of holding it for good.
+#[test]
+fn slow_clients_are_cut_off() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = serve(dir.path(), "127.0.0.1");
+    let base = base(&server.url);
+    let host = &base["http://".len()..];
+    let partial_head = format!("GET /api/runs HTTP/1.1\r\nHost: {host}\r\nAccept: */*\r\n");
+    let short_body = format!(
+        "POST /api/validate HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{{\"yaml\": \""
+    );
+    let (_, body) = std::thread::scope(|scope| {
+        let head = scope.spawn(|| closed_within(host, &partial_head, Duration::from_secs(15)));
+        let body = scope.spawn(|| closed_within(host, &short_body, Duration::from_secs(30)));
+        (
+            head.join().expect("head thread"),
+            body.join().expect("body thread"),
+        )
+    });
+    assert!(body.starts_with("HTTP/1.1 408"), "{body}");
+    assert!(
+        raw_status(
+            &base,
+            &format!("GET /api/runs HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n")
+        )
+        .contains(" 200 "),
+        "the server still answers"
+    );
 }
 
 #[tokio::test]

@@ -6,6 +6,7 @@
 
 mod bench_cmd;
 mod browser;
+mod closed_stdout;
 mod common;
 mod config_errors;
 mod dashboard;

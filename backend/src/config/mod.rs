@@ -4,6 +4,7 @@
 
 mod budget;
 mod de;
+mod documents;
 mod error;
 pub(crate) mod file;
 mod framework;
@@ -80,6 +81,7 @@ pub(crate) fn load_all(path: &Path, base: Option<&Path>) -> Result<Vec<RunConfig
 
 fn parse_all(path: &Path, text: &str, base: &Path) -> Result<Vec<RunConfig>, ConfigError> {
     budget::check(text).map_err(|e| ConfigError::from_yaml(path, &e))?;
+    documents::check(path, text)?;
     if neutral::is_neutral(text) {
         return neutral::parse(path, text, base);
     }

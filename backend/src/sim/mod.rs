@@ -32,8 +32,7 @@ pub(crate) use model::{GpuModel, StartupError};
 /// Runs the simulated server until it is killed. Returns the process exit status.
 #[expect(
     clippy::print_stderr,
-    clippy::print_stdout,
-    reason = "the simulated server logs to stderr like a real one, and prints its --help"
+    reason = "the simulated server logs to stderr like a real one"
 )]
 pub(crate) async fn main(raw_args: &[String]) -> i32 {
     let like = match like(raw_args) {
@@ -52,7 +51,8 @@ pub(crate) async fn main(raw_args: &[String]) -> i32 {
             Some((Personality::Other(other), _)) => other.help_text(asked).to_string(),
             None => SimArgs::help_text(),
         };
-        print!("{text}");
+        // Like `--help` of a real server, a closed stdout is not an error.
+        let _ = crate::stdout::print(text);
         return 0;
     }
     let api = match &like {

@@ -1,10 +1,11 @@
 //! `autobench serve`: the dashboard. An axum server, on 127.0.0.1 by default, serving the embedded
 //! Leptos UI ([`assets`]), a JSON API over the runs under a results root ([`api`], [`runs`]), and
 //! live change events from a filesystem watcher ([`live`]). Every request passes the checks in
-//! [`security`].
+//! [`security`], and slow clients are cut off ([`connections`]).
 
 mod api;
 mod assets;
+mod connections;
 mod live;
 mod runner;
 pub(crate) mod runs;
@@ -12,7 +13,6 @@ mod secrets;
 pub(crate) mod security;
 
 use std::io::Write as _;
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -90,14 +90,11 @@ pub(crate) async fn start(args: &ServeArgs) -> anyhow::Result<Dashboard> {
     });
     let runs = Arc::clone(&state);
     let guard = security::Guard::new(&args.host, port, token.clone());
-    let app = router(state).layer(axum::middleware::from_fn_with_state(guard, security::check));
-    let task = tokio::spawn(async move {
-        let _ = axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .await;
-    });
+    // The checks run first: a refused request's body is never waited for.
+    let app = router(state)
+        .layer(axum::middleware::from_fn(connections::read_body))
+        .layer(axum::middleware::from_fn_with_state(guard, security::check));
+    let task = tokio::spawn(connections::serve(listener, app));
     let shown_host = if args.host == "0.0.0.0" {
         "127.0.0.1"
     } else {

@@ -180,6 +180,9 @@ fn resolve_confidence(ctx: &Ctx, value: Option<f64>) -> Result<f64, ConfigError>
 /// The request rates a search may ask for (req/s).
 const RATES: std::ops::RangeInclusive<f64> = 0.001..=1_000_000.0;
 
+/// The default `benchmark.qps.tolerance` (req/s).
+const DEFAULT_TOLERANCE: f64 = 0.1;
+
 /// The default minimum trial duration (s).
 pub(super) const DEFAULT_MIN_TRIAL_SECONDS: f64 = 10.0;
 
@@ -251,11 +254,25 @@ fn resolve_qps(
                     format!("needs 0.001 <= lower < upper <= 1000000 (requests/s), got lower={lower}, upper={upper}"),
                 ));
             }
-            let tolerance = tolerance.unwrap_or(0.1);
+            let given = tolerance.is_some();
+            let tolerance = tolerance.unwrap_or(DEFAULT_TOLERANCE);
             if !(tolerance.is_finite() && tolerance >= 0.0) {
                 return Err(ctx.error(
                     &["benchmark", "qps", "tolerance"],
                     "must be a non-negative number of requests/s",
+                ));
+            }
+            // The search stops once upper - lower is within the tolerance: one at least as
+            // wide as the range would measure no rate between the bounds.
+            if tolerance >= upper - lower {
+                let what = if given { "" } else { " (the default)" };
+                // Shown to the micro-request/s (1.1 - 1 is 0.1, not 0.10000000000000009).
+                let range = Some(((upper - lower) * 1e6).round() / 1e6)
+                    .filter(|r| *r > 0.0)
+                    .unwrap_or(upper - lower);
+                return Err(ctx.error(
+                    &["benchmark", "qps", "tolerance"],
+                    format!("{tolerance}{what} is not below upper - lower ({upper} - {lower} = {range} req/s), so the bisection would measure no rate between the bounds; expected a tolerance below {range}"),
                 ));
             }
             let rounds = max_rounds.unwrap_or(5);

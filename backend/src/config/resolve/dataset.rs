@@ -1,6 +1,6 @@
 //! `dataset:` resolution: the legacy spellings (`dataset: random`, a kind in `dataset.path`,
-//! `benchmark.dataset_path`), the dataset plan, and the scenarios (one per random input/output
-//! pair, or a single one for file and generated datasets).
+//! `benchmark.dataset_path`), the dataset plan (whose file must exist), and the scenarios (one
+//! per random input/output pair, or a single one for file and generated datasets).
 
 use std::path::{Path, PathBuf};
 
@@ -60,6 +60,12 @@ pub(super) fn resolve_dataset(
         };
         return Err(ctx.error(key, "dataset.path is required when dataset.kind=custom"));
     }
+    // Random and generated datasets read no file, whatever `path` says.
+    if let Some(path) = &path
+        && matches!(kind, DatasetKind::Custom | DatasetKind::Sharegpt)
+    {
+        check_dataset_file(ctx, raw, d, path)?;
+    }
     if kind == DatasetKind::Random {
         check_range_ratio(ctx, d.random_range_ratio, warnings)?;
     }
@@ -111,6 +117,32 @@ fn check_range_ratio(
         ));
     }
     Ok(())
+}
+
+/// A dataset path must name a readable file now, not when the run reaches it: a run that
+/// fails there has already created its output folder.
+fn check_dataset_file(
+    ctx: &Ctx,
+    raw: &ConfigFile,
+    d: &DatasetSection,
+    path: &Path,
+) -> Result<(), ConfigError> {
+    let problem = match std::fs::metadata(path) {
+        Ok(meta) if meta.is_dir() => "is a folder; expected a dataset file".to_string(),
+        Ok(_) => return Ok(()),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            "does not exist; expected a dataset file".to_string()
+        }
+        Err(error) => format!("cannot be read ({error}); expected a dataset file"),
+    };
+    // The path is where it was written: `dataset.path`, or the legacy `benchmark.dataset_path`.
+    let in_dataset = raw.dataset.as_ref().and_then(|s| s.path.as_ref()) == d.path.as_ref();
+    let key: &[&str] = if !in_dataset && raw.benchmark.dataset_path.is_some() {
+        &["benchmark", "dataset_path"]
+    } else {
+        &["dataset", "path"]
+    };
+    Err(ctx.error(key, format!("`{}` {problem}", path.display())))
 }
 
 fn gsp_options(d: &DatasetSection) -> GspOptions {

@@ -242,8 +242,12 @@ mod tests {
 
     #[test]
     fn aliases_resolve_to_canonical_names() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let data = dir.path().join("x.jsonl");
+        std::fs::write(&data, "{}\n").expect("dataset");
         let text = format!(
-            "{SERVER}dataset:\n  kind: autobench\n  path: x.jsonl\nbenchmark:\n  qps: [1]\n  backend: openai-chat\n"
+            "{SERVER}dataset:\n  kind: autobench\n  path: {}\nbenchmark:\n  qps: [1]\n  backend: openai-chat\n",
+            data.display()
         );
         let plan = crate::config::parse(Path::new("c.yaml"), &text).map_err(|e| e.to_string());
         let kinds = plan.map(|p| (p.dataset.kind, p.benchmark.backend));
@@ -254,5 +258,73 @@ mod tests {
                 shared::kinds::ApiBackend::SglangOaiChat
             ))
         );
+    }
+
+    #[test]
+    fn a_dataset_file_that_is_not_there_is_an_error_at_its_key() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let missing = dir.path().join("rows.jsonl");
+        let missing = missing.display();
+        let cases = [
+            (
+                format!("dataset:\n  kind: custom\n  path: {missing}\nbenchmark:\n  qps: [1]\n"),
+                format!(
+                    "c.yaml:6:3: dataset.path: `{missing}` does not exist; expected a dataset file"
+                ),
+            ),
+            (
+                format!("dataset:\n  kind: sharegpt\n  path: {missing}\nbenchmark:\n  qps: [1]\n"),
+                format!("c.yaml:6:3: dataset.path: `{missing}`"),
+            ),
+            (
+                format!("benchmark:\n  qps: [1]\n  dataset_path: {missing}\n"),
+                format!("c.yaml:6:3: benchmark.dataset_path: `{missing}` does not exist"),
+            ),
+            (
+                format!(
+                    "dataset:\n  kind: custom\n  path: {}\nbenchmark:\n  qps: [1]\n",
+                    dir.path().display()
+                ),
+                format!(
+                    "c.yaml:6:3: dataset.path: `{}` is a folder",
+                    dir.path().display()
+                ),
+            ),
+        ];
+        for (rest, expected) in cases {
+            let message = error(&rest);
+            assert!(message.starts_with(&expected), "{message}");
+        }
+        let random =
+            format!("dataset:\n  kind: random\n  path: {missing}\nbenchmark:\n  qps: [1]\n");
+        assert!(
+            error(&random).starts_with("no error"),
+            "a random dataset reads no file"
+        );
+    }
+
+    #[test]
+    fn a_qps_tolerance_as_wide_as_the_range_is_refused_at_its_key() {
+        let qps = |map: &str| error(&format!("dataset: random\nbenchmark:\n  qps:\n{map}"));
+        let message = qps("    lower: 2\n    upper: 10\n    tolerance: 9\n");
+        assert!(
+            message.starts_with("c.yaml:9:5: benchmark.qps.tolerance: 9 is not below upper - lower (10 - 2 = 8 req/s)"),
+            "{message}"
+        );
+        assert!(
+            message.contains("expected a tolerance below 8"),
+            "{message}"
+        );
+        let message = qps("    lower: 2\n    upper: 10\n    tolerance: 8\n");
+        assert!(message.starts_with("c.yaml:9:5: "), "equal: {message}");
+        let message = qps("    lower: 1\n    upper: 1.05\n");
+        assert!(
+            message.starts_with("c.yaml:6:3: benchmark.qps.tolerance: 0.1 (the default) is not below upper - lower (1.05 - 1 = 0.05 req/s)"),
+            "{message}"
+        );
+        let message = qps("    lower: 1\n    upper: 1.1\n    tolerance: 0.2\n");
+        assert!(message.contains("= 0.1 req/s"), "rounded: {message}");
+        let narrower = qps("    lower: 2\n    upper: 10\n    tolerance: 7.9\n");
+        assert!(narrower.starts_with("no error"), "{narrower}");
     }
 }
