@@ -155,6 +155,36 @@ impl LatencyLimit {
         self.measured().name()
     }
 
+    /// The limit's statistic and metric as people write them: "p99 TTFT", "mean TPOT",
+    /// "p90 E2E latency (from send)" (TTFT and E2E from the send rather than the schedule say
+    /// so).
+    pub fn plain_name(&self) -> String {
+        let stat = match self.stat {
+            Stat::Mean => "mean",
+            Stat::Median => "median",
+            Stat::P90 => "p90",
+            Stat::P95 => "p95",
+            Stat::P99 => "p99",
+        };
+        let metric = match self.metric {
+            LatencyMetric::Ttft => "TTFT",
+            LatencyMetric::Tpot => "TPOT",
+            LatencyMetric::Itl => "ITL",
+            LatencyMetric::E2e => "E2E latency",
+        };
+        let from_send = self.measure_from == MeasureFrom::Sent
+            && matches!(self.metric, LatencyMetric::Ttft | LatencyMetric::E2e);
+        format!(
+            "{stat} {metric}{}",
+            if from_send { " (from send)" } else { "" }
+        )
+    }
+
+    /// "p99 TTFT <= 250 ms".
+    pub fn plain(&self) -> String {
+        format!("{} <= {} ms", self.plain_name(), trim_number(self.max_ms))
+    }
+
     /// The measured value in `metrics`, when present.
     pub fn value(&self, metrics: &TrialMetrics) -> Option<f64> {
         metrics.latency(self.series(), self.stat)
@@ -168,6 +198,30 @@ pub struct Sla {
     pub limits: Vec<LatencyLimit>,
     /// Minimum fraction of requests that must succeed (0..=1).
     pub min_success_rate: f64,
+}
+
+impl Sla {
+    /// The SLA as people write it: "p99 TTFT <= 250 ms, p99 TPOT <= 20 ms", and the success rate
+    /// when it allows failures ("at least 99% of requests succeed"; every request by default,
+    /// which goes without saying).
+    pub fn plain(&self) -> String {
+        let mut parts: Vec<String> = self.limits.iter().map(LatencyLimit::plain).collect();
+        if self.min_success_rate < 1.0 {
+            parts.push(format!(
+                "at least {}% of requests succeed",
+                trim_number(self.min_success_rate * 100.0)
+            ));
+        } else if parts.is_empty() {
+            parts.push("every request succeeds".into());
+        }
+        parts.join(", ")
+    }
+}
+
+/// A number without trailing zeros: 250, 20.5, 99.9.
+fn trim_number(value: f64) -> String {
+    let text = format!("{value:.3}");
+    text.trim_end_matches('0').trim_end_matches('.').to_string()
 }
 
 impl Default for Sla {
@@ -252,6 +306,23 @@ impl Sla {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn limits_read_as_people_write_them() {
+        let sla = Sla {
+            limits: vec![
+                parse_limit_key("max_p99_ttft_ms", 250.0, MeasureFrom::Scheduled).expect("key"),
+                parse_limit_key("max_p99_tpot_ms", 20.0, MeasureFrom::Scheduled).expect("key"),
+                parse_limit_key("max_ttft_ms", 100.5, MeasureFrom::Scheduled).expect("key"),
+            ],
+            min_success_rate: 0.99,
+        };
+        assert_eq!(
+            sla.plain(),
+            "p99 TTFT <= 250 ms, p99 TPOT <= 20 ms, mean TTFT (from send) <= 100.5 ms, at least 99% of requests succeed"
+        );
+        assert_eq!(Sla::default().plain(), "every request succeeds");
+    }
 
     #[test]
     fn parses_keys() {

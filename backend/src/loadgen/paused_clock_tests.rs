@@ -345,3 +345,23 @@ async fn a_busy_server_that_keeps_up_is_not_called_unsustainable() {
         "warm-up {start} s: under three lifetimes"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_warm_up_that_already_breaks_a_tail_limit_ends_the_trial() {
+    // Every request takes 500 ms to its first token against a 100-ms p99 limit.
+    let server = FakeServer {
+        ttft: |_| 0.5,
+        itl: 0.05,
+        tokens: 4,
+    };
+    let (rule, decided) = steady_rule(40.0, sla("max_p99_ttft_ms", 100.0));
+    let outcome = run(&server, 5000, &spec(40.0, None), vec![Box::new(rule)]).await;
+    let reason = outcome.early_stopped.expect("stopped");
+    assert_eq!(
+        reason,
+        "the warm-up already fails: 20 of the latest 20 requests broke p99 TTFT <= 100 ms"
+    );
+    assert!(decided.lock().expect("lock").window.is_none());
+    let stopped_at = outcome.scheduled.last().copied().expect("sent");
+    assert!(stopped_at < 2.0, "took until {stopped_at} s");
+}

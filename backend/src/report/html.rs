@@ -159,13 +159,7 @@ fn gain_and_headroom(
 }
 
 fn sla_text(sla: &shared::sla::Sla) -> String {
-    let mut parts: Vec<String> = sla
-        .limits
-        .iter()
-        .map(|l| format!("{} ≤ {} ms", l.metric_name(), l.max_ms))
-        .collect();
-    parts.push(format!("success rate ≥ {}", sla.min_success_rate));
-    parts.join(", ")
+    sla.plain()
 }
 
 fn best_section(out: &mut String, data: &RunData) {

@@ -183,12 +183,5 @@ pub(crate) fn dataset_line(cfg: &RunConfig, scenario: &Scenario) -> String {
 
 /// The SLA in words.
 pub(crate) fn sla_text(cfg: &RunConfig) -> String {
-    let sla = &cfg.benchmark.sla;
-    let mut parts: Vec<String> = sla
-        .limits
-        .iter()
-        .map(|l| format!("{} <= {} ms", l.metric_name(), l.max_ms))
-        .collect();
-    parts.push(format!("success rate >= {}", sla.min_success_rate));
-    parts.join(", ")
+    cfg.benchmark.sla.plain()
 }

@@ -120,6 +120,13 @@ fn lifetime(finished: &[RequestResult], in_flight: &[f64], now: f64) -> f64 {
 /// How many of the first requests give [`lifetime`].
 const FIRST_REQUESTS: usize = 3;
 
+/// How many of the latest warm-up requests [`SteadyState::failing_warmup`] looks at.
+const RECENT: usize = 20;
+
+/// The longest the queue may take to fill before its growth counts as evidence, in seconds (the
+/// first requests' lifetime is open-ended on a server that completes nothing).
+const MAX_FILL_S: f64 = 20.0;
+
 /// How often the queue's growth is checked while no request finishes, in seconds.
 const GROWTH_CHECK_EVERY_S: f64 = 0.5;
 
@@ -258,7 +265,8 @@ impl SteadyState {
         let filled = self
             .settings
             .warmup_floor_s
-            .max(FLOOR_LIFETIMES * lifetime(finished, in_flight, now));
+            .max(FLOOR_LIFETIMES * lifetime(finished, in_flight, now))
+            .min(MAX_FILL_S);
         let window = (now - filled).min(GROWTH_WINDOW_S);
         if window < MIN_GROWTH_WINDOW_S {
             return None;
@@ -276,6 +284,47 @@ impl SteadyState {
             passed: false,
             complete: false,
         })
+    }
+
+    /// Fails a rate whose warm-up already breaks a percentile limit beyond doubt: of the latest
+    /// [`RECENT`] requests finished in schedule order, at least half (of a median limit, four
+    /// fifths) exceeded it. Latencies from an idle start only rise, so a warm-up this bad does
+    /// not need measuring to the end of the cap.
+    fn failing_warmup(
+        &self,
+        finished: &[RequestResult],
+        in_flight: &[f64],
+        now: f64,
+    ) -> Option<EarlyEnd> {
+        let complete_before = in_flight.iter().copied().fold(now, f64::min);
+        let mut prefix: Vec<&RequestResult> = finished
+            .iter()
+            .filter(|r| r.scheduled_at < complete_before)
+            .collect();
+        if prefix.len() < RECENT {
+            return None;
+        }
+        prefix.sort_by(|a, b| a.scheduled_at.total_cmp(&b.scheduled_at));
+        let recent = &prefix[prefix.len() - RECENT..];
+        for limit in &self.settings.sla.limits {
+            let Some(q) = limit.stat.quantile() else {
+                continue;
+            };
+            let values = assess::series_values(limit.series(), recent);
+            let over = values.iter().filter(|v| **v > limit.max_ms).count();
+            let needed = if q >= 0.9 { RECENT / 2 } else { RECENT * 4 / 5 };
+            if over >= needed.max(1) {
+                return Some(EarlyEnd {
+                    reason: format!(
+                        "the warm-up already fails: {over} of the latest {RECENT} requests broke {}",
+                        limit.plain()
+                    ),
+                    passed: false,
+                    complete: false,
+                });
+            }
+        }
+        None
     }
 
     /// The measured window is done: extend it when its verdict is inconclusive and more requests
@@ -338,6 +387,11 @@ impl StopRule for SteadyState {
             self.next_check = finished.len() + self.every;
             self.next_growth_check = now + GROWTH_CHECK_EVERY_S;
             if let Some(end) = self.unsustainable(finished, in_flight, now) {
+                return Some(end);
+            }
+            if self.window.is_none()
+                && let Some(end) = self.failing_warmup(finished, in_flight, now)
+            {
                 return Some(end);
             }
         }
