@@ -117,6 +117,23 @@ fn lifetime(finished: &[RequestResult], in_flight: &[f64], now: f64) -> f64 {
         .unwrap_or(0.0)
 }
 
+/// The median scheduled-to-end time of the latest [`RECENT`] requests to finish (`now` when none
+/// has: a server that finishes nothing has lifetimes at least that long).
+fn recent_lifetime(finished: &[RequestResult], now: f64) -> f64 {
+    let mut latest: Vec<&RequestResult> = finished.iter().collect();
+    if latest.is_empty() {
+        return now;
+    }
+    latest.sort_by(|a, b| b.end_at.total_cmp(&a.end_at));
+    let mut ages: Vec<f64> = latest
+        .into_iter()
+        .take(RECENT)
+        .map(|r| r.end_at - r.scheduled_at)
+        .collect();
+    let middle = ages.len() / 2;
+    *ages.select_nth_unstable_by(middle, f64::total_cmp).1
+}
+
 /// How many of the first requests give [`lifetime`].
 const FIRST_REQUESTS: usize = 3;
 
@@ -261,11 +278,13 @@ impl SteadyState {
         now: f64,
     ) -> Option<EarlyEnd> {
         let rate = self.settings.rate;
-        // The batch fills during the first lifetimes of a request: growth then is no evidence.
+        // The batch fills during the first lifetimes of a request, at the lifetime it settles
+        // at (longer than an idle server's): growth then is no evidence. A queue that never
+        // settles stretches every lifetime, so the wait is capped.
         let filled = self
             .settings
             .warmup_floor_s
-            .max(FLOOR_LIFETIMES * lifetime(finished, in_flight, now))
+            .max(FLOOR_LIFETIMES * recent_lifetime(finished, now))
             .min(MAX_FILL_S);
         let window = (now - filled).min(GROWTH_WINDOW_S);
         if window < MIN_GROWTH_WINDOW_S {
