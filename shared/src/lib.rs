@@ -7,6 +7,7 @@ pub mod api;
 pub mod budget;
 pub mod candidates;
 pub mod confidence;
+pub mod decision;
 pub mod events;
 pub mod flags;
 pub mod kinds;
