@@ -306,24 +306,18 @@ impl SteadyState {
     }
 
     /// Fails a rate whose warm-up already breaks a percentile limit beyond doubt: of the latest
-    /// [`RECENT`] requests finished in schedule order, at least half (of a median limit, four
+    /// [`RECENT`] requests to finish, at least half (of a median limit, four
     /// fifths) exceeded it. Latencies from an idle start only rise, so a warm-up this bad does
     /// not need measuring to the end of the cap.
-    fn failing_warmup(
-        &self,
-        finished: &[RequestResult],
-        in_flight: &[f64],
-        now: f64,
-    ) -> Option<EarlyEnd> {
-        let complete_before = in_flight.iter().copied().fold(now, f64::min);
-        let mut prefix: Vec<&RequestResult> = finished
-            .iter()
-            .filter(|r| r.scheduled_at < complete_before)
-            .collect();
-        if prefix.len() < RECENT {
+    fn failing_warmup(&self, finished: &[RequestResult]) -> Option<EarlyEnd> {
+        // The latest to finish: on a server falling behind, the earliest requests can stay in
+        // flight for long, so a complete prefix in schedule order would wait on them. Those that
+        // finish first are the fast ones, so this can only understate a failure.
+        if finished.len() < RECENT {
             return None;
         }
-        prefix.sort_by(|a, b| a.scheduled_at.total_cmp(&b.scheduled_at));
+        let mut prefix: Vec<&RequestResult> = finished.iter().collect();
+        prefix.sort_by(|a, b| a.end_at.total_cmp(&b.end_at));
         let recent = &prefix[prefix.len() - RECENT..];
         for limit in &self.settings.sla.limits {
             let Some(q) = limit.stat.quantile() else {
@@ -409,7 +403,7 @@ impl StopRule for SteadyState {
                 return Some(end);
             }
             if self.window.is_none()
-                && let Some(end) = self.failing_warmup(finished, in_flight, now)
+                && let Some(end) = self.failing_warmup(finished)
             {
                 return Some(end);
             }
