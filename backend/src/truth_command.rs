@@ -42,6 +42,7 @@ pub(crate) fn truth(args: &TruthArgs) -> anyhow::Result<ExitCode> {
             values.iter().copied().fold(f64::INFINITY, f64::min) / 4.0,
             values.iter().copied().fold(0.0, f64::max) * 4.0,
         ),
+        shared::qps::QpsPlan::Descend(d) => (d.floor / 4.0, d.from * 4.0),
     };
     let effort = Effort {
         requests: args.requests,

@@ -10,13 +10,27 @@ use crate::ranking;
 use crate::record::{FailureKind, Stage, TrialRecord};
 use crate::verdict::{Confirmation, Contender};
 
-/// How far each step of the step-down goes: a confirmation that fails at the winning rate tries
-/// the winner again 5% lower, then 5% lower again (long trials, fresh arrivals), until a rate
-/// holds, at most [`STEP_DOWN_STEPS`] times (to 61% of the winning rate) and never below the
-/// lowest rate the search measures. A step that fails usually stops early (its trial's p99 is
-/// already lost), so going on costs seconds; the step that holds is the answer.
+/// The confirmation's first step down from a winning rate that did not hold (5%), and how close
+/// the walk brings the answer to the lowest rate a long trial refuted ([`descent`]). A step that
+/// fails usually stops early (its trial's p99 is already lost), so going on costs seconds.
 pub const STEP_DOWN: f64 = 1.05;
+/// How many 5% steps [`step_down`] lists at most.
 pub const STEP_DOWN_STEPS: i32 = 10;
+
+/// The confirmation's walk for a winner the search put at `rate`: that rate first, then down in
+/// growing steps until a rate holds (never below `floor`), then back up by bisection to within
+/// [`STEP_DOWN`] of the lowest rate a long trial refuted, in at most [`DESCENT_TRIALS`] trials.
+pub fn descent(rate: f64, floor: f64) -> crate::qps::Descend {
+    crate::qps::Descend {
+        from: rate,
+        floor,
+        step: STEP_DOWN,
+        max_steps: DESCENT_TRIALS,
+    }
+}
+
+/// At most this many confirmation trials of the winner.
+pub const DESCENT_TRIALS: u32 = 10;
 
 /// The rates of the step-down below `rate`, down to `floor` (to a ten-thousandth, as bisection
 /// midpoints are).

@@ -71,6 +71,47 @@ pub enum QpsPlan {
     Fixed(Vec<f64>),
     /// Bisect for the highest passing rate.
     Bisect(Bisect),
+    /// The confirmation's walk down from a rate the search chose (see [`Descend`]).
+    Descend(Descend),
+}
+
+/// The confirmation's walk: `from` first; while it fails, ever larger steps down (`step`, then
+/// its square, its fourth power: 5%, 10%, 19%, 34% below the last failure), never below `floor`;
+/// once a rate holds, geometric bisection between it and the lowest failure above it until they
+/// are within `step` of each other. A search whose short trials overstated the rate by 40% costs
+/// four long trials down instead of eight 5% steps, and the answer is still within 5% of the
+/// lowest rate a long trial refuted.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Descend {
+    /// The rate the search chose.
+    pub from: f64,
+    /// The lowest rate to try.
+    pub floor: f64,
+    /// The first step's ratio and the bisection's tolerance (1.05).
+    pub step: f64,
+    /// At most this many trials.
+    pub max_steps: u32,
+}
+
+impl Descend {
+    /// The next rate to try below the lowest failure `hi` after `misses` failures in a row
+    /// (to a ten-thousandth, as bisection midpoints are), or `None` below the floor.
+    fn below(&self, hi: f64, misses: u32) -> Option<f64> {
+        let exponent = 2f64.powi(misses.saturating_sub(1).min(8) as i32);
+        let next = round4(hi / self.step.powf(exponent));
+        if next >= self.floor * (1.0 - 1e-9) {
+            Some(next)
+        } else if hi > self.floor * (1.0 + 1e-9) {
+            Some(self.floor)
+        } else {
+            None
+        }
+    }
+}
+
+/// `value` to a ten-thousandth.
+fn round4(value: f64) -> f64 {
+    format!("{value:.4}").parse().unwrap_or(value)
 }
 
 impl QpsPlan {
@@ -79,6 +120,7 @@ impl QpsPlan {
         match self {
             QpsPlan::Bisect(b) => b.lower,
             QpsPlan::Fixed(rates) => rates.iter().copied().fold(f64::INFINITY, f64::min),
+            QpsPlan::Descend(d) => d.floor,
         }
     }
 
@@ -97,6 +139,12 @@ impl QpsPlan {
                 b.upper,
                 b.tolerance,
                 b.max_rounds
+            ),
+            QpsPlan::Descend(d) => format!(
+                "from {} req/s down to at most {} req/s, within {}%",
+                d.from,
+                d.floor,
+                ((d.step - 1.0) * 100.0).round()
             ),
         }
     }
@@ -118,6 +166,7 @@ impl QpsPlan {
                 }
                 rounds.max(1) as usize
             }
+            QpsPlan::Descend(d) => d.max_steps as usize,
         }
     }
 
@@ -129,6 +178,7 @@ impl QpsPlan {
             }
             QpsPlan::Fixed(_) => 1.0,
             QpsPlan::Bisect(b) => b.midpoint(b.lower, b.upper),
+            QpsPlan::Descend(d) => d.from,
         }
     }
 }
@@ -159,6 +209,8 @@ pub enum StepKind {
     Bisect,
     /// A value from a fixed list.
     Fixed,
+    /// A step of the confirmation's walk down ([`Descend`]).
+    Descend,
 }
 
 /// One rate to measure next.
@@ -184,6 +236,7 @@ pub struct QpsWalk {
     probe_done: bool,
     pruned: bool,
     best: Option<f64>,
+    misses: u32,
 }
 
 impl QpsWalk {
@@ -192,6 +245,7 @@ impl QpsWalk {
         let (lo, hi) = match plan {
             QpsPlan::Bisect(b) => (b.lower, b.upper),
             QpsPlan::Fixed(_) => (0.0, 0.0),
+            QpsPlan::Descend(d) => (0.0, d.from),
         };
         QpsWalk {
             plan: plan.clone(),
@@ -204,6 +258,7 @@ impl QpsWalk {
             probe_done: false,
             pruned: false,
             best: None,
+            misses: 0,
         }
     }
 
@@ -218,6 +273,7 @@ impl QpsWalk {
         let step = match &self.plan {
             QpsPlan::Fixed(values) => self.next_fixed(&values.clone()),
             QpsPlan::Bisect(b) => self.next_bisect(*b),
+            QpsPlan::Descend(d) => self.next_descend(*d),
         };
         self.pending = step;
         step
@@ -263,6 +319,30 @@ impl QpsWalk {
         })
     }
 
+    fn next_descend(&mut self, d: Descend) -> Option<Step> {
+        if self.rounds >= d.max_steps {
+            return None;
+        }
+        let qps = if self.rounds == 0 {
+            d.from
+        } else if self.lo > 0.0 {
+            if self.hi / self.lo <= d.step * (1.0 + 1e-9) {
+                return None;
+            }
+            let mid = round_inside(self.lo, self.hi, (self.lo * self.hi).sqrt());
+            if !(self.lo < mid && mid < self.hi) {
+                return None;
+            }
+            mid
+        } else {
+            d.below(self.hi, self.misses)?
+        };
+        Some(Step {
+            qps,
+            kind: StepKind::Descend,
+        })
+    }
+
     /// Records a step that gave no verdict (the client, not the server, was the bottleneck, even
     /// after re-measuring): it never prunes the candidate and never counts as a pass. A probe
     /// that says nothing lets the full bisection run; a bisection step keeps its rate as the
@@ -273,9 +353,12 @@ impl QpsWalk {
         };
         match step.kind {
             StepKind::IncumbentProbe | StepKind::Fixed => {}
-            StepKind::Bisect => {
+            StepKind::Bisect | StepKind::Descend => {
                 self.hi = step.qps;
                 self.rounds += 1;
+                if self.lo <= 0.0 {
+                    self.misses += 1;
+                }
             }
         }
     }
@@ -296,6 +379,21 @@ impl QpsWalk {
                     self.lo = step.qps;
                 } else {
                     self.hi = step.qps;
+                }
+                self.rounds += 1;
+            }
+            StepKind::Descend => {
+                if passed {
+                    self.lo = step.qps;
+                    if step.qps >= self.hi {
+                        // The first rate held: nothing above it to look for.
+                        self.pruned = true;
+                    }
+                } else {
+                    self.hi = step.qps;
+                    if self.lo <= 0.0 {
+                        self.misses += 1;
+                    }
                 }
                 self.rounds += 1;
             }
@@ -449,5 +547,54 @@ mod tests {
         walk.record_no_verdict();
         assert_eq!(walk.next_step().map(|s| s.qps), Some(3.0));
         assert_eq!(walk.best(), None);
+    }
+
+    /// Drives a descent against a server whose true rate is `truth` (a rate passes iff it is at
+    /// or below it) and returns the rates tried.
+    fn descend(from: f64, floor: f64, truth: f64) -> (Vec<f64>, Option<f64>) {
+        let plan = QpsPlan::Descend(Descend {
+            from,
+            floor,
+            step: 1.05,
+            max_steps: 12,
+        });
+        let mut walk = QpsWalk::new(&plan, None);
+        let mut tried = Vec::new();
+        while let Some(step) = walk.next_step() {
+            assert_eq!(step.kind, StepKind::Descend);
+            tried.push(step.qps);
+            walk.record(step.qps <= truth);
+        }
+        (tried, walk.best())
+    }
+
+    #[test]
+    fn the_descent_goes_down_in_growing_steps_then_bisects_back_up() {
+        // Held at once: one trial.
+        assert_eq!(descend(10.0, 1.0, 11.0), (vec![10.0], Some(10.0)));
+        // 40% too high: four trials down (5%, 10%, 19%, 34% below each failure), then up.
+        let (tried, best) = descend(10.0, 1.0, 6.0);
+        assert_eq!(tried[..4], [10.0, 9.5238, 8.6384, 7.1068]);
+        let best = best.expect("held somewhere");
+        assert!((6.0 / 1.05..=6.0).contains(&best), "answer {best}");
+        assert!(tried.len() <= 8, "{tried:?}");
+        // Never below the floor; the floor itself is tried once.
+        let (tried, best) = descend(10.0, 8.0, 2.0);
+        assert_eq!(tried, [10.0, 9.5238, 8.6384, 8.0]);
+        assert_eq!(best, None);
+    }
+
+    #[test]
+    fn a_descent_step_without_a_verdict_counts_as_a_failure() {
+        let plan = QpsPlan::Descend(Descend {
+            from: 10.0,
+            floor: 1.0,
+            step: 1.05,
+            max_steps: 12,
+        });
+        let mut walk = QpsWalk::new(&plan, None);
+        assert_eq!(walk.next_step().map(|s| s.qps), Some(10.0));
+        walk.record_no_verdict();
+        assert_eq!(walk.next_step().map(|s| s.qps), Some(9.5238));
     }
 }

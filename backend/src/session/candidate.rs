@@ -39,13 +39,13 @@ pub(super) enum Walks {
         /// The concurrency cap.
         max_concurrency: Option<u64>,
     },
-    /// Rates in order, one at a time, until one passes (the confirmation's step down from a
-    /// winning rate that did not hold).
-    UntilPass {
+    /// The confirmation's walk down from the winning rate until a rate holds, then back up
+    /// between it and the lowest failure ([`shared::qps::Descend`]).
+    Descend {
         /// Scenario index.
         scenario: usize,
-        /// The rates, highest first.
-        rates: Vec<f64>,
+        /// The walk.
+        plan: shared::qps::Descend,
         /// The concurrency cap.
         max_concurrency: Option<u64>,
     },
@@ -124,25 +124,16 @@ async fn run_walks(
             qps,
             max_concurrency,
         } => vec![(scenario, max_concurrency, QpsPlan::Fixed(vec![qps]))],
-        Walks::UntilPass {
+        Walks::Descend {
             scenario,
-            ref rates,
+            plan,
             max_concurrency,
-        } => rates
-            .iter()
-            .map(|qps| (scenario, max_concurrency, QpsPlan::Fixed(vec![*qps])))
-            .collect(),
+        } => vec![(scenario, max_concurrency, QpsPlan::Descend(plan))],
     };
-    let until_pass = matches!(walks, Walks::UntilPass { .. });
     let mut picked: Vec<usize> = plans.iter().map(|(s, _, _)| *s).collect();
     picked.dedup();
     for (scenario_index, mc, plan) in plans {
         if !walk(ctx, scenarios, &mut cand, scenario_index, mc, &plan).await? {
-            break;
-        }
-        if until_pass
-            && (cand.dead.is_some() || passed(&scenarios[scenario_index], &cand, &plan, mc))
-        {
             break;
         }
     }
@@ -160,20 +151,6 @@ async fn run_walks(
         });
     }
     Ok(())
-}
-
-/// Whether this candidate's stage has a passing trial at the plan's (single) rate.
-fn passed(state: &ScenarioState, cand: &Candidate<'_>, plan: &QpsPlan, mc: Option<u64>) -> bool {
-    let QpsPlan::Fixed(rates) = plan else {
-        return false;
-    };
-    state.records.iter().any(|r| {
-        r.stage == cand.stage
-            && r.candidate_id == cand.index
-            && r.max_concurrency == mc
-            && r.sla_passed
-            && rates.contains(&r.requested_qps)
-    })
 }
 
 /// One walk of the rate plan; `false` when the run is stopping.

@@ -1,12 +1,14 @@
 //! The confirmation stage: before a scenario's answer is given, the winner is measured again at
 //! the winning rate, with fresh arrivals and a longer trial (`benchmark.confirm_trial_seconds`).
-//! When it fails there, it steps down ([`shared::decision::STEP_DOWN`]) in equally long trials until a rate holds,
-//! and the answer is that rate. Then the runner-up and the baseline (candidate 0) are measured at
-//! the answer's rate, unless the search already saw them fail at or below it: a contender that
-//! meets the SLA there too is not separable from the winner, and the answer prefers the baseline,
-//! then the command that changes fewer flags. The tie is called at the rate the answer gives.
+//! When it fails there, it walks down in growing steps until a rate holds, then back up by
+//! bisection to within 5% of the lowest rate a long trial refuted ([`shared::decision::descent`]),
+//! all on one server, and the answer is the highest rate that held. Then the runner-up, the
+//! baseline (candidate 0) and every other candidate the search measured are measured at the
+//! answer's rate, unless the search already saw them fail at or below it: a contender that meets
+//! the SLA there too is not separable from the winner, and the answer prefers the baseline, then
+//! the command that changes fewer flags. The tie is called at the rate the answer gives.
 
-use shared::decision::{base_best, compared_at, contenders, decide, failed_in_search, step_down};
+use shared::decision::{base_best, compared_at, contenders, decide, descent, failed_in_search};
 use shared::events::{CandidateInfo, RunEvent};
 use shared::record::Stage;
 
@@ -41,16 +43,11 @@ pub(super) async fn run_stage(
                 })
                 .collect(),
         });
-        // The winner first, stepping down on one server until a rate holds.
+        // The winner first, stepping down on one server until a rate holds, then back up.
         if let Some(flags) = all.get(winner.candidate_id) {
-            let mut rates = vec![winner.requested_qps];
-            rates.extend(step_down(
-                winner.requested_qps,
-                ctx.cfg.benchmark.qps.lowest(),
-            ));
-            let walks = Walks::UntilPass {
+            let walks = Walks::Descend {
                 scenario: index,
-                rates,
+                plan: descent(winner.requested_qps, ctx.cfg.benchmark.qps.lowest()),
                 max_concurrency: winner.max_concurrency,
             };
             let id = winner.candidate_id;
