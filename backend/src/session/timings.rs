@@ -18,10 +18,10 @@ pub(super) fn of(
         .iter()
         .map(|r| RequestTiming {
             phase: phase(r),
-            scheduled_s: r.scheduled_at,
-            sent_s: r.sent_at,
-            first_token_s: r.first_token_at,
-            end_s: r.end_at,
+            scheduled_s: micros(r.scheduled_at),
+            sent_s: micros(r.sent_at),
+            first_token_s: r.first_token_at.map(micros),
+            end_s: micros(r.end_at),
             input_tokens: r.input_tokens,
             output_tokens: r.output_tokens,
             error: r.error.as_ref().map(RequestError::category),
@@ -30,6 +30,11 @@ pub(super) fn of(
     timings.sort_by(|a, b| a.scheduled_s.total_cmp(&b.scheduled_s));
     timings.truncate(MAX_STORED);
     timings
+}
+
+/// Seconds to the microsecond (the file stays small; the clock is no finer).
+fn micros(seconds: f64) -> f64 {
+    (seconds * 1e6).round() / 1e6
 }
 
 /// Writes the timings (atomically: a reader never sees half a file).

@@ -423,10 +423,12 @@ async fn steady_trial(
     };
     let steady = decided.summary(&outcome.scheduled, outcome.duration);
     let window = decided.window;
+    // A trial stopped before its warm-up ended measured nothing: all of it was warm-up.
     let timings = super::timings::of(&outcome.results, |r| match window {
         Some((start, _)) if r.scheduled_at < start => Phase::Warmup,
         Some((_, end)) if r.scheduled_at >= end => Phase::Cooldown,
-        _ => Phase::Measured,
+        Some(_) => Phase::Measured,
+        None => Phase::Warmup,
     });
     let early = outcome
         .early_stopped
