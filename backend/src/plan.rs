@@ -124,6 +124,10 @@ fn warnings(cfg: &RunConfig) -> Vec<String> {
     warnings
 }
 
+/// Seconds a steady-state trial spends beyond its measured part (warm-up, cool-down, the cache
+/// flush), on average.
+const STEADY_OVERHEAD_S: f64 = 4.0;
+
 /// Base trials, server launches, the wall-time estimate and the seconds per trial it assumes.
 fn totals(cfg: &RunConfig) -> (usize, usize, f64, f64) {
     let plan = &cfg.candidates;
@@ -132,13 +136,15 @@ fn totals(cfg: &RunConfig) -> (usize, usize, f64, f64) {
         * cfg.benchmark.max_concurrency.len()
         * cfg.benchmark.qps.estimate_trials();
     let dataset_s = cfg.dataset.num_prompts.max(1) as f64 / cfg.benchmark.qps.typical_rate();
-    let trial_s = dataset_s.max(cfg.benchmark.min_trial_seconds) + 3.0;
+    // A steady-state trial: its warm-up (a few seconds at the typical rate), the measured part
+    // and the cool-down (about one request's lifetime).
+    let trial_s = dataset_s.max(cfg.benchmark.min_trial_seconds) + STEADY_OVERHEAD_S;
     // The confirmation: the winner, the runner-up and the baseline once each per scenario, in
     // longer trials, each with a launch.
     let contenders = cfg.scenarios.len() * plan.candidates.len().min(3);
     let confirm_s = contenders as f64
-        * (cfg.benchmark.confirm_trial_seconds.max(3.0 * dataset_s)
-            + 3.0
+        * (cfg.benchmark.confirm_trial_seconds.max(dataset_s)
+            + STEADY_OVERHEAD_S
             + startup_estimate_s(cfg));
     let launches = if cfg.server.relaunch_per_trial {
         trials
@@ -191,15 +197,15 @@ fn settings(cfg: &RunConfig, out: &mut String) {
     let _ = writeln!(out, "qps_plan: {}", cfg.benchmark.qps.describe());
     let _ = writeln!(
         out,
-        "trials: at least {} s each, confirmation trials {} (the dataset is cycled, repeats salted); verdicts at {:.0}% confidence, an inconclusive point extended up to {} requests",
+        "trials: steady state (a warm-up at the trial's rate, not counted, its end decided from the latencies; then at least {} s measured; then cool-down load until the last measured request ends), confirmation trials {} (the dataset is cycled, repeats salted); verdicts at {:.0}% confidence, an inconclusive point extended up to {} requests",
         cfg.benchmark.min_trial_seconds,
         if cfg.benchmark.confirm_trial_seconds > 0.0 {
             format!(
-                "at least {} s and three times the dataset",
+                "at least {} s measured and once over the dataset",
                 cfg.benchmark.confirm_trial_seconds
             )
         } else {
-            "three times the dataset".into()
+            "once over the dataset".into()
         },
         cfg.benchmark.confidence * 100.0,
         cfg.benchmark

@@ -152,7 +152,7 @@ fn seconds_up_to_an_hour(
     default: f64,
 ) -> Result<f64, ConfigError> {
     let zero = match key {
-        "confirm_trial_seconds" => "three times the dataset",
+        "confirm_trial_seconds" => "once over the dataset",
         _ => "off",
     };
     match value {
