@@ -521,3 +521,57 @@ pub(crate) fn final_summary(cfg: &RunConfig, outcome: &RunOutcome) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_candidates_table_lines_up_and_ends_with_the_status() {
+        let sla = shared::sla::Sla {
+            limits: vec![
+                shared::sla::parse_limit_key(
+                    "max_p99_ttft_ms",
+                    200.0,
+                    shared::sla::MeasureFrom::Scheduled,
+                )
+                .expect("key"),
+            ],
+            min_success_rate: 1.0,
+        };
+        let standing =
+            |name: &str, rate: Option<f64>, latency: &str, status: &str| shared::answer::Standing {
+                stage: shared::record::Stage::Base,
+                candidate: 0,
+                name: name.into(),
+                best_rate: rate,
+                status: status.into(),
+                latencies: vec![latency.into()],
+            };
+        let table = standings_table(
+            &[
+                standing("default", Some(6.0), "150.0 ms", "slower"),
+                standing(
+                    "--chunked-prefill-size 1024",
+                    Some(14.1417),
+                    "180.2 ms",
+                    "answer",
+                ),
+                standing(
+                    "--mem-fraction-static 0.97",
+                    None,
+                    "-",
+                    "failed to start: oom",
+                ),
+            ],
+            &sla,
+        );
+        assert_eq!(
+            table,
+            "    candidate                    best rate    p99 TTFT <= 200 ms  status\n    \
+             default                      6.00 req/s   150.0 ms            slower\n    \
+             --chunked-prefill-size 1024  14.14 req/s  180.2 ms            answer\n    \
+             --mem-fraction-static 0.97   -            -                   failed to start: oom\n"
+        );
+    }
+}

@@ -92,7 +92,7 @@ fn full_search_writes_every_output_and_keeps_failures() {
     assert!(result.contains("  candidates:"), "{result}");
     let rows: Vec<&str> = result
         .lines()
-        .filter(|l| l.starts_with("    ") && !l.starts_with("    -"))
+        .filter(|l| l.starts_with("    ") && !l.starts_with("    - "))
         .collect();
     assert!(
         rows.iter()

@@ -199,4 +199,61 @@ mod tests {
             "p99_ttft_ms=30.0 > 25 (host steal 9%)"
         );
     }
+
+    #[test]
+    fn the_summary_gives_the_answer_then_how_sure_and_a_stopped_trial_says_how_far_it_got() {
+        let mut stopped = record(&["p99 TPOT 24.0 ms > 20 ms"], 0.0);
+        stopped.metrics = Some(shared::metrics::TrialMetrics {
+            completed: 17,
+            duration: 4.0,
+            planned_requests: Some(120),
+            early_stopped: true,
+            early_stop_reason: Some("unsustainable".into()),
+            ..Default::default()
+        });
+        let facts = ScenarioFacts {
+            name: "chat",
+            dataset: "random".into(),
+            requests: 10,
+            partial: None,
+            best_command: None,
+            best: None,
+            sla: "p99 TPOT <= 20 ms".into(),
+            answer: shared::answer::Answer {
+                headline: "No command held your SLA at any rate tried, down to 4.00 req/s.".into(),
+                how_sure: vec!["Measured 17 requests over 4 s at 4.00 req/s.".into()],
+            },
+        };
+        let text = scenario_summary(&facts, &[stopped]);
+        assert!(
+            text.contains(
+                "## Answer\n\nNo command held your SLA at any rate tried, down to 4.00 req/s.\n\n### How sure\n\n- Measured 17 requests over 4 s at 4.00 req/s.\n"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("| stopped early at 17 of 120 requests: p99 TPOT 24.0 ms > 20 ms |"),
+            "{text}"
+        );
+        assert!(text.contains("| 4.00 |"), "rates with two decimals: {text}");
+        let rows = [ScenarioRow {
+            scenario_name: "chat".into(),
+            scenario_dir: "chat".into(),
+            status: "ok".into(),
+            requested_qps: Some(12.3456),
+            achieved_request_rate: None,
+            mean_ttft_ms: None,
+            mean_tpot_ms: None,
+            output_throughput: None,
+            launch_command: "serve".into(),
+            headline: "Use `--x 1`: it holds your SLA up to 12.35 req/s.".into(),
+        }];
+        let all = run_summary(&rows, None);
+        assert!(all.contains("| chat | ok | 12.35 |"), "{all}");
+        assert!(all.contains("Mean TTFT ms | Mean TPOT ms"), "{all}");
+        assert!(
+            all.contains("## chat\n\nUse `--x 1`: it holds your SLA up to 12.35 req/s.\n"),
+            "{all}"
+        );
+    }
 }

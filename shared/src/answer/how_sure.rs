@@ -8,7 +8,7 @@ use crate::record::{Stage, TrialRecord};
 use crate::sla::{Sla, Stat};
 use crate::verdict::{Confirmation, LimitCheck, Verdict, requests_to_show};
 
-use super::{Names, rate};
+use super::{Names, rate, seconds_text};
 
 /// The sentences for the trial behind the answer.
 pub(super) fn sentences(
@@ -55,8 +55,8 @@ fn measured(trial: &TrialRecord) -> String {
         .unwrap_or(0.0);
     let warmup = trial.steady.map_or(String::new(), |w| {
         format!(
-            ", after a {:.0}-s warm-up ({})",
-            w.warmup_s,
+            ", after a {}-s warm-up ({})",
+            seconds_text(w.warmup_s),
             w.warmup_rule.describe()
         )
     });
@@ -68,7 +68,8 @@ fn measured(trial: &TrialRecord) -> String {
         n => format!(", over {n} runs"),
     };
     format!(
-        "Measured {requests} requests over {seconds:.0} s at {}{warmup}{pooled}.",
+        "Measured {requests} requests over {} s at {}{warmup}{pooled}.",
+        seconds_text(seconds),
         rate(trial.requested_qps)
     )
 }
@@ -98,10 +99,14 @@ fn limit(check: &LimitCheck, verdict: &Verdict, seconds: f64, sla: Option<&Sla>)
         let bound = check.lower.map_or(String::new(), |l| {
             format!("; with {confidence} confidence at least {}", share(l))
         });
+        let floor = if check.limit >= 1.0 {
+            "and every one must".to_string()
+        } else {
+            format!("against a floor of {}", share(check.limit))
+        };
         return format!(
-            "Success rate: {} of requests succeeded, against a floor of {}{bound} ({sample}).",
-            share(estimate),
-            share(check.limit)
+            "Success rate: {} of requests succeeded, {floor}{bound} ({sample}).",
+            share(estimate)
         );
     }
     let name = limit_name(check, sla);

@@ -103,7 +103,19 @@ fn trial_words(record: &TrialRecord) -> String {
         .map(|w| w.measured_s)
         .or_else(|| record.metrics.as_ref().map(|m| m.duration))
         .filter(|s| *s > 0.0);
-    seconds.map_or_else(|| "a trial".into(), |s| format!("a {s:.0}-s trial"))
+    seconds.map_or_else(
+        || "a trial".into(),
+        |s| format!("a {}-s trial", seconds_text(s)),
+    )
+}
+
+/// Seconds as people write them: "90", and "0.8" below ten.
+fn seconds_text(seconds: f64) -> String {
+    if seconds < 9.95 {
+        format!("{seconds:.1}")
+    } else {
+        format!("{seconds:.0}")
+    }
 }
 
 /// A trial the server decided: measured, not a launch failure or a crash, not a client stall.

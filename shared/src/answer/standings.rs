@@ -141,13 +141,7 @@ fn status(
                 .clone()
                 .or_else(|| r.error.clone())
                 .unwrap_or_default();
-            let cause: String = cause
-                .lines()
-                .next()
-                .unwrap_or_default()
-                .chars()
-                .take(80)
-                .collect();
+            let cause = short(cause.lines().next().unwrap_or_default());
             match (r.diagnosis, cause.is_empty()) {
                 (Some(d), true) => d.name().to_string(),
                 (Some(d), false) => format!("{d}: {cause}"),
@@ -171,4 +165,15 @@ fn status(
         return "never held the SLA".into();
     }
     "slower".into()
+}
+
+/// The first 60 characters of a cause, cut at a word, with "..." when cut.
+pub(super) fn short(text: &str) -> String {
+    const MAX: usize = 60;
+    if text.chars().count() <= MAX {
+        return text.to_string();
+    }
+    let cut: String = text.chars().take(MAX + 1).collect();
+    let cut = cut.rsplit_once(' ').map_or(cut.as_str(), |(head, _)| head);
+    format!("{}...", cut.trim_end_matches([',', ':', ';', '.']))
 }

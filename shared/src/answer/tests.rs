@@ -373,5 +373,11 @@ fn standings_name_every_candidate_by_its_change() {
         ]
     );
     assert_eq!(rows[1].latencies, ["150.0 ms", "15.0 ms"]);
+    assert_eq!(
+        standings::short(
+            "RuntimeError: CUDA out of memory while capturing cuda graph. Tried to allocate 3 GiB"
+        ),
+        "RuntimeError: CUDA out of memory while capturing cuda graph..."
+    );
     assert_eq!(rows[3].latencies, ["150.0 ms", "24.0 ms (over)"]);
 }
