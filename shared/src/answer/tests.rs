@@ -69,6 +69,15 @@ fn headline(records: &[TrialRecord], c: Option<&Confirmation>, state: RunState) 
     .headline
 }
 
+/// A case of the table: name, records, confirmation, where the run stands, the sentence.
+type Case<'a> = (
+    &'a str,
+    Vec<TrialRecord>,
+    Option<&'a Confirmation>,
+    RunState,
+    String,
+);
+
 const SLA: &str = "your SLA (p99 TTFT <= 200 ms, p99 TPOT <= 20 ms)";
 
 #[test]
@@ -119,7 +128,7 @@ fn every_case_reads_as_one_sentence() {
         record("confirm", 0, 12.0, true),
     ];
     let plain = confirmation(2, 2, true);
-    let cases: Vec<(&str, Vec<TrialRecord>, Option<&Confirmation>, RunState, String)> = vec![
+    let cases: Vec<Case> = vec![
         (
             "confirmed change",
             confirmed.clone(),
