@@ -105,8 +105,23 @@ fn trial_words(record: &TrialRecord) -> String {
         .filter(|s| *s > 0.0);
     seconds.map_or_else(
         || "a trial".into(),
-        |s| format!("a {}-s trial", seconds_text(s)),
+        |s| {
+            let text = seconds_text(s);
+            format!("{} {text}-s trial", article(&text))
+        },
     )
+}
+
+/// "an" before a number read with a vowel sound ("an 8-s", "an 18-s", "an 80-s"), else "a".
+fn article(number: &str) -> &'static str {
+    let whole = number.split('.').next().unwrap_or_default();
+    let eleven_or_eighteen = matches!(whole, "11" | "18")
+        || (whole.len() % 3 == 2 && (whole.starts_with("11") || whole.starts_with("18")));
+    if whole.starts_with('8') || eleven_or_eighteen {
+        "an"
+    } else {
+        "a"
+    }
 }
 
 /// Seconds as people write them: "90", and "0.8" below ten.

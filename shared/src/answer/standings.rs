@@ -132,6 +132,18 @@ fn status(
         if id == c.winner && !c.confirmed {
             return format!("failed its check at {}", rate(c.rate));
         }
+        let failed_check = c.contenders.iter().any(|x| {
+            x.candidate == id
+                && !x.passed
+                && !x.class.starts_with("failed at")
+                && x.class != "not measured"
+        });
+        if failed_check {
+            return format!(
+                "slower: failed at {} in the check",
+                rate(c.compared_at.unwrap_or(c.rate))
+            );
+        }
     }
     if own.iter().all(|r| r.metrics.is_none()) {
         let failure = own.iter().find(|r| r.is_launch_failure()).or(own.first());

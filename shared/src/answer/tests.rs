@@ -241,6 +241,23 @@ fn every_case_reads_as_one_sentence() {
 }
 
 #[test]
+fn numbers_get_their_article() {
+    let cases = [
+        ("18", "an"),
+        ("8.5", "an"),
+        ("80", "an"),
+        ("11", "an"),
+        ("11000", "an"),
+        ("1100", "a"),
+        ("90", "a"),
+        ("1", "a"),
+    ];
+    for (number, expected) in cases {
+        assert_eq!(article(number), expected, "{number}");
+    }
+}
+
+#[test]
 fn a_check_that_failed_is_never_the_answer() {
     let records = [
         record("base", 2, 8.0, true),
@@ -356,7 +373,7 @@ fn standings_name_every_candidate_by_its_change() {
     ];
     let mut c = confirmation(2, 1, true);
     c.tied_with = vec![1];
-    c.contenders = vec![contender(2, true), contender(1, true)];
+    c.contenders = vec![contender(2, true), contender(1, true), contender(0, false)];
     let sla = sla();
     let rows = standings(&records, Some(&c), Some(&sla));
     let seen: Vec<(&str, Option<f64>, &str)> = rows
@@ -366,7 +383,11 @@ fn standings_name_every_candidate_by_its_change() {
     assert_eq!(
         seen,
         [
-            ("default", Some(6.0), "slower"),
+            (
+                "default",
+                Some(6.0),
+                "slower: failed at 12.00 req/s in the check"
+            ),
             ("--max-running-requests 16", Some(12.0), "answer"),
             ("--max-running-requests 32", Some(12.0), "tied"),
             (
