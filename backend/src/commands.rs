@@ -8,11 +8,8 @@ use anyhow::Context as _;
 
 use shared::api::RunStatus;
 use shared::events::RunEvent;
-use shared::metrics::{Metric, Series};
 use shared::ranking;
 use shared::run_dir::RunDir;
-use shared::sla::Stat;
-use shared::verdict::Confirmation;
 
 use crate::cli::exit;
 use crate::config::{self, RunConfig};
@@ -337,39 +334,56 @@ pub(crate) fn report(run_dir: &Path) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::from(exit::MET))
 }
 
-/// "candidate 2 (base stage) met the SLA at 8.13 req/s (passes at 8.13, fails at 9.00) ...": the
-/// rate it credibly sustains (when the winning rate did not hold on re-measurement, the highest
-/// rate below it that passed).
-fn best_line(
-    best: &shared::record::TrialRecord,
-    confirmation: Option<&Confirmation>,
-    baseline: &shared::flags::FlagMap,
-) -> String {
-    let interval = confirmation.map_or_else(String::new, |c| format!(" ({})", c.interval_text()));
-    let rate = confirmation
-        .filter(|c| !c.confirmed)
-        .and_then(|c| c.passes_at)
-        .unwrap_or_else(|| ranking::credited_rate(best));
-    let unconfirmed = confirmation.is_some_and(|c| !c.confirmed && c.passes_at.is_none());
-    let held = if unconfirmed {
-        " in the search only"
-    } else {
-        ""
-    };
-    format!(
-        "candidate {} (`{}`, {} stage) met the SLA at {:.4} req/s{held}{interval} (max_concurrency {}), {:.1} output tok/s, mean TTFT {:.1} ms, mean TPOT {:.2} ms",
-        best.candidate_id,
-        shared::naming::label(&best.server_flags, baseline),
-        best.stage,
-        rate,
-        best.max_concurrency
-            .map_or("unlimited".into(), |c| c.to_string()),
-        best.metric(Metric::OutputThroughput).unwrap_or(0.0),
-        best.metric(Metric::Latency(Series::Ttft, Stat::Mean))
-            .unwrap_or(0.0),
-        best.metric(Metric::Latency(Series::Tpot, Stat::Mean))
-            .unwrap_or(0.0)
-    )
+/// Every candidate in a compact table: its change, its best rate, the SLA's latencies there
+/// against their limits, and its status (answer, tied, slower, skipped, failed to start).
+fn standings_table(standings: &[shared::answer::Standing], sla: &shared::sla::Sla) -> String {
+    let mut rows: Vec<Vec<String>> = vec![
+        std::iter::once("candidate".to_string())
+            .chain(std::iter::once("best rate".to_string()))
+            .chain(sla.limits.iter().map(shared::sla::LatencyLimit::plain))
+            .chain(std::iter::once("status".to_string()))
+            .collect(),
+    ];
+    for s in standings {
+        rows.push(
+            std::iter::once(s.name.clone())
+                .chain(std::iter::once(
+                    s.best_rate.map_or("-".into(), shared::answer::rate),
+                ))
+                .chain(s.latencies.iter().cloned())
+                .chain(std::iter::once(s.status.clone()))
+                .collect(),
+        );
+    }
+    let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..columns)
+        .map(|i| {
+            rows.iter()
+                .filter_map(|r| r.get(i))
+                .map(|c| c.chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = String::new();
+    for row in rows {
+        let cells: Vec<String> = row
+            .iter()
+            .enumerate()
+            .map(|(i, cell)| {
+                if i + 1 == row.len() {
+                    cell.clone()
+                } else {
+                    format!(
+                        "{cell:<width$}",
+                        width = widths.get(i).copied().unwrap_or(0)
+                    )
+                }
+            })
+            .collect();
+        let _ = writeln!(out, "    {}", cells.join("  ").trim_end());
+    }
+    out
 }
 
 /// The final answer as JSON (`run --json`): status, and per scenario the best command, its rate
@@ -407,6 +421,8 @@ fn answer_json(cfg: &RunConfig, outcome: &RunOutcome, report: Option<&Path>) -> 
             serde_json::json!({
                 "name": s.name,
                 "dataset": s.dataset,
+                "headline": s.answer.headline,
+                "how_sure": s.answer.how_sure,
                 "best": best,
                 "files": {
                     "summary": s.dir.join("summary.md"),
@@ -446,51 +462,23 @@ pub(crate) fn final_summary(cfg: &RunConfig, outcome: &RunOutcome) -> String {
     }
     for s in &outcome.scenarios {
         let _ = writeln!(out, "\nscenario {}: dataset {}", s.name, s.dataset);
-        match (&s.best, &s.command) {
-            (Some(best), Some(command)) => {
-                let _ = writeln!(
-                    out,
-                    "  best: {}",
-                    best_line(
-                        best,
-                        s.confirmation.as_ref(),
-                        cfg.candidates
-                            .candidates
-                            .first()
-                            .unwrap_or(&shared::flags::FlagMap::new())
-                    )
-                );
-                if let Some(confirmation) = &s.confirmation {
-                    if let Some(tie) = confirmation.tie_text() {
-                        let _ = writeln!(out, "  {tie}");
-                    }
-                    let _ = writeln!(out, "  confirmation: {}", confirmation.full_note());
-                }
-                if let Some(verdict) = &best.verdict {
-                    let _ = writeln!(
-                        out,
-                        "  verdict ({:.0}% confidence, {} requests): {}",
-                        verdict.confidence * 100.0,
-                        verdict.requests,
-                        verdict.describe()
-                    );
-                }
-                let _ = writeln!(
-                    out,
-                    "  launch command:\n    {}",
-                    command.replace('\n', "\n    ")
-                );
+        let _ = writeln!(out, "  {}", s.answer.headline);
+        if !s.answer.how_sure.is_empty() {
+            let _ = writeln!(out, "  how sure:");
+            for sentence in &s.answer.how_sure {
+                let _ = writeln!(out, "    - {sentence}");
             }
-            _ if !s.tried && outcome.partial.is_some() => {
-                let _ = writeln!(out, "  nothing measured before the run stopped");
-            }
-            _ => {
-                let _ = writeln!(
-                    out,
-                    "  no candidate met the SLA ({})",
-                    session::sla_text(cfg)
-                );
-            }
+        }
+        if !s.standings.is_empty() {
+            let _ = writeln!(out, "  candidates:");
+            out.push_str(&standings_table(&s.standings, &cfg.benchmark.sla));
+        }
+        if let (Some(_), Some(command)) = (&s.best, &s.command) {
+            let _ = writeln!(
+                out,
+                "  launch command:\n    {}",
+                command.replace('\n', "\n    ")
+            );
         }
         let _ = writeln!(
             out,
@@ -532,4 +520,58 @@ pub(crate) fn final_summary(cfg: &RunConfig, outcome: &RunOutcome) -> String {
         let _ = writeln!(out, "server logs: {}", logs.join(" and "));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_candidates_table_lines_up_and_ends_with_the_status() {
+        let sla = shared::sla::Sla {
+            limits: vec![
+                shared::sla::parse_limit_key(
+                    "max_p99_ttft_ms",
+                    200.0,
+                    shared::sla::MeasureFrom::Scheduled,
+                )
+                .expect("key"),
+            ],
+            min_success_rate: 1.0,
+        };
+        let standing =
+            |name: &str, rate: Option<f64>, latency: &str, status: &str| shared::answer::Standing {
+                stage: shared::record::Stage::Base,
+                candidate: 0,
+                name: name.into(),
+                best_rate: rate,
+                status: status.into(),
+                latencies: vec![latency.into()],
+            };
+        let table = standings_table(
+            &[
+                standing("default", Some(6.0), "150.0 ms", "slower"),
+                standing(
+                    "--chunked-prefill-size 1024",
+                    Some(14.1417),
+                    "180.2 ms",
+                    "answer",
+                ),
+                standing(
+                    "--mem-fraction-static 0.97",
+                    None,
+                    "-",
+                    "failed to start: oom",
+                ),
+            ],
+            &sla,
+        );
+        assert_eq!(
+            table,
+            "    candidate                    best rate    p99 TTFT <= 200 ms  status\n    \
+             default                      6.00 req/s   150.0 ms            slower\n    \
+             --chunked-prefill-size 1024  14.14 req/s  180.2 ms            answer\n    \
+             --mem-fraction-static 0.97   -            -                   failed to start: oom\n"
+        );
+    }
 }

@@ -268,15 +268,20 @@ fn trial_line(r: &TrialRecord) -> String {
             )
         })
         .unwrap_or_default();
-    let why = r
+    // Every limit that failed, by name, with the measured value against it.
+    let why = if r.sla_failures.is_empty() {
+        String::new()
+    } else {
+        format!(" why: {}", r.sla_failures.join("; "))
+    };
+    let stopped = r
         .metrics
         .as_ref()
-        .and_then(|m| m.early_stop_reason.as_ref())
-        .or(r.sla_failures.first())
-        .map(|f| format!(" why: {f}"))
+        .and_then(shared::metrics::TrialMetrics::stopped_early)
+        .map(|s| format!(" ({s})"))
         .unwrap_or_default();
     format!(
-        "[{}] cand={} scenario={} qps={:.4} mc={} -> {} achieved={} tok/s={} p99_ttft={}ms p99_tpot={}ms n={}{warmup}{}{why}",
+        "[{}] cand={} scenario={} qps={:.4} mc={} -> {} achieved={} tok/s={} p99_ttft={}ms p99_tpot={}ms n={}{stopped}{warmup}{}{why}",
         r.stage,
         r.candidate_id,
         r.scenario,
@@ -293,4 +298,34 @@ fn trial_line(r: &TrialRecord) -> String {
             .map(|d| format!(" ({d})"))
             .unwrap_or_default()
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_trial_line_names_every_limit_that_failed_and_an_early_stop() {
+        let record: TrialRecord = serde_json::from_value(serde_json::json!({
+            "stage": "base", "candidate_id": 1, "scenario": "chat", "requested_qps": 23.06,
+            "max_concurrency": null, "server_flags": {}, "sla_passed": false,
+            "sla_failures": ["p99 TTFT 260.0 ms > 250 ms", "p99 TPOT 24.0 ms > 20 ms",
+                             "early_stopped: 13 requests exceeded p99_tpot_ms 20 ms"],
+            "metrics": {"completed": 17, "duration": 4.0, "planned_requests": 120,
+                        "early_stopped": true, "early_stop_reason": "13 requests exceeded",
+                        "p99_tpot_ms": 24.0}
+        }))
+        .expect("record");
+        let line = trial_line(&record);
+        assert!(
+            line.contains("(stopped early at 17 of 120 requests)"),
+            "{line}"
+        );
+        assert!(
+            line.ends_with(
+                "why: p99 TTFT 260.0 ms > 250 ms; p99 TPOT 24.0 ms > 20 ms; early_stopped: 13 requests exceeded p99_tpot_ms 20 ms"
+            ),
+            "{line}"
+        );
+    }
 }

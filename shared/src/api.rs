@@ -161,6 +161,10 @@ pub struct ScenarioView {
     /// Candidate names by id, for tables and legends.
     #[serde(default)]
     pub labels: std::collections::BTreeMap<usize, String>,
+    /// The answer in words ([`crate::answer`]): the sentence and how sure it is, the same as the
+    /// CLI's and the summaries'.
+    #[serde(default)]
+    pub answer: Option<crate::answer::Answer>,
 }
 
 /// The run page.

@@ -3,6 +3,7 @@
 //! Nothing here does I/O or needs an async runtime, so every function is unit-tested natively and
 //! the same code compiles to WebAssembly for the dashboard.
 
+pub mod answer;
 pub mod api;
 pub mod budget;
 pub mod candidates;

@@ -41,6 +41,39 @@ pub fn label(flags_of: &FlagMap, baseline: &FlagMap) -> String {
     }
 }
 
+/// The name of the baseline in sentences and tables that name candidates by their flags.
+pub const DEFAULT: &str = "default";
+
+/// What `flags` changes from `baseline`, written as command-line flags in name order
+/// (`--max-running-requests 32`, `--enable-mixed-chunk` for a switch turned on, `without
+/// --enable-mixed-chunk` for a switch turned off or a flag the baseline sets and this one drops);
+/// [`DEFAULT`] when nothing differs. For sentences and the CLI, where the user reads flags.
+pub fn change(flags_of: &FlagMap, baseline: &FlagMap) -> String {
+    let keys: BTreeSet<&String> = flags_of.keys().chain(baseline.keys()).collect();
+    let parts: Vec<String> = keys
+        .into_iter()
+        .filter(|key| !PLACEMENT.contains(&key.as_str()))
+        .filter_map(|key| {
+            let ours = flags_of.get(key);
+            let theirs = baseline.get(key);
+            if ours.map(flags::render_scalar) == theirs.map(flags::render_scalar) {
+                return None;
+            }
+            let name = key.replace('_', "-");
+            Some(match ours {
+                None | Some(serde_json::Value::Bool(false)) => format!("without --{name}"),
+                Some(serde_json::Value::Bool(true)) => format!("--{name}"),
+                Some(value) => format!("--{name} {}", flags::render_scalar(value)),
+            })
+        })
+        .collect();
+    if parts.is_empty() {
+        DEFAULT.to_string()
+    } else {
+        parts.join(" ")
+    }
+}
+
 /// The baseline's flags as recorded: candidate 0 of the base stage.
 pub fn baseline_flags(records: &[crate::record::TrialRecord]) -> Option<FlagMap> {
     records
@@ -79,5 +112,23 @@ mod tests {
         let dropped = map(json!({"port": 1}));
         assert_eq!(label(&dropped, &base), "-enable-mixed-chunk -model-path");
         assert_eq!(numbered(3, &other, &base).split(" · ").next(), Some("3"));
+    }
+
+    #[test]
+    fn a_change_reads_as_command_line_flags() {
+        let base = map(json!({"model_path": "m", "port": 30000, "enable_mixed_chunk": true}));
+        assert_eq!(change(&base, &base), "default");
+        let other = map(
+            json!({"model_path": "m", "port": 30001, "max_running_requests": 32,
+            "enable_mixed_chunk": false, "enable_torch_compile": true}),
+        );
+        assert_eq!(
+            change(&other, &base),
+            "without --enable-mixed-chunk --enable-torch-compile --max-running-requests 32"
+        );
+        assert_eq!(
+            change(&map(json!({"port": 1})), &base),
+            "without --enable-mixed-chunk without --model-path"
+        );
     }
 }

@@ -285,7 +285,11 @@ impl Sla {
             let name = limit.metric_name();
             match limit.value(metrics) {
                 Some(value) if value <= limit.max_ms => {}
-                Some(value) => failures.push(format!("{name}={value:.1} > {}", limit.max_ms)),
+                Some(value) => failures.push(format!(
+                    "{} {value:.1} ms > {} ms",
+                    limit.plain_name(),
+                    trim_number(limit.max_ms)
+                )),
                 None => failures.push(format!("{name} missing")),
             }
         }
@@ -349,7 +353,11 @@ mod tests {
         let ok = metrics(json!({"mean_ttft_ms": 100.0, "completed": 10, "failed": 0}));
         assert!(sla.violations(&ok).is_empty());
         let slow = metrics(json!({"mean_ttft_ms": 100.5, "completed": 10, "failed": 0}));
-        assert_eq!(sla.violations(&slow).len(), 1);
+        assert_eq!(
+            sla.violations(&slow),
+            ["mean TTFT (from send) 100.5 ms > 100 ms"],
+            "the limit as people write it, with the measured value"
+        );
         let lossy = metrics(json!({"mean_ttft_ms": 1.0, "completed": 9, "failed": 1}));
         assert_eq!(sla.violations(&lossy).len(), 1);
         let missing = metrics(json!({"completed": 10, "failed": 0}));

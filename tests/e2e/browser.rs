@@ -215,7 +215,7 @@ async fn dashboard_follows_a_live_run_plots_hover_exports_and_shows_config_error
     // The best so far is on the page while the run goes on, and candidates are named by what
     // they change from the baseline.
     driver
-        .wait_for("the best so far, live", "const h = document.querySelector('.answer h2'); return h !== null && document.querySelector('.answer .answer-rate') !== null && h.textContent.startsWith('Best so far') && document.querySelector('.summary .status.running') !== null", Duration::from_secs(60))
+        .wait_for("the best so far, live", "const h = document.querySelector('.answer h2'); return h !== null && document.querySelector('.answer .headline') !== null && h.textContent.startsWith('Best so far') && document.querySelector('.summary .status.running') !== null", Duration::from_secs(60))
         .await;
     driver
         .wait_for("candidates named by their change", "const n = [...document.querySelectorAll('.cand-name')].map(e => e.textContent); return n.some(t => t.endsWith('· baseline')) && n.some(t => t.includes('chunked-prefill-size=512'))", Duration::from_secs(30))
@@ -304,19 +304,31 @@ async fn dashboard_follows_a_live_run_plots_hover_exports_and_shows_config_error
                 .is_some_and(|t| !t.is_empty())
                 && e["answers"][0]["confirmation"]["contenders"][0]["passed"] == true
         });
-    let badge = driver
-        .script("const t = document.querySelector('.answer .tie'); return t ? t.textContent : null")
+    let headline = driver
+        .script("const t = document.querySelector('.answer .headline'); return t ? t.textContent : null")
         .await;
+    let headline = headline.as_str().unwrap_or_default().to_string();
     if tied {
         assert!(
-            badge
-                .as_str()
-                .is_some_and(|t| t.starts_with("tie: no significant difference between cand")),
-            "{badge}"
+            headline.contains("tied with") && !headline.contains("cand "),
+            "the tie is named by flags: {headline}"
         );
     } else {
-        assert!(badge.is_null(), "no tie, no badge: {badge}");
+        assert!(
+            !headline.contains("tied with"),
+            "no tie, none said: {headline}"
+        );
     }
+    // The same sentence as `summary.md`'s answer, with the statistics collapsed under it.
+    let summary = std::fs::read_to_string(root.join("live").join("summary.md")).expect("summary");
+    assert!(
+        summary.contains(&format!("## Answer\n\n{headline}\n")),
+        "the page and summary.md say the same: {headline}"
+    );
+    let collapsed = driver
+        .script("const d = document.querySelector('.answer details.how-sure'); return d !== null && !d.open")
+        .await;
+    assert_eq!(collapsed, json!(true), "How sure is collapsed");
 
     // Hovering a plot point shows its flags and numbers.
     // Plots refetch on change events, so the point is looked up afresh on each try.

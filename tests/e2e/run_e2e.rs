@@ -80,6 +80,48 @@ fn full_search_writes_every_output_and_keeps_failures() {
     );
     assert!(text.contains("=== autobench result ==="), "{text}");
     assert!(text.contains("launch command:"), "{text}");
+    // The answer in a sentence, then every candidate by its change with its status.
+    let result = text
+        .split("=== autobench result ===")
+        .nth(1)
+        .unwrap_or_default();
+    assert!(
+        result.contains("  Use `") || result.contains("  No change beat the default: "),
+        "{result}"
+    );
+    assert!(result.contains("  candidates:"), "{result}");
+    let rows: Vec<&str> = result
+        .lines()
+        .filter(|l| l.starts_with("    ") && !l.starts_with("    - "))
+        .collect();
+    assert!(
+        rows.iter()
+            .any(|l| l.starts_with("    default ") || l.contains(" default ")),
+        "the baseline is called the default: {result}"
+    );
+    assert!(
+        rows.iter().any(|l| l.contains("failed to start: oom")),
+        "the OOM is in the table: {result}"
+    );
+    assert!(
+        rows.iter().any(|l| l.trim_end().ends_with("  answer")),
+        "{result}"
+    );
+    // One format for rates: two decimals.
+    for (at, _) in result.match_indices(" req/s") {
+        // The number before it, read backwards: its decimals come first.
+        let number: String = result[..at]
+            .chars()
+            .rev()
+            .take_while(|c| c.is_ascii_digit() || *c == '.')
+            .collect();
+        let decimals = number.split('.').next().map_or(0, str::len);
+        assert!(number.contains('.'), "a rate without decimals in: {result}");
+        assert!(
+            decimals == 2,
+            "a rate with {decimals} decimals in: {result}"
+        );
+    }
     assert_eq!(
         progress
             .lines()
@@ -371,16 +413,31 @@ fn an_equal_command_ties_with_the_baseline_at_the_answers_rate() {
         note.contains("no significant difference") && note.contains("also met the SLA at 4.00"),
         "{note}"
     );
+    let headline = answer["scenarios"][0]["headline"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        headline.starts_with("No change beat the default: it holds your SLA (")
+            && headline.contains(
+                "the best, `--cuda-graph-max-bs 160`, tied with it at 4.00 req/s: no significant difference, so the default stays."
+            ),
+        "the tie is named by its flags: {headline}"
+    );
     let summary = std::fs::read_to_string(scenario.join("summary.md")).expect("summary");
     assert!(
-        summary.contains("**Tie: no significant difference between cand")
-            && summary.contains("the answer is cand 0 (the baseline)**"),
-        "the tie is marked: {summary}"
+        summary.contains(&format!("## Answer\n\n{headline}\n")),
+        "the same sentence in summary.md: {summary}"
     );
     let report = std::fs::read_to_string(out.join("report.html")).expect("report");
+    let escaped = headline
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;");
     assert!(
-        report.contains("<p class=\"tie\"><b>tie: no significant difference"),
-        "report.html marks the tie"
+        report.contains(&format!("<p class=\"headline\">{escaped}</p>")),
+        "report.html says the same sentence"
     );
     common::assert_no_survivors(&out);
 }
@@ -409,7 +466,7 @@ fn the_budget_stops_a_running_trial() {
         "a cut trial is not a verdict"
     );
     assert!(
-        text.contains("nothing measured before the run stopped"),
+        text.contains("No answer: nothing was measured before the run stopped."),
         "{text}"
     );
     let summary = std::fs::read_to_string(out.join("summary.md")).expect("summary");

@@ -2,7 +2,6 @@
 
 use std::fmt::Write as _;
 
-use serde_json::Value;
 use shared::metrics::Metric;
 use shared::sla::LatencyMetric;
 
@@ -15,7 +14,7 @@ table{border-collapse:collapse;font-size:12px}td,th{border:1px solid #d7dce1;pad
 th{background:#eef1f4;position:sticky;top:0}.scroll{overflow-x:auto;max-height:600px}\
 .pass{color:#12703a;font-weight:600}.fail{color:#a31515;font-weight:600}.plots{display:flex;flex-wrap:wrap;gap:12px}\
 .muted{color:#667}.banner{padding:10px 14px;border-radius:6px;border:1px solid #e0a040;background:#fff4e0;color:#6b4200;font-size:15px}\
-.banner.failed{border-color:#d05050;background:#fde8e8;color:#7a1010}.gain{color:#12703a;font-weight:600}.rate{font-size:1.4em}.tie{display:inline-block;background:#fff4d6;color:#6b4a00;border:1px solid #e8c766;border-radius:4px;padding:2px 8px}\
+.banner.failed{border-color:#d05050;background:#fde8e8;color:#7a1010}.gain{color:#12703a;font-weight:600}.headline{font-size:1.15em;max-width:70em}details.how-sure{margin:0 0 1em}details.how-sure li{max-width:70em}.tie{display:inline-block;background:#fff4d6;color:#6b4a00;border:1px solid #e8c766;border-radius:4px;padding:2px 8px}\
 @media (prefers-color-scheme:dark){body{background:#14191f;color:#dde3ea}pre{background:#1d252e}th{background:#232b34}td,th{border-color:#36414d}}";
 
 /// Escapes text for HTML content and attribute values.
@@ -110,121 +109,54 @@ fn label_of(data: &RunData, scenario: &ScenarioData, id: usize) -> String {
     }
 }
 
-/// The gain over the baseline and the headroom to each limit of the best trial.
-fn gain_and_headroom(
-    scenario: &ScenarioData,
-    candidate: usize,
-    stage: shared::record::Stage,
-    rate: f64,
-) -> String {
-    use shared::record::Stage;
-    let base = |r: &&shared::record::TrialRecord| r.stage == Stage::Base;
-    let baseline = shared::ranking::best_passing(
-        scenario
-            .records
-            .iter()
-            .filter(base)
-            .filter(|r| r.candidate_id == 0),
-    )
-    .map(shared::ranking::credited_rate);
-    let gain = match baseline {
-        _ if candidate == 0 => "the baseline itself".to_string(),
-        Some(b) if b > 0.0 => format!(
-            "{:+.0}% over the baseline ({b:.2} req/s)",
-            (rate / b - 1.0) * 100.0
-        ),
-        _ => "the baseline met the SLA at no measured rate".to_string(),
-    };
-    // The trial behind the answer: the passing one at the answer's rate (after a confirmation
-    // that fell back, a lower rate than the search's best).
-    let at_rate = shared::ranking::passing_at(&scenario.records, candidate, stage, rate);
-    let headroom: Vec<String> = at_rate
-        .or_else(|| {
-            shared::ranking::best_passing(
-                scenario
-                    .records
-                    .iter()
-                    .filter(base)
-                    .filter(|r| r.candidate_id == candidate),
-            )
-        })
-        .and_then(|r| r.verdict.as_ref())
-        .map(|v| v.checks.iter().map(|c| c.headroom()).collect())
-        .unwrap_or_default();
-    let mut text = format!("<p><span class=\"gain\">{}</span></p>", escape(&gain));
-    if !headroom.is_empty() {
-        let _ = write!(text, "<p>Headroom: {}</p>", escape(&headroom.join(" · ")));
-    }
-    text
-}
-
 fn sla_text(sla: &shared::sla::Sla) -> String {
     sla.plain()
 }
 
 fn best_section(out: &mut String, data: &RunData) {
     out.push_str("<h2>Best launch command per scenario</h2>");
+    let sla = data.sla();
+    let state = data.view.status.map_or(
+        shared::answer::RunState::Finished,
+        shared::answer::RunState::of,
+    );
     for scenario in &data.scenarios {
         let _ = write!(out, "<h3>{}</h3>", escape(&scenario.name));
         let answer = data
             .answers
             .iter()
             .find(|a| a.scenario == scenario.name || data.scenarios.len() == 1);
-        if let Some(answer) = answer
-            && let (Some(best), Some(command)) = (&answer.best, &answer.command)
-        {
-            let interval = answer
-                .confirmation
-                .as_ref()
-                .map_or_else(String::new, |c| format!(" ({})", c.interval_text()));
-            let rate = answer
-                .confirmation
-                .as_ref()
-                .filter(|c| !c.confirmed)
-                .and_then(|c| c.passes_at)
-                .unwrap_or(best.rate);
-            let _ = write!(
-                out,
-                "<p class=\"rate\"><b>{rate:.2} req/s</b>{}</p><p>Candidate {} · <b>{}</b></p>{}",
-                escape(&interval),
-                best.candidate,
-                escape(&label_of(data, scenario, best.candidate)),
-                gain_and_headroom(scenario, best.candidate, best.stage, rate)
-            );
-            if let Some(c) = &answer.confirmation {
-                if let Some(tie) = c.tie_text() {
-                    let _ = write!(out, "<p class=\"tie\"><b>{}</b></p>", escape(&tie));
-                }
-                let _ = write!(out, "<p>Confirmation: {}.</p>", escape(&c.full_note()));
+        let words = shared::answer::answer(&shared::answer::Facts {
+            records: &scenario.records,
+            confirmation: answer.and_then(|a| a.confirmation.as_ref()),
+            sla: sla.as_ref(),
+            state,
+        });
+        let _ = write!(out, "<p class=\"headline\">{}</p>", escape(&words.headline));
+        if !words.how_sure.is_empty() {
+            out.push_str("<details class=\"how-sure\"><summary>How sure</summary><ul>");
+            for sentence in &words.how_sure {
+                let _ = write!(out, "<li>{}</li>", escape(sentence));
             }
-            let _ = write!(out, "<pre>{}</pre>", escape(command));
-            continue;
+            out.push_str("</ul></details>");
         }
-        match best_of(scenario) {
-            Some((rate, command)) => {
-                let _ = write!(
-                    out,
-                    "<p>Met the SLA at <b>{}</b> req/s.</p><pre>{}</pre>",
-                    escape(&rate),
-                    escape(&command)
-                );
-            }
-            None => out.push_str("<p class=\"fail\">No candidate met the SLA (yet).</p>"),
+        let command = answer
+            .filter(|a| a.best.is_some())
+            .and_then(|a| a.command.clone())
+            .or_else(|| best_of(scenario));
+        if let Some(command) = command {
+            let _ = write!(out, "<pre>{}</pre>", escape(&command));
         }
     }
 }
 
-/// `(rate, launch command)` of the scenario's best, from its summary row.
-fn best_of(scenario: &ScenarioData) -> Option<(String, String)> {
+/// The launch command of the scenario's best, from its summary row.
+fn best_of(scenario: &ScenarioData) -> Option<String> {
     let row = scenario.summary.as_ref()?;
     if row["status"].as_str() != Some("ok") {
         return None;
     }
-    let rate = match &row["requested_qps"] {
-        Value::Number(n) => n.to_string(),
-        other => other.as_str()?.to_string(),
-    };
-    Some((rate, row["launch_command"].as_str()?.to_string()))
+    Some(row["launch_command"].as_str()?.to_string())
 }
 
 fn scenario_section(out: &mut String, data: &RunData, scenario: &ScenarioData) {

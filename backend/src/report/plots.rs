@@ -5,7 +5,8 @@
 //! hollow, and the legend says so. Series are named by what the candidate changes from the
 //! baseline. The y axis stops at three times the SLA limit: a point above it is drawn on the top
 //! edge as a triangle. Every point carries an SVG `<title>` with its flags and numbers, so
-//! hovering shows them with no script at all.
+//! hovering shows them with no script at all. Trials stopped early (they could no longer pass)
+//! are left out: they measured too little to be a point of a throughput curve.
 
 use std::fmt::Write as _;
 
@@ -55,7 +56,12 @@ pub(crate) fn series(
         let (Some(x), Some(y)) = (r.metric(x_metric), r.metric(y_metric)) else {
             continue;
         };
-        if r.metrics.as_ref().is_none_or(|m| m.completed < 1) {
+        // A trial stopped early measured too little to place on a throughput curve: its rate is
+        // what it achieved before the stop, not what the server sustains.
+        if r.metrics
+            .as_ref()
+            .is_none_or(|m| m.completed < 1 || m.early_stop_reason.is_some())
+        {
             continue;
         }
         let label = format!(
@@ -308,6 +314,35 @@ mod tests {
             frontier(&[p(10.0, 50.0), failing, p(20.0, 40.0)]),
             vec![p(20.0, 40.0)],
             "a failing trial dominates nothing"
+        );
+    }
+
+    #[test]
+    fn a_trial_stopped_early_stays_off_the_curves() {
+        let record = |qps: f64, early: Option<&str>| -> TrialRecord {
+            serde_json::from_value(serde_json::json!({
+                "stage": "base", "candidate_id": 0, "requested_qps": qps,
+                "server_flags": {}, "sla_passed": early.is_none(),
+                "metrics": {"completed": 17, "duration": 4.0, "achieved_request_rate": qps,
+                            "p99_ttft_ms": 20.0, "early_stopped": early.is_some(),
+                            "early_stop_reason": early}
+            }))
+            .expect("record")
+        };
+        let y = Metric::Latency(shared::metrics::Series::Ttft, shared::sla::Stat::P99);
+        let plotted = series(
+            &[record(10.0, None), record(30.0, Some("unsustainable"))],
+            Metric::AchievedRate,
+            y,
+        );
+        let rates: Vec<f64> = plotted
+            .iter()
+            .flat_map(|(_, points)| points.iter().map(|p| p.rate))
+            .collect();
+        assert_eq!(
+            rates,
+            [10.0],
+            "the stopped trial is not a point of the curve"
         );
     }
 

@@ -8,7 +8,6 @@ use shared::metrics::{Metric, Series};
 use shared::ranking;
 use shared::record::TrialRecord;
 use shared::sla::Stat;
-use shared::verdict::Confirmation;
 
 /// Facts about a scenario for its summary.
 pub(crate) struct ScenarioFacts<'a> {
@@ -24,10 +23,10 @@ pub(crate) struct ScenarioFacts<'a> {
     pub best_command: Option<String>,
     /// The answer's trial (after confirmation).
     pub best: Option<&'a TrialRecord>,
-    /// What the confirmation stage found.
-    pub confirmation: Option<&'a Confirmation>,
     /// SLA text.
     pub sla: String,
+    /// The answer in words ([`shared::answer`]).
+    pub answer: shared::answer::Answer,
 }
 
 fn number(value: Option<f64>) -> String {
@@ -47,30 +46,15 @@ fn note(record: &TrialRecord) -> String {
         .unwrap_or_default();
     let first = text.lines().next().unwrap_or_default().replace('|', "/");
     let first: String = first.chars().take(120).collect();
+    let first = match record.metrics.as_ref().and_then(|m| m.stopped_early()) {
+        Some(stopped) if first.is_empty() => stopped,
+        Some(stopped) => format!("{stopped}: {first}"),
+        None => first,
+    };
     match (record.host_steal_note(), first.is_empty()) {
         (Some(steal), true) => steal,
         (Some(steal), false) => format!("{first} ({steal})"),
         (None, _) => first,
-    }
-}
-
-/// "+24% over the baseline (6.50 req/s)", or why there is no gain to give.
-fn gain(records: &[TrialRecord], candidate: usize, rate: f64) -> String {
-    if candidate == 0 {
-        return "It is the baseline itself.".into();
-    }
-    let baseline = ranking::best_passing(
-        records
-            .iter()
-            .filter(|r| r.candidate_id == 0 && r.stage == shared::record::Stage::Base),
-    )
-    .map(ranking::credited_rate);
-    match baseline {
-        Some(b) if b > 0.0 => format!(
-            "Gain: {:+.0}% over the baseline ({b:.2} req/s).",
-            (rate / b - 1.0) * 100.0
-        ),
-        _ => "Gain: the baseline met the SLA at no measured rate.".into(),
     }
 }
 
@@ -83,54 +67,20 @@ pub(crate) fn scenario_summary(facts: &ScenarioFacts, records: &[TrialRecord]) -
     if let Some(reason) = facts.partial {
         let _ = writeln!(out, "- Status: partial ({reason})");
     }
-    match (&facts.best_command, facts.best) {
-        (Some(command), Some(best)) => {
-            let interval = facts
-                .confirmation
-                .map_or_else(String::new, |c| format!(" ({})", c.interval_text()));
-            let rate = facts
-                .confirmation
-                .filter(|c| !c.confirmed)
-                .and_then(|c| c.passes_at)
-                .unwrap_or_else(|| ranking::credited_rate(best));
-            let baseline = shared::naming::baseline_flags(records).unwrap_or_default();
-            let _ = write!(
-                out,
-                "\n## Best Launch Command\n\nCandidate {} (`{}`, {} stage) met the SLA at {:.4} req/s{interval} (max_concurrency {}), {:.1} output tok/s.\n",
-                best.candidate_id,
-                shared::naming::label(&best.server_flags, &baseline),
-                best.stage,
-                rate,
-                best.max_concurrency.map_or("unlimited".into(), |c| c.to_string()),
-                best.metric(Metric::OutputThroughput).unwrap_or(0.0)
-            );
-            let _ = writeln!(out, "\n{}", gain(records, best.candidate_id, rate));
-            // The trial behind the answer: at the rate it fell back to, when it did.
-            let behind = ranking::passing_at(records, best.candidate_id, best.stage, rate).unwrap_or(best);
-            if let Some(verdict) = &behind.verdict {
-                let headroom: Vec<String> = verdict.checks.iter().map(|c| c.headroom()).collect();
-                let _ = writeln!(out, "\nHeadroom: {}.", headroom.join(" · "));
-            }
-            if let Some(confirmation) = facts.confirmation {
-                if let Some(tie) = confirmation.tie_text() {
-                    let _ = writeln!(out, "\n**{}**", tie.replacen("tie:", "Tie:", 1));
-                }
-                let _ = writeln!(out, "\nConfirmation: {}.", confirmation.full_note());
-            }
-            if let Some(verdict) = &best.verdict {
-                let _ = writeln!(
-                    out,
-                    "\nVerdict at {:.0}% confidence over {} requests: {}.",
-                    verdict.confidence * 100.0,
-                    verdict.requests,
-                    verdict.describe()
-                );
-            }
-            let _ = write!(out, "\n```bash\n{command}\n```\n");
+    let _ = write!(out, "\n## Answer\n\n{}\n", facts.answer.headline);
+    if !facts.answer.how_sure.is_empty() {
+        out.push_str("\n### How sure\n\n");
+        for sentence in &facts.answer.how_sure {
+            let _ = writeln!(out, "- {sentence}");
+        }
+    }
+    match &facts.best_command {
+        Some(command) if facts.best.is_some() => {
+            let _ = write!(out, "\n## Best Launch Command\n\n```bash\n{command}\n```\n");
         }
         _ => out.push_str("\n## Best Launch Command\n\nNo candidate met the SLA in this scenario, so there is no launch command to recommend. See the failures and SLA violations below.\n"),
     }
-    out.push_str("\n## Results\n\n| Candidate | Change | Stage | QPS | Achieved | Max Conc | Prefill | Decode | TP | EP | PP | Output tok/s | TTFT ms | TPOT ms | P99 TTFT ms | P99 TPOT ms | SLA | Note |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+    out.push_str("\n## Results\n\n| Candidate | Change | Stage | Rate req/s | Achieved req/s | Max Conc | Prefill | Decode | TP | EP | PP | Output tok/s | Mean TTFT ms | Mean TPOT ms | P99 TTFT ms | P99 TPOT ms | SLA | Note |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
     let baseline = shared::naming::baseline_flags(records).unwrap_or_default();
     let mut sorted: Vec<&TrialRecord> = records.iter().collect();
     sorted.sort_by(|a, b| ranking::compare(b, a));
@@ -139,9 +89,9 @@ pub(crate) fn scenario_summary(facts: &ScenarioFacts, records: &[TrialRecord]) -
         let text = |key: &str| f.get(key).map(flags::render_scalar).unwrap_or_default();
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {:.4} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {:.2} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             r.candidate_id,
-            shared::naming::label(&r.server_flags, &baseline).replace('|', "/"),
+            shared::naming::change(&r.server_flags, &baseline).replace('|', "/"),
             r.stage,
             r.requested_qps,
             number(r.metric(Metric::AchievedRate)),
@@ -187,6 +137,8 @@ pub(crate) struct ScenarioRow {
     pub output_throughput: Option<f64>,
     /// Launch command ("" when nothing met the SLA).
     pub launch_command: String,
+    /// The answer in words ([`shared::answer`]).
+    pub headline: String,
 }
 
 /// Renders `SUMMARY.md`: one table, then one section per scenario.
@@ -195,7 +147,7 @@ pub(crate) fn run_summary(rows: &[ScenarioRow], partial: Option<&str>) -> String
     if let Some(reason) = partial {
         let _ = writeln!(out, "- Status: partial ({reason})\n");
     }
-    out.push_str("| Scenario | Status | QPS | Output tok/s | TTFT ms | TPOT ms | Summary |\n|---|---|---|---|---|---|---|\n");
+    out.push_str("| Scenario | Status | Rate req/s | Output tok/s | Mean TTFT ms | Mean TPOT ms | Summary |\n|---|---|---|---|---|---|---|\n");
     for row in rows {
         let _ = writeln!(
             out,
@@ -203,7 +155,7 @@ pub(crate) fn run_summary(rows: &[ScenarioRow], partial: Option<&str>) -> String
             row.scenario_name,
             row.status,
             row.requested_qps
-                .map(|q| format!("{q:.4}"))
+                .map(|q| format!("{q:.2}"))
                 .unwrap_or_default(),
             number(row.output_throughput),
             number(row.mean_ttft_ms),
@@ -213,6 +165,9 @@ pub(crate) fn run_summary(rows: &[ScenarioRow], partial: Option<&str>) -> String
     }
     for row in rows {
         let _ = write!(out, "\n## {}\n\n", row.scenario_name);
+        if !row.headline.is_empty() {
+            let _ = write!(out, "{}\n\n", row.headline);
+        }
         if row.launch_command.is_empty() {
             out.push_str("No candidate met the SLA in this scenario.\n");
         } else {
@@ -242,6 +197,63 @@ mod tests {
         assert_eq!(
             note(&record(&["p99_ttft_ms=30.0 > 25"], 9.0)),
             "p99_ttft_ms=30.0 > 25 (host steal 9%)"
+        );
+    }
+
+    #[test]
+    fn the_summary_gives_the_answer_then_how_sure_and_a_stopped_trial_says_how_far_it_got() {
+        let mut stopped = record(&["p99 TPOT 24.0 ms > 20 ms"], 0.0);
+        stopped.metrics = Some(shared::metrics::TrialMetrics {
+            completed: 17,
+            duration: 4.0,
+            planned_requests: Some(120),
+            early_stopped: true,
+            early_stop_reason: Some("unsustainable".into()),
+            ..Default::default()
+        });
+        let facts = ScenarioFacts {
+            name: "chat",
+            dataset: "random".into(),
+            requests: 10,
+            partial: None,
+            best_command: None,
+            best: None,
+            sla: "p99 TPOT <= 20 ms".into(),
+            answer: shared::answer::Answer {
+                headline: "No command held your SLA at any rate tried, down to 4.00 req/s.".into(),
+                how_sure: vec!["Measured 17 requests over 4 s at 4.00 req/s.".into()],
+            },
+        };
+        let text = scenario_summary(&facts, &[stopped]);
+        assert!(
+            text.contains(
+                "## Answer\n\nNo command held your SLA at any rate tried, down to 4.00 req/s.\n\n### How sure\n\n- Measured 17 requests over 4 s at 4.00 req/s.\n"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("| stopped early at 17 of 120 requests: p99 TPOT 24.0 ms > 20 ms |"),
+            "{text}"
+        );
+        assert!(text.contains("| 4.00 |"), "rates with two decimals: {text}");
+        let rows = [ScenarioRow {
+            scenario_name: "chat".into(),
+            scenario_dir: "chat".into(),
+            status: "ok".into(),
+            requested_qps: Some(12.3456),
+            achieved_request_rate: None,
+            mean_ttft_ms: None,
+            mean_tpot_ms: None,
+            output_throughput: None,
+            launch_command: "serve".into(),
+            headline: "Use `--x 1`: it holds your SLA up to 12.35 req/s.".into(),
+        }];
+        let all = run_summary(&rows, None);
+        assert!(all.contains("| chat | ok | 12.35 |"), "{all}");
+        assert!(all.contains("Mean TTFT ms | Mean TPOT ms"), "{all}");
+        assert!(
+            all.contains("## chat\n\nUse `--x 1`: it holds your SLA up to 12.35 req/s.\n"),
+            "{all}"
         );
     }
 }

@@ -142,7 +142,7 @@ async fn run_walks(
         for &scenario_index in &picked {
             let state = &mut scenarios[scenario_index];
             if drop_unreached_retries(state, stage, index) {
-                state.write_outputs(ctx.cfg, None)?;
+                state.write_outputs(ctx.cfg, None, shared::answer::RunState::Running)?;
             }
         }
         ctx.report(RunEvent::CandidateDone {
@@ -186,7 +186,7 @@ async fn walk(
             copy_failure(&mut record, &failure);
             steer(&mut walk, &record);
             state.push_new(record)?;
-            state.write_outputs(ctx.cfg, None)?;
+            state.write_outputs(ctx.cfg, None, shared::answer::RunState::Running)?;
             continue;
         }
         if tokio::time::Instant::now() >= ctx.deadline {
@@ -448,7 +448,7 @@ async fn conclude(
         super::timings::write(&path, &requests)?;
     }
     state.push_new(record.clone())?;
-    state.write_outputs(ctx.cfg, None)?;
+    state.write_outputs(ctx.cfg, None, shared::answer::RunState::Running)?;
     ctx.report(RunEvent::TrialFinished {
         record: Box::new(record),
     });

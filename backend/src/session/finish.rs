@@ -3,6 +3,7 @@
 
 use std::path::Path;
 
+use shared::answer::RunState;
 use shared::api::RunStatus;
 use shared::events::RunEvent;
 use shared::metrics::{Metric, Series};
@@ -30,7 +31,12 @@ pub(super) fn finish(
         )),
         None => None,
     };
-    write_outputs(cfg, &scenarios, partial.as_deref())?;
+    let state = if partial.is_some() {
+        RunState::Stopped
+    } else {
+        RunState::Finished
+    };
+    write_outputs(cfg, &scenarios, partial.as_deref(), state)?;
     let status = status(&ctx, &scenarios);
     let launch_failure = matches!(ctx.stop, Some(Stop::SameLaunchFailure(_)));
     ctx.report(RunEvent::RunFinished {
@@ -47,7 +53,8 @@ pub(super) fn finish(
             best: s.best().cloned(),
             command: s.best_command(cfg),
             confirmation: s.confirmation.clone(),
-            tried: !s.records.is_empty(),
+            answer: s.answer(cfg, state),
+            standings: s.standings(cfg),
         })
         .collect();
     Ok(RunOutcome {
@@ -80,15 +87,19 @@ fn write_outputs(
     cfg: &RunConfig,
     scenarios: &[ScenarioState],
     partial: Option<&str>,
+    state: RunState,
 ) -> anyhow::Result<()> {
-    for state in scenarios {
-        state.write_outputs(cfg, partial)?;
+    for scenario in scenarios {
+        scenario.write_outputs(cfg, partial, state)?;
     }
     if scenarios.len() <= 1 {
         return Ok(());
     }
     let run_dir = shared::run_dir::RunDir::new(&cfg.output_dir);
-    let rows: Vec<markdown::ScenarioRow> = scenarios.iter().map(|s| scenario_row(cfg, s)).collect();
+    let rows: Vec<markdown::ScenarioRow> = scenarios
+        .iter()
+        .map(|s| scenario_row(cfg, s, state))
+        .collect();
     results::write_atomic(
         &run_dir.run_summary(),
         markdown::run_summary(&rows, partial).as_bytes(),
@@ -107,7 +118,7 @@ fn write_outputs(
     results::write_atomic(&run_dir.scenario_summary_csv(), &bytes)
 }
 
-fn scenario_row(cfg: &RunConfig, state: &ScenarioState) -> markdown::ScenarioRow {
+fn scenario_row(cfg: &RunConfig, state: &ScenarioState, run: RunState) -> markdown::ScenarioRow {
     let best = state.best();
     let any_metrics = state.records.iter().any(|r| r.metrics.is_some());
     let status = match (best, any_metrics) {
@@ -132,5 +143,6 @@ fn scenario_row(cfg: &RunConfig, state: &ScenarioState) -> markdown::ScenarioRow
         mean_tpot_ms: metric(Metric::Latency(Series::Tpot, Stat::Mean)),
         output_throughput: metric(Metric::OutputThroughput),
         launch_command: state.best_command(cfg).unwrap_or_default(),
+        headline: state.answer(cfg, run).headline,
     }
 }

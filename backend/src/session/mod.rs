@@ -74,8 +74,10 @@ pub(crate) struct ScenarioResult {
     pub command: Option<String>,
     /// What re-measuring the top candidates found.
     pub confirmation: Option<shared::verdict::Confirmation>,
-    /// Whether any trial of it was recorded (a stopped run may not have reached it).
-    pub tried: bool,
+    /// The answer in words.
+    pub answer: shared::answer::Answer,
+    /// Every candidate's place.
+    pub standings: Vec<shared::answer::Standing>,
 }
 
 impl RunOutcome {

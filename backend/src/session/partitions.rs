@@ -390,7 +390,7 @@ pub(super) fn ingest_from(
             changed = true;
         }
         if changed {
-            state.write_outputs(ctx.cfg, None)?;
+            state.write_outputs(ctx.cfg, None, shared::answer::RunState::Running)?;
         }
     }
     Ok(())

@@ -5,6 +5,7 @@ use std::collections::{HashMap, HashSet};
 
 use anyhow::Context;
 
+use shared::answer::{Answer, Facts, RunState, Standing};
 use shared::ranking;
 use shared::record::{Stage, TrialRecord};
 use shared::run_dir::ScenarioDir;
@@ -108,11 +109,13 @@ impl ScenarioState {
         records
     }
 
-    /// Rewrites `results.jsonl`, `results.csv` and `summary.md`.
+    /// Rewrites `results.jsonl`, `results.csv` and `summary.md` (`state`: where the run stands,
+    /// for the answer's words).
     pub(crate) fn write_outputs(
         &self,
         cfg: &RunConfig,
         partial: Option<&str>,
+        state: RunState,
     ) -> anyhow::Result<()> {
         let records = self.marked_records();
         results::write_atomic(&self.dir.results(), &results::jsonl_bytes(&records)?)?;
@@ -125,8 +128,8 @@ impl ScenarioState {
             partial,
             best_command: self.best_command(cfg),
             best: self.best(),
-            confirmation: self.confirmation.as_ref(),
             sla: sla_text(cfg),
+            answer: self.answer(cfg, state),
         };
         results::write_atomic(
             &self.dir.summary(),
@@ -150,6 +153,25 @@ impl ScenarioState {
     /// answer comes from it.
     pub(crate) fn best(&self) -> Option<&TrialRecord> {
         ranking::answer_trial(&self.records, self.confirmation.as_ref())
+    }
+
+    /// The answer in words ([`shared::answer`]), the same on every surface.
+    pub(crate) fn answer(&self, cfg: &RunConfig, state: RunState) -> Answer {
+        shared::answer::answer(&Facts {
+            records: &self.records,
+            confirmation: self.confirmation.as_ref(),
+            sla: Some(&cfg.benchmark.sla),
+            state,
+        })
+    }
+
+    /// Every candidate's place, for the CLI's table.
+    pub(crate) fn standings(&self, cfg: &RunConfig) -> Vec<Standing> {
+        shared::answer::standings(
+            &self.records,
+            self.confirmation.as_ref(),
+            Some(&cfg.benchmark.sla),
+        )
     }
 }
 

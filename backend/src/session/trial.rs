@@ -471,7 +471,8 @@ async fn steady_trial(
         cfg.benchmark.confidence,
         replications,
     );
-    let metrics = pooled_metrics(cfg, id, &pooled, runs, early);
+    let mut metrics = pooled_metrics(cfg, id, &pooled, runs, early);
+    metrics.planned_requests = Some(planned as u64);
     Some(Measured {
         metrics,
         verdict,
@@ -562,7 +563,8 @@ async fn replicate_trace(
             break verdict;
         }
     };
-    let metrics = pooled_metrics(cfg, id, &pooled, runs, early);
+    let mut metrics = pooled_metrics(cfg, id, &pooled, runs, early);
+    metrics.planned_requests = Some(planned as u64);
     let timings = super::timings::of(&pooled, |_| Phase::Measured);
     Some(Measured {
         metrics,
@@ -627,13 +629,24 @@ fn pooled_metrics(
         pooled.len(),
         cfg.benchmark.max_client_lag_ms,
     ));
+    mark_early(&mut metrics, early);
+    metrics
+}
+
+/// Records why a trial ended early (`(reason, passed)`). One that stopped because it could no
+/// longer pass is credited with what it measured: the requests it completed over the seconds it
+/// ran, not the schedule's rate, which says nothing of a trial cut short.
+fn mark_early(metrics: &mut TrialMetrics, early: Option<(String, bool)>) {
     metrics.early_stopped = early.is_some();
     match early {
         Some((reason, true)) => metrics.early_pass_reason = Some(reason),
-        Some((reason, false)) => metrics.early_stop_reason = Some(reason),
+        Some((reason, false)) => {
+            metrics.early_stop_reason = Some(reason);
+            metrics.achieved_request_rate =
+                Some(metrics.completed as f64 / metrics.duration.max(1e-9));
+        }
         None => {}
     }
-    metrics
 }
 
 /// Asks the server to empty its prefix cache at `path` (`/flush_cache`, `/reset_prefix_cache`):
@@ -661,6 +674,31 @@ async fn reset_cache(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_trial_stopped_early_is_credited_with_what_it_completed() {
+        let measured = || TrialMetrics {
+            completed: 17,
+            duration: 4.0,
+            achieved_request_rate: Some(37.61),
+            ..TrialMetrics::default()
+        };
+        let mut stopped = measured();
+        mark_early(&mut stopped, Some(("unsustainable".into(), false)));
+        assert_eq!(
+            stopped.achieved_request_rate,
+            Some(4.25),
+            "17 requests in 4 s"
+        );
+        assert!(stopped.early_stopped);
+        let mut passed = measured();
+        mark_early(&mut passed, Some(("clearly passing".into(), true)));
+        assert_eq!(
+            passed.achieved_request_rate,
+            Some(37.61),
+            "an early pass kept up with its schedule"
+        );
+    }
 
     #[test]
     fn each_rate_gets_arrivals_of_its_own() {

@@ -330,6 +330,7 @@ fn scenario_view(
         best_trial,
         baseline_rate,
         so_far: running && answer.is_none(),
+        answer: None,
         labels,
         name: s.name,
         records: s.records,
@@ -393,14 +394,24 @@ pub(crate) fn detail(root: &Path, id: &str) -> Result<RunDetail, PathError> {
     let summary = summarize(&dir, id, view.as_ref());
     let answers = view.as_ref().map(|v| v.answers.clone()).unwrap_or_default();
     let running = summary.status == RunStatus::Running;
+    let state = shared::answer::RunState::of(summary.status);
     let scenarios: Vec<ScenarioView> = crate::report::load(&dir)
         .map(|d| {
             let count = d.scenarios.len();
+            let sla = d.sla();
             d.scenarios
                 .into_iter()
                 .map(|s| {
                     let answer = answer_for(&answers, &s.name, count);
-                    scenario_view(s, answer, view.as_ref(), running)
+                    let words = shared::answer::answer(&shared::answer::Facts {
+                        records: &s.records,
+                        confirmation: answer.and_then(|a| a.confirmation.as_ref()),
+                        sla: sla.as_ref(),
+                        state,
+                    });
+                    let mut scenario = scenario_view(s, answer, view.as_ref(), running);
+                    scenario.answer = Some(words);
+                    scenario
                 })
                 .collect()
         })

@@ -210,7 +210,8 @@ fn RunBody(
     }
 }
 
-/// A scenario's answer (or best so far): rate, interval, name, gain, headroom, command.
+/// A scenario's answer (or best so far): the answer sentence, how sure it is (collapsed), and the
+/// command.
 #[component]
 fn Answer(scenario: ScenarioView, finished: bool) -> impl IntoView {
     let heading = if scenario.so_far {
@@ -218,52 +219,31 @@ fn Answer(scenario: ScenarioView, finished: bool) -> impl IntoView {
     } else {
         format!("Answer · {}", scenario.name)
     };
-    let body = match (scenario.best_rate, scenario.best_command.clone()) {
-        (Some(rate), command) => {
-            let interval = scenario
-                .confirmation
-                .as_ref()
-                .map(|c| format!(" ({})", c.interval_text()))
-                .unwrap_or_default();
-            let label = scenario.best_label.clone().unwrap_or_default();
-            let gain = match (scenario.best_label.as_deref(), scenario.baseline_rate) {
-                (Some(shared::naming::BASELINE), _) => "the baseline itself".to_string(),
-                (_, Some(base)) if base > 0.0 => format!(
-                    "{:+.0}% over the baseline ({base:.2} req/s)",
-                    (rate / base - 1.0) * 100.0
-                ),
-                _ => "the baseline met the SLA at no measured rate".to_string(),
-            };
-            let headroom: Vec<String> = scenario
-                .best_trial
-                .as_ref()
-                .and_then(|t| t.verdict.as_ref())
-                .map(|v| v.checks.iter().map(|c| c.headroom()).collect())
-                .unwrap_or_default();
-            let note = scenario.confirmation.as_ref().map(|c| c.full_note());
-            let tie = scenario.confirmation.as_ref().and_then(|c| c.tie_text());
-            view! {
-                <p class="answer-rate"><b>{format!("{rate:.2} req/s")}</b>{interval}</p>
-                <p class="answer-name">{label}" · "<span class="gain">{gain}</span></p>
-                {tie.map(|t| view! { <p class="tie">{t}</p> })}
-                {(!headroom.is_empty()).then(|| view! {
-                    <p class="headroom">{headroom.join(" · ")}</p>
-                })}
-                {note.map(|n| view! { <p class="confirmation">{n}</p> })}
-                {command.map(|command| view! { <Command command=command/> })}
-            }
-            .into_any()
-        }
-        (None, _) if finished => {
-            view! { <p class="muted">"No candidate met the SLA at any measured rate."</p> }
-                .into_any()
-        }
-        (None, _) => view! { <p class="muted">"Nothing has met the SLA yet."</p> }.into_any(),
+    let words = scenario.answer.clone().unwrap_or_default();
+    let headline = if !words.headline.is_empty() {
+        words.headline
+    } else if finished {
+        "No candidate met the SLA at any measured rate.".to_string()
+    } else {
+        "Nothing has met the SLA yet.".to_string()
     };
+    let how_sure = words.how_sure;
+    let command = scenario
+        .best_rate
+        .is_some()
+        .then_some(scenario.best_command)
+        .flatten();
     view! {
         <div class="answer">
             <h2>{heading}</h2>
-            {body}
+            <p class="headline">{headline}</p>
+            {(!how_sure.is_empty()).then(|| view! {
+                <details class="how-sure">
+                    <summary>"How sure"</summary>
+                    <ul>{how_sure.into_iter().map(|s| view! { <li>{s}</li> }).collect_view()}</ul>
+                </details>
+            })}
+            {command.map(|command| view! { <Command command=command/> })}
         </div>
     }
 }
@@ -406,7 +386,9 @@ fn verdict(r: &TrialRecord) -> String {
         .filter(|_| r.metrics.is_some())
         .map_or(r.outcome_label(), |v| v.class())
         .to_string();
-    if r.metrics.as_ref().is_some_and(|m| m.early_stopped) {
+    if let Some(stopped) = r.metrics.as_ref().and_then(|m| m.stopped_early()) {
+        text.push_str(&format!(" · {stopped}"));
+    } else if r.metrics.as_ref().is_some_and(|m| m.early_stopped) {
         text.push_str(" · early stop");
     }
     if r.metrics.as_ref().is_some_and(|m| m.client_limited()) {

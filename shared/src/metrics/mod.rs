@@ -199,11 +199,26 @@ pub struct TrialMetrics {
     pub early_stop_reason: Option<String>,
     /// Why it stopped early because it had already passed.
     pub early_pass_reason: Option<String>,
+    /// The measured requests the trial planned (absent in older files and other tools').
+    pub planned_requests: Option<u64>,
     /// The user's tag (`benchmark.tag`).
     pub tag: Option<String>,
 }
 
 impl TrialMetrics {
+    /// "stopped early at 17 of 120 requests" when the trial stopped because it could no longer
+    /// pass (`None` for a trial that ran to its end or stopped because it had passed).
+    pub fn stopped_early(&self) -> Option<String> {
+        self.early_stop_reason.as_ref()?;
+        let finished = self.completed + self.failed;
+        Some(match self.planned_requests {
+            Some(planned) if planned >= finished => {
+                format!("stopped early at {finished} of {planned} requests")
+            }
+            _ => format!("stopped early at {finished} requests"),
+        })
+    }
+
     /// The statistics of one latency series.
     pub fn series(&self, series: Series) -> &LatencyStats {
         match series {
@@ -265,6 +280,26 @@ impl TrialMetrics {
 mod tests {
     use super::*;
     use serde_json::{Value, json};
+
+    #[test]
+    fn a_trial_stopped_early_says_how_far_it_got() {
+        let wire = json!({"completed": 15, "failed": 2, "duration": 4.0, "planned_requests": 120,
+                          "early_stopped": true, "early_stop_reason": "unsustainable"});
+        let stopped: TrialMetrics = serde_json::from_value(wire).expect("metrics");
+        assert_eq!(
+            stopped.stopped_early().as_deref(),
+            Some("stopped early at 17 of 120 requests")
+        );
+        assert_eq!(
+            serde_json::to_value(&stopped).expect("json")["planned_requests"],
+            120
+        );
+        let passed: TrialMetrics = serde_json::from_value(
+            json!({"completed": 60, "early_stopped": true, "early_pass_reason": "clearly passing"}),
+        )
+        .expect("metrics");
+        assert_eq!(passed.stopped_early(), None, "an early pass is no stop");
+    }
 
     #[test]
     fn the_wire_form_round_trips_and_keeps_bench_serving_names() {

@@ -47,6 +47,9 @@ impl TrialMetrics {
         m.insert("early_stopped".into(), json!(self.early_stopped));
         put_text(&mut m, "early_stop_reason", &self.early_stop_reason);
         put_text(&mut m, "early_pass_reason", &self.early_pass_reason);
+        if let Some(planned) = self.planned_requests {
+            m.insert("planned_requests".into(), json!(planned));
+        }
         put_text(&mut m, "tag", &self.tag);
         m
     }
@@ -83,6 +86,7 @@ impl TrialMetrics {
                 .unwrap_or(false),
             early_stop_reason: text("early_stop_reason"),
             early_pass_reason: text("early_pass_reason"),
+            planned_requests: m.get("planned_requests").and_then(Value::as_u64),
             tag: text("tag"),
             ..TrialMetrics::default()
         };
