@@ -44,6 +44,72 @@ pub fn step_down(rate: f64, floor: f64) -> Vec<f64> {
         .collect()
 }
 
+/// The most leaders the confirmation walks down before it compares the rest at the answer's rate.
+pub const MAX_LEADERS: usize = 3;
+
+/// The highest rate candidate `id` held in a confirmation trial.
+pub fn held_rate(records: &[TrialRecord], id: usize) -> Option<f64> {
+    records
+        .iter()
+        .filter(|r| r.stage == Stage::Confirm && r.candidate_id == id && r.sla_passed)
+        .map(|r| r.requested_qps)
+        .reduce(f64::max)
+}
+
+/// The next candidate the confirmation walks down from its best search rate: the best search pass
+/// among candidates not walked yet, when it is above every rate a walked candidate held. A
+/// winner whose rate a long trial refuted hands the lead to the next, so no command loses on a
+/// rate the run itself refuted.
+pub fn next_leader<'a>(records: &'a [TrialRecord], walked: &[usize]) -> Option<&'a TrialRecord> {
+    let held = walked
+        .iter()
+        .filter_map(|id| held_rate(records, *id))
+        .fold(0.0, f64::max);
+    ranking::best_passing(
+        records
+            .iter()
+            .filter(|r| r.stage == Stage::Base && !walked.contains(&r.candidate_id)),
+    )
+    .filter(|r| r.requested_qps > held * (1.0 + 1e-9))
+}
+
+/// The winner once the leaders have been walked down: the search's best pass of the walked
+/// candidate that held the highest rate (the first walked on a tie), else the search's winner.
+pub fn confirmed_winner<'a>(
+    records: &'a [TrialRecord],
+    walked: &[usize],
+) -> Option<&'a TrialRecord> {
+    let mut best: Option<(usize, f64)> = None;
+    for id in walked {
+        if let Some(rate) = held_rate(records, *id)
+            && best.is_none_or(|(_, b)| rate > b * (1.0 + 1e-9))
+        {
+            best = Some((*id, rate));
+        }
+    }
+    match best {
+        Some((id, _)) => ranking::best_passing(
+            records
+                .iter()
+                .filter(|r| r.stage == Stage::Base && r.candidate_id == id),
+        ),
+        None => base_best(records),
+    }
+}
+
+/// A contender's trial (search or confirmation) that failed at `rate` or below: already separated
+/// from the winner there.
+pub fn failed_at_or_below<'a>(
+    records: &'a [TrialRecord],
+    id: usize,
+    winner: &TrialRecord,
+    rate: f64,
+) -> Option<&'a TrialRecord> {
+    failures(records, id, winner).find(|r| {
+        matches!(r.stage, Stage::Base | Stage::Confirm) && r.requested_qps <= rate * (1.0 + 1e-9)
+    })
+}
+
 /// The best SLA-passing base-stage trial.
 pub fn base_best(records: &[TrialRecord]) -> Option<&TrialRecord> {
     ranking::best_passing(records.iter().filter(|r| r.stage == Stage::Base))
@@ -164,13 +230,18 @@ pub fn decide(
         .map(|(id, role)| {
             let trial = confirm_trial(records, *id, winner, rate);
             let separated = (*id != winner.candidate_id)
-                .then(|| failed_in_search(records, *id, winner, rate))
+                .then(|| failed_at_or_below(records, *id, winner, rate))
                 .flatten();
             let class = match (trial, separated) {
                 (Some(trial), _) => class_of(trial),
                 (None, Some(r)) => format!(
-                    "failed at {:.2} req/s in the search (not re-measured)",
-                    r.requested_qps
+                    "failed at {:.2} req/s in {} (not re-measured)",
+                    r.requested_qps,
+                    if r.stage == Stage::Confirm {
+                        "its check"
+                    } else {
+                        "the search"
+                    }
                 ),
                 (None, None) => "not measured".into(),
             };
@@ -659,6 +730,62 @@ mod tests {
         .concat();
         assert!(
             failed_in_search(&confirmed, 2, &winner, compared_at(&confirmed, &winner)).is_some()
+        );
+    }
+
+    #[test]
+    fn a_refuted_winner_hands_the_lead_to_the_next_command() {
+        // The search put 2 at 18 and 1 at 16; long trials refute 2 down to 12.5.
+        let mut records = vec![
+            record("base", 0, 12.0, true),
+            record("base", 0, 14.0, false),
+            record("base", 1, 16.0, true),
+            record("base", 1, 18.0, false),
+            record("base", 2, 18.0, true),
+            record("base", 2, 20.0, false),
+        ];
+        let first = next_leader(&records, &[]).expect("leader").candidate_id;
+        assert_eq!(first, 2);
+        records.extend([
+            record("confirm", 2, 18.0, false),
+            record("confirm", 2, 12.5, true),
+        ]);
+        let second = next_leader(&records, &[2]).expect("the next leader");
+        assert_eq!((second.candidate_id, second.requested_qps), (1, 16.0));
+        records.extend([
+            record("confirm", 1, 16.0, false),
+            record("confirm", 1, 15.0, true),
+        ]);
+        assert!(
+            next_leader(&records, &[2, 1]).is_none(),
+            "the baseline's 12 is below the 15 that held"
+        );
+        let winner = confirmed_winner(&records, &[2, 1]).expect("winner").clone();
+        let winner = &winner;
+        assert_eq!(winner.candidate_id, 1);
+        assert_eq!(compared_at(&records, winner), 15.0);
+        let roles = contenders(&records, winner);
+        // 2 held 12.5 and failed 18 in its check: not separated at 15, so it is measured there.
+        assert!(failed_at_or_below(&records, 2, winner, 15.0).is_none());
+        records.push(record("confirm", 2, 15.0, false));
+        let candidates = [flags(&[]), flags(&[("a", 1)]), flags(&[("b", 2)])];
+        let c = decide(&records, winner, &roles, &candidates);
+        assert_eq!(c.chosen, 1);
+        assert!(c.tied_with.is_empty());
+        let two = c
+            .contenders
+            .iter()
+            .find(|x| x.candidate == 2)
+            .expect("listed");
+        assert!(!two.passed);
+        let zero = c
+            .contenders
+            .iter()
+            .find(|x| x.candidate == 0)
+            .expect("listed");
+        assert_eq!(
+            zero.class,
+            "failed at 14.00 req/s in the search (not re-measured)"
         );
     }
 }

@@ -8,9 +8,13 @@
 //! the SLA there too is not separable from the winner, and the answer prefers the baseline, then
 //! the command that changes fewer flags. The tie is called at the rate the answer gives.
 
-use shared::decision::{base_best, compared_at, contenders, decide, descent, failed_in_search};
+use shared::decision::{
+    MAX_LEADERS, base_best, compared_at, confirmed_winner, contenders, decide, descent,
+    failed_at_or_below, next_leader,
+};
 use shared::events::{CandidateInfo, RunEvent};
 use shared::record::Stage;
+use shared::record::TrialRecord;
 
 use super::candidate::{self, Walks};
 use super::{Ctx, ScenarioState};
@@ -27,12 +31,12 @@ pub(super) async fn run_stage(
         let Some(winner) = base_best(&scenarios[index].records).cloned() else {
             continue;
         };
-        let contenders = contenders(&scenarios[index].records, &winner);
+        let listed = contenders(&scenarios[index].records, &winner);
         let all = &ctx.cfg.candidates.candidates;
         ctx.report(RunEvent::StageStarted {
             stage: Stage::Confirm,
             scenario: Some(scenarios[index].scenario.name.clone()),
-            candidates: contenders
+            candidates: listed
                 .iter()
                 .filter_map(|(id, _)| {
                     Some(CandidateInfo {
@@ -43,26 +47,42 @@ pub(super) async fn run_stage(
                 })
                 .collect(),
         });
-        // The winner first, stepping down on one server until a rate holds, then back up.
-        if let Some(flags) = all.get(winner.candidate_id) {
+        // The winner first, walking down on one server until a rate holds, then back up; when a
+        // long trial refutes its rate below another command's search rate, that command leads
+        // next, from its own best rate.
+        let mut walked: Vec<usize> = Vec::new();
+        while walked.len() < MAX_LEADERS {
+            let Some(leader) = next_leader(&scenarios[index].records, &walked).cloned() else {
+                break;
+            };
+            walked.push(leader.candidate_id);
+            let Some(flags) = all.get(leader.candidate_id) else {
+                continue;
+            };
             let walks = Walks::Descend {
                 scenario: index,
-                plan: descent(winner.requested_qps, ctx.cfg.benchmark.qps.lowest()),
-                max_concurrency: winner.max_concurrency,
+                plan: descent(leader.requested_qps, ctx.cfg.benchmark.qps.lowest()),
+                max_concurrency: leader.max_concurrency,
             };
-            let id = winner.candidate_id;
+            let id = leader.candidate_id;
             candidate::run_candidate(ctx, scenarios, Stage::Confirm, id, flags, walks).await?;
+            if ctx.stop.is_some() {
+                return Ok(());
+            }
         }
-        if ctx.stop.is_some() {
-            return Ok(());
-        }
+        let winner = confirmed_winner(&scenarios[index].records, &walked)
+            .cloned()
+            .unwrap_or(winner);
+        let contenders = contenders(&scenarios[index].records, &winner);
         // The others at the rate the answer gives.
         let rate = compared_at(&scenarios[index].records, &winner);
         for (id, _) in contenders.iter().skip(1) {
             let Some(flags) = all.get(*id) else { continue };
             // A contender the search already saw failing at or below this rate is separated from
             // the winner there: re-measuring it would cost a launch and a long trial for nothing.
-            if failed_in_search(&scenarios[index].records, *id, &winner, rate).is_some() {
+            if failed_at_or_below(&scenarios[index].records, *id, &winner, rate).is_some()
+                || confirm_trial_at(&scenarios[index].records, *id, &winner, rate)
+            {
                 // Listed when the stage started: not left waiting.
                 ctx.report(RunEvent::CandidateDone {
                     stage: Stage::Confirm,
@@ -84,4 +104,15 @@ pub(super) async fn run_stage(
         state.confirmation = Some(decide(&state.records, &winner, &contenders, all));
     }
     Ok(())
+}
+
+/// Whether candidate `id` already has a confirmation trial at `rate` (its own walk down passed
+/// there): measuring it again would repeat it.
+fn confirm_trial_at(records: &[TrialRecord], id: usize, winner: &TrialRecord, rate: f64) -> bool {
+    records.iter().any(|r| {
+        r.stage == Stage::Confirm
+            && r.candidate_id == id
+            && r.max_concurrency == winner.max_concurrency
+            && (r.requested_qps - rate).abs() < 1e-9
+    })
 }
