@@ -10,7 +10,7 @@ use super::{RunData, ScenarioData, plots, plotted_metric};
 const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:24px;color:#1d232a;max-width:1400px}\
 h1{font-size:1.6em}h2{border-bottom:1px solid #ccd;padding-bottom:4px;margin-top:2em}\
 pre{background:#f4f6f8;padding:10px;overflow-x:auto;border-radius:4px}\
-table{border-collapse:collapse;font-size:12px}td,th{border:1px solid #d7dce1;padding:3px 6px;text-align:left;white-space:nowrap}\
+table{border-collapse:collapse;font-size:12px}td,th{border:1px solid #d7dce1;padding:3px 6px;text-align:left;white-space:nowrap}td{white-space:normal;overflow-wrap:anywhere;word-break:break-word}\
 th{background:#eef1f4;position:sticky;top:0}.scroll{overflow-x:auto;max-height:600px}\
 .pass{color:#12703a;font-weight:600}.fail{color:#a31515;font-weight:600}.plots{display:flex;flex-wrap:wrap;gap:12px}\
 .muted{color:#667}.banner{padding:10px 14px;border-radius:6px;border:1px solid #e0a040;background:#fff4e0;color:#6b4200;font-size:15px}\
