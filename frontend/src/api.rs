@@ -98,9 +98,21 @@ pub(crate) async fn post_json<T: DeserializeOwned>(
 }
 
 /// Counts change events and remembers the last changed run id; pages refetch when it moves.
-pub(crate) fn live_changes() -> ReadSignal<(u64, String)> {
+/// The second signal is the stream's connection: `None` while connecting, then whether it is open.
+pub(crate) fn live_changes() -> (ReadSignal<(u64, String)>, ReadSignal<Option<bool>>) {
     let (changed, set_changed) = signal((0_u64, String::new()));
+    let (connected, set_connected) = signal(None::<bool>);
     if let Ok(source) = web_sys::EventSource::new("/api/events") {
+        let on_open = wasm_bindgen::closure::Closure::<dyn FnMut(web_sys::Event)>::new(
+            move |_: web_sys::Event| set_connected.set(Some(true)),
+        );
+        source.set_onopen(Some(on_open.as_ref().unchecked_ref()));
+        on_open.forget();
+        let on_error = wasm_bindgen::closure::Closure::<dyn FnMut(web_sys::Event)>::new(
+            move |_: web_sys::Event| set_connected.set(Some(false)),
+        );
+        source.set_onerror(Some(on_error.as_ref().unchecked_ref()));
+        on_error.forget();
         let on_message = wasm_bindgen::closure::Closure::<dyn FnMut(web_sys::MessageEvent)>::new(
             move |event: web_sys::MessageEvent| {
                 let id = event.data().as_string().unwrap_or_default();
@@ -114,7 +126,7 @@ pub(crate) fn live_changes() -> ReadSignal<(u64, String)> {
         on_message.forget();
         std::mem::forget(source);
     }
-    changed
+    (changed, connected)
 }
 
 /// Whether a change event concerns run `id` (or every run, for the list).

@@ -43,18 +43,63 @@ fn current_route() -> Route {
     parse_route(&window().location().hash().unwrap_or_default())
 }
 
+/// The status of the run the page shows once it has ended ("finished", "interrupted"), set by
+/// the run page: the header then says so instead of the live-update dot.
+#[derive(Clone, Copy)]
+pub(crate) struct RunEnded(pub RwSignal<Option<String>>);
+
+/// The header's indicator: the shown run's end, else the update stream's connection.
+fn live_label(ended: Option<&str>, connected: Option<bool>) -> String {
+    match (ended, connected) {
+        (Some(status), _) => format!("{status} ✓"),
+        (None, Some(true)) => "live ●".into(),
+        (None, Some(false)) => "disconnected ○ (reconnecting)".into(),
+        (None, None) => "connecting…".into(),
+    }
+}
+
+/// The indicator's class, for its colour.
+fn live_class(ended: Option<&str>, connected: Option<bool>) -> &'static str {
+    match (ended, connected) {
+        (Some(_), _) => "ended",
+        (None, Some(true)) => "connected",
+        (None, Some(false)) => "lost",
+        (None, None) => "connecting",
+    }
+}
+
+#[cfg(test)]
+mod live_tests {
+    use super::*;
+
+    #[test]
+    fn a_finished_run_is_not_shown_as_a_lost_connection() {
+        assert_eq!(live_label(Some("finished"), Some(false)), "finished ✓");
+        assert_eq!(live_label(None, Some(true)), "live ●");
+        assert_eq!(
+            live_label(None, Some(false)),
+            "disconnected ○ (reconnecting)"
+        );
+        assert_eq!(live_class(Some("interrupted"), None), "ended");
+    }
+}
+
 /// The whole app: header, live-update stream, routed page.
 #[component]
 pub fn App() -> impl IntoView {
     let route = RwSignal::new(current_route());
     let handle = window_event_listener(leptos::ev::hashchange, move |_| route.set(current_route()));
     on_cleanup(move || handle.remove());
-    let changed = api::live_changes();
+    let (changed, connected) = api::live_changes();
+    let ended = RunEnded(RwSignal::new(None));
+    provide_context(ended);
     view! {
         <header>
             <a href="#/" class="brand">"autobench"</a>
             <nav><a href="#/">"Runs"</a><a href="#/config">"Config"</a></nav>
-            <span class="live" title="live updates">{move || if changed.get().0 > 0 { "live ●" } else { "live ○" }}</span>
+            <span class=move || format!("live {}", live_class(ended.0.get().as_deref(), connected.get())) title="live updates">
+                {move || live_label(ended.0.get().as_deref(), connected.get())}
+            </span>
         </header>
         <main>
             {move || match route.get() {

@@ -43,8 +43,12 @@ pub struct RunSummary {
     pub status: RunStatus,
     /// Scenario names.
     pub scenarios: Vec<String>,
-    /// Per scenario, the best rate that met the SLA so far.
+    /// Per scenario, the rate the answer gives (the best so far while the run goes on).
     pub best: Vec<(String, Option<f64>)>,
+    /// Per scenario whose rate is not confirmed, what is missing ("the run stopped before its
+    /// check").
+    #[serde(default)]
+    pub unconfirmed: Vec<(String, String)>,
     /// First progress-log timestamp.
     pub started_at: Option<String>,
     /// Seconds from the first to the last progress-log line.

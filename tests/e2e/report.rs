@@ -48,8 +48,20 @@ fn run_writes_a_self_contained_report_with_the_csv_numbers() {
     }
     assert_eq!(
         report.matches("<svg").count(),
-        8,
-        "per scenario: rate and output tokens/s against p99 TTFT and TPOT"
+        10,
+        "per scenario: rate and output tokens/s against p99 TTFT and TPOT, and the answer's \
+         trial request by request"
+    );
+    assert_eq!(
+        report
+            .matches("Latency over time (the answer's trial)")
+            .count(),
+        2,
+        "one latency-over-time view per scenario"
+    );
+    assert!(
+        report.contains("SLA limit: p99 TTFT 400 ms"),
+        "the limit on the timeline"
     );
     assert!(
         report.contains("output throughput (tok/s)"),

@@ -10,7 +10,7 @@ use super::{RunData, ScenarioData, plots, plotted_metric};
 const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:24px;color:#1d232a;max-width:1400px}\
 h1{font-size:1.6em}h2{border-bottom:1px solid #ccd;padding-bottom:4px;margin-top:2em}\
 pre{background:#f4f6f8;padding:10px;overflow-x:auto;border-radius:4px}\
-table{border-collapse:collapse;font-size:12px}td,th{border:1px solid #d7dce1;padding:3px 6px;text-align:left;white-space:nowrap}\
+table{border-collapse:collapse;font-size:12px}td,th{border:1px solid #d7dce1;padding:3px 6px;text-align:left;white-space:nowrap}td{white-space:normal;overflow-wrap:anywhere;word-break:break-word}\
 th{background:#eef1f4;position:sticky;top:0}.scroll{overflow-x:auto;max-height:600px}\
 .pass{color:#12703a;font-weight:600}.fail{color:#a31515;font-weight:600}.plots{display:flex;flex-wrap:wrap;gap:12px}\
 .muted{color:#667}.banner{padding:10px 14px;border-radius:6px;border:1px solid #e0a040;background:#fff4e0;color:#6b4200;font-size:15px}\
@@ -181,9 +181,44 @@ fn scenario_section(out: &mut String, data: &RunData, scenario: &ScenarioData) {
         }
     }
     out.push_str("</div>");
+    latency_over_time(out, data, scenario);
     failures(out, data, scenario);
     out.push_str("<h3>All trials</h3>");
     trial_table(out, &scenario.csv);
+}
+
+/// Each request's TTFT and TPOT against its send time in the answer's trial, from its stored
+/// timings (none for older runs, or a trial whose timings were not kept).
+fn latency_over_time(out: &mut String, data: &RunData, scenario: &ScenarioData) {
+    let confirmation = data
+        .answers
+        .iter()
+        .find(|a| a.scenario == scenario.name || data.scenarios.len() == 1)
+        .and_then(|a| a.confirmation.as_ref());
+    let Some(trial) = shared::ranking::answer_trial(&scenario.records, confirmation) else {
+        return;
+    };
+    let Some(path) = shared::run_dir::ScenarioDir::at(&scenario.folder).requests(&trial.trial_key)
+    else {
+        return;
+    };
+    let timings = super::timeline::read(&path);
+    let sla = data.sla();
+    let limit = |metric| plotted_metric(sla.as_ref(), metric, shared::sla::Stat::P99).1;
+    let title = format!(
+        "{}: the answer's trial at {:.2} req/s, request by request",
+        scenario.name, trial.requested_qps
+    );
+    if let Some(svg) = super::timeline::svg(
+        &title,
+        &timings,
+        limit(LatencyMetric::Ttft),
+        limit(LatencyMetric::Tpot),
+    ) {
+        out.push_str("<h3>Latency over time (the answer's trial)</h3>");
+        out.push_str("<p class=\"muted\">Each request's TTFT and TPOT against the time it was scheduled: latencies that climb through the trial are a queue building. Warm-up and cool-down requests are grey and not counted.</p>");
+        out.push_str(&svg);
+    }
 }
 
 fn failures(out: &mut String, data: &RunData, scenario: &ScenarioData) {

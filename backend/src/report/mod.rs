@@ -6,6 +6,7 @@
 
 mod html;
 pub(crate) mod plots;
+mod timeline;
 
 use std::path::{Path, PathBuf};
 
@@ -28,6 +29,8 @@ pub(crate) struct ScenarioData {
     pub records: Vec<TrialRecord>,
     /// `results.csv`: header and rows, as written.
     pub csv: Vec<Vec<String>>,
+    /// Its folder (per-request timings live under `requests/`).
+    pub folder: PathBuf,
 }
 
 /// Everything a report shows.
@@ -72,6 +75,7 @@ pub(crate) fn load(dir: &Path) -> anyhow::Result<RunData> {
             summary,
             records,
             csv,
+            folder,
         });
     }
     anyhow::ensure!(

@@ -123,7 +123,8 @@ pub(crate) struct ScenarioRow {
     pub scenario_name: String,
     /// Directory.
     pub scenario_dir: String,
-    /// `ok`, `no_sla_pass` or `no_successful_runs`.
+    /// `ok` (a confirmed answer), `unconfirmed (what is missing)`, `no_sla_pass` or
+    /// `no_successful_runs`.
     pub status: String,
     /// Best passing rate.
     pub requested_qps: Option<f64>,
@@ -222,6 +223,7 @@ mod tests {
             answer: shared::answer::Answer {
                 headline: "No command held your SLA at any rate tried, down to 4.00 req/s.".into(),
                 how_sure: vec!["Measured 17 requests over 4 s at 4.00 req/s.".into()],
+                ..Default::default()
             },
         };
         let text = scenario_summary(&facts, &[stopped]);

@@ -121,11 +121,8 @@ fn write_outputs(
 fn scenario_row(cfg: &RunConfig, state: &ScenarioState, run: RunState) -> markdown::ScenarioRow {
     let best = state.best();
     let any_metrics = state.records.iter().any(|r| r.metrics.is_some());
-    let status = match (best, any_metrics) {
-        (Some(_), _) => "ok",
-        (None, true) => "no_sla_pass",
-        (None, false) => "no_successful_runs",
-    };
+    let answer = state.answer(cfg, run);
+    let status = row_status(best.is_some(), &answer, any_metrics);
     let dir = state
         .dir
         .dir()
@@ -136,13 +133,65 @@ fn scenario_row(cfg: &RunConfig, state: &ScenarioState, run: RunState) -> markdo
     markdown::ScenarioRow {
         scenario_name: state.scenario.name.clone(),
         scenario_dir: dir.display().to_string(),
-        status: status.into(),
+        status,
         requested_qps: best.map(|b| b.requested_qps),
         achieved_request_rate: metric(Metric::AchievedRate),
         mean_ttft_ms: metric(Metric::Latency(Series::Ttft, Stat::Mean)),
         mean_tpot_ms: metric(Metric::Latency(Series::Tpot, Stat::Mean)),
         output_throughput: metric(Metric::OutputThroughput),
         launch_command: state.best_command(cfg).unwrap_or_default(),
-        headline: state.answer(cfg, run).headline,
+        headline: answer.headline,
+    }
+}
+
+/// A summary row's status: `ok` for a confirmed answer, `unconfirmed (what is missing)` for one
+/// that was not (the run stopped before or during its check, or the check failed), else why there
+/// is none.
+fn row_status(has_best: bool, answer: &shared::answer::Answer, any_metrics: bool) -> String {
+    match (has_best, answer.status(), any_metrics) {
+        (true, Some(status), _) => status,
+        (true, None, _) => "ok".into(),
+        (false, _, true) => "no_sla_pass".into(),
+        (false, _, false) => "no_successful_runs".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shared::answer::{Facts, RunState};
+    use shared::record::TrialRecord;
+
+    fn record(stage: &str, cand: usize, qps: f64, passed: bool) -> TrialRecord {
+        serde_json::from_value(serde_json::json!({
+            "stage": stage, "candidate_id": cand, "requested_qps": qps, "max_concurrency": null,
+            "server_flags": {}, "sla_passed": passed,
+            "metrics": {"completed": 100, "duration": 30.0, "achieved_request_rate": qps}
+        }))
+        .expect("record")
+    }
+
+    #[test]
+    fn an_interrupted_scenarios_row_says_its_answer_is_unconfirmed() {
+        let records = [record("base", 0, 8.0, true), record("base", 1, 12.0, true)];
+        let answer = |state| {
+            shared::answer::answer(&Facts {
+                records: &records,
+                confirmation: None,
+                sla: None,
+                state,
+            })
+        };
+        assert_eq!(
+            row_status(true, &answer(RunState::Stopped), true),
+            "unconfirmed (the run stopped before its check)"
+        );
+        assert_eq!(
+            row_status(true, &answer(RunState::Finished), true),
+            "unconfirmed (no check was run)"
+        );
+        let none = shared::answer::Answer::default();
+        assert_eq!(row_status(false, &none, true), "no_sla_pass");
+        assert_eq!(row_status(false, &none, false), "no_successful_runs");
     }
 }

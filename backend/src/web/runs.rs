@@ -236,19 +236,31 @@ fn summarize(dir: &Path, id: &str, view: Option<&RunView>) -> RunSummary {
     let records: Vec<&shared::record::TrialRecord> =
         scenarios.iter().flat_map(|s| s.records.iter()).collect();
     let span = time_span(view, &records);
+    let status = status(dir, view);
+    let state = shared::answer::RunState::of(status);
+    // The rate the answer gives (never one a check refuted), and what is missing when it was not
+    // confirmed.
+    let answers: Vec<(String, shared::answer::Answer)> = scenarios
+        .iter()
+        .map(|s| {
+            let answer = view.and_then(|v| answer_for(&v.answers, &s.name, scenarios.len()));
+            let words = shared::answer::answer(&shared::answer::Facts {
+                records: &s.records,
+                confirmation: answer.and_then(|a| a.confirmation.as_ref()),
+                sla: None,
+                state,
+            });
+            (s.name.clone(), words)
+        })
+        .collect();
     RunSummary {
         id: id.to_string(),
-        status: status(dir, view),
+        status,
         scenarios: scenarios.iter().map(|s| s.name.clone()).collect(),
-        // The answer once the run gave one (after confirmation), else the best so far.
-        best: scenarios
+        best: answers.iter().map(|(s, a)| (s.clone(), a.rate)).collect(),
+        unconfirmed: answers
             .iter()
-            .map(|s| {
-                let answered = view
-                    .and_then(|v| answer_for(&v.answers, &s.name, scenarios.len()))
-                    .and_then(|a| a.best.as_ref().map(|b| b.rate));
-                (s.name.clone(), answered.or_else(|| best_rate(&s.records)))
-            })
+            .filter_map(|(s, a)| a.unconfirmed.clone().map(|m| (s.clone(), m)))
             .collect(),
         started_at: span.map(|(a, _)| a.format("%Y-%m-%d %H:%M:%S").to_string()),
         duration_s: span.map(|(a, b)| (b - a).num_milliseconds() as f64 / 1000.0),
@@ -410,6 +422,8 @@ pub(crate) fn detail(root: &Path, id: &str) -> Result<RunDetail, PathError> {
                         state,
                     });
                     let mut scenario = scenario_view(s, answer, view.as_ref(), running);
+                    // The rate the answer gives, never one its check refuted.
+                    scenario.best_rate = words.rate;
                     scenario.answer = Some(words);
                     scenario
                 })

@@ -47,8 +47,12 @@ pub fn ComparePage(ids: Vec<String>) -> impl IntoView {
                     let cells = runs.get().into_iter().map(|r| {
                         let s = r.scenarios.iter().find(|s| s.name == name).cloned();
                         let rate = s.as_ref().and_then(|s| s.best_rate);
+                        let missing = s.as_ref()
+                            .and_then(|s| s.answer.as_ref())
+                            .and_then(|a| a.unconfirmed.clone())
+                            .map(|m| view! { <span class="unconfirmed">{format!(" unconfirmed: {m}")}</span> });
                         let command = s.and_then(|s| s.best_command).unwrap_or_default();
-                        view! { <td><b>{format!("{} req/s", num(rate, 2))}</b><pre class="command">{command}</pre></td> }
+                        view! { <td><b>{format!("{} req/s", num(rate, 2))}</b>{missing}<pre class="command">{command}</pre></td> }
                     }).collect_view();
                     view! { <tr><td>{name.clone()}</td>{cells}</tr> }
                 }).collect_view()}

@@ -55,6 +55,18 @@ pub fn RunPage(id: String, changed: ReadSignal<(u64, String)>) -> impl IntoView 
     let detail_url = format!("/api/run?{query}");
     let log_query = query.clone();
     let watched = id.clone();
+    // Tell the header when this run has ended, so it says "finished" rather than a lost dot.
+    if let Some(ended) = use_context::<crate::RunEnded>() {
+        Effect::new(move |_| {
+            let status = detail
+                .get()
+                .map(|d| d.summary.status)
+                .filter(|s| *s != RunStatus::Running)
+                .map(|s| s.name().to_string());
+            ended.0.set(status);
+        });
+        on_cleanup(move || ended.0.set(None));
+    }
     Effect::new(move |_| {
         let change = changed.get();
         if !api::concerns(&change, &watched) && detail.get_untracked().is_some() {

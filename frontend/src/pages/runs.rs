@@ -37,13 +37,17 @@ pub fn RunsPage(changed: ReadSignal<(u64, String)>) -> impl IntoView {
         <h1>"Runs"</h1>
         {move || error.get().map(|e| view! { <p class="error">{e}</p> })}
         <table class="runs">
-            <thead><tr><th>"compare"</th><th>"run"</th><th>"status"</th><th>"scenarios"</th><th>"best rate meeting the SLA"</th><th>"trials"</th><th>"started"</th><th>"duration"</th></tr></thead>
+            <thead><tr><th>"compare"</th><th>"run"</th><th>"status"</th><th>"scenarios"</th><th>"answer: rate meeting the SLA"</th><th>"trials"</th><th>"started"</th><th>"duration"</th></tr></thead>
             <tbody>
                 {move || runs.get().into_iter().map(|run| {
                     let href = format!("#/run/{}", api::encode_component(&run.id));
                     let status = run.status.name().to_string();
                     let best = run.best.iter()
-                        .map(|(s, r)| format!("{s}: {}", r.map_or("-".into(), |r| format!("{r:.2} req/s"))))
+                        .map(|(s, r)| {
+                            let missing = run.unconfirmed.iter().find(|(n, _)| n == s)
+                                .map_or(String::new(), |(_, m)| format!(" (unconfirmed: {m})"));
+                            format!("{s}: {}{missing}", r.map_or("-".into(), |r| format!("{r:.2} req/s")))
+                        })
                         .collect::<Vec<_>>().join(" | ");
                     let id = run.id.clone();
                     view! {

@@ -68,6 +68,26 @@ pub struct Answer {
     /// comparison with the other commands.
     #[serde(default)]
     pub how_sure: Vec<String>,
+    /// The rate the answer gives (req/s), when it gives one.
+    #[serde(default)]
+    pub rate: Option<f64>,
+    /// What is missing when the answer's rate was not confirmed ("the run stopped before its
+    /// check"); `None` when it was, or when there is no answer. Tables write it with
+    /// [`Answer::status`].
+    #[serde(default)]
+    pub unconfirmed: Option<String>,
+}
+
+impl Answer {
+    /// A table's status word: `ok` for a confirmed answer, `unconfirmed (what is missing)`
+    /// otherwise; `None` when there is no answer.
+    pub fn status(&self) -> Option<String> {
+        match (&self.unconfirmed, self.rate) {
+            (Some(missing), _) => Some(format!("unconfirmed ({missing})")),
+            (None, Some(_)) => Some("ok".into()),
+            (None, None) => None,
+        }
+    }
 }
 
 /// A rate as every surface writes it: "14.14 req/s".
@@ -85,7 +105,99 @@ pub fn answer(facts: &Facts) -> Answer {
     let how_sure = trial.map_or_else(Vec::new, |t| {
         how_sure::sentences(t, facts.confirmation, facts.sla, &names)
     });
-    Answer { headline, how_sure }
+    let (rate, unconfirmed) = match facts.confirmation {
+        Some(c) => checked_rate(c),
+        None => unchecked_rate(facts),
+    };
+    Answer {
+        headline,
+        how_sure,
+        rate,
+        unconfirmed,
+    }
+}
+
+/// The rate a confirmed run gives, or what its check found when it gives none.
+fn checked_rate(c: &Confirmation) -> (Option<f64>, Option<String>) {
+    match c.passes_at.or(c.confirmed.then_some(c.rate)) {
+        Some(held) => (Some(held), None),
+        None => (
+            None,
+            Some(c.fails_at.map_or_else(
+                || "it failed its check".to_string(),
+                |f| format!("it failed its check at every rate down to {}", rate(f)),
+            )),
+        ),
+    }
+}
+
+/// The trials that checked the search's best `top`: the lowest that failed and the highest that
+/// held.
+fn checks_of<'a>(
+    records: &'a [TrialRecord],
+    top: &TrialRecord,
+) -> (Option<&'a TrialRecord>, Option<&'a TrialRecord>) {
+    let checks: Vec<&TrialRecord> = records
+        .iter()
+        .filter(|r| {
+            top.stage == Stage::Base
+                && r.stage == Stage::Confirm
+                && r.candidate_id == top.candidate_id
+                && decided(r)
+        })
+        .collect();
+    let failed = checks
+        .iter()
+        .filter(|r| !r.sla_passed)
+        .min_by(|a, b| a.requested_qps.total_cmp(&b.requested_qps))
+        .copied();
+    let held = checks
+        .iter()
+        .filter(|r| r.sla_passed)
+        .max_by(|a, b| a.requested_qps.total_cmp(&b.requested_qps))
+        .copied();
+    (failed, held)
+}
+
+/// The rate an answer without a recorded confirmation gives, and what is missing.
+fn unchecked_rate(facts: &Facts) -> (Option<f64>, Option<String>) {
+    let records = facts.records;
+    let Some(top) = ranking::answer_trial(records, None) else {
+        return (None, None);
+    };
+    let state = facts.state;
+    let (missing, held) = match checks_of(records, top) {
+        (_, Some(h)) => (
+            match state {
+                RunState::Running => "checking; the other commands not compared yet",
+                RunState::Stopped => "the run stopped during its check",
+                RunState::Finished => "the other commands were not compared at that rate",
+            }
+            .to_string(),
+            Some(h.requested_qps),
+        ),
+        (Some(f), None) => (
+            match state {
+                RunState::Running => format!("checking: it failed at {}", rate(f.requested_qps)),
+                RunState::Stopped => format!(
+                    "the run stopped after it failed its check at {}",
+                    rate(f.requested_qps)
+                ),
+                RunState::Finished => format!("it failed its check at {}", rate(f.requested_qps)),
+            },
+            credible_rate(records, top.stage, top.candidate_id),
+        ),
+        (None, None) => (
+            match state {
+                RunState::Running => "not yet checked",
+                RunState::Stopped => "the run stopped before its check",
+                RunState::Finished => "no check was run",
+            }
+            .to_string(),
+            Some(ranking::credited_rate(top)),
+        ),
+    };
+    (held, Some(missing))
 }
 
 /// "holds your SLA (p99 TTFT <= 200 ms)".
@@ -354,23 +466,7 @@ fn unchecked<'a>(facts: &Facts<'a>, names: &Names) -> (String, Option<&'a TrialR
         return (nothing(facts), None);
     };
     let name = names.quoted(top.stage, top.candidate_id);
-    let checks: Vec<&TrialRecord> = records
-        .iter()
-        .filter(|r| {
-            top.stage == Stage::Base
-                && r.stage == Stage::Confirm
-                && r.candidate_id == top.candidate_id
-                && decided(r)
-        })
-        .collect();
-    let failed = checks
-        .iter()
-        .filter(|r| !r.sla_passed)
-        .min_by(|a, b| a.requested_qps.total_cmp(&b.requested_qps));
-    let held = checks
-        .iter()
-        .filter(|r| r.sla_passed)
-        .max_by(|a, b| a.requested_qps.total_cmp(&b.requested_qps));
+    let (failed, held) = checks_of(records, top);
     let during = match facts.state {
         RunState::Running => "Checking, not yet confirmed",
         RunState::Stopped => "Not confirmed: the run stopped during its check",

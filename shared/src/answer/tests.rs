@@ -411,3 +411,44 @@ fn standings_name_every_candidate_by_its_change() {
     );
     assert_eq!(rows[3].latencies, ["150.0 ms", "24.0 ms (over)"]);
 }
+
+#[test]
+fn an_answer_says_whether_it_was_confirmed_and_what_is_missing() {
+    let of = |records: &[TrialRecord], c: Option<&Confirmation>, state| {
+        answer(&Facts {
+            records,
+            confirmation: c,
+            sla: Some(&sla()),
+            state,
+        })
+    };
+    let search = [record("base", 0, 8.0, true), record("base", 2, 12.0, true)];
+    let stopped = of(&search, None, RunState::Stopped);
+    assert_eq!(stopped.rate, Some(12.0));
+    assert_eq!(
+        stopped.status().as_deref(),
+        Some("unconfirmed (the run stopped before its check)")
+    );
+    assert_eq!(
+        of(&search, None, RunState::Running).status().as_deref(),
+        Some("unconfirmed (not yet checked)")
+    );
+    let refuted = [
+        record("base", 2, 8.0, true),
+        record("base", 2, 12.0, true),
+        record("confirm", 2, 12.0, false),
+    ];
+    let after = of(&refuted, None, RunState::Stopped);
+    assert_eq!(after.rate, Some(8.0), "the refuted 12 is not the rate");
+    assert_eq!(
+        after.status().as_deref(),
+        Some("unconfirmed (the run stopped after it failed its check at 12.00 req/s)")
+    );
+    let confirmed = of(&search, Some(&confirmation(2, 2, true)), RunState::Finished);
+    assert_eq!(
+        (confirmed.rate, confirmed.status().as_deref()),
+        (Some(12.0), Some("ok"))
+    );
+    let nothing = of(&[record("base", 0, 8.0, false)], None, RunState::Finished);
+    assert_eq!(nothing.status(), None);
+}
