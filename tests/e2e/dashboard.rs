@@ -196,6 +196,25 @@ async fn api_shows_runs_plots_logs_and_the_report() {
         "{svg}"
     );
 
+    // Latency over time of the answer's trial, from its stored per-request timings.
+    let timeline = http
+        .get(format!("{base}/api/timeline?run=quick&scenario={scenario}"))
+        .send()
+        .await
+        .expect("timeline");
+    assert_eq!(timeline.status(), 200);
+    let timeline = timeline.text().await.expect("svg");
+    assert!(
+        timeline.starts_with("<svg") && timeline.contains("SLA limit: p99 TTFT 400 ms"),
+        "{timeline}"
+    );
+    let none = http
+        .get(format!("{base}/api/timeline?run=quick&scenario=nope"))
+        .send()
+        .await
+        .expect("timeline");
+    assert_eq!(none.status(), 404);
+
     let log = http
         .get(format!("{base}/api/log?run=quick&file=progress.log"))
         .send()

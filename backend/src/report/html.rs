@@ -190,31 +190,7 @@ fn scenario_section(out: &mut String, data: &RunData, scenario: &ScenarioData) {
 /// Each request's TTFT and TPOT against its send time in the answer's trial, from its stored
 /// timings (none for older runs, or a trial whose timings were not kept).
 fn latency_over_time(out: &mut String, data: &RunData, scenario: &ScenarioData) {
-    let confirmation = data
-        .answers
-        .iter()
-        .find(|a| a.scenario == scenario.name || data.scenarios.len() == 1)
-        .and_then(|a| a.confirmation.as_ref());
-    let Some(trial) = shared::ranking::answer_trial(&scenario.records, confirmation) else {
-        return;
-    };
-    let Some(path) = shared::run_dir::ScenarioDir::at(&scenario.folder).requests(&trial.trial_key)
-    else {
-        return;
-    };
-    let timings = super::timeline::read(&path);
-    let sla = data.sla();
-    let limit = |metric| plotted_metric(sla.as_ref(), metric, shared::sla::Stat::P99).1;
-    let title = format!(
-        "{}: the answer's trial at {:.2} req/s, request by request",
-        scenario.name, trial.requested_qps
-    );
-    if let Some(svg) = super::timeline::svg(
-        &title,
-        &timings,
-        limit(LatencyMetric::Ttft),
-        limit(LatencyMetric::Tpot),
-    ) {
+    if let Some(svg) = super::timeline::answer_svg(data, scenario) {
         out.push_str("<h3>Latency over time (the answer's trial)</h3>");
         out.push_str("<p class=\"muted\">Each request's TTFT and TPOT against the time it was scheduled: latencies that climb through the trial are a queue building. Warm-up and cool-down requests are grey and not counted.</p>");
         out.push_str(&svg);

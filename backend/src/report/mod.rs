@@ -6,7 +6,7 @@
 
 mod html;
 pub(crate) mod plots;
-mod timeline;
+pub(crate) mod timeline;
 
 use std::path::{Path, PathBuf};
 

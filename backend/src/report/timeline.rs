@@ -23,6 +23,32 @@ pub(crate) fn read(path: &Path) -> Vec<RequestTiming> {
         .unwrap_or_default()
 }
 
+/// The view of a scenario's answer trial (the trial behind its answer, [`answer_trial`]), when
+/// its per-request timings were stored.
+///
+/// [`answer_trial`]: shared::ranking::answer_trial
+pub(crate) fn answer_svg(data: &super::RunData, scenario: &super::ScenarioData) -> Option<String> {
+    let confirmation = data
+        .answers
+        .iter()
+        .find(|a| a.scenario == scenario.name || data.scenarios.len() == 1)
+        .and_then(|a| a.confirmation.as_ref());
+    let trial = shared::ranking::answer_trial(&scenario.records, confirmation)?;
+    let path = shared::run_dir::ScenarioDir::at(&scenario.folder).requests(&trial.trial_key)?;
+    let sla = data.sla();
+    let limit = |metric| super::plotted_metric(sla.as_ref(), metric, shared::sla::Stat::P99).1;
+    let title = format!(
+        "{}: the answer's trial at {:.2} req/s, request by request",
+        scenario.name, trial.requested_qps
+    );
+    svg(
+        &title,
+        &read(&path),
+        limit(shared::sla::LatencyMetric::Ttft),
+        limit(shared::sla::LatencyMetric::Tpot),
+    )
+}
+
 /// One panel: what it plots and its limit.
 struct Panel {
     name: &'static str,

@@ -149,6 +149,36 @@ pub(super) async fn plot(State(state): Shared, Query(q): Query<PlotQuery>) -> Re
     ([(header::CONTENT_TYPE, "image/svg+xml")], svg).into_response()
 }
 
+/// `?run=ID&scenario=NAME`.
+#[derive(Debug, Deserialize)]
+pub(super) struct TimelineQuery {
+    run: String,
+    scenario: String,
+}
+
+/// `GET /api/timeline`: latency over time of the scenario's answer trial, as SVG (404 when its
+/// per-request timings were not stored).
+pub(super) async fn timeline(State(state): Shared, Query(q): Query<TimelineQuery>) -> Response {
+    let dir = match runs::confined(&state.root, &q.run) {
+        Ok(dir) => dir,
+        Err(e) => return refuse(&e),
+    };
+    let Ok(data) = crate::report::load(&dir) else {
+        return (StatusCode::NOT_FOUND, "no results in this run yet").into_response();
+    };
+    let Some(scenario) = data.scenarios.iter().find(|s| s.name == q.scenario) else {
+        return (StatusCode::NOT_FOUND, "no such scenario").into_response();
+    };
+    match crate::report::timeline::answer_svg(&data, scenario) {
+        Some(svg) => ([(header::CONTENT_TYPE, "image/svg+xml")], svg).into_response(),
+        None => (
+            StatusCode::NOT_FOUND,
+            "no per-request timings for this scenario's answer trial",
+        )
+            .into_response(),
+    }
+}
+
 /// `GET /api/report?run=ID`: the run's report, as a download.
 pub(super) async fn report(State(state): Shared, Query(q): Query<RunQuery>) -> Response {
     let dir = match runs::confined(&state.root, &q.run) {

@@ -117,6 +117,7 @@ fn router(state: Arc<api::AppState>) -> Router {
         .route("/api/runs", get(api::list_runs))
         .route("/api/run", get(api::run_detail))
         .route("/api/plot", get(api::plot))
+        .route("/api/timeline", get(api::timeline))
         .route("/api/report", get(api::report))
         .route("/api/log", get(api::log))
         .route("/api/events", get(api::events))

@@ -281,6 +281,17 @@ fn Command(command: String) -> impl IntoView {
 
 #[component]
 fn Scenario(scenario: ScenarioView, query: String, ui: UiState) -> impl IntoView {
+    // Latency over time of the answer's trial, when its per-request timings were stored.
+    let (timeline, set_timeline) = signal(None::<String>);
+    let timeline_url = format!(
+        "/api/timeline?{query}&scenario={}",
+        api::encode_component(&scenario.name)
+    );
+    spawn_local(async move {
+        if let Ok(svg) = api::get_text(&timeline_url).await {
+            set_timeline.set(Some(svg));
+        }
+    });
     let name = scenario.name.clone();
     let plot = move |metric: &'static str| {
         let key = format!("{name}/{metric}");
@@ -313,6 +324,12 @@ fn Scenario(scenario: ScenarioView, query: String, ui: UiState) -> impl IntoView
         <section class="scenario">
             <h2>"Scenario: " {scenario.name.clone()}</h2>
             <div class="plots">{plot("ttft")}{plot("tpot")}</div>
+            {move || timeline.get().map(|svg| view! {
+                <details class="timeline" open>
+                    <summary>"Latency over time (the answer's trial): each request's TTFT and TPOT against its send time; warm-up and cool-down in grey"</summary>
+                    <div class="plot" inner_html=svg></div>
+                </details>
+            })}
             <Trials scenario=scenario.name.clone() records=scenario.records labels=scenario.labels ui=ui/>
         </section>
     }
