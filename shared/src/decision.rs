@@ -98,7 +98,9 @@ pub fn confirmed_winner<'a>(
 }
 
 /// A contender's trial (search or confirmation) that failed at `rate` or below: already separated
-/// from the winner there.
+/// from the winner there. A confirmation trial at `rate` itself is the comparison, not a reason
+/// to skip it: left out, so a resumed run asks for the same trials as the original one and
+/// replays them.
 pub fn failed_at_or_below<'a>(
     records: &'a [TrialRecord],
     id: usize,
@@ -106,7 +108,12 @@ pub fn failed_at_or_below<'a>(
     rate: f64,
 ) -> Option<&'a TrialRecord> {
     failures(records, id, winner).find(|r| {
-        matches!(r.stage, Stage::Base | Stage::Confirm) && r.requested_qps <= rate * (1.0 + 1e-9)
+        let at_rate = (r.requested_qps - rate).abs() <= rate * 1e-9;
+        match r.stage {
+            Stage::Base => r.requested_qps <= rate * (1.0 + 1e-9),
+            Stage::Confirm => r.requested_qps < rate && !at_rate,
+            Stage::Speculative => false,
+        }
     })
 }
 

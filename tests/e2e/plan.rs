@@ -202,12 +202,12 @@ fn plan_json_is_one_object_with_every_candidate_argv() {
     let candidates = plan["candidates"].as_array().expect("candidates");
     assert_eq!(candidates.len(), 5);
     assert_eq!(candidates[0]["label"], "baseline");
-    assert_eq!(candidates[1]["label"], "chunked-prefill-size=1024");
+    assert_eq!(candidates[1]["label"], "attention-backend=flashinfer");
     assert_eq!(candidates[1]["argv"][0], "autobench");
     assert!(
         candidates[1]["argv"]
             .as_array()
-            .is_some_and(|a| a.iter().any(|w| w == "--chunked-prefill-size")),
+            .is_some_and(|a| a.iter().any(|w| w == "--attention-backend")),
         "{plan}"
     );
     assert_eq!(plan["scenarios"].as_array().map(Vec::len), Some(2));

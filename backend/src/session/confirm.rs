@@ -14,7 +14,6 @@ use shared::decision::{
 };
 use shared::events::{CandidateInfo, RunEvent};
 use shared::record::Stage;
-use shared::record::TrialRecord;
 
 use super::candidate::{self, Walks};
 use super::{Ctx, ScenarioState};
@@ -80,9 +79,7 @@ pub(super) async fn run_stage(
             let Some(flags) = all.get(*id) else { continue };
             // A contender the search already saw failing at or below this rate is separated from
             // the winner there: re-measuring it would cost a launch and a long trial for nothing.
-            if failed_at_or_below(&scenarios[index].records, *id, &winner, rate).is_some()
-                || confirm_trial_at(&scenarios[index].records, *id, &winner, rate)
-            {
+            if failed_at_or_below(&scenarios[index].records, *id, &winner, rate).is_some() {
                 // Listed when the stage started: not left waiting.
                 ctx.report(RunEvent::CandidateDone {
                     stage: Stage::Confirm,
@@ -104,15 +101,4 @@ pub(super) async fn run_stage(
         state.confirmation = Some(decide(&state.records, &winner, &contenders, all));
     }
     Ok(())
-}
-
-/// Whether candidate `id` already has a confirmation trial at `rate` (its own walk down passed
-/// there): measuring it again would repeat it.
-fn confirm_trial_at(records: &[TrialRecord], id: usize, winner: &TrialRecord, rate: f64) -> bool {
-    records.iter().any(|r| {
-        r.stage == Stage::Confirm
-            && r.candidate_id == id
-            && r.max_concurrency == winner.max_concurrency
-            && (r.requested_qps - rate).abs() < 1e-9
-    })
 }
