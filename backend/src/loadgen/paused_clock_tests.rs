@@ -321,7 +321,7 @@ async fn a_queue_that_grows_without_bound_fails_as_soon_as_it_shows() {
         tokens: 4,
     };
     // With a limit it breaks soon, the warm-up shows it; with none, the queue's growth does,
-    // once the queue has had its time to fill (capped at 20 s, as lifetimes never settle here).
+    // once the queue has had its time to fill (capped at 60 s, as lifetimes never settle here).
     let (rule, _) = steady_rule(50.0, sla("max_p99_ttft_ms", 2000.0));
     let outcome = run(&server, 5000, &spec(50.0, None), vec![Box::new(rule)]).await;
     let reason = outcome.early_stopped.expect("stopped");
@@ -333,7 +333,7 @@ async fn a_queue_that_grows_without_bound_fails_as_soon_as_it_shows() {
     let reason = outcome.early_stopped.expect("stopped");
     assert!(reason.starts_with("unsustainable"), "{reason}");
     let stopped_at = outcome.scheduled.last().copied().expect("sent");
-    assert!(stopped_at < 25.0, "took until {stopped_at} s to show");
+    assert!(stopped_at < 75.0, "took until {stopped_at} s to show");
 }
 
 #[tokio::test(start_paused = true)]

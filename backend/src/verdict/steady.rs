@@ -141,8 +141,9 @@ const FIRST_REQUESTS: usize = 3;
 const RECENT: usize = 20;
 
 /// The longest the queue may take to fill before its growth counts as evidence, in seconds (the
-/// first requests' lifetime is open-ended on a server that completes nothing).
-const MAX_FILL_S: f64 = 20.0;
+/// warm-up's cap: long outputs live 10-15 s, so their queue fills for tens of seconds, and a
+/// server that falls far behind shows it sooner in its latencies, [`SteadyState::failing_warmup`]).
+const MAX_FILL_S: f64 = 60.0;
 
 /// How often the queue's growth is checked while no request finishes, in seconds.
 const GROWTH_CHECK_EVERY_S: f64 = 0.5;
