@@ -343,6 +343,17 @@ fn trial_length(cfg: &RunConfig, workload: &Workload, id: &TrialId<'_>) -> (u64,
     }
 }
 
+/// The load of one replication of a trial (`fresh`: the stage's arrival offset).
+fn load_spec(cfg: &RunConfig, id: &TrialId<'_>, fresh: u64, replication: u64) -> LoadSpec {
+    LoadSpec {
+        rate: id.qps,
+        max_concurrency: id.max_concurrency,
+        seed: arrival_seed(cfg.benchmark.seed, fresh, id.qps, replication),
+        arrival: cfg.benchmark.arrival,
+        burstiness: cfg.benchmark.burstiness,
+    }
+}
+
 /// The salt of a trial's prompts when the cache cannot be flushed (see [`Workload::for_rate`]).
 fn trial_salt(id: &TrialId<'_>) -> u64 {
     let key = trial_key(
@@ -395,13 +406,7 @@ async fn steady_trial(
     let requests = workload
         .for_rate(id.qps, total_s, (!flushed).then_some(trial_salt(id)))
         .ok()?;
-    let spec = LoadSpec {
-        rate: id.qps,
-        max_concurrency: id.max_concurrency,
-        seed: arrival_seed(cfg.benchmark.seed, fresh, id.qps, 0),
-        arrival: cfg.benchmark.arrival,
-        burstiness: cfg.benchmark.burstiness,
-    };
+    let spec = load_spec(cfg, id, fresh, 0);
     let (rule, decided) = crate::verdict::steady::SteadyState::new(settings);
     let rules: loadgen::StopRules = vec![Box::new(rule)];
     let outcome = loadgen::run_with_early_stop(target, requests, &spec, rules, cancel).await?;
@@ -525,13 +530,7 @@ async fn replicate_trace(
                     .ok()?;
             }
         }
-        let spec = LoadSpec {
-            rate: id.qps,
-            max_concurrency: id.max_concurrency,
-            seed: arrival_seed(cfg.benchmark.seed, fresh, id.qps, replication),
-            arrival: cfg.benchmark.arrival,
-            burstiness: cfg.benchmark.burstiness,
-        };
+        let spec = load_spec(cfg, id, fresh, replication);
         let rules = crate::verdict::stop_rules(
             sla,
             planned,
