@@ -73,6 +73,43 @@ pub fn next_leader<'a>(records: &'a [TrialRecord], walked: &[usize]) -> Option<&
     .filter(|r| r.requested_qps > held * (1.0 + 1e-9))
 }
 
+/// The lowest rate any of the `walked` leaders failed in a confirmation trial: a rate the run
+/// itself refuted.
+pub fn lowest_refuted(records: &[TrialRecord], walked: &[usize]) -> Option<f64> {
+    records
+        .iter()
+        .filter(|r| {
+            r.stage == Stage::Confirm
+                && walked.contains(&r.candidate_id)
+                && !r.sla_passed
+                && measured(r)
+        })
+        .map(|r| r.requested_qps)
+        .reduce(f64::min)
+}
+
+/// Candidates whose search a probe ended at `refuted` or above (a rate a long trial has since
+/// refuted), at concurrency `mc`, and that were never measured below it: their search is owed
+/// again, from the highest rate a leader held, so no command loses on a refuted rate.
+pub fn pruned_against(records: &[TrialRecord], refuted: f64, mc: Option<u64>) -> Vec<usize> {
+    let base = |r: &&TrialRecord| r.stage == Stage::Base && r.max_concurrency == mc;
+    let mut ids: Vec<usize> = records
+        .iter()
+        .filter(base)
+        .filter(|r| r.heuristic_pruned && r.requested_qps >= refuted * (1.0 - 1e-9))
+        .map(|r| r.candidate_id)
+        .filter(|id| {
+            !records
+                .iter()
+                .filter(base)
+                .any(|r| r.candidate_id == *id && r.requested_qps < refuted * (1.0 - 1e-9))
+        })
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    ids
+}
+
 /// The winner once the leaders have been walked down: the search's best pass of the walked
 /// candidate that held the highest rate (the first walked on a tie), else the search's winner.
 pub fn confirmed_winner<'a>(

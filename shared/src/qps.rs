@@ -326,7 +326,8 @@ impl QpsWalk {
         let qps = if self.rounds == 0 {
             d.from
         } else if self.lo > 0.0 {
-            if self.hi / self.lo <= d.step * (1.0 + 1e-9) {
+            // Midpoints are rounded to a ten-thousandth: a ratio a hair above the step is within it.
+            if self.hi / self.lo <= d.step * (1.0 + 1e-4) {
                 return None;
             }
             let mid = round_inside(self.lo, self.hi, (self.lo * self.hi).sqrt());

@@ -11,7 +11,6 @@ use shared::record::{Diagnosis, FailureKind, Stage, TrialRecord};
 use super::server::{self, Live};
 use super::{Ctx, ScenarioState, trial};
 use crate::launcher::{self, LaunchError};
-use crate::loadgen::{self, Target};
 
 /// The candidate being searched.
 struct Candidate<'f> {
@@ -49,7 +48,22 @@ pub(super) enum Walks {
         /// The concurrency cap.
         max_concurrency: Option<u64>,
     },
+    /// The configured rate plan in one scenario at one `max_concurrency`, probing first at
+    /// `from` instead of the stage's best rate: a search that a probe ended at a rate a long
+    /// trial has since refuted, searched again ([`shared::decision::pruned_against`]).
+    Reopen {
+        /// Scenario index.
+        scenario: usize,
+        /// The concurrency cap.
+        max_concurrency: Option<u64>,
+        /// The rate to beat (`None`: the whole plan).
+        from: Option<f64>,
+    },
 }
+
+/// One walk: scenario index, concurrency cap, rate plan, and the rate its probe starts from
+/// (`None`: the stage's best so far).
+type PlannedWalk = (usize, Option<u64>, QpsPlan, Option<Option<f64>>);
 
 /// Runs the walks of one candidate with one server.
 pub(super) async fn run_candidate(
@@ -101,7 +115,7 @@ async fn run_walks(
         dead,
     };
     let configured = ctx.cfg.benchmark.qps.clone();
-    let plans: Vec<(usize, Option<u64>, QpsPlan)> = match walks {
+    let plans: Vec<PlannedWalk> = match walks {
         Walks::All | Walks::Scenario(_) => {
             let picked: Vec<usize> = match walks {
                 Walks::Scenario(i) => vec![i],
@@ -115,7 +129,7 @@ async fn run_walks(
                         .benchmark
                         .max_concurrency
                         .iter()
-                        .map(move |mc| (s, *mc, plan.clone()))
+                        .map(move |mc| (s, *mc, plan.clone(), None))
                 })
                 .collect()
         }
@@ -123,17 +137,36 @@ async fn run_walks(
             scenario,
             qps,
             max_concurrency,
-        } => vec![(scenario, max_concurrency, QpsPlan::Fixed(vec![qps]))],
+        } => vec![(scenario, max_concurrency, QpsPlan::Fixed(vec![qps]), None)],
         Walks::Descend {
             scenario,
             plan,
             max_concurrency,
-        } => vec![(scenario, max_concurrency, QpsPlan::Descend(plan))],
+        } => vec![(scenario, max_concurrency, QpsPlan::Descend(plan), None)],
+        Walks::Reopen {
+            scenario,
+            max_concurrency,
+            from,
+        } => vec![(scenario, max_concurrency, configured, Some(from))],
     };
-    let mut picked: Vec<usize> = plans.iter().map(|(s, _, _)| *s).collect();
+    let mut picked: Vec<usize> = plans.iter().map(|(s, ..)| *s).collect();
     picked.dedup();
-    for (scenario_index, mc, plan) in plans {
-        if !walk(ctx, scenarios, &mut cand, scenario_index, mc, &plan).await? {
+    for (scenario_index, mc, plan, from) in plans {
+        let incumbent = from.unwrap_or_else(|| match stage {
+            // Confirmation re-measures the winning rate for every contender, whatever passed
+            // before.
+            Stage::Confirm => None,
+            stage => scenarios[scenario_index].incumbent.get(&stage).copied(),
+        });
+        if !walk(
+            ctx,
+            scenarios,
+            &mut cand,
+            (scenario_index, mc, incumbent),
+            &plan,
+        )
+        .await?
+        {
             break;
         }
     }
@@ -153,20 +186,15 @@ async fn run_walks(
     Ok(())
 }
 
-/// One walk of the rate plan; `false` when the run is stopping.
+/// One walk of the rate plan in a scenario at a concurrency cap, its probe at `incumbent`;
+/// `false` when the run is stopping.
 async fn walk(
     ctx: &mut Ctx<'_>,
     scenarios: &mut [ScenarioState],
     cand: &mut Candidate<'_>,
-    scenario_index: usize,
-    mc: Option<u64>,
+    (scenario_index, mc, incumbent): (usize, Option<u64>, Option<f64>),
     plan: &QpsPlan,
 ) -> anyhow::Result<bool> {
-    let incumbent = match cand.stage {
-        // Confirmation re-measures the winning rate for every contender, whatever passed before.
-        Stage::Confirm => None,
-        stage => scenarios[scenario_index].incumbent.get(&stage).copied(),
-    };
     let mut walk = QpsWalk::new(plan, incumbent);
     while let Some(step) = walk.next_step() {
         if ctx.stop.is_some() {
@@ -341,7 +369,8 @@ async fn measure(
     });
     let mut attempt = 1;
     loop {
-        let Some(record) = run_one(ctx, live, state, &id).await? else {
+        let bench = ctx.bench.clone();
+        let Some(record) = bench.measure(ctx, live, state, &id).await? else {
             ctx.interrupted();
             return Ok(None);
         };
@@ -421,15 +450,13 @@ async fn conclude(
     walk: &mut QpsWalk,
     mut record: TrialRecord,
 ) -> anyhow::Result<()> {
-    let server_died = match cand.live.as_mut().and_then(|l| l.server.as_mut()) {
-        // A crash cuts the streams a moment before the process is gone: when requests failed,
-        // give the process that moment before deciding whether it lives.
-        Some(server) if saw_failures(&record) => server.exited_within(CRASH_SETTLE).await,
-        Some(server) => server.exit_status().is_some(),
-        None => false,
+    let bench = ctx.bench.clone();
+    let crash_log = match cand.live.as_mut() {
+        Some(live) => bench.exited(live, saw_failures(&record)).await,
+        None => None,
     };
-    if server_died {
-        mark_crashed(ctx, &mut record, cand).await;
+    if let Some(log) = crash_log {
+        mark_crashed(ctx, &mut record, cand, &log).await;
     }
     if step.kind == StepKind::IncumbentProbe
         && !record.sla_passed
@@ -458,24 +485,21 @@ async fn conclude(
     Ok(())
 }
 
-/// How long a trial with failed requests waits for its server's exit to show, when it is dying.
-const CRASH_SETTLE: std::time::Duration = std::time::Duration::from_millis(500);
-
 /// Whether a trial saw failed requests (or failed its warmup), as a crashing server leaves it.
 fn saw_failures(record: &TrialRecord) -> bool {
     record.diagnosis == Some(Diagnosis::WarmupFailed)
         || record.metrics.as_ref().is_some_and(|m| m.failed > 0)
 }
 
-/// The server exited during the trial: the record says so, with the log line that explains it.
-async fn mark_crashed(ctx: &Ctx<'_>, record: &mut TrialRecord, cand: &mut Candidate<'_>) {
-    let log = cand
-        .live
-        .as_ref()
-        .and_then(|l| l.server.as_ref())
-        .map(|s| launcher::log_tail(&s.log_path, 4000))
-        .unwrap_or_default();
-    let classified = launcher::classify(&log);
+/// The server exited during the trial (`log`: its tail): the record says so, with the log line
+/// that explains it.
+async fn mark_crashed(
+    ctx: &Ctx<'_>,
+    record: &mut TrialRecord,
+    cand: &mut Candidate<'_>,
+    log: &str,
+) {
+    let classified = launcher::classify(log);
     let diagnosis = if classified.diagnosis == Diagnosis::Oom {
         Diagnosis::Oom
     } else {
@@ -497,52 +521,4 @@ async fn mark_crashed(ctx: &Ctx<'_>, record: &mut TrialRecord, cand: &mut Candid
     });
     cand.dead = Some(record.clone());
     server::stop(&mut cand.live).await;
-}
-
-async fn run_one(
-    ctx: &mut Ctx<'_>,
-    live: &Live,
-    state: &ScenarioState,
-    id: &trial::TrialId<'_>,
-) -> anyhow::Result<Option<TrialRecord>> {
-    let workload = trial::workload(ctx.cfg, &state.rows, state.backend, &live.model)?;
-    let target = Target::new(
-        ctx.client.clone(),
-        live.base_url.clone(),
-        !ctx.cfg.benchmark.disable_stream,
-        ctx.cfg.benchmark.request_timeout,
-        loadgen::api_key_from_env(),
-    );
-    let reset = ctx.cfg.server.framework.profile().cache_reset;
-    let log_path = live.server.as_ref().map(|s| s.log_path.clone());
-    let log_start = log_path
-        .as_deref()
-        .and_then(|p| std::fs::metadata(p).ok())
-        .map_or(0, |m| m.len());
-    let mut record = trial::measure(ctx.cfg, &target, &workload, id, reset, &mut ctx.cancel).await;
-    if let (Some(record), Some(path)) = (record.as_mut(), log_path) {
-        diagnose_failed_requests(record, &path, log_start);
-    }
-    Ok(record)
-}
-
-/// A trial whose requests failed while the server lived on: when the server's log from this trial
-/// shows an out-of-memory error (a real server can OOM mid-run, for example when a long prompt's
-/// attention needs more than the KV cache left free), the record says so, with a hint.
-fn diagnose_failed_requests(record: &mut TrialRecord, log_path: &std::path::Path, from: u64) {
-    let failed = record.metrics.as_ref().map_or(0, |m| m.failed);
-    let warmup_failed = record.diagnosis == Some(Diagnosis::WarmupFailed);
-    if !(warmup_failed || (failed > 0 && record.diagnosis.is_none())) {
-        return;
-    }
-    let log = launcher::log_since(log_path, from, 64 * 1024);
-    let classified = launcher::classify(&log);
-    if classified.diagnosis == Diagnosis::Oom {
-        record.diagnosis = Some(Diagnosis::OomAtRuntime);
-        record.cause = classified.cause;
-        record.hint = Some(
-            "Requests failed because the server ran out of GPU memory while serving them; give the KV cache less memory (mem_fraction_static, cb_max_memory_percent) or lower the batch token budget (chunked_prefill_size, cb_max_batch_tokens)."
-                .into(),
-        );
-    }
 }

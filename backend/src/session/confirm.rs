@@ -10,7 +10,7 @@
 
 use shared::decision::{
     MAX_LEADERS, base_best, compared_at, confirmed_winner, contenders, decide, descent,
-    failed_at_or_below, next_leader,
+    failed_at_or_below, held_rate, lowest_refuted, next_leader, pruned_against,
 };
 use shared::events::{CandidateInfo, RunEvent};
 use shared::record::Stage;
@@ -51,6 +51,10 @@ pub(super) async fn run_stage(
         // next, from its own best rate.
         let mut walked: Vec<usize> = Vec::new();
         while walked.len() < MAX_LEADERS {
+            reconsider_pruned(ctx, scenarios, index, &walked, winner.max_concurrency).await?;
+            if ctx.stop.is_some() {
+                return Ok(());
+            }
             let Some(leader) = next_leader(&scenarios[index].records, &walked).cloned() else {
                 break;
             };
@@ -99,6 +103,47 @@ pub(super) async fn run_stage(
         }
         let state = &mut scenarios[index];
         state.confirmation = Some(decide(&state.records, &winner, &contenders, all));
+    }
+    Ok(())
+}
+
+/// Searches again every candidate whose search a probe ended at a rate the walked leaders'
+/// long trials refuted, probing first at the highest rate a leader held (the whole plan when
+/// none held), so the next leader is chosen among all commands at rates the run believes.
+async fn reconsider_pruned(
+    ctx: &mut Ctx<'_>,
+    scenarios: &mut [ScenarioState],
+    index: usize,
+    walked: &[usize],
+    max_concurrency: Option<u64>,
+) -> anyhow::Result<()> {
+    let records = &scenarios[index].records;
+    let Some(refuted) = lowest_refuted(records, walked) else {
+        return Ok(());
+    };
+    let held = walked
+        .iter()
+        .filter_map(|id| held_rate(records, *id))
+        .reduce(f64::max);
+    let all = &ctx.cfg.candidates.candidates;
+    for id in pruned_against(records, refuted, max_concurrency) {
+        let Some(flags) = all.get(id) else { continue };
+        ctx.report(RunEvent::Notice {
+            text: format!(
+                "[{}] cand={id}: its search stopped at a probe that a long trial has since refuted ({refuted:.2} req/s failed); searching it again{}",
+                scenarios[index].scenario.name,
+                held.map(|h| format!(" from {h:.2} req/s")).unwrap_or_default()
+            ),
+        });
+        let walks = Walks::Reopen {
+            scenario: index,
+            max_concurrency,
+            from: held,
+        };
+        candidate::run_candidate(ctx, scenarios, Stage::Base, id, flags, walks).await?;
+        if ctx.stop.is_some() {
+            return Ok(());
+        }
     }
     Ok(())
 }

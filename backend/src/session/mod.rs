@@ -7,8 +7,11 @@
 //! trials by content key; cancellation (SIGINT/SIGTERM) and the time budget stop the run with
 //! complete partial outputs.
 
+mod bench;
 mod candidate;
 mod confirm;
+#[cfg(test)]
+mod fake;
 mod finish;
 pub(crate) mod meta;
 pub(crate) mod owner;
@@ -18,11 +21,14 @@ mod scenario;
 mod server;
 mod slurm;
 mod speculative;
+#[cfg(test)]
+mod tests;
 mod timings;
 mod trial;
 pub(crate) mod worker;
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use anyhow::bail;
 use tokio::time::Instant;
@@ -145,6 +151,8 @@ struct Ctx<'a> {
     client: reqwest::Client,
     /// Whether servers may be launched on this machine (not by a Slurm run's orchestrator).
     local_launches: bool,
+    /// Launches and measures ([`bench::RealBench`]; a scripted fake in tests).
+    bench: Arc<dyn bench::Bench>,
 }
 
 impl<'a> Ctx<'a> {
@@ -167,7 +175,14 @@ impl<'a> Ctx<'a> {
             server_logs: Vec::new(),
             client: loadgen::http_client(),
             local_launches: true,
+            bench: Arc::new(bench::RealBench),
         }
+    }
+
+    /// The same context launching and measuring through `bench`.
+    fn with_bench(mut self, bench: Arc<dyn bench::Bench>) -> Ctx<'a> {
+        self.bench = bench;
+        self
     }
 
     fn report(&self, event: RunEvent) {
@@ -203,6 +218,16 @@ pub(crate) async fn run(
     reporter: &dyn Reporter,
     cancel: CancelReceiver,
 ) -> anyhow::Result<RunOutcome> {
+    run_with(cfg, reporter, cancel, Arc::new(bench::RealBench)).await
+}
+
+/// Runs the whole search, launching and measuring through `bench`.
+async fn run_with(
+    cfg: &RunConfig,
+    reporter: &dyn Reporter,
+    cancel: CancelReceiver,
+    bench: Arc<dyn bench::Bench>,
+) -> anyhow::Result<RunOutcome> {
     let started = Instant::now();
     if let Some(spec) = &cfg.speculative
         && spec.draft_model_path.trim().is_empty()
@@ -225,7 +250,8 @@ pub(crate) async fn run(
     }
     let sla_changed = prepare::check_meta(cfg, &run_dir)?;
     let mut scenarios = prepare::prepare_scenarios(cfg, &run_dir, reporter, sla_changed).await?;
-    let mut ctx = Ctx::new(cfg, reporter, run_dir, cancel, started + cfg.max_duration);
+    let mut ctx =
+        Ctx::new(cfg, reporter, run_dir, cancel, started + cfg.max_duration).with_bench(bench);
     ctx.report(RunEvent::StageStarted {
         stage: Stage::Base,
         scenario: None,

@@ -78,7 +78,8 @@ pub(super) async fn ensure(
         });
         return Ok(());
     }
-    *live = Some(launch(ctx, stage, index, flags).await?);
+    let bench = ctx.bench.clone();
+    *live = Some(bench.launch(ctx, stage, index, flags).await?);
     Ok(())
 }
 
@@ -96,7 +97,8 @@ fn pick_port(cfg: &RunConfig) -> Result<u16, LaunchError> {
     }
 }
 
-async fn launch(
+/// Starts a real server process for the candidate ([`super::bench::RealBench`]).
+pub(super) async fn launch(
     ctx: &mut Ctx<'_>,
     stage: Stage,
     index: usize,

@@ -262,9 +262,22 @@ pub(super) async fn measure(
         return Some(record);
     }
     let measured = replicate(cfg, target, workload, id, reset, cancel).await?;
-    let mut metrics = measured.metrics;
+    judge_record(cfg, &mut record, measured.metrics, measured.verdict);
+    record.steady = measured.steady;
+    record.requests = measured.timings;
+    record.trial_duration_s = started.elapsed().as_secs_f64();
+    Some(record)
+}
+
+/// Puts a trial's metrics and verdict in its record: whether it passes and, when not, why, in the
+/// SLA's words.
+pub(super) fn judge_record(
+    cfg: &RunConfig,
+    record: &mut TrialRecord,
+    mut metrics: TrialMetrics,
+    verdict: Verdict,
+) {
     metrics.tag.clone_from(&cfg.benchmark.tag);
-    let verdict = measured.verdict;
     record.sla_failures = crate::verdict::judge(&cfg.benchmark.sla, &metrics);
     record.sla_passed = crate::verdict::passes(&verdict, &metrics);
     if !record.sla_passed && record.sla_failures.is_empty() {
@@ -290,10 +303,6 @@ pub(super) async fn measure(
     }
     record.verdict = Some(verdict);
     record.metrics = Some(metrics);
-    record.steady = measured.steady;
-    record.requests = measured.timings;
-    record.trial_duration_s = started.elapsed().as_secs_f64();
-    Some(record)
 }
 
 /// A trial's pooled measurement.
