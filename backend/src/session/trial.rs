@@ -389,15 +389,15 @@ async fn steady_trial(
 ) -> Option<Measured> {
     let (fresh, measure_s) = trial_length(cfg, workload, id);
     let planned = (id.qps * measure_s).ceil().max(1.0);
-    // A confirmation trial is already long (`confirm_trial_seconds`); it is not extended further.
-    let cap = match id.stage {
-        Stage::Confirm => planned,
-        _ => (cfg
-            .benchmark
-            .max_requests_per_point
-            .unwrap_or(3 * planned as u64) as f64)
-            .max(planned),
-    };
+    // Every steady-state trial, the confirmation's included, is extended while its verdict is
+    // inconclusive and more requests could settle it, up to three times its planned length (or
+    // `max_requests_per_point`): near capacity a p99 over a few hundred correlated requests
+    // often cannot tell, and deciding it on the estimate is what made short checks optimistic.
+    let cap = (cfg
+        .benchmark
+        .max_requests_per_point
+        .unwrap_or(3 * planned as u64) as f64)
+        .max(planned);
     let max_measure_s = cap / id.qps.max(1e-9);
     let settings = crate::verdict::steady::Settings {
         rate: id.qps,
