@@ -119,7 +119,7 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 600.0)]
     pub request_timeout_sec: f64,
     /// p99 dispatch lag (ms) above which the run is marked client-limited.
-    #[arg(long, default_value_t = crate::metrics::CLIENT_LAG_LIMIT_MS)]
+    #[arg(long, default_value_t = crate::config::CLIENT_LAG_LIMIT_MS)]
     pub max_client_lag_ms: f64,
 }
 

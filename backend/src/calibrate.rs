@@ -138,7 +138,7 @@ async fn measure_rates(
         m.client = Some(crate::metrics::client_health(
             &outcome.client,
             outcome.results.len(),
-            crate::metrics::CLIENT_LAG_LIMIT_MS,
+            crate::config::CLIENT_LAG_LIMIT_MS,
         ));
         let get = |metric: Metric| metric.value(&m).unwrap_or(0.0);
         let limited = m.client_limited();

@@ -5,6 +5,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+use crate::exit;
+
 /// Find the best LLM inference server launch command under a latency SLA.
 #[derive(Debug, Parser)]
 #[command(name = "autobench", version, about)]
@@ -112,18 +114,6 @@ pub enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
-}
-
-/// Exit status: 0 some candidate met the SLA, 1 none did, 2 error, 130 interrupted.
-pub mod exit {
-    /// A candidate met the SLA.
-    pub const MET: u8 = 0;
-    /// No candidate met the SLA.
-    pub const NOT_MET: u8 = 1;
-    /// Bad input or a failure.
-    pub const ERROR: u8 = 2;
-    /// Stopped by SIGINT/SIGTERM (partial results written).
-    pub const INTERRUPTED: u8 = 130;
 }
 
 /// Runs a parsed command line. A command whose stdout was closed (`| head -1`) ends quietly with

@@ -1,5 +1,6 @@
 //! The `plan` and `run` subcommands: everything they print for a person.
 
+use crate::frameworks::Finished;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -11,8 +12,8 @@ use shared::events::RunEvent;
 use shared::ranking;
 use shared::run_dir::RunDir;
 
-use crate::cli::exit;
 use crate::config::{self, RunConfig};
+use crate::exit;
 use crate::progress::{ConsoleMode, Progress};
 use crate::reporter::{EventLog, Fanout, Reporter};
 use crate::session::{self, RunOutcome};
@@ -236,16 +237,6 @@ pub(crate) async fn worker(args: WorkerArgs<'_>) -> anyhow::Result<ExitCode> {
     crate::launcher::registry::kill_all();
     done?;
     Ok(ExitCode::from(exit::MET))
-}
-
-/// One finished run: what it produced, its final summary text and its report.
-pub(crate) struct Finished {
-    /// The outcome.
-    pub outcome: RunOutcome,
-    /// The final summary for the console.
-    pub text: String,
-    /// `report.html`, when written.
-    pub report: Option<PathBuf>,
 }
 
 /// Runs one config to its end (or its interruption) and writes its report.

@@ -10,7 +10,7 @@
 //! leader's edge is then inside the search's resolution, not a measured difference.
 
 use std::fmt::Write as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use serde_json::{Value, json};
@@ -18,9 +18,18 @@ use serde_json::{Value, json};
 use shared::ranking;
 use shared::record::TrialRecord;
 
-use crate::commands::Finished;
 use crate::config::{KeyMap, RunConfig};
-use crate::session::ScenarioResult;
+use crate::session::{RunOutcome, ScenarioResult};
+
+/// One finished run: what it produced, its final summary text and its report.
+pub(crate) struct Finished {
+    /// The outcome.
+    pub outcome: RunOutcome,
+    /// The final summary for the console.
+    pub text: String,
+    /// `report.html`, when written.
+    pub report: Option<PathBuf>,
+}
 
 /// What was written, and the same for the console and `run --json`.
 pub(crate) struct Ranking {

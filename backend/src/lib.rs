@@ -13,6 +13,7 @@ mod commands;
 mod config;
 mod dataset;
 mod dataset_commands;
+pub mod exit;
 mod frameworks;
 #[cfg(test)]
 mod fuzz;

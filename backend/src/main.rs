@@ -23,7 +23,7 @@ async fn main() -> ExitCode {
                 eprintln!("error: {error:#}");
             }
             backend::launcher::registry::kill_all();
-            ExitCode::from(backend::cli::exit::ERROR)
+            ExitCode::from(backend::exit::ERROR)
         }
     }
 }

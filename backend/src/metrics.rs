@@ -21,7 +21,7 @@
 //! schedule (before any `max_concurrency` wait), `*_read_lag_ms` how long each request's first
 //! token waited in the socket before the client read it, and `client_cpu_fraction` is the share of
 //! all cores this process used during the run. When the client fell behind (p99 dispatch or read
-//! lag above [`CLIENT_LAG_LIMIT_MS`]) or saturated the CPU (above
+//! lag above [`crate::config::CLIENT_LAG_LIMIT_MS`]) or saturated the CPU (above
 //! [`CLIENT_CPU_LIMIT`]), `client_limited` is true: the client, not the server, may have held the
 //! rate back, so the trial cannot pass the SLA and is shown as client-limited.
 //! `host_steal_pct` is the share of all CPU time the hypervisor took from this machine during the
@@ -33,9 +33,6 @@ use shared::stats::Summary;
 
 use crate::loadgen::{ClientStats, RequestResult};
 
-/// Default p99 dispatch lag above which the client is considered the bottleneck
-/// (`benchmark.max_client_lag_ms`).
-pub(crate) const CLIENT_LAG_LIMIT_MS: f64 = 10.0;
 /// Share of all cores above which the client is considered saturated.
 pub(crate) const CLIENT_CPU_LIMIT: f64 = 0.9;
 
@@ -229,7 +226,11 @@ mod tests {
             steal_s: None,
         };
         TrialMetrics {
-            client: Some(client_health(&client, requests, CLIENT_LAG_LIMIT_MS)),
+            client: Some(client_health(
+                &client,
+                requests,
+                crate::config::CLIENT_LAG_LIMIT_MS,
+            )),
             ..TrialMetrics::default()
         }
     }
@@ -286,7 +287,7 @@ mod tests {
             0.1,
             100,
         );
-        assert!(get(&slow_reader, "p99_read_lag_ms") > CLIENT_LAG_LIMIT_MS);
+        assert!(get(&slow_reader, "p99_read_lag_ms") > crate::config::CLIENT_LAG_LIMIT_MS);
         assert!((get(&slow_reader, "mean_read_lag_ms") - 2.56).abs() < 1e-9);
         assert!(reason(&slow_reader).contains("p99 read lag"));
     }

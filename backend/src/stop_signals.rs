@@ -24,7 +24,7 @@ use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, Ordering};
 use nix::libc;
 use tokio::io::AsyncReadExt as _;
 
-use crate::cli::exit;
+use crate::exit;
 
 /// What the signal handler counts. Only atomics: it runs inside the handler.
 #[derive(Debug)]

@@ -229,3 +229,16 @@ pub struct ConfigCheck {
     /// The `autobench plan` text when valid.
     pub plan: Option<String>,
 }
+
+impl RunStatus {
+    /// Where the run stands, for the answer's words: running, finished, or stopped early
+    /// (partial, interrupted, failed).
+    pub fn state(self) -> crate::answer::RunState {
+        use crate::answer::RunState;
+        match self {
+            RunStatus::Running => RunState::Running,
+            RunStatus::Finished => RunState::Finished,
+            RunStatus::Partial | RunStatus::Interrupted | RunStatus::Failed => RunState::Stopped,
+        }
+    }
+}

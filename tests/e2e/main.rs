@@ -14,6 +14,7 @@ mod dashboard_runs;
 mod datasets;
 mod faults;
 mod mirror;
+mod module_graph;
 mod neutral;
 mod other_frameworks;
 mod partitions;

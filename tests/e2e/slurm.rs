@@ -17,7 +17,10 @@ fn require_slurm() {
         .args(["-h", "-o", "%T"])
         .output()
         .is_ok_and(|o| o.status.success() && !o.stdout.is_empty());
-    assert!(up, "no Slurm answers here: start one with `scripts/local-slurm.sh start` (root)");
+    assert!(
+        up,
+        "no Slurm answers here: start one with `scripts/local-slurm.sh start` (root)"
+    );
 }
 
 fn config(out: &Path, executor: &str, trial_s: u32) -> String {

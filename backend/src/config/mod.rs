@@ -23,11 +23,19 @@ pub(crate) use file::Framework;
 pub(crate) use framework::launch_args;
 pub(crate) use kinds::value_parser;
 pub(crate) use plan::{
-    DatasetPlan, ExecutorPlan, KeyMap, Partitions, RunConfig, Scenario, ServerPlan, SlurmPlan,
-    SpeculativePlan,
+    DatasetPlan, ExecutorPlan, GspOptions, KeyMap, Partitions, RunConfig, Scenario, ServerPlan,
+    SlurmPlan, SpeculativePlan,
 };
 pub(crate) use resolve::{current_exe, resolve};
 pub(crate) use shared::kinds::{ApiBackend, DatasetKind};
+
+/// Default p99 dispatch lag above which the client is considered the bottleneck
+/// (`benchmark.max_client_lag_ms`).
+pub(crate) const CLIENT_LAG_LIMIT_MS: f64 = 10.0;
+/// `benchmark.early_pass.after` by default: judge a passing point once half its requests are in.
+pub(crate) const EARLY_PASS_AFTER: f64 = 0.5;
+/// `benchmark.early_pass.margin` by default: every limit tightened to 80% of its value.
+pub(crate) const EARLY_PASS_MARGIN: f64 = 0.8;
 
 /// Reads, parses and resolves a config file; relative paths in it are taken from its folder
 /// (see [`paths`]).

@@ -13,51 +13,7 @@ use tokenizers::Tokenizer;
 
 use super::random::{exact_prompt, ordinary_token_ids, sample_len};
 use super::{DatasetError, DatasetRow};
-
-/// Generator settings (upstream's `gsp_*` keys).
-#[derive(Debug, Clone, serde::Serialize)]
-pub(crate) struct GspOptions {
-    /// Groups.
-    pub num_groups: u64,
-    /// Requests per group.
-    pub prompts_per_group: u64,
-    /// Shared system prompt tokens.
-    pub system_prompt_len: u64,
-    /// Question tokens.
-    pub question_len: u64,
-    /// Output tokens.
-    pub output_len: u64,
-    /// Length range ratio (1.0 = exact).
-    pub range_ratio: f64,
-    /// Skip tokenisation of prompts (records `prompt_len` 1, as upstream).
-    pub fast_prepare: bool,
-    /// Attach a per-group routing key.
-    pub send_routing_key: bool,
-    /// Turns per request.
-    pub num_turns: u64,
-    /// Keep group order instead of shuffling.
-    pub ordered: bool,
-    /// Seed.
-    pub seed: u64,
-}
-
-impl Default for GspOptions {
-    fn default() -> Self {
-        GspOptions {
-            num_groups: 64,
-            prompts_per_group: 16,
-            system_prompt_len: 2048,
-            question_len: 128,
-            output_len: 256,
-            range_ratio: 1.0,
-            fast_prepare: false,
-            send_routing_key: false,
-            num_turns: 1,
-            ordered: false,
-            seed: 1,
-        }
-    }
-}
+pub(crate) use crate::config::GspOptions;
 
 /// Generates the rows.
 pub(crate) fn gsp_rows(

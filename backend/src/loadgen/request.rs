@@ -8,8 +8,8 @@
 use bytes::Bytes;
 use serde_json::{Map, Value, json};
 
-use crate::config::ApiBackend;
-use crate::dataset::{DatasetRow, PromptKind, prompt_kind};
+use shared::dataset_row::{DatasetRow, PromptKind, prompt_kind};
+use shared::kinds::ApiBackend;
 
 /// Sampling parameters of SGLang's native API.
 const SAMPLING_KEYS: [&str; 12] = [

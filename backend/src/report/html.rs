@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use shared::metrics::Metric;
 use shared::sla::LatencyMetric;
 
-use super::{RunData, ScenarioData, plots, plotted_metric};
+use super::{RunData, ScenarioData, escape, plots, plotted_metric};
 
 const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:24px;color:#1d232a;max-width:1400px}\
 h1{font-size:1.6em}h2{border-bottom:1px solid #ccd;padding-bottom:4px;margin-top:2em}\
@@ -16,22 +16,6 @@ th{background:#eef1f4;position:sticky;top:0}.scroll{overflow-x:auto;max-height:6
 .muted{color:#667}.banner{padding:10px 14px;border-radius:6px;border:1px solid #e0a040;background:#fff4e0;color:#6b4200;font-size:15px}\
 .banner.failed{border-color:#d05050;background:#fde8e8;color:#7a1010}.gain{color:#12703a;font-weight:600}.headline{font-size:1.15em;max-width:70em}details.how-sure{margin:0 0 1em}details.how-sure li{max-width:70em}.tie{display:inline-block;background:#fff4d6;color:#6b4a00;border:1px solid #e8c766;border-radius:4px;padding:2px 8px}\
 @media (prefers-color-scheme:dark){body{background:#14191f;color:#dde3ea}pre{background:#1d252e}th{background:#232b34}td,th{border-color:#36414d}}";
-
-/// Escapes text for HTML content and attribute values.
-pub(super) fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
 
 /// Renders the whole report.
 pub(super) fn render(data: &RunData) -> String {
@@ -116,10 +100,10 @@ fn sla_text(sla: &shared::sla::Sla) -> String {
 fn best_section(out: &mut String, data: &RunData) {
     out.push_str("<h2>Best launch command per scenario</h2>");
     let sla = data.sla();
-    let state = data.view.status.map_or(
-        shared::answer::RunState::Finished,
-        shared::answer::RunState::of,
-    );
+    let state = data
+        .view
+        .status
+        .map_or(shared::answer::RunState::Finished, |s| s.state());
     for scenario in &data.scenarios {
         let _ = write!(out, "<h3>{}</h3>", escape(&scenario.name));
         let answer = data

@@ -226,3 +226,19 @@ pub(crate) fn write(dir: &Path) -> anyhow::Result<PathBuf> {
 pub(crate) fn render(dir: &Path) -> anyhow::Result<String> {
     Ok(html::render(&load(dir)?))
 }
+
+/// Escapes text for HTML content and attribute values.
+pub(crate) fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}

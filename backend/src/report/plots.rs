@@ -14,7 +14,7 @@ use plotters::prelude::*;
 use shared::metrics::Metric;
 use shared::record::TrialRecord;
 
-use super::html::escape;
+use super::escape;
 
 /// What to plot.
 #[derive(Debug, Clone)]

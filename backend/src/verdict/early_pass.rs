@@ -17,11 +17,6 @@ use shared::sla::Sla;
 
 use crate::loadgen::{EarlyEnd, RequestResult, StopRule};
 
-/// Defaults: judge after half the requests, with limits at 80% of their value.
-pub(crate) const DEFAULT_AFTER: f64 = 0.5;
-/// See [`DEFAULT_AFTER`].
-pub(crate) const DEFAULT_MARGIN: f64 = 0.8;
-
 /// The opt-in passing-point check.
 #[derive(Debug, Clone)]
 pub(crate) struct EarlyPass {

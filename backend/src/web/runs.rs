@@ -237,7 +237,7 @@ fn summarize(dir: &Path, id: &str, view: Option<&RunView>) -> RunSummary {
         scenarios.iter().flat_map(|s| s.records.iter()).collect();
     let span = time_span(view, &records);
     let status = status(dir, view);
-    let state = shared::answer::RunState::of(status);
+    let state = status.state();
     // The rate the answer gives (never one a check refuted), and what is missing when it was not
     // confirmed.
     let answers: Vec<(String, shared::answer::Answer)> = scenarios
@@ -406,7 +406,7 @@ pub(crate) fn detail(root: &Path, id: &str) -> Result<RunDetail, PathError> {
     let summary = summarize(&dir, id, view.as_ref());
     let answers = view.as_ref().map(|v| v.answers.clone()).unwrap_or_default();
     let running = summary.status == RunStatus::Running;
-    let state = shared::answer::RunState::of(summary.status);
+    let state = summary.status.state();
     let scenarios: Vec<ScenarioView> = crate::report::load(&dir)
         .map(|d| {
             let count = d.scenarios.len();

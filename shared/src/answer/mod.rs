@@ -34,18 +34,6 @@ pub enum RunState {
     Finished,
 }
 
-impl RunState {
-    /// From a run's status: running, finished, or stopped early (partial, interrupted, failed).
-    pub fn of(status: crate::api::RunStatus) -> RunState {
-        use crate::api::RunStatus;
-        match status {
-            RunStatus::Running => RunState::Running,
-            RunStatus::Finished => RunState::Finished,
-            RunStatus::Partial | RunStatus::Interrupted | RunStatus::Failed => RunState::Stopped,
-        }
-    }
-}
-
 /// What an answer is built from.
 #[derive(Debug, Clone, Copy)]
 pub struct Facts<'a> {

@@ -2,8 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::Stat;
 use super::{Series, TrialMetrics};
-use crate::sla::Stat;
 
 /// A single number a table column, a plot axis or a summary line shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

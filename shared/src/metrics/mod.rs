@@ -13,9 +13,63 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::sla::Stat;
-
 pub use column::Metric;
+
+/// The statistic an SLA limit constrains.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stat {
+    /// Mean.
+    Mean,
+    /// Median.
+    Median,
+    /// 90th percentile.
+    P90,
+    /// 95th percentile.
+    P95,
+    /// 99th percentile.
+    P99,
+}
+
+impl Stat {
+    /// The name used in metric keys (`p99`, `median`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Stat::Mean => "mean",
+            Stat::Median => "median",
+            Stat::P90 => "p90",
+            Stat::P95 => "p95",
+            Stat::P99 => "p99",
+        }
+    }
+
+    /// The quantile a percentile statistic stands for (`None` for the mean).
+    pub fn quantile(self) -> Option<f64> {
+        match self {
+            Stat::Mean => None,
+            Stat::Median => Some(0.5),
+            Stat::P90 => Some(0.9),
+            Stat::P95 => Some(0.95),
+            Stat::P99 => Some(0.99),
+        }
+    }
+
+    /// The statistic a metric name starts with (`p99_tpot_ms` is p99).
+    pub fn of_metric(name: &str) -> Option<Stat> {
+        Stat::parse(name.split('_').next()?)
+    }
+
+    pub(crate) fn parse(text: &str) -> Option<Stat> {
+        Some(match text {
+            "mean" | "avg" => Stat::Mean,
+            "median" | "p50" => Stat::Median,
+            "p90" => Stat::P90,
+            "p95" => Stat::P95,
+            "p99" => Stat::P99,
+            _ => return None,
+        })
+    }
+}
 
 /// A latency series measured per request (or per token gap for ITL).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -71,7 +71,7 @@ pub(super) fn resolve_benchmark(
         arrival: b.arrival,
         max_client_lag_ms: b
             .max_client_lag_ms
-            .unwrap_or(crate::metrics::CLIENT_LAG_LIMIT_MS),
+            .unwrap_or(crate::config::CLIENT_LAG_LIMIT_MS),
         confidence: resolve_confidence(ctx, b.confidence)?,
         min_trial_seconds,
         confirm_trial_seconds: seconds_up_to_an_hour(
@@ -216,12 +216,12 @@ fn resolve_early_pass(
     let after = fraction(
         "early_pass_after",
         b.early_pass_after,
-        crate::verdict::early_pass::DEFAULT_AFTER,
+        crate::config::EARLY_PASS_AFTER,
     )?;
     let margin = fraction(
         "early_pass_margin",
         b.early_pass_margin,
-        crate::verdict::early_pass::DEFAULT_MARGIN,
+        crate::config::EARLY_PASS_MARGIN,
     )?;
     Ok(b.early_pass.then_some(EarlyPassPlan { after, margin }))
 }

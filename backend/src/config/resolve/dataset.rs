@@ -7,10 +7,10 @@ use std::path::{Path, PathBuf};
 use shared::kinds::DatasetKind;
 
 use super::Ctx;
+use crate::config::GspOptions;
 use crate::config::error::ConfigError;
 use crate::config::file::{ConfigFile, DatasetSection};
 use crate::config::plan::{DatasetPlan, Scenario};
-use crate::dataset::gsp::GspOptions;
 
 /// The `dataset:` section with the legacy spellings folded in.
 pub(super) fn normalize_dataset(raw: &ConfigFile) -> DatasetSection {

@@ -1,7 +1,6 @@
 //! Response body framing: how the body ends (chunked, `Content-Length` or connection close),
 //! read from the head, and decoding the framed bytes into body bytes.
 
-use super::exchange::header_has;
 use crate::loadgen::stream::RequestError;
 
 /// How the body ends.
@@ -161,6 +160,16 @@ fn decode_chunked(
             Chunk::Done => return Ok(at),
         }
     }
+}
+
+/// Whether header `name` lists `token` (comma-separated, case-insensitive).
+pub(super) fn header_has(head: &httparse::Response<'_, '_>, name: &str, token: &str) -> bool {
+    head.headers.iter().any(|h| {
+        h.name.eq_ignore_ascii_case(name)
+            && String::from_utf8_lossy(h.value)
+                .split(',')
+                .any(|t| t.trim().eq_ignore_ascii_case(token))
+    })
 }
 
 #[cfg(test)]

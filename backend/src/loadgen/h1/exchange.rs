@@ -4,7 +4,7 @@
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
-use super::body::Framing;
+use super::body::{Framing, header_has};
 use super::pool::Pool;
 use super::response::Response;
 use crate::loadgen::stream::RequestError;
@@ -96,12 +96,26 @@ pub(super) async fn exchange<'p>(
     }
 }
 
-/// Whether header `name` lists `token` (comma-separated, case-insensitive).
-pub(super) fn header_has(head: &httparse::Response<'_, '_>, name: &str, token: &str) -> bool {
-    head.headers.iter().any(|h| {
-        h.name.eq_ignore_ascii_case(name)
-            && String::from_utf8_lossy(h.value)
-                .split(',')
-                .any(|t| t.trim().eq_ignore_ascii_case(token))
-    })
+impl Pool {
+    /// Sends `POST path` with `body` and reads the response head. `headers` are extra header
+    /// lines (`Name: value`).
+    pub(crate) async fn post(
+        &self,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Result<Response<'_>, RequestError> {
+        let request = encode_request(self.authority(), path, headers, body);
+        // A pooled connection may have been closed by the server meanwhile: one fresh retry,
+        // only when not a byte of the answer arrived (so the server never saw the request twice
+        // with an answer started).
+        if let Some(stream) = self.pop_open() {
+            match exchange(self, stream, &request, true).await {
+                Err(RequestError::Other) => {}
+                answered => return answered,
+            }
+        }
+        let stream = self.connect().await?;
+        exchange(self, stream, &request, false).await
+    }
 }

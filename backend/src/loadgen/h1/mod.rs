@@ -8,7 +8,7 @@
 //! closed while idle is retried once on a fresh one, as hyper does. Anything else (TLS, proxies)
 //! goes through reqwest.
 //!
-//! [`pool`] holds the idle connections and sends requests, [`exchange`] writes a request and
+//! [`pool`] holds the idle connections, [`exchange`] sends a request on one (`Pool::post`) and
 //! reads the response head, [`body`] decodes the body's framing, and [`response`] reads a body
 //! off its connection and hands the connection back.
 

@@ -1,11 +1,9 @@
-//! The connection pool: where plain-HTTP requests go, the idle keep-alive connections to it, and
-//! sending a request on an idle connection or a fresh one.
+//! The connection pool: where plain-HTTP requests go and the idle keep-alive connections to it
+//! (sending a request on one is [`super::exchange`]'s).
 
 use crossbeam_queue::SegQueue;
 use tokio::net::TcpStream;
 
-use super::exchange::{encode_request, exchange};
-use super::response::Response;
 use crate::loadgen::stream::RequestError;
 
 /// Where plain-HTTP requests go, and the idle connections to it.
@@ -45,7 +43,7 @@ impl Pool {
 
     /// An idle connection that is still open (the server's close shows as a readable end of
     /// stream; such connections are dropped here instead of failing a request).
-    fn pop_open(&self) -> Option<TcpStream> {
+    pub(super) fn pop_open(&self) -> Option<TcpStream> {
         while let Some(stream) = self.idle.pop() {
             let mut probe = [0_u8; 1];
             if matches!(stream.try_read(&mut probe), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
@@ -56,12 +54,17 @@ impl Pool {
         None
     }
 
+    /// `host:port`, for connecting and for the `Host` header.
+    pub(super) fn authority(&self) -> &str {
+        &self.authority
+    }
+
     /// Takes back a connection whose response is complete, for the next request.
     pub(super) fn push_idle(&self, stream: TcpStream) {
         self.idle.push(stream);
     }
 
-    async fn connect(&self) -> Result<TcpStream, RequestError> {
+    pub(super) async fn connect(&self) -> Result<TcpStream, RequestError> {
         let stream = TcpStream::connect(self.authority.as_str())
             .await
             .map_err(|_| RequestError::Connect)?;
@@ -70,28 +73,6 @@ impl Pool {
         // got round to reading it.
         crate::stamped_read::enable(&stream);
         Ok(stream)
-    }
-
-    /// Sends `POST path` with `body` and reads the response head. `headers` are extra header
-    /// lines (`Name: value`).
-    pub(crate) async fn post(
-        &self,
-        path: &str,
-        headers: &[(&str, &str)],
-        body: &[u8],
-    ) -> Result<Response<'_>, RequestError> {
-        let request = encode_request(&self.authority, path, headers, body);
-        // A pooled connection may have been closed by the server meanwhile: one fresh retry,
-        // only when not a byte of the answer arrived (so the server never saw the request twice
-        // with an answer started).
-        if let Some(stream) = self.pop_open() {
-            match exchange(self, stream, &request, true).await {
-                Err(RequestError::Other) => {}
-                answered => return answered,
-            }
-        }
-        let stream = self.connect().await?;
-        exchange(self, stream, &request, false).await
     }
 }
 
