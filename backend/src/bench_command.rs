@@ -245,6 +245,7 @@ pub(crate) async fn bench(args: &BenchArgs) -> anyhow::Result<ExitCode> {
         seed: args.seed,
         arrival: args.arrival,
         burstiness: args.burstiness,
+        exact_over_s: None,
     };
     let (_cancel_tx, mut cancel) = crate::cancel::channel();
     let Some(outcome) = loadgen::run(&target, Arc::new(requests), &spec, &mut cancel).await else {

@@ -124,6 +124,7 @@ async fn measure_rates(
             seed: 1,
             arrival: Arrival::Poisson,
             burstiness: 1.0,
+            exact_over_s: None,
         };
         let sim_cpu_start = process_cpu_seconds(sim_pid);
         let probe = StallProbe::start();

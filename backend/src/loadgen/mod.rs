@@ -41,6 +41,10 @@ pub(crate) struct LoadSpec {
     pub arrival: schedule::Arrival,
     /// Gamma shape for Poisson-like arrivals (1.0 = Poisson).
     pub burstiness: f64,
+    /// Poisson-like arrivals offer exactly `rate` over every this many seconds (a steady-state
+    /// trial's measured length, [`schedule::realise_rate_in_blocks`]); `None`: over the whole
+    /// schedule.
+    pub exact_over_s: Option<f64>,
 }
 
 /// Builds an HTTP client suited to load generation (pooled keep-alive connections, no global
@@ -212,6 +216,12 @@ pub(crate) async fn run_with_early_stop<S: Sender>(
             spec.rate,
         )
     });
+    let offsets = match (spec.arrival, spec.exact_over_s) {
+        (schedule::Arrival::Poisson, Some(block)) => {
+            schedule::realise_rate_in_blocks(offsets, spec.rate, block)
+        }
+        _ => offsets,
+    };
     let limit = spec.max_concurrency.map_or(Semaphore::MAX_PERMITS, |c| {
         usize::try_from(c).unwrap_or(Semaphore::MAX_PERMITS)
     });

@@ -71,6 +71,7 @@ fn spec(rate: f64, max_concurrency: Option<u64>) -> LoadSpec {
         seed: 7,
         arrival: Arrival::Poisson,
         burstiness: 1.0,
+        exact_over_s: None,
     }
 }
 
@@ -268,6 +269,7 @@ fn steady_rule(
         confidence: 0.95,
         early_stop: true,
         early_pass: None,
+        blocks_s: None,
     })
 }
 

@@ -41,6 +41,10 @@ pub(crate) struct Settings {
     pub early_stop: bool,
     /// `benchmark.early_pass` as `(after, margin)`.
     pub early_pass: Option<(f64, f64)>,
+    /// The schedule's blocks, in seconds, when every block offers exactly the rate
+    /// ([`crate::loadgen::LoadSpec::exact_over_s`]): the measured window then starts on a block's
+    /// edge and spans whole blocks, so it offers exactly the rate its record names.
+    pub blocks_s: Option<f64>,
 }
 
 /// What the rule decided, read by the trial once the load has ended.
@@ -416,6 +420,10 @@ impl StopRule for SteadyState {
                 if let Ok(mut decided) = self.decided.lock() {
                     decided.rule = Some(rule);
                 }
+                let start = match self.settings.blocks_s {
+                    Some(block) if block > 0.0 => (start / block - 1e-9).ceil() * block,
+                    _ => start,
+                };
                 let window = (start, start + self.settings.measure_s);
                 self.open(window, finished);
                 window
