@@ -144,6 +144,10 @@ const FIRST_REQUESTS: usize = 3;
 /// How many of the latest warm-up requests [`SteadyState::failing_warmup`] looks at.
 const RECENT: usize = 20;
 
+/// The fewest it judges, when the server finishes requests slowly: an overloaded server with
+/// long prompts finishes one or two a second, so twenty took 13 s at three times its capacity.
+const FEWEST_RECENT: usize = 10;
+
 /// The longest the queue may take to fill before its growth counts as evidence, in seconds (the
 /// warm-up's cap: long outputs live 10-15 s, so their queue fills for tens of seconds, and a
 /// server that falls far behind shows it sooner in its latencies, [`SteadyState::failing_warmup`]).
@@ -311,30 +315,37 @@ impl SteadyState {
     }
 
     /// Fails a rate whose warm-up already breaks a percentile limit beyond doubt: of the latest
-    /// [`RECENT`] requests to finish, at least half (of a median limit, four
-    /// fifths) exceeded it. Latencies from an idle start only rise, so a warm-up this bad does
+    /// [`RECENT`] requests to finish, at least half (of a median limit, four fifths) exceeded it;
+    /// of [`FEWEST_RECENT`] to [`RECENT`], four fifths (all). Latencies from an idle start only rise, so a warm-up this bad does
     /// not need measuring to the end of the cap.
     fn failing_warmup(&self, finished: &[RequestResult]) -> Option<EarlyEnd> {
         // The latest to finish: on a server falling behind, the earliest requests can stay in
         // flight for long, so a complete prefix in schedule order would wait on them. Those that
         // finish first are the fast ones, so this can only understate a failure.
-        if finished.len() < RECENT {
+        if finished.len() < FEWEST_RECENT {
             return None;
         }
+        let count = finished.len().min(RECENT);
         let mut prefix: Vec<&RequestResult> = finished.iter().collect();
         prefix.sort_by(|a, b| a.end_at.total_cmp(&b.end_at));
-        let recent = &prefix[prefix.len() - RECENT..];
+        let recent = &prefix[prefix.len() - count..];
         for limit in &self.settings.sla.limits {
             let Some(q) = limit.stat.quantile() else {
                 continue;
             };
             let values = assess::series_values(limit.series(), recent);
             let over = values.iter().filter(|v| **v > limit.max_ms).count();
-            let needed = if q >= 0.9 { RECENT / 2 } else { RECENT * 4 / 5 };
+            // Half of twenty beyond a p90+ limit (four fifths for a median); from fewer, four
+            // fifths (all of them for a median).
+            let needed = match (count >= RECENT, q >= 0.9) {
+                (true, true) => count / 2,
+                (true, false) | (false, true) => count * 4 / 5,
+                (false, false) => count,
+            };
             if over >= needed.max(1) {
                 return Some(EarlyEnd {
                     reason: format!(
-                        "the warm-up already fails: {over} of the latest {RECENT} requests broke {}",
+                        "the warm-up already fails: {over} of the latest {count} requests broke {}",
                         limit.plain()
                     ),
                     passed: false,
