@@ -270,6 +270,7 @@ fn steady_rule(
         early_stop: true,
         early_pass: None,
         blocks_s: None,
+        extend_while_inconclusive: false,
     })
 }
 

@@ -437,6 +437,7 @@ async fn steady_trial(
         early_stop: cfg.benchmark.early_stop,
         early_pass: cfg.benchmark.early_pass.map(|p| (p.after, p.margin)),
         blocks_s,
+        extend_while_inconclusive: id.stage == Stage::Confirm,
     };
     let flushed = reset_cache(target, reset, cancel).await?;
     let total_s = WARMUP_CAP_S + max_measure_s + COOLDOWN_RESERVE_S.max(measure_s);

@@ -45,6 +45,10 @@ pub(crate) struct Settings {
     /// ([`crate::loadgen::LoadSpec::exact_over_s`]): the measured window then starts on a block's
     /// edge and spans whole blocks, so it offers exactly the rate its record names.
     pub blocks_s: Option<f64>,
+    /// Extend an inconclusive window up to the cap even when more requests are not expected to
+    /// settle the verdict (a confirmation: a longer sample near capacity is a truer one, whether
+    /// or not it ends shown at the confidence).
+    pub extend_while_inconclusive: bool,
 }
 
 /// What the rule decided, read by the trial once the load has ended.
@@ -371,7 +375,8 @@ impl SteadyState {
         let cap = (longer * s.rate).ceil() as u64;
         if verdict.decision == Decision::Inconclusive
             && longer > length + 1e-9
-            && assess::extension_can_settle(&verdict, &s.sla, &measured, cap)
+            && (s.extend_while_inconclusive
+                || assess::extension_can_settle(&verdict, &s.sla, &measured, cap))
         {
             self.open((window.0, window.0 + longer), finished);
             return None;
