@@ -246,6 +246,10 @@ async fn run_one(
     cancel: crate::cancel::CancelReceiver,
 ) -> anyhow::Result<Finished> {
     let reporter = reporter(cfg, quiet)?;
+    if !quiet {
+        // Said first, so a user on another machine can `tail -f` it while the run goes on.
+        print_progress_log(cfg);
+    }
     for warning in &cfg.warnings {
         reporter.report(&RunEvent::Notice {
             text: format!("warning: {warning}"),
@@ -278,6 +282,16 @@ async fn run_one(
         text,
         report,
     })
+}
+
+#[expect(
+    clippy::print_stderr,
+    reason = "where to follow the run is for the user"
+)]
+fn print_progress_log(cfg: &RunConfig) {
+    let log = RunDir::new(&cfg.output_dir).progress_log();
+    let log = std::path::absolute(&log).unwrap_or(log);
+    eprintln!("progress log: {} (follow it with `tail -f`)", log.display());
 }
 
 /// The run's reporters: `events.jsonl` first (the record every reader uses), then the human

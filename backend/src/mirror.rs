@@ -173,6 +173,20 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
     files
 }
 
+/// A warning when the mirrored run was written by another autobench version than this one (its
+/// files may carry fields this version reads differently, or not at all).
+fn version_warning(local: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(RunDir::new(local).meta()).ok()?;
+    let meta: RunMeta = serde_json::from_str(&text).ok()?;
+    let here = env!("CARGO_PKG_VERSION");
+    (meta.autobench_version != here).then(|| {
+        format!(
+            "the remote run was written by autobench {} and this is autobench {here}: install the same version on both machines, or read the mirror with the remote's version",
+            meta.autobench_version
+        )
+    })
+}
+
 /// Whether the mirrored events say the run ended (finished, interrupted or failed).
 fn remote_finished(local: &Path) -> bool {
     let (events, _) = crate::reporter::read_events(&RunDir::new(local).events());
@@ -279,6 +293,9 @@ pub(crate) async fn mirror(args: &MirrorArgs) -> anyhow::Result<std::process::Ex
     let stale_after = Duration::from_secs_f64(args.stale_after.max(0.1));
     // A wrong host or path shows at once; later failures are a connection going up and down.
     sync(args, &staging)?;
+    if let Some(warning) = version_warning(&args.local) {
+        eprintln!("mirror: WARNING: {warning}");
+    }
     let mut last_change = Instant::now();
     let mut next_check = last_change + stale_after;
     loop {
@@ -318,6 +335,27 @@ pub(crate) async fn mirror(args: &MirrorArgs) -> anyhow::Result<std::process::Ex
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_run_written_by_another_version_is_warned_about() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let meta = |version: &str| {
+            let path = RunDir::new(dir.path()).meta();
+            let text = format!("{{\"schema_version\": 1, \"autobench_version\": \"{version}\"}}");
+            std::fs::write(path, text).expect("write run_meta.json");
+        };
+        assert_eq!(version_warning(dir.path()), None, "no run_meta.json yet");
+        meta(env!("CARGO_PKG_VERSION"));
+        assert_eq!(version_warning(dir.path()), None);
+        meta("0.0.1");
+        let warning = version_warning(dir.path()).expect("a warning");
+        assert!(
+            warning.starts_with(
+                "the remote run was written by autobench 0.0.1 and this is autobench "
+            ),
+            "{warning}"
+        );
+    }
 
     #[test]
     fn the_host_comes_from_rsync_remote_syntax() {

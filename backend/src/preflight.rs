@@ -1,6 +1,7 @@
 //! Preflight: before the first launch (and in `plan`), the server's own `--help` is read, through
-//! `server.command_prefix` when set, and every base or searched flag it does not list is a config
-//! error at its key, with a did-you-mean from the server's real flags. One typo would otherwise
+//! `server.command_prefix` when set, and every flag that will be launched (base, searched, and the
+//! speculative stage's algorithm, draft model and flags) that it does not list is a config error
+//! at its key, with a did-you-mean from the server's real flags. One typo would otherwise
 //! cost a failed launch per candidate. The flags are cached per command and executable (path,
 //! size, modification time) under `$XDG_CACHE_HOME/autobench/help` (else `~/.cache/...`). A
 //! server whose help cannot be read (not installed here, a wrapper that hides it, a timeout) gets
@@ -37,11 +38,27 @@ pub(crate) async fn check(
     cfg: &RunConfig,
     installed_required: bool,
 ) -> Result<Preflight, ConfigError> {
+    let text = std::fs::read_to_string(&cfg.config_path).unwrap_or_default();
+    check_text(cfg, &text, installed_required, false).await
+}
+
+/// The dashboard's check of a config text: against the flags of a `--help` read earlier on this
+/// machine (`plan` or `run` cache them), never running the server's help from a web request;
+/// skipped, with the reason, when none was read yet.
+pub(crate) async fn check_cached(cfg: &RunConfig, text: &str) -> Result<Preflight, ConfigError> {
+    check_text(cfg, text, false, true).await
+}
+
+async fn check_text(
+    cfg: &RunConfig,
+    text: &str,
+    installed_required: bool,
+    cached_only: bool,
+) -> Result<Preflight, ConfigError> {
     if !cfg.server.launch || cfg.server.command.is_empty() {
         return Ok(Preflight::Passed);
     }
-    let text = std::fs::read_to_string(&cfg.config_path).unwrap_or_default();
-    let known = match known_flags(cfg).await {
+    let known = match known_flags(cfg, cached_only).await {
         Ok(known) => known,
         Err(HelpError::Missing(why)) if installed_required => {
             let key = if text.contains("command_prefix") || text.contains("server_command") {
@@ -50,24 +67,20 @@ pub(crate) async fn check(
                 "framework"
             };
             let at = cfg.keys.source(&["server", key]);
-            return Err(ConfigError::at_key(&cfg.config_path, &text, &at, why));
+            return Err(ConfigError::at_key(&cfg.config_path, text, &at, why));
         }
         Err(HelpError::Missing(why) | HelpError::Unreadable(why)) => {
             return Ok(Preflight::Skipped(why));
         }
     };
     let profile = cfg.server.framework.profile();
-    let sections = [
+    let mut sections: Vec<(&[&str], Vec<String>)> = vec![
         (
-            "base_flags",
-            cfg.candidate_spec
-                .base_flags
-                .keys()
-                .cloned()
-                .collect::<Vec<_>>(),
+            &["server", "base_flags"],
+            cfg.candidate_spec.base_flags.keys().cloned().collect(),
         ),
         (
-            "search_space",
+            &["server", "search_space"],
             cfg.candidate_spec
                 .search_space
                 .iter()
@@ -75,6 +88,26 @@ pub(crate) async fn check(
                 .collect(),
         ),
     ];
+    // The speculative stage launches its algorithm, its draft model and its own flags on top of
+    // the best base command: a typo there would otherwise show only after the whole base stage.
+    if let Some(spec) = &cfg.speculative {
+        sections.push((
+            &["speculative", "algorithm"],
+            vec!["speculative_algorithm".into()],
+        ));
+        sections.push((
+            &["speculative", "draft_model_path"],
+            vec!["speculative_draft_model_path".into()],
+        ));
+        sections.push((
+            &["speculative", "base_flags"],
+            spec.base_flags.keys().cloned().collect(),
+        ));
+        sections.push((
+            &["speculative", "search_space"],
+            spec.search_space.iter().map(|k| k.key.clone()).collect(),
+        ));
+    }
     for (section, keys) in sections {
         for key in keys {
             if skipped(&key, profile.positional_model) {
@@ -88,10 +121,14 @@ pub(crate) async fn check(
             let hint = shared::kinds::closest(&flag, &names)
                 .map(|c| format!("; did you mean {c}?"))
                 .unwrap_or_default();
-            let at = cfg.keys.source(&["server", section, &key]);
+            let mut path: Vec<&str> = section.to_vec();
+            if section.len() == 2 && matches!(section[1], "base_flags" | "search_space") {
+                path.push(&key);
+            }
+            let at = cfg.keys.source(&path);
             return Err(ConfigError::at_key(
                 &cfg.config_path,
-                &text,
+                text,
                 &at,
                 format!(
                     "`{}` does not accept {flag} (its --help lists {} flags){hint}",
@@ -121,8 +158,8 @@ enum HelpError {
     Unreadable(String),
 }
 
-/// The flags the server's `--help` lists, from the cache or by running it.
-async fn known_flags(cfg: &RunConfig) -> Result<BTreeSet<String>, HelpError> {
+/// The flags the server's `--help` lists, from the cache or (unless `cached_only`) by running it.
+async fn known_flags(cfg: &RunConfig, cached_only: bool) -> Result<BTreeSet<String>, HelpError> {
     let command = &cfg.server.command;
     let shown = cfg.server.command_display.join(" ");
     if let Some(program) = command.first()
@@ -139,6 +176,11 @@ async fn known_flags(cfg: &RunConfig) -> Result<BTreeSet<String>, HelpError> {
         .and_then(|t| serde_json::from_str::<BTreeSet<String>>(&t).ok())
     {
         return Ok(cached);
+    }
+    if cached_only {
+        return Err(HelpError::Unreadable(format!(
+            "the flags were not checked against `{shown} --help`: it has not been read on this machine yet (`autobench plan` reads and caches it)"
+        )));
     }
     let mut help = run_help(cfg, "--help")
         .await

@@ -666,3 +666,47 @@ async fn upstream_result_folders_are_shown_read_only() {
     .await;
     assert_eq!(stop.status(), 404, "nothing to stop in a read-only folder");
 }
+
+#[tokio::test]
+async fn the_config_check_refuses_a_flag_the_server_does_not_know_from_its_cached_help() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("out");
+    let yaml = |key: &str| {
+        common::fast_config(
+            &out,
+            "    chunked_prefill_size: [1024]",
+            "  kind: random\n  num_prompts: 8\n  input_len: 64\n  output_len: 8",
+            "[4]",
+        ) + &format!(
+            "speculative:\n  enabled: true\n  draft_model_path: /models/draft\n  search_space:\n    {key}: [1, 2]\n"
+        )
+    };
+    // `plan` reads the simulator's --help and caches its flags; the dashboard only reads the cache.
+    let path = common::write_config(dir.path(), &yaml("speculative_eagle_topk"));
+    let plan = common::bin()
+        .args(["plan", "--config"])
+        .arg(&path)
+        .output()
+        .expect("plan");
+    assert_eq!(plan.status.code(), Some(0), "{}", common::text(&plan));
+    let server = serve(dir.path(), "127.0.0.1");
+    let base = base(&server.url);
+    let http = client();
+    let check: serde_json::Value = post(
+        &http,
+        &base,
+        "/api/validate",
+        serde_json::json!({ "yaml": yaml("speculative_eagle_top_k") }),
+    )
+    .await
+    .json()
+    .await
+    .expect("json");
+    let message = check["problems"][0]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("does not accept --speculative-eagle-top-k")
+            && message.contains("did you mean --speculative-eagle-topk?"),
+        "{check}"
+    );
+    assert!(check["problems"][0]["line"].as_u64().is_some(), "{check}");
+}

@@ -253,3 +253,69 @@ fn flags_the_server_does_not_know_are_refused_before_any_launch() {
         "{message}"
     );
 }
+
+/// A config whose speculative stage searches `key` (the simulator's help lists
+/// `--speculative-eagle-topk`).
+fn speculative_config(out: &std::path::Path, key: &str) -> String {
+    common::fast_config(
+        out,
+        "    chunked_prefill_size: [1024]",
+        "  kind: random\n  num_prompts: 8\n  input_len: 64\n  output_len: 8",
+        "[4]",
+    ) + &format!(
+        "speculative:\n  enabled: true\n  draft_model_path: /models/draft\n  search_space:\n    {key}: [1, 2]\n"
+    )
+}
+
+#[test]
+fn a_speculative_flag_the_server_does_not_know_is_refused_by_plan() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("out");
+    let path = common::write_config(
+        dir.path(),
+        &speculative_config(&out, "speculative_eagle_top_k"),
+    );
+    let plan = common::bin()
+        .args(["plan", "--config"])
+        .arg(&path)
+        .output()
+        .expect("plan");
+    let message = common::text(&plan);
+    assert_eq!(plan.status.code(), Some(2), "{message}");
+    assert!(
+        message.contains("speculative.search_space.speculative_eagle_top_k: `autobench sim` does not accept --speculative-eagle-top-k")
+            && message.contains("did you mean --speculative-eagle-topk?"),
+        "{message}"
+    );
+    let path = common::write_config(
+        dir.path(),
+        &speculative_config(&out, "speculative_eagle_topk"),
+    );
+    let plan = common::bin()
+        .args(["plan", "--config"])
+        .arg(&path)
+        .output()
+        .expect("plan");
+    assert_eq!(plan.status.code(), Some(0), "{}", common::text(&plan));
+}
+
+#[test]
+fn prefill_decode_disaggregation_is_refused_at_its_key() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("out");
+    let config = speculative_config(&out, "speculative_eagle_topk")
+        .replace("benchmark:\n", "benchmark:\n  pd_separated: true\n");
+    let path = common::write_config(dir.path(), &config);
+    let plan = common::bin()
+        .args(["plan", "--config"])
+        .arg(&path)
+        .output()
+        .expect("plan");
+    let message = common::text(&plan);
+    assert_eq!(plan.status.code(), Some(2), "{message}");
+    assert!(
+        message.contains("benchmark.pd_separated: prefill-decode disaggregation")
+            && message.contains("is not supported"),
+        "{message}"
+    );
+}

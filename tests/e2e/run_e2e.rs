@@ -182,8 +182,20 @@ fn nothing_meets_an_impossible_sla() {
     let dataset = "  kind: random\n  num_prompts: 8\n  input_len: 64\n  output_len: 8";
     let yaml = common::fast_config(&out, "    chunked_prefill_size: [1024]", dataset, "[5]")
         .replace("max_p99_ttft_ms: 400", "max_p99_ttft_ms: 0.001");
-    let output = common::run(&common::write_config(dir.path(), &yaml));
+    // Not quiet: the progress log's path comes first, so it can be followed while the run goes on.
+    let output = common::bin()
+        .args(["run", "--config"])
+        .arg(common::write_config(dir.path(), &yaml))
+        .output()
+        .expect("run");
     assert_eq!(output.status.code(), Some(1), "{}", common::text(&output));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let first = stderr.lines().next().unwrap_or_default();
+    assert!(
+        first.starts_with("progress log: ")
+            && first.contains(&out.join("progress.log").display().to_string()),
+        "{stderr}"
+    );
     let summary = std::fs::read_to_string(out.join("summary.md"))
         .expect("single scenario writes into output_dir");
     assert!(summary.contains("No candidate met the SLA"), "{summary}");

@@ -319,11 +319,23 @@ pub(super) struct ValidateBody {
 /// `POST /api/validate`: the CLI's validator on the text; problems with line and column, or the
 /// plan.
 pub(super) async fn validate(State(state): Shared, Json(body): Json<ValidateBody>) -> Response {
-    let check = match parse_config(&state, &body.yaml) {
-        Ok(cfg) => ConfigCheck {
-            problems: Vec::new(),
-            plan: Some(crate::plan::render(&cfg)),
+    let checked = match parse_config(&state, &body.yaml) {
+        Ok(cfg) => match crate::preflight::check_cached(&cfg, &body.yaml).await {
+            Ok(preflight) => Ok((cfg, preflight)),
+            Err(error) => Err(error),
         },
+        Err(error) => Err(error),
+    };
+    let check = match checked {
+        Ok((mut cfg, preflight)) => {
+            if let crate::preflight::Preflight::Skipped(why) = preflight {
+                cfg.warnings.push(why);
+            }
+            ConfigCheck {
+                problems: Vec::new(),
+                plan: Some(crate::plan::render(&cfg)),
+            }
+        }
         Err(crate::config::ConfigError::Invalid {
             line,
             column,

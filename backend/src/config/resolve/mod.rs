@@ -76,7 +76,10 @@ pub(crate) fn resolve_mapped(
         search::resolve_duration(&ctx, raw.search.max_duration_hours, &mut warnings)?;
     let (output_dir, output_dir_explicit) = output_dir(&raw, &mut warnings);
     if raw.benchmark.pd_separated {
-        warnings.push("benchmark.pd_separated is accepted but prefill/decode disaggregation is not supported yet; requests go to one server".into());
+        return Err(ctx.error(
+            &["benchmark", "pd_separated"],
+            "prefill-decode disaggregation (a prefill server, a decode server and a router as one candidate) is not supported: every candidate is one server. Remove benchmark.pd_separated or set it to false",
+        ));
     }
     Ok(RunConfig {
         config_path: path.to_path_buf(),
