@@ -30,11 +30,11 @@ pub enum Command {
         json: bool,
     },
     /// Convert a dataset into canonical JSONL.
-    Convert(Box<crate::dataset_commands::ConvertArgs>),
+    Convert(Box<crate::commands::dataset::ConvertArgs>),
     /// Check a canonical JSONL dataset and report every problem with its line.
-    Validate(crate::dataset_commands::ValidateArgs),
+    Validate(crate::commands::dataset::ValidateArgs),
     /// One load test against a running server (like `python -m sglang.bench_serving`).
-    Bench(Box<crate::bench_command::BenchArgs>),
+    Bench(Box<crate::commands::bench::BenchArgs>),
     /// Run the search.
     Run {
         /// Config file (YAML, sglang auto_benchmark schema).
@@ -72,7 +72,7 @@ pub enum Command {
     },
     /// The simulator's true SLA-limited rate of every candidate of a simulated search (virtual
     /// time; for the verdict benchmark).
-    Truth(crate::truth_command::TruthArgs),
+    Truth(crate::commands::truth::TruthArgs),
     /// Print a shell completion script (`autobench completions bash > ~/.local/share/bash-completion/completions/autobench`).
     Completions {
         /// bash, zsh, fish, elvish or powershell.
@@ -150,11 +150,11 @@ async fn run_command(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Serve(args) => crate::web::serve(&args).await,
         Command::Mirror(args) => crate::mirror::mirror(&args).await,
-        Command::Bench(args) => crate::bench_command::bench(&args).await,
-        Command::Convert(args) => crate::dataset_commands::convert(&args).await,
-        Command::Validate(args) => crate::dataset_commands::validate_command(&args).await,
+        Command::Bench(args) => crate::commands::bench::bench(&args).await,
+        Command::Convert(args) => crate::commands::dataset::convert(&args).await,
+        Command::Validate(args) => crate::commands::dataset::validate_command(&args).await,
         Command::Report { run_dir } => crate::commands::report(&run_dir),
-        Command::Truth(args) => crate::truth_command::truth(&args),
+        Command::Truth(args) => crate::commands::truth::truth(&args),
         Command::Completions { shell } => {
             let mut command = <Cli as clap::CommandFactory>::command();
             // Into a buffer first: clap_complete panics on a write error (`| head`).

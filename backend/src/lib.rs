@@ -5,14 +5,12 @@
 //! [`launcher`] (the server registry and port helpers the binary's exit path and the end-to-end
 //! tests use). Everything else is crate-private; `unreachable_pub` keeps it that way.
 
-mod bench_command;
 mod calibrate;
 mod cancel;
 pub mod cli;
 mod commands;
 mod config;
 mod dataset;
-mod dataset_commands;
 pub mod exit;
 mod frameworks;
 #[cfg(test)]
@@ -36,7 +34,6 @@ mod stamped_read;
 mod stdout;
 mod stop_signals;
 mod timer;
-mod truth_command;
 mod verdict;
 mod web;
 

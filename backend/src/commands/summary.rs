@@ -1,0 +1,258 @@
+//! What `run` prints at its end: the answer per scenario, the candidates table, the launch
+//! command, and `run --json`'s object.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use shared::api::RunStatus;
+use shared::ranking;
+use shared::run_dir::RunDir;
+
+use crate::config::{self, RunConfig};
+use crate::session::RunOutcome;
+
+/// Every candidate in a compact table: its change, its best rate, the SLA's latencies there
+/// against their limits, and its status (answer, tied, slower, skipped, failed to start).
+fn standings_table(standings: &[shared::answer::Standing], sla: &shared::sla::Sla) -> String {
+    let mut rows: Vec<Vec<String>> = vec![
+        std::iter::once("candidate".to_string())
+            .chain(std::iter::once("best rate".to_string()))
+            .chain(sla.limits.iter().map(shared::sla::LatencyLimit::plain))
+            .chain(std::iter::once("status".to_string()))
+            .collect(),
+    ];
+    for s in standings {
+        rows.push(
+            std::iter::once(s.name.clone())
+                .chain(std::iter::once(
+                    s.best_rate.map_or("-".into(), shared::answer::rate),
+                ))
+                .chain(s.latencies.iter().cloned())
+                .chain(std::iter::once(s.status.clone()))
+                .collect(),
+        );
+    }
+    let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..columns)
+        .map(|i| {
+            rows.iter()
+                .filter_map(|r| r.get(i))
+                .map(|c| c.chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = String::new();
+    for row in rows {
+        let cells: Vec<String> = row
+            .iter()
+            .enumerate()
+            .map(|(i, cell)| {
+                if i + 1 == row.len() {
+                    cell.clone()
+                } else {
+                    format!(
+                        "{cell:<width$}",
+                        width = widths.get(i).copied().unwrap_or(0)
+                    )
+                }
+            })
+            .collect();
+        let _ = writeln!(out, "    {}", cells.join("  ").trim_end());
+    }
+    out
+}
+
+/// The final answer as JSON (`run --json`): status, and per scenario the best command, its rate
+/// with the confirmation's interval, its name, and the files.
+pub(super) fn answer_json(
+    cfg: &RunConfig,
+    outcome: &RunOutcome,
+    report: Option<&Path>,
+) -> serde_json::Value {
+    let baseline = cfg
+        .candidates
+        .candidates
+        .first()
+        .cloned()
+        .unwrap_or_default();
+    let scenarios: Vec<serde_json::Value> = outcome
+        .scenarios
+        .iter()
+        .map(|s| {
+            let best = s.best.as_ref().map(|b| {
+                let c = s.confirmation.as_ref();
+                serde_json::json!({
+                    "candidate": b.candidate_id,
+                    "label": shared::naming::label(&b.server_flags, &baseline),
+                    "rate": c.filter(|c| !c.confirmed).and_then(|c| c.passes_at)
+                        .unwrap_or_else(|| ranking::credited_rate(b)),
+                    "max_concurrency": b.max_concurrency,
+                    "confirmed": c.map(|c| c.confirmed),
+                    "passes_at": c.and_then(|c| c.passes_at),
+                    "fails_at": c.and_then(|c| c.fails_at),
+                    "tied_with": c.map(|c| c.tied_with.clone()),
+                    "compared_at": c.and_then(|c| c.compared_at),
+                    "tie": c.and_then(|c| c.tie_text()),
+                    "note": c.map(|c| c.note.clone()),
+                    "not_shown": c.and_then(|c| c.not_shown.clone()),
+                    "command": s.command,
+                })
+            });
+            serde_json::json!({
+                "name": s.name,
+                "dataset": s.dataset,
+                "headline": s.answer.headline,
+                "how_sure": s.answer.how_sure,
+                "best": best,
+                "files": {
+                    "summary": s.dir.join("summary.md"),
+                    "results_jsonl": s.dir.join("results.jsonl"),
+                    "results_csv": s.dir.join("results.csv"),
+                },
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "status": outcome.status.name(),
+        "partial": outcome.partial,
+        "output_dir": outcome.output_dir,
+        "report": report,
+        "scenarios": scenarios,
+    })
+}
+
+/// What a person needs to act on, printed at the end of `run`.
+pub(crate) fn final_summary(cfg: &RunConfig, outcome: &RunOutcome) -> String {
+    let mut out = String::from("\n=== autobench result ===\n");
+    let _ = writeln!(
+        out,
+        "search: {}; {} base candidate(s)",
+        crate::plan::search_text(cfg),
+        cfg.candidates.candidates.len()
+    );
+    if let Some(reason) = &outcome.partial {
+        let word = if outcome.status == RunStatus::Failed {
+            "FAILED"
+        } else {
+            "PARTIAL"
+        };
+        let _ = writeln!(out, "status: {word} ({reason})");
+    } else if outcome.status == RunStatus::Failed {
+        let _ = writeln!(out, "status: FAILED (nothing could be measured)");
+    }
+    for s in &outcome.scenarios {
+        let _ = writeln!(out, "\nscenario {}: dataset {}", s.name, s.dataset);
+        let _ = writeln!(out, "  {}", s.answer.headline);
+        if !s.answer.how_sure.is_empty() {
+            let _ = writeln!(out, "  how sure:");
+            for sentence in &s.answer.how_sure {
+                let _ = writeln!(out, "    - {sentence}");
+            }
+        }
+        if !s.standings.is_empty() {
+            let _ = writeln!(out, "  candidates:");
+            out.push_str(&standings_table(&s.standings, &cfg.benchmark.sla));
+        }
+        if let (Some(_), Some(command)) = (&s.best, &s.command) {
+            let _ = writeln!(
+                out,
+                "  launch command:\n    {}",
+                command.replace('\n', "\n    ")
+            );
+        }
+        let _ = writeln!(
+            out,
+            "  files: {}/summary.md, results.csv, results.jsonl, prepared_dataset.jsonl",
+            s.dir.display()
+        );
+    }
+    let _ = writeln!(
+        out,
+        "\nspeculative stage: {}",
+        outcome.speculative.as_deref().unwrap_or("disabled")
+    );
+    if cfg.scenarios.len() > 1 {
+        let _ = writeln!(
+            out,
+            "summary of all scenarios: {}",
+            RunDir::new(&outcome.output_dir).run_summary().display()
+        );
+    }
+    let _ = writeln!(
+        out,
+        "progress log: {}",
+        RunDir::new(&outcome.output_dir).progress_log().display()
+    );
+    let here = (!outcome.server_logs.is_empty()).then(|| {
+        RunDir::new(&outcome.output_dir)
+            .logs()
+            .display()
+            .to_string()
+    });
+    let workers = (cfg.executor != config::ExecutorPlan::Local).then(|| {
+        format!(
+            "{}/workers/cand-<i>/logs (each candidate's worker)",
+            outcome.output_dir.display()
+        )
+    });
+    let logs: Vec<String> = here.into_iter().chain(workers).collect();
+    if !logs.is_empty() {
+        let _ = writeln!(out, "server logs: {}", logs.join(" and "));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_candidates_table_lines_up_and_ends_with_the_status() {
+        let sla = shared::sla::Sla {
+            limits: vec![
+                shared::sla::parse_limit_key(
+                    "max_p99_ttft_ms",
+                    200.0,
+                    shared::sla::MeasureFrom::Scheduled,
+                )
+                .expect("key"),
+            ],
+            min_success_rate: 1.0,
+        };
+        let standing =
+            |name: &str, rate: Option<f64>, latency: &str, status: &str| shared::answer::Standing {
+                stage: shared::record::Stage::Base,
+                candidate: 0,
+                name: name.into(),
+                best_rate: rate,
+                status: status.into(),
+                latencies: vec![latency.into()],
+            };
+        let table = standings_table(
+            &[
+                standing("default", Some(6.0), "150.0 ms", "slower"),
+                standing(
+                    "--chunked-prefill-size 1024",
+                    Some(14.1417),
+                    "180.2 ms",
+                    "answer",
+                ),
+                standing(
+                    "--mem-fraction-static 0.97",
+                    None,
+                    "-",
+                    "failed to start: oom",
+                ),
+            ],
+            &sla,
+        );
+        assert_eq!(
+            table,
+            "    candidate                    best rate    p99 TTFT <= 200 ms  status\n    \
+             default                      6.00 req/s   150.0 ms            slower\n    \
+             --chunked-prefill-size 1024  14.14 req/s  180.2 ms            answer\n    \
+             --mem-fraction-static 0.97   -            -                   failed to start: oom\n"
+        );
+    }
+}
