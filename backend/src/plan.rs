@@ -116,7 +116,7 @@ fn warnings(cfg: &RunConfig) -> Vec<String> {
     let budget_s = cfg.max_duration.as_secs_f64();
     if wall_s > budget_s && budget_s > 0.0 {
         warnings.push(format!(
-            "the estimated wall time (up to {}) exceeds search.max_duration_hours ({}): the run may stop at the budget with partial results; raise the budget, lower the tier or max_candidates, or narrow benchmark.qps",
+            "the estimated wall time (about {}) exceeds search.max_duration_hours ({}): the run may stop at the budget with partial results; raise the budget, lower the tier or max_candidates, or narrow benchmark.qps",
             human(wall_s),
             shared::budget::budget_text(budget_s / 3600.0)
         ));
@@ -129,31 +129,46 @@ fn warnings(cfg: &RunConfig) -> Vec<String> {
 const STEADY_OVERHEAD_S: f64 = 4.0;
 
 /// Base trials, server launches, the wall-time estimate and the seconds per trial it assumes.
+///
+/// The wall time counts what a search typically does, measured on the quickstart: a bisection
+/// walk takes one trial more than its all-fail path (it passes somewhere, then bisects up), every
+/// candidate after the first probes the best rate so far first, and each scenario's confirmation
+/// measures its contenders and walks the winner down about [`TYPICAL_STEP_DOWNS`] steps (short
+/// search windows are optimistic near capacity).
 fn totals(cfg: &RunConfig) -> (usize, usize, f64, f64) {
     let plan = &cfg.candidates;
-    let trials = cfg.scenarios.len()
-        * plan.candidates.len()
-        * cfg.benchmark.max_concurrency.len()
-        * cfg.benchmark.qps.estimate_trials();
+    let walks = cfg.scenarios.len() * cfg.benchmark.max_concurrency.len();
+    let per_walk = cfg.benchmark.qps.estimate_trials();
+    let trials = walks * plan.candidates.len() * per_walk;
+    let bisects = matches!(cfg.benchmark.qps, shared::qps::QpsPlan::Bisect(_));
+    let typical_trials = if bisects {
+        walks * (plan.candidates.len() * (per_walk + 1) + plan.candidates.len().saturating_sub(1))
+    } else {
+        trials
+    };
     let dataset_s = cfg.dataset.num_prompts.max(1) as f64 / cfg.benchmark.qps.typical_rate();
     // A steady-state trial: its warm-up (a few seconds at the typical rate), the measured part
     // and the cool-down (about one request's lifetime).
     let trial_s = dataset_s.max(cfg.benchmark.min_trial_seconds) + STEADY_OVERHEAD_S;
     // The confirmation: the winner, the runner-up and the baseline once each per scenario, in
-    // longer trials, each with a launch.
-    let contenders = cfg.scenarios.len() * plan.candidates.len().min(3);
-    let confirm_s = contenders as f64
-        * (cfg.benchmark.confirm_trial_seconds.max(dataset_s)
-            + STEADY_OVERHEAD_S
-            + startup_estimate_s(cfg));
+    // longer trials, each with a launch, and the winner's steps down.
+    let contenders = plan.candidates.len().min(3);
+    let checks = cfg.scenarios.len() * (contenders + TYPICAL_STEP_DOWNS);
+    let confirm_s = checks as f64
+        * (cfg.benchmark.confirm_trial_seconds.max(dataset_s) + STEADY_OVERHEAD_S)
+        + (cfg.scenarios.len() * contenders) as f64 * startup_estimate_s(cfg);
     let launches = if cfg.server.relaunch_per_trial {
-        trials
+        typical_trials
     } else {
         plan.candidates.len()
     };
-    let wall_s = trials as f64 * trial_s + launches as f64 * startup_estimate_s(cfg) + confirm_s;
+    let wall_s =
+        typical_trials as f64 * trial_s + launches as f64 * startup_estimate_s(cfg) + confirm_s;
     (trials, launches, wall_s, trial_s)
 }
+
+/// Confirmation trials of the winner below the search's rate, per scenario, in a typical search.
+const TYPICAL_STEP_DOWNS: usize = 2;
 
 /// The settings, one per line.
 fn settings(cfg: &RunConfig, out: &mut String) {
@@ -328,7 +343,7 @@ fn estimate(cfg: &RunConfig, out: &mut String) {
     let _ = writeln!(out, "server launches: {launches}");
     let _ = writeln!(
         out,
-        "estimated wall time: up to {} (about {trial_s:.0} s per trial, {:.0} s per launch)",
+        "estimated wall time: about {} (about {trial_s:.0} s per trial, {:.0} s per launch, a typical search: its walks, probes and checks)",
         human(wall_s),
         startup_estimate_s(cfg)
     );

@@ -165,6 +165,8 @@ mod tests {
         let exact = |index: u32| plan.start + ttft + itl * index;
         assert_eq!(plan.due(0), exact(0));
         assert_eq!(plan.due(5), exact(5));
+        // A time between the ends sets the grid's epoch (when no earlier test in this process did).
+        let _ = plan.due(1);
         let epoch = *GRID_EPOCH
             .get()
             .expect("grid epoch set by the first due time");
