@@ -58,13 +58,21 @@ pub(super) async fn run_stage(
             let Some(leader) = next_leader(&scenarios[index].records, &walked).cloned() else {
                 break;
             };
-            walked.push(leader.candidate_id);
             let Some(flags) = all.get(leader.candidate_id) else {
+                walked.push(leader.candidate_id);
                 continue;
             };
+            // A later leader matters only above the rate an earlier one held: its walk stops
+            // there (it is compared at the answer's rate with the other contenders).
+            let held = walked
+                .iter()
+                .filter_map(|id| held_rate(&scenarios[index].records, *id))
+                .reduce(f64::max);
+            let floor = held.map_or(ctx.cfg.benchmark.qps.lowest(), |h| h * (1.0 + 1e-4));
+            walked.push(leader.candidate_id);
             let walks = Walks::Descend {
                 scenario: index,
-                plan: descent(leader.requested_qps, ctx.cfg.benchmark.qps.lowest()),
+                plan: descent(leader.requested_qps, floor),
                 max_concurrency: leader.max_concurrency,
             };
             let id = leader.candidate_id;

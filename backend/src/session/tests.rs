@@ -294,3 +294,28 @@ async fn a_run_stopped_in_its_confirmation_is_unconfirmed_and_its_resume_finishe
     both.extend(trials(&second));
     assert_eq!(both, trials(&all));
 }
+
+#[tokio::test]
+async fn a_later_leader_is_not_walked_below_the_rate_an_earlier_one_held() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let scripts = [
+        Script::holds(8.0),
+        Script::optimistic(16.0, 12.0),
+        Script::optimistic(15.0, 10.0),
+    ];
+    let (outcome, bench, _) = search(dir.path(), &scripts).await;
+    let (id, rate) = answer(&outcome);
+    assert_eq!(id, 1, "{:?}", bench.calls());
+    assert!((11.4..=12.1).contains(&rate), "rate {rate}");
+    let second = confirm_trials(&bench, 2);
+    assert!(!second.is_empty(), "{:?}", bench.calls());
+    // Its walk stops above the rate candidate 1 held; it is then compared there, once.
+    let below: Vec<f64> = second
+        .iter()
+        .copied()
+        .filter(|q| *q < rate * 0.999)
+        .collect();
+    assert!(below.is_empty(), "{second:?} against {rate}");
+    let at_rate = second.iter().filter(|q| (**q - rate).abs() < 1e-6).count();
+    assert_eq!(at_rate, 1, "{second:?}");
+}
