@@ -2,6 +2,7 @@
 //! scenarios, candidates with their launch commands (secrets redacted), what the tier or the cap
 //! left out, the trial count, a wall-time estimate and warnings. One renderer for both callers.
 
+use shared::outward::{PlanCandidate, PlanEstimate, PlanJson, PlanScenario};
 use std::fmt::Write as _;
 
 use shared::candidates::tier_description;
@@ -60,11 +61,11 @@ pub(crate) fn render(cfg: &RunConfig) -> String {
 }
 
 /// The plan as JSON (`autobench plan --json`): the same facts as [`render`], for scripts.
-pub(crate) fn json(cfg: &RunConfig) -> serde_json::Value {
+pub(crate) fn json(cfg: &RunConfig) -> PlanJson {
     let plan = &cfg.candidates;
     let baseline = plan.candidates.first().cloned().unwrap_or_default();
     let profile = cfg.server.framework.profile();
-    let candidates: Vec<serde_json::Value> = plan
+    let candidates = plan
         .candidates
         .iter()
         .enumerate()
@@ -75,38 +76,42 @@ pub(crate) fn json(cfg: &RunConfig) -> serde_json::Value {
                 flags_of,
                 &cfg.server.extra_args,
             ));
-            serde_json::json!({
-                "id": id,
-                "label": shared::naming::label(flags_of, &baseline),
-                "flags": flags_of,
-                "argv": argv,
-            })
+            PlanCandidate {
+                id,
+                label: shared::naming::label(flags_of, &baseline),
+                flags: flags_of.clone(),
+                argv,
+            }
         })
         .collect();
     let (trials, launches, wall_s, _) = totals(cfg);
-    serde_json::json!({
-        "config": cfg.config_path,
-        "output_dir": cfg.output_dir,
-        "framework": cfg.server.framework.name(),
-        "search": search_text(cfg),
-        "max_candidates": cfg.max_candidates,
-        "scenarios": cfg.scenarios.iter().map(|s| serde_json::json!({
-            "name": s.name,
-            "dataset": session::dataset_line(cfg, s),
-            "num_prompts": cfg.dataset.num_prompts,
-        })).collect::<Vec<_>>(),
-        "candidates": candidates,
-        "combinations": plan.combinations,
-        "not_tried": left_out(cfg),
-        "estimate": {
-            "base_trials": trials,
-            "server_launches": launches,
-            "wall_time_s": wall_s,
+    PlanJson {
+        config: cfg.config_path.clone(),
+        output_dir: cfg.output_dir.clone(),
+        framework: cfg.server.framework.name().into(),
+        search: search_text(cfg),
+        max_candidates: cfg.max_candidates,
+        scenarios: cfg
+            .scenarios
+            .iter()
+            .map(|s| PlanScenario {
+                name: s.name.clone(),
+                dataset: session::dataset_line(cfg, s),
+                num_prompts: cfg.dataset.num_prompts,
+            })
+            .collect(),
+        candidates,
+        combinations: plan.combinations,
+        not_tried: left_out(cfg),
+        estimate: PlanEstimate {
+            base_trials: trials,
+            server_launches: launches,
+            wall_time_s: wall_s,
         },
-        "speculative": cfg.speculative.is_some(),
-        "executor": cfg.executor,
-        "warnings": warnings(cfg),
-    })
+        speculative: cfg.speculative.is_some(),
+        executor: serde_json::to_value(&cfg.executor).unwrap_or_default(),
+        warnings: warnings(cfg),
+    }
 }
 
 /// The config's warnings, then the plan's own: an estimate beyond the time budget.

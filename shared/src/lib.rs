@@ -15,6 +15,7 @@ pub mod flags;
 pub mod kinds;
 pub mod metrics;
 pub mod naming;
+pub mod outward;
 pub mod qps;
 pub mod ranking;
 pub mod record;

@@ -191,21 +191,23 @@ fn plan_json_is_one_object_with_every_candidate_argv() {
         .output()
         .expect("plan --json");
     assert!(output.status.success(), "{}", common::text(&output));
-    let plan: serde_json::Value =
-        serde_json::from_slice(&output.stdout).expect("plan --json is one JSON object");
-    let candidates = plan["candidates"].as_array().expect("candidates");
+    let plan: shared::outward::PlanJson =
+        serde_json::from_slice(&output.stdout).expect("plan --json is one PlanJson object");
+    let candidates = &plan.candidates;
     assert_eq!(candidates.len(), 5);
-    assert_eq!(candidates[0]["label"], "baseline");
-    assert_eq!(candidates[1]["label"], "attention-backend=flashinfer");
-    assert_eq!(candidates[1]["argv"][0], "autobench");
+    assert_eq!(candidates[0].label, "baseline");
+    assert_eq!(candidates[1].label, "attention-backend=flashinfer");
+    assert_eq!(candidates[1].argv[0], "autobench");
     assert!(
-        candidates[1]["argv"]
-            .as_array()
-            .is_some_and(|a| a.iter().any(|w| w == "--attention-backend")),
-        "{plan}"
+        candidates[1]
+            .argv
+            .iter()
+            .any(|w| w == "--attention-backend"),
+        "{plan:?}"
     );
-    assert_eq!(plan["scenarios"].as_array().map(Vec::len), Some(2));
-    assert_eq!(plan["estimate"]["base_trials"], 30);
+    assert_eq!(plan.scenarios.len(), 2);
+    assert_eq!(plan.estimate.base_trials, 30);
+    assert!(plan.estimate.wall_time_s > 60.0, "{plan:?}");
 }
 
 /// The vLLM, TensorRT-LLM and schema v1 references plan, each in its server's own spelling.

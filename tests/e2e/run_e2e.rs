@@ -336,7 +336,7 @@ fn run_json_at_4(
     dir: &std::path::Path,
     out: &std::path::Path,
     search_space: &str,
-) -> serde_json::Value {
+) -> shared::outward::RunJson {
     let dataset = "  kind: random\n  num_prompts: 8\n  input_len: 64\n  output_len: 8";
     let yaml = common::fast_config(out, search_space, dataset, "[4]");
     let output = common::bin()
@@ -345,7 +345,7 @@ fn run_json_at_4(
         .output()
         .expect("run --json");
     assert_eq!(output.status.code(), Some(0), "{}", common::text(&output));
-    serde_json::from_slice(&output.stdout).expect("stdout is one JSON object")
+    serde_json::from_slice(&output.stdout).expect("stdout is one RunJson object")
 }
 
 #[test]
@@ -353,26 +353,22 @@ fn run_json_prints_the_answer_as_one_object() {
     let dir = tempfile::tempdir().expect("tempdir");
     let out = dir.path().join("out");
     let answer = run_json_at_4(dir.path(), &out, "    chunked_prefill_size: [1024]");
-    assert_eq!(answer["status"], "finished");
-    let scenario = &answer["scenarios"][0];
+    assert_eq!(answer.status, "finished");
+    let scenario = &answer.scenarios[0];
+    let best = scenario.best.as_ref().expect("an answer");
+    assert!(best.rate > 0.0, "{answer:?}");
     assert!(
-        scenario["best"]["rate"].as_f64().is_some_and(|r| r > 0.0),
-        "{answer}"
-    );
-    assert!(
-        scenario["best"]["command"]
-            .as_str()
+        best.command
+            .as_deref()
             .is_some_and(|c| c.contains("autobench sim"))
     );
-    assert!(scenario["best"]["label"].is_string());
+    assert!(!best.label.is_empty());
+    assert!(scenario.files.results_jsonl.is_file());
+    assert!(!scenario.headline.is_empty());
     assert!(
-        scenario["files"]["results_jsonl"]
-            .as_str()
-            .is_some_and(|p| std::path::Path::new(p).is_file())
-    );
-    assert!(
-        answer["report"]
-            .as_str()
+        answer
+            .report
+            .as_deref()
             .is_some_and(|p| p.ends_with("report.html"))
     );
     common::assert_no_survivors(&out);
@@ -386,14 +382,14 @@ fn an_equal_command_ties_with_the_baseline_at_the_answers_rate() {
     let dir = tempfile::tempdir().expect("tempdir");
     let out = dir.path().join("out");
     let answer = run_json_at_4(dir.path(), &out, "    cuda_graph_max_bs: [160]");
-    let best = &answer["scenarios"][0]["best"];
-    assert_eq!(best["candidate"], 0, "{answer}");
-    assert_eq!(best["compared_at"], 4.0, "{answer}");
+    let best = answer.scenarios[0].best.as_ref().expect("an answer");
+    assert_eq!(best.candidate, 0, "{answer:?}");
+    assert_eq!(best.compared_at, Some(4.0), "{answer:?}");
     assert!(
-        best["tie"]
-            .as_str()
+        best.tie
+            .as_deref()
             .is_some_and(|t| t.starts_with("tie: no significant difference")),
-        "{answer}"
+        "{answer:?}"
     );
     let scenario = out.clone();
     let records = common::records(&scenario.join("results.jsonl"));
@@ -425,9 +421,7 @@ fn an_equal_command_ties_with_the_baseline_at_the_answers_rate() {
         note.contains("no significant difference") && note.contains("also met the SLA at 4.00"),
         "{note}"
     );
-    let headline = answer["scenarios"][0]["headline"]
-        .as_str()
-        .unwrap_or_default();
+    let headline = answer.scenarios[0].headline.as_str();
     assert!(
         headline.starts_with("No change beat the default: it holds your SLA (")
             && headline.contains(

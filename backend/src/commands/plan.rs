@@ -19,7 +19,7 @@ pub(crate) async fn plan(path: &Path, json: bool) -> anyhow::Result<ExitCode> {
         }
     }
     match (json, cfgs.as_slice()) {
-        (true, [one]) => stdout::println(crate::plan::json(one))?,
+        (true, [one]) => stdout::println(serde_json::to_string(&crate::plan::json(one))?)?,
         (true, several) => stdout::println(serde_json::json!({
             "frameworks": several.iter().map(crate::plan::json).collect::<Vec<_>>()
         }))?,

@@ -101,19 +101,19 @@ pub(crate) async fn run(
         None => None,
     };
     if json {
-        let answers: Vec<serde_json::Value> = cfgs
+        let answers: Vec<shared::outward::RunJson> = cfgs
             .iter()
             .zip(&finished)
             .map(|(cfg, done)| {
                 let mut answer = answer_json(cfg, &done.outcome, done.report.as_deref());
                 if let config::KeyMap::Neutral(framework) = cfg.keys {
-                    answer["framework"] = framework.into();
+                    answer.framework = Some(framework.into());
                 }
                 answer
             })
             .collect();
         let answer = match (&ranking, answers.as_slice()) {
-            (None, [one]) => one.clone(),
+            (None, [one]) => serde_json::to_value(one)?,
             _ => serde_json::json!({
                 "frameworks": answers,
                 "ranking": ranking.as_ref().map(|r| &r.json),

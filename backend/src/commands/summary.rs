@@ -1,6 +1,7 @@
 //! What `run` prints at its end: the answer per scenario, the candidates table, the launch
 //! command, and `run --json`'s object.
 
+use shared::outward::{RunBestJson, RunFilesJson, RunJson, RunScenarioJson};
 use std::fmt::Write as _;
 use std::path::Path;
 
@@ -65,61 +66,60 @@ fn standings_table(standings: &[shared::answer::Standing], sla: &shared::sla::Sl
 
 /// The final answer as JSON (`run --json`): status, and per scenario the best command, its rate
 /// with the confirmation's interval, its name, and the files.
-pub(super) fn answer_json(
-    cfg: &RunConfig,
-    outcome: &RunOutcome,
-    report: Option<&Path>,
-) -> serde_json::Value {
+pub(super) fn answer_json(cfg: &RunConfig, outcome: &RunOutcome, report: Option<&Path>) -> RunJson {
     let baseline = cfg
         .candidates
         .candidates
         .first()
         .cloned()
         .unwrap_or_default();
-    let scenarios: Vec<serde_json::Value> = outcome
+    let scenarios = outcome
         .scenarios
         .iter()
         .map(|s| {
             let best = s.best.as_ref().map(|b| {
                 let c = s.confirmation.as_ref();
-                serde_json::json!({
-                    "candidate": b.candidate_id,
-                    "label": shared::naming::label(&b.server_flags, &baseline),
-                    "rate": c.filter(|c| !c.confirmed).and_then(|c| c.passes_at)
+                RunBestJson {
+                    candidate: b.candidate_id,
+                    label: shared::naming::label(&b.server_flags, &baseline),
+                    rate: c
+                        .filter(|c| !c.confirmed)
+                        .and_then(|c| c.passes_at)
                         .unwrap_or_else(|| ranking::credited_rate(b)),
-                    "max_concurrency": b.max_concurrency,
-                    "confirmed": c.map(|c| c.confirmed),
-                    "passes_at": c.and_then(|c| c.passes_at),
-                    "fails_at": c.and_then(|c| c.fails_at),
-                    "tied_with": c.map(|c| c.tied_with.clone()),
-                    "compared_at": c.and_then(|c| c.compared_at),
-                    "tie": c.and_then(|c| c.tie_text()),
-                    "note": c.map(|c| c.note.clone()),
-                    "not_shown": c.and_then(|c| c.not_shown.clone()),
-                    "command": s.command,
-                })
+                    max_concurrency: b.max_concurrency,
+                    confirmed: c.map(|c| c.confirmed),
+                    passes_at: c.and_then(|c| c.passes_at),
+                    fails_at: c.and_then(|c| c.fails_at),
+                    tied_with: c.map(|c| c.tied_with.clone()),
+                    compared_at: c.and_then(|c| c.compared_at),
+                    tie: c.and_then(|c| c.tie_text()),
+                    note: c.map(|c| c.note.clone()),
+                    not_shown: c.and_then(|c| c.not_shown.clone()),
+                    command: s.command.clone(),
+                }
             });
-            serde_json::json!({
-                "name": s.name,
-                "dataset": s.dataset,
-                "headline": s.answer.headline,
-                "how_sure": s.answer.how_sure,
-                "best": best,
-                "files": {
-                    "summary": s.dir.join("summary.md"),
-                    "results_jsonl": s.dir.join("results.jsonl"),
-                    "results_csv": s.dir.join("results.csv"),
+            RunScenarioJson {
+                name: s.name.clone(),
+                dataset: s.dataset.clone(),
+                headline: s.answer.headline.clone(),
+                how_sure: s.answer.how_sure.clone(),
+                best,
+                files: RunFilesJson {
+                    summary: s.dir.join("summary.md"),
+                    results_jsonl: s.dir.join("results.jsonl"),
+                    results_csv: s.dir.join("results.csv"),
                 },
-            })
+            }
         })
         .collect();
-    serde_json::json!({
-        "status": outcome.status.name(),
-        "partial": outcome.partial,
-        "output_dir": outcome.output_dir,
-        "report": report,
-        "scenarios": scenarios,
-    })
+    RunJson {
+        framework: None,
+        status: outcome.status.name().into(),
+        partial: outcome.partial.clone(),
+        output_dir: outcome.output_dir.clone(),
+        report: report.map(Path::to_path_buf),
+        scenarios,
+    }
 }
 
 /// What a person needs to act on, printed at the end of `run`.
