@@ -1,7 +1,8 @@
 //! Candidates at once on disjoint GPU sets (`executor: {kind: partitions}`), on fake GPUs: this
 //! binary linked as `nvidia-smi` answers from the files the simulator writes. Candidates overlap
 //! in time, every trial is recorded once, SIGINT leaves no worker and no server and a rerun
-//! resumes, and a GPU whose memory does not come back stops the run naming what holds it.
+//! resumes, and a GPU whose memory does not come back stops the run naming what holds it, with
+//! this executor and with the default one.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -164,5 +165,54 @@ fn a_gpu_whose_memory_does_not_come_back_stops_the_run_naming_its_holder() {
     assert!(
         records.iter().all(|r| r["candidate_id"] == 0) && !records.is_empty(),
         "the first candidate's trials are kept: {records:?}"
+    );
+}
+
+/// The default executor (one candidate after another on this machine) checks the memory too:
+/// the next candidate does not start while the previous server's GPU memory is still held.
+#[test]
+fn the_default_executor_waits_for_the_memory_and_stops_naming_its_holder() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("out");
+    let executor = "executor:\n  gpu_memory_timeout_sec: 2\n";
+    let yaml = config(&out, executor, "    chunked_prefill_size: [512]", 0).replace(
+        "    sim_startup_s: 0.2\n",
+        "    sim_startup_s: 0.2\n    sim_gpu_release_s: 60\n",
+    );
+    let path = common::write_config(dir.path(), &yaml);
+    let output = command(dir.path(), &path).output().expect("run");
+    let text = common::text(&output);
+    assert_eq!(output.status.code(), Some(2), "{text}");
+    assert!(text.contains("GPU 0 holds"), "{text}");
+    assert!(text.contains("autobench-sim"), "names the holder: {text}");
+    let records = common::records(&out.join("live_results.jsonl"));
+    assert!(
+        records.iter().all(|r| r["candidate_id"] == 0) && !records.is_empty(),
+        "the first candidate's trials are kept, the second never started: {records:?}"
+    );
+
+    // Released in time: the next candidate waits for it, then runs.
+    let out = dir.path().join("out-released");
+    let executor = "executor:\n  gpu_memory_timeout_sec: 30\n";
+    let yaml = config(&out, executor, "    chunked_prefill_size: [512]", 0).replace(
+        "    sim_startup_s: 0.2\n",
+        "    sim_startup_s: 0.2\n    sim_gpu_release_s: 1.5\n",
+    );
+    let path = common::write_config(dir.path(), &yaml);
+    let output = command(dir.path(), &path).output().expect("run");
+    let text = common::text(&output);
+    assert_eq!(output.status.code(), Some(0), "{text}");
+    let records = common::records(&out.join("live_results.jsonl"));
+    assert!(
+        records.iter().any(|r| r["candidate_id"] == 1),
+        "{records:?}"
+    );
+    let events = common::events(&out);
+    assert!(
+        events.iter().any(|e| e["event"] == "notice"
+            && e["text"]
+                .as_str()
+                .is_some_and(|t| t.starts_with("waiting for GPU(s)"))),
+        "the wait is said"
     );
 }

@@ -23,8 +23,8 @@ pub(crate) use file::Framework;
 pub(crate) use framework::launch_args;
 pub(crate) use kinds::value_parser;
 pub(crate) use plan::{
-    DatasetPlan, ExecutorPlan, GspOptions, KeyMap, Partitions, RunConfig, Scenario, ServerPlan,
-    SlurmPlan, SpeculativePlan,
+    DatasetPlan, ExecutorPlan, GspOptions, KeyMap, MemoryGate, Partitions, RunConfig, Scenario,
+    ServerPlan, SlurmPlan, SpeculativePlan,
 };
 pub(crate) use resolve::{current_exe, resolve};
 pub(crate) use shared::kinds::{ApiBackend, DatasetKind};

@@ -155,6 +155,8 @@ pub(crate) struct RunConfig {
     pub config_path: PathBuf,
     /// Server launch settings.
     pub server: ServerPlan,
+    /// The GPU memory check before each launch.
+    pub memory_gate: MemoryGate,
     /// Base candidate generation inputs (re-used for the speculative stage).
     #[serde(skip)]
     pub candidate_spec: CandidateSpec,
@@ -221,6 +223,19 @@ pub(crate) struct SlurmPlan {
     pub needs: Vec<usize>,
     /// Resubmissions of a job that died.
     pub retries: u32,
+}
+
+/// Before a candidate's server starts, its GPUs' memory must be back within `margin_mib` of what
+/// it was at the start of the run (read with `nvidia-smi` when present), waiting up to `timeout`:
+/// a previous server that has not let go of its memory would make the next one OOM or run
+/// slower. The same for every executor and stage.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
+pub(crate) struct MemoryGate {
+    /// Allowed memory above a GPU's start-of-run use (MiB).
+    pub margin_mib: f64,
+    /// How long to wait for that.
+    #[serde(with = "humantime_secs")]
+    pub timeout: Duration,
 }
 
 /// The GPUs shared out among candidates running at once.

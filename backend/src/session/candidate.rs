@@ -346,6 +346,9 @@ async fn measure(
     step: &Step,
     mc: Option<u64>,
 ) -> anyhow::Result<Option<TrialRecord>> {
+    if cand.live.is_none() {
+        super::memory::before_launch(ctx).await?;
+    }
     let state = &scenarios[scenario_index];
     let launched = server::ensure(ctx, &mut cand.live, cand.stage, cand.index, cand.flags).await;
     if let Err(failure) = launched {

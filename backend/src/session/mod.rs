@@ -13,6 +13,7 @@ mod confirm;
 #[cfg(test)]
 mod fake;
 mod finish;
+mod memory;
 pub(crate) mod meta;
 pub(crate) mod owner;
 mod partitions;
@@ -153,6 +154,9 @@ struct Ctx<'a> {
     local_launches: bool,
     /// Launches and measures ([`bench::RealBench`]; a scripted fake in tests).
     bench: Arc<dyn bench::Bench>,
+    /// Each GPU's memory use at the start of the run (`nvidia-smi`), for the memory gate before
+    /// every launch ([`memory`]); `None` without `nvidia-smi`.
+    gpu_baseline: Option<std::collections::BTreeMap<String, f64>>,
 }
 
 impl<'a> Ctx<'a> {
@@ -176,6 +180,7 @@ impl<'a> Ctx<'a> {
             client: loadgen::http_client(),
             local_launches: true,
             bench: Arc::new(bench::RealBench),
+            gpu_baseline: None,
         }
     }
 
@@ -252,6 +257,10 @@ async fn run_with(
     let mut scenarios = prepare::prepare_scenarios(cfg, &run_dir, reporter, sla_changed).await?;
     let mut ctx =
         Ctx::new(cfg, reporter, run_dir, cancel, started + cfg.max_duration).with_bench(bench);
+    // The memory gate's start (a Slurm run's orchestrator launches nothing here).
+    if cfg.server.launch && !matches!(cfg.executor, crate::config::ExecutorPlan::Slurm(_)) {
+        ctx.gpu_baseline = crate::gpus::memory_used().await;
+    }
     ctx.report(RunEvent::StageStarted {
         stage: Stage::Base,
         scenario: None,

@@ -9,7 +9,6 @@
 //! events and resume are the same as a sequential run's; SIGINT/SIGTERM stop every worker (each
 //! takes its server down) before the partial results are written.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
@@ -85,7 +84,8 @@ pub(super) async fn run_base_stage(
                 .cloned()
                 .collect();
             if let Some(baseline) = &baseline {
-                wait_for_memory(ctx, &unshared, baseline, partitions).await?;
+                super::memory::wait_for_memory(ctx, &unshared, baseline, ctx.cfg.memory_gate)
+                    .await?;
             }
             let cores = core_sets.as_ref().and_then(|_| free_cores.pop());
             running.push(spawn(ctx, next, gpus, cores)?);
@@ -141,81 +141,6 @@ fn core_sets(slots: usize) -> Option<Vec<Vec<usize>>> {
             .map(|slot| (slot * per..(slot + 1) * per).collect())
             .collect(),
     )
-}
-
-/// Waits until every GPU of `gpus` is back within the margin of its start-of-run use; an error
-/// naming what holds it when it is not back in time.
-async fn wait_for_memory(
-    ctx: &mut Ctx<'_>,
-    gpus: &[String],
-    baseline: &BTreeMap<String, f64>,
-    partitions: &Partitions,
-) -> anyhow::Result<()> {
-    let deadline = Instant::now() + partitions.memory_timeout;
-    let mut noted = false;
-    loop {
-        let Some(used) = crate::gpus::memory_used().await else {
-            return Ok(());
-        };
-        let high = crate::gpus::above_baseline(&used, baseline, gpus, partitions.memory_margin_mib);
-        if high.is_empty() {
-            if !gpus.is_empty() {
-                let now: Vec<String> = gpus
-                    .iter()
-                    .map(|g| {
-                        format!(
-                            "GPU {g} {:.0} MiB (start of run {:.0})",
-                            used.get(g).copied().unwrap_or(0.0),
-                            baseline.get(g).copied().unwrap_or(0.0)
-                        )
-                    })
-                    .collect();
-                ctx.report(RunEvent::Notice {
-                    text: format!(
-                        "GPU memory checked before the next candidate: {}; waited {:.1} s",
-                        now.join(", "),
-                        (partitions.memory_timeout
-                            - deadline.saturating_duration_since(Instant::now()))
-                        .as_secs_f64()
-                    ),
-                });
-            }
-            return Ok(());
-        }
-        if Instant::now() >= deadline {
-            let holders = crate::gpus::processes_on(gpus).await;
-            let list: Vec<String> = high
-                .iter()
-                .map(|(gpu, mib)| format!("GPU {gpu} holds {mib:.0} MiB more than at the start"))
-                .collect();
-            anyhow::bail!(
-                "{} after {:.0} s{}; free it (or raise executor.gpu_memory_timeout_sec) and resume",
-                list.join(", "),
-                partitions.memory_timeout.as_secs_f64(),
-                if holders.is_empty() {
-                    String::new()
-                } else {
-                    format!(": {}", holders.join("; "))
-                }
-            );
-        }
-        if !noted {
-            ctx.report(RunEvent::Notice {
-                text: format!(
-                    "waiting for GPU(s) {} to give their memory back before the next candidate starts",
-                    gpus.join(",")
-                ),
-            });
-            noted = true;
-        }
-        tokio::select! {
-            () = tokio::time::sleep(Duration::from_secs(1)) => {}
-            () = crate::cancel::cancelled(&mut ctx.cancel) => {
-                ctx.interrupted();
-                return Ok(());
-            }
-        }
-    }
 }
 
 /// Starts candidate `index`'s worker on `gpus`.

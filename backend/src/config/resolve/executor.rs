@@ -9,7 +9,7 @@ use serde_json::Value;
 use super::{Ctx, positive_seconds, scalar_text, search::gpus_from_env};
 use crate::config::error::ConfigError;
 use crate::config::file::ConfigFile;
-use crate::config::plan::{ExecutorPlan, Partitions};
+use crate::config::plan::{ExecutorPlan, MemoryGate, Partitions};
 use shared::flags::FlagMap;
 
 /// Default allowance above a GPU's start-of-run memory use when a candidate starts on it.
@@ -177,24 +177,12 @@ fn partitions(
             ),
         ));
     }
-    let memory_timeout = positive_seconds(
-        ctx,
-        &["executor", "gpu_memory_timeout_sec"],
-        section.gpu_memory_timeout_sec,
-        300.0,
-    )?;
-    let memory_margin_mib = section.gpu_memory_margin_mib.unwrap_or(MEMORY_MARGIN_MIB);
-    if !(memory_margin_mib.is_finite() && memory_margin_mib >= 0.0) {
-        return Err(ctx.error(
-            &["executor", "gpu_memory_margin_mib"],
-            "must be 0 or more MiB",
-        ));
-    }
+    let gate = memory_gate(ctx, raw)?;
     Ok(Partitions {
         gpus,
         needs,
-        memory_margin_mib,
-        memory_timeout: Duration::max(memory_timeout, Duration::from_millis(1)),
+        memory_margin_mib: gate.margin_mib,
+        memory_timeout: gate.timeout,
     })
 }
 
@@ -238,4 +226,27 @@ fn need(flags: &FlagMap, explicit: Option<u64>) -> usize {
     let pp = size(&["pp_size", "pipeline_parallel_size"]);
     let dp = size(&["dp_size", "data_parallel_size"]);
     (tp * pp * dp) as usize
+}
+
+/// The GPU memory check before each launch (`executor.gpu_memory_margin_mib`,
+/// `executor.gpu_memory_timeout_sec`), for every executor that launches on this machine.
+pub(super) fn memory_gate(ctx: &Ctx, raw: &ConfigFile) -> Result<MemoryGate, ConfigError> {
+    let section = &raw.executor;
+    let timeout = positive_seconds(
+        ctx,
+        &["executor", "gpu_memory_timeout_sec"],
+        section.gpu_memory_timeout_sec,
+        300.0,
+    )?;
+    let margin_mib = section.gpu_memory_margin_mib.unwrap_or(MEMORY_MARGIN_MIB);
+    if !(margin_mib.is_finite() && margin_mib >= 0.0) {
+        return Err(ctx.error(
+            &["executor", "gpu_memory_margin_mib"],
+            "must be 0 or more MiB",
+        ));
+    }
+    Ok(MemoryGate {
+        margin_mib,
+        timeout: Duration::max(timeout, Duration::from_millis(1)),
+    })
 }

@@ -72,6 +72,7 @@ pub(crate) fn resolve_mapped(
     }
     let speculative = search::resolve_speculative(&raw.speculative, &mut warnings);
     let executor = executor::resolve_executor(&ctx, &raw, &candidates.candidates)?;
+    let memory_gate = executor::memory_gate(&ctx, &raw)?;
     let max_duration =
         search::resolve_duration(&ctx, raw.search.max_duration_hours, &mut warnings)?;
     let (output_dir, output_dir_explicit) = output_dir(&raw, &mut warnings);
@@ -84,6 +85,7 @@ pub(crate) fn resolve_mapped(
     Ok(RunConfig {
         config_path: path.to_path_buf(),
         server,
+        memory_gate,
         candidate_spec,
         candidates,
         dataset,
