@@ -69,6 +69,10 @@ pub enum Command {
     Report {
         /// The run's output directory.
         run_dir: PathBuf,
+        /// What if a limit were different (`max_p99_ttft_ms=500`, repeatable): the run's recorded
+        /// trials re-judged at the new limits, printed per scenario (nothing is measured).
+        #[arg(long = "sla", value_name = "KEY=VALUE", value_parser = parse_sla_override)]
+        sla: Vec<(String, f64)>,
     },
     /// The simulator's true SLA-limited rate of every candidate of a simulated search (virtual
     /// time; for the verdict benchmark).
@@ -153,7 +157,7 @@ async fn run_command(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Bench(args) => crate::commands::bench::bench(&args).await,
         Command::Convert(args) => crate::commands::dataset::convert(&args).await,
         Command::Validate(args) => crate::commands::dataset::validate_command(&args).await,
-        Command::Report { run_dir } => crate::commands::report(&run_dir),
+        Command::Report { run_dir, sla } => crate::commands::report(&run_dir, &sla),
         Command::Truth(args) => crate::commands::truth::truth(&args),
         Command::Completions { shell } => {
             let mut command = <Cli as clap::CommandFactory>::command();
@@ -189,4 +193,19 @@ async fn run_command(cli: Cli) -> anyhow::Result<ExitCode> {
             u8::try_from(crate::sim::main(&args).await).unwrap_or(1),
         )),
     }
+}
+
+/// `max_p99_ttft_ms=500` as a key and a number.
+fn parse_sla_override(text: &str) -> Result<(String, f64), String> {
+    let (key, value) = text
+        .split_once('=')
+        .ok_or_else(|| format!("`{text}`: expected KEY=VALUE, such as max_p99_ttft_ms=500"))?;
+    let value: f64 = value
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{text}`: the value after `=` must be a number"))?;
+    if !(value.is_finite() && value >= 0.0) {
+        return Err(format!("`{text}`: the value must be 0 or more"));
+    }
+    Ok((key.trim().to_string(), value))
 }

@@ -27,5 +27,6 @@ pub mod stats;
 pub mod steady;
 pub mod timings;
 pub mod verdict;
+pub mod whatif;
 
 pub use flags::FlagMap;

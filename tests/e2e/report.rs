@@ -107,3 +107,45 @@ fn run_writes_a_self_contained_report_with_the_csv_numbers() {
     assert_eq!(missing.status.code(), Some(2));
     assert!(common::text(&missing).contains("is not a directory"));
 }
+
+/// `report --sla`: the run's recorded trials re-judged at other limits, marked as such; a tighter
+/// limit than the run's never reads higher than the run's own answer, an impossible one holds
+/// nowhere, and an unknown key is refused.
+#[test]
+fn report_sla_rejudges_the_recorded_trials_at_other_limits() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("out");
+    let config = common::write_config(dir.path(), &common::fast_config(&out, SPACE, DATASET, QPS));
+    let output = common::run(&config);
+    assert_eq!(output.status.code(), Some(0), "{}", common::text(&output));
+    let what_if = |limit: &str| {
+        let output = common::bin()
+            .arg("report")
+            .arg(&out)
+            .args(["--sla", limit])
+            .output()
+            .expect("report --sla");
+        (
+            output.status.code(),
+            String::from_utf8_lossy(&output.stdout).to_string(),
+            common::text(&output),
+        )
+    };
+    let (code, loose, _) = what_if("max_p99_ttft_ms=100000");
+    assert_eq!(code, Some(0), "{loose}");
+    assert!(loose.contains("would hold the SLA up to"), "{loose}");
+    assert!(
+        loose.contains("not searched or confirmed at these limits"),
+        "{loose}"
+    );
+    assert!(loose.contains("p99 TTFT <= 100000 ms"), "{loose}");
+    let (code, none, _) = what_if("max_p99_ttft_ms=0.001");
+    assert_eq!(code, Some(0), "{none}");
+    assert!(none.contains("no recorded trial met the SLA"), "{none}");
+    let (code, _, refused) = what_if("max_p99_ttf_ms=5");
+    assert_eq!(code, Some(2), "{refused}");
+    assert!(
+        refused.contains("unknown SLA key `max_p99_ttf_ms`"),
+        "{refused}"
+    );
+}
