@@ -14,6 +14,7 @@ pub mod flags;
 pub mod kinds;
 pub mod metrics;
 pub mod naming;
+pub mod palette;
 pub mod qps;
 pub mod ranking;
 pub mod record;
