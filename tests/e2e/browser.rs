@@ -439,7 +439,11 @@ async fn dashboard_follows_a_live_run_plots_hover_exports_and_shows_config_error
     // candidate has one colour on every plot and beside its name, and the trials table fits.
     driver.open(&format!("{}#/run/live", server.url)).await;
     driver
-        .wait_for("both plots", "return document.querySelectorAll('.plots .plot svg').length === 2", Duration::from_secs(30))
+        .wait_for(
+            "both plots",
+            "return document.querySelectorAll('.plots .plot svg').length === 2",
+            Duration::from_secs(30),
+        )
         .await;
     let rings = driver
         .wait_for("the answer's ring on each plot", "const n = [...document.querySelectorAll('.plots .plot')].filter(p => p.querySelector('circle.answer-marker')).length; return n === 2 ? n : 0", Duration::from_secs(20))
@@ -449,14 +453,22 @@ async fn dashboard_follows_a_live_run_plots_hover_exports_and_shows_config_error
     assert_fits_the_window(&driver, "the finished run").await;
     driver.open(&format!("{}#/run/oom", server.url)).await;
     driver
-        .wait_for("the OOM trial row", "return document.querySelectorAll('table.trials tbody tr').length", Duration::from_secs(20))
+        .wait_for(
+            "the OOM trial row",
+            "return document.querySelectorAll('table.trials tbody tr').length",
+            Duration::from_secs(20),
+        )
         .await;
     assert_fits_the_window(&driver, "a run with an OOM message").await;
     driver
         .open(&format!("{}#/compare/live,live", server.url))
         .await;
     driver
-        .wait_for("compare plots with legends", "return document.querySelectorAll('figure .plot svg .legend-swatch').length >= 2", Duration::from_secs(20))
+        .wait_for(
+            "compare plots with legends",
+            "return document.querySelectorAll('figure .plot svg .legend-swatch').length >= 2",
+            Duration::from_secs(20),
+        )
         .await;
     assert_one_colour_per_candidate(&driver, "the compare page").await;
 
@@ -464,7 +476,9 @@ async fn dashboard_follows_a_live_run_plots_hover_exports_and_shows_config_error
     // unchecked rate as the answer.
     let live = root.join("live");
     let checking = confirming_copy(&live, &root.join("confirming"));
-    driver.open(&format!("{}#/run/confirming", server.url)).await;
+    driver
+        .open(&format!("{}#/run/confirming", server.url))
+        .await;
     let card = driver
         .wait_for("the card during the confirmation", "const a = document.querySelector('.answer'); return a && a.querySelector('h2').textContent.startsWith('Checking') ? a.textContent : ''", Duration::from_secs(20))
         .await;
@@ -481,7 +495,10 @@ async fn dashboard_follows_a_live_run_plots_hover_exports_and_shows_config_error
     let command = driver
         .script("return document.querySelectorAll('.answer .command-box').length")
         .await;
-    assert_eq!(command, 0, "no command is offered as the answer while it is checked");
+    assert_eq!(
+        command, 0,
+        "no command is offered as the answer while it is checked"
+    );
 
     // A run interrupted before its check: the card says its answer is unconfirmed and why.
     interrupted_copy(&live, &root.join("cut"));
@@ -491,7 +508,8 @@ async fn dashboard_follows_a_live_run_plots_hover_exports_and_shows_config_error
         .await;
     let label = label.as_str().unwrap_or_default();
     assert!(
-        label.starts_with("Unconfirmed answer") && label.contains("Unconfirmed: the run stopped before its check"),
+        label.starts_with("Unconfirmed answer")
+            && label.contains("Unconfirmed: the run stopped before its check"),
         "{label}"
     );
 
@@ -543,7 +561,10 @@ async fn assert_one_colour_per_candidate(driver: &Driver, page: &str) {
         .script("const seen = {}; for (const l of document.querySelectorAll('.plot svg .legend-swatch')) { const c = l.dataset.candidate; (seen[c] = seen[c] || []).push(l.getAttribute('stroke').toLowerCase()); } const chips = {}; for (const s of document.querySelectorAll('.candidates .swatch')) { const m = getComputedStyle(s).backgroundColor.match(/\\d+/g).map(Number); chips[s.dataset.candidate] = '#' + m.slice(0, 3).map(v => v.toString(16).padStart(2, '0')).join(''); } return {seen, chips}")
         .await;
     let seen = found["seen"].as_object().expect("swatches");
-    assert!(seen.len() >= 2, "{page}: at least two candidates plotted: {found}");
+    assert!(
+        seen.len() >= 2,
+        "{page}: at least two candidates plotted: {found}"
+    );
     let mut colours = Vec::new();
     for (candidate, strokes) in seen {
         let strokes: Vec<&str> = strokes
@@ -557,14 +578,21 @@ async fn assert_one_colour_per_candidate(driver: &Driver, page: &str) {
             "{page}: candidate {candidate} has one colour on every plot: {strokes:?}"
         );
         if let Some(chip) = found["chips"][candidate].as_str() {
-            assert_eq!(chip, strokes[0], "{page}: candidate {candidate}'s swatch is its plot colour");
+            assert_eq!(
+                chip, strokes[0],
+                "{page}: candidate {candidate}'s swatch is its plot colour"
+            );
         }
         colours.push(strokes[0].to_string());
     }
     let all = colours.len();
     colours.sort();
     colours.dedup();
-    assert_eq!(colours.len(), all, "{page}: two candidates share a colour: {found}");
+    assert_eq!(
+        colours.len(),
+        all,
+        "{page}: two candidates share a colour: {found}"
+    );
 }
 
 /// Asserts that the trials table is no wider than the window and the page does not scroll
@@ -615,10 +643,9 @@ fn search_part(live: &std::path::Path) -> (Vec<Value>, Vec<Value>) {
 /// freshness says), `events.jsonl` and the records.
 fn write_run(live: &std::path::Path, to: &std::path::Path, events: &[Value], records: &[Value]) {
     std::fs::create_dir_all(to).expect("mkdir");
-    let mut meta: Value = serde_json::from_str(
-        &std::fs::read_to_string(live.join("run_meta.json")).expect("meta"),
-    )
-    .expect("meta json");
+    let mut meta: Value =
+        serde_json::from_str(&std::fs::read_to_string(live.join("run_meta.json")).expect("meta"))
+            .expect("meta json");
     meta.as_object_mut().map(|m| m.remove("process"));
     std::fs::write(to.join("run_meta.json"), meta.to_string()).expect("meta");
     let lines = |values: &[Value]| values.iter().map(|v| format!("{v}\n")).collect::<String>();
@@ -634,7 +661,12 @@ fn confirming_copy(live: &std::path::Path, to: &std::path::Path) -> Checking {
     let best = records
         .iter()
         .filter(|r| r["sla_passed"] == true)
-        .max_by(|a, b| a["requested_qps"].as_f64().unwrap_or(0.0).total_cmp(&b["requested_qps"].as_f64().unwrap_or(0.0)))
+        .max_by(|a, b| {
+            a["requested_qps"]
+                .as_f64()
+                .unwrap_or(0.0)
+                .total_cmp(&b["requested_qps"].as_f64().unwrap_or(0.0))
+        })
         .cloned()
         .expect("a passing search trial");
     let failed = best["requested_qps"].as_f64().expect("rate");
@@ -661,7 +693,9 @@ fn interrupted_copy(live: &std::path::Path, to: &std::path::Path) {
     let seq = events.last().and_then(|e| e["seq"].as_u64()).unwrap_or(0);
     let at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     events.push(json!({"seq": seq + 1, "at": at, "event": "interrupted"}));
-    events.push(json!({"seq": seq + 2, "at": at, "event": "run_finished", "status": "interrupted",
-        "partial": "interrupted by a signal", "answers": []}));
+    events.push(
+        json!({"seq": seq + 2, "at": at, "event": "run_finished", "status": "interrupted",
+        "partial": "interrupted by a signal", "answers": []}),
+    );
     write_run(live, to, &events, &records);
 }

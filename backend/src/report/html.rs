@@ -178,7 +178,11 @@ fn scenario_section(out: &mut String, data: &RunData, scenario: &ScenarioData) {
                 y_metric,
                 sla_ms: limit,
             };
-            out.push_str(&plots::latency_svg(&spec, &scenario.records, answer.as_ref()));
+            out.push_str(&plots::latency_svg(
+                &spec,
+                &scenario.records,
+                answer.as_ref(),
+            ));
         }
     }
     out.push_str("</div>");

@@ -118,7 +118,9 @@ pub(crate) fn series(
             Kind::Search
         };
         let is_answer = answer.is_some_and(|a| {
-            a.stage == r.stage && a.candidate == r.candidate_id && a.requested_qps == r.requested_qps
+            a.stage == r.stage
+                && a.candidate == r.candidate_id
+                && a.requested_qps == r.requested_qps
         });
         let point = Point {
             rate: x,
@@ -165,7 +167,9 @@ fn hover_text(
     let what = match kind {
         Kind::Search => "search trial",
         Kind::Check => "longer check",
-        Kind::Refuted => "search trial, refuted by a longer check that failed at or below this rate",
+        Kind::Refuted => {
+            "search trial, refuted by a longer check that failed at or below this rate"
+        }
     };
     format!(
         "{label} ({what}): offered {:.2} req/s, {} {x:.2}, {} {y:.1}, SLA {}\nflags: {}",
@@ -342,6 +346,8 @@ fn draw(
         .x_desc(spec.x_metric.label())
         .y_desc(spec.y_metric.label())
         .light_line_style(WHITE.mix(0.0))
+        .label_style(("sans-serif", 14))
+        .axis_desc_style(("sans-serif", 15))
         .draw()
         .map_err(err)?;
     let front = frontier(points);
@@ -422,7 +428,11 @@ fn draw_series(
 #[derive(Debug, Clone, PartialEq)]
 enum Entry {
     /// A candidate's series: its colour's line and its name.
-    Series { candidate: usize, label: String, dashed: bool },
+    Series {
+        candidate: usize,
+        label: String,
+        dashed: bool,
+    },
     /// A marker and what it means.
     Key { shape: &'static str, text: String },
 }
@@ -451,7 +461,10 @@ fn legend_entries(spec: &PlotSpec, all: &[Series], top: f64) -> Vec<Entry> {
         out.push(key("cross", "cross: refuted by a longer check"));
     }
     if points().any(|p| p.latency > top) {
-        out.push(key("triangle", &format!("triangle: above {top:.0} ms (clipped)")));
+        out.push(key(
+            "triangle",
+            &format!("triangle: above {top:.0} ms (clipped)"),
+        ));
     }
     if points().any(|p| p.answer) {
         out.push(key("ring", "ring: the answer"));
@@ -479,7 +492,11 @@ fn legend_svg(entries: &[Entry], x: u32) -> String {
                 label,
                 dashed,
             } => {
-                let dash = if *dashed { " stroke-dasharray=\"6 4\"" } else { "" };
+                let dash = if *dashed {
+                    " stroke-dasharray=\"6 4\""
+                } else {
+                    ""
+                };
                 (
                     format!(
                         "<line class=\"legend-swatch\" data-candidate=\"{candidate}\" x1=\"{x}\" y1=\"{y}\" x2=\"{}\" y2=\"{y}\" stroke=\"{}\" stroke-width=\"3\"{dash}/>",
@@ -490,7 +507,11 @@ fn legend_svg(entries: &[Entry], x: u32) -> String {
                     "legend-entry series",
                 )
             }
-            Entry::Key { shape, text } => (key_swatch(shape, x + 11, y), text.as_str(), "legend-entry key"),
+            Entry::Key { shape, text } => (
+                key_swatch(shape, x + 11, y),
+                text.as_str(),
+                "legend-entry key",
+            ),
         };
         let _ = write!(
             out,
@@ -510,13 +531,46 @@ fn key_swatch(shape: &str, x: u32, y: i32) -> String {
     let ink = "#444";
     match shape {
         "filled" => format!("<circle cx=\"{x}\" cy=\"{y}\" r=\"4\" fill=\"{ink}\"/>"),
-        "hollow" => format!("<circle cx=\"{x}\" cy=\"{y}\" r=\"4\" fill=\"none\" stroke=\"{ink}\" stroke-width=\"2\"/>"),
-        "square" => format!("<rect x=\"{}\" y=\"{}\" width=\"10\" height=\"10\" fill=\"none\" stroke=\"{ink}\" stroke-width=\"2\"/>", x - 5, y - 5),
-        "cross" => format!("<path d=\"M{} {}L{} {}M{} {}L{} {}\" stroke=\"{ink}\" stroke-width=\"3\"/>", x - 5, y - 5, x + 5, y + 5, x - 5, y + 5, x + 5, y - 5),
-        "triangle" => format!("<path d=\"M{x} {}L{} {}L{} {}Z\" fill=\"{ink}\"/>", y - 6, x + 6, y + 5, x - 6, y + 5),
-        "ring" => format!("<circle cx=\"{x}\" cy=\"{y}\" r=\"7\" fill=\"none\" stroke=\"#111\" stroke-width=\"2.5\"/>"),
-        "frontier" => format!("<line x1=\"{}\" y1=\"{y}\" x2=\"{}\" y2=\"{y}\" stroke=\"#999\" stroke-opacity=\"0.6\" stroke-width=\"8\"/>", x - 11, x + 11),
-        _ => format!("<line x1=\"{}\" y1=\"{y}\" x2=\"{}\" y2=\"{y}\" stroke=\"#222\" stroke-width=\"2\" stroke-dasharray=\"8 6\"/>", x - 11, x + 11),
+        "hollow" => format!(
+            "<circle cx=\"{x}\" cy=\"{y}\" r=\"4\" fill=\"none\" stroke=\"{ink}\" stroke-width=\"2\"/>"
+        ),
+        "square" => format!(
+            "<rect x=\"{}\" y=\"{}\" width=\"10\" height=\"10\" fill=\"none\" stroke=\"{ink}\" stroke-width=\"2\"/>",
+            x - 5,
+            y - 5
+        ),
+        "cross" => format!(
+            "<path d=\"M{} {}L{} {}M{} {}L{} {}\" stroke=\"{ink}\" stroke-width=\"3\"/>",
+            x - 5,
+            y - 5,
+            x + 5,
+            y + 5,
+            x - 5,
+            y + 5,
+            x + 5,
+            y - 5
+        ),
+        "triangle" => format!(
+            "<path d=\"M{x} {}L{} {}L{} {}Z\" fill=\"{ink}\"/>",
+            y - 6,
+            x + 6,
+            y + 5,
+            x - 6,
+            y + 5
+        ),
+        "ring" => format!(
+            "<circle cx=\"{x}\" cy=\"{y}\" r=\"7\" fill=\"none\" stroke=\"#111\" stroke-width=\"2.5\"/>"
+        ),
+        "frontier" => format!(
+            "<line x1=\"{}\" y1=\"{y}\" x2=\"{}\" y2=\"{y}\" stroke=\"#999\" stroke-opacity=\"0.6\" stroke-width=\"8\"/>",
+            x - 11,
+            x + 11
+        ),
+        _ => format!(
+            "<line x1=\"{}\" y1=\"{y}\" x2=\"{}\" y2=\"{y}\" stroke=\"#222\" stroke-width=\"2\" stroke-dasharray=\"8 6\"/>",
+            x - 11,
+            x + 11
+        ),
     }
 }
 
@@ -630,7 +684,12 @@ mod tests {
             candidate: 1,
             requested_qps: 15.0,
         };
-        let plotted = series(&records, Metric::AchievedRate, spec().y_metric, Some(&answer));
+        let plotted = series(
+            &records,
+            Metric::AchievedRate,
+            spec().y_metric,
+            Some(&answer),
+        );
         let kinds: Vec<(f64, Kind, bool)> = plotted[0]
             .points
             .iter()
@@ -644,14 +703,22 @@ mod tests {
         assert!(svg.contains("cross: refuted by a longer check"));
         // The legend starts right of the chart area.
         let legend_x = WIDTH - LEGEND_WIDTH + 12;
-        assert!(svg.contains(&format!("<line class=\"legend-swatch\" data-candidate=\"1\" x1=\"{legend_x}\"")), "{svg}");
+        assert!(
+            svg.contains(&format!(
+                "<line class=\"legend-swatch\" data-candidate=\"1\" x1=\"{legend_x}\""
+            )),
+            "{svg}"
+        );
     }
 
     #[test]
     fn the_legend_explains_markers_an_outlier_is_clipped_and_colours_follow_the_candidate() {
         let svg = latency_svg(
             &spec(),
-            &[record("base", 0, 1.0, 50.0, true), record("base", 1, 2.0, 5000.0, false)],
+            &[
+                record("base", 0, 1.0, 50.0, true),
+                record("base", 1, 2.0, 5000.0, false),
+            ],
             None,
         );
         assert!(svg.contains("filled: met the SLA"), "{svg}");
@@ -664,7 +731,10 @@ mod tests {
         assert!(svg.contains(&format!("stroke=\"{}\"", shared::palette::colour(1))));
         // Candidate 1 alone still gets candidate 1's colour.
         let alone = latency_svg(&spec(), &[record("base", 1, 2.0, 50.0, true)], None);
-        assert!(alone.contains(&format!("data-candidate=\"1\" x1=\"{}\"", WIDTH - LEGEND_WIDTH + 12)));
+        assert!(alone.contains(&format!(
+            "data-candidate=\"1\" x1=\"{}\"",
+            WIDTH - LEGEND_WIDTH + 12
+        )));
         let both = overlay_svg(
             &spec(),
             &[
@@ -677,7 +747,8 @@ mod tests {
             "one series per run on shared axes"
         );
         assert_eq!(
-            both.matches(&format!("stroke=\"{}\"", shared::palette::colour(0))).count(),
+            both.matches(&format!("stroke=\"{}\"", shared::palette::colour(0)))
+                .count(),
             2,
             "the same candidate, the same colour, in both runs"
         );

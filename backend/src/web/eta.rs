@@ -1,10 +1,12 @@
 //! The run page's "about N left": the search's planned trials at the search's pace, plus the
 //! confirmation, which is often most of a run (the quickstart spends over half its time there).
 //!
-//! A scenario's confirmation is counted as its contenders (the candidates that met the SLA
-//! somewhere in its search) plus [`WALK_ALLOWANCE`] trials for the winner's walk down, each as
-//! long as the run's confirmation trials took so far, or, before the first one finished,
-//! [`CHECK_FACTOR`] times a search trial. It is an estimate: a walk down may take more steps.
+//! A scenario's confirmation is counted as one trial per contender (a candidate that met the SLA
+//! somewhere in its search) not checked yet, the trial in flight, and [`WALK_ALLOWANCE`] trials
+//! for a walk down while none of its checks has held. A trial counts as long as a check measures
+//! (what its trials planned) or as the run's checks took so far, whichever is longer; before the
+//! first one ends, [`CHECK_FACTOR`] search trials. It is an estimate: a walk down may take more
+//! steps.
 
 use shared::events::RunView;
 use shared::record::{Stage, TrialRecord};
@@ -39,7 +41,10 @@ pub(crate) fn eta(
         }
         _ => 0.0,
     };
-    let check_s = mean_wall(&checks).or_else(|| mean_wall(&search).map(|s| s * CHECK_FACTOR))?;
+    let check_s = match (mean_wall(&checks), planned_length(&checks)) {
+        (Some(wall), planned) => wall.max(planned.unwrap_or(0.0)),
+        (None, _) => mean_wall(&search)? * CHECK_FACTOR,
+    };
     let trials: usize = scenarios
         .iter()
         .map(|(name, records)| checks_left(name, records, view, scenarios.len()))
@@ -58,6 +63,17 @@ fn mean_wall(records: &[&TrialRecord]) -> Option<f64> {
     (!walls.is_empty()).then(|| walls.iter().sum::<f64>() / walls.len() as f64)
 }
 
+/// How long a check measures, from what its trials planned (requests over rate).
+fn planned_length(checks: &[&TrialRecord]) -> Option<f64> {
+    checks
+        .iter()
+        .filter_map(|r| {
+            let planned = r.metrics.as_ref()?.planned_requests? as f64;
+            (r.requested_qps > 0.0).then(|| planned / r.requested_qps)
+        })
+        .reduce(f64::max)
+}
+
 /// Confirmation trials a scenario still needs: none once a later scenario's confirmation began.
 fn checks_left(name: &str, records: &[TrialRecord], view: &RunView, scenarios: usize) -> usize {
     let mine = |n: &String| n == name || scenarios == 1;
@@ -69,25 +85,38 @@ fn checks_left(name: &str, records: &[TrialRecord], view: &RunView, scenarios: u
     if over {
         return 0;
     }
-    let mut contenders: Vec<usize> = records
-        .iter()
-        .filter(|r| r.stage == Stage::Base && r.sla_passed)
-        .map(|r| r.candidate_id)
-        .collect();
-    contenders.sort_unstable();
-    contenders.dedup();
+    let contenders = candidates(records, |r| r.stage == Stage::Base && r.sla_passed);
     if contenders.is_empty() {
         return 0;
     }
-    let done = records.iter().filter(|r| r.stage == Stage::Confirm).count();
-    let running = view
+    let in_flight: Vec<usize> = view
         .in_flight
         .iter()
         .filter(|t| t.stage == Stage::Confirm && mine(&t.scenario))
+        .map(|t| t.candidate)
+        .collect();
+    let checked = candidates(records, |r| r.stage == Stage::Confirm);
+    let unchecked = contenders
+        .iter()
+        .filter(|c| !checked.contains(c) && !in_flight.contains(c))
         .count();
-    (contenders.len() + WALK_ALLOWANCE)
-        .saturating_sub(done)
-        .max(running)
+    let held = records
+        .iter()
+        .any(|r| r.stage == Stage::Confirm && r.sla_passed);
+    let walk = if held { 0 } else { WALK_ALLOWANCE };
+    unchecked + in_flight.len() + walk
+}
+
+/// The candidates of the records `keep` keeps, once each.
+fn candidates(records: &[TrialRecord], keep: impl Fn(&TrialRecord) -> bool) -> Vec<usize> {
+    let mut ids: Vec<usize> = records
+        .iter()
+        .filter(|r| keep(r))
+        .map(|r| r.candidate_id)
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    ids
 }
 
 #[cfg(test)]
@@ -112,20 +141,52 @@ mod tests {
 
     #[test]
     fn the_confirmation_is_counted_before_and_during_it() {
-        // Search half done (5 of 10 at 10 s each), two contenders: 4 checks of 3 x 8 s.
-        let mut records: Vec<TrialRecord> = (0..5).map(|i| record("base", i % 2, true, 8.0)).collect();
+        // Search half done (5 of 10 at 10 s each), two contenders: 2 checks and a walk of 2, each
+        // 3 x 8 s.
+        let mut records: Vec<TrialRecord> =
+            (0..5).map(|i| record("base", i % 2, true, 8.0)).collect();
         let left = eta(&[("chat", &records)], &view(10, &[]), Some(50.0), true);
         assert_eq!(left, Some(50.0 + 4.0 * 24.0));
-        // The search is over: only the confirmation is left, at its own measured pace.
+        // The search is over, the winner's first check failed: the other contender and the walk
+        // are left, at the checks' own pace.
         records.push(record("confirm", 1, false, 30.0));
-        let left = eta(&[("chat", &records)], &view(10, &["chat"]), Some(400.0), true);
-        assert_eq!(left, Some(3.0 * 30.0), "no 'seconds left' past the planned trials");
-        assert_eq!(eta(&[("chat", &records)], &view(10, &["chat"]), Some(1.0), false), None);
+        let left = eta(
+            &[("chat", &records)],
+            &view(10, &["chat"]),
+            Some(400.0),
+            true,
+        );
+        assert_eq!(
+            left,
+            Some(3.0 * 30.0),
+            "no 'seconds left' past the planned trials"
+        );
+        // A check held: no more walking down, the other contender is left.
+        records.push(record("confirm", 1, true, 20.0));
+        let left = eta(
+            &[("chat", &records)],
+            &view(10, &["chat"]),
+            Some(400.0),
+            true,
+        );
+        assert_eq!(left, Some(25.0));
+        assert_eq!(
+            eta(
+                &[("chat", &records)],
+                &view(10, &["chat"]),
+                Some(1.0),
+                false
+            ),
+            None
+        );
     }
 
     #[test]
     fn a_scenario_whose_confirmation_is_over_needs_nothing_more() {
-        let chat = vec![record("base", 0, true, 8.0), record("confirm", 0, true, 20.0)];
+        let chat = vec![
+            record("base", 0, true, 8.0),
+            record("confirm", 0, true, 20.0),
+        ];
         let summ = vec![record("base", 0, true, 8.0)];
         let left = eta(
             &[("chat", &chat), ("summ", &summ)],

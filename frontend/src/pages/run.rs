@@ -433,6 +433,10 @@ const COLUMNS: [Column; 11] = [
     ),
 ];
 
+/// The columns from this one on hold words (the verdict and why), which wrap; the ones before hold
+/// numbers, which do not.
+const TEXT_COLUMNS: usize = 9;
+
 fn verdict(r: &TrialRecord) -> String {
     let mut text = r
         .verdict
@@ -533,7 +537,10 @@ fn Trials(
                         <tr class=class>
                             <td class="cand-cell" title=flags
                                 style=format!("border-left:6px solid {}", shared::palette::colour(r.candidate_id))>{name_of(&r)}</td>
-                            {COLUMNS.iter().map(|(_, _, cell)| view! { <td>{cell(&r)}</td> }).collect_view()}
+                            {COLUMNS.iter().enumerate().map(|(index, (_, _, cell))| {
+                                let class = if index >= TEXT_COLUMNS { "text" } else { "num" };
+                                view! { <td class=class>{cell(&r)}</td> }
+                            }).collect_view()}
                         </tr>
                     }
                 }).collect_view()}

@@ -1,6 +1,6 @@
 //! What the answer card says while the confirmation runs: which command is being checked, at
 //! which rates its longer trials failed or held, and the rate being tried now ("Checking
-//! `--attention-backend flashinfer` (23.06 req/s in the search) in 24-s trials: 23.06 req/s
+//! `--attention-backend flashinfer` (held 23.06 req/s in the search) in 24-s trials: 23.06 req/s
 //! failed, 21.90 req/s failed; now trying 20.50 req/s."). During the confirmation no rate is an
 //! answer yet: the search's rate may be refuted at any moment, so the card shows the checks
 //! instead of a number.
@@ -75,7 +75,7 @@ pub fn checking(records: &[TrialRecord], probe: Option<Probe>, done: bool) -> Op
     Some(text)
 }
 
-/// " (23.06 req/s in the search)": the rate the check starts from.
+/// " (held 23.06 req/s in the search)": the offered rate the check starts from.
 fn search_best(records: &[TrialRecord], id: usize) -> String {
     ranking::best_passing(
         records
@@ -83,7 +83,7 @@ fn search_best(records: &[TrialRecord], id: usize) -> String {
             .filter(|r| r.stage == Stage::Base && r.candidate_id == id),
     )
     .map_or(String::new(), |r| {
-        format!(" ({} in the search)", rate(ranking::credited_rate(r)))
+        format!(" (held {} in the search)", rate(r.requested_qps))
     })
 }
 
@@ -156,7 +156,7 @@ mod tests {
         let text = checking(&records, probe, false).expect("checking");
         assert_eq!(
             text,
-            "Checking `--attention-backend flashinfer` (23.06 req/s in the search) in 24-s trials: 23.06 req/s failed, now trying 21.90 req/s."
+            "Checking `--attention-backend flashinfer` (held 23.06 req/s in the search) in 24-s trials: 23.06 req/s failed, now trying 21.90 req/s."
         );
         assert!(!text.contains("holds your SLA"), "{text}");
     }
@@ -179,7 +179,7 @@ mod tests {
             text.ends_with("Checked before: `--attention-backend flashinfer` held 20.00 req/s and failed at 23.06 req/s."),
             "{text}"
         );
-        assert!(text.starts_with("Checking the default (15.00 req/s in the search)"));
+        assert!(text.starts_with("Checking the default (held 15.00 req/s in the search)"));
         let done = checking(&records, None, true).expect("done");
         assert!(done.starts_with("Checked in 24-s trials: "), "{done}");
         assert!(done.contains("the default failed at 20.00 req/s"), "{done}");
