@@ -1,9 +1,10 @@
 //! What the answer card says while the confirmation runs: which command is being checked, at
 //! which rates its longer trials failed or held, and the rate being tried now ("Checking
 //! `--attention-backend flashinfer` (held 23.06 req/s in the search) in 24-s trials: 23.06 req/s
-//! failed, 21.90 req/s failed; now trying 20.50 req/s."). During the confirmation no rate is an
-//! answer yet: the search's rate may be refuted at any moment, so the card shows the checks
-//! instead of a number.
+//! failed, 21.90 req/s failed; now trying 20.50 req/s."; once a rate held, "5 checks: held up
+//! to 20.10 req/s, failed at 20.80 req/s; now trying 20.45 req/s."). During the confirmation no
+//! rate is an answer yet: the search's rate may be refuted at any moment, so the card shows the
+//! checks instead of a number.
 
 use crate::ranking;
 use crate::record::{Stage, TrialRecord};
@@ -53,26 +54,53 @@ pub fn checking(records: &[TrialRecord], probe: Option<Probe>, done: bool) -> Op
         names.quoted(Stage::Base, current),
         search_best(records, current)
     );
-    let tried: Vec<String> = checks
+    let mine: Vec<&TrialRecord> = checks
         .iter()
+        .copied()
         .filter(|r| r.candidate_id == current)
-        .map(|r| {
-            let verdict = if r.sla_passed { "held" } else { "failed" };
-            format!("{} {verdict}", rate(r.requested_qps))
-        })
         .collect();
     let now = probe.map(|p| format!("now trying {}", rate(p.qps)));
-    let parts: Vec<String> = tried.into_iter().chain(now).collect();
+    let parts: Vec<String> = so_far(&mine).into_iter().chain(now).collect();
     text.push_str(&if parts.is_empty() {
         "next trial starting".to_string()
     } else {
-        parts.join(", ")
+        parts.join("; ")
     });
     text.push('.');
     if !earlier.is_empty() {
         text.push_str(&format!(" Checked before: {}.", earlier.join("; ")));
     }
     Some(text)
+}
+
+/// What the candidate's checks found so far: each failed rate while none held ("23.06 req/s
+/// failed, 21.90 req/s failed"), then the highest that held and the lowest above it that failed.
+fn so_far(checks: &[&TrialRecord]) -> Option<String> {
+    let held = checks
+        .iter()
+        .filter(|r| r.sla_passed)
+        .map(|r| r.requested_qps)
+        .reduce(f64::max);
+    let Some(held) = held else {
+        let failed: Vec<String> = checks
+            .iter()
+            .map(|r| format!("{} failed", rate(r.requested_qps)))
+            .collect();
+        return (!failed.is_empty()).then(|| failed.join(", "));
+    };
+    let above = checks
+        .iter()
+        .filter(|r| !r.sla_passed && r.requested_qps > held)
+        .map(|r| r.requested_qps)
+        .reduce(f64::min);
+    let count = match checks.len() {
+        1 => "1 check".to_string(),
+        n => format!("{n} checks"),
+    };
+    Some(match above {
+        Some(f) => format!("{count}: held up to {}, failed at {}", rate(held), rate(f)),
+        None => format!("{count}: held up to {}", rate(held)),
+    })
 }
 
 /// " (held 23.06 req/s in the search)": the offered rate the check starts from.
@@ -156,7 +184,7 @@ mod tests {
         let text = checking(&records, probe, false).expect("checking");
         assert_eq!(
             text,
-            "Checking `--attention-backend flashinfer` (held 23.06 req/s in the search) in 24-s trials: 23.06 req/s failed, now trying 21.90 req/s."
+            "Checking `--attention-backend flashinfer` (held 23.06 req/s in the search) in 24-s trials: 23.06 req/s failed; now trying 21.90 req/s."
         );
         assert!(!text.contains("holds your SLA"), "{text}");
     }
@@ -184,5 +212,18 @@ mod tests {
         assert!(done.starts_with("Checked in 24-s trials: "), "{done}");
         assert!(done.contains("the default failed at 20.00 req/s"), "{done}");
         assert_eq!(checking(&records[..2], None, false), None);
+        let walked = checking(
+            &records[..4],
+            Some(Probe {
+                candidate: 1,
+                qps: 21.5,
+            }),
+            false,
+        )
+        .expect("walked");
+        assert!(
+            walked.ends_with("in 24-s trials: 2 checks: held up to 20.00 req/s, failed at 23.06 req/s; now trying 21.50 req/s."),
+            "{walked}"
+        );
     }
 }
