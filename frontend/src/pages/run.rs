@@ -229,11 +229,16 @@ fn RunBody(
 #[component]
 fn Answer(scenario: ScenarioView, finished: bool) -> impl IntoView {
     if let Some(checking) = scenario.checking.clone() {
+        // "Checked ...": this scenario's checks are over; the answer comes at the run's end.
+        let over = checking.starts_with("Checked");
+        let title = if over { "Checked" } else { "Checking" };
         return view! {
             <div class="answer checking">
-                <h2>{format!("Checking · {}", scenario.name)}</h2>
+                <h2>{format!("{title} · {}", scenario.name)}</h2>
                 <p class="headline">{checking}</p>
-                <p class="muted">"No rate is the answer until its longer trial holds."</p>
+                {(!over).then(|| view! {
+                    <p class="muted">"No rate is the answer until its longer trial holds."</p>
+                })}
             </div>
         }
         .into_any();
