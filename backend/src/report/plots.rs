@@ -470,7 +470,7 @@ fn legend_entries(spec: &PlotSpec, all: &[Series], top: f64) -> Vec<Entry> {
         out.push(key("ring", "ring: the answer"));
     }
     if frontier(&points().cloned().collect::<Vec<_>>()).len() > 1 {
-        out.push(key("frontier", "frontier of the trials that met the SLA"));
+        out.push(key("frontier", "Pareto frontier (met the SLA)"));
     }
     if let Some(limit) = spec.sla_ms {
         out.push(key("sla", &format!("SLA {limit} ms")));
@@ -513,13 +513,19 @@ fn legend_svg(entries: &[Entry], x: u32) -> String {
                 "legend-entry key",
             ),
         };
+        // A cut name keeps its whole text in a hover title.
+        let shown = cut(text);
+        let title = if shown == text {
+            String::new()
+        } else {
+            format!("<title>{}</title>", escape(text))
+        };
         let _ = write!(
             out,
-            "<g class=\"{class}\">{swatch}<text x=\"{}\" y=\"{}\" fill=\"#222\"><title>{}</title>{}</text></g>",
+            "<g class=\"{class}\">{swatch}<text x=\"{}\" y=\"{}\" fill=\"#222\">{title}{}</text></g>",
             x + 30,
             y + 4,
-            escape(text),
-            escape(&cut(text))
+            escape(&shown)
         );
     }
     out.push_str("</g>");
