@@ -125,7 +125,7 @@ pub struct CandidateState {
     pub id: usize,
     /// Where it stands.
     pub phase: CandidatePhase,
-    /// What it changes from the baseline ([`crate::naming::label`]).
+    /// What it changes from the baseline, as flags ([`crate::naming::change`]).
     #[serde(default)]
     pub label: String,
     /// Its launch command (secrets redacted), once launched.
@@ -150,7 +150,7 @@ pub struct ScenarioView {
     /// What re-measuring the top candidates found (once the run confirmed its answer).
     #[serde(default)]
     pub confirmation: Option<crate::verdict::Confirmation>,
-    /// The best candidate's name ([`crate::naming::label`]).
+    /// The best candidate's name ([`crate::naming::change`]).
     #[serde(default)]
     pub best_label: Option<String>,
     /// The trial behind the best rate (its verdict gives the headroom to each SLA limit).
@@ -169,6 +169,10 @@ pub struct ScenarioView {
     /// CLI's and the summaries'.
     #[serde(default)]
     pub answer: Option<crate::answer::Answer>,
+    /// While the scenario's confirmation runs: what is being checked and what failed
+    /// ([`crate::answer::checking`]), shown instead of a rate no check has confirmed.
+    #[serde(default)]
+    pub checking: Option<String>,
 }
 
 /// The run page.

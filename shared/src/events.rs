@@ -273,6 +273,27 @@ pub struct RunView {
     /// The baseline's flags (candidate 0 of the base stage), which candidates are named against.
     #[serde(default)]
     pub baseline: Option<crate::flags::FlagMap>,
+    /// Trials started and not finished yet (several at once with partitions or Slurm).
+    #[serde(default)]
+    pub in_flight: Vec<TrialInFlight>,
+    /// Scenarios whose confirmation stage began, in the order it began.
+    #[serde(default)]
+    pub confirming: Vec<String>,
+}
+
+/// A trial that started and has not finished.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrialInFlight {
+    /// Stage.
+    pub stage: Stage,
+    /// Candidate index.
+    pub candidate: usize,
+    /// Scenario name.
+    pub scenario: String,
+    /// Offered rate (req/s).
+    pub qps: f64,
+    /// When it started (RFC 3339).
+    pub since: String,
 }
 
 impl RunView {
@@ -293,7 +314,17 @@ impl RunView {
         self.last_at = Some(line.at.clone());
         match &line.event {
             RunEvent::RunStarted { plan } => self.start(plan),
-            RunEvent::StageStarted { candidates, .. } => {
+            RunEvent::StageStarted {
+                candidates,
+                stage,
+                scenario,
+            } => {
+                let confirming = scenario
+                    .as_ref()
+                    .filter(|n| *stage == Stage::Confirm && !self.confirming.contains(n));
+                if let Some(name) = confirming {
+                    self.confirming.push(name.clone());
+                }
                 for c in candidates {
                     self.set(c.stage, c.id, CandidatePhase::Waiting);
                     self.name(c);
@@ -318,22 +349,40 @@ impl RunView {
                 diagnosis,
                 cause,
                 ..
-            } => self.set(
-                *stage,
-                *candidate,
-                CandidatePhase::Failed {
-                    diagnosis: *diagnosis,
-                    cause: cause.clone(),
-                },
-            ),
+            } => {
+                self.in_flight
+                    .retain(|t| !(t.stage == *stage && t.candidate == *candidate));
+                self.set(
+                    *stage,
+                    *candidate,
+                    CandidatePhase::Failed {
+                        diagnosis: *diagnosis,
+                        cause: cause.clone(),
+                    },
+                );
+            }
             RunEvent::TrialStarted {
                 stage,
                 candidate,
                 qps,
+                scenario,
                 ..
-            } => self.set(*stage, *candidate, CandidatePhase::Probing { qps: *qps }),
+            } => {
+                self.set(*stage, *candidate, CandidatePhase::Probing { qps: *qps });
+                self.in_flight
+                    .retain(|t| !(t.stage == *stage && t.candidate == *candidate));
+                self.in_flight.push(TrialInFlight {
+                    stage: *stage,
+                    candidate: *candidate,
+                    scenario: scenario.clone(),
+                    qps: *qps,
+                    since: line.at.clone(),
+                });
+            }
             RunEvent::TrialFinished { record } | RunEvent::TrialReused { record } => {
                 self.trials_done += 1;
+                self.in_flight
+                    .retain(|t| !(t.stage == record.stage && t.candidate == record.candidate_id));
                 if !matches!(
                     self.phase(record.stage, record.candidate_id),
                     Some(CandidatePhase::Failed { .. })
@@ -342,6 +391,8 @@ impl RunView {
                 }
             }
             RunEvent::CandidateDone { stage, candidate } => {
+                self.in_flight
+                    .retain(|t| !(t.stage == *stage && t.candidate == *candidate));
                 if !matches!(
                     self.phase(*stage, *candidate),
                     Some(CandidatePhase::Failed { .. })
@@ -355,7 +406,10 @@ impl RunView {
                     crate::budget::budget_text(*budget_h)
                 ));
             }
-            RunEvent::Interrupted => self.status = Some(RunStatus::Interrupted),
+            RunEvent::Interrupted => {
+                self.status = Some(RunStatus::Interrupted);
+                self.in_flight.clear();
+            }
             RunEvent::RunFinished {
                 status,
                 partial,
@@ -409,7 +463,7 @@ impl RunView {
     /// Names a candidate by what it changes from the baseline.
     fn name(&mut self, info: &CandidateInfo) {
         let label = match &self.baseline {
-            Some(baseline) => crate::naming::label(&info.flags, baseline),
+            Some(baseline) => crate::naming::change(&info.flags, baseline),
             None => format!("cand {}", info.id),
         };
         if let Some(c) = self.find_mut(info.stage, info.id) {
@@ -425,6 +479,7 @@ impl RunView {
 
     /// A candidate that was still busy when the run ended is shown as stopped, not as probing.
     fn settle_candidates(&mut self) {
+        self.in_flight.clear();
         for c in &mut self.candidates {
             if matches!(
                 c.phase,
@@ -491,6 +546,47 @@ mod tests {
             pid: 42,
             autobench_version: "0".into(),
         }
+    }
+
+    #[test]
+    fn the_view_knows_the_trial_in_flight_and_which_confirmations_began() {
+        let confirm = |scenario: &str| RunEvent::StageStarted {
+            stage: Stage::Confirm,
+            scenario: Some(scenario.into()),
+            candidates: Vec::new(),
+        };
+        let started = RunEvent::TrialStarted {
+            stage: Stage::Confirm,
+            candidate: 1,
+            scenario: "chat".into(),
+            qps: 21.9,
+            max_concurrency: None,
+        };
+        let mut events = vec![
+            line(0, RunEvent::RunStarted { plan: plan(2) }),
+            line(1, confirm("chat")),
+            line(2, started),
+        ];
+        let view = RunView::from_events(&events);
+        assert_eq!(view.confirming, ["chat"]);
+        assert_eq!(
+            view.in_flight
+                .iter()
+                .map(|t| (t.candidate, t.scenario.as_str(), t.qps))
+                .collect::<Vec<_>>(),
+            [(1, "chat", 21.9)]
+        );
+        events.push(line(
+            3,
+            RunEvent::CandidateDone {
+                stage: Stage::Confirm,
+                candidate: 1,
+            },
+        ));
+        events.push(line(4, confirm("summarization")));
+        let view = RunView::from_events(&events);
+        assert!(view.in_flight.is_empty());
+        assert_eq!(view.confirming, ["chat", "summarization"]);
     }
 
     #[test]

@@ -16,6 +16,7 @@ pub mod kinds;
 pub mod metrics;
 pub mod naming;
 pub mod outward;
+pub mod palette;
 pub mod qps;
 pub mod ranking;
 pub mod record;

@@ -218,7 +218,7 @@ async fn dashboard_follows_a_live_run_plots_hover_exports_and_shows_config_error
         .wait_for("the best so far, live", "const h = document.querySelector('.answer h2'); return h !== null && document.querySelector('.answer .headline') !== null && h.textContent.startsWith('Best so far') && document.querySelector('.summary .status.running') !== null", Duration::from_secs(60))
         .await;
     driver
-        .wait_for("candidates named by their change", "const n = [...document.querySelectorAll('.cand-name')].map(e => e.textContent); return n.some(t => t.endsWith('· baseline')) && n.some(t => t.includes('chunked-prefill-size=512'))", Duration::from_secs(30))
+        .wait_for("candidates named by their change", "const n = [...document.querySelectorAll('.cand-name')].map(e => e.textContent); return n.some(t => t.endsWith('· default')) && n.some(t => t.includes('--chunked-prefill-size 512'))", Duration::from_secs(30))
         .await;
     // A sort order and an open log survive live updates.
     driver
@@ -416,7 +416,7 @@ async fn dashboard_follows_a_live_run_plots_hover_exports_and_shows_config_error
     assert!(
         failed
             .as_str()
-            .is_some_and(|t| t.contains("cuda-graph-max-bs=512") && t.contains("out of memory")),
+            .is_some_and(|t| t.contains("--cuda-graph-max-bs 512") && t.contains("out of memory")),
         "{failed}"
     );
 
@@ -434,6 +434,84 @@ async fn dashboard_follows_a_live_run_plots_hover_exports_and_shows_config_error
             Duration::from_secs(20),
         )
         .await;
+
+    // The finished run's page at 1,400 px: the answer's trial is ringed on its plots, every
+    // candidate has one colour on every plot and beside its name, and the trials table fits.
+    driver.open(&format!("{}#/run/live", server.url)).await;
+    driver
+        .wait_for(
+            "both plots",
+            "return document.querySelectorAll('.plots .plot svg').length === 2",
+            Duration::from_secs(30),
+        )
+        .await;
+    let rings = driver
+        .wait_for("the answer's ring on each plot", "const n = [...document.querySelectorAll('.plots .plot')].filter(p => p.querySelector('circle.answer-marker')).length; return n === 2 ? n : 0", Duration::from_secs(20))
+        .await;
+    assert_eq!(rings, 2, "the answer is marked on both plots");
+    assert_one_colour_per_candidate(&driver, "the run page").await;
+    assert_fits_the_window(&driver, "the finished run").await;
+    driver.open(&format!("{}#/run/oom", server.url)).await;
+    driver
+        .wait_for(
+            "the OOM trial row",
+            "return document.querySelectorAll('table.trials tbody tr').length",
+            Duration::from_secs(20),
+        )
+        .await;
+    assert_fits_the_window(&driver, "a run with an OOM message").await;
+    driver
+        .open(&format!("{}#/compare/live,live", server.url))
+        .await;
+    driver
+        .wait_for(
+            "compare plots with legends",
+            "return document.querySelectorAll('figure .plot svg .legend-swatch').length >= 2",
+            Duration::from_secs(20),
+        )
+        .await;
+    assert_one_colour_per_candidate(&driver, "the compare page").await;
+
+    // During the confirmation the card says what is being checked and what failed, never the
+    // unchecked rate as the answer.
+    let live = root.join("live");
+    let checking = confirming_copy(&live, &root.join("confirming"));
+    driver
+        .open(&format!("{}#/run/confirming", server.url))
+        .await;
+    let card = driver
+        .wait_for("the card during the confirmation", "const a = document.querySelector('.answer'); return a && a.querySelector('h2').textContent.startsWith('Checking') ? a.textContent : ''", Duration::from_secs(20))
+        .await;
+    let card = card.as_str().unwrap_or_default();
+    assert!(
+        card.contains(&format!("{:.2} req/s failed", checking.failed))
+            && card.contains(&format!("now trying {:.2} req/s", checking.trying)),
+        "the card names the failed check and the rate tried now: {card}"
+    );
+    assert!(
+        !card.contains("holds your SLA") && !card.contains("Best so far"),
+        "no unchecked rate given as the answer: {card}"
+    );
+    let command = driver
+        .script("return document.querySelectorAll('.answer .command-box').length")
+        .await;
+    assert_eq!(
+        command, 0,
+        "no command is offered as the answer while it is checked"
+    );
+
+    // A run interrupted before its check: the card says its answer is unconfirmed and why.
+    interrupted_copy(&live, &root.join("cut"));
+    driver.open(&format!("{}#/run/cut", server.url)).await;
+    let label = driver
+        .wait_for("the unconfirmed label", "const l = document.querySelector('.answer .unconfirmed-label'); return l ? document.querySelector('.answer h2').textContent + '|' + l.textContent : ''", Duration::from_secs(20))
+        .await;
+    let label = label.as_str().unwrap_or_default();
+    assert!(
+        label.starts_with("Unconfirmed answer")
+            && label.contains("Unconfirmed: the run stopped before its check"),
+        "{label}"
+    );
 
     // A config opened by its path shows its error at the right line.
     let yaml =
@@ -473,4 +551,151 @@ async fn dashboard_follows_a_live_run_plots_hover_exports_and_shows_config_error
         problem.contains("did you mean `search_space`?"),
         "{problem}"
     );
+}
+
+/// Asserts that every candidate has one colour on all plots of the page (legend swatches), that
+/// two candidates never share one, and that the swatch beside a candidate's name (where the page
+/// has one) is that colour too.
+async fn assert_one_colour_per_candidate(driver: &Driver, page: &str) {
+    let found = driver
+        .script("const seen = {}; for (const l of document.querySelectorAll('.plot svg .legend-swatch')) { const c = l.dataset.candidate; (seen[c] = seen[c] || []).push(l.getAttribute('stroke').toLowerCase()); } const chips = {}; for (const s of document.querySelectorAll('.candidates .swatch')) { const m = getComputedStyle(s).backgroundColor.match(/\\d+/g).map(Number); chips[s.dataset.candidate] = '#' + m.slice(0, 3).map(v => v.toString(16).padStart(2, '0')).join(''); } return {seen, chips}")
+        .await;
+    let seen = found["seen"].as_object().expect("swatches");
+    assert!(
+        seen.len() >= 2,
+        "{page}: at least two candidates plotted: {found}"
+    );
+    let mut colours = Vec::new();
+    for (candidate, strokes) in seen {
+        let strokes: Vec<&str> = strokes
+            .as_array()
+            .expect("strokes")
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
+        assert!(
+            strokes.windows(2).all(|w| w[0] == w[1]),
+            "{page}: candidate {candidate} has one colour on every plot: {strokes:?}"
+        );
+        if let Some(chip) = found["chips"][candidate].as_str() {
+            assert_eq!(
+                chip, strokes[0],
+                "{page}: candidate {candidate}'s swatch is its plot colour"
+            );
+        }
+        colours.push(strokes[0].to_string());
+    }
+    let all = colours.len();
+    colours.sort();
+    colours.dedup();
+    assert_eq!(
+        colours.len(),
+        all,
+        "{page}: two candidates share a colour: {found}"
+    );
+}
+
+/// Asserts that the trials table is no wider than the window and the page does not scroll
+/// sideways.
+async fn assert_fits_the_window(driver: &Driver, page: &str) {
+    let sizes = driver
+        .script("const t = document.querySelector('table.trials'); return [t.getBoundingClientRect().right, document.documentElement.clientWidth, document.documentElement.scrollWidth, window.innerWidth]")
+        .await;
+    let number = |i: usize| sizes[i].as_f64().unwrap_or(f64::MAX);
+    assert!(
+        number(3) >= 1300.0 && number(3) <= 1400.0,
+        "{page}: the window is 1,400 px wide: {sizes}"
+    );
+    assert!(
+        number(0) <= number(1) && number(2) <= number(1),
+        "{page}: the trials table fits the window (right edge, viewport, page width): {sizes}"
+    );
+}
+
+/// What the confirming copy checks: the rate that failed, and the rate tried now.
+struct Checking {
+    failed: f64,
+    trying: f64,
+}
+
+/// The run's events up to its first confirmation stage (inclusive), and its search records.
+fn search_part(live: &std::path::Path) -> (Vec<Value>, Vec<Value>) {
+    let mut events = Vec::new();
+    for event in common::events(live) {
+        let confirm = event["event"] == "stage_started" && event["stage"] == "confirm";
+        events.push(event);
+        if confirm {
+            break;
+        }
+    }
+    assert!(
+        events.last().is_some_and(|e| e["stage"] == "confirm"),
+        "the run has a confirmation stage"
+    );
+    let records = common::records(&live.join("results.jsonl"))
+        .into_iter()
+        .filter(|r| r["stage"] != "confirm")
+        .collect();
+    (events, records)
+}
+
+/// Writes a run folder: `run_meta.json` (without its process, so the run counts as its files'
+/// freshness says), `events.jsonl` and the records.
+fn write_run(live: &std::path::Path, to: &std::path::Path, events: &[Value], records: &[Value]) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    let mut meta: Value =
+        serde_json::from_str(&std::fs::read_to_string(live.join("run_meta.json")).expect("meta"))
+            .expect("meta json");
+    meta.as_object_mut().map(|m| m.remove("process"));
+    std::fs::write(to.join("run_meta.json"), meta.to_string()).expect("meta");
+    let lines = |values: &[Value]| values.iter().map(|v| format!("{v}\n")).collect::<String>();
+    std::fs::write(to.join("events.jsonl"), lines(events)).expect("events");
+    std::fs::write(to.join("results.jsonl"), lines(records)).expect("results");
+    std::fs::write(to.join("live_results.jsonl"), lines(records)).expect("live results");
+}
+
+/// A copy of the finished run `live` stopped in its confirmation: the search's best failed its
+/// longer trial and a lower rate is being tried.
+fn confirming_copy(live: &std::path::Path, to: &std::path::Path) -> Checking {
+    let (mut events, mut records) = search_part(live);
+    let best = records
+        .iter()
+        .filter(|r| r["sla_passed"] == true)
+        .max_by(|a, b| {
+            a["requested_qps"]
+                .as_f64()
+                .unwrap_or(0.0)
+                .total_cmp(&b["requested_qps"].as_f64().unwrap_or(0.0))
+        })
+        .cloned()
+        .expect("a passing search trial");
+    let failed = best["requested_qps"].as_f64().expect("rate");
+    let trying = (failed * 0.9 * 100.0).round() / 100.0;
+    let mut check = best.clone();
+    check["stage"] = json!("confirm");
+    check["sla_passed"] = json!(false);
+    check["sla_failures"] = json!(["p99 TTFT 900 ms > 400 ms"]);
+    check["trial_key"] = json!("confirm-check");
+    records.push(check.clone());
+    let seq = events.last().and_then(|e| e["seq"].as_u64()).unwrap_or(0);
+    let at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let candidate = best["candidate_id"].clone();
+    events.push(json!({"seq": seq + 1, "at": at, "event": "trial_finished", "record": check}));
+    events.push(json!({"seq": seq + 2, "at": at, "event": "trial_started", "stage": "confirm",
+        "candidate": candidate, "scenario": best["scenario"], "qps": trying, "max_concurrency": null}));
+    write_run(live, to, &events, &records);
+    Checking { failed, trying }
+}
+
+/// A copy of the finished run `live` interrupted before its confirmation.
+fn interrupted_copy(live: &std::path::Path, to: &std::path::Path) {
+    let (mut events, records) = search_part(live);
+    let seq = events.last().and_then(|e| e["seq"].as_u64()).unwrap_or(0);
+    let at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    events.push(json!({"seq": seq + 1, "at": at, "event": "interrupted"}));
+    events.push(
+        json!({"seq": seq + 2, "at": at, "event": "run_finished", "status": "interrupted",
+        "partial": "interrupted by a signal", "answers": []}),
+    );
+    write_run(live, to, &events, &records);
 }

@@ -13,7 +13,7 @@ pre{background:#f4f6f8;padding:10px;overflow-x:auto;border-radius:4px}\
 table{border-collapse:collapse;font-size:12px}td,th{border:1px solid #d7dce1;padding:3px 6px;text-align:left;white-space:nowrap}td{white-space:normal;overflow-wrap:anywhere;word-break:break-word}\
 th{background:#eef1f4;position:sticky;top:0}.scroll{overflow-x:auto;max-height:600px}\
 .pass{color:#12703a;font-weight:600}.fail{color:#a31515;font-weight:600}.plots{display:flex;flex-wrap:wrap;gap:12px}\
-.muted{color:#667}.banner{padding:10px 14px;border-radius:6px;border:1px solid #e0a040;background:#fff4e0;color:#6b4200;font-size:15px}\
+.plots svg{width:100%;height:auto}.muted{color:#667}.banner{padding:10px 14px;border-radius:6px;border:1px solid #e0a040;background:#fff4e0;color:#6b4200;font-size:15px}\
 .banner.failed{border-color:#d05050;background:#fde8e8;color:#7a1010}.gain{color:#12703a;font-weight:600}.headline{font-size:1.15em;max-width:70em}details.how-sure{margin:0 0 1em}details.how-sure li{max-width:70em}.tie{display:inline-block;background:#fff4d6;color:#6b4a00;border:1px solid #e8c766;border-radius:4px;padding:2px 8px}\
 @media (prefers-color-scheme:dark){body{background:#14191f;color:#dde3ea}pre{background:#1d252e}th{background:#232b34}td,th{border-color:#36414d}}";
 
@@ -88,8 +88,8 @@ fn label_of(data: &RunData, scenario: &ScenarioData, id: usize) -> String {
             .map(|r| r.server_flags.clone())
     };
     match (flags(id), flags(0)) {
-        (Some(ours), Some(baseline)) => shared::naming::label(&ours, &baseline),
-        _ => format!("cand {id}"),
+        (Some(ours), Some(baseline)) => shared::naming::change(&ours, &baseline),
+        _ => format!("candidate {id}"),
     }
 }
 
@@ -146,6 +146,7 @@ fn best_of(scenario: &ScenarioData) -> Option<String> {
 fn scenario_section(out: &mut String, data: &RunData, scenario: &ScenarioData) {
     let _ = write!(out, "<h2>Scenario: {}</h2>", escape(&scenario.name));
     let sla = data.sla();
+    let answer = super::answer_mark(data, scenario);
     out.push_str("<div class=\"plots\">");
     for x_metric in [Metric::AchievedRate, Metric::OutputThroughput] {
         for metric in [LatencyMetric::Ttft, LatencyMetric::Tpot] {
@@ -161,7 +162,11 @@ fn scenario_section(out: &mut String, data: &RunData, scenario: &ScenarioData) {
                 y_metric,
                 sla_ms: limit,
             };
-            out.push_str(&plots::latency_svg(&spec, &scenario.records));
+            out.push_str(&plots::latency_svg(
+                &spec,
+                &scenario.records,
+                answer.as_ref(),
+            ));
         }
     }
     out.push_str("</div>");

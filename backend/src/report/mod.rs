@@ -214,6 +214,29 @@ pub(crate) fn plotted_metric(
     }
 }
 
+/// The trial behind the scenario's confirmed answer, ringed on its plots; `None` before the run
+/// answered, or when its check confirmed no rate.
+pub(crate) fn answer_mark(data: &RunData, scenario: &ScenarioData) -> Option<plots::AnswerMark> {
+    let confirmation = data
+        .answers
+        .iter()
+        .find(|a| a.scenario == scenario.name || data.scenarios.len() == 1)
+        .and_then(|a| a.confirmation.as_ref())?;
+    let words = shared::answer::answer(&shared::answer::Facts {
+        records: &scenario.records,
+        confirmation: Some(confirmation),
+        sla: None,
+        state: shared::answer::RunState::Finished,
+    });
+    words.rate?;
+    let trial = shared::ranking::answer_trial(&scenario.records, Some(confirmation))?;
+    Some(plots::AnswerMark {
+        stage: trial.stage,
+        candidate: trial.candidate_id,
+        requested_qps: trial.requested_qps,
+    })
+}
+
 /// Writes `report.html` into the run directory and returns its path.
 pub(crate) fn write(dir: &Path) -> anyhow::Result<PathBuf> {
     let data = load(dir)?;

@@ -109,6 +109,9 @@ fn span(timings: &[RequestTiming], phase: Phase) -> Option<(f64, f64)> {
     (lo <= hi).then_some((lo, hi))
 }
 
+/// The y axis runs this far above the highest point drawn, for the legend.
+const LEGEND_HEADROOM: f64 = 1.45;
+
 fn draw(
     area: &DrawingArea<SVGBackend<'_>, plotters::coord::Shift>,
     caption: Option<&str>,
@@ -130,10 +133,13 @@ fn draw(
         .map(|v| v.1)
         .chain(panel.limit)
         .fold(1.0_f64, f64::max);
-    let top = panel
+    // The data stays below `data_top`; the band above it holds the legend, which so never covers
+    // a request.
+    let data_top = panel
         .limit
         .map_or(highest, |limit| highest.min(limit * CLIP_AT_LIMITS))
         * 1.1;
+    let top = data_top * LEGEND_HEADROOM;
     area.fill(&WHITE).map_err(err)?;
     let mut builder = ChartBuilder::on(area);
     if let Some(text) = caption {
@@ -143,7 +149,6 @@ fn draw(
         .margin(10)
         .x_label_area_size(36)
         .y_label_area_size(60)
-        .right_y_label_area_size(10)
         .build_cartesian_2d(0.0..max_x, 0.0..top)
         .map_err(err)?;
     chart
@@ -170,7 +175,7 @@ fn draw(
         }
     }
     let grey = BLACK.mix(0.35);
-    let clipped = |v: f64| v.min(top);
+    let clipped = |v: f64| v.min(data_top);
     chart
         .draw_series(
             values

@@ -128,7 +128,11 @@ pub(super) async fn plot(State(state): Shared, Query(q): Query<PlotQuery>) -> Re
         sla_ms: limit,
     };
     let svg = match q.with.as_deref().filter(|w| !w.is_empty()) {
-        None => crate::report::plots::latency_svg(&spec, &scenario.records),
+        None => crate::report::plots::latency_svg(
+            &spec,
+            &scenario.records,
+            crate::report::answer_mark(&data, scenario).as_ref(),
+        ),
         Some(with) => {
             let mut runs = vec![(q.run.clone(), scenario.records.clone())];
             for id in with.split(',').take(MAX_OVERLAID_RUNS) {

@@ -6,6 +6,7 @@
 mod api;
 mod assets;
 mod connections;
+mod eta;
 mod live;
 mod runner;
 pub(crate) mod runs;

@@ -264,7 +264,7 @@ fn summarize(dir: &Path, id: &str, view: Option<&RunView>) -> RunSummary {
             .collect(),
         started_at: span.map(|(a, _)| a.format("%Y-%m-%d %H:%M:%S").to_string()),
         duration_s: span.map(|(a, b)| (b - a).num_milliseconds() as f64 / 1000.0),
-        trials: records.len(),
+        trials: trial_count(records.iter().copied()),
         upstream: is_upstream(dir),
         derived: view.is_none(),
     }
@@ -281,6 +281,15 @@ fn answer_for<'a>(
         .iter()
         .find(|a| a.scenario == name)
         .or_else(|| (scenarios == 1 && answers.len() == 1).then(|| &answers[0]))
+}
+
+/// Trials: every measured one, and a server's failure to start once (a multi-scenario run records
+/// it in each scenario), so the runs list and the run page count the same.
+fn trial_count<'a>(records: impl Iterator<Item = &'a shared::record::TrialRecord>) -> usize {
+    let mut launches = std::collections::BTreeSet::new();
+    records
+        .filter(|r| !r.is_launch_failure() || launches.insert((r.stage.name(), r.candidate_id)))
+        .count()
 }
 
 fn best_rate(records: &[shared::record::TrialRecord]) -> Option<f64> {
@@ -343,10 +352,34 @@ fn scenario_view(
         baseline_rate,
         so_far: running && answer.is_none(),
         answer: None,
+        checking: None,
         labels,
         name: s.name,
         records: s.records,
     }
+}
+
+/// What the card says while the scenario's confirmation runs (see [`shared::answer::checking`]);
+/// `None` before it began.
+fn checking(
+    records: &[shared::record::TrialRecord],
+    name: &str,
+    view: &shared::events::RunView,
+    scenarios: usize,
+) -> Option<String> {
+    use shared::record::Stage;
+    let mine = |n: &String| n == name || scenarios == 1;
+    let at = view.confirming.iter().position(mine)?;
+    let probe = view
+        .in_flight
+        .iter()
+        .find(|t| t.stage == Stage::Confirm && mine(&t.scenario))
+        .map(|t| shared::answer::Probe {
+            candidate: t.candidate,
+            qps: t.qps,
+        });
+    let done = probe.is_none() && at + 1 < view.confirming.len();
+    shared::answer::checking(records, probe, done)
 }
 
 /// Candidate names by id: from the run's events, else from the records' flags against candidate
@@ -365,7 +398,7 @@ fn labels(
     if let Some(baseline) = shared::naming::baseline_flags(records) {
         for r in records {
             out.entry(r.candidate_id)
-                .or_insert_with(|| shared::naming::label(&r.server_flags, &baseline));
+                .or_insert_with(|| shared::naming::change(&r.server_flags, &baseline));
         }
     }
     out
@@ -379,18 +412,6 @@ pub(crate) fn list(root: &Path) -> Vec<RunSummary> {
         .collect();
     runs.sort_by(|a, b| b.started_at.cmp(&a.started_at).then(a.id.cmp(&b.id)));
     runs
-}
-
-/// Seconds left at the current pace, while the search's planned trials are not all done. Past
-/// them (the confirmation, re-measured points) the pace says nothing of what is left, and "0 s
-/// left" would be wrong: no estimate.
-fn eta(planned: Option<usize>, done: usize, elapsed: Option<f64>, running: bool) -> Option<f64> {
-    match (planned, elapsed) {
-        (Some(planned), Some(elapsed)) if running && done > 0 && planned > done => {
-            Some(elapsed / done as f64 * (planned - done) as f64)
-        }
-        _ => None,
-    }
 }
 
 /// The run page.
@@ -421,23 +442,30 @@ pub(crate) fn detail(root: &Path, id: &str) -> Result<RunDetail, PathError> {
                         sla: sla.as_ref(),
                         state,
                     });
+                    let checking = view
+                        .as_ref()
+                        .filter(|_| running && answer.is_none())
+                        .and_then(|v| checking(&s.records, &s.name, v, count));
                     let mut scenario = scenario_view(s, answer, view.as_ref(), running);
                     // The rate the answer gives, never one its check refuted.
                     scenario.best_rate = words.rate;
                     scenario.answer = Some(words);
+                    scenario.checking = checking;
                     scenario
                 })
                 .collect()
         })
         .unwrap_or_default();
-    let trials_done = view.as_ref().map_or(summary.trials, |v| v.trials_done);
+    // The same count as the runs list's.
+    let trials_done = summary.trials;
     let trials_planned = view.as_ref().and_then(|v| v.trials_planned);
-    let eta_s = eta(
-        trials_planned,
-        trials_done,
-        summary.duration_s,
-        summary.status == RunStatus::Running,
-    );
+    let eta_s = view.as_ref().and_then(|v| {
+        let trials: Vec<super::eta::ScenarioTrials<'_>> = scenarios
+            .iter()
+            .map(|s| (s.name.as_str(), s.records.as_slice()))
+            .collect();
+        super::eta::eta(&trials, v, summary.duration_s, running)
+    });
     let last_update = view.as_ref().and_then(|v| v.last_at.clone());
     let stale = summary.status == RunStatus::Running
         && last_update
@@ -539,16 +567,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn no_time_left_is_claimed_past_the_planned_trials() {
-        assert_eq!(eta(Some(10), 5, Some(50.0), true), Some(50.0));
-        assert_eq!(
-            eta(Some(10), 12, Some(120.0), true),
-            None,
-            "confirming: the pace says nothing"
-        );
-        assert_eq!(eta(Some(10), 10, Some(100.0), true), None);
-        assert_eq!(eta(Some(10), 5, Some(50.0), false), None);
-        assert_eq!(eta(None, 5, Some(50.0), true), None);
+    fn a_server_that_failed_to_start_counts_once_in_every_count() {
+        let record = |scenario: &str, cand: usize, failure: &str| -> shared::record::TrialRecord {
+            serde_json::from_value(serde_json::json!({
+                "stage": "base", "scenario": scenario, "candidate_id": cand,
+                "requested_qps": 4.0, "server_flags": {}, "sla_passed": false,
+                "failure": failure, "metrics": {"completed": 10}
+            }))
+            .expect("record")
+        };
+        let records = [
+            record("chat", 0, "trial"),
+            record("chat", 4, "launch"),
+            record("summ", 0, "trial"),
+            record("summ", 4, "launch"),
+        ];
+        assert_eq!(trial_count(records.iter()), 3);
     }
 
     #[test]

@@ -51,8 +51,10 @@ pub fn ComparePage(ids: Vec<String>) -> impl IntoView {
                             .and_then(|s| s.answer.as_ref())
                             .and_then(|a| a.unconfirmed.clone())
                             .map(|m| view! { <span class="unconfirmed">{format!(" unconfirmed: {m}")}</span> });
+                        let label = s.as_ref().filter(|s| s.best_rate.is_some()).and_then(|s| s.best_label.clone())
+                            .map(|l| view! { <div class="best-label">{l}</div> });
                         let command = s.and_then(|s| s.best_command).unwrap_or_default();
-                        view! { <td><b>{format!("{} req/s", num(rate, 2))}</b>{missing}<pre class="command">{command}</pre></td> }
+                        view! { <td><b>{format!("{} req/s", num(rate, 2))}</b>{missing}{label}<pre class="command">{command}</pre></td> }
                     }).collect_view();
                     view! { <tr><td>{name.clone()}</td>{cells}</tr> }
                 }).collect_view()}

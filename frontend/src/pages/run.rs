@@ -152,7 +152,7 @@ fn RunBody(
 ) -> impl IntoView {
     let status = detail.summary.status.name().to_string();
     let progress = match detail.trials_planned {
-        // Confirmation and re-measured points are not in the search's estimate.
+        // The confirmation's trials are not in the search's estimate.
         Some(planned) if planned >= detail.trials_done => {
             format!("{} of up to {planned} trials", detail.trials_done)
         }
@@ -181,7 +181,7 @@ fn RunBody(
             <span class=format!("status {status}")>{status.clone()}</span>
             " · " {progress}
             " · elapsed " {duration(detail.summary.duration_s)}
-            {detail.eta_s.map(|eta| format!(" · about {} left", duration(Some(eta))))}
+            {detail.eta_s.map(|eta| format!(" · about {} left (confirmation included)", duration(Some(eta))))}
             " "
             <a class="button export" href=report_href download="report.html">"Export report.html"</a>
             {running.then(|| match stop_refused.clone() {
@@ -199,6 +199,7 @@ fn RunBody(
         <ul class="candidates">
             {detail.candidates.iter().map(|c| view! {
                 <li class=format!("cand state-{}", phase_class(&c.phase)) title=c.command.clone().unwrap_or_default()>
+                    {swatch(c.id)}
                     <span class="cand-name">{format!("{} {} · {}", c.stage, c.id, c.label)}</span>
                     {format!(": {}", c.phase)}
                     {c.job.clone().map(|job| view! { <span class="cand-job">{format!(" · {job}")}</span> })}
@@ -223,15 +224,32 @@ fn RunBody(
 }
 
 /// A scenario's answer (or best so far): the answer sentence, how sure it is (collapsed), and the
-/// command.
+/// command. During the scenario's confirmation it shows what is being checked instead: no rate is
+/// an answer before its check.
 #[component]
 fn Answer(scenario: ScenarioView, finished: bool) -> impl IntoView {
-    let heading = if scenario.so_far {
-        format!("Best so far · {}", scenario.name)
-    } else {
-        format!("Answer · {}", scenario.name)
-    };
+    if let Some(checking) = scenario.checking.clone() {
+        // "Checked ...": this scenario's checks are over; the answer comes at the run's end.
+        let over = checking.starts_with("Checked");
+        let title = if over { "Checked" } else { "Checking" };
+        return view! {
+            <div class="answer checking">
+                <h2>{format!("{title} · {}", scenario.name)}</h2>
+                <p class="headline">{checking}</p>
+                {(!over).then(|| view! {
+                    <p class="muted">"No rate is the answer until its longer trial holds."</p>
+                })}
+            </div>
+        }
+        .into_any();
+    }
     let words = scenario.answer.clone().unwrap_or_default();
+    let unconfirmed = words.unconfirmed.clone().filter(|_| !scenario.so_far);
+    let heading = match (scenario.so_far, &unconfirmed) {
+        (true, _) => format!("Best so far · {}", scenario.name),
+        (false, Some(_)) => format!("Unconfirmed answer · {}", scenario.name),
+        (false, None) => format!("Answer · {}", scenario.name),
+    };
     let headline = if !words.headline.is_empty() {
         words.headline
     } else if finished {
@@ -248,6 +266,9 @@ fn Answer(scenario: ScenarioView, finished: bool) -> impl IntoView {
     view! {
         <div class="answer">
             <h2>{heading}</h2>
+            {unconfirmed.map(|missing| view! {
+                <p class="unconfirmed-label"><b>"Unconfirmed"</b>{format!(": {missing}")}</p>
+            })}
             <p class="headline">{headline}</p>
             {(!how_sure.is_empty()).then(|| view! {
                 <details class="how-sure">
@@ -257,6 +278,15 @@ fn Answer(scenario: ScenarioView, finished: bool) -> impl IntoView {
             })}
             {command.map(|command| view! { <Command command=command/> })}
         </div>
+    }
+    .into_any()
+}
+
+/// A small square in the candidate's colour, the same as its series on every plot.
+fn swatch(id: usize) -> impl IntoView {
+    view! {
+        <span class="swatch" data-candidate=id.to_string()
+            style=format!("background:{}", shared::palette::colour(id))></span>
     }
 }
 
@@ -408,6 +438,10 @@ const COLUMNS: [Column; 11] = [
     ),
 ];
 
+/// The columns from this one on hold words (the verdict and why), which wrap; the ones before hold
+/// numbers, which do not.
+const TEXT_COLUMNS: usize = 9;
+
 fn verdict(r: &TrialRecord) -> String {
     let mut text = r
         .verdict
@@ -506,8 +540,12 @@ fn Trials(
                     let flags = serde_json::to_string(&r.server_flags).unwrap_or_default();
                     view! {
                         <tr class=class>
-                            <td class="cand-cell" title=flags>{name_of(&r)}</td>
-                            {COLUMNS.iter().map(|(_, _, cell)| view! { <td>{cell(&r)}</td> }).collect_view()}
+                            <td class="cand-cell" title=flags
+                                style=format!("border-left:6px solid {}", shared::palette::colour(r.candidate_id))>{name_of(&r)}</td>
+                            {COLUMNS.iter().enumerate().map(|(index, (_, _, cell))| {
+                                let class = if index >= TEXT_COLUMNS { "text" } else { "num" };
+                                view! { <td class=class>{cell(&r)}</td> }
+                            }).collect_view()}
                         </tr>
                     }
                 }).collect_view()}

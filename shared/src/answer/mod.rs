@@ -9,6 +9,7 @@
 //! not checked says so first. The statistics behind the answer go into [`Answer::how_sure`]
 //! ([`how_sure`]), and every candidate's place into [`standings`].
 
+mod checking;
 mod how_sure;
 mod names;
 mod standings;
@@ -20,6 +21,7 @@ use crate::record::{Stage, TrialRecord};
 use crate::sla::Sla;
 use crate::verdict::Confirmation;
 
+pub use checking::{Probe, checking};
 pub use names::Names;
 pub use standings::{Standing, standings};
 
@@ -269,6 +271,23 @@ pub fn credible_rate(records: &[TrialRecord], stage: Stage, id: usize) -> Option
         (Some(a), Some(b)) => Some(a.max(b)),
         (a, b) => a.or(b),
     }
+}
+
+/// Whether a longer check refuted `record`: it met the SLA in the search, but a confirmation trial
+/// of the same candidate failed at or below its rate. Such a point is not evidence of a rate the
+/// candidate holds, so plots draw it apart and leave it off the frontier.
+pub fn refuted(records: &[TrialRecord], record: &TrialRecord) -> bool {
+    record.sla_passed
+        && record.stage != Stage::Confirm
+        && records.iter().any(|r| {
+            r.stage == Stage::Confirm
+                && r.candidate_id == record.candidate_id
+                && r.stage.numbered_like(record.stage)
+                && r.max_concurrency == record.max_concurrency
+                && !r.sla_passed
+                && decided(r)
+                && r.requested_qps <= record.requested_qps
+        })
 }
 
 /// "113% more than the default (26.76 req/s)".
