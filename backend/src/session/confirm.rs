@@ -9,7 +9,7 @@
 //! the command that changes fewer flags. The tie is called at the rate the answer gives.
 
 use shared::decision::{
-    MAX_LEADERS, base_best, compared_at, confirmed_winner, contenders, decide, descent,
+    MAX_LEADERS, STEP_DOWN, base_best, compared_at, confirmed_winner, contenders, decide, descent,
     failed_at_or_below, held_rate, lowest_refuted, next_leader, pruned_against,
 };
 use shared::events::{CandidateInfo, RunEvent};
@@ -62,13 +62,15 @@ pub(super) async fn run_stage(
                 walked.push(leader.candidate_id);
                 continue;
             };
-            // A later leader matters only above the rate an earlier one held: its walk stops
-            // there (it is compared at the answer's rate with the other contenders).
+            // A later leader matters only clearly above the rate an earlier one held: its walk
+            // stops a step (5%) above it; closer, it is compared at the answer's rate with the
+            // other contenders (a walk that ended just above it measured the same rate twice and
+            // left an answer that "held at 13.48 and failed at 13.48").
             let held = walked
                 .iter()
                 .filter_map(|id| held_rate(&scenarios[index].records, *id))
                 .reduce(f64::max);
-            let floor = held.map_or(ctx.cfg.benchmark.qps.lowest(), |h| h * (1.0 + 1e-4));
+            let floor = held.map_or(ctx.cfg.benchmark.qps.lowest(), |h| h * STEP_DOWN);
             walked.push(leader.candidate_id);
             let walks = Walks::Descend {
                 scenario: index,

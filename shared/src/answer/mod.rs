@@ -303,6 +303,12 @@ fn gain(records: &[TrialRecord], held: f64) -> String {
                 format!("less than the default ({})", rate(base))
             }
         }
+        _ if records
+            .iter()
+            .any(|r| r.stage == Stage::Base && r.candidate_id == 0 && r.sla_passed) =>
+        {
+            "while the default held it at no rate that survived a longer check".into()
+        }
         _ => "where the default held it at no rate tried".into(),
     }
 }
