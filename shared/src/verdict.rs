@@ -229,13 +229,19 @@ impl Confirmation {
     /// When another contender met the SLA where the winner held: "tie: no significant difference
     /// between cand 1 and cand 0 at 16.69 req/s; the answer is cand 0 (the baseline)".
     pub fn tie_text(&self) -> Option<String> {
+        self.tie_text_named(|c| format!("cand {c}"))
+    }
+
+    /// [`Confirmation::tie_text`] with each candidate named by `name` (its flags, on outward
+    /// surfaces).
+    pub fn tie_text_named(&self, name: impl Fn(usize) -> String) -> Option<String> {
         let held = self.contenders.first().is_some_and(|c| c.passed);
         if self.tied_with.is_empty() || !held {
             return None;
         }
         let names: Vec<String> = std::iter::once(self.winner)
             .chain(self.tied_with.iter().copied())
-            .map(|c| format!("cand {c}"))
+            .map(&name)
             .collect();
         let (last, rest) = names.split_last()?;
         let why = if self.chosen == 0 {
@@ -246,10 +252,10 @@ impl Confirmation {
             "the command with the fewest changed flags"
         };
         Some(format!(
-            "tie: no significant difference between {} and {last} at {:.2} req/s; the answer is cand {} ({why})",
+            "tie: no significant difference between {} and {last} at {:.2} req/s; the answer is {} ({why})",
             rest.join(", "),
             self.compared_at.unwrap_or(self.rate),
-            self.chosen
+            name(self.chosen)
         ))
     }
 

@@ -92,7 +92,19 @@ pub(super) fn answer_json(cfg: &RunConfig, outcome: &RunOutcome, report: Option<
                     fails_at: c.and_then(|c| c.fails_at),
                     tied_with: c.map(|c| c.tied_with.clone()),
                     compared_at: c.and_then(|c| c.compared_at),
-                    tie: c.and_then(|c| c.tie_text()),
+                    tie: c.and_then(|c| {
+                        c.tie_text_named(|id| {
+                            s.standings
+                                .iter()
+                                .find(|st| {
+                                    st.stage == shared::record::Stage::Base && st.candidate == id
+                                })
+                                .map_or_else(
+                                    || format!("candidate {id}"),
+                                    |st| format!("`{}`", st.name),
+                                )
+                        })
+                    }),
                     note: c.map(|c| c.note.clone()),
                     not_shown: c.and_then(|c| c.not_shown.clone()),
                     command: s.command.clone(),
