@@ -54,6 +54,9 @@ pub struct RunPlan {
     pub pid: u32,
     /// autobench version.
     pub autobench_version: String,
+    /// The measured length of a confirmation trial, in seconds (absent in older runs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confirm_trial_seconds: Option<f64>,
 }
 
 /// One scenario's answer at the end of a run.
@@ -264,6 +267,8 @@ pub struct RunView {
     pub trials_done: usize,
     /// Trials planned for the base stage.
     pub trials_planned: Option<usize>,
+    /// The measured length of a confirmation trial, in seconds, from the plan.
+    pub confirm_trial_seconds: Option<f64>,
     /// Why the run is partial or failed.
     pub partial: Option<String>,
     /// The answers, once finished.
@@ -446,6 +451,7 @@ impl RunView {
             last_at: self.last_at.take(),
             status: Some(RunStatus::Running),
             trials_planned: usize::try_from(plan.estimated_trials).ok(),
+            confirm_trial_seconds: plan.confirm_trial_seconds,
             pid: Some(plan.pid),
             ..RunView::default()
         };
@@ -545,6 +551,7 @@ mod tests {
             resume: false,
             pid: 42,
             autobench_version: "0".into(),
+            confirm_trial_seconds: Some(24.0),
         }
     }
 

@@ -344,6 +344,7 @@ fn plan(cfg: &RunConfig) -> RunPlan {
         resume: cfg.resume,
         pid: std::process::id(),
         autobench_version: env!("CARGO_PKG_VERSION").into(),
+        confirm_trial_seconds: Some(cfg.benchmark.confirm_trial_seconds),
     }
 }
 

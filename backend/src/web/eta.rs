@@ -5,7 +5,8 @@
 //! somewhere in its search) not checked yet, the trial in flight, and [`WALK_ALLOWANCE`] trials
 //! for a walk down while none of its checks has held. A trial counts as long as a check measures
 //! (what its trials planned) or as the run's checks took so far, whichever is longer; before the
-//! first one ends, [`CHECK_FACTOR`] search trials. It is an estimate: a walk down may take more
+//! first one ends, the plan's `confirm_trial_seconds` and a few seconds of warm-up (older runs:
+//! [`CHECK_FACTOR`] search trials). It is an estimate: a walk down may take more
 //! steps.
 
 use shared::events::RunView;
@@ -17,6 +18,9 @@ const WALK_ALLOWANCE: usize = 2;
 /// A confirmation trial against a search trial, in wall time, before one has been measured
 /// (longer measured part, fewer stopped early).
 const CHECK_FACTOR: f64 = 3.0;
+
+/// A check's wall time beyond its measured length (warm-up, cool-down), at most.
+const CHECK_OVERHEAD_S: f64 = 4.0;
 
 /// One scenario: its name and its trials.
 pub(crate) type ScenarioTrials<'a> = (&'a str, &'a [TrialRecord]);
@@ -43,7 +47,13 @@ pub(crate) fn eta(
     };
     let check_s = match (mean_wall(&checks), planned_length(&checks)) {
         (Some(wall), planned) => wall.max(planned.unwrap_or(0.0)),
-        (None, _) => mean_wall(&search)? * CHECK_FACTOR,
+        // Before the first check ends: the plan's check length with a search trial's overhead
+        // (warm-up, cool-down), else a multiple of a search trial.
+        (None, _) => match (view.confirm_trial_seconds, mean_wall(&search)) {
+            (Some(length), Some(search_s)) => length + CHECK_OVERHEAD_S.min(search_s),
+            (Some(length), None) => length + CHECK_OVERHEAD_S,
+            (None, search_s) => search_s? * CHECK_FACTOR,
+        },
     };
     let trials: usize = scenarios
         .iter()
@@ -137,6 +147,17 @@ mod tests {
             confirming: confirming.iter().map(|s| s.to_string()).collect(),
             ..RunView::default()
         }
+    }
+
+    #[test]
+    fn before_the_first_check_a_check_lasts_what_the_plan_says() {
+        // 5 of 10 search trials at 10 s each; two contenders: 2 checks and a walk of 2, each the
+        // plan's 24 s and 4 s of warm-up and cool-down.
+        let records: Vec<TrialRecord> = (0..5).map(|i| record("base", i % 2, true, 8.0)).collect();
+        let mut planned = view(10, &[]);
+        planned.confirm_trial_seconds = Some(24.0);
+        let left = eta(&[("chat", &records)], &planned, Some(50.0), true);
+        assert_eq!(left, Some(50.0 + 4.0 * 28.0));
     }
 
     #[test]
