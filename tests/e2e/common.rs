@@ -151,3 +151,16 @@ pub(crate) fn overlapped(spans: &[(u64, f64, f64)]) -> bool {
         .iter()
         .any(|(a, start, end)| spans.iter().any(|(b, s, e)| a != b && s < end && start < e))
 }
+
+/// A config whose speculative stage searches `key` (the simulator's help lists
+/// `--speculative-eagle-topk`).
+pub(crate) fn speculative_config(out: &std::path::Path, key: &str) -> String {
+    fast_config(
+        out,
+        "    chunked_prefill_size: [1024]",
+        "  kind: random\n  num_prompts: 8\n  input_len: 64\n  output_len: 8",
+        "[4]",
+    ) + &format!(
+        "speculative:\n  enabled: true\n  draft_model_path: /models/draft\n  search_space:\n    {key}: [1, 2]\n"
+    )
+}

@@ -671,16 +671,7 @@ async fn upstream_result_folders_are_shown_read_only() {
 async fn the_config_check_refuses_a_flag_the_server_does_not_know_from_its_cached_help() {
     let dir = tempfile::tempdir().expect("tempdir");
     let out = dir.path().join("out");
-    let yaml = |key: &str| {
-        common::fast_config(
-            &out,
-            "    chunked_prefill_size: [1024]",
-            "  kind: random\n  num_prompts: 8\n  input_len: 64\n  output_len: 8",
-            "[4]",
-        ) + &format!(
-            "speculative:\n  enabled: true\n  draft_model_path: /models/draft\n  search_space:\n    {key}: [1, 2]\n"
-        )
-    };
+    let yaml = |key: &str| common::speculative_config(&out, key);
     // `plan` reads the simulator's --help and caches its flags; the dashboard only reads the cache.
     let path = common::write_config(dir.path(), &yaml("speculative_eagle_topk"));
     let plan = common::bin()

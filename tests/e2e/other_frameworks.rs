@@ -254,26 +254,13 @@ fn flags_the_server_does_not_know_are_refused_before_any_launch() {
     );
 }
 
-/// A config whose speculative stage searches `key` (the simulator's help lists
-/// `--speculative-eagle-topk`).
-fn speculative_config(out: &std::path::Path, key: &str) -> String {
-    common::fast_config(
-        out,
-        "    chunked_prefill_size: [1024]",
-        "  kind: random\n  num_prompts: 8\n  input_len: 64\n  output_len: 8",
-        "[4]",
-    ) + &format!(
-        "speculative:\n  enabled: true\n  draft_model_path: /models/draft\n  search_space:\n    {key}: [1, 2]\n"
-    )
-}
-
 #[test]
 fn a_speculative_flag_the_server_does_not_know_is_refused_by_plan() {
     let dir = tempfile::tempdir().expect("tempdir");
     let out = dir.path().join("out");
     let path = common::write_config(
         dir.path(),
-        &speculative_config(&out, "speculative_eagle_top_k"),
+        &common::speculative_config(&out, "speculative_eagle_top_k"),
     );
     let plan = common::bin()
         .args(["plan", "--config"])
@@ -289,7 +276,7 @@ fn a_speculative_flag_the_server_does_not_know_is_refused_by_plan() {
     );
     let path = common::write_config(
         dir.path(),
-        &speculative_config(&out, "speculative_eagle_topk"),
+        &common::speculative_config(&out, "speculative_eagle_topk"),
     );
     let plan = common::bin()
         .args(["plan", "--config"])
@@ -303,7 +290,7 @@ fn a_speculative_flag_the_server_does_not_know_is_refused_by_plan() {
 fn prefill_decode_disaggregation_is_refused_at_its_key() {
     let dir = tempfile::tempdir().expect("tempdir");
     let out = dir.path().join("out");
-    let config = speculative_config(&out, "speculative_eagle_topk")
+    let config = common::speculative_config(&out, "speculative_eagle_topk")
         .replace("benchmark:\n", "benchmark:\n  pd_separated: true\n");
     let path = common::write_config(dir.path(), &config);
     let plan = common::bin()

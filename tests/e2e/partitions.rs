@@ -43,6 +43,14 @@ fn fake_gpus_once(dir: &Path) -> (PathBuf, PathBuf) {
     fake_gpus(dir)
 }
 
+/// A config whose simulated servers hold their GPU memory `release_s` seconds after they exit.
+fn holding_config(out: &Path, executor: &str, release_s: f64) -> String {
+    config(out, executor, "    chunked_prefill_size: [512]", 0).replace(
+        "    sim_startup_s: 0.2\n",
+        &format!("    sim_startup_s: 0.2\n    sim_gpu_release_s: {release_s}\n"),
+    )
+}
+
 fn config(out: &Path, executor: &str, space: &str, trial_s: u32) -> String {
     let dataset = "  kind: random\n  num_prompts: 8\n  input_len: 64\n  output_len: 8";
     common::fast_config(out, space, dataset, "[3, 4]").replace(
@@ -151,10 +159,7 @@ fn a_gpu_whose_memory_does_not_come_back_stops_the_run_naming_its_holder() {
     let dir = tempfile::tempdir().expect("tempdir");
     let out = dir.path().join("out");
     let executor = "executor:\n  kind: partitions\n  gpus: [0]\n  gpu_memory_timeout_sec: 2\n";
-    let yaml = config(&out, executor, "    chunked_prefill_size: [512]", 0).replace(
-        "    sim_startup_s: 0.2\n",
-        "    sim_startup_s: 0.2\n    sim_gpu_release_s: 60\n",
-    );
+    let yaml = holding_config(&out, executor, 60.0);
     let path = common::write_config(dir.path(), &yaml);
     let output = command(dir.path(), &path).output().expect("run");
     let text = common::text(&output);
@@ -175,10 +180,7 @@ fn the_default_executor_waits_for_the_memory_and_stops_naming_its_holder() {
     let dir = tempfile::tempdir().expect("tempdir");
     let out = dir.path().join("out");
     let executor = "executor:\n  gpu_memory_timeout_sec: 2\n";
-    let yaml = config(&out, executor, "    chunked_prefill_size: [512]", 0).replace(
-        "    sim_startup_s: 0.2\n",
-        "    sim_startup_s: 0.2\n    sim_gpu_release_s: 60\n",
-    );
+    let yaml = holding_config(&out, executor, 60.0);
     let path = common::write_config(dir.path(), &yaml);
     let output = command(dir.path(), &path).output().expect("run");
     let text = common::text(&output);
@@ -194,10 +196,7 @@ fn the_default_executor_waits_for_the_memory_and_stops_naming_its_holder() {
     // Released in time: the next candidate waits for it, then runs.
     let out = dir.path().join("out-released");
     let executor = "executor:\n  gpu_memory_timeout_sec: 30\n";
-    let yaml = config(&out, executor, "    chunked_prefill_size: [512]", 0).replace(
-        "    sim_startup_s: 0.2\n",
-        "    sim_startup_s: 0.2\n    sim_gpu_release_s: 1.5\n",
-    );
+    let yaml = holding_config(&out, executor, 1.5);
     let path = common::write_config(dir.path(), &yaml);
     let output = command(dir.path(), &path).output().expect("run");
     let text = common::text(&output);
