@@ -78,17 +78,21 @@ pub enum QpsPlan {
 /// The confirmation's walk: `from` first; while it fails, ever larger steps down (`step`, then
 /// its square, its fourth power: 5%, 10%, 19%, 34% below the last failure), never below `floor`;
 /// once a rate holds, geometric bisection between it and the lowest failure above it until they
-/// are within `step` of each other. A search whose short trials overstated the rate by 40% costs
-/// four long trials down instead of eight 5% steps, and the answer is still within 5% of the
-/// lowest rate a long trial refuted.
+/// are within `resolution` of each other. A search whose short trials overstated the rate by 40%
+/// costs four long trials down instead of eight 5% steps, and the answer is still within 2.5% of
+/// the lowest rate a long trial refuted.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Descend {
     /// The rate the search chose.
     pub from: f64,
     /// The lowest rate to try.
     pub floor: f64,
-    /// The first step's ratio and the bisection's tolerance (1.05).
+    /// The first step's ratio (1.05).
     pub step: f64,
+    /// The bisection's tolerance: the walk ends once the rate held and the lowest one refuted
+    /// are within this ratio (a walk recorded before it existed ended within `step`).
+    #[serde(default)]
+    pub resolution: Option<f64>,
     /// At most this many trials.
     pub max_steps: u32,
 }
@@ -327,7 +331,7 @@ impl QpsWalk {
             d.from
         } else if self.lo > 0.0 {
             // Midpoints are rounded to a ten-thousandth: a ratio a hair above the step is within it.
-            if self.hi / self.lo <= d.step * (1.0 + 1e-4) {
+            if self.hi / self.lo <= d.resolution.unwrap_or(d.step) * (1.0 + 1e-4) {
                 return None;
             }
             let mid = round_inside(self.lo, self.hi, (self.lo * self.hi).sqrt());
@@ -557,6 +561,7 @@ mod tests {
             from,
             floor,
             step: 1.05,
+            resolution: None,
             max_steps: 12,
         });
         let mut walk = QpsWalk::new(&plan, None);
@@ -591,6 +596,7 @@ mod tests {
             from: 10.0,
             floor: 1.0,
             step: 1.05,
+            resolution: None,
             max_steps: 12,
         });
         let mut walk = QpsWalk::new(&plan, None);
