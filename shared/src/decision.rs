@@ -373,6 +373,7 @@ pub fn decide(
         contenders: measured,
         passes_at,
         fails_at,
+        likely: passes_at.map(|held| likely_range(held, fails_at)),
         note,
         not_shown: None,
     };
@@ -381,6 +382,33 @@ pub fn decide(
         crate::verdict::not_shown(t.verdict.as_ref()?, seconds)
     });
     confirmation
+}
+
+/// How far below the rate held and above the lowest rate refuted the answer's true rate may lie,
+/// as shares, and how often it lay in that range on the verdict benchmark: see
+/// [`likely_range`].
+pub const LIKELY_BELOW: f64 = 0.06;
+/// See [`LIKELY_BELOW`].
+pub const LIKELY_ABOVE: f64 = 0.04;
+/// See [`LIKELY_BELOW`].
+pub const LIKELY_LEVEL: f64 = 0.9;
+
+/// The range the answer's true SLA-limited rate most likely lies in: from [`LIKELY_BELOW`] under
+/// the rate its command held in a check to [`LIKELY_ABOVE`] over the lowest rate it failed.
+///
+/// Why margins, and not the bracket [held, failed) itself: near capacity a check's p99 rests on
+/// queue excursions minutes apart, so one check can hold a little above the true rate or fail a
+/// little below it, and the bracket held the truth in 20-80% of benchmark runs. The margins are
+/// measured, not derived: on the verdict benchmark's answers (device runs of 2026-12-07: clear,
+/// near-tie, cliff, many, slow-queue and the quickstart, 10 seeds each), the true rate lay in
+/// this range in at least [`LIKELY_LEVEL`] of them; `docs/verdict-benchmark.md` keeps the
+/// figures.
+pub fn likely_range(held: f64, failed: Option<f64>) -> crate::verdict::LikelyRange {
+    crate::verdict::LikelyRange {
+        low: held * (1.0 - LIKELY_BELOW),
+        high: failed.map(|f| f * (1.0 + LIKELY_ABOVE)),
+        level: LIKELY_LEVEL,
+    }
 }
 
 /// The lowest rate above `passes` at which candidate `id` failed (measured, the server's verdict),
@@ -575,6 +603,9 @@ mod tests {
             (Some(8.0), None),
             "the interval is the baseline's: it failed nowhere above 8 (the winner failed at 9)"
         );
+        let likely = c.likely.expect("a rate held: a likely range");
+        assert!((likely.low - 8.0 * (1.0 - LIKELY_BELOW)).abs() < 1e-9);
+        assert_eq!(likely.high, None, "nothing failed above it: open above");
 
         let mut overturned = records[..4].to_vec();
         overturned.extend([

@@ -178,6 +178,7 @@ mod tests {
             contenders: vec![],
             passes_at,
             fails_at: None,
+            likely: None,
             note: String::new(),
             not_shown: None,
         };

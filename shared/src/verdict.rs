@@ -179,6 +179,34 @@ pub struct Contender {
     pub class: String,
 }
 
+/// Where the answer's command's true SLA-limited rate most likely lies: around the rate it held
+/// and the lowest rate it failed in checks, widened by margins measured on the verdict benchmark
+/// so that the stated share of answers' ranges held their truth there (see
+/// [`crate::decision::likely_range`]).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct LikelyRange {
+    /// The range's lower end (req/s).
+    pub low: f64,
+    /// Its upper end (req/s); `None` when nothing failed above the rate held.
+    pub high: Option<f64>,
+    /// The share of the benchmark's answers whose true rate fell in their range (0.9).
+    pub level: f64,
+}
+
+impl LikelyRange {
+    /// "likely 23.0-26.7 req/s (90% range)", or "likely above 23.0 req/s (90% range)".
+    pub fn text(&self) -> String {
+        let level = (self.level * 100.0).round();
+        match self.high {
+            Some(high) => format!(
+                "likely {:.1}-{:.1} req/s ({level:.0}% range)",
+                self.low, high
+            ),
+            None => format!("likely above {:.1} req/s ({level:.0}% range)", self.low),
+        }
+    }
+}
+
 /// What the confirmation stage found for one scenario.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Confirmation {
@@ -209,6 +237,10 @@ pub struct Confirmation {
     /// The lowest rate above `passes_at` at which the answer's command failed (`None`: none
     /// failed).
     pub fails_at: Option<f64>,
+    /// Where the answer's true rate most likely lies (absent in records from before it was kept,
+    /// and when nothing held).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub likely: Option<LikelyRange>,
     /// In words.
     pub note: String,
     /// When the trial the answer rests on met a limit only on its estimate, not at the verdict's
@@ -425,6 +457,7 @@ mod tests {
             contenders: vec![contender(1, true), contender(0, true)],
             passes_at: Some(16.69),
             fails_at: Some(23.06),
+            likely: None,
             note: String::new(),
             not_shown: None,
         };

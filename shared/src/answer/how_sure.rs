@@ -17,7 +17,12 @@ pub(super) fn sentences(
     sla: Option<&Sla>,
     names: &Names,
 ) -> Vec<String> {
-    let mut out = vec![measured(trial)];
+    let mut out: Vec<String> = confirmation
+        .and_then(|c| c.likely)
+        .map(likely)
+        .into_iter()
+        .collect();
+    out.push(measured(trial));
     if let Some(verdict) = &trial.verdict {
         let seconds = trial
             .steady
@@ -37,6 +42,19 @@ pub(super) fn sentences(
         out.push(compared);
     }
     out
+}
+
+/// "Its true limit is likely between 23.0 and 26.7 req/s: on the simulator's verdict benchmark,
+/// 9 in 10 answers' true rates fell in such a range."
+fn likely(range: crate::verdict::LikelyRange) -> String {
+    let share = (range.level * 10.0).round();
+    let span = match range.high {
+        Some(high) => format!("between {} and {}", rate(range.low), rate(high)),
+        None => format!("above {}", rate(range.low)),
+    };
+    format!(
+        "Its true limit is likely {span}: on the simulator's verdict benchmark, {share:.0} in 10 answers' true rates fell in such a range."
+    )
 }
 
 /// "Measured 1,080 requests over 90 s at 12.00 req/s, after a 14-s warm-up (latencies settled

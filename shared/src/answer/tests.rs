@@ -53,6 +53,7 @@ fn confirmation(winner: usize, chosen: usize, confirmed: bool) -> Confirmation {
         contenders: vec![contender(winner, confirmed)],
         passes_at: confirmed.then_some(12.0),
         fails_at: Some(13.0),
+        likely: None,
         note: String::new(),
         not_shown: None,
     }
@@ -451,4 +452,40 @@ fn an_answer_says_whether_it_was_confirmed_and_what_is_missing() {
     );
     let nothing = of(&[record("base", 0, 8.0, false)], None, RunState::Finished);
     assert_eq!(nothing.status(), None);
+}
+
+#[test]
+fn how_sure_opens_with_the_likely_range_of_the_true_rate() {
+    let records = [
+        record("base", 0, 6.0, true),
+        record("confirm", 2, 12.0, true),
+    ];
+    let mut c = confirmation(2, 2, true);
+    c.likely = Some(crate::decision::likely_range(12.0, Some(13.0)));
+    let how = answer(&Facts {
+        records: &records,
+        confirmation: Some(&c),
+        sla: None,
+        state: RunState::Finished,
+    })
+    .how_sure;
+    assert_eq!(
+        how.first().map(String::as_str),
+        Some(
+            "Its true limit is likely between 11.28 req/s and 13.52 req/s: on the simulator's verdict benchmark, 9 in 10 answers' true rates fell in such a range."
+        )
+    );
+    // Nothing failed above the rate held: open above.
+    c.likely = Some(crate::decision::likely_range(12.0, None));
+    let how = answer(&Facts {
+        records: &records,
+        confirmation: Some(&c),
+        sla: None,
+        state: RunState::Finished,
+    })
+    .how_sure;
+    assert!(
+        how[0].starts_with("Its true limit is likely above 11.28 req/s"),
+        "{how:?}"
+    );
 }
