@@ -280,8 +280,12 @@ fn trial_line(r: &TrialRecord) -> String {
         .and_then(shared::metrics::TrialMetrics::stopped_early)
         .map(|s| format!(" ({s})"))
         .unwrap_or_default();
+    let accept = r
+        .metric(Metric::AcceptLength)
+        .map(|a| format!(" accept_length={a:.2}"))
+        .unwrap_or_default();
     format!(
-        "[{}] cand={} scenario={} qps={:.4} mc={} -> {} achieved={} tok/s={} p99_ttft={}ms p99_tpot={}ms n={}{stopped}{warmup}{}{why}",
+        "[{}] cand={} scenario={} qps={:.4} mc={} -> {} achieved={} tok/s={} p99_ttft={}ms p99_tpot={}ms n={}{accept}{stopped}{warmup}{}{why}",
         r.stage,
         r.candidate_id,
         r.scenario,

@@ -304,9 +304,22 @@ pub struct Profile {
     /// `/flush_cache`; vLLM's `/reset_prefix_cache` (served only with `VLLM_SERVER_DEV_MODE=1`;
     /// when it is refused, prompts are salted instead).
     pub cache_reset: Option<&'static str>,
+    /// Where it reports speculative decoding's accept length, when it does.
+    pub accept_report: Option<AcceptReport>,
     /// How it spells each parallelism size (`tp_size`, `pp_size`, `dp_size`, `ep_size`, the
     /// canonical keys): its own flag name, or `None` when it has no such flag.
     pub parallel: &'static [(&'static str, Option<&'static str>)],
+}
+
+/// Where a server reports speculative decoding's accept length.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AcceptReport {
+    /// SGLang's `GET /server_info`: `internal_states[0].avg_spec_accept_length` (older versions:
+    /// a top-level `avg_spec_accept_length`), its running average.
+    SglangServerInfo,
+    /// vLLM's `GET /metrics`: the counters `vllm:spec_decode_num_drafts_total` and
+    /// `vllm:spec_decode_num_accepted_tokens_total`, read before and after a trial.
+    VllmMetrics,
 }
 
 const SGLANG_PARALLEL: &[(&str, Option<&str>)] = &[
@@ -333,6 +346,7 @@ impl Framework {
                 openai_extensions: true,
                 startup_estimate_s: 90.0,
                 cache_reset: Some("/flush_cache"),
+                accept_report: Some(AcceptReport::SglangServerInfo),
                 parallel: SGLANG_PARALLEL,
             },
             Framework::Sim => Profile {
@@ -343,6 +357,7 @@ impl Framework {
                 openai_extensions: true,
                 startup_estimate_s: 3.0,
                 cache_reset: Some("/flush_cache"),
+                accept_report: Some(AcceptReport::SglangServerInfo),
                 parallel: SGLANG_PARALLEL,
             },
             Framework::Transformers => Profile {
@@ -356,6 +371,7 @@ impl Framework {
                 openai_extensions: false,
                 startup_estimate_s: 30.0,
                 cache_reset: None,
+                accept_report: None,
                 parallel: &[
                     ("tp_size", None),
                     ("pp_size", None),
@@ -374,6 +390,7 @@ impl Framework {
                 openai_extensions: true,
                 startup_estimate_s: 120.0,
                 cache_reset: Some("/reset_prefix_cache"),
+                accept_report: Some(AcceptReport::VllmMetrics),
                 // vLLM: --tensor-parallel-size, --pipeline-parallel-size, --data-parallel-size;
                 // expert parallelism is --enable-expert-parallel (its size is tp x dp).
                 parallel: &[
@@ -394,6 +411,7 @@ impl Framework {
                 openai_extensions: true,
                 startup_estimate_s: 180.0,
                 cache_reset: None,
+                accept_report: None,
                 // trtllm-serve: --tp_size, --pp_size, --ep_size; no data parallelism.
                 parallel: &[
                     ("tp_size", Some("tp_size")),

@@ -256,6 +256,23 @@ fn speculative_stage_runs_on_the_best_base_config() {
             .iter()
             .all(|r| r["server_flags"]["speculative_algorithm"] == "EAGLE")
     );
+    // The simulator reports its running average accept length in /server_info, as SGLang does:
+    // every speculative trial carries it (EAGLE with 3-5 draft steps: 2.3-2.7 on average), no
+    // base trial does.
+    for record in &speculative {
+        let accept = record["metrics"]["accept_length"].as_f64();
+        assert!(
+            accept.is_some_and(|a| (1.5..=3.6).contains(&a)),
+            "accept length {accept:?} in {record}"
+        );
+    }
+    assert!(
+        records
+            .iter()
+            .filter(|r| r["stage"] == "base")
+            .all(|r| r["metrics"].get("accept_length").is_none()),
+        "{records:?}"
+    );
     assert!(
         common::text(&output).contains("speculative stage: input64-output16: ran 3 candidates"),
         "{}",

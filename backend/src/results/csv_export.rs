@@ -6,7 +6,7 @@ use shared::record::TrialRecord;
 use shared::sla::Stat;
 
 /// Metric columns, in order (bench_serving names; empty when the trial has no metrics).
-pub(crate) const METRIC_COLUMNS: [Metric; 36] = [
+pub(crate) const METRIC_COLUMNS: [Metric; 37] = [
     Metric::OfferedRate,
     Metric::AchievedRate,
     Metric::Completed,
@@ -43,6 +43,7 @@ pub(crate) const METRIC_COLUMNS: [Metric; 36] = [
     Metric::Concurrency,
     Metric::TotalOutputTokens,
     Metric::HostStealPct,
+    Metric::AcceptLength,
 ];
 
 /// Leading columns.

@@ -11,6 +11,7 @@ use futures_util::future::BoxFuture;
 use shared::flags::FlagMap;
 use shared::record::{Diagnosis, Stage, TrialRecord};
 
+use super::accept;
 use super::server::{self, Live};
 use super::trial::{self, TrialId};
 use super::{Ctx, ScenarioState};
@@ -113,11 +114,29 @@ async fn measure_real(
         .as_deref()
         .and_then(|p| std::fs::metadata(p).ok())
         .map_or(0, |m| m.len());
+    let report = speculative(&id.flags)
+        .then_some(ctx.cfg.server.framework.profile().accept_report)
+        .flatten();
+    let before = match report {
+        Some(report) => accept::read(&target, report).await,
+        None => None,
+    };
     let mut record = trial::measure(ctx.cfg, &target, &workload, id, reset, &mut ctx.cancel).await;
+    if let (Some(record), Some(report)) = (record.as_mut(), report)
+        && let Some(metrics) = record.metrics.as_mut()
+    {
+        metrics.accept_length = accept::over_trial(before, accept::read(&target, report).await);
+    }
     if let (Some(record), Some(path)) = (record.as_mut(), log_path) {
         diagnose_failed_requests(record, &path, log_start);
     }
     Ok(record)
+}
+
+/// Whether a candidate runs speculative decoding: a `speculative_*` flag (SGLang's
+/// `speculative_algorithm`, vLLM's `speculative_config`).
+fn speculative(flags: &FlagMap) -> bool {
+    flags.keys().any(|key| key.starts_with("speculative"))
 }
 
 /// A trial whose requests failed while the server lived on: when the server's log from this trial

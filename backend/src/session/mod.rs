@@ -7,6 +7,7 @@
 //! trials by content key; cancellation (SIGINT/SIGTERM) and the time budget stop the run with
 //! complete partial outputs.
 
+mod accept;
 mod bench;
 mod candidate;
 mod confirm;

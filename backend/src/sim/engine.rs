@@ -7,12 +7,14 @@
 //! ([`super::truth`]).
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::model::GpuModel;
+use super::speculation::{AcceptStats, Speculation};
 
 /// A request handed to the engine.
 #[derive(Debug)]
@@ -67,6 +69,12 @@ impl StepNoise {
         }
     }
 
+    /// Tokens one sequence's verify step emits under `speculation` (drawn from the same seeded
+    /// stream, so a seed replays the same run).
+    fn accepted(&mut self, speculation: &Speculation) -> u64 {
+        speculation.draw(&mut self.rng)
+    }
+
     /// The next step's factor.
     pub(super) fn factor(&mut self) -> f64 {
         use rand::Rng;
@@ -85,6 +93,7 @@ pub(super) async fn run(
     model: GpuModel,
     mut arrivals: mpsc::UnboundedReceiver<SimRequest>,
     mut noise: StepNoise,
+    accept: Arc<AcceptStats>,
 ) {
     let mut waiting: VecDeque<Active> = VecDeque::new();
     let mut prefilling: VecDeque<Active> = VecDeque::new();
@@ -131,7 +140,15 @@ pub(super) async fn run(
             .max(Instant::now() - Duration::from_millis(2));
         tokio::time::sleep_until(clock).await;
         if prefilling.is_empty() {
-            decode_step(&mut running, &mut kv_used, model.tokens_per_decode_step);
+            let mut emitted = || match &model.speculation {
+                Some(speculation) => {
+                    let tokens = noise.accepted(speculation);
+                    accept.record(tokens);
+                    tokens
+                }
+                None => 1,
+            };
+            decode_step(&mut running, &mut kv_used, &mut emitted);
         } else {
             prefill_step(&model, &mut prefilling, &mut running, &mut kv_used);
         }
@@ -222,9 +239,11 @@ fn prefill_step(
     }
 }
 
-fn decode_step(running: &mut Vec<Active>, kv_used: &mut u64, tokens_per_step: u64) {
+/// One decode (or verify) step of every running sequence; `emitted()` is how many tokens a
+/// sequence gets from it.
+fn decode_step(running: &mut Vec<Active>, kv_used: &mut u64, emitted: &mut impl FnMut() -> u64) {
     running.retain_mut(|active| {
-        active.generated = (active.generated + tokens_per_step).min(active.request.output_tokens);
+        active.generated = (active.generated + emitted()).min(active.request.output_tokens);
         let alive = active.request.tokens.send(active.generated).is_ok();
         let keep = alive && active.generated < active.request.output_tokens;
         if !keep {
@@ -249,7 +268,7 @@ mod tests {
         let model = super::super::truth::model(&argv).expect("model");
         let noise = StepNoise::new(&model, 0);
         let (tx, rx) = mpsc::unbounded_channel();
-        let engine = tokio::spawn(run(model, rx, noise));
+        let engine = tokio::spawn(run(model, rx, noise, Arc::default()));
         let request = |tokens| SimRequest {
             prompt_tokens: 4096,
             output_tokens: 4,

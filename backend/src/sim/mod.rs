@@ -15,6 +15,7 @@ mod fixed_server;
 mod http;
 mod model;
 mod openai_like;
+mod speculation;
 mod token_writer;
 mod transformers;
 pub(crate) mod truth;
@@ -205,13 +206,15 @@ fn build_state(
         .or_else(|| args.number("data-parallel-size"))
         .unwrap_or(1.0)
         .max(1.0) as usize;
+    let accept = Arc::new(speculation::AcceptStats::default());
+    let speculative = gpu.as_ref().is_some_and(|g| g.speculation.is_some());
     let senders = gpu
         .map(|gpu| {
             (0..replicas)
                 .map(|replica| {
                     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
                     let noise = engine::StepNoise::new(&gpu, replica as u64);
-                    tokio::spawn(engine::run(gpu.clone(), rx, noise));
+                    tokio::spawn(engine::run(gpu.clone(), rx, noise, Arc::clone(&accept)));
                     tx
                 })
                 .collect()
@@ -241,5 +244,6 @@ fn build_state(
             .number("sim-crash-after-requests")
             .map(|n| n.max(0.0) as u64),
         served: AtomicUsize::new(0),
+        accept: speculative.then_some(accept),
     })
 }

@@ -36,9 +36,9 @@ pub(crate) struct GpuModel {
     decode_launch_extra_ms: f64,
     lpm: bool,
     time_scale: f64,
-    /// Tokens each decode step emits (speculative decoding accepts several draft tokens).
-    pub tokens_per_decode_step: u64,
-    spec_cost_factor: f64,
+    /// Speculative decoding, when launched with it: each decode step is a verify step that emits
+    /// a varying number of tokens per sequence.
+    pub speculation: Option<super::speculation::Speculation>,
     /// Relative standard deviation of each step's duration (`--sim-noise-pct` / 100): real GPU
     /// steps vary, so repeated measurements of one point differ.
     pub noise: f64,
@@ -84,30 +84,6 @@ fn model_size_gb(args: &SimArgs) -> f64 {
         .filter_map(|word| word.strip_suffix('b').and_then(|n| n.parse::<f64>().ok()))
         .next_back();
     billions.map_or(16.0, |b| b * 2.0)
-}
-
-/// Speculative decoding (EAGLE and friends): each verify step accepts about half of the drafted
-/// steps on top of the regular token, at the cost of running the draft model.
-fn speculative(args: &SimArgs) -> (u64, f64) {
-    if args.text("speculative-algorithm").is_none() {
-        return (1, 1.0);
-    }
-    let steps = args.number("speculative-num-steps").unwrap_or(3.0).max(1.0);
-    let draft_tokens = args
-        .number("speculative-num-draft-tokens")
-        .unwrap_or(steps + 1.0)
-        .max(2.0);
-    let topk = args
-        .number("speculative-eagle-topk")
-        .unwrap_or(1.0)
-        .max(1.0);
-    let accepted = (steps * (0.45 + 0.05 * topk.min(4.0)))
-        .round()
-        .min(draft_tokens - 1.0);
-    (
-        1 + accepted as u64,
-        1.0 + 0.15 * steps + 0.02 * draft_tokens,
-    )
 }
 
 impl GpuModel {
@@ -158,7 +134,7 @@ impl GpuModel {
         let decode = args.text("decode-attention-backend").unwrap_or(attention);
         let (prefill_factor, decode_kv_factor, decode_launch_extra_ms) =
             backend_factors(prefill, decode);
-        let (tokens_per_decode_step, spec_cost_factor) = speculative(args);
+        let speculation = super::speculation::Speculation::from_args(args);
         Ok(GpuModel {
             tp,
             chunk_tokens,
@@ -172,8 +148,7 @@ impl GpuModel {
             decode_launch_extra_ms,
             lpm: args.text("schedule-policy").unwrap_or("fcfs") == "lpm",
             time_scale: args.number("sim-time-scale").unwrap_or(1.0).max(0.0),
-            tokens_per_decode_step,
-            spec_cost_factor,
+            speculation,
             noise: args
                 .number("sim-noise-pct")
                 .unwrap_or(0.0)
@@ -218,7 +193,7 @@ impl GpuModel {
         let launch = if in_graph { 0.6 } else { 2.2 } + self.decode_launch_extra_ms;
         let compute = (batch as f64 * 0.07
             + context_tokens as f64 * 0.00025 * self.decode_kv_factor)
-            * self.spec_cost_factor;
+            * self.speculation.map_or(1.0, |s| s.cost_factor);
         self.scaled(
             launch + compute * self.compute_share() + self.comm_ms() + self.scheduling_ms(waiting),
         )

@@ -70,7 +70,7 @@ async fn drive(
     model.noise_seed = model.noise_seed.wrapping_add(seed);
     let (tx, rx) = mpsc::unbounded_channel();
     let noise = StepNoise::new(&model, 0);
-    let engine = tokio::spawn(engine::run(model, rx, noise));
+    let engine = tokio::spawn(engine::run(model, rx, noise, Default::default()));
     let offsets =
         schedule::offsets(Arrival::Poisson, requests, rate, 1.0, seed, &[]).unwrap_or_default();
     let origin = Instant::now();

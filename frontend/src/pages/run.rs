@@ -457,6 +457,9 @@ fn verdict(r: &TrialRecord) -> String {
     if r.metrics.as_ref().is_some_and(|m| m.client_limited()) {
         text.push_str(" · client-limited");
     }
+    if let Some(accept) = r.metric(Metric::AcceptLength) {
+        text.push_str(&format!(" · accept length {accept:.2}"));
+    }
     if let Some(steal) = r.host_steal_note() {
         text.push_str(&format!(" · {steal}"));
     }

@@ -51,6 +51,8 @@ pub enum Metric {
     ClientCpuPer1000,
     /// Hypervisor steal (%).
     HostStealPct,
+    /// Speculative decoding's average accept length (tokens per verify step).
+    AcceptLength,
 }
 
 impl Metric {
@@ -78,6 +80,7 @@ impl Metric {
             Metric::P99ReadLag => "p99_read_lag_ms".into(),
             Metric::ClientCpuPer1000 => "client_cpu_s_per_1000_requests".into(),
             Metric::HostStealPct => "host_steal_pct".into(),
+            Metric::AcceptLength => "accept_length".into(),
         }
     }
 
@@ -105,6 +108,7 @@ impl Metric {
             Metric::P99ReadLag => "p99 read lag (ms)".into(),
             Metric::ClientCpuPer1000 => "client CPU s / 1000 requests".into(),
             Metric::HostStealPct => "host steal (%)".into(),
+            Metric::AcceptLength => "accept length (tokens/step)".into(),
         }
     }
 
@@ -133,6 +137,7 @@ impl Metric {
             Metric::P99ReadLag => client.map(|c| c.p99_read_lag_ms),
             Metric::ClientCpuPer1000 => client.map(|c| c.cpu_s_per_1000_requests),
             Metric::HostStealPct => m.host_steal_pct(),
+            Metric::AcceptLength => m.accept_length,
         }
     }
 }

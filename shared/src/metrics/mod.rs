@@ -257,6 +257,9 @@ pub struct TrialMetrics {
     pub planned_requests: Option<u64>,
     /// The user's tag (`benchmark.tag`).
     pub tag: Option<String>,
+    /// Speculative decoding's average accept length over the trial (tokens per verify step), as
+    /// the server itself reports it; `None` without speculative decoding or a report.
+    pub accept_length: Option<f64>,
 }
 
 impl TrialMetrics {

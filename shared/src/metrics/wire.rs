@@ -51,6 +51,7 @@ impl TrialMetrics {
             m.insert("planned_requests".into(), json!(planned));
         }
         put_text(&mut m, "tag", &self.tag);
+        put_some(&mut m, "accept_length", self.accept_length);
         m
     }
 
@@ -88,6 +89,7 @@ impl TrialMetrics {
             early_pass_reason: text("early_pass_reason"),
             planned_requests: m.get("planned_requests").and_then(Value::as_u64),
             tag: text("tag"),
+            accept_length: num("accept_length"),
             ..TrialMetrics::default()
         };
         for series in Series::ALL {

@@ -61,6 +61,8 @@ pub(super) struct SimState {
     pub crash_after_requests: Option<u64>,
     /// Generation requests served so far.
     pub served: AtomicUsize,
+    /// What speculative decoding accepted, when the server runs it.
+    pub accept: Option<Arc<super::speculation::AcceptStats>>,
 }
 
 /// Which server's HTTP surface the simulator serves.
@@ -119,7 +121,9 @@ fn openai_router(state: Arc<SimState>) -> Router {
         .route("/v1/completions", post(completions))
         .route("/v1/chat/completions", post(chat));
     let router = match state.api {
-        Surface::Vllm => router.route("/reset_prefix_cache", post(|| async { StatusCode::OK })),
+        Surface::Vllm => router
+            .route("/reset_prefix_cache", post(|| async { StatusCode::OK }))
+            .route("/metrics", get(info::vllm_metrics)),
         _ => router.route(
             "/version",
             get(|| async { Json(json!({"version": "simulated"})) }),
