@@ -8,6 +8,7 @@ pub mod api;
 pub mod budget;
 pub mod candidates;
 pub mod confidence;
+pub mod cost;
 pub mod dataset_row;
 pub mod decision;
 pub mod events;

@@ -204,3 +204,24 @@ fn invalid_utf8_and_endless_files_are_located_errors() {
         .expect("plan");
     assert_eq!(zero.status.code(), Some(2), "{}", common::text(&zero));
 }
+
+#[test]
+fn a_gpu_hour_price_must_be_a_positive_price() {
+    let error = plan_error(
+        "server:\n  base_flags:\n    model_path: m\ndataset: random\nbenchmark:\n  qps: [1]\n  gpu_hour_price: -2\n",
+    );
+    assert!(error.contains("CONFIG:7:"), "{error}");
+    assert!(
+        error.contains("benchmark.gpu_hour_price")
+            && error.contains("must be a positive price of one GPU for an hour"),
+        "{error}"
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = common::write_config(dir.path(), &format!("{GOOD}  gpu_hour_price: 2.5\n"));
+    let output = common::bin()
+        .args(["plan", "--config"])
+        .arg(&path)
+        .output()
+        .expect("plan");
+    assert!(output.status.success(), "{}", common::text(&output));
+}

@@ -231,6 +231,10 @@ pub(crate) struct BenchmarkSection {
     /// Length of each confirmation trial (default 9 x min_trial_seconds).
     #[serde(default)]
     pub confirm_trial_seconds: Option<f64>,
+    /// The price of one GPU for an hour (any currency, written as dollars): each answer then
+    /// says what a million output tokens cost at its rate.
+    #[serde(default)]
+    pub gpu_hour_price: Option<f64>,
     /// Confidence level of every pass/fail verdict (default 0.95).
     #[serde(default)]
     pub confidence: Option<f64>,

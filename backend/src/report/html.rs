@@ -115,6 +115,7 @@ fn best_section(out: &mut String, data: &RunData) {
             confirmation: answer.and_then(|a| a.confirmation.as_ref()),
             sla: sla.as_ref(),
             state,
+            gpu_hour_price: data.view.gpu_hour_price,
         });
         let _ = write!(out, "<p class=\"headline\">{}</p>", escape(&words.headline));
         if !words.how_sure.is_empty() {

@@ -227,6 +227,7 @@ pub(crate) fn answer_mark(data: &RunData, scenario: &ScenarioData) -> Option<plo
         confirmation: Some(confirmation),
         sla: None,
         state: shared::answer::RunState::Finished,
+        gpu_hour_price: None,
     });
     words.rate?;
     let trial = shared::ranking::answer_trial(&scenario.records, Some(confirmation))?;

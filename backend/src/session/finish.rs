@@ -180,6 +180,7 @@ mod tests {
                 confirmation: None,
                 sla: None,
                 state,
+                gpu_hour_price: None,
             })
         };
         assert_eq!(

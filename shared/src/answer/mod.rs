@@ -47,6 +47,8 @@ pub struct Facts<'a> {
     pub sla: Option<&'a Sla>,
     /// Where the run stands.
     pub state: RunState,
+    /// `benchmark.gpu_hour_price`, when set: the answer says what its tokens cost.
+    pub gpu_hour_price: Option<f64>,
 }
 
 /// A scenario's answer in words.
@@ -66,6 +68,9 @@ pub struct Answer {
     /// [`Answer::status`].
     #[serde(default)]
     pub unconfirmed: Option<String>,
+    /// Dollars per million output tokens at the answer's rate, when a GPU-hour price was given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost_per_million_output_tokens: Option<f64>,
 }
 
 impl Answer {
@@ -99,11 +104,25 @@ pub fn answer(facts: &Facts) -> Answer {
         Some(c) => checked_rate(c),
         None => unchecked_rate(facts),
     };
+    let cost = rate
+        .and(trial)
+        .zip(facts.gpu_hour_price)
+        .and_then(|(t, price)| {
+            let gpus = crate::cost::gpus(&t.server_flags);
+            let tokens = t.metric(crate::metrics::Metric::OutputThroughput)?;
+            let dollars = crate::cost::per_million_output_tokens(price, gpus, tokens)?;
+            Some((dollars, crate::cost::text(dollars, gpus, price)))
+        });
+    let headline = match &cost {
+        Some((_, text)) => format!("{headline} Cost: {text}."),
+        None => headline,
+    };
     Answer {
         headline,
         how_sure,
         rate,
         unconfirmed,
+        cost_per_million_output_tokens: cost.map(|(dollars, _)| dollars),
     }
 }
 

@@ -66,6 +66,7 @@ fn headline(records: &[TrialRecord], c: Option<&Confirmation>, state: RunState) 
         confirmation: c,
         sla: Some(&sla),
         state,
+        gpu_hour_price: None,
     })
     .headline
 }
@@ -340,6 +341,7 @@ fn how_sure_says_each_limit_in_a_sentence() {
         confirmation: Some(&c),
         sla: Some(&sla),
         state: RunState::Finished,
+        gpu_hour_price: None,
     })
     .how_sure;
     assert_eq!(
@@ -421,6 +423,7 @@ fn an_answer_says_whether_it_was_confirmed_and_what_is_missing() {
             confirmation: c,
             sla: Some(&sla()),
             state,
+            gpu_hour_price: None,
         })
     };
     let search = [record("base", 0, 8.0, true), record("base", 2, 12.0, true)];
@@ -467,6 +470,7 @@ fn how_sure_opens_with_the_likely_range_of_the_true_rate() {
         confirmation: Some(&c),
         sla: None,
         state: RunState::Finished,
+        gpu_hour_price: None,
     })
     .how_sure;
     assert_eq!(
@@ -482,10 +486,47 @@ fn how_sure_opens_with_the_likely_range_of_the_true_rate() {
         confirmation: Some(&c),
         sla: None,
         state: RunState::Finished,
+        gpu_hour_price: None,
     })
     .how_sure;
     assert!(
         how[0].starts_with("Its true limit is likely above 11.28 req/s"),
         "{how:?}"
     );
+}
+
+#[test]
+fn with_a_gpu_hour_price_the_answer_says_what_a_million_tokens_cost() {
+    // The answer's check at 12 req/s produced 12 output tokens/s (the helper's records): one GPU
+    // at $3.60 an hour makes 43,200 tokens an hour, so a million cost $3.60 / 0.0432 = $83.3.
+    let records = [
+        record("base", 0, 6.0, true),
+        record("confirm", 2, 12.0, true),
+    ];
+    let c = confirmation(2, 2, true);
+    let priced = answer(&Facts {
+        records: &records,
+        confirmation: Some(&c),
+        sla: None,
+        state: RunState::Finished,
+        gpu_hour_price: Some(3.6),
+    });
+    let dollars = priced.cost_per_million_output_tokens.expect("priced");
+    assert!((dollars - 83.333).abs() < 0.01, "{dollars}");
+    assert!(
+        priced
+            .headline
+            .ends_with(" Cost: $83.3 per million output tokens (1 GPU at $3.60 an hour)."),
+        "{}",
+        priced.headline
+    );
+    let unpriced = answer(&Facts {
+        gpu_hour_price: None,
+        records: &records,
+        confirmation: Some(&c),
+        sla: None,
+        state: RunState::Finished,
+    });
+    assert_eq!(unpriced.cost_per_million_output_tokens, None);
+    assert!(!unpriced.headline.contains("Cost"), "{}", unpriced.headline);
 }

@@ -80,11 +80,23 @@ pub(super) fn resolve_benchmark(
             b.confirm_trial_seconds,
             (CONFIRM_TRIALS_PER_SEARCH_TRIAL * min_trial_seconds).min(3600.0),
         )?,
+        gpu_hour_price: resolve_price(ctx, b.gpu_hour_price)?,
         max_requests_per_point: b.max_requests_per_point,
         early_stop: b.early_stop.unwrap_or(true),
         early_pass: resolve_early_pass(ctx, b)?,
         burstiness: resolve_burstiness(ctx, b.burstiness)?,
     })
+}
+
+/// `benchmark.gpu_hour_price`: a positive price of one GPU-hour, at most a million.
+fn resolve_price(ctx: &Ctx, price: Option<f64>) -> Result<Option<f64>, ConfigError> {
+    match price {
+        Some(p) if !(p.is_finite() && p > 0.0 && p <= 1e6) => Err(ctx.error(
+            &["benchmark", "gpu_hour_price"],
+            format!("must be a positive price of one GPU for an hour (say 2.5), got {p}"),
+        )),
+        price => Ok(price),
+    }
 }
 
 /// `benchmark.backend` (default `auto`), which must be an API the server framework serves.
