@@ -209,6 +209,9 @@ pub struct RunDetail {
     /// This dashboard started the run and can stop it; `None` when it can, else why not.
     #[serde(default)]
     pub stop_refused: Option<String>,
+    /// The SLA the run judged with (`run_meta.json`), for the page's what-if.
+    #[serde(default)]
+    pub sla: Option<crate::sla::Sla>,
 }
 
 /// A running run silent for this long is shown as stale.

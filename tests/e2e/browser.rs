@@ -451,6 +451,7 @@ async fn dashboard_follows_a_live_run_plots_hover_exports_and_shows_config_error
     assert_eq!(rings, 2, "the answer is marked on both plots");
     assert_one_colour_per_candidate(&driver, "the run page").await;
     assert_fits_the_window(&driver, "the finished run").await;
+    assert_what_if_matches_the_cli(&driver, &root.join("live")).await;
     driver.open(&format!("{}#/run/oom", server.url)).await;
     driver
         .wait_for(
@@ -556,6 +557,51 @@ async fn dashboard_follows_a_live_run_plots_hover_exports_and_shows_config_error
 /// Asserts that every candidate has one colour on all plots of the page (legend swatches), that
 /// two candidates never share one, and that the swatch beside a candidate's name (where the page
 /// has one) is that colour too.
+/// The what-if on the finished run's page: a looser first limit, typed into its box, re-judges
+/// the recorded trials at once, marked as such, with the same sentence as `autobench report
+/// RUN_DIR --sla KEY=VALUE`.
+async fn assert_what_if_matches_the_cli(driver: &Driver, run_dir: &std::path::Path) {
+    let key = driver
+        .wait_for(
+            "the what-if's first limit",
+            "const i = document.querySelector('.whatif input'); return i ? i.dataset.key : ''",
+            Duration::from_secs(20),
+        )
+        .await;
+    let key = key.as_str().unwrap_or_default().to_string();
+    driver
+        .script("const i = document.querySelector('.whatif input'); i.value = '100000'; i.dispatchEvent(new Event('input', {bubbles: true})); return 1")
+        .await;
+    let line = driver
+        .wait_for(
+            "the re-judged answer",
+            "const l = document.querySelector('.whatif-line'); return l ? l.textContent : ''",
+            Duration::from_secs(20),
+        )
+        .await;
+    let line = line.as_str().unwrap_or_default();
+    assert!(
+        line.contains("from recorded trials: not searched or confirmed at these limits"),
+        "{line}"
+    );
+    let cli = common::bin()
+        .args(["report"])
+        .arg(run_dir)
+        .args(["--sla", &format!("{key}=100000")])
+        .output()
+        .expect("report --sla");
+    let cli = common::text(&cli);
+    let sentence = cli
+        .lines()
+        .find(|l| l.trim_start().starts_with("At "))
+        .map(str::trim)
+        .unwrap_or_default();
+    assert!(
+        !sentence.is_empty() && line.ends_with(sentence),
+        "page: {line}\ncli: {cli}"
+    );
+}
+
 async fn assert_one_colour_per_candidate(driver: &Driver, page: &str) {
     let found = driver
         .script("const seen = {}; for (const l of document.querySelectorAll('.plot svg .legend-swatch')) { const c = l.dataset.candidate; (seen[c] = seen[c] || []).push(l.getAttribute('stroke').toLowerCase()); } const chips = {}; for (const s of document.querySelectorAll('.candidates .swatch')) { const m = getComputedStyle(s).backgroundColor.match(/\\d+/g).map(Number); chips[s.dataset.candidate] = '#' + m.slice(0, 3).map(v => v.toString(16).padStart(2, '0')).join(''); } return {seen, chips}")

@@ -487,7 +487,12 @@ pub(crate) fn detail(root: &Path, id: &str) -> Result<RunDetail, PathError> {
             None => "started outside this dashboard: stop it where it runs (Ctrl-C)".to_string(),
         }
     });
+    let sla = crate::session::meta::load(&RunDir::new(&dir))
+        .ok()
+        .flatten()
+        .and_then(|m| m.sla);
     Ok(RunDetail {
+        sla,
         partial,
         last_update,
         stale,

@@ -4,6 +4,7 @@ pub(crate) mod compare;
 pub(crate) mod config;
 pub(crate) mod run;
 pub(crate) mod runs;
+pub(crate) mod whatif;
 
 /// Formats an optional number with `digits` decimals, `-` when absent.
 pub(crate) fn num(value: Option<f64>, digits: usize) -> String {

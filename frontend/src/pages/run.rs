@@ -16,6 +16,7 @@ use shared::metrics::{Metric, Series};
 use shared::record::TrialRecord;
 use shared::sla::Stat;
 
+use super::whatif::WhatIf;
 use super::{duration, num};
 use crate::api;
 
@@ -30,6 +31,8 @@ struct UiState {
     log_text: RwSignal<String>,
     /// Last SVG per plot (`scenario/metric`).
     plots: RwSignal<HashMap<String, String>>,
+    /// The what-if's limits the user changed, by config key.
+    whatif: RwSignal<BTreeMap<String, f64>>,
 }
 
 impl UiState {
@@ -38,6 +41,7 @@ impl UiState {
             stat: RwSignal::new("p99".into()),
             axis: RwSignal::new("rate".into()),
             sorts: RwSignal::new(HashMap::new()),
+            whatif: RwSignal::new(BTreeMap::new()),
             log_file: RwSignal::new(None),
             log_text: RwSignal::new(String::new()),
             plots: RwSignal::new(HashMap::new()),
@@ -195,6 +199,9 @@ fn RunBody(
         <section class="answers">
             {detail.scenarios.iter().map(|s| view! { <Answer scenario=s.clone() finished=finished/> }).collect_view()}
         </section>
+        {detail.sla.clone().filter(|_| finished).map(|sla| view! {
+            <WhatIf sla=sla scenarios=detail.scenarios.clone() limits=ui.whatif/>
+        })}
         {(!detail.candidates.is_empty()).then(|| view! { <h2>"Candidates"</h2> })}
         <ul class="candidates">
             {detail.candidates.iter().map(|c| view! {

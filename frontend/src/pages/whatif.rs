@@ -1,0 +1,97 @@
+//! The run page's SLA what-if: each limit of the run's SLA is a number the user can change, and
+//! every scenario's recorded trials are judged again at once at the new limits
+//! ([`shared::whatif`], the same code as `autobench report RUN_DIR --sla KEY=VALUE`). It says only
+//! what the run measured, and says so: nothing is searched or confirmed at the new limits. The
+//! limits the user typed live above the refetched part of the page, so they survive updates.
+
+use std::collections::BTreeMap;
+
+use leptos::prelude::*;
+use shared::api::ScenarioView;
+use shared::sla::Sla;
+
+/// What the recorded trials say at the user's limits, one line per scenario.
+#[component]
+pub(crate) fn WhatIf(
+    sla: Sla,
+    scenarios: Vec<ScenarioView>,
+    /// The user's limits by config key (`max_p99_ttft_ms`), only those changed.
+    limits: RwSignal<BTreeMap<String, f64>>,
+) -> impl IntoView {
+    let inputs = sla
+        .limits
+        .iter()
+        .map(|limit| {
+            let key = limit.key.clone();
+            let shown = key.clone();
+            let original = limit.max_ms;
+            let value = move || {
+                limits
+                    .get()
+                    .get(&shown)
+                    .copied()
+                    .unwrap_or(original)
+                    .to_string()
+            };
+            let on_input = move |ev| {
+                let typed = event_target_value(&ev);
+                limits.update(|map| match typed.trim().parse::<f64>() {
+                    Ok(v) if v.is_finite() && v > 0.0 && v != original => {
+                        map.insert(key.clone(), v);
+                    }
+                    _ => {
+                        map.remove(&key);
+                    }
+                });
+            };
+            view! {
+                <label class="whatif-limit">
+                    {format!("{} ≤ ", limit.plain_name())}
+                    <input type="number" min="0" step="any" data-key=limit.key.clone()
+                        prop:value=value on:input=on_input/>
+                    " ms"
+                </label>
+            }
+        })
+        .collect_view();
+    let judged = move || {
+        let overrides: Vec<(String, f64)> = limits.get().into_iter().collect();
+        if overrides.is_empty() {
+            return view! {
+                <p class="muted">"Change a limit to see what the recorded trials say at it."</p>
+            }
+            .into_any();
+        }
+        let Ok(new_sla) = shared::whatif::with_overrides(&sla, &overrides) else {
+            return view! { <p class="warning">"These limits cannot be read."</p> }.into_any();
+        };
+        let lines = scenarios
+            .iter()
+            .map(|s| {
+                let whatifs = shared::whatif::rejudge(&s.records, &new_sla);
+                let text = shared::whatif::headline(&whatifs, &s.records, &new_sla);
+                view! { <p class="whatif-line"><b>{format!("{}: ", s.name)}</b>{text}</p> }
+            })
+            .collect_view();
+        let flags: Vec<String> = overrides
+            .iter()
+            .map(|(key, value)| format!("--sla {key}={value}"))
+            .collect();
+        view! {
+            {lines}
+            <p class="muted whatif-cli">
+                "The same in a terminal: "
+                <code>{format!("autobench report RUN_DIR {}", flags.join(" "))}</code>
+                ". To search and confirm at these limits, run again with them in the config and the same output_dir: every recorded trial is reused."
+            </p>
+        }
+        .into_any()
+    };
+    view! {
+        <section class="whatif">
+            <h2>"What if the limits were different?"</h2>
+            <p class="whatif-limits">{inputs}</p>
+            {judged}
+        </section>
+    }
+}
