@@ -68,6 +68,26 @@ fn run_writes_a_self_contained_report_with_the_csv_numbers() {
         "an output-throughput axis"
     );
     assert!(report.contains("Pareto frontier"));
+    // The static what-if: four presets of scaled limits, a column per scenario, marked.
+    assert!(report.contains("What if the limits were different?"));
+    assert!(report.contains("From recorded trials: not searched or confirmed at these limits"));
+    for preset in [
+        "p99 TTFT &lt;= 200 ms, p99 TPOT &lt;= 20 ms (0.5x)",
+        "p99 TTFT &lt;= 800 ms, p99 TPOT &lt;= 80 ms (2x)",
+    ] {
+        assert!(report.contains(preset), "preset {preset}");
+    }
+    let whatif = report
+        .split("<table class=\"whatif\">")
+        .nth(1)
+        .and_then(|t| t.split("</table>").next())
+        .expect("the what-if table");
+    assert_eq!(
+        whatif.matches("<tr>").count(),
+        5,
+        "a header and four presets"
+    );
+    assert!(whatif.contains("req/s"), "{whatif}");
     assert!(report.contains("SLA 400 ms"), "the p99 TTFT limit is drawn");
 
     // Every cell of every results.csv appears, in order, in the trial table.

@@ -35,6 +35,7 @@ pub(super) fn render(data: &RunData) -> String {
         let _ = write!(out, "<p>SLA: {}</p>", escape(&sla_text(&sla)));
     }
     best_section(&mut out, data);
+    super::whatif::section(&mut out, data);
     for scenario in &data.scenarios {
         scenario_section(&mut out, data, scenario);
     }

@@ -7,6 +7,7 @@
 mod html;
 pub(crate) mod plots;
 pub(crate) mod timeline;
+mod whatif;
 
 use std::path::{Path, PathBuf};
 
