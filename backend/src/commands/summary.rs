@@ -162,6 +162,12 @@ pub(crate) fn final_summary(cfg: &RunConfig, outcome: &RunOutcome) -> String {
                 let _ = writeln!(out, "    - {sentence}");
             }
         }
+        if !s.answer.flag_effects.is_empty() {
+            let _ = writeln!(out, "  what each flag bought:");
+            for effect in &s.answer.flag_effects {
+                let _ = writeln!(out, "    - {}", effect.text().replace('`', ""));
+            }
+        }
         if !s.standings.is_empty() {
             let _ = writeln!(out, "  candidates:");
             out.push_str(&standings_table(&s.standings, &cfg.benchmark.sla));

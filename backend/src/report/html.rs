@@ -126,6 +126,7 @@ fn best_section(out: &mut String, data: &RunData) {
             }
             out.push_str("</ul></details>");
         }
+        flag_effect_bars(out, &words.flag_effects);
         let command = answer
             .filter(|a| a.best.is_some())
             .and_then(|a| a.command.clone())
@@ -134,6 +135,34 @@ fn best_section(out: &mut String, data: &RunData) {
             let _ = write!(out, "<pre>{}</pre>", escape(&command));
         }
     }
+}
+
+/// What each flag of the answer bought, as bars: width by the change in rate over the default
+/// (green up, red down), the text beside.
+fn flag_effect_bars(out: &mut String, effects: &[shared::answer::FlagEffect]) {
+    if effects.is_empty() {
+        return;
+    }
+    out.push_str("<p><b>What each flag bought</b></p><table class=\"effects\">");
+    let widest = effects
+        .iter()
+        .filter_map(shared::answer::FlagEffect::gain)
+        .fold(0.05_f64, |m, g| m.max(g.abs()));
+    for effect in effects {
+        let bar = effect.gain().map_or(String::new(), |gain| {
+            let colour = if gain >= 0.0 { "#12703a" } else { "#a31515" };
+            format!(
+                "<span style=\"display:inline-block;height:12px;width:{:.0}px;background:{colour}\"></span>",
+                (gain.abs() / widest * 240.0).max(2.0)
+            )
+        });
+        let _ = write!(
+            out,
+            "<tr><td style=\"width:250px\">{bar}</td><td>{}</td></tr>",
+            escape(&effect.text().replace('`', ""))
+        );
+    }
+    out.push_str("</table>");
 }
 
 /// The launch command of the scenario's best, from its summary row.
@@ -267,4 +296,44 @@ fn settings_section(out: &mut String, data: &RunData) {
         let _ = write!(out, "<li>GPU: {}</li>", escape(gpu.trim()));
     }
     out.push_str("</ul>");
+}
+
+#[cfg(test)]
+mod tests {
+    use shared::answer::FlagEffect;
+
+    use super::*;
+
+    #[test]
+    fn each_changed_flag_of_the_answer_gets_a_bar_and_its_words() {
+        let effects = [
+            FlagEffect {
+                flag: "--attention-backend flashinfer".into(),
+                alone: Some(16.2),
+                default: Some(13.5),
+            },
+            FlagEffect {
+                flag: "--enable-mixed-chunk".into(),
+                alone: None,
+                default: Some(13.5),
+            },
+        ];
+        let mut out = String::new();
+        flag_effect_bars(&mut out, &effects);
+        assert!(out.contains("What each flag bought"), "{out}");
+        assert!(
+            out.contains(
+                "--attention-backend flashinfer: +20% (16.20 against 13.50 req/s, changed alone)"
+            ),
+            "{out}"
+        );
+        assert!(
+            out.contains("--enable-mixed-chunk: not measured alone"),
+            "{out}"
+        );
+        assert_eq!(out.matches("background:#12703a").count(), 1, "{out}");
+        let mut none = String::new();
+        flag_effect_bars(&mut none, &[]);
+        assert!(none.is_empty());
+    }
 }

@@ -74,6 +74,12 @@ pub(crate) fn scenario_summary(facts: &ScenarioFacts, records: &[TrialRecord]) -
             let _ = writeln!(out, "- {sentence}");
         }
     }
+    if !facts.answer.flag_effects.is_empty() {
+        out.push_str("\n### What each flag bought\n\n");
+        for effect in &facts.answer.flag_effects {
+            let _ = writeln!(out, "- {}", effect.text());
+        }
+    }
     match &facts.best_command {
         Some(command) if facts.best.is_some() => {
             let _ = write!(out, "\n## Best Launch Command\n\n```bash\n{command}\n```\n");

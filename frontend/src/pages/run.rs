@@ -283,10 +283,31 @@ fn Answer(scenario: ScenarioView, finished: bool) -> impl IntoView {
                     <ul>{how_sure.into_iter().map(|s| view! { <li>{s}</li> }).collect_view()}</ul>
                 </details>
             })}
+            {effect_bars(words.flag_effects)}
             {command.map(|command| view! { <Command command=command/> })}
         </div>
     }
     .into_any()
+}
+
+/// What each flag of the answer bought, as bars (green up, red down) with the words beside.
+fn effect_bars(effects: Vec<shared::answer::FlagEffect>) -> impl IntoView {
+    let widest = effects
+        .iter()
+        .filter_map(shared::answer::FlagEffect::gain)
+        .fold(0.05_f64, |m, g| m.max(g.abs()));
+    (!effects.is_empty()).then(|| view! {
+        <div class="effects">
+            <b>"What each flag bought"</b>
+            {effects.into_iter().map(|effect| {
+                let bar = effect.gain().map(|gain| {
+                    let class = if gain >= 0.0 { "effect-bar up" } else { "effect-bar down" };
+                    view! { <span class=class style=format!("width:{:.0}px", (gain.abs() / widest * 200.0).max(2.0))></span> }
+                });
+                view! { <div class="effect">{bar}<span class="effect-text">{effect.text().replace('`', "")}</span></div> }
+            }).collect_view()}
+        </div>
+    })
 }
 
 /// A small square in the candidate's colour, the same as its series on every plot.

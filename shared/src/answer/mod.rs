@@ -10,6 +10,7 @@
 //! ([`how_sure`]), and every candidate's place into [`standings`].
 
 mod checking;
+mod effects;
 mod how_sure;
 mod names;
 mod standings;
@@ -22,6 +23,7 @@ use crate::sla::Sla;
 use crate::verdict::Confirmation;
 
 pub use checking::{Probe, checking};
+pub use effects::{FlagEffect, flag_effects};
 pub use names::Names;
 pub use standings::{Standing, standings};
 
@@ -71,6 +73,10 @@ pub struct Answer {
     /// Dollars per million output tokens at the answer's rate, when a GPU-hour price was given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cost_per_million_output_tokens: Option<f64>,
+    /// What each flag the answer changes from the default bought ([`flag_effects`]); empty when
+    /// the answer is the default or there is none yet.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub flag_effects: Vec<FlagEffect>,
 }
 
 impl Answer {
@@ -117,12 +123,20 @@ pub fn answer(facts: &Facts) -> Answer {
         Some((_, text)) => format!("{headline} Cost: {text}."),
         None => headline,
     };
+    let flag_effects = match (rate, facts.confirmation) {
+        (Some(_), Some(c)) => {
+            let standings = standings(facts.records, facts.confirmation, facts.sla);
+            flag_effects(facts.records, &standings, Some(c.chosen))
+        }
+        _ => Vec::new(),
+    };
     Answer {
         headline,
         how_sure,
         rate,
         unconfirmed,
         cost_per_million_output_tokens: cost.map(|(dollars, _)| dollars),
+        flag_effects,
     }
 }
 
