@@ -57,6 +57,7 @@ pub(crate) async fn run(
             Some(crate::preflight::Preflight::Skipped(why)) => cfg.warnings.push(why),
             Some(crate::preflight::Preflight::Passed) => {}
         }
+        crate::slurm::checks::check(cfg).await?;
     }
     for cfg in &cfgs {
         std::fs::create_dir_all(&cfg.output_dir).with_context(|| {
