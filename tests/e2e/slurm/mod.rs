@@ -3,7 +3,11 @@
 //! once, the confirmation runs in a job too, SIGINT cancels every job the run submitted and
 //! nothing else, a rerun resumes, and a job that keeps dying is retried, then recorded with
 //! Slurm's reason. They need a Slurm, so they are ignored by default and `scripts/test` runs them
-//! (`--ignored`) once one answers; without one, cargo lists them as ignored, by name.
+//! (`--ignored`) once one answers; without one, cargo lists them as ignored, by name. The
+//! cluster-readiness tests (job environments, the checks, the probe, two-node candidates) are in
+//! [`cluster`].
+
+mod cluster;
 
 use std::path::Path;
 use std::process::{Command, Stdio};
