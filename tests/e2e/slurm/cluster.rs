@@ -49,6 +49,10 @@ fn plan_refuses_what_the_partition_cannot_run_at_the_key_that_asked() {
             "executor.time_limit_min: 2000 min is more than partition `main` allows (1440 min)",
         ),
         (
+            "  container_image: nvcr.io#nvidia/pytorch:24.05-py3\n",
+            "executor.container_image: this cluster's `srun` has no --container-image option: the pyxis plugin is not installed here",
+        ),
+        (
             "  gpus_per_candidate: 64\n",
             "executor.gpus_per_candidate: a candidate needs 64 GPU(s) on each node, but partition `main` has no node with more than",
         ),
@@ -249,6 +253,67 @@ fn a_candidate_spans_two_nodes_and_every_node_is_torn_down() {
         String::from_utf8_lossy(&queued.stdout).trim().is_empty(),
         "jobs left: {ids:?}"
     );
+}
+
+#[test]
+#[ignore = "needs a two-node Slurm: scripts/test starts one and runs it"]
+fn sigint_during_a_two_node_candidate_leaves_no_server_on_any_node() {
+    let conf = two_node_slurm();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("out");
+    let yaml = one_candidate(&out, "  gpus_per_candidate: 2\n", 30).replace(
+        "  shutdown_grace_sec: 2\n",
+        "  shutdown_grace_sec: 2\n  nnodes: 2\n",
+    );
+    let path = common::write_config(dir.path(), &yaml);
+    let mut child = common::bin()
+        .args(["run", "--quiet", "--config"])
+        .arg(&path)
+        .env("SLURM_CONF", &conf)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
+    // Both nodes' servers are up once rank 1 has joined and the first trial runs.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    let joined = || {
+        files_under(&out.join("workers/cand-0"))
+            .iter()
+            .filter(|p| p.to_string_lossy().ends_with(".node1.log"))
+            .any(|p| std::fs::read_to_string(p).is_ok_and(|t| t.contains("joined the head")))
+    };
+    let trial_started = || {
+        std::fs::read_to_string(out.join("workers/cand-0/events.jsonl"))
+            .is_ok_and(|t| t.contains("\"event\":\"trial_started\""))
+    };
+    while !(joined() && trial_started()) {
+        assert!(std::time::Instant::now() < deadline, "rank 1 never joined");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).expect("pid"));
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).expect("sigint");
+    assert_eq!(child.wait().expect("wait").code(), Some(130));
+    let markers = out.join("workers/cand-0/.autobench/servers.jsonl");
+    let recorded = std::fs::read_to_string(&markers).unwrap_or_default();
+    assert!(
+        recorded.lines().count() >= 2,
+        "both nodes' servers recorded: {recorded}"
+    );
+    common::assert_no_survivors(&out.join("workers/cand-0"));
+    let ids = submitted(&out);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let queued = Command::new("squeue")
+            .args(["-h", "-o", "%i", "-j", &ids.join(",")])
+            .env("SLURM_CONF", &conf)
+            .output()
+            .expect("squeue");
+        if String::from_utf8_lossy(&queued.stdout).trim().is_empty() {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "jobs left: {ids:?}");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
 }
 
 /// Every file under `dir`, recursively.
