@@ -1,4 +1,5 @@
-//! What a cluster user needs of the Slurm executor (issue 31), on the local Slurm: `plan` refuses
+//! What a cluster user needs of the Slurm executor (issue 31): `run` without Slurm's programs
+//! stops before it prepares datasets (no Slurm needed); on the local Slurm, `plan` refuses
 //! a missing partition, a time limit over the partition's and more GPUs than a node has, at
 //! their keys; a setup line and a variable passed by name reach the server in its job, and the
 //! secret's value is written nowhere; the shared-filesystem probe stops the run, naming the path,
@@ -79,6 +80,35 @@ fn plan_refuses_what_the_partition_cannot_run_at_the_key_that_asked() {
         "{text}"
     );
     assert!(submitted(&out).is_empty(), "plan submits nothing");
+}
+
+/// Needs no Slurm: without its programs on `PATH`, `run` stops before it prepares any dataset.
+#[test]
+fn run_without_slurms_programs_stops_before_preparing_datasets() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("out");
+    let empty = dir.path().join("empty-path");
+    std::fs::create_dir_all(&empty).expect("empty dir");
+    let path = common::write_config(dir.path(), &one_candidate(&out, "  partition: gpu\n", 2));
+    let output = common::bin()
+        .args(["run", "--quiet", "--config"])
+        .arg(&path)
+        .env("PATH", &empty)
+        .output()
+        .expect("run");
+    let text = common::text(&output);
+    assert_eq!(output.status.code(), Some(2), "{text}");
+    assert!(
+        text.contains(
+            "executor.kind: `kind: slurm` needs Slurm's `sbatch` on PATH, and it is not there"
+        ),
+        "{text}"
+    );
+    assert!(
+        !out.join("prepared_dataset.jsonl").exists(),
+        "no dataset was prepared"
+    );
+    assert!(submitted(&out).is_empty());
 }
 
 #[test]
