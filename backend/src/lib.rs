@@ -30,6 +30,7 @@ mod reporter;
 mod results;
 mod session;
 mod sim;
+mod slurm;
 mod stamped_read;
 mod stdout;
 mod stop_signals;

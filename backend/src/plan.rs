@@ -172,6 +172,24 @@ fn totals(cfg: &RunConfig) -> (usize, usize, f64, f64) {
     (trials, launches, wall_s, trial_s)
 }
 
+/// Seconds one candidate's base stage and the confirmation and speculative stages take in this
+/// estimate: a Slurm job's time limit comes from them when `executor.time_limit_min` is unset.
+pub(crate) fn job_estimates_s(cfg: &RunConfig) -> (f64, f64) {
+    let (_, launches, wall_s, trial_s) = totals(cfg);
+    let count = cfg.candidates.candidates.len().max(1) as f64;
+    let walks = cfg.scenarios.len() * cfg.benchmark.max_concurrency.len();
+    let trials = walks * (cfg.benchmark.qps.estimate_trials() + 1);
+    let candidate_s =
+        trials as f64 * trial_s + (launches as f64 / count).max(1.0) * startup_estimate_s(cfg);
+    let finish_s = (wall_s - count * candidate_s).max(candidate_s);
+    let speculative_s = if cfg.speculative.is_some() {
+        candidate_s
+    } else {
+        0.0
+    };
+    (candidate_s, finish_s + speculative_s)
+}
+
 /// Confirmation trials of the winner below the search's rate, per scenario, in a typical search.
 const TYPICAL_STEP_DOWNS: usize = 2;
 
@@ -394,9 +412,11 @@ fn executor_text(executor: &crate::config::ExecutorPlan) -> String {
             p.memory_timeout.as_secs_f64()
         ),
         ExecutorPlan::Slurm(s) => format!(
-            "slurm: one job per candidate (--gres=gpu:{} at most, --time={} min{}{}), at most {} in flight, {} retries of a job that dies; the confirmation in one more job",
-            s.needs.iter().copied().max().unwrap_or(1),
-            s.time_limit_min,
+            "slurm: one job per candidate ({} node(s), --gres=gpu:{} per node at most, --time={}{}{}), at most {} in flight, {} retries of a job that dies; the confirmation in one more job{}",
+            s.nnodes,
+            s.needs.iter().copied().max().unwrap_or(1) / s.nnodes.max(1),
+            s.time_limit_min
+                .map_or("from the estimate".into(), |m| format!("{m} min")),
             s.partition
                 .as_ref()
                 .map(|p| format!(", --partition={p}"))
@@ -406,7 +426,11 @@ fn executor_text(executor: &crate::config::ExecutorPlan) -> String {
                 .map(|a| format!(", --account={a}"))
                 .unwrap_or_default(),
             s.max_jobs,
-            s.retries
+            s.retries,
+            s.cluster_notes
+                .iter()
+                .map(|note| format!("\n  {note}"))
+                .collect::<String>()
         ),
     }
 }

@@ -17,6 +17,7 @@ pub(crate) async fn plan(path: &Path, json: bool) -> anyhow::Result<ExitCode> {
             Some(crate::preflight::Preflight::Skipped(why)) => cfg.warnings.push(why),
             Some(crate::preflight::Preflight::Passed) => {}
         }
+        crate::slurm::checks::check(cfg).await?;
     }
     match (json, cfgs.as_slice()) {
         (true, [one]) => stdout::println(serde_json::to_string(&crate::plan::json(one))?)?,

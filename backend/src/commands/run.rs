@@ -50,13 +50,17 @@ pub(crate) async fn run(
         }
     }
     crate::launcher::registry::install_panic_hook();
-    // Every framework's flags are checked before anything launches or is created.
+    // Every framework's flags are checked before anything launches or is created. A Slurm run's
+    // servers start on compute nodes (after `executor.setup`, or in a container): a server missing
+    // here only skips the check, with a warning.
     for cfg in &mut cfgs {
-        match preflight(cfg, true).await? {
+        let here = !matches!(cfg.executor, config::ExecutorPlan::Slurm(_));
+        match preflight(cfg, here).await? {
             None => return Ok(ExitCode::from(exit::INTERRUPTED)),
             Some(crate::preflight::Preflight::Skipped(why)) => cfg.warnings.push(why),
             Some(crate::preflight::Preflight::Passed) => {}
         }
+        crate::slurm::checks::check(cfg).await?;
     }
     for cfg in &cfgs {
         std::fs::create_dir_all(&cfg.output_dir).with_context(|| {

@@ -74,6 +74,20 @@ pub(crate) struct ExecutorSection {
     /// How many times a job that died (node failure, time limit, preemption) is submitted again.
     #[serde(default)]
     pub retries: Option<u32>,
+    /// Shell lines run in each Slurm job before the worker (`module load ...`, `source
+    /// venv/bin/activate`).
+    #[serde(default)]
+    pub setup: Vec<String>,
+    /// A container image the servers of a Slurm job run in (pyxis/enroot `srun --container-image`).
+    #[serde(default)]
+    pub container_image: Option<String>,
+    /// pyxis `--container-mounts` (`SRC:DST[:FLAGS]`), a list or one comma-separated string.
+    #[serde(default)]
+    pub container_mounts: Option<OneOrMany<String>>,
+    /// Names of environment variables passed from here to the jobs (`sbatch --export=NAMES`):
+    /// set, only these (and Slurm's own) reach a job; values are never written into job scripts.
+    #[serde(default)]
+    pub pass_env: Option<Vec<String>>,
 }
 
 fn yes() -> bool {
@@ -126,6 +140,10 @@ pub(crate) struct ServerSection {
     /// Seconds between SIGTERM and SIGKILL at shutdown.
     #[serde(default)]
     pub shutdown_grace_sec: Option<f64>,
+    /// Nodes one server spans (`executor.kind: slurm` only): one job of this many nodes per
+    /// candidate, the server started on each with the framework's multi-node flags.
+    #[serde(default)]
+    pub nnodes: Option<u64>,
 }
 
 /// `benchmark:`.

@@ -13,7 +13,7 @@ mod fuzz_tests;
 mod kinds;
 mod neutral;
 mod paths;
-mod plan;
+pub(crate) mod plan;
 mod resolve;
 
 use std::path::Path;

@@ -215,8 +215,8 @@ pub(crate) struct SlurmPlan {
     pub partition: Option<String>,
     /// `--account`.
     pub account: Option<String>,
-    /// Each job's time limit, minutes.
-    pub time_limit_min: u64,
+    /// Each job's time limit, minutes (`None`: the plan's estimate for the job, with a margin).
+    pub time_limit_min: Option<u64>,
     /// More `sbatch` arguments.
     pub sbatch_args: Vec<String>,
     /// Most jobs in flight.
@@ -225,6 +225,29 @@ pub(crate) struct SlurmPlan {
     pub needs: Vec<usize>,
     /// Resubmissions of a job that died.
     pub retries: u32,
+    /// Shell lines run in each job before the worker.
+    pub setup: Vec<String>,
+    /// The container the servers run in (pyxis), if any.
+    pub container: Option<Container>,
+    /// Environment variables passed to the jobs by name (`None`: Slurm's default, all of them).
+    pub pass_env: Option<Vec<String>>,
+    /// Nodes each server spans (1: one node).
+    pub nnodes: usize,
+    /// `gpus_per_candidate` was set (else the GPUs come from the flags' parallel sizes).
+    pub gpus_explicit: bool,
+    /// The partition's time limit, once the checks read it: an estimated limit is capped at it.
+    pub partition_time_limit_min: Option<u64>,
+    /// What the checks against the cluster found (the partition, each job's time limit).
+    pub cluster_notes: Vec<String>,
+}
+
+/// A pyxis/enroot container for the servers of a Slurm job (`srun --container-image`).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub(crate) struct Container {
+    /// `--container-image`.
+    pub image: String,
+    /// `--container-mounts` entries (`SRC:DST[:FLAGS]`).
+    pub mounts: Vec<String>,
 }
 
 /// Before a candidate's server starts, its GPUs' memory must be back within `margin_mib` of what

@@ -3,6 +3,7 @@
 //! once with its classified log tail), and stop with SIGTERM to the group, a grace period, then
 //! SIGKILL. See [`registry`] for the exit-path and `kill -9` guarantees.
 
+pub mod group;
 pub mod registry;
 
 use std::path::{Path, PathBuf};
@@ -248,7 +249,7 @@ pub async fn launch(
     cancel: &mut crate::cancel::CancelReceiver,
 ) -> Result<RunningServer, LaunchError> {
     let mut server = spawn(spec)?;
-    match wait_ready(&mut server, spec, cancel).await {
+    match wait_ready(&mut server, &mut [], spec, cancel).await {
         Ok(()) => Ok(server),
         Err(error) => {
             server.shutdown().await;
@@ -261,7 +262,7 @@ pub async fn launch(
     unsafe_code,
     reason = "pre_exec is unsafe; the closure only calls async-signal-safe prctl/getppid"
 )]
-fn spawn(spec: &LaunchSpec) -> Result<RunningServer, LaunchError> {
+pub(crate) fn spawn(spec: &LaunchSpec) -> Result<RunningServer, LaunchError> {
     let program = spec.argv.first().cloned().unwrap_or_default();
     let spawn_error = |source| LaunchError::Spawn {
         program: program.clone(),
@@ -321,8 +322,11 @@ fn uuid_like() -> String {
     format!("{nanos:x}")
 }
 
-async fn wait_ready(
+/// Waits until `server` answers its health check; fails at once when it or one of `followers`
+/// (the other nodes of a multi-node server) exits.
+pub(crate) async fn wait_ready(
     server: &mut RunningServer,
+    followers: &mut [RunningServer],
     spec: &LaunchSpec,
     cancel: &mut crate::cancel::CancelReceiver,
 ) -> Result<(), LaunchError> {
@@ -338,6 +342,16 @@ async fn wait_ready(
             return Err(LaunchError::ExitedEarly {
                 status,
                 log_tail: log_tail(&spec.log_path, 4000),
+            });
+        }
+        if let Some((rank, follower)) = followers.iter_mut().enumerate().find_map(|(i, f)| {
+            f.exit_status()
+                .map(|status| (i + 1, (status, f.log_path.clone())))
+        }) {
+            let (status, log) = follower;
+            return Err(LaunchError::ExitedEarly {
+                status: format!("node rank {rank} exited: {status}"),
+                log_tail: log_tail(&log, 4000),
             });
         }
         if client

@@ -134,6 +134,7 @@ impl Bench for ScriptedBench {
             }
             Ok(Live {
                 server: None,
+                followers: Vec::new(),
                 base_url: format!("fake://{stage}/{index}"),
                 port: None,
                 model: "fake".into(),

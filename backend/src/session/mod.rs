@@ -16,6 +16,7 @@ mod fake;
 mod finish;
 mod memory;
 pub(crate) mod meta;
+mod nodes;
 pub(crate) mod owner;
 mod partitions;
 mod prepare;

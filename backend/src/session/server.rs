@@ -21,6 +21,8 @@ const MODEL_LOOKUP_TIMEOUT: Duration = Duration::from_secs(10);
 /// A candidate's server while it is in use.
 pub(super) struct Live {
     pub(super) server: Option<RunningServer>,
+    /// The other nodes of a server that spans several (`server.nnodes`), rank 1 first.
+    pub(super) followers: Vec<RunningServer>,
     pub(super) base_url: String,
     pub(super) port: Option<u16>,
     pub(super) model: String,
@@ -42,10 +44,11 @@ pub(super) fn with_host_port(cfg: &RunConfig, flags: &FlagMap, port: Option<u16>
 
 /// Stops the server, if one runs.
 pub(super) async fn stop(live: &mut Option<Live>) {
-    if let Some(mut current) = live.take()
-        && let Some(server) = current.server.take()
-    {
-        server.shutdown().await;
+    if let Some(mut current) = live.take() {
+        if let Some(server) = current.server.take() {
+            server.shutdown().await;
+        }
+        launcher::group::stop_all(std::mem::take(&mut current.followers)).await;
     }
 }
 
@@ -72,6 +75,7 @@ pub(super) async fn ensure(
         let model = resolve_model(ctx, &base_url).await?;
         *live = Some(Live {
             server: None,
+            followers: Vec::new(),
             base_url,
             port: cfg.server.port,
             model,
@@ -152,8 +156,18 @@ pub(super) async fn launch(
         ctx.server_logs.push(log_path);
     }
     let launched = Instant::now();
-    let server = match launcher::launch(&spec, &mut ctx.cancel).await {
-        Ok(server) => server,
+    let (spec, followers) = in_job(cfg, spec, &flags)?;
+    let started = if followers.is_empty() {
+        launcher::launch(&spec, &mut ctx.cancel)
+            .await
+            .map(|server| (server, Vec::new()))
+    } else {
+        launcher::group::launch_group(&spec, &followers, &mut ctx.cancel)
+            .await
+            .map(|group| (group.head, group.followers))
+    };
+    let (server, followers) = match started {
+        Ok(started) => started,
         Err(LaunchError::Cancelled) => {
             ctx.interrupted();
             return Err(LaunchError::Cancelled);
@@ -171,15 +185,65 @@ pub(super) async fn launch(
         Ok(model) => model,
         Err(error) => {
             server.shutdown().await;
+            launcher::group::stop_all(followers).await;
             return Err(error);
         }
     };
     Ok(Live {
         server: Some(server),
+        followers,
         base_url,
         port: Some(port),
         model,
     })
+}
+
+/// Inside a Slurm job, the head's launch (through `srun` in a container) and the other nodes'
+/// ([`super::nodes`]); elsewhere `spec` as it is.
+fn in_job(
+    cfg: &RunConfig,
+    spec: LaunchSpec,
+    flags: &FlagMap,
+) -> Result<(LaunchSpec, Vec<LaunchSpec>), LaunchError> {
+    let crate::config::ExecutorPlan::Slurm(plan) = &cfg.executor else {
+        return Ok((spec, Vec::new()));
+    };
+    let refused = |message: String| LaunchError::Spawn {
+        program: cfg.server.command_display.join(" "),
+        source: std::io::Error::other(message),
+    };
+    let port = launcher::free_port("0.0.0.0").unwrap_or(29500);
+    let launches = super::nodes::launches(cfg, plan, flags, &super::nodes::head_host(), port)
+        .map_err(refused)?;
+    let mut specs = launches.into_iter().map(|node| {
+        let mut argv = node.prefix;
+        argv.extend(cfg.server.command.iter().cloned());
+        argv.extend(crate::config::launch_args(
+            &cfg.server.framework.profile(),
+            &node.flags,
+            &cfg.server.extra_args,
+        ));
+        let log_path = if node.rank == 0 {
+            spec.log_path.clone()
+        } else {
+            node_log(&spec.log_path, node.rank)
+        };
+        LaunchSpec {
+            argv,
+            log_path,
+            ..spec.clone()
+        }
+    });
+    let head = specs.next().unwrap_or(spec.clone());
+    Ok((head, specs.collect()))
+}
+
+/// The log of node `rank` beside the head's (`cand-0.log` -> `cand-0.node1.log`).
+fn node_log(head: &std::path::Path, rank: usize) -> std::path::PathBuf {
+    let stem = head
+        .file_stem()
+        .map_or_else(String::new, |s| s.to_string_lossy().into_owned());
+    head.with_file_name(format!("{stem}.node{rank}.log"))
 }
 
 /// The model name requests carry: `benchmark.model`, else the first model `/v1/models` lists,

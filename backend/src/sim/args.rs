@@ -66,6 +66,10 @@ const VALUE_FLAGS: &[&str] = &[
     "sim-gpu-release-s",
     "fixed-ttft-ms",
     "fixed-itl-ms",
+    "nnodes",
+    "node-rank",
+    "dist-init-addr",
+    "sim-require-env",
 ];
 
 /// Flags that take no value.
@@ -227,9 +231,11 @@ impl SimArgs {
             k.ends_with("-size")
                 || k.starts_with("max-")
                 || k.ends_with("-bs")
-                || k.starts_with("sim-")
+                || (k.starts_with("sim-") && **k != "sim-require-env")
                 || k.starts_with("fixed-")
                 || **k == "port"
+                || **k == "nnodes"
+                || **k == "node-rank"
                 || **k == "mem-fraction-static"
         }) {
             if let Some(value) = self.text(key)

@@ -14,6 +14,7 @@ mod engine;
 mod fixed_server;
 mod http;
 mod model;
+mod nodes;
 mod openai_like;
 mod speculation;
 mod token_writer;
@@ -77,6 +78,18 @@ pub(crate) async fn main(raw_args: &[String]) -> i32 {
     };
     let model_path = args.text("model-path").unwrap_or_default().to_string();
     eprintln!("[sim] server_args={}", args.as_json());
+    if let Some(name) = nodes::missing_env(&args) {
+        eprintln!("[sim] ERROR: the environment variable {name} is not set (--sim-require-env)");
+        return 1;
+    }
+    let _joined = match nodes::join(&args).await {
+        Ok(nodes::Role::Serve(joined)) => joined,
+        Ok(nodes::Role::Follow(head)) => return nodes::follow(head).await,
+        Err(error) => {
+            eprintln!("[sim] ERROR: {error}");
+            return 1;
+        }
+    };
     eprintln!("[sim] Load weight begin. model_path={model_path}");
     let startup = Duration::from_secs_f64(args.number("sim-startup-s").unwrap_or(2.0).max(0.0));
     tokio::time::sleep(startup.mul_f64(0.6)).await;

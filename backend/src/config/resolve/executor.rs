@@ -1,6 +1,6 @@
 //! `executor:` resolution: one candidate at a time (`local`), or several at once on disjoint GPU
 //! sets of this machine (`partitions`), each candidate getting `gpus_per_candidate` GPUs or its
-//! tp x pp x dp.
+//! tp x pp x dp; one Slurm job per candidate (`slurm`, resolved in [`super::slurm`]).
 
 use std::time::Duration;
 
@@ -21,8 +21,16 @@ pub(super) fn resolve_executor(
     candidates: &[FlagMap],
 ) -> Result<ExecutorPlan, ConfigError> {
     let section = &raw.executor;
-    match section.kind.as_deref().unwrap_or("local") {
+    let kind = section.kind.as_deref().unwrap_or("local");
+    if kind != "slurm" && raw.server.nnodes.is_some_and(|n| n > 1) {
+        return Err(ctx.error(
+            &["server", "nnodes"],
+            "a server spans several nodes only under `executor.kind: slurm`",
+        ));
+    }
+    match kind {
         "local" => {
+            only_for(ctx, raw, "local")?;
             for key in ["gpus", "gpus_per_candidate"] {
                 let set = match key {
                     "gpus" => section.gpus.is_some(),
@@ -40,7 +48,8 @@ pub(super) fn resolve_executor(
         }
         "slurm" => {
             only_for(ctx, raw, "slurm")?;
-            slurm(ctx, raw, candidates).map(ExecutorPlan::Slurm)
+            own_servers(ctx, raw, "slurm")?;
+            super::slurm::slurm(ctx, raw, candidates).map(ExecutorPlan::Slurm)
         }
         other => {
             let hint = shared::kinds::closest(other, &["local", "partitions", "slurm"])
@@ -81,6 +90,10 @@ fn only_for(ctx: &Ctx, raw: &ConfigFile, kind: &str) -> Result<(), ConfigError> 
         ("sbatch_args", !section.sbatch_args.is_empty()),
         ("max_jobs", section.max_jobs.is_some()),
         ("retries", section.retries.is_some()),
+        ("setup", !section.setup.is_empty()),
+        ("container_image", section.container_image.is_some()),
+        ("container_mounts", section.container_mounts.is_some()),
+        ("pass_env", section.pass_env.is_some()),
     ];
     let local_keys = [
         ("gpus", section.gpus.is_some()),
@@ -105,36 +118,6 @@ fn only_for(ctx: &Ctx, raw: &ConfigFile, kind: &str) -> Result<(), ConfigError> 
         )),
         None => Ok(()),
     }
-}
-
-/// The Slurm executor: one job per candidate, asking for its GPUs.
-fn slurm(
-    ctx: &Ctx,
-    raw: &ConfigFile,
-    candidates: &[FlagMap],
-) -> Result<crate::config::plan::SlurmPlan, ConfigError> {
-    let section = &raw.executor;
-    own_servers(ctx, raw, "slurm")?;
-    let time_limit_min = section.time_limit_min.unwrap_or(60);
-    if time_limit_min == 0 {
-        return Err(ctx.error(&["executor", "time_limit_min"], "must be at least 1 minute"));
-    }
-    let max_jobs = section.max_jobs.unwrap_or(4);
-    if max_jobs == 0 {
-        return Err(ctx.error(&["executor", "max_jobs"], "must be at least 1"));
-    }
-    Ok(crate::config::plan::SlurmPlan {
-        partition: section.partition.clone(),
-        account: section.account.clone(),
-        time_limit_min,
-        sbatch_args: section.sbatch_args.clone(),
-        max_jobs,
-        needs: candidates
-            .iter()
-            .map(|flags| need(flags, section.gpus_per_candidate))
-            .collect(),
-        retries: section.retries.unwrap_or(2),
-    })
 }
 
 fn partitions(
@@ -211,7 +194,7 @@ fn from_environment(raw: &ConfigFile) -> Vec<String> {
 }
 
 /// GPUs a candidate needs: the explicit count, else tp x pp x dp from its flags (any spelling).
-fn need(flags: &FlagMap, explicit: Option<u64>) -> usize {
+pub(super) fn need(flags: &FlagMap, explicit: Option<u64>) -> usize {
     if let Some(count) = explicit {
         return count.max(1) as usize;
     }

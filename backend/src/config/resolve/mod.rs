@@ -9,6 +9,7 @@ mod dataset;
 mod executor;
 mod search;
 mod server;
+mod slurm;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

@@ -9,8 +9,10 @@
 //! this run submitted, by job id, and nothing else; the ids are kept in
 //! `<run>/.autobench/slurm-jobs`, so a resume first cancels the jobs a killed orchestrator left.
 
+mod probe;
+mod script;
+
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -30,7 +32,7 @@ const POLL: Duration = Duration::from_secs(1);
 
 /// What a job runs: one candidate's base stage, or the confirmation and speculative stages.
 #[derive(Debug, Clone, Copy, PartialEq)]
-enum Task {
+pub(super) enum Task {
     Candidate(usize),
     Finish,
 }
@@ -70,6 +72,12 @@ pub(super) async fn run_base_stage(
 ) -> anyhow::Result<()> {
     cancel_leftovers(ctx).await;
     let tasks: Vec<Task> = (0..plan.needs.len()).map(Task::Candidate).collect();
+    let run = ctx.cfg.output_dir.clone();
+    if tasks.iter().any(|t| !is_done(&t.folder(&run)))
+        && !probe::shared_filesystem(ctx, plan).await?
+    {
+        return Ok(());
+    }
     run_jobs(ctx, scenarios, plan, &tasks).await.map(|_| ())
 }
 
@@ -133,7 +141,17 @@ async fn run_jobs(
                 still.push(job);
                 continue;
             }
-            let (state, reason) = final_state(&job.id).await;
+            let Ended {
+                state,
+                reason,
+                exit_code,
+            } = final_state(&job.id).await;
+            let reason = match exit_code {
+                Some(script::SETUP_FAILED) => {
+                    "a line of executor.setup failed; see the job's slurm-<id>.log".into()
+                }
+                _ => reason,
+            };
             ingest_from(ctx, scenarios, &folder, &mut job.seen)?;
             if is_done(&folder) {
                 show(ctx, &mut job, format!("{state} (done)"));
@@ -215,10 +233,11 @@ async fn submit(
     let dir = std::path::absolute(task.folder(&cfg.output_dir))?;
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let script = dir.join("job.sh");
-    std::fs::write(&script, job_script(ctx, task, plan, &dir)?)
+    std::fs::write(&script, script::job_script(ctx, task, plan, &dir)?)
         .with_context(|| format!("cannot write {}", script.display()))?;
     let output = tokio::process::Command::new("sbatch")
         .arg("--parsable")
+        .args(script::export_arg(plan))
         .args(&plan.sbatch_args)
         .arg(&script)
         .stdin(std::process::Stdio::null())
@@ -274,62 +293,6 @@ async fn submit(
         shown: String::new(),
         seen: Vec::new(),
     })
-}
-
-/// The batch script: one node, the candidate's GPUs, the time limit, and the worker.
-fn job_script(ctx: &Ctx<'_>, task: Task, plan: &SlurmPlan, dir: &Path) -> anyhow::Result<String> {
-    let cfg = ctx.cfg;
-    let quote = |p: &Path| shlex::try_quote(&p.display().to_string()).map(|q| q.to_string());
-    let budget = ctx
-        .deadline
-        .saturating_duration_since(tokio::time::Instant::now());
-    let mut out = String::from("#!/bin/bash\n");
-    let (name, need, what) = match task {
-        Task::Candidate(index) => (
-            format!("cand{index}"),
-            plan.needs.get(index).copied().unwrap_or(1),
-            format!("--candidate {index}"),
-        ),
-        Task::Finish => (
-            "confirm".to_string(),
-            plan.needs.iter().copied().max().unwrap_or(1),
-            "--finish".to_string(),
-        ),
-    };
-    let _ = writeln!(out, "#SBATCH --job-name=autobench-{name}");
-    let _ = writeln!(out, "#SBATCH --nodes=1");
-    let _ = writeln!(out, "#SBATCH --ntasks=1");
-    let _ = writeln!(out, "#SBATCH --gres=gpu:{need}");
-    let _ = writeln!(out, "#SBATCH --time={}", plan.time_limit_min);
-    let _ = writeln!(out, "#SBATCH --output={}/slurm-%j.log", dir.display());
-    if let Some(partition) = &plan.partition {
-        let _ = writeln!(out, "#SBATCH --partition={partition}");
-    }
-    if let Some(account) = &plan.account {
-        let _ = writeln!(out, "#SBATCH --account={account}");
-    }
-    let exe = PathBuf::from(crate::config::current_exe());
-    let config = std::path::absolute(&cfg.config_path)?;
-    let base = std::path::absolute(if cfg.paths_base.as_os_str().is_empty() {
-        Path::new(".")
-    } else {
-        cfg.paths_base.as_path()
-    })?;
-    let run = std::path::absolute(&cfg.output_dir)?;
-    let _ = write!(
-        out,
-        "exec {} worker --config {} --paths-from {} --run-dir {} {what} --gpus \"${{CUDA_VISIBLE_DEVICES:-}}\" --budget-s {:.3}",
-        quote(&exe)?,
-        quote(&config)?,
-        quote(&base)?,
-        quote(&run)?,
-        budget.as_secs_f64()
-    );
-    if let crate::config::KeyMap::Neutral(framework) = cfg.keys {
-        let _ = write!(out, " --framework {framework}");
-    }
-    out.push('\n');
-    Ok(out)
 }
 
 /// The file of job ids this run submitted.
@@ -422,8 +385,18 @@ async fn squeue(ids: &[String]) -> BTreeMap<String, String> {
         .collect()
 }
 
-/// How a job that left the queue ended: its state and reason (`TIMEOUT`, `NODE_FAIL`, ...).
-async fn final_state(id: &str) -> (String, String) {
+/// How a job that left the queue ended.
+struct Ended {
+    /// `COMPLETED`, `TIMEOUT`, `NODE_FAIL`, ...
+    state: String,
+    /// Slurm's reason.
+    reason: String,
+    /// The batch script's exit status, once Slurm has recorded it.
+    exit_code: Option<i32>,
+}
+
+/// How a job that left the queue ended: its state, reason and exit status.
+async fn final_state(id: &str) -> Ended {
     let output = tokio::process::Command::new("scontrol")
         .args(["show", "job", "-o", id])
         .stdin(std::process::Stdio::null())
@@ -440,12 +413,45 @@ async fn final_state(id: &str) -> (String, String) {
             .to_string()
     };
     let state = field("JobState=");
+    let exit_code = field("ExitCode=")
+        .split(':')
+        .next()
+        .and_then(|code| code.parse().ok())
+        .filter(|_| !matches!(state.as_str(), "" | "PENDING" | "RUNNING" | "COMPLETING"));
     let state = if state.is_empty() {
         "(gone from Slurm's records)".into()
     } else {
         state
     };
-    (state, field("Reason="))
+    Ended {
+        state,
+        reason: field("Reason="),
+        exit_code,
+    }
+}
+
+/// A plan for the tests of this module's parts.
+#[cfg(test)]
+pub(super) fn test_plan() -> SlurmPlan {
+    SlurmPlan {
+        partition: Some("gpu".into()),
+        account: Some("proj".into()),
+        time_limit_min: None,
+        sbatch_args: Vec::new(),
+        max_jobs: 1,
+        needs: vec![8],
+        retries: 0,
+        setup: vec![
+            "module load cuda/12.4".into(),
+            "source /opt/venv/bin/activate".into(),
+        ],
+        container: None,
+        pass_env: Some(vec!["HF_TOKEN".into(), "PATH".into()]),
+        nnodes: 2,
+        gpus_explicit: false,
+        partition_time_limit_min: None,
+        cluster_notes: Vec::new(),
+    }
 }
 
 /// Records candidate `index` as failed with `cause` in every walk step not measured yet.

@@ -3,7 +3,11 @@
 //! once, the confirmation runs in a job too, SIGINT cancels every job the run submitted and
 //! nothing else, a rerun resumes, and a job that keeps dying is retried, then recorded with
 //! Slurm's reason. They need a Slurm, so they are ignored by default and `scripts/test` runs them
-//! (`--ignored`) once one answers; without one, cargo lists them as ignored, by name.
+//! (`--ignored`) once one answers; without one, cargo lists them as ignored, by name. The
+//! cluster-readiness tests (job environments, the checks, the probe, two-node candidates) are in
+//! [`cluster`].
+
+mod cluster;
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -187,12 +191,13 @@ fn a_job_that_keeps_dying_is_retried_then_recorded_with_slurms_reason() {
         .stderr(Stdio::null())
         .spawn()
         .expect("spawn");
-    // Kill candidate 0's job twice (its first attempt and its retry), as a node failure would.
+    // Kill candidate 0's job twice (its first attempt and its retry), as a node failure would;
+    // the first job the run submits is the shared-filesystem probe.
     let mut killed: Vec<String> = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(120);
     while killed.len() < 2 {
         assert!(Instant::now() < deadline, "jobs: {:?}", submitted(&out));
-        if let Some(id) = submitted(&out).get(killed.len()).cloned() {
+        if let Some(id) = submitted(&out).get(killed.len() + 1).cloned() {
             std::thread::sleep(Duration::from_secs(2));
             let _ = Command::new("scancel").arg(&id).status();
             killed.push(id);
