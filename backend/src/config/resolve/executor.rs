@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::{Ctx, positive_seconds, scalar_text, search::gpus_from_env};
+use super::search::{gpus_from_env, need};
+use super::{Ctx, positive_seconds, scalar_text};
 use crate::config::error::ConfigError;
 use crate::config::file::ConfigFile;
 use crate::config::plan::{ExecutorPlan, MemoryGate, Partitions};
@@ -191,24 +192,6 @@ fn from_environment(raw: &ConfigFile) -> Vec<String> {
     std::env::var("CUDA_VISIBLE_DEVICES")
         .map(|v| gpu_list(&Value::String(v)))
         .unwrap_or_default()
-}
-
-/// GPUs a candidate needs: the explicit count, else tp x pp x dp from its flags (any spelling).
-pub(super) fn need(flags: &FlagMap, explicit: Option<u64>) -> usize {
-    if let Some(count) = explicit {
-        return count.max(1) as usize;
-    }
-    let size = |keys: &[&str]| {
-        keys.iter()
-            .find_map(|k| flags.get(*k))
-            .and_then(|v| v.as_u64().or_else(|| scalar_text(v).parse().ok()))
-            .unwrap_or(1)
-            .max(1)
-    };
-    let tp = size(&["tp_size", "tensor_parallel_size"]);
-    let pp = size(&["pp_size", "pipeline_parallel_size"]);
-    let dp = size(&["dp_size", "data_parallel_size"]);
-    (tp * pp * dp) as usize
 }
 
 /// The GPU memory check before each launch (`executor.gpu_memory_margin_mib`,

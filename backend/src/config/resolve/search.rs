@@ -97,6 +97,16 @@ pub(super) fn resolve_candidates(
     Ok((spec, plan))
 }
 
+/// GPUs a candidate needs: the explicit count, else tp x pp x dp from its flags (any spelling,
+/// [`shared::cost::gpus`]). Here, beside the other GPU counts, for both the partitions and the
+/// Slurm executor.
+pub(super) fn need(flags: &FlagMap, explicit: Option<u64>) -> usize {
+    match explicit {
+        Some(count) => count.max(1) as usize,
+        None => shared::cost::gpus(flags) as usize,
+    }
+}
+
 /// GPU count from the first visible-devices variable in `env` that lists devices.
 pub(super) fn gpus_from_env(env: &serde_json::Map<String, Value>) -> Option<u64> {
     [

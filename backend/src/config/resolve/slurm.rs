@@ -7,7 +7,7 @@ use shared::flags::FlagMap;
 use shared::kinds::Framework;
 
 use super::Ctx;
-use super::executor::need;
+use super::search::need;
 use crate::config::error::ConfigError;
 use crate::config::file::ConfigFile;
 use crate::config::plan::{Container, SlurmPlan};
