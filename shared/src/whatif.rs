@@ -117,13 +117,20 @@ fn numbered(stage: Stage) -> Stage {
 }
 
 /// Whether a recorded trial meets `sla` on its measured figures; `None` when it says nothing
-/// about them (not measured, stopped early on the run's own limits, held back by the client).
+/// about them (not measured, held back by the client, or stopped early on the run's own limits
+/// with figures that meet the new ones). A trial stopped early whose figures already break the
+/// new SLA fails it: the requests it left in flight were its slow ones, so its figures can only
+/// understate a failure (a check stopped for its p90 TPOT still fails when only TTFT is loosened).
 fn judge(record: &TrialRecord, sla: &Sla) -> Option<bool> {
     let metrics = record.metrics.as_ref()?;
-    if metrics.early_stop_reason.is_some() || metrics.client_limited() {
+    if metrics.client_limited() {
         return None;
     }
-    Some(sla.violations(metrics).is_empty())
+    let meets = sla.violations(metrics).is_empty();
+    match (metrics.early_stop_reason.is_some(), meets) {
+        (true, true) => None,
+        (_, meets) => Some(meets),
+    }
 }
 
 /// The what-if in one sentence, marked as what it is.
@@ -250,6 +257,35 @@ mod tests {
             (Some(12.0), Some(16.0)),
             "{w:?}"
         );
+    }
+
+    #[test]
+    fn a_check_stopped_early_still_fails_a_limit_it_breaks_and_says_nothing_of_one_it_meets() {
+        let stopped = |rate: f64, p99_ttft: f64| {
+            let mut r = record(0, rate, p99_ttft, Stage::Confirm);
+            if let Some(m) = r.metrics.as_mut() {
+                m.early_stop_reason = Some("22 requests exceeded p99 TTFT".into());
+            }
+            r
+        };
+        let records = vec![
+            record(0, 10.0, 150.0, Stage::Base),
+            record(0, 18.0, 200.0, Stage::Base),
+            stopped(18.0, 900.0),
+        ];
+        // Loosened to 500 ms, the stopped check's 900 ms still breaks it: 18 is refuted.
+        let loose = with_overrides(&sla(250.0), &[("max_p99_ttft_ms".into(), 500.0)]).expect("sla");
+        let w = &rejudge(&records, &loose)[0];
+        assert_eq!(
+            (w.holds_up_to, w.fails_at),
+            (Some(10.0), Some(18.0)),
+            "{w:?}"
+        );
+        // Loosened to 1000 ms it meets it on what it measured: no verdict, the search's pass stands.
+        let looser =
+            with_overrides(&sla(250.0), &[("max_p99_ttft_ms".into(), 1000.0)]).expect("sla");
+        let w = &rejudge(&records, &looser)[0];
+        assert_eq!((w.holds_up_to, w.fails_at), (Some(18.0), None), "{w:?}");
     }
 
     #[test]
