@@ -177,11 +177,16 @@ fn best_of(scenario: &ScenarioData) -> Option<String> {
 fn scenario_section(out: &mut String, data: &RunData, scenario: &ScenarioData) {
     let _ = write!(out, "<h2>Scenario: {}</h2>", escape(&scenario.name));
     let sla = data.sla();
+    // The statistic the SLA's limits use (a p90 SLA is plotted at p90, with its limits drawn).
+    let stat = sla
+        .as_ref()
+        .and_then(|s| s.limits.first())
+        .map_or(shared::sla::Stat::P99, |l| l.stat);
     let answer = super::answer_mark(data, scenario);
     out.push_str("<div class=\"plots\">");
     for x_metric in [Metric::AchievedRate, Metric::OutputThroughput] {
         for metric in [LatencyMetric::Ttft, LatencyMetric::Tpot] {
-            let (y_metric, limit) = plotted_metric(sla.as_ref(), metric, shared::sla::Stat::P99);
+            let (y_metric, limit) = plotted_metric(sla.as_ref(), metric, stat);
             let spec = plots::PlotSpec {
                 title: format!(
                     "{}: {} vs {}",

@@ -70,7 +70,7 @@ pub(super) async fn run_detail(State(state): Shared, Query(q): Query<RunQuery>) 
 /// The most runs one compare plot overlays.
 const MAX_OVERLAID_RUNS: usize = 8;
 
-/// `?run=ID&scenario=NAME&metric=ttft|tpot&stat=p99|p50&x=rate|tokens[&with=ID,ID]`.
+/// `?run=ID&scenario=NAME&metric=ttft|tpot&stat=p99|p95|p90|p50&x=rate|tokens[&with=ID,ID]`.
 #[derive(Debug, Deserialize)]
 pub(super) struct PlotQuery {
     run: String,
@@ -112,8 +112,12 @@ pub(super) async fn plot(State(state): Shared, Query(q): Query<PlotQuery>) -> Re
     };
     let stat = match q.stat.as_deref() {
         None | Some("p99") => Stat::P99,
+        Some("p95") => Stat::P95,
+        Some("p90") => Stat::P90,
         Some("p50") => Stat::Median,
-        Some(_) => return (StatusCode::BAD_REQUEST, "stat must be p99 or p50").into_response(),
+        Some(_) => {
+            return (StatusCode::BAD_REQUEST, "stat must be p99, p95, p90 or p50").into_response();
+        }
     };
     let x_metric = match q.x.as_deref() {
         None | Some("rate") => Metric::AchievedRate,

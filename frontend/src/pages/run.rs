@@ -38,7 +38,8 @@ struct UiState {
 impl UiState {
     fn new() -> UiState {
         UiState {
-            stat: RwSignal::new("p99".into()),
+            // Empty until the run's SLA is known: then the statistic its limits use.
+            stat: RwSignal::new(String::new()),
             axis: RwSignal::new("rate".into()),
             sorts: RwSignal::new(HashMap::new()),
             whatif: RwSignal::new(BTreeMap::new()),
@@ -175,6 +176,9 @@ fn RunBody(
     };
     let derived = detail.summary.derived;
     let finished = !running;
+    if ui.stat.get_untracked().is_empty() {
+        ui.stat.set(sla_stat(detail.sla.as_ref()).into());
+    }
     view! {
         {banner(&detail).map(|(class, title, text)| view! {
             <div class=format!("banner {class}")><b>{title}</b>" "{text}</div>
@@ -217,6 +221,8 @@ fn RunBody(
             "Plots show "
             <select prop:value=move || ui.stat.get() on:change=move |ev| ui.stat.set(event_target_value(&ev))>
                 <option value="p99">"p99"</option>
+                <option value="p95">"p95"</option>
+                <option value="p90">"p90"</option>
                 <option value="p50">"p50"</option>
             </select>
             " against "
@@ -227,6 +233,17 @@ fn RunBody(
         </p>
         {detail.scenarios.into_iter().map(|s| view! { <Scenario scenario=s query=query.clone() ui=ui/> }).collect_view()}
         <Logs logs=detail.logs query=query ui=ui/>
+    }
+}
+
+/// The plots' statistic at first: the one the SLA's first latency limit uses (a p90 SLA is
+/// plotted at p90, with its limit drawn), p99 without one.
+fn sla_stat(sla: Option<&shared::sla::Sla>) -> &'static str {
+    match sla.and_then(|s| s.limits.first()).map(|l| l.stat) {
+        Some(Stat::P95) => "p95",
+        Some(Stat::P90) => "p90",
+        Some(Stat::Median) => "p50",
+        _ => "p99",
     }
 }
 
@@ -359,9 +376,14 @@ fn Scenario(scenario: ScenarioView, query: String, ui: UiState) -> impl IntoView
         );
         let fetch_key = key.clone();
         Effect::new(move |_| {
+            let stat = ui.stat.get();
             let url = format!(
                 "/api/plot?{url_base}&stat={}&x={}",
-                ui.stat.get(),
+                if stat.is_empty() {
+                    "p99"
+                } else {
+                    stat.as_str()
+                },
                 ui.axis.get()
             );
             let key = fetch_key.clone();
