@@ -45,6 +45,8 @@ impl RunDir {
     pub const SCENARIO_SUMMARY_CSV: &'static str = "scenario_summary.csv";
     /// The server logs' folder.
     pub const LOGS: &'static str = "logs";
+    /// The config the run was started with, secrets redacted (for a rerun at other limits).
+    pub const CONFIG: &'static str = "config.yaml";
 
     /// The run directory at `root`.
     pub fn new(root: impl Into<PathBuf>) -> RunDir {
@@ -59,6 +61,11 @@ impl RunDir {
     /// `run_meta.json`.
     pub fn meta(&self) -> PathBuf {
         self.root.join(Self::META)
+    }
+
+    /// `config.yaml`: the config the run was started with, secrets redacted.
+    pub fn config(&self) -> PathBuf {
+        self.root.join(Self::CONFIG)
     }
 
     /// `events.jsonl`.

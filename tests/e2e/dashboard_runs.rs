@@ -287,3 +287,107 @@ async fn relative_paths_run_from_where_the_config_check_takes_them() {
         tiny.display().to_string()
     );
 }
+
+#[tokio::test]
+async fn a_finished_run_runs_again_at_new_limits_on_its_own_folder_reusing_its_trials() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path().join("results");
+    let server = serve(&root, "127.0.0.1");
+    let base = base(&server.url);
+    let http = client();
+    let quick = common::fast_config(
+        &dir.path().join("ignored"),
+        "    chunked_prefill_size: [1024]",
+        "  kind: random\n  num_prompts: 8\n  input_len: 64\n  output_len: 4",
+        "{lower: 5, upper: 40, tolerance: 20, max_rounds: 1}",
+    );
+    let started = start_run(&http, &base, "first", &quick).await;
+    assert_eq!(started.status(), 200);
+    wait_status(&http, &base, "first", "finished").await;
+    let run = root.join("first");
+    assert!(
+        run.join("config.yaml").is_file(),
+        "the run keeps its config"
+    );
+    let keys = |run: &Path| -> Vec<String> {
+        common::records(&run.join("results.jsonl"))
+            .iter()
+            .filter_map(|r| r["trial_key"].as_str().map(str::to_string))
+            .collect()
+    };
+    let before = keys(&run);
+    assert!(!before.is_empty());
+
+    // Bad requests name what is wrong and start nothing.
+    for (body, needle) in [
+        (
+            serde_json::json!({"run": "first", "limits": {"max_p98_ttft_ms": 5}}),
+            "p98",
+        ),
+        (
+            serde_json::json!({"run": "first", "limits": {"max_p99_ttft_ms": -5}}),
+            "positive",
+        ),
+        (
+            serde_json::json!({"run": "../x", "limits": {"max_p99_ttft_ms": 5}}),
+            "",
+        ),
+        (
+            serde_json::json!({"run": "first", "limits": {}}),
+            "no limit",
+        ),
+    ] {
+        let refused = post(&http, &base, "/api/rerun", body.clone()).await;
+        assert_eq!(refused.status(), 400, "{body}");
+        let text = refused.text().await.unwrap_or_default();
+        assert!(text.contains(needle), "{body}: {text}");
+    }
+    let missing = post(
+        &http,
+        &base,
+        "/api/rerun",
+        serde_json::json!({"run": "nothing-here", "limits": {"max_p99_ttft_ms": 5}}),
+    )
+    .await;
+    assert!(missing.status() == 400 || missing.status() == 404);
+
+    let again = post(
+        &http,
+        &base,
+        "/api/rerun",
+        serde_json::json!({"run": "first", "limits": {"max_p99_ttft_ms": 4000}}),
+    )
+    .await;
+    assert_eq!(
+        again.status(),
+        200,
+        "{}",
+        again.text().await.unwrap_or_default()
+    );
+    let events = run.join("events.jsonl");
+    wait_until("the second run's end", Duration::from_secs(120), || {
+        std::fs::read_to_string(&events)
+            .is_ok_and(|text| text.matches("\"run_finished\"").count() >= 2)
+    })
+    .await;
+    let meta: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(run.join("run_meta.json")).expect("run_meta.json"),
+    )
+    .expect("json");
+    let limits = meta["sla"]["limits"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        limits
+            .iter()
+            .any(|l| l["key"] == "max_p99_ttft_ms" && l["max_ms"] == 4000.0),
+        "judged at the new limit: {meta}"
+    );
+    let after = keys(&run);
+    assert!(
+        before.iter().all(|k| after.contains(k)),
+        "every recorded trial is kept and reused"
+    );
+    common::assert_no_survivors(&run);
+}

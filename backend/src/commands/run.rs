@@ -69,6 +69,7 @@ pub(crate) async fn run(
                 cfg.output_dir.display()
             )
         })?;
+        save_config_copy(cfg)?;
     }
     let dashboard = match (dashboard_port, cfgs.first()) {
         (Some(port), Some(cfg)) => Some(start_dashboard(cfg, port).await?),
@@ -249,4 +250,15 @@ async fn start_dashboard(cfg: &RunConfig, port: u16) -> anyhow::Result<crate::we
     let dashboard = crate::web::start(&args).await?;
     eprintln!("dashboard: {}#/run/{id}", dashboard.url);
     Ok(dashboard)
+}
+
+/// Keeps the config the run starts with in its folder (`config.yaml`, secrets redacted), so the
+/// dashboard can start it again at other SLA limits on the same folder (a resume: every recorded
+/// trial is reused).
+fn save_config_copy(cfg: &config::RunConfig) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(&cfg.config_path)
+        .with_context(|| format!("cannot read {}", cfg.config_path.display()))?;
+    let copy = RunDir::new(&cfg.output_dir).config();
+    std::fs::write(&copy, crate::web::secrets::redact_yaml(&text))
+        .with_context(|| format!("cannot write {}", copy.display()))
 }

@@ -372,11 +372,11 @@ pub(super) async fn validate(State(state): Shared, Json(body): Json<ValidateBody
 /// `{ "name": "quick", "yaml": "..." }`.
 #[derive(Debug, Deserialize)]
 pub(super) struct StartBody {
-    name: String,
-    yaml: String,
+    pub(super) name: String,
+    pub(super) yaml: String,
     /// Start even though other runs are running (the user read the warning).
     #[serde(default)]
-    force: bool,
+    pub(super) force: bool,
 }
 
 /// Why starting now may spoil results: other runs of this root that are running, which share the
@@ -416,7 +416,13 @@ pub(super) async fn start(State(state): Shared, Json(body): Json<StartBody>) -> 
     if let Err(error) = super::runner::check_name(&body.name) {
         return (StatusCode::BAD_REQUEST, error.to_string()).into_response();
     }
-    let config = match parse_config(&state, &body.yaml) {
+    start_run(&state, &body)
+}
+
+/// Starts `autobench run` of `body.yaml` into `ROOT/body.name` after the config check and the
+/// GPU warning (`POST /api/start`, and `POST /api/rerun` with the run's own config).
+pub(super) fn start_run(state: &AppState, body: &StartBody) -> Response {
+    let config = match parse_config(state, &body.yaml) {
         Ok(config) => config,
         Err(error) => {
             return (
@@ -427,7 +433,7 @@ pub(super) async fn start(State(state): Shared, Json(body): Json<StartBody>) -> 
         }
     };
     if !body.force
-        && let Some(warning) = gpu_warning(&state, &body.name, &config)
+        && let Some(warning) = gpu_warning(state, &body.name, &config)
     {
         return (StatusCode::CONFLICT, warning).into_response();
     }

@@ -8,9 +8,10 @@ mod assets;
 mod connections;
 mod eta;
 mod live;
+mod rerun;
 mod runner;
 pub(crate) mod runs;
-mod secrets;
+pub(crate) mod secrets;
 pub(crate) mod security;
 
 use std::io::Write as _;
@@ -126,6 +127,7 @@ fn router(state: Arc<api::AppState>) -> Router {
         .route("/api/config", get(api::config))
         .route("/api/validate", post(api::validate))
         .route("/api/start", post(api::start))
+        .route("/api/rerun", post(rerun::rerun))
         .route("/api/stop", post(api::stop))
         .with_state(state)
         .fallback(assets::static_file)

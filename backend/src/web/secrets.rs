@@ -8,7 +8,7 @@ use shared::redact::{REDACTED, is_secret_env};
 /// Replaces the values of secret-named keys (`HF_TOKEN: xxx`) in YAML text, keeping its layout.
 /// Flow-style maps (`env: {HF_TOKEN: x}`) are rewritten as a whole document when a value would
 /// otherwise survive.
-pub(super) fn redact_yaml(text: &str) -> String {
+pub(crate) fn redact_yaml(text: &str) -> String {
     let redacted = redact_lines(text);
     let leaked = secret_env_values(text)
         .iter()

@@ -165,6 +165,7 @@ fn RunBody(
     };
     let running = detail.summary.status == RunStatus::Running;
     let report_href = format!("/api/report?{query}");
+    let run_id = id.clone();
     let stop_refused = detail.stop_refused.clone();
     let stop = move |_| {
         let body = serde_json::json!({ "run": id.clone() });
@@ -204,7 +205,7 @@ fn RunBody(
             {detail.scenarios.iter().map(|s| view! { <Answer scenario=s.clone() finished=finished/> }).collect_view()}
         </section>
         {detail.sla.clone().filter(|_| finished).map(|sla| view! {
-            <WhatIf sla=sla scenarios=detail.scenarios.clone() limits=ui.whatif/>
+            <WhatIf run=run_id.clone() sla=sla scenarios=detail.scenarios.clone() limits=ui.whatif/>
         })}
         {(!detail.candidates.is_empty()).then(|| view! { <h2>"Candidates"</h2> })}
         <ul class="candidates">

@@ -7,12 +7,15 @@
 use std::collections::BTreeMap;
 
 use leptos::prelude::*;
+use leptos::task::spawn_local;
 use shared::api::ScenarioView;
 use shared::sla::Sla;
 
 /// What the recorded trials say at the user's limits, one line per scenario.
 #[component]
 pub(crate) fn WhatIf(
+    /// The run's id, for a rerun at the new limits.
+    run: String,
     sla: Sla,
     scenarios: Vec<ScenarioView>,
     /// The user's limits by config key (`max_p99_ttft_ms`), only those changed.
@@ -82,8 +85,9 @@ pub(crate) fn WhatIf(
             <p class="muted whatif-cli">
                 "The same in a terminal: "
                 <code>{format!("autobench report RUN_DIR {}", flags.join(" "))}</code>
-                ". To search and confirm at these limits, run again with them in the config and the same output_dir: every recorded trial is reused."
+                "."
             </p>
+            <Rerun run=run.clone() limits=overrides.into_iter().collect()/>
         }
         .into_any()
     };
@@ -93,5 +97,41 @@ pub(crate) fn WhatIf(
             <p class="whatif-limits">{inputs}</p>
             {judged}
         </section>
+    }
+}
+
+/// "Run again at these limits": the same run on its own folder at the new limits (a resume: every
+/// recorded trial is reused), with "Start anyway" when other runs share the GPUs.
+#[component]
+fn Rerun(run: String, limits: BTreeMap<String, f64>) -> impl IntoView {
+    let (said, set_said) = signal(None::<String>);
+    let (warning, set_warning) = signal(false);
+    let send = move |force: bool| {
+        let body =
+            serde_json::json!({ "run": run.clone(), "limits": limits.clone(), "force": force });
+        spawn_local(async move {
+            match crate::api::post_json::<serde_json::Value>("/api/rerun", &body).await {
+                Ok(_) => {
+                    set_warning.set(false);
+                    set_said.set(Some("Started: this page follows it. Recorded trials are reused; only what the new limits ask for is measured.".into()));
+                }
+                Err(why) => {
+                    set_warning.set(why.starts_with("warning:"));
+                    set_said.set(Some(why));
+                }
+            }
+        });
+    };
+    let again = send.clone();
+    view! {
+        <p class="whatif-rerun">
+            <button class="rerun" on:click=move |_| send(false)>"Run again at these limits"</button>
+            " searches and confirms at them on this run's folder: every recorded trial is reused."
+        </p>
+        {move || said.get().map(|text| view! { <p class="whatif-said">{text}</p> })}
+        {move || warning.get().then(|| {
+            let again = again.clone();
+            view! { <button class="rerun-anyway" on:click=move |_| again(true)>"Start anyway"</button> }
+        })}
     }
 }
