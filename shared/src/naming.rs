@@ -8,6 +8,19 @@ use crate::flags::{self, FlagMap};
 /// Flags that differ between servers without changing what is measured.
 const PLACEMENT: [&str; 2] = ["host", "port"];
 
+/// The keys whose values differ between `a` and `b` (placement aside: host and port), in name
+/// order.
+pub fn changed_keys(a: &FlagMap, b: &FlagMap) -> Vec<String> {
+    let keys: BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+    keys.into_iter()
+        .filter(|key| !PLACEMENT.contains(&key.as_str()))
+        .filter(|key| {
+            a.get(*key).map(flags::render_scalar) != b.get(*key).map(flags::render_scalar)
+        })
+        .cloned()
+        .collect()
+}
+
 /// The name of the baseline.
 pub const BASELINE: &str = "baseline";
 
@@ -15,23 +28,17 @@ pub const BASELINE: &str = "baseline";
 /// switch turned on, `no --name` for one turned off, `-name` for a flag the baseline sets and this
 /// one drops); [`BASELINE`] when nothing differs.
 pub fn label(flags_of: &FlagMap, baseline: &FlagMap) -> String {
-    let keys: BTreeSet<&String> = flags_of.keys().chain(baseline.keys()).collect();
-    let parts: Vec<String> = keys
+    let parts: Vec<String> = changed_keys(flags_of, baseline)
         .into_iter()
-        .filter(|key| !PLACEMENT.contains(&key.as_str()))
-        .filter_map(|key| {
-            let ours = flags_of.get(key);
-            let theirs = baseline.get(key);
-            if ours.map(flags::render_scalar) == theirs.map(flags::render_scalar) {
-                return None;
-            }
+        .map(|key| {
+            let ours = flags_of.get(&key);
             let name = key.replace('_', "-");
-            Some(match ours {
+            match ours {
                 None => format!("-{name}"),
                 Some(serde_json::Value::Bool(true)) => format!("--{name}"),
                 Some(serde_json::Value::Bool(false)) => format!("no --{name}"),
                 Some(value) => format!("{name}={}", flags::render_scalar(value)),
-            })
+            }
         })
         .collect();
     if parts.is_empty() {
@@ -49,22 +56,16 @@ pub const DEFAULT: &str = "default";
 /// --enable-mixed-chunk` for a switch turned off or a flag the baseline sets and this one drops);
 /// [`DEFAULT`] when nothing differs. For sentences and the CLI, where the user reads flags.
 pub fn change(flags_of: &FlagMap, baseline: &FlagMap) -> String {
-    let keys: BTreeSet<&String> = flags_of.keys().chain(baseline.keys()).collect();
-    let parts: Vec<String> = keys
+    let parts: Vec<String> = changed_keys(flags_of, baseline)
         .into_iter()
-        .filter(|key| !PLACEMENT.contains(&key.as_str()))
-        .filter_map(|key| {
-            let ours = flags_of.get(key);
-            let theirs = baseline.get(key);
-            if ours.map(flags::render_scalar) == theirs.map(flags::render_scalar) {
-                return None;
-            }
+        .map(|key| {
+            let ours = flags_of.get(&key);
             let name = key.replace('_', "-");
-            Some(match ours {
+            match ours {
                 None | Some(serde_json::Value::Bool(false)) => format!("without --{name}"),
                 Some(serde_json::Value::Bool(true)) => format!("--{name}"),
                 Some(value) => format!("--{name} {}", flags::render_scalar(value)),
-            })
+            }
         })
         .collect();
     if parts.is_empty() {

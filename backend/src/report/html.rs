@@ -144,16 +144,12 @@ fn flag_effect_bars(out: &mut String, effects: &[shared::answer::FlagEffect]) {
         return;
     }
     out.push_str("<p><b>What each flag bought</b></p><table class=\"effects\">");
-    let widest = effects
-        .iter()
-        .filter_map(shared::answer::FlagEffect::gain)
-        .fold(0.05_f64, |m, g| m.max(g.abs()));
     for effect in effects {
-        let bar = effect.gain().map_or(String::new(), |gain| {
+        let bar = effect.gain().zip(effect.bar_share(effects)).map_or(String::new(), |(gain, share)| {
             let colour = if gain >= 0.0 { "#12703a" } else { "#a31515" };
             format!(
                 "<span style=\"display:inline-block;height:12px;width:{:.0}px;background:{colour}\"></span>",
-                (gain.abs() / widest * 240.0).max(2.0)
+                (share * 240.0).max(2.0)
             )
         });
         let _ = write!(

@@ -429,10 +429,12 @@ pub(crate) fn detail(root: &Path, id: &str) -> Result<RunDetail, PathError> {
     let answers = view.as_ref().map(|v| v.answers.clone()).unwrap_or_default();
     let running = summary.status == RunStatus::Running;
     let state = summary.status.state();
-    let scenarios: Vec<ScenarioView> = crate::report::load(&dir)
+    let data = crate::report::load(&dir).ok();
+    // The SLA the run judged with, also for the page's what-if.
+    let sla = data.as_ref().and_then(crate::report::RunData::sla);
+    let scenarios: Vec<ScenarioView> = data
         .map(|d| {
             let count = d.scenarios.len();
-            let sla = d.sla();
             d.scenarios
                 .into_iter()
                 .map(|s| {
@@ -487,10 +489,6 @@ pub(crate) fn detail(root: &Path, id: &str) -> Result<RunDetail, PathError> {
             None => "started outside this dashboard: stop it where it runs (Ctrl-C)".to_string(),
         }
     });
-    let sla = crate::session::meta::load(&RunDir::new(&dir))
-        .ok()
-        .flatten()
-        .and_then(|m| m.sla);
     Ok(RunDetail {
         sla,
         partial,

@@ -310,17 +310,14 @@ fn Answer(scenario: ScenarioView, finished: bool) -> impl IntoView {
 
 /// What each flag of the answer bought, as bars (green up, red down) with the words beside.
 fn effect_bars(effects: Vec<shared::answer::FlagEffect>) -> impl IntoView {
-    let widest = effects
-        .iter()
-        .filter_map(shared::answer::FlagEffect::gain)
-        .fold(0.05_f64, |m, g| m.max(g.abs()));
+    let all = effects.clone();
     (!effects.is_empty()).then(|| view! {
         <div class="effects">
             <b>"What each flag bought"</b>
             {effects.into_iter().map(|effect| {
-                let bar = effect.gain().map(|gain| {
+                let bar = effect.gain().zip(effect.bar_share(&all)).map(|(gain, share)| {
                     let class = if gain >= 0.0 { "effect-bar up" } else { "effect-bar down" };
-                    view! { <span class=class style=format!("width:{:.0}px", (gain.abs() / widest * 200.0).max(2.0))></span> }
+                    view! { <span class=class style=format!("width:{:.0}px", (share * 200.0).max(2.0))></span> }
                 });
                 view! { <div class="effect">{bar}<span class="effect-text">{effect.text().replace('`', "")}</span></div> }
             }).collect_view()}

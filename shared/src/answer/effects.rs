@@ -7,13 +7,10 @@ use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
-use crate::flags::{self, FlagMap};
+use crate::naming::changed_keys;
 use crate::record::{Stage, TrialRecord};
 
 use super::Standing;
-
-/// Flags that differ between servers without changing what is measured.
-const PLACEMENT: [&str; 2] = ["host", "port"];
 
 /// One changed flag of the answer.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -33,6 +30,16 @@ impl FlagEffect {
             (Some(alone), Some(default)) if default > 0.0 => Some(alone / default - 1.0),
             _ => None,
         }
+    }
+
+    /// Its bar's length as a share of the longest of `effects` (at least 5% for the longest, so
+    /// tiny effects do not fill the chart); `None` without a gain.
+    pub fn bar_share(&self, effects: &[FlagEffect]) -> Option<f64> {
+        let widest = effects
+            .iter()
+            .filter_map(FlagEffect::gain)
+            .fold(0.05_f64, |m, g| m.max(g.abs()));
+        self.gain().map(|gain| gain.abs() / widest)
     }
 
     /// "`--attention-backend flashinfer`: +18% (16.22 against 13.73 req/s, changed alone)".
@@ -102,18 +109,6 @@ pub fn flag_effects(
                 default: rate_of(0),
             }
         })
-        .collect()
-}
-
-/// The keys whose values differ between `a` and `b` (placement aside), in name order.
-fn changed_keys(a: &FlagMap, b: &FlagMap) -> Vec<String> {
-    let keys: BTreeSet<&String> = a.keys().chain(b.keys()).collect();
-    keys.into_iter()
-        .filter(|key| !PLACEMENT.contains(&key.as_str()))
-        .filter(|key| {
-            a.get(*key).map(flags::render_scalar) != b.get(*key).map(flags::render_scalar)
-        })
-        .cloned()
         .collect()
 }
 

@@ -235,31 +235,7 @@ async fn submit(
     let script = dir.join("job.sh");
     std::fs::write(&script, script::job_script(ctx, task, plan, &dir)?)
         .with_context(|| format!("cannot write {}", script.display()))?;
-    let output = tokio::process::Command::new("sbatch")
-        .arg("--parsable")
-        .args(script::export_arg(plan))
-        .args(&plan.sbatch_args)
-        .arg(&script)
-        .stdin(std::process::Stdio::null())
-        .output()
-        .await
-        .context("cannot run sbatch (is Slurm's client installed here?)")?;
-    if !output.status.success() {
-        anyhow::bail!(
-            "sbatch refused the job of {}: {}",
-            task.name(),
-            String::from_utf8_lossy(&output.stderr).trim()
-        );
-    }
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let id = stdout
-        .trim()
-        .split(';')
-        .next()
-        .filter(|id| !id.is_empty() && id.chars().all(|c| c.is_ascii_digit() || c == '_'))
-        .with_context(|| format!("sbatch printed no job id: {stdout}"))?
-        .to_string();
-    remember(cfg, &id)?;
+    let id = sbatch(cfg, plan, &script, &format!("the job of {}", task.name())).await?;
     match task {
         Task::Finish => ctx.report(RunEvent::Notice {
             text: format!("confirmation: submitted as Slurm job {id}"),
@@ -300,6 +276,42 @@ fn jobs_file(cfg: &crate::config::RunConfig) -> PathBuf {
     shared::run_dir::RunDir::new(&cfg.output_dir)
         .state()
         .join("slurm-jobs")
+}
+
+/// Submits `script` with `sbatch --parsable` (the plan's exports and `sbatch_args`) and remembers
+/// the job id it answers, so that only jobs autobench submitted are ever cancelled. `what` names
+/// the job in errors ("the job of cand 2", "the shared-filesystem probe job").
+pub(super) async fn sbatch(
+    cfg: &crate::config::RunConfig,
+    plan: &SlurmPlan,
+    script: &std::path::Path,
+    what: &str,
+) -> anyhow::Result<String> {
+    let output = tokio::process::Command::new("sbatch")
+        .arg("--parsable")
+        .args(script::export_arg(plan))
+        .args(&plan.sbatch_args)
+        .arg(script)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .await
+        .context("cannot run sbatch (is Slurm's client installed here?)")?;
+    if !output.status.success() {
+        anyhow::bail!(
+            "sbatch refused {what}: {}",
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
+    }
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let id = stdout
+        .trim()
+        .split(';')
+        .next()
+        .filter(|id| !id.is_empty() && id.chars().all(|c| c.is_ascii_digit() || c == '_'))
+        .with_context(|| format!("sbatch printed no job id for {what}: {stdout}"))?
+        .to_string();
+    remember(cfg, &id)?;
+    Ok(id)
 }
 
 fn remember(cfg: &crate::config::RunConfig, id: &str) -> anyhow::Result<()> {

@@ -13,7 +13,7 @@ use anyhow::Context as _;
 use shared::events::RunEvent;
 
 use super::script::{self, Header, SETUP_FAILED, quote};
-use super::{POLL, cancel, final_state, remember, squeue};
+use super::{POLL, cancel, final_state, sbatch, squeue};
 use crate::config::SlurmPlan;
 use crate::session::Ctx;
 
@@ -44,32 +44,13 @@ pub(super) async fn shared_filesystem(ctx: &mut Ctx<'_>, plan: &SlurmPlan) -> an
     let script_path = dir.join("slurm-probe.sh");
     std::fs::write(&script_path, probe_script(plan, &paths)?)
         .with_context(|| format!("cannot write {}", script_path.display()))?;
-    let output = tokio::process::Command::new("sbatch")
-        .arg("--parsable")
-        .args(script::export_arg(plan))
-        .args(&plan.sbatch_args)
-        .arg(&script_path)
-        .stdin(std::process::Stdio::null())
-        .output()
-        .await
-        .context("cannot run sbatch (is Slurm's client installed here?)")?;
-    if !output.status.success() {
-        anyhow::bail!(
-            "sbatch refused the shared-filesystem probe job: {}",
-            String::from_utf8_lossy(&output.stderr).trim()
-        );
-    }
-    let id = String::from_utf8_lossy(&output.stdout)
-        .trim()
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .to_string();
-    anyhow::ensure!(
-        !id.is_empty() && id.chars().all(|c| c.is_ascii_digit()),
-        "sbatch printed no job id for the probe"
-    );
-    remember(ctx.cfg, &id)?;
+    let id = sbatch(
+        ctx.cfg,
+        plan,
+        &script_path,
+        "the shared-filesystem probe job",
+    )
+    .await?;
     ctx.report(RunEvent::Notice {
         text: format!(
             "checking that the compute nodes see the run directory: Slurm probe job {id}"
