@@ -155,7 +155,7 @@ pub fn failed_at_or_below<'a>(
         match r.stage {
             Stage::Base => r.requested_qps <= rate * (1.0 + 1e-9),
             Stage::Confirm => r.requested_qps < rate && !at_rate,
-            Stage::Speculative => false,
+            Stage::Speculative | Stage::SpeculativeConfirm => false,
         }
     })
 }
@@ -376,6 +376,7 @@ pub fn decide(
         likely: passes_at.map(|held| likely_range(held, fails_at)),
         note,
         not_shown: None,
+        speculative: None,
     };
     confirmation.not_shown = ranking::answer_trial(records, Some(&confirmation)).and_then(|t| {
         let seconds = t.metrics.as_ref().map_or(0.0, |m| m.duration);

@@ -331,7 +331,7 @@ impl RunView {
             } => {
                 let confirming = scenario
                     .as_ref()
-                    .filter(|n| *stage == Stage::Confirm && !self.confirming.contains(n));
+                    .filter(|n| stage.is_check() && !self.confirming.contains(n));
                 if let Some(name) = confirming {
                     self.confirming.push(name.clone());
                 }

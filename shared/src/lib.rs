@@ -25,6 +25,7 @@ pub mod redact;
 pub mod run_dir;
 pub mod run_meta;
 pub mod sla;
+pub mod speculative;
 pub mod stats;
 pub mod steady;
 pub mod timings;

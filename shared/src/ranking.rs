@@ -52,7 +52,7 @@ pub fn compare(a: &TrialRecord, b: &TrialRecord) -> Ordering {
 pub fn best<'a, I: IntoIterator<Item = &'a TrialRecord>>(records: I) -> Option<&'a TrialRecord> {
     records
         .into_iter()
-        .filter(|r| r.metrics.is_some() && r.stage != crate::record::Stage::Confirm)
+        .filter(|r| r.metrics.is_some() && !r.stage.is_check())
         .max_by(|a, b| compare(a, b))
 }
 
@@ -93,6 +93,11 @@ pub fn answer_trial<'a>(
     let Some(c) = confirmation else {
         return Some(top);
     };
+    if let Some(outcome) = c.speculative.as_ref().filter(|o| o.beat)
+        && let Some(trial) = speculative_check(records, outcome)
+    {
+        return Some(trial);
+    }
     let rate = if c.confirmed {
         c.rate
     } else {
@@ -121,6 +126,22 @@ pub fn answer_trial<'a>(
                 .min_by(|a, b| a.requested_qps.total_cmp(&b.requested_qps))
         })
         .or(Some(top))
+}
+
+/// The passing check of the speculative command that beat the base answer, at the rate it held:
+/// the trial a speculative answer rests on.
+pub fn speculative_check<'a>(
+    records: &'a [TrialRecord],
+    outcome: &crate::verdict::SpeculativeOutcome,
+) -> Option<&'a TrialRecord> {
+    let (id, held) = (outcome.candidate?, outcome.held?);
+    records.iter().rev().find(|r| {
+        r.stage == crate::record::Stage::SpeculativeConfirm
+            && r.candidate_id == id
+            && r.sla_passed
+            && r.metrics.is_some()
+            && (r.requested_qps - held).abs() <= held * 1e-9
+    })
 }
 
 #[cfg(test)]
@@ -181,6 +202,7 @@ mod tests {
             likely: None,
             note: String::new(),
             not_shown: None,
+            speculative: None,
         };
         let rate = |c: Option<&crate::verdict::Confirmation>| {
             answer_trial(&records, c).map(|r| r.requested_qps)

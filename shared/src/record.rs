@@ -32,13 +32,36 @@ pub enum Stage {
     /// (stepping down until a rate holds), then the runner-up and the baseline at the answer's
     /// rate, before the answer is given.
     Confirm,
+    /// The speculative stage's best command checked the same way (walked down from its search
+    /// rate in long trials) and compared with the best base command's answer; numbered like the
+    /// speculative stage.
+    SpeculativeConfirm,
 }
 
 impl Stage {
     /// Whether candidate ids of the two stages name the same commands: the confirmation
     /// re-measures base candidates; the speculative stage numbers its own.
     pub fn numbered_like(self, other: Stage) -> bool {
-        (self == Stage::Speculative) == (other == Stage::Speculative)
+        self.speculative() == other.speculative()
+    }
+
+    /// Whether the stage's candidates are the speculative stage's.
+    pub fn speculative(self) -> bool {
+        matches!(self, Stage::Speculative | Stage::SpeculativeConfirm)
+    }
+
+    /// Whether the stage checks a search's rates in long trials (a confirmation).
+    pub fn is_check(self) -> bool {
+        matches!(self, Stage::Confirm | Stage::SpeculativeConfirm)
+    }
+
+    /// The search whose candidates and rates the stage checks (itself for a search).
+    pub fn searched_in(self) -> Stage {
+        match self {
+            Stage::Confirm => Stage::Base,
+            Stage::SpeculativeConfirm => Stage::Speculative,
+            search => search,
+        }
     }
 
     /// The name in records and logs (`base`).
@@ -47,6 +70,7 @@ impl Stage {
             Stage::Base => "base",
             Stage::Speculative => "speculative",
             Stage::Confirm => "confirm",
+            Stage::SpeculativeConfirm => "speculative_confirm",
         }
     }
 }

@@ -247,6 +247,31 @@ pub struct Confirmation {
     /// confidence: which limit, what the trial was worth and what showing it would take.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub not_shown: Option<String>,
+    /// The speculative stage's outcome against this answer, when the stage ran
+    /// ([`crate::speculative`]): when it beat it, the answer is the speculative command.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub speculative: Option<SpeculativeOutcome>,
+}
+
+/// The speculative stage's outcome against the best base command's answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SpeculativeOutcome {
+    /// The speculative command checked (the speculative stage's numbering); `None` when none
+    /// held the SLA in the speculative search.
+    pub candidate: Option<usize>,
+    /// The highest rate it held in a check.
+    pub held: Option<f64>,
+    /// The lowest rate above `held` at which it failed a check.
+    pub fails_at: Option<f64>,
+    /// The best base command's answer, which it had to beat.
+    pub base_rate: f64,
+    /// Whether it beat it: it held at least a step (5%) above it in a check of the same length.
+    pub beat: bool,
+    /// The best rate it held in the speculative search.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub searched: Option<f64>,
+    /// How many speculative commands the stage searched.
+    pub tried: usize,
 }
 
 impl Confirmation {
@@ -460,6 +485,7 @@ mod tests {
             likely: None,
             note: String::new(),
             not_shown: None,
+            speculative: None,
         };
         assert_eq!(
             stepped_tie.tie_text().as_deref(),

@@ -76,14 +76,14 @@ pub fn rejudge(records: &[TrialRecord], sla: &Sla) -> Vec<WhatIf> {
             // its rate or above.
             let refuted_from = mine
                 .iter()
-                .filter(|r| r.stage == Stage::Confirm && judge(r, sla) == Some(false))
+                .filter(|r| r.stage.is_check() && judge(r, sla) == Some(false))
                 .map(|r| r.requested_qps)
                 .reduce(f64::min)
                 .unwrap_or(f64::INFINITY);
             let holds_up_to = mine
                 .iter()
                 .filter(|r| judge(r, sla) == Some(true))
-                .filter(|r| r.stage == Stage::Confirm || r.requested_qps < refuted_from)
+                .filter(|r| r.stage.is_check() || r.requested_qps < refuted_from)
                 .map(|r| r.requested_qps)
                 .reduce(f64::max);
             let above = holds_up_to.unwrap_or(0.0);
@@ -110,10 +110,7 @@ pub fn rejudge(records: &[TrialRecord], sla: &Sla) -> Vec<WhatIf> {
 
 /// Confirmation trials are their base candidate's.
 fn numbered(stage: Stage) -> Stage {
-    match stage {
-        Stage::Confirm => Stage::Base,
-        other => other,
-    }
+    stage.searched_in()
 }
 
 /// Whether a recorded trial meets `sla` on its measured figures; `None` when it says nothing

@@ -23,3 +23,4 @@ mod report;
 mod run_e2e;
 mod signals;
 mod slurm;
+mod speculative;

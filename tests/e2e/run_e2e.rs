@@ -274,7 +274,7 @@ fn speculative_stage_runs_on_the_best_base_config() {
         "{records:?}"
     );
     assert!(
-        common::text(&output).contains("speculative stage: input64-output16: ran 3 candidates"),
+        common::text(&output).contains("speculative stage: input64-output16: 3 searched"),
         "{}",
         common::text(&output)
     );

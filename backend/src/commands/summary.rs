@@ -156,6 +156,9 @@ pub(crate) fn final_summary(cfg: &RunConfig, outcome: &RunOutcome) -> String {
     for s in &outcome.scenarios {
         let _ = writeln!(out, "\nscenario {}: dataset {}", s.name, s.dataset);
         let _ = writeln!(out, "  {}", s.answer.headline);
+        if let Some(line) = &s.answer.speculative {
+            let _ = writeln!(out, "  {line}");
+        }
         if !s.answer.how_sure.is_empty() {
             let _ = writeln!(out, "  how sure:");
             for sentence in &s.answer.how_sure {

@@ -119,6 +119,9 @@ fn best_section(out: &mut String, data: &RunData) {
             gpu_hour_price: data.view.gpu_hour_price,
         });
         let _ = write!(out, "<p class=\"headline\">{}</p>", escape(&words.headline));
+        if let Some(line) = &words.speculative {
+            let _ = write!(out, "<p class=\"speculative\">{}</p>", escape(line));
+        }
         if !words.how_sure.is_empty() {
             out.push_str("<details class=\"how-sure\"><summary>How sure</summary><ul>");
             for sentence in &words.how_sure {

@@ -110,7 +110,7 @@ pub(crate) fn series(
             continue;
         }
         let label = series_label(r, &baseline);
-        let kind = if r.stage == Stage::Confirm {
+        let kind = if r.stage.is_check() {
             Kind::Check
         } else if shared::answer::refuted(records, r) {
             Kind::Refuted

@@ -68,6 +68,9 @@ pub(crate) fn scenario_summary(facts: &ScenarioFacts, records: &[TrialRecord]) -
         let _ = writeln!(out, "- Status: partial ({reason})");
     }
     let _ = write!(out, "\n## Answer\n\n{}\n", facts.answer.headline);
+    if let Some(line) = &facts.answer.speculative {
+        let _ = write!(out, "\n{line}\n");
+    }
     if !facts.answer.how_sure.is_empty() {
         out.push_str("\n### How sure\n\n");
         for sentence in &facts.answer.how_sure {

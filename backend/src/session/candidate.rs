@@ -155,7 +155,7 @@ async fn run_walks(
         let incumbent = from.unwrap_or_else(|| match stage {
             // Confirmation re-measures the winning rate for every contender, whatever passed
             // before.
-            Stage::Confirm => None,
+            Stage::Confirm | Stage::SpeculativeConfirm => None,
             stage => scenarios[scenario_index].incumbent.get(&stage).copied(),
         });
         if !walk(
@@ -313,10 +313,12 @@ fn trial_id<'a>(
         cand.flags.clone()
     };
     // A confirmation pools its requests with the search's trial at the same point.
-    let pool_with = (cand.stage == Stage::Confirm)
+    let pool_with = cand
+        .stage
+        .is_check()
         .then(|| {
             state.records.iter().find(|r| {
-                r.stage == Stage::Base
+                r.stage == cand.stage.searched_in()
                     && r.candidate_id == cand.index
                     && r.requested_qps == qps
                     && r.max_concurrency == mc

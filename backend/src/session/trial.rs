@@ -344,7 +344,7 @@ async fn replicate(
 fn trial_length(cfg: &RunConfig, workload: &Workload, id: &TrialId<'_>) -> (u64, f64) {
     let dataset_seconds = workload.requests.len() as f64 / id.qps.max(1e-9);
     match id.stage {
-        Stage::Confirm => (
+        Stage::Confirm | Stage::SpeculativeConfirm => (
             1_000_003,
             cfg.benchmark.confirm_trial_seconds.max(dataset_seconds),
         ),
@@ -366,7 +366,7 @@ const EXACT_BLOCK_S: f64 = 2.5;
 fn exact_blocks(stage: Stage, rate: f64, measure_s: f64) -> Option<f64> {
     let block = measure_s / (measure_s / EXACT_BLOCK_S).ceil().max(1.0);
     let arrivals = (rate * block).round();
-    (stage != Stage::Confirm && arrivals >= 2.0 && rate.is_finite()).then(|| arrivals / rate)
+    (!stage.is_check() && arrivals >= 2.0 && rate.is_finite()).then(|| arrivals / rate)
 }
 
 /// The load of one replication of a trial (`fresh`: the stage's arrival offset; `exact_over_s`:
@@ -437,7 +437,7 @@ async fn steady_trial(
         early_stop: cfg.benchmark.early_stop,
         early_pass: cfg.benchmark.early_pass.map(|p| (p.after, p.margin)),
         blocks_s,
-        extend_while_inconclusive: id.stage == Stage::Confirm,
+        extend_while_inconclusive: id.stage.is_check(),
     };
     let flushed = reset_cache(target, reset, cancel).await?;
     let total_s = WARMUP_CAP_S + max_measure_s + COOLDOWN_RESERVE_S.max(measure_s);
@@ -548,7 +548,7 @@ async fn replicate_trace(
     let planned = requests.len();
     // A confirmation trial is already long (`confirm_trial_seconds`); it is not extended further.
     let cap = match id.stage {
-        Stage::Confirm => planned as u64,
+        Stage::Confirm | Stage::SpeculativeConfirm => planned as u64,
         _ => cfg
             .benchmark
             .max_requests_per_point

@@ -36,8 +36,8 @@ pub(crate) fn eta(
         return None;
     }
     let all = || scenarios.iter().flat_map(|(_, records)| records.iter());
-    let search: Vec<&TrialRecord> = all().filter(|r| r.stage != Stage::Confirm).collect();
-    let checks: Vec<&TrialRecord> = all().filter(|r| r.stage == Stage::Confirm).collect();
+    let search: Vec<&TrialRecord> = all().filter(|r| !r.stage.is_check()).collect();
+    let checks: Vec<&TrialRecord> = all().filter(|r| r.stage.is_check()).collect();
     let search_done = search.len();
     let search_left = match (view.trials_planned, elapsed) {
         (Some(planned), Some(elapsed)) if view.confirming.is_empty() && search_done > 0 => {
@@ -102,17 +102,15 @@ fn checks_left(name: &str, records: &[TrialRecord], view: &RunView, scenarios: u
     let in_flight: Vec<usize> = view
         .in_flight
         .iter()
-        .filter(|t| t.stage == Stage::Confirm && mine(&t.scenario))
+        .filter(|t| t.stage.is_check() && mine(&t.scenario))
         .map(|t| t.candidate)
         .collect();
-    let checked = candidates(records, |r| r.stage == Stage::Confirm);
+    let checked = candidates(records, |r| r.stage.is_check());
     let unchecked = contenders
         .iter()
         .filter(|c| !checked.contains(c) && !in_flight.contains(c))
         .count();
-    let held = records
-        .iter()
-        .any(|r| r.stage == Stage::Confirm && r.sla_passed);
+    let held = records.iter().any(|r| r.stage.is_check() && r.sla_passed);
     let walk = if held { 0 } else { WALK_ALLOWANCE };
     unchecked + in_flight.len() + walk
 }

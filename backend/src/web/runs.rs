@@ -317,11 +317,16 @@ fn scenario_view(
     let best_id = answer
         .and_then(|a| a.best.as_ref().map(|b| b.candidate))
         .or(best_trial.as_ref().map(|r| r.candidate_id));
+    // A speculative answer's command is the speculative stage's candidate of that number.
+    let best_stage = answer
+        .and_then(|a| a.best.as_ref().map(|b| b.stage))
+        .or(best_trial.as_ref().map(|r| r.stage))
+        .unwrap_or(Stage::Base);
     let launched = |id: usize| {
         view?
             .candidates
             .iter()
-            .find(|c| c.stage == Stage::Base && c.id == id)
+            .find(|c| c.stage.numbered_like(best_stage) && c.id == id)
             .and_then(|c| c.command.clone())
     };
     let from_summary = s
@@ -348,7 +353,9 @@ fn scenario_view(
             .and_then(|a| a.best.as_ref().map(|b| b.rate))
             .or_else(|| best_rate(&s.records)),
         confirmation: answer.and_then(|a| a.confirmation.clone()),
-        best_label: best_id.and_then(|id| labels.get(&id).cloned()),
+        best_label: best_id
+            .filter(|_| !best_stage.speculative())
+            .and_then(|id| labels.get(&id).cloned()),
         best_trial,
         baseline_rate,
         so_far: running && answer.is_none(),
@@ -368,13 +375,12 @@ fn checking(
     view: &shared::events::RunView,
     scenarios: usize,
 ) -> Option<String> {
-    use shared::record::Stage;
     let mine = |n: &String| n == name || scenarios == 1;
     let at = view.confirming.iter().position(mine)?;
     let probe = view
         .in_flight
         .iter()
-        .find(|t| t.stage == Stage::Confirm && mine(&t.scenario))
+        .find(|t| t.stage.is_check() && mine(&t.scenario))
         .map(|t| shared::answer::Probe {
             candidate: t.candidate,
             qps: t.qps,

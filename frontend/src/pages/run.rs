@@ -283,6 +283,7 @@ fn Answer(scenario: ScenarioView, finished: bool) -> impl IntoView {
         "Nothing has met the SLA yet.".to_string()
     };
     let how_sure = words.how_sure;
+    let speculative = words.speculative;
     let command = scenario
         .best_rate
         .is_some()
@@ -295,6 +296,7 @@ fn Answer(scenario: ScenarioView, finished: bool) -> impl IntoView {
                 <p class="unconfirmed-label"><b>"Unconfirmed"</b>{format!(": {missing}")}</p>
             })}
             <p class="headline">{headline}</p>
+            {speculative.map(|line| view! { <p class="speculative">{line}</p> })}
             {(!how_sure.is_empty()).then(|| view! {
                 <details class="how-sure">
                     <summary>"How sure"</summary>

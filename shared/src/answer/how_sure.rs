@@ -46,7 +46,7 @@ pub(super) fn sentences(
 
 /// "Its true limit is likely between 23.0 and 26.7 req/s: on the simulator's verdict benchmark,
 /// 9 in 10 answers' true rates fell in such a range."
-fn likely(range: crate::verdict::LikelyRange) -> String {
+pub(super) fn likely(range: crate::verdict::LikelyRange) -> String {
     let share = (range.level * 10.0).round();
     let span = match range.high {
         Some(high) => format!("between {} and {}", rate(range.low), rate(high)),
@@ -80,9 +80,7 @@ fn measured(trial: &TrialRecord) -> String {
     });
     let pooled = match trial.verdict.as_ref().map_or(1, |v| v.replications) {
         0 | 1 => String::new(),
-        _ if trial.stage == Stage::Confirm => {
-            ", pooled with the search's trial at the same rate".into()
-        }
+        _ if trial.stage.is_check() => ", pooled with the search's trial at the same rate".into(),
         n => format!(", over {n} runs"),
     };
     format!(

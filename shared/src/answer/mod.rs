@@ -13,6 +13,7 @@ mod checking;
 mod effects;
 mod how_sure;
 mod names;
+mod speculative;
 mod standings;
 
 use serde::{Deserialize, Serialize};
@@ -77,6 +78,10 @@ pub struct Answer {
     /// the answer is the default or there is none yet.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub flag_effects: Vec<FlagEffect>,
+    /// What the speculative stage found against the best base command, in one line, when it
+    /// ran ([`crate::speculative::SpeculativeOutcome::line`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub speculative: Option<String>,
 }
 
 impl Answer {
@@ -96,15 +101,31 @@ pub fn rate(value: f64) -> String {
     format!("{value:.2} req/s")
 }
 
-/// The scenario's answer.
+/// The scenario's answer: the speculative command when the speculative stage's check beat the
+/// best base command, else the base answer, with the speculative stage's line either way.
 pub fn answer(facts: &Facts) -> Answer {
     let names = Names::of(facts.records);
+    let speculative = facts
+        .confirmation
+        .and_then(|c| Some((c, c.speculative.as_ref()?)));
+    if let Some((c, outcome)) = speculative.filter(|(_, o)| o.beat)
+        && let Some(answer) = speculative::answer(facts, c, outcome, &names)
+    {
+        return answer;
+    }
+    let mut answer = base_answer(facts, &names);
+    answer.speculative = speculative.map(|(c, o)| speculative::line(c, o, &names));
+    answer
+}
+
+/// The base stage's answer.
+fn base_answer(facts: &Facts, names: &Names) -> Answer {
     let (headline, trial) = match facts.confirmation {
-        Some(c) => checked(facts, c, &names),
-        None => unchecked(facts, &names),
+        Some(c) => checked(facts, c, names),
+        None => unchecked(facts, names),
     };
     let how_sure = trial.map_or_else(Vec::new, |t| {
-        how_sure::sentences(t, facts.confirmation, facts.sla, &names)
+        how_sure::sentences(t, facts.confirmation, facts.sla, names)
     });
     let (rate, unconfirmed) = match facts.confirmation {
         Some(c) => checked_rate(c),
@@ -113,16 +134,8 @@ pub fn answer(facts: &Facts) -> Answer {
     let cost = rate
         .and(trial)
         .zip(facts.gpu_hour_price)
-        .and_then(|(t, price)| {
-            let gpus = crate::cost::gpus(&t.server_flags);
-            let tokens = t.metric(crate::metrics::Metric::OutputThroughput)?;
-            let dollars = crate::cost::per_million_output_tokens(price, gpus, tokens)?;
-            Some((dollars, crate::cost::text(dollars, gpus, price)))
-        });
-    let headline = match &cost {
-        Some((_, text)) => format!("{headline} Cost: {text}."),
-        None => headline,
-    };
+        .and_then(|(t, price)| cost_of(t, price));
+    let headline = with_cost(headline, cost.as_ref());
     let flag_effects = match (rate, facts.confirmation) {
         (Some(_), Some(c)) => {
             let standings = standings(facts.records, facts.confirmation, facts.sla);
@@ -137,6 +150,23 @@ pub fn answer(facts: &Facts) -> Answer {
         unconfirmed,
         cost_per_million_output_tokens: cost.map(|(dollars, _)| dollars),
         flag_effects,
+        speculative: None,
+    }
+}
+
+/// What a million output tokens cost at `trial`'s throughput, in dollars and in words.
+fn cost_of(trial: &TrialRecord, price: f64) -> Option<(f64, String)> {
+    let gpus = crate::cost::gpus(&trial.server_flags);
+    let tokens = trial.metric(crate::metrics::Metric::OutputThroughput)?;
+    let dollars = crate::cost::per_million_output_tokens(price, gpus, tokens)?;
+    Some((dollars, crate::cost::text(dollars, gpus, price)))
+}
+
+/// The headline followed by its cost, when there is one.
+fn with_cost(headline: String, cost: Option<&(f64, String)>) -> String {
+    match cost {
+        Some((_, text)) => format!("{headline} Cost: {text}."),
+        None => headline,
     }
 }
 
@@ -283,7 +313,7 @@ pub fn credible_rate(records: &[TrialRecord], stage: Stage, id: usize) -> Option
         records
             .iter()
             .filter(of)
-            .filter(|r| r.stage == Stage::Confirm && decided(r))
+            .filter(|r| r.stage.is_check() && decided(r))
     };
     let refuted = checks()
         .filter(|r| !r.sla_passed)
@@ -297,7 +327,7 @@ pub fn credible_rate(records: &[TrialRecord], stage: Stage, id: usize) -> Option
         records
             .iter()
             .filter(of)
-            .filter(|r| r.stage != Stage::Confirm && r.requested_qps < refuted),
+            .filter(|r| !r.stage.is_check() && r.requested_qps < refuted),
     )
     .map(ranking::credited_rate);
     match (checked, searched) {
@@ -311,9 +341,9 @@ pub fn credible_rate(records: &[TrialRecord], stage: Stage, id: usize) -> Option
 /// candidate holds, so plots draw it apart and leave it off the frontier.
 pub fn refuted(records: &[TrialRecord], record: &TrialRecord) -> bool {
     record.sla_passed
-        && record.stage != Stage::Confirm
+        && !record.stage.is_check()
         && records.iter().any(|r| {
-            r.stage == Stage::Confirm
+            r.stage.is_check()
                 && r.candidate_id == record.candidate_id
                 && r.stage.numbered_like(record.stage)
                 && r.max_concurrency == record.max_concurrency

@@ -21,7 +21,7 @@ impl Names {
         let mut flags = BTreeMap::new();
         for r in records {
             flags
-                .entry((r.stage == Stage::Speculative, r.candidate_id))
+                .entry((r.stage.speculative(), r.candidate_id))
                 .or_insert_with(|| r.server_flags.clone());
         }
         Names {
@@ -33,7 +33,7 @@ impl Names {
     /// "--max-running-requests 32", "default", or "candidate 3" when its flags or the
     /// baseline's are unknown; a speculative candidate says so.
     pub fn plain(&self, stage: Stage, id: usize) -> String {
-        let speculative = stage == Stage::Speculative;
+        let speculative = stage.speculative();
         let name = match (&self.baseline, self.flags.get(&(speculative, id))) {
             (Some(base), Some(ours)) => naming::change(ours, base),
             _ if id == 0 && !speculative => naming::DEFAULT.to_string(),
@@ -44,6 +44,15 @@ impl Names {
         } else {
             name
         }
+    }
+
+    /// The command's change from the default without the stage's mark ("--a 1", also for a
+    /// speculative candidate).
+    pub fn command(&self, stage: Stage, id: usize) -> String {
+        let plain = self.plain(stage, id);
+        plain
+            .strip_prefix("speculative: ")
+            .map_or(plain.clone(), str::to_string)
     }
 
     /// For sentences: "`--max-running-requests 32`", "the default".

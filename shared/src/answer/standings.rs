@@ -35,16 +35,22 @@ pub fn standings(
     let names = Names::of(records);
     let mut ids: Vec<(Stage, usize)> = records
         .iter()
-        .filter(|r| r.stage != Stage::Confirm)
+        .filter(|r| !r.stage.is_check())
         .map(|r| (r.stage, r.candidate_id))
         .collect();
     ids.sort_unstable();
     ids.dedup();
     let top = ranking::answer_trial(records, confirmation).map(|t| (t.stage, t.candidate_id));
-    let answer = match confirmation {
-        Some(c) if c.passes_at.is_some() || c.confirmed => Some((Stage::Base, c.chosen)),
-        Some(_) => None,
-        None => top,
+    // A speculative command that beat the base answer in its check is the answer.
+    let speculative = confirmation
+        .and_then(|c| c.speculative.as_ref())
+        .filter(|o| o.beat)
+        .and_then(|o| Some((o.candidate?, o.held?)));
+    let answer = match (confirmation, speculative) {
+        (_, Some((id, _))) => Some((Stage::Speculative, id)),
+        (Some(c), None) if c.passes_at.is_some() || c.confirmed => Some((Stage::Base, c.chosen)),
+        (Some(_), None) => None,
+        (None, None) => top,
     };
     ids.into_iter()
         .map(|(stage, id)| {
@@ -53,8 +59,9 @@ pub fn standings(
                 .filter(|r| r.candidate_id == id && r.stage.numbered_like(stage))
                 .collect();
             let is_answer = answer == Some((stage, id));
-            let best_rate = match confirmation {
-                Some(c) if is_answer => c.passes_at.or(Some(c.rate)),
+            let best_rate = match (confirmation, speculative) {
+                (_, Some((_, held))) if is_answer => Some(held),
+                (Some(c), None) if is_answer => c.passes_at.or(Some(c.rate)),
                 _ => credible_rate(records, stage, id),
             };
             let status = status(&own, stage, id, is_answer, confirmation, best_rate);
@@ -99,7 +106,7 @@ pub fn standings(
 
 /// The rate a trial is shown at: requested for a confirmation trial, credited otherwise.
 fn rate_of(r: &TrialRecord) -> f64 {
-    if r.stage == Stage::Confirm {
+    if r.stage.is_check() {
         r.requested_qps
     } else {
         ranking::credited_rate(r)

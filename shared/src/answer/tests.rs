@@ -56,6 +56,7 @@ fn confirmation(winner: usize, chosen: usize, confirmed: bool) -> Confirmation {
         likely: None,
         note: String::new(),
         not_shown: None,
+        speculative: None,
     }
 }
 
