@@ -130,8 +130,18 @@ fn a_speculative_setting_that_buys_nothing_leaves_the_base_answer_and_says_so() 
     );
     let best_command = launch_command(&summary);
     assert!(!best_command.contains("speculative"), "{summary}");
+    let searched: Vec<&serde_json::Value> = records
+        .iter()
+        .filter(|r| r["stage"] == "speculative" && r["metrics"].is_object())
+        .collect();
     assert!(
-        records.iter().any(|r| r["stage"] == "speculative"),
+        !searched.is_empty(),
         "the speculative stage searched: {records:?}"
+    );
+    assert!(
+        searched.iter().all(|r| r["metrics"]["accept_length"]
+            .as_f64()
+            .is_some_and(|a| a > 1.0)),
+        "{searched:?}"
     );
 }
