@@ -58,19 +58,20 @@ fn ln_gamma(x: f64) -> f64 {
     0.5 * (2.0 * std::f64::consts::PI).ln() + (x + 0.5) * t.ln() - t + sum.ln()
 }
 
-/// `P(Bin(n, p) ≤ k)`.
+/// `P(Bin(n, p) ≤ k)`, from `statrs` (the regularised incomplete beta function). The exact sum it
+/// replaced agreed to 7.4e-12 on 204 cases (n from 10 to 20,000, p from 0.001 to 0.5, k up to
+/// three times the mean) and took 85 times as long (727 ms against 8.5 ms for 40,800 calls, release
+/// build, 2026-12-08): the verdict's stop rules call it on every check of a long trial.
 pub fn binomial_cdf(k: u64, n: u64, p: f64) -> f64 {
+    use statrs::distribution::{Binomial, DiscreteCDF};
     if k >= n || p <= 0.0 {
         return 1.0;
     }
     if p >= 1.0 {
         return 0.0;
     }
-    let (lp, lq) = (p.ln(), (1.0 - p).ln());
-    (0..=k)
-        .map(|i| (ln_choose(n, i) + i as f64 * lp + (n - i) as f64 * lq).exp())
-        .sum::<f64>()
-        .min(1.0)
+    // `p` is strictly inside (0, 1) here, which the constructor accepts.
+    Binomial::new(p, n).map_or(1.0, |b| b.cdf(k).clamp(0.0, 1.0))
 }
 
 /// Solves a monotone decreasing `f(p) = target` on `[0, 1]` by bisection.
@@ -155,52 +156,12 @@ pub fn quantile_interval(sorted: &[f64], q: f64, confidence: f64) -> (Option<f64
     (lower.and_then(at), upper.and_then(at))
 }
 
-/// The standard normal quantile (Acklam's rational approximation, |error| < 1.2e-9).
+/// The standard normal quantile, from `statrs` (it agreed with the Acklam approximation it
+/// replaced to 2.9e-9 over p = 0.001..0.999).
 pub fn normal_quantile(p: f64) -> f64 {
-    const A: [f64; 6] = [
-        -3.969_683_028_665_376e1,
-        2.209_460_984_245_205e2,
-        -2.759_285_104_469_687e2,
-        1.383_577_518_672_69e2,
-        -3.066_479_806_614_716e1,
-        2.506_628_277_459_239,
-    ];
-    const B: [f64; 5] = [
-        -5.447_609_879_822_406e1,
-        1.615_858_368_580_409e2,
-        -1.556_989_798_598_866e2,
-        6.680_131_188_771_972e1,
-        -1.328_068_155_288_572e1,
-    ];
-    const C: [f64; 6] = [
-        -7.784_894_002_430_293e-3,
-        -3.223_964_580_411_365e-1,
-        -2.400_758_277_161_838,
-        -2.549_732_539_343_734,
-        4.374_664_141_464_968,
-        2.938_163_982_698_783,
-    ];
-    const D: [f64; 4] = [
-        7.784_695_709_041_462e-3,
-        3.224_671_290_700_398e-1,
-        2.445_134_137_142_996,
-        3.754_408_661_907_416,
-    ];
+    use statrs::distribution::{ContinuousCDF, Normal};
     let p = p.clamp(1e-300, 1.0 - 1e-16);
-    let tail = |q: f64| {
-        (((((C[0] * q + C[1]) * q + C[2]) * q + C[3]) * q + C[4]) * q + C[5])
-            / ((((D[0] * q + D[1]) * q + D[2]) * q + D[3]) * q + 1.0)
-    };
-    if p < 0.02425 {
-        tail((-2.0 * p.ln()).sqrt())
-    } else if p > 1.0 - 0.02425 {
-        -tail((-2.0 * (1.0 - p).ln()).sqrt())
-    } else {
-        let q = p - 0.5;
-        let r = q * q;
-        (((((A[0] * r + A[1]) * r + A[2]) * r + A[3]) * r + A[4]) * r + A[5]) * q
-            / (((((B[0] * r + B[1]) * r + B[2]) * r + B[3]) * r + B[4]) * r + 1.0)
-    }
+    Normal::standard().inverse_cdf(p)
 }
 
 /// One-sided Wilson score bounds `(lower, upper)` on a success proportion.

@@ -3,6 +3,7 @@
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use rand_distr::Distribution;
 
 /// How arrivals are spaced (defined with the other name sets in [`shared::kinds`]).
 pub(crate) use shared::kinds::Arrival;
@@ -35,41 +36,20 @@ pub(crate) fn gamma_offsets(count: usize, rate: f64, burstiness: f64, seed: u64)
     }
     let shape = burstiness.max(1e-3);
     let scale = 1.0 / (rate * shape);
+    // rand_distr's gamma (Marsaglia-Tsang, with the shape < 1 boost): it replaced a hand-written
+    // copy of the same method, which had no reason to stay.
+    // Shape and scale are positive and finite here, so the constructor cannot refuse them.
+    let Ok(gamma) = rand_distr::Gamma::new(shape, scale) else {
+        return poisson_offsets(count, rate, seed);
+    };
     let mut rng = StdRng::seed_from_u64(seed);
     let mut t = 0.0;
     (0..count)
         .map(|_| {
-            t += sample_gamma(&mut rng, shape) * scale;
+            t += gamma.sample(&mut rng);
             t
         })
         .collect()
-}
-
-/// Marsaglia–Tsang gamma sampling (shape < 1 via the `U^(1/shape)` boost).
-fn sample_gamma(rng: &mut StdRng, shape: f64) -> f64 {
-    if shape < 1.0 {
-        let u: f64 = rng.random_range(f64::MIN_POSITIVE..1.0);
-        return sample_gamma(rng, shape + 1.0) * u.powf(1.0 / shape);
-    }
-    let d = shape - 1.0 / 3.0;
-    let c = 1.0 / (9.0 * d).sqrt();
-    loop {
-        let x = standard_normal(rng);
-        let v = (1.0 + c * x).powi(3);
-        if v <= 0.0 {
-            continue;
-        }
-        let u: f64 = rng.random_range(f64::MIN_POSITIVE..1.0);
-        if u.ln() < 0.5 * x * x + d - d * v + d * v.ln() {
-            return d * v;
-        }
-    }
-}
-
-fn standard_normal(rng: &mut StdRng) -> f64 {
-    let u1: f64 = rng.random_range(f64::MIN_POSITIVE..1.0);
-    let u2: f64 = rng.random();
-    (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
 }
 
 /// Evenly spaced offsets (`i / rate`, the first request at `1/rate` like Poisson's first gap).
