@@ -225,3 +225,18 @@ fn a_gpu_hour_price_must_be_a_positive_price() {
         .expect("plan");
     assert!(output.status.success(), "{}", common::text(&output));
 }
+
+#[test]
+fn a_quoted_key_is_located_where_it_is_written_and_a_missing_dataset_says_what_to_add() {
+    // The parser's own positions: the quoted `"qps"` key on line 6, column 3.
+    let error = plan_error(
+        "server:\n  base_flags:\n    model_path: m\ndataset: random\n\"benchmark\":\n  \"qps\": {lower: 5, upper: 1}\n",
+    );
+    assert!(error.contains("CONFIG:6:3: benchmark.qps"), "{error}");
+    let error = plan_error("server:\n  base_flags:\n    model_path: m\nbenchmark:\n  qps: [1]\n");
+    assert!(
+        error.contains("dataset: the config has no dataset section"),
+        "{error}"
+    );
+    assert!(error.contains("kind: random"), "{error}");
+}

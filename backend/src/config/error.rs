@@ -47,11 +47,11 @@ impl ConfigError {
         message: impl Into<String>,
     ) -> Self {
         let key_path: Vec<&str> = key_path.iter().map(AsRef::as_ref).collect();
-        let line = locate_key(source, &key_path);
+        let at = super::locate::locate(source, &key_path);
         ConfigError::Invalid {
             path: path.to_path_buf(),
-            line,
-            column: line.map(|l| key_column(source, l)),
+            line: at.map(|(line, _)| line),
+            column: at.map(|(_, column)| column),
             message: format!("{}: {}", key_path.join("."), message.into()),
         }
     }
@@ -84,39 +84,6 @@ fn did_you_mean_for(message: &str) -> Option<String> {
     closest(unknown, &candidates).map(str::to_string)
 }
 
-/// The 1-based line where a nested key path is written, found by walking indentation.
-pub(super) fn locate_key(source: &str, key_path: &[&str]) -> Option<usize> {
-    let mut start = 0;
-    let mut min_indent = 0;
-    let mut found = None;
-    let lines: Vec<&str> = source.lines().collect();
-    for key in key_path {
-        let needle = format!("{key}:");
-        // A key that is not written out (missing, or inside a `{...}` flow mapping) is reported
-        // at its deepest parent that is.
-        let Some(hit) = lines.iter().enumerate().skip(start).find(|(_, line)| {
-            let trimmed = line.trim_start();
-            let indent = line.len() - trimmed.len();
-            indent >= min_indent
-                && (trimmed.starts_with(&needle) || trimmed.starts_with(&format!("- {needle}")))
-        }) else {
-            return found;
-        };
-        let indent = hit.1.len() - hit.1.trim_start().len();
-        found = Some(hit.0 + 1);
-        start = hit.0 + 1;
-        min_indent = indent + 1;
-    }
-    found
-}
-
-fn key_column(source: &str, line: usize) -> usize {
-    source
-        .lines()
-        .nth(line - 1)
-        .map_or(1, |text| text.len() - text.trim_start().len() + 1)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -128,13 +95,5 @@ mod tests {
         assert_eq!(did_you_mean_for(message).as_deref(), Some("search_space"));
         let far = "unknown field `zzzzzz`, expected `launch` or `env`";
         assert_eq!(did_you_mean_for(far), None);
-    }
-
-    #[test]
-    fn locates_nested_keys() {
-        let yaml = "server:\n  port: 1\nbenchmark:\n  qps:\n    lower: 1\n  port: 2\n";
-        assert_eq!(locate_key(yaml, &["benchmark", "port"]), Some(6));
-        assert_eq!(locate_key(yaml, &["benchmark", "qps", "lower"]), Some(5));
-        assert_eq!(locate_key(yaml, &["nothing"]), None);
     }
 }

@@ -11,6 +11,7 @@ mod framework;
 #[cfg(test)]
 mod fuzz_tests;
 mod kinds;
+mod locate;
 mod neutral;
 mod paths;
 pub(crate) mod plan;

@@ -53,12 +53,12 @@ pub(super) fn resolve_dataset(
         .filter(|p| !p.is_empty() && *p != "sharegpt")
         .map(|p| resolve_path(base_dir, p));
     if kind == DatasetKind::Custom && path.is_none() {
-        let key: &[&str] = if raw.dataset.is_some() {
-            &["dataset"]
+        let message = if raw.dataset.is_some() {
+            "dataset.path is required when dataset.kind=custom"
         } else {
-            &["benchmark"]
+            "the config has no dataset section: add one, e.g. `dataset: {kind: random, num_prompts: 80}` for synthetic prompts or `dataset: {kind: custom, path: prompts.jsonl}` for your own"
         };
-        return Err(ctx.error(key, "dataset.path is required when dataset.kind=custom"));
+        return Err(ctx.error(&["dataset"], message));
     }
     // Random and generated datasets read no file, whatever `path` says.
     if let Some(path) = &path
