@@ -5,6 +5,11 @@
 //! Honours `HF_HUB_CACHE`, `HF_HOME` (`$HF_HOME/hub`), `HF_ENDPOINT`, `HF_TOKEN` and
 //! `HF_HUB_OFFLINE`. Downloads go to `blobs/<etag>.incomplete`, resume with an HTTP range request,
 //! are checked against the announced size, and are renamed into place only when complete.
+//!
+//! Why not the `hf-hub` crate: its latest release (0.4.3) pins reqwest 0.12 and indicatif 0.17,
+//! so beside this workspace's reqwest 0.13 and indicatif 0.18 it adds 45 crates (130 -> 175 in
+//! `cargo tree` of the three together, 2026-12-08), a second HTTP and TLS stack among them; and it
+//! has no resumable range download, which a large dataset over a slow link needs.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
