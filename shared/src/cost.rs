@@ -1,10 +1,99 @@
 //! What an answer costs: dollars per million output tokens at its rate, from the price of a
 //! GPU-hour (`benchmark.gpu_hour_price`) and the GPUs its command uses (tensor x data x pipeline
-//! parallel sizes, in any framework's spelling).
+//! parallel sizes, in any framework's spelling). A price can differ per framework (resolved
+//! with the config: each framework is its own run) and per candidate ([`PriceOverride`]: the
+//! first whose flags the command includes), for commands that run on other hardware.
 
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::flags::FlagMap;
+
+/// The price of a GPU-hour for a run: a default and the overrides for some commands. Written as a
+/// plain number when there is no override (as runs recorded before overrides existed).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(from = "PriceRepr", into = "PriceRepr")]
+pub struct GpuPrice {
+    /// The price for every command no override matches.
+    pub default: f64,
+    /// The first override whose flags a command includes sets its price.
+    pub overrides: Vec<PriceOverride>,
+}
+
+/// A GPU-hour price for the commands whose flags include `flags` (each with an equal value).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PriceOverride {
+    /// Flags the command must have, with these values (server spelling).
+    pub flags: FlagMap,
+    /// Its price of one GPU for an hour.
+    pub price: f64,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(untagged)]
+enum PriceRepr {
+    Plain(f64),
+    WithOverrides {
+        default: f64,
+        overrides: Vec<PriceOverride>,
+    },
+}
+
+impl From<PriceRepr> for GpuPrice {
+    fn from(repr: PriceRepr) -> Self {
+        match repr {
+            PriceRepr::Plain(default) => GpuPrice {
+                default,
+                overrides: Vec::new(),
+            },
+            PriceRepr::WithOverrides { default, overrides } => GpuPrice { default, overrides },
+        }
+    }
+}
+
+impl From<GpuPrice> for PriceRepr {
+    fn from(price: GpuPrice) -> Self {
+        if price.overrides.is_empty() {
+            PriceRepr::Plain(price.default)
+        } else {
+            PriceRepr::WithOverrides {
+                default: price.default,
+                overrides: price.overrides,
+            }
+        }
+    }
+}
+
+impl GpuPrice {
+    /// One price for every command.
+    pub fn flat(default: f64) -> Self {
+        GpuPrice {
+            default,
+            overrides: Vec::new(),
+        }
+    }
+
+    /// The price of one GPU-hour for a command with `flags`.
+    pub fn for_command(&self, flags: &FlagMap) -> f64 {
+        self.overrides
+            .iter()
+            .find(|o| {
+                o.flags
+                    .iter()
+                    .all(|(k, v)| flags.get(k).is_some_and(|w| same(v, w)))
+            })
+            .map_or(self.default, |o| o.price)
+    }
+}
+
+/// Flag values equal as the command line writes them (`2` and `"2"` are one value).
+fn same(a: &Value, b: &Value) -> bool {
+    let text = |v: &Value| match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    a == b || text(a) == text(b)
+}
 
 /// The spellings of each parallelism size across frameworks (SGLang, vLLM, TensorRT-LLM).
 const SIZES: [&[&str]; 3] = [
@@ -74,6 +163,40 @@ mod tests {
             1,
             "nonsense counts as unset"
         );
+    }
+
+    #[test]
+    fn an_override_prices_the_commands_whose_flags_it_names() {
+        let flags = |v: Value| v.as_object().cloned().unwrap_or_default();
+        let price = GpuPrice {
+            default: 2.5,
+            overrides: vec![
+                PriceOverride {
+                    flags: flags(json!({"tp_size": 2})),
+                    price: 4.0,
+                },
+                PriceOverride {
+                    flags: flags(json!({"tp_size": "2", "dp_size": 2})),
+                    price: 9.0,
+                },
+            ],
+        };
+        assert_eq!(price.for_command(&flags(json!({"model_path": "m"}))), 2.5);
+        // The first match wins, and "2" is the flag value 2.
+        assert_eq!(
+            price.for_command(&flags(json!({"tp_size": "2", "dp_size": 2}))),
+            4.0
+        );
+        // Written as a number without overrides, read back from either form.
+        assert_eq!(
+            serde_json::to_value(GpuPrice::flat(2.5)).expect("json"),
+            json!(2.5)
+        );
+        let back: GpuPrice = serde_json::from_value(json!(2.5)).expect("plain");
+        assert_eq!(back, GpuPrice::flat(2.5));
+        let both: GpuPrice =
+            serde_json::from_value(serde_json::to_value(&price).expect("json")).expect("full");
+        assert_eq!(both, price);
     }
 
     #[test]

@@ -57,9 +57,9 @@ pub struct RunPlan {
     /// The measured length of a confirmation trial, in seconds (absent in older runs).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub confirm_trial_seconds: Option<f64>,
-    /// `benchmark.gpu_hour_price`, when set.
+    /// `benchmark.gpu_hour_price` and its overrides, when set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub gpu_hour_price: Option<f64>,
+    pub gpu_hour_price: Option<crate::cost::GpuPrice>,
 }
 
 /// One scenario's answer at the end of a run.
@@ -272,8 +272,8 @@ pub struct RunView {
     pub trials_planned: Option<usize>,
     /// The measured length of a confirmation trial, in seconds, from the plan.
     pub confirm_trial_seconds: Option<f64>,
-    /// The price of one GPU-hour, from the plan.
-    pub gpu_hour_price: Option<f64>,
+    /// The price of one GPU-hour (and its overrides), from the plan.
+    pub gpu_hour_price: Option<crate::cost::GpuPrice>,
     /// Why the run is partial or failed.
     pub partial: Option<String>,
     /// The answers, once finished.
@@ -457,7 +457,7 @@ impl RunView {
             status: Some(RunStatus::Running),
             trials_planned: usize::try_from(plan.estimated_trials).ok(),
             confirm_trial_seconds: plan.confirm_trial_seconds,
-            gpu_hour_price: plan.gpu_hour_price,
+            gpu_hour_price: plan.gpu_hour_price.clone(),
             pid: Some(plan.pid),
             ..RunView::default()
         };

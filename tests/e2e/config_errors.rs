@@ -240,3 +240,33 @@ fn a_quoted_key_is_located_where_it_is_written_and_a_missing_dataset_says_what_t
     );
     assert!(error.contains("kind: random"), "{error}");
 }
+
+#[test]
+fn price_overrides_are_checked_at_their_key() {
+    let base =
+        "server:\n  base_flags:\n    model_path: m\ndataset: random\nbenchmark:\n  qps: [1]\n";
+    let error = plan_error(&format!(
+        "{base}  gpu_hour_price_overrides:\n    - flags: {{tp_size: 2}}\n      price: 4\n"
+    ));
+    assert!(
+        error.contains(
+            "CONFIG:7:3: benchmark.gpu_hour_price_overrides: needs benchmark.gpu_hour_price"
+        ),
+        "{error}"
+    );
+    let error = plan_error(&format!(
+        "{base}  gpu_hour_price: 2\n  gpu_hour_price_overrides:\n    - price: 4\n"
+    ));
+    assert!(
+        error.contains("names a `framework`, `flags` or both"),
+        "{error}"
+    );
+    let error = plan_error(&format!(
+        "{base}  gpu_hour_price: 2\n  gpu_hour_price_overrides:\n    - framework: vlm\n      price: 4\n"
+    ));
+    assert!(error.contains("did you mean"), "{error}");
+    let error = plan_error(&format!(
+        "{base}  gpu_hour_price: 2\n  gpu_hour_price_overrides:\n    - flags: {{tp_size: 2}}\n      price: -1\n"
+    ));
+    assert!(error.contains("positive price"), "{error}");
+}

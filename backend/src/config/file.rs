@@ -253,6 +253,10 @@ pub(crate) struct BenchmarkSection {
     /// says what a million output tokens cost at its rate.
     #[serde(default)]
     pub gpu_hour_price: Option<f64>,
+    /// Other GPU-hour prices: per framework, or for the candidates whose flags include the given
+    /// values (the first that matches wins).
+    #[serde(default)]
+    pub gpu_hour_price_overrides: Option<Vec<PriceOverrideEntry>>,
     /// Confidence level of every pass/fail verdict (default 0.95).
     #[serde(default)]
     pub confidence: Option<f64>,
@@ -421,4 +425,18 @@ pub(crate) fn dataset_section<'de, D: Deserializer<'de>>(
         }
     }
     deserializer.deserialize_any(V)
+}
+
+/// One entry of `benchmark.gpu_hour_price_overrides`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PriceOverrideEntry {
+    /// Only for this framework's run (schema v1 configs that enable several).
+    #[serde(default)]
+    pub(crate) framework: Option<String>,
+    /// Only for the candidates whose flags include these values (server spelling).
+    #[serde(default)]
+    pub(crate) flags: Option<FlagMap>,
+    /// The price of one GPU for an hour.
+    pub(crate) price: f64,
 }

@@ -124,7 +124,7 @@ pub(crate) struct BenchmarkPlan {
     /// Length of each confirmation trial (s).
     pub confirm_trial_seconds: f64,
     /// The price of one GPU-hour, when given: answers carry their cost per million output tokens.
-    pub gpu_hour_price: Option<f64>,
+    pub gpu_hour_price: Option<shared::cost::GpuPrice>,
     /// Confidence level of verdicts (0.5 < c < 1).
     pub confidence: f64,
     /// Cap on the requests an inconclusive point is extended to (`None`: 3 x num_prompts).

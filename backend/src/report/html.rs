@@ -116,7 +116,7 @@ fn best_section(out: &mut String, data: &RunData) {
             confirmation: answer.and_then(|a| a.confirmation.as_ref()),
             sla: sla.as_ref(),
             state,
-            gpu_hour_price: data.view.gpu_hour_price,
+            gpu_hour_price: data.view.gpu_hour_price.as_ref(),
         });
         let _ = write!(out, "<p class=\"headline\">{}</p>", escape(&words.headline));
         if let Some(line) = &words.speculative {

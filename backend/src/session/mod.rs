@@ -347,7 +347,7 @@ fn plan(cfg: &RunConfig) -> RunPlan {
         pid: std::process::id(),
         autobench_version: env!("CARGO_PKG_VERSION").into(),
         confirm_trial_seconds: Some(cfg.benchmark.confirm_trial_seconds),
-        gpu_hour_price: cfg.benchmark.gpu_hour_price,
+        gpu_hour_price: cfg.benchmark.gpu_hour_price.clone(),
     }
 }
 

@@ -162,7 +162,7 @@ impl ScenarioState {
             confirmation: self.confirmation.as_ref(),
             sla: Some(&cfg.benchmark.sla),
             state,
-            gpu_hour_price: cfg.benchmark.gpu_hour_price,
+            gpu_hour_price: cfg.benchmark.gpu_hour_price.as_ref(),
         })
     }
 

@@ -249,7 +249,7 @@ fn summarize(dir: &Path, id: &str, view: Option<&RunView>) -> RunSummary {
                 confirmation: answer.and_then(|a| a.confirmation.as_ref()),
                 sla: None,
                 state,
-                gpu_hour_price: view.and_then(|v| v.gpu_hour_price),
+                gpu_hour_price: view.and_then(|v| v.gpu_hour_price.as_ref()),
             });
             (s.name.clone(), words)
         })
@@ -450,7 +450,7 @@ pub(crate) fn detail(root: &Path, id: &str) -> Result<RunDetail, PathError> {
                         confirmation: answer.and_then(|a| a.confirmation.as_ref()),
                         sla: sla.as_ref(),
                         state,
-                        gpu_hour_price: view.as_ref().and_then(|v| v.gpu_hour_price),
+                        gpu_hour_price: view.as_ref().and_then(|v| v.gpu_hour_price.as_ref()),
                     });
                     let checking = view
                         .as_ref()

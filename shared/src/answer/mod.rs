@@ -51,7 +51,7 @@ pub struct Facts<'a> {
     /// Where the run stands.
     pub state: RunState,
     /// `benchmark.gpu_hour_price`, when set: the answer says what its tokens cost.
-    pub gpu_hour_price: Option<f64>,
+    pub gpu_hour_price: Option<&'a crate::cost::GpuPrice>,
 }
 
 /// A scenario's answer in words.
@@ -155,7 +155,8 @@ fn base_answer(facts: &Facts, names: &Names) -> Answer {
 }
 
 /// What a million output tokens cost at `trial`'s throughput, in dollars and in words.
-fn cost_of(trial: &TrialRecord, price: f64) -> Option<(f64, String)> {
+fn cost_of(trial: &TrialRecord, price: &crate::cost::GpuPrice) -> Option<(f64, String)> {
+    let price = price.for_command(&trial.server_flags);
     let gpus = crate::cost::gpus(&trial.server_flags);
     let tokens = trial.metric(crate::metrics::Metric::OutputThroughput)?;
     let dollars = crate::cost::per_million_output_tokens(price, gpus, tokens)?;

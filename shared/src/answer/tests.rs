@@ -510,7 +510,7 @@ fn with_a_gpu_hour_price_the_answer_says_what_a_million_tokens_cost() {
         confirmation: Some(&c),
         sla: None,
         state: RunState::Finished,
-        gpu_hour_price: Some(3.6),
+        gpu_hour_price: Some(&crate::cost::GpuPrice::flat(3.6)),
     });
     let dollars = priced.cost_per_million_output_tokens.expect("priced");
     assert!((dollars - 83.333).abs() < 0.01, "{dollars}");
@@ -530,4 +530,36 @@ fn with_a_gpu_hour_price_the_answer_says_what_a_million_tokens_cost() {
     });
     assert_eq!(unpriced.cost_per_million_output_tokens, None);
     assert!(!unpriced.headline.contains("Cost"), "{}", unpriced.headline);
+}
+
+#[test]
+fn an_override_for_the_answers_flags_prices_its_tokens() {
+    // The same check as above, its command matched by an override at $7.20: twice the cost.
+    let mut checked = record("confirm", 2, 12.0, true);
+    checked
+        .server_flags
+        .insert("tp_size".into(), serde_json::json!(1));
+    let records = [record("base", 0, 6.0, true), checked];
+    let c = confirmation(2, 2, true);
+    let flags: crate::flags::FlagMap = [("tp_size".to_string(), serde_json::json!("1"))]
+        .into_iter()
+        .collect();
+    let price = crate::cost::GpuPrice {
+        default: 3.6,
+        overrides: vec![crate::cost::PriceOverride { flags, price: 7.2 }],
+    };
+    let priced = answer(&Facts {
+        records: &records,
+        confirmation: Some(&c),
+        sla: None,
+        state: RunState::Finished,
+        gpu_hour_price: Some(&price),
+    });
+    let dollars = priced.cost_per_million_output_tokens.expect("priced");
+    assert!((dollars - 166.667).abs() < 0.01, "{dollars}");
+    assert!(
+        priced.headline.contains("(1 GPU at $7.20 an hour)"),
+        "{}",
+        priced.headline
+    );
 }

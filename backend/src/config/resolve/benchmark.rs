@@ -80,7 +80,7 @@ pub(super) fn resolve_benchmark(
             b.confirm_trial_seconds,
             (CONFIRM_TRIALS_PER_SEARCH_TRIAL * min_trial_seconds).min(3600.0),
         )?,
-        gpu_hour_price: resolve_price(ctx, b.gpu_hour_price)?,
+        gpu_hour_price: resolve_prices(ctx, raw)?,
         max_requests_per_point: b.max_requests_per_point,
         early_stop: b.early_stop.unwrap_or(true),
         early_pass: resolve_early_pass(ctx, b)?,
@@ -97,6 +97,64 @@ fn resolve_price(ctx: &Ctx, price: Option<f64>) -> Result<Option<f64>, ConfigErr
         )),
         price => Ok(price),
     }
+}
+
+/// `benchmark.gpu_hour_price` with the overrides that apply to this run's framework: each must
+/// name a framework or flags, with a valid price, and needs a default price beside it.
+fn resolve_prices(
+    ctx: &Ctx,
+    raw: &ConfigFile,
+) -> Result<Option<shared::cost::GpuPrice>, ConfigError> {
+    let b = &raw.benchmark;
+    let default = resolve_price(ctx, b.gpu_hour_price)?;
+    let entries = b.gpu_hour_price_overrides.as_deref().unwrap_or_default();
+    let key = ["benchmark", "gpu_hour_price_overrides"];
+    let Some(default) = default else {
+        return if entries.is_empty() {
+            Ok(None)
+        } else {
+            Err(ctx.error(
+                &key,
+                "needs benchmark.gpu_hour_price beside it: the price of every command no override names",
+            ))
+        };
+    };
+    let mut overrides = Vec::new();
+    for entry in entries {
+        if entry.framework.is_none()
+            && entry
+                .flags
+                .as_ref()
+                .is_none_or(shared::flags::FlagMap::is_empty)
+        {
+            return Err(ctx.error(
+                &key,
+                "each override names a `framework`, `flags` or both, to say which commands it prices",
+            ));
+        }
+        if !(entry.price.is_finite() && entry.price > 0.0 && entry.price <= 1e6) {
+            return Err(ctx.error(
+                &key,
+                format!(
+                    "price must be a positive price of one GPU for an hour (say 2.5), got {}",
+                    entry.price
+                ),
+            ));
+        }
+        if let Some(name) = &entry.framework {
+            let framework: shared::kinds::Framework = name
+                .parse()
+                .map_err(|e: UnknownName| ctx.error(&key, e.to_string()))?;
+            if framework != raw.server.framework {
+                continue;
+            }
+        }
+        overrides.push(shared::cost::PriceOverride {
+            flags: entry.flags.clone().unwrap_or_default(),
+            price: entry.price,
+        });
+    }
+    Ok(Some(shared::cost::GpuPrice { default, overrides }))
 }
 
 /// `benchmark.backend` (default `auto`), which must be an API the server framework serves.
