@@ -15,19 +15,28 @@ use crate::session::RunOutcome;
 /// Every candidate in a compact table: its change, its best rate, the SLA's latencies there
 /// against their limits, and its status (answer, tied, slower, skipped, failed to start).
 fn standings_table(standings: &[shared::answer::Standing], sla: &shared::sla::Sla) -> String {
+    // With a GPU-hour price, what a million output tokens cost at each best rate.
+    let priced = standings
+        .iter()
+        .any(|s| s.cost_per_million_output_tokens.is_some());
     let mut rows: Vec<Vec<String>> = vec![
         std::iter::once("candidate".to_string())
             .chain(std::iter::once("best rate".to_string()))
+            .chain(priced.then(|| "$ per M tokens".to_string()))
             .chain(sla.limits.iter().map(shared::sla::LatencyLimit::plain))
             .chain(std::iter::once("status".to_string()))
             .collect(),
     ];
     for s in standings {
+        let cost = s
+            .cost_per_million_output_tokens
+            .map_or("-".into(), |d| format!("${d:.2}"));
         rows.push(
             std::iter::once(s.name.clone())
                 .chain(std::iter::once(
                     s.best_rate.map_or("-".into(), shared::answer::rate),
                 ))
+                .chain(priced.then_some(cost))
                 .chain(s.latencies.iter().cloned())
                 .chain(std::iter::once(s.status.clone()))
                 .collect(),
@@ -249,6 +258,7 @@ mod tests {
                 best_rate: rate,
                 status: status.into(),
                 latencies: vec![latency.into()],
+                cost_per_million_output_tokens: None,
             };
         let table = standings_table(
             &[
@@ -274,6 +284,15 @@ mod tests {
              default                      6.00 req/s   150.0 ms            slower\n    \
              --chunked-prefill-size 1024  14.14 req/s  180.2 ms            answer\n    \
              --mem-fraction-static 0.97   -            -                   failed to start: oom\n"
+        );
+        // With a price, the cost at each best rate gets a column.
+        let mut priced = standing("default", Some(6.0), "150.0 ms", "answer");
+        priced.cost_per_million_output_tokens = Some(0.694);
+        let table = standings_table(&[priced], &sla);
+        assert_eq!(
+            table,
+            "    candidate  best rate   $ per M tokens  p99 TTFT <= 200 ms  status\n    \
+             default    6.00 req/s  $0.69           150.0 ms            answer\n"
         );
     }
 }

@@ -172,6 +172,7 @@ impl ScenarioState {
             &self.records,
             self.confirmation.as_ref(),
             Some(&cfg.benchmark.sla),
+            cfg.benchmark.gpu_hour_price.as_ref(),
         )
     }
 }

@@ -134,6 +134,7 @@ mod tests {
             best_rate: rate,
             status: String::new(),
             latencies: Vec::new(),
+            cost_per_million_output_tokens: None,
         }
     }
 

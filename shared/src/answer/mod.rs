@@ -138,7 +138,7 @@ fn base_answer(facts: &Facts, names: &Names) -> Answer {
     let headline = with_cost(headline, cost.as_ref());
     let flag_effects = match (rate, facts.confirmation) {
         (Some(_), Some(c)) => {
-            let standings = standings(facts.records, facts.confirmation, facts.sla);
+            let standings = standings(facts.records, facts.confirmation, facts.sla, None);
             flag_effects(facts.records, &standings, Some(c.chosen))
         }
         _ => Vec::new(),

@@ -24,6 +24,8 @@ pub struct Standing {
     pub status: String,
     /// Per latency limit of the SLA, the value at its best rate ("182.0 ms", "312.0 ms (over)").
     pub latencies: Vec<String>,
+    /// Dollars per million output tokens at its best rate, when a GPU-hour price was given.
+    pub cost_per_million_output_tokens: Option<f64>,
 }
 
 /// The candidates of both search stages, in stage and id order.
@@ -31,6 +33,7 @@ pub fn standings(
     records: &[TrialRecord],
     confirmation: Option<&Confirmation>,
     sla: Option<&Sla>,
+    price: Option<&crate::cost::GpuPrice>,
 ) -> Vec<Standing> {
     let names = Names::of(records);
     let mut ids: Vec<(Stage, usize)> = records
@@ -92,6 +95,12 @@ pub fn standings(
                     })
                     .collect()
             });
+            // The cost at its best rate, from the trial there (not at a lower rate's).
+            let at_best = shown.filter(|r| best_rate.is_some_and(|b| rate_of(r) == b));
+            let cost = at_best
+                .zip(price)
+                .and_then(|(r, price)| super::cost_of(r, price))
+                .map(|(dollars, _)| dollars);
             Standing {
                 stage,
                 candidate: id,
@@ -99,6 +108,7 @@ pub fn standings(
                 best_rate,
                 status,
                 latencies,
+                cost_per_million_output_tokens: cost,
             }
         })
         .collect()

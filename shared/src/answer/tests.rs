@@ -379,7 +379,7 @@ fn standings_name_every_candidate_by_its_change() {
     c.tied_with = vec![1];
     c.contenders = vec![contender(2, true), contender(1, true), contender(0, false)];
     let sla = sla();
-    let rows = standings(&records, Some(&c), Some(&sla));
+    let rows = standings(&records, Some(&c), Some(&sla), None);
     let seen: Vec<(&str, Option<f64>, &str)> = rows
         .iter()
         .map(|s| (s.name.as_str(), s.best_rate, s.status.as_str()))
