@@ -155,7 +155,8 @@ pub fn failed_at_or_below<'a>(
         match r.stage {
             Stage::Base => r.requested_qps <= rate * (1.0 + 1e-9),
             Stage::Confirm => r.requested_qps < rate && !at_rate,
-            Stage::Speculative | Stage::SpeculativeConfirm => false,
+            // The cost stage runs after the rate decision and never changes it.
+            Stage::Speculative | Stage::SpeculativeConfirm | Stage::CostCheck => false,
         }
     })
 }
@@ -215,7 +216,9 @@ pub fn failures<'a>(
 ) -> impl Iterator<Item = &'a TrialRecord> {
     let concurrency = winner.max_concurrency;
     records.iter().filter(move |r| {
+        // The cost stage's checks run after this decision and never change it.
         r.stage.numbered_like(Stage::Base)
+            && r.stage != Stage::CostCheck
             && r.candidate_id == id
             && r.max_concurrency == concurrency
             && !r.sla_passed
@@ -377,6 +380,7 @@ pub fn decide(
         note,
         not_shown: None,
         speculative: None,
+        by_cost: None,
     };
     confirmation.not_shown = ranking::answer_trial(records, Some(&confirmation)).and_then(|t| {
         let seconds = t.metrics.as_ref().map_or(0.0, |m| m.duration);
@@ -431,6 +435,7 @@ pub fn lowest_failure(
 pub fn baseline_passes(records: &[TrialRecord], winner: &TrialRecord, rate: f64) -> bool {
     records.iter().any(|r| {
         r.stage.numbered_like(Stage::Base)
+            && r.stage != Stage::CostCheck
             && r.candidate_id == 0
             && r.max_concurrency == winner.max_concurrency
             && r.sla_passed

@@ -9,6 +9,7 @@ pub mod budget;
 pub mod candidates;
 pub mod confidence;
 pub mod cost;
+pub mod cost_rank;
 pub mod dataset_row;
 pub mod decision;
 pub mod events;

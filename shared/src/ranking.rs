@@ -98,6 +98,11 @@ pub fn answer_trial<'a>(
     {
         return Some(trial);
     }
+    if let Some(outcome) = c.by_cost.as_ref().filter(|o| o.candidate != c.chosen)
+        && let Some(trial) = cost_check(records, outcome)
+    {
+        return Some(trial);
+    }
     let rate = if c.confirmed {
         c.rate
     } else {
@@ -108,6 +113,7 @@ pub fn answer_trial<'a>(
     };
     let passing = |r: &&TrialRecord| {
         r.stage.numbered_like(crate::record::Stage::Base)
+            && r.stage != crate::record::Stage::CostCheck
             && r.candidate_id == c.chosen
             && r.sla_passed
             && r.metrics.is_some()
@@ -141,6 +147,21 @@ pub fn speculative_check<'a>(
             && r.sla_passed
             && r.metrics.is_some()
             && (r.requested_qps - held).abs() <= held * 1e-9
+    })
+}
+
+/// The passing cost check of the cheapest command at the rate it held: the trial a cost-ranked
+/// answer rests on.
+pub fn cost_check<'a>(
+    records: &'a [TrialRecord],
+    outcome: &crate::verdict::CostOutcome,
+) -> Option<&'a TrialRecord> {
+    records.iter().rev().find(|r| {
+        r.stage == crate::record::Stage::CostCheck
+            && r.candidate_id == outcome.candidate
+            && r.sla_passed
+            && r.metrics.is_some()
+            && (r.requested_qps - outcome.rate).abs() <= outcome.rate * 1e-9
     })
 }
 
@@ -203,6 +224,7 @@ mod tests {
             note: String::new(),
             not_shown: None,
             speculative: None,
+            by_cost: None,
         };
         let rate = |c: Option<&crate::verdict::Confirmation>| {
             answer_trial(&records, c).map(|r| r.requested_qps)

@@ -36,6 +36,10 @@ pub enum Stage {
     /// rate in long trials) and compared with the best base command's answer; numbered like the
     /// speculative stage.
     SpeculativeConfirm,
+    /// With `benchmark.rank_by: cost`, a command cheaper per token at its search rate than the
+    /// confirmed answer, checked the same way (walked down in long trials, never below the rate
+    /// at which it would stop being cheaper); numbered like the base stage.
+    CostCheck,
 }
 
 impl Stage {
@@ -52,13 +56,16 @@ impl Stage {
 
     /// Whether the stage checks a search's rates in long trials (a confirmation).
     pub fn is_check(self) -> bool {
-        matches!(self, Stage::Confirm | Stage::SpeculativeConfirm)
+        matches!(
+            self,
+            Stage::Confirm | Stage::SpeculativeConfirm | Stage::CostCheck
+        )
     }
 
     /// The search whose candidates and rates the stage checks (itself for a search).
     pub fn searched_in(self) -> Stage {
         match self {
-            Stage::Confirm => Stage::Base,
+            Stage::Confirm | Stage::CostCheck => Stage::Base,
             Stage::SpeculativeConfirm => Stage::Speculative,
             search => search,
         }
@@ -71,6 +78,7 @@ impl Stage {
             Stage::Speculative => "speculative",
             Stage::Confirm => "confirm",
             Stage::SpeculativeConfirm => "speculative_confirm",
+            Stage::CostCheck => "cost_check",
         }
     }
 }

@@ -251,6 +251,33 @@ pub struct Confirmation {
     /// ([`crate::speculative`]): when it beat it, the answer is the speculative command.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub speculative: Option<SpeculativeOutcome>,
+    /// With `benchmark.rank_by: cost`, the cheapest command per token among those a long check
+    /// held ([`crate::cost_rank`]); when it is not `chosen`, it is the answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by_cost: Option<CostOutcome>,
+}
+
+/// The cost ranking's outcome: the cheapest command per million output tokens at a rate a long
+/// check held, against the fastest (the rate answer).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CostOutcome {
+    /// The cheapest command (base numbering).
+    pub candidate: usize,
+    /// The highest rate it held in a check.
+    pub rate: f64,
+    /// Its dollars per million output tokens there.
+    pub cost: f64,
+    /// The lowest rate above `rate` at which it failed a check.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fails_at: Option<f64>,
+    /// The fastest command (the rate answer), its rate and cost.
+    pub fastest: usize,
+    /// See [`CostOutcome::fastest`].
+    pub fastest_rate: f64,
+    /// See [`CostOutcome::fastest`].
+    pub fastest_cost: f64,
+    /// The other commands checked for cost (cheaper than the fastest at their search rates).
+    pub checked: Vec<usize>,
 }
 
 /// The speculative stage's outcome against the best base command's answer.
@@ -486,6 +513,7 @@ mod tests {
             note: String::new(),
             not_shown: None,
             speculative: None,
+            by_cost: None,
         };
         assert_eq!(
             stepped_tie.tie_text().as_deref(),

@@ -270,3 +270,18 @@ fn price_overrides_are_checked_at_their_key() {
     ));
     assert!(error.contains("positive price"), "{error}");
 }
+
+#[test]
+fn ranking_by_cost_needs_a_price_and_a_known_word() {
+    let base =
+        "server:\n  base_flags:\n    model_path: m\ndataset: random\nbenchmark:\n  qps: [1]\n";
+    let error = plan_error(&format!("{base}  rank_by: cost\n"));
+    assert!(
+        error.contains(
+            "CONFIG:7:3: benchmark.rank_by: ranking by cost needs benchmark.gpu_hour_price"
+        ),
+        "{error}"
+    );
+    let error = plan_error(&format!("{base}  gpu_hour_price: 2\n  rank_by: cots\n"));
+    assert!(error.contains("did you mean `cost`?"), "{error}");
+}

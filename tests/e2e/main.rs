@@ -9,6 +9,7 @@ mod browser;
 mod closed_stdout;
 mod common;
 mod config_errors;
+mod cost;
 mod dashboard;
 mod dashboard_runs;
 mod datasets;

@@ -257,6 +257,9 @@ pub(crate) struct BenchmarkSection {
     /// values (the first that matches wins).
     #[serde(default)]
     pub gpu_hour_price_overrides: Option<Vec<PriceOverrideEntry>>,
+    /// What the answer ranks by: `rate` (default) or `cost` per million output tokens.
+    #[serde(default)]
+    pub rank_by: Option<String>,
     /// Confidence level of every pass/fail verdict (default 0.95).
     #[serde(default)]
     pub confidence: Option<f64>,

@@ -125,6 +125,9 @@ pub(crate) struct BenchmarkPlan {
     pub confirm_trial_seconds: f64,
     /// The price of one GPU-hour, when given: answers carry their cost per million output tokens.
     pub gpu_hour_price: Option<shared::cost::GpuPrice>,
+    /// `benchmark.rank_by: cost`: the answer is the cheapest command per output token at a rate
+    /// a long check held (needs a price).
+    pub rank_by_cost: bool,
     /// Confidence level of verdicts (0.5 < c < 1).
     pub confidence: f64,
     /// Cap on the requests an inconclusive point is extended to (`None`: 3 x num_prompts).

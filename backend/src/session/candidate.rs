@@ -155,7 +155,7 @@ async fn run_walks(
         let incumbent = from.unwrap_or_else(|| match stage {
             // Confirmation re-measures the winning rate for every contender, whatever passed
             // before.
-            Stage::Confirm | Stage::SpeculativeConfirm => None,
+            Stage::Confirm | Stage::SpeculativeConfirm | Stage::CostCheck => None,
             stage => scenarios[scenario_index].incumbent.get(&stage).copied(),
         });
         if !walk(

@@ -167,11 +167,13 @@ impl Bench for ScriptedBench {
             crashed.insert(live.base_url.clone());
         }
         let holds = match id.stage {
-            Stage::Confirm | Stage::SpeculativeConfirm => script.holds,
+            Stage::Confirm | Stage::SpeculativeConfirm | Stage::CostCheck => script.holds,
             _ => script.search_holds,
         };
         let seconds = match id.stage {
-            Stage::Confirm | Stage::SpeculativeConfirm => ctx.cfg.benchmark.confirm_trial_seconds,
+            Stage::Confirm | Stage::SpeculativeConfirm | Stage::CostCheck => {
+                ctx.cfg.benchmark.confirm_trial_seconds
+            }
             _ => ctx.cfg.benchmark.min_trial_seconds,
         };
         let mut record = id.empty_record();

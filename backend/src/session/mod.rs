@@ -11,6 +11,7 @@ mod accept;
 mod bench;
 mod candidate;
 mod confirm;
+mod cost;
 #[cfg(test)]
 mod fake;
 mod finish;
@@ -295,6 +296,7 @@ async fn run_with(
         return finish::finish(ctx, scenarios, speculative);
     }
     confirm::run_stage(&mut ctx, &mut scenarios).await?;
+    cost::run_stage(&mut ctx, &mut scenarios).await?;
     let speculative = speculative::run_stage(&mut ctx, &mut scenarios).await?;
     finish::finish(ctx, scenarios, speculative)
 }

@@ -344,7 +344,7 @@ async fn replicate(
 fn trial_length(cfg: &RunConfig, workload: &Workload, id: &TrialId<'_>) -> (u64, f64) {
     let dataset_seconds = workload.requests.len() as f64 / id.qps.max(1e-9);
     match id.stage {
-        Stage::Confirm | Stage::SpeculativeConfirm => (
+        Stage::Confirm | Stage::SpeculativeConfirm | Stage::CostCheck => (
             1_000_003,
             cfg.benchmark.confirm_trial_seconds.max(dataset_seconds),
         ),
@@ -548,7 +548,7 @@ async fn replicate_trace(
     let planned = requests.len();
     // A confirmation trial is already long (`confirm_trial_seconds`); it is not extended further.
     let cap = match id.stage {
-        Stage::Confirm | Stage::SpeculativeConfirm => planned as u64,
+        Stage::Confirm | Stage::SpeculativeConfirm | Stage::CostCheck => planned as u64,
         _ => cfg
             .benchmark
             .max_requests_per_point

@@ -62,6 +62,7 @@ pub(crate) async fn run_finish(
     }
     let mut ctx = Ctx::new(&cfg, reporter, own, cancel, Instant::now() + budget);
     super::confirm::run_stage(&mut ctx, &mut scenarios).await?;
+    super::cost::run_stage(&mut ctx, &mut scenarios).await?;
     super::speculative::run_stage(&mut ctx, &mut scenarios).await?;
     if ctx.stop.is_some() {
         anyhow::bail!("the finishing worker stopped early (a signal or the time budget)");

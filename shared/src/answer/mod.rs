@@ -9,6 +9,7 @@
 //! not checked says so first. The statistics behind the answer go into [`Answer::how_sure`]
 //! ([`how_sure`]), and every candidate's place into [`standings`].
 
+mod by_cost;
 mod checking;
 mod effects;
 mod how_sure;
@@ -113,8 +114,19 @@ pub fn answer(facts: &Facts) -> Answer {
     {
         return answer;
     }
+    if let Some(c) = facts.confirmation
+        && let Some(outcome) = c.by_cost.as_ref().filter(|o| o.candidate != c.chosen)
+        && let Some(answer) = by_cost::answer(facts, c, outcome, &names)
+    {
+        return answer;
+    }
     let mut answer = base_answer(facts, &names);
     answer.speculative = speculative.map(|(c, o)| speculative::line(c, o, &names));
+    if let Some(c) = facts.confirmation
+        && let Some(outcome) = c.by_cost.as_ref()
+    {
+        answer.headline.push_str(&by_cost::also_cheapest(outcome));
+    }
     answer
 }
 

@@ -49,8 +49,13 @@ pub fn standings(
         .and_then(|c| c.speculative.as_ref())
         .filter(|o| o.beat)
         .and_then(|o| Some((o.candidate?, o.held?)));
+    // Ranked by cost, the cheapest command the checks held is the answer.
+    let cheapest = confirmation
+        .and_then(|c| c.by_cost.as_ref())
+        .filter(|o| confirmation.is_some_and(|c| c.chosen != o.candidate));
     let answer = match (confirmation, speculative) {
         (_, Some((id, _))) => Some((Stage::Speculative, id)),
+        (_, None) if cheapest.is_some() => cheapest.map(|o| (Stage::Base, o.candidate)),
         (Some(c), None) if c.passes_at.is_some() || c.confirmed => Some((Stage::Base, c.chosen)),
         (Some(_), None) => None,
         (None, None) => top,
@@ -64,6 +69,7 @@ pub fn standings(
             let is_answer = answer == Some((stage, id));
             let best_rate = match (confirmation, speculative) {
                 (_, Some((_, held))) if is_answer => Some(held),
+                (_, None) if is_answer && cheapest.is_some() => cheapest.map(|o| o.rate),
                 (Some(c), None) if is_answer => c.passes_at.or(Some(c.rate)),
                 _ => credible_rate(records, stage, id),
             };
@@ -140,6 +146,16 @@ fn status(
         };
     }
     if let Some(c) = confirmation.filter(|_| base) {
+        if let Some(o) = c
+            .by_cost
+            .as_ref()
+            .filter(|o| o.candidate != id && o.fastest == id)
+        {
+            return format!(
+                "fastest, but costs more per token (${:.2} against ${:.2})",
+                o.fastest_cost, o.cost
+            );
+        }
         let held = c.contenders.first().is_some_and(|x| x.passed);
         if held
             && (c.tied_with.contains(&id) || (id == c.winner && c.tied_with.contains(&c.chosen)))

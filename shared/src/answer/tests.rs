@@ -57,6 +57,7 @@ fn confirmation(winner: usize, chosen: usize, confirmed: bool) -> Confirmation {
         note: String::new(),
         not_shown: None,
         speculative: None,
+        by_cost: None,
     }
 }
 

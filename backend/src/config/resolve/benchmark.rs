@@ -81,6 +81,7 @@ pub(super) fn resolve_benchmark(
             (CONFIRM_TRIALS_PER_SEARCH_TRIAL * min_trial_seconds).min(3600.0),
         )?,
         gpu_hour_price: resolve_prices(ctx, raw)?,
+        rank_by_cost: resolve_rank_by(ctx, raw)?,
         max_requests_per_point: b.max_requests_per_point,
         early_stop: b.early_stop.unwrap_or(true),
         early_pass: resolve_early_pass(ctx, b)?,
@@ -155,6 +156,27 @@ fn resolve_prices(
         });
     }
     Ok(Some(shared::cost::GpuPrice { default, overrides }))
+}
+
+/// `benchmark.rank_by`: `rate` (default) or `cost`, which needs `gpu_hour_price`.
+fn resolve_rank_by(ctx: &Ctx, raw: &ConfigFile) -> Result<bool, ConfigError> {
+    let key = ["benchmark", "rank_by"];
+    match raw.benchmark.rank_by.as_deref() {
+        None | Some("rate") => Ok(false),
+        Some("cost") if raw.benchmark.gpu_hour_price.is_some() => Ok(true),
+        Some("cost") => Err(ctx.error(
+            &key,
+            "ranking by cost needs benchmark.gpu_hour_price (the price of one GPU for an hour)",
+        )),
+        Some(other) => {
+            let hint = shared::kinds::closest(other, &["rate", "cost"])
+                .map_or(String::new(), |h| format!("; did you mean `{h}`?"));
+            Err(ctx.error(
+                &key,
+                format!("expected `rate` or `cost`, got `{other}`{hint}"),
+            ))
+        }
+    }
 }
 
 /// `benchmark.backend` (default `auto`), which must be an API the server framework serves.
