@@ -18,6 +18,11 @@ pub struct GpuPrice {
     pub default: f64,
     /// The first override whose flags a command includes sets its price.
     pub overrides: Vec<PriceOverride>,
+    /// The GPUs each command holds when its flags name no parallel size: the GPUs the run gives
+    /// each candidate (`executor.gpus_per_candidate`) or makes visible to it
+    /// (`server.env.CUDA_VISIBLE_DEVICES`), when set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub visible_gpus: Option<u64>,
 }
 
 /// A GPU-hour price for the commands whose flags include `flags` (each with an equal value).
@@ -35,30 +40,39 @@ enum PriceRepr {
     Plain(f64),
     WithOverrides {
         default: f64,
+        #[serde(default)]
         overrides: Vec<PriceOverride>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        visible_gpus: Option<u64>,
     },
 }
 
 impl From<PriceRepr> for GpuPrice {
     fn from(repr: PriceRepr) -> Self {
         match repr {
-            PriceRepr::Plain(default) => GpuPrice {
+            PriceRepr::Plain(default) => GpuPrice::flat(default),
+            PriceRepr::WithOverrides {
                 default,
-                overrides: Vec::new(),
+                overrides,
+                visible_gpus,
+            } => GpuPrice {
+                default,
+                overrides,
+                visible_gpus,
             },
-            PriceRepr::WithOverrides { default, overrides } => GpuPrice { default, overrides },
         }
     }
 }
 
 impl From<GpuPrice> for PriceRepr {
     fn from(price: GpuPrice) -> Self {
-        if price.overrides.is_empty() {
+        if price.overrides.is_empty() && price.visible_gpus.is_none() {
             PriceRepr::Plain(price.default)
         } else {
             PriceRepr::WithOverrides {
                 default: price.default,
                 overrides: price.overrides,
+                visible_gpus: price.visible_gpus,
             }
         }
     }
@@ -70,6 +84,21 @@ impl GpuPrice {
         GpuPrice {
             default,
             overrides: Vec::new(),
+            visible_gpus: None,
+        }
+    }
+
+    /// The GPUs a command with `flags` holds: its parallel sizes' product when it names any,
+    /// else the GPUs the run gives each candidate, else one.
+    pub fn gpus(&self, flags: &FlagMap) -> u64 {
+        let named = SIZES.iter().any(|names| {
+            names
+                .iter()
+                .any(|name| flags.get(*name).and_then(size).is_some())
+        });
+        match self.visible_gpus {
+            Some(visible) if !named => visible,
+            _ => gpus(flags),
         }
     }
 
@@ -180,6 +209,7 @@ mod tests {
                     price: 9.0,
                 },
             ],
+            visible_gpus: None,
         };
         assert_eq!(price.for_command(&flags(json!({"model_path": "m"}))), 2.5);
         // The first match wins, and "2" is the flag value 2.
@@ -197,6 +227,16 @@ mod tests {
         let both: GpuPrice =
             serde_json::from_value(serde_json::to_value(&price).expect("json")).expect("full");
         assert_eq!(both, price);
+        // Without parallel flags, the GPUs the run makes visible to each candidate count.
+        let visible = GpuPrice {
+            visible_gpus: Some(4),
+            ..GpuPrice::flat(2.5)
+        };
+        assert_eq!(visible.gpus(&flags(json!({"model_path": "m"}))), 4);
+        assert_eq!(visible.gpus(&flags(json!({"tp_size": 2}))), 2);
+        let back: GpuPrice =
+            serde_json::from_value(serde_json::to_value(&visible).expect("json")).expect("read");
+        assert_eq!(back, visible);
     }
 
     #[test]

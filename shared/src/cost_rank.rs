@@ -20,7 +20,7 @@ pub const MAX_CHECKED: usize = 3;
 pub fn cost_of(trial: &TrialRecord, price: &GpuPrice) -> Option<f64> {
     let dollars = price.for_command(&trial.server_flags);
     let tokens = trial.metric(Metric::OutputThroughput)?;
-    cost::per_million_output_tokens(dollars, cost::gpus(&trial.server_flags), tokens)
+    cost::per_million_output_tokens(dollars, price.gpus(&trial.server_flags), tokens)
 }
 
 /// The next command to check: among base candidates other than `fastest` and those `checked`,

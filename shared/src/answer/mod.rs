@@ -168,8 +168,8 @@ fn base_answer(facts: &Facts, names: &Names) -> Answer {
 
 /// What a million output tokens cost at `trial`'s throughput, in dollars and in words.
 fn cost_of(trial: &TrialRecord, price: &crate::cost::GpuPrice) -> Option<(f64, String)> {
+    let gpus = price.gpus(&trial.server_flags);
     let price = price.for_command(&trial.server_flags);
-    let gpus = crate::cost::gpus(&trial.server_flags);
     let tokens = trial.metric(crate::metrics::Metric::OutputThroughput)?;
     let dollars = crate::cost::per_million_output_tokens(price, gpus, tokens)?;
     Some((dollars, crate::cost::text(dollars, gpus, price)))

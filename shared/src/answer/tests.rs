@@ -548,6 +548,7 @@ fn an_override_for_the_answers_flags_prices_its_tokens() {
     let price = crate::cost::GpuPrice {
         default: 3.6,
         overrides: vec![crate::cost::PriceOverride { flags, price: 7.2 }],
+        visible_gpus: None,
     };
     let priced = answer(&Facts {
         records: &records,

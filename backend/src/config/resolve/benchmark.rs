@@ -155,7 +155,25 @@ fn resolve_prices(
             price: entry.price,
         });
     }
-    Ok(Some(shared::cost::GpuPrice { default, overrides }))
+    Ok(Some(shared::cost::GpuPrice {
+        default,
+        overrides,
+        visible_gpus: visible_gpus(raw),
+    }))
+}
+
+/// The GPUs each candidate holds when its flags name no parallel size: `executor.gpus_per_candidate`,
+/// else the devices `server.env.CUDA_VISIBLE_DEVICES` lists.
+fn visible_gpus(raw: &ConfigFile) -> Option<u64> {
+    raw.executor.gpus_per_candidate.or_else(|| {
+        let devices = raw.server.env.get("CUDA_VISIBLE_DEVICES")?;
+        let text = match devices {
+            serde_json::Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        let count = text.split(',').filter(|d| !d.trim().is_empty()).count() as u64;
+        (count > 0).then_some(count)
+    })
 }
 
 /// `benchmark.rank_by`: `rate` (default) or `cost`, which needs `gpu_hour_price`.
