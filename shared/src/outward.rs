@@ -1,7 +1,9 @@
-//! What leaves the program as JSON on stdout, typed: `autobench plan --json` ([`PlanJson`]) and
-//! `autobench run --json` ([`RunJson`]). The backend builds these and the e2e tests parse them
-//! back, so a field renamed on one side fails to compile on the other instead of silently
-//! disappearing from a script's input.
+//! What leaves the program as JSON, typed: `autobench plan --json` ([`PlanJson`]) and
+//! `autobench run --json` ([`RunJson`]) here, `autobench bench`'s result lines in [`bench`]. The
+//! backend builds these and the e2e tests parse them back, so a field renamed on one side fails to
+//! compile on the other instead of silently disappearing from a script's input.
+
+pub mod bench;
 
 use std::path::PathBuf;
 
