@@ -235,14 +235,7 @@ pub(crate) fn render(report: &validate::Report) -> String {
     let _ = writeln!(out, "input tokens: {}", lengths(&report.input_tokens));
     let _ = writeln!(out, "output tokens: {}", lengths(&report.output_tokens));
     if let Some(method) = report.chat_count_method {
-        let _ = writeln!(
-            out,
-            "chat prompts counted with: {}",
-            serde_json::to_value(method)
-                .unwrap_or_default()
-                .as_str()
-                .unwrap_or_default()
-        );
+        let _ = writeln!(out, "chat prompts counted with: {}", method.name());
     }
     if !report.extras.is_empty() {
         let extras: Vec<String> = report
@@ -252,11 +245,7 @@ pub(crate) fn render(report: &validate::Report) -> String {
             .collect();
         let _ = writeln!(out, "per-request extras: {}", extras.join(", "));
     }
-    let errors = report
-        .problems
-        .iter()
-        .filter(|p| p.severity == "error")
-        .count();
+    let errors = report.errors().count();
     let _ = writeln!(
         out,
         "problems: {errors} error(s), {} warning(s)",
