@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 
-use shared::outward::dataset::{DatasetReport, Severity};
+use shared::outward::dataset::{ConvertSummary, DatasetReport, Severity};
 
 use super::common;
 
@@ -47,7 +47,16 @@ fn random_is_exact_and_deterministic() {
         "--random-output-len",
         "9",
     ];
-    assert!(convert(&args, &a).status.success());
+    let first = convert(&args, &a);
+    assert!(first.status.success());
+    let stdout = String::from_utf8_lossy(&first.stdout);
+    let figures = stdout
+        .splitn(3, '\n')
+        .nth(2)
+        .expect("the summary after two lines");
+    let summary: ConvertSummary = serde_json::from_str(figures).expect("a ConvertSummary");
+    assert_eq!(summary.num_requests, 20);
+    assert_eq!(summary.output_tokens.max, 9.0);
     assert!(convert(&args, &b).status.success());
     assert_eq!(
         std::fs::read(&a).expect("a"),

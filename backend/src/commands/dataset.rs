@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::bail;
 use clap::Args;
-use serde_json::json;
+use shared::outward::dataset::{ConvertLengths, ConvertSummary};
 
 use crate::config::{self, DatasetKind, DatasetPlan, Scenario};
 use crate::dataset::{self, DatasetRow, gsp::GspOptions, validate};
@@ -164,8 +164,8 @@ pub(crate) fn convert_plan(args: &ConvertArgs) -> anyhow::Result<(DatasetPlan, S
     Ok((plan, scenario))
 }
 
-/// Summary JSON of prepared rows.
-pub(crate) fn summary(rows: &[DatasetRow]) -> serde_json::Value {
+/// The figures of prepared rows.
+pub(crate) fn summary(rows: &[DatasetRow]) -> ConvertSummary {
     let mut kinds = std::collections::BTreeMap::<String, usize>::new();
     for row in rows {
         *kinds
@@ -178,11 +178,12 @@ pub(crate) fn summary(rows: &[DatasetRow]) -> serde_json::Value {
         .map(|l| l as f64)
         .collect();
     let outputs: Vec<f64> = rows.iter().map(|r| r.output_len as f64).collect();
-    let stats = |v: &[f64]| {
-        let s = shared::stats::Summary::of(v);
-        json!({"mean": (s.mean * 100.0).round() / 100.0, "p50": s.median, "p95": s.p95, "max": s.max})
-    };
-    json!({"num_requests": rows.len(), "prompt_kinds": kinds, "input_tokens": stats(&inputs), "output_tokens": stats(&outputs)})
+    ConvertSummary {
+        num_requests: rows.len(),
+        prompt_kinds: kinds,
+        input_tokens: ConvertLengths::of(&inputs),
+        output_tokens: ConvertLengths::of(&outputs),
+    }
 }
 
 /// `autobench convert`.

@@ -1,6 +1,7 @@
 //! `autobench validate --json`: the dataset report ([`DatasetReport`]): row count, prompt kinds,
 //! token-length percentiles, the per-request extras found, every problem with its line, and the
-//! first rows as they will be sent.
+//! first rows as they will be sent. `autobench convert` ends its output with the prepared rows'
+//! [`ConvertSummary`].
 
 use std::collections::BTreeMap;
 
@@ -118,6 +119,46 @@ impl DatasetReport {
         self.problems
             .iter()
             .filter(|p| p.severity == Severity::Error)
+    }
+}
+
+/// The prepared rows in figures, as `autobench convert` prints them after its two `key=value`
+/// lines.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConvertSummary {
+    /// Rows written.
+    pub num_requests: usize,
+    /// Rows per prompt kind.
+    pub prompt_kinds: BTreeMap<String, usize>,
+    /// Input token lengths (rows whose length is known).
+    pub input_tokens: ConvertLengths,
+    /// Output token lengths.
+    pub output_tokens: ConvertLengths,
+}
+
+/// Token lengths of [`ConvertSummary`].
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ConvertLengths {
+    /// Mean, to two decimals.
+    pub mean: f64,
+    /// Median.
+    pub p50: f64,
+    /// 95th percentile.
+    pub p95: f64,
+    /// Largest.
+    pub max: f64,
+}
+
+impl ConvertLengths {
+    /// The figures of `values`.
+    pub fn of(values: &[f64]) -> ConvertLengths {
+        let s = crate::stats::Summary::of(values);
+        ConvertLengths {
+            mean: (s.mean * 100.0).round() / 100.0,
+            p50: s.median,
+            p95: s.p95,
+            max: s.max,
+        }
     }
 }
 
