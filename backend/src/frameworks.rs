@@ -13,8 +13,11 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
-use serde_json::{Value, json};
 
+use shared::outward::frameworks::{
+    FrameworkRow, FrameworkRowArtifacts, FrameworkRowMetrics, FrameworkRowSla, FrameworkRowStatus,
+    FrameworkRowWorkload, RankedFramework, RankedScenario, RankingFiles, RankingJson,
+};
 use shared::ranking;
 use shared::record::TrialRecord;
 
@@ -36,7 +39,7 @@ pub(crate) struct Ranking {
     /// The console text.
     pub text: String,
     /// Per scenario, the frameworks in rank order.
-    pub json: Value,
+    pub json: RankingJson,
 }
 
 /// One framework's answer in one scenario.
@@ -85,13 +88,19 @@ pub(crate) fn write(cfgs: &[RunConfig], finished: &[Finished]) -> anyhow::Result
         .with_context(|| format!("cannot write {}", root.join("frameworks.md").display()))?;
     let mut jsonl = String::new();
     for row in &rows {
-        let _ = writeln!(jsonl, "{row}");
+        let _ = writeln!(jsonl, "{}", serde_json::to_string(row)?);
     }
     std::fs::write(root.join("frameworks.jsonl"), jsonl)
         .with_context(|| format!("cannot write {}", root.join("frameworks.jsonl").display()))?;
     Ok(Ranking {
         text: console(&scenarios, &root),
-        json: json!({ "files": { "markdown": root.join("frameworks.md"), "jsonl": root.join("frameworks.jsonl") }, "scenarios": scenario_json(&scenarios) }),
+        json: RankingJson {
+            files: RankingFiles {
+                markdown: root.join("frameworks.md"),
+                jsonl: root.join("frameworks.jsonl"),
+            },
+            scenarios: scenario_json(&scenarios),
+        },
     })
 }
 
@@ -224,28 +233,35 @@ fn console(scenarios: &[(String, Vec<Entry<'_>>)], root: &Path) -> String {
     out
 }
 
-fn scenario_json(scenarios: &[(String, Vec<Entry<'_>>)]) -> Value {
+fn scenario_json(scenarios: &[(String, Vec<Entry<'_>>)]) -> Vec<RankedScenario> {
     scenarios
         .iter()
-        .map(|(name, entries)| {
-            json!({
-                "scenario": name,
-                "tied": entries.split_first().map(|(leader, rest)| {
-                    rest.iter().filter(|e| tied(leader, e)).map(|e| e.framework).collect::<Vec<_>>()
-                }).unwrap_or_default(),
-                "ranked": entries.iter().map(|e| json!({
-                    "framework": e.framework,
-                    "rate": e.rate,
-                    "command": e.scenario.command,
-                    "output_dir": e.output_dir,
-                })).collect::<Vec<_>>(),
-            })
+        .map(|(name, entries)| RankedScenario {
+            scenario: name.clone(),
+            tied: entries
+                .split_first()
+                .map(|(leader, rest)| {
+                    rest.iter()
+                        .filter(|e| tied(leader, e))
+                        .map(|e| e.framework.to_string())
+                        .collect()
+                })
+                .unwrap_or_default(),
+            ranked: entries
+                .iter()
+                .map(|e| RankedFramework {
+                    framework: e.framework.to_string(),
+                    rate: e.rate,
+                    command: e.scenario.command.clone(),
+                    output_dir: e.output_dir.to_path_buf(),
+                })
+                .collect(),
         })
         .collect()
 }
 
 /// Schema v1 result rows: one per framework and scenario (its answer).
-fn rows(scenarios: &[(String, Vec<Entry<'_>>)], cfgs: &[RunConfig]) -> Vec<Value> {
+fn rows(scenarios: &[(String, Vec<Entry<'_>>)], cfgs: &[RunConfig]) -> Vec<FrameworkRow> {
     let model = |framework: &str| {
         cfgs.iter()
             .find(|c| framework_key(c) == framework)
@@ -256,37 +272,53 @@ fn rows(scenarios: &[(String, Vec<Entry<'_>>)], cfgs: &[RunConfig]) -> Vec<Value
     let mut out = Vec::new();
     for (name, entries) in scenarios {
         for (rank, entry) in entries.iter().enumerate() {
-            let record = best(entry);
-            let metrics = record.and_then(|r| r.metrics.as_ref());
-            out.push(json!({
-                "framework": entry.framework,
-                "scenario": name,
-                "rank": rank + 1,
-                "candidate_id": record.map(|r| r.candidate_id),
-                "model": model(entry.framework),
-                "status": if record.is_some() { "ok" } else { "skipped" },
-                "failure_reason": if record.is_some() { None } else { Some("no candidate met the SLA") },
-                "workload": {
-                    "scenario": name,
-                    "request_rate": entry.rate,
-                    "max_concurrency": record.and_then(|r| r.max_concurrency),
-                },
-                "sla": { "passed": record.is_some() },
-                "metrics": metrics.map(|m| json!({
-                    "request_throughput": m.request_throughput,
-                    "output_token_throughput": m.output_throughput,
-                    "mean_ttft_ms": m.ttft.mean,
-                    "p99_ttft_ms": m.ttft.p99,
-                    "mean_tpot_ms": m.tpot.mean,
-                    "p99_tpot_ms": m.tpot.p99,
-                    "success_rate": m.success_rate(),
-                })),
-                "server_command": entry.scenario.command,
-                "artifacts": { "results": entry.scenario.dir.join("results.jsonl"), "summary": entry.scenario.dir.join("summary.md") },
-            }));
+            out.push(row(name, rank + 1, entry, model(entry.framework)));
         }
     }
     out
+}
+
+/// The row of one framework's answer in scenario `name`.
+fn row(name: &str, rank: usize, entry: &Entry<'_>, model: Option<String>) -> FrameworkRow {
+    let record = best(entry);
+    let metrics = record.and_then(|r| r.metrics.as_ref());
+    FrameworkRow {
+        framework: entry.framework.to_string(),
+        scenario: name.to_string(),
+        rank,
+        candidate_id: record.map(|r| r.candidate_id),
+        model,
+        status: if record.is_some() {
+            FrameworkRowStatus::Ok
+        } else {
+            FrameworkRowStatus::Skipped
+        },
+        failure_reason: record
+            .is_none()
+            .then(|| "no candidate met the SLA".to_string()),
+        workload: FrameworkRowWorkload {
+            scenario: name.to_string(),
+            request_rate: entry.rate,
+            max_concurrency: record.and_then(|r| r.max_concurrency),
+        },
+        sla: FrameworkRowSla {
+            passed: record.is_some(),
+        },
+        metrics: metrics.map(|m| FrameworkRowMetrics {
+            request_throughput: m.request_throughput,
+            output_token_throughput: m.output_throughput,
+            mean_ttft_ms: m.ttft.mean,
+            p99_ttft_ms: m.ttft.p99,
+            mean_tpot_ms: m.tpot.mean,
+            p99_tpot_ms: m.tpot.p99,
+            success_rate: m.success_rate(),
+        }),
+        server_command: entry.scenario.command.clone(),
+        artifacts: FrameworkRowArtifacts {
+            results: entry.scenario.dir.join("results.jsonl"),
+            summary: entry.scenario.dir.join("summary.md"),
+        },
+    }
 }
 
 /// The framework's key: its `frameworks.<key>` section, or the framework's name.

@@ -1,7 +1,10 @@
-//! Talking to the backend: JSON and text fetches, and the live-change event stream.
+//! Talking to the backend: JSON and text fetches, and the live-change event stream. A refused
+//! request's body is the dashboard's typed error ([`ApiError`]); pages act on its kind.
 
 use leptos::prelude::*;
+use serde::Serialize;
 use serde::de::DeserializeOwned;
+use shared::api_calls::ApiError;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 
@@ -42,59 +45,97 @@ pub(crate) fn decode_component(text: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-async fn fetch(method: &str, url: &str, body: Option<&str>) -> Result<web_sys::Response, String> {
+/// Why a call failed: the dashboard refused it (its typed error), or no answer could be read.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Failure {
+    /// The dashboard's refusal.
+    Refused(ApiError),
+    /// The request did not get through, or its answer was not what the page expects.
+    Unreadable(String),
+}
+
+impl Failure {
+    /// Whether the same request with `force: true` goes ahead once the user agrees.
+    pub(crate) fn needs_confirmation(&self) -> bool {
+        matches!(self, Failure::Refused(error) if error.needs_confirmation())
+    }
+
+    /// A refused answer's body: its typed error, or its text when it is not one.
+    fn of_body(text: String) -> Failure {
+        match serde_json::from_str::<ApiError>(&text) {
+            Ok(error) => Failure::Refused(error),
+            Err(_) => Failure::Unreadable(text),
+        }
+    }
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::Refused(error) => f.write_str(&error.message),
+            Failure::Unreadable(text) => f.write_str(text),
+        }
+    }
+}
+
+async fn fetch(method: &str, url: &str, body: Option<&str>) -> Result<web_sys::Response, Failure> {
     let init = web_sys::RequestInit::new();
     init.set_method(method);
     if let Some(body) = body {
         init.set_body(&wasm_bindgen::JsValue::from_str(body));
     }
-    let request =
-        web_sys::Request::new_with_str_and_init(url, &init).map_err(|e| format!("{e:?}"))?;
+    let request = web_sys::Request::new_with_str_and_init(url, &init)
+        .map_err(|e| Failure::Unreadable(format!("{e:?}")))?;
     if body.is_some() {
         let _ = request.headers().set("content-type", "application/json");
     }
     let response = JsFuture::from(window().fetch_with_request(&request))
         .await
-        .map_err(|e| format!("{e:?}"))?;
+        .map_err(|e| Failure::Unreadable(format!("{e:?}")))?;
     response
         .dyn_into::<web_sys::Response>()
-        .map_err(|_| "not a response".to_string())
+        .map_err(|_| Failure::Unreadable("not a response".to_string()))
 }
 
-async fn text_of(response: web_sys::Response) -> Result<String, String> {
-    let promise = response.text().map_err(|e| format!("{e:?}"))?;
+/// The answer's text when it succeeded; its typed error when it was refused.
+async fn text_of(response: web_sys::Response) -> Result<String, Failure> {
+    let ok = response.ok();
+    let promise = response
+        .text()
+        .map_err(|e| Failure::Unreadable(format!("{e:?}")))?;
     let text = JsFuture::from(promise)
         .await
-        .map_err(|e| format!("{e:?}"))?;
-    Ok(text.as_string().unwrap_or_default())
+        .map_err(|e| Failure::Unreadable(format!("{e:?}")))?
+        .as_string()
+        .unwrap_or_default();
+    if ok {
+        Ok(text)
+    } else {
+        Err(Failure::of_body(text))
+    }
+}
+
+fn parse<T: DeserializeOwned>(text: &str) -> Result<T, Failure> {
+    serde_json::from_str(text).map_err(|e| Failure::Unreadable(e.to_string()))
 }
 
 /// GETs `url` as text.
-pub(crate) async fn get_text(url: &str) -> Result<String, String> {
-    let response = fetch("GET", url, None).await?;
-    let ok = response.ok();
-    let text = text_of(response).await?;
-    if ok { Ok(text) } else { Err(text) }
+pub(crate) async fn get_text(url: &str) -> Result<String, Failure> {
+    text_of(fetch("GET", url, None).await?).await
 }
 
 /// GETs `url` as JSON.
-pub(crate) async fn get_json<T: DeserializeOwned>(url: &str) -> Result<T, String> {
-    let text = get_text(url).await?;
-    serde_json::from_str(&text).map_err(|e| e.to_string())
+pub(crate) async fn get_json<T: DeserializeOwned>(url: &str) -> Result<T, Failure> {
+    parse(&get_text(url).await?)
 }
 
 /// POSTs a JSON body and reads a JSON answer.
-pub(crate) async fn post_json<T: DeserializeOwned>(
+pub(crate) async fn post_json<B: Serialize, T: DeserializeOwned>(
     url: &str,
-    body: &serde_json::Value,
-) -> Result<T, String> {
-    let response = fetch("POST", url, Some(&body.to_string())).await?;
-    let ok = response.ok();
-    let text = text_of(response).await?;
-    if !ok {
-        return Err(text);
-    }
-    serde_json::from_str(&text).map_err(|e| e.to_string())
+    body: &B,
+) -> Result<T, Failure> {
+    let body = serde_json::to_string(body).map_err(|e| Failure::Unreadable(e.to_string()))?;
+    parse(&text_of(fetch("POST", url, Some(&body)).await?).await?)
 }
 
 /// Counts change events and remembers the last changed run id; pages refetch when it moves.
@@ -145,5 +186,17 @@ mod tests {
         }
         assert_eq!(encode_component("a/b"), "a%2Fb");
         assert_eq!(decode_component("%zz"), "%zz");
+    }
+
+    #[test]
+    fn a_refusal_is_read_by_its_kind() {
+        let body =
+            r#"{"kind":"needs_confirmation","message":"warning: another run is still running"}"#;
+        let failure = Failure::of_body(body.to_string());
+        assert!(failure.needs_confirmation());
+        assert_eq!(failure.to_string(), "warning: another run is still running");
+        let plain = Failure::of_body("warning: not typed".to_string());
+        assert!(!plain.needs_confirmation(), "the words decide nothing");
+        assert_eq!(plain.to_string(), "warning: not typed");
     }
 }

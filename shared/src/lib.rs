@@ -5,6 +5,7 @@
 
 pub mod answer;
 pub mod api;
+pub mod api_calls;
 pub mod budget;
 pub mod candidates;
 pub mod confidence;

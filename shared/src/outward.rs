@@ -1,7 +1,16 @@
-//! What leaves the program as JSON on stdout, typed: `autobench plan --json` ([`PlanJson`]) and
-//! `autobench run --json` ([`RunJson`]). The backend builds these and the e2e tests parse them
-//! back, so a field renamed on one side fails to compile on the other instead of silently
-//! disappearing from a script's input.
+//! What leaves the program as JSON, typed: `autobench plan --json` ([`PlanJson`]) and
+//! `autobench run --json` ([`RunJson`]) here, their several-framework forms and `frameworks.jsonl`
+//! in [`frameworks`], `autobench bench`'s result lines in [`bench`], the cross-scenario summary
+//! rows in [`summary`], `autobench validate --json` in [`dataset`], `autobench truth`'s lines in
+//! [`truth`]. The backend builds these and
+//! the e2e tests parse them back, so a field renamed on one side fails to compile on the other
+//! instead of silently disappearing from a script's input.
+
+pub mod bench;
+pub mod dataset;
+pub mod frameworks;
+pub mod summary;
+pub mod truth;
 
 use std::path::PathBuf;
 

@@ -4,6 +4,8 @@
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
+use shared::outward::bench::{BenchLine, BenchRequestLine};
+
 use super::common;
 
 struct Sim(Child);
@@ -81,13 +83,10 @@ fn bench_writes_table_and_json_line() {
             "{text}"
         );
     }
-    let lines = common::records(&out);
-    assert_eq!(lines.len(), 3, "one appended line per run");
-    for line in &lines {
-        assert_eq!(line["completed"], 40);
-        assert_eq!(line["failed"], 0);
-        assert_eq!(line["total_output_tokens"], 320);
-        assert_eq!(line["tag"], "t1");
+    let raw = common::records(&out);
+    assert_eq!(raw.len(), 3, "one appended line per run");
+    // bench_serving's names for the metrics, so its notebooks read these files.
+    for line in &raw {
         for key in [
             "request_throughput",
             "mean_ttft_ms",
@@ -101,56 +100,59 @@ fn bench_writes_table_and_json_line() {
         ] {
             assert!(line[key].is_number(), "{key} missing in {line}");
         }
-        assert!(
-            line["mean_ttft_ms"].as_f64().is_some_and(|t| t >= 20.0),
-            "TTFT below the server's fixed 20 ms: {line}"
-        );
-        assert!(line["server_info"]["version"].is_string());
-        // bench_serving's own fields, so its notebooks read these files.
-        assert_eq!(line["total_output_tokens_retokenized"], 320);
-        assert_eq!(line["total_input_vision_tokens"], 0);
-        assert!(
-            line["total_input_text_tokens"]
-                .as_u64()
-                .is_some_and(|t| t > 0),
-            "{line}"
-        );
-        assert!(line.get("accept_length").is_some(), "{line}");
-        assert!(
-            line["max_output_tokens_per_s"]
-                .as_f64()
-                .is_some_and(|t| t > 0.0),
-            "{line}"
-        );
-        assert!(
-            line["max_concurrent_requests"]
-                .as_u64()
-                .is_some_and(|c| c >= 1),
-            "{line}"
-        );
     }
+    let lines: Vec<BenchLine> = common::typed_records(&out);
+    for line in &lines {
+        let metrics = &line.metrics.0;
+        assert_eq!(metrics.completed, 40);
+        assert_eq!(metrics.failed, 0);
+        assert_eq!(metrics.total_output_tokens, 320);
+        assert_eq!(line.tag.as_deref(), Some("t1"));
+        assert_eq!(line.request_rate, Some(100.0));
+        assert!(
+            metrics.ttft.mean.is_some_and(|t| t >= 20.0),
+            "TTFT below the server's fixed 20 ms: {line:?}"
+        );
+        assert!(
+            line.server_info
+                .as_ref()
+                .is_some_and(|info| info["version"].is_string()),
+            "{line:?}"
+        );
+        // bench_serving's own fields.
+        assert_eq!(line.total_output_tokens_retokenized, 320);
+        assert_eq!(line.total_input_vision_tokens, 0);
+        assert!(line.total_input_text_tokens > 0, "{line:?}");
+        assert!(line.max_output_tokens_per_s > 0.0, "{line:?}");
+        assert!(line.max_concurrent_requests >= 1, "{line:?}");
+    }
+    assert!(
+        raw.iter().all(|line| line.get("accept_length").is_some()),
+        "accept_length is written, null without speculative decoding"
+    );
     // The run with --output-details also has bench_serving's inline per-request arrays.
     let detailed = lines
         .iter()
-        .find(|l| l.get("ttfts").is_some())
+        .find_map(|l| l.details.as_ref())
         .expect("a line with --output-details arrays");
-    for key in [
-        "input_lens",
-        "output_lens",
-        "ttfts",
-        "itls",
-        "generated_texts",
-        "errors",
+    for (key, len) in [
+        ("input_lens", detailed.input_lens.len()),
+        ("output_lens", detailed.output_lens.len()),
+        ("ttfts", detailed.ttfts.len()),
+        ("itls", detailed.itls.len()),
+        ("generated_texts", detailed.generated_texts.len()),
+        ("errors", detailed.errors.len()),
     ] {
-        assert_eq!(
-            detailed[key].as_array().map(Vec::len),
-            Some(40),
-            "{key} in {detailed}"
-        );
+        assert_eq!(len, 40, "{key} in {detailed:?}");
     }
-    assert_eq!(
-        common::records(&dir.path().join("bench.requests.jsonl")).len(),
-        40
+    let requests: Vec<BenchRequestLine> =
+        common::typed_records(&dir.path().join("bench.requests.jsonl"));
+    assert_eq!(requests.len(), 40);
+    assert!(
+        requests
+            .iter()
+            .all(|r| r.error.is_none() && r.output_tokens == 8),
+        "{requests:?}"
     );
 }
 
@@ -189,8 +191,9 @@ fn a_starved_client_marks_itself_limited() {
     let text = common::text(&output);
     assert!(output.status.success(), "{text}");
     assert!(text.contains("CLIENT-LIMITED"), "{text}");
-    let line = &common::records(&out)[0];
-    assert_eq!(line["client_limited"], true);
+    let lines: Vec<BenchLine> = common::typed_records(&out);
+    let client = lines[0].metrics.0.client.as_ref().expect("client health");
+    assert!(client.limited_reason.is_some(), "{client:?}");
 }
 
 #[test]

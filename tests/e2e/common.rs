@@ -84,6 +84,16 @@ pub(crate) fn records(path: &Path) -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// Records of a JSONL file, each parsed into `T` (one of the typed outward contracts).
+pub(crate) fn typed_records<T: serde::de::DeserializeOwned>(path: &Path) -> Vec<T> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{}: {e}: {l}", path.display())))
+        .collect()
+}
+
 /// Text of a command's output streams.
 pub(crate) fn text(output: &Output) -> String {
     format!(

@@ -8,6 +8,9 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use shared::api::{CandidatePhase, ConfigCheck, RunDetail, RunStatus, RunSummary};
+use shared::api_calls::{ApiError, ApiErrorKind, StartRequest, StopRequest, ValidateRequest};
+
 use super::common;
 
 pub(crate) struct Server {
@@ -80,13 +83,33 @@ pub(crate) async fn post(
     http: &reqwest::Client,
     base: &str,
     path: &str,
-    body: serde_json::Value,
+    body: impl serde::Serialize,
 ) -> reqwest::Response {
     http.post(format!("{base}{path}"))
         .json(&body)
         .send()
         .await
         .expect("post")
+}
+
+/// A refused request's typed error, after checking its status.
+pub(crate) async fn refusal(response: reqwest::Response, status: u16) -> ApiError {
+    assert_eq!(response.status(), status);
+    response.json().await.expect("a typed error")
+}
+
+/// `POST /api/validate` of `yaml`.
+pub(crate) async fn validate(http: &reqwest::Client, base: &str, yaml: &str) -> ConfigCheck {
+    post(
+        http,
+        base,
+        "/api/validate",
+        ValidateRequest { yaml: yaml.into() },
+    )
+    .await
+    .json()
+    .await
+    .expect("a config check")
 }
 
 pub(crate) async fn get_json<T: serde::de::DeserializeOwned>(
@@ -159,27 +182,21 @@ async fn api_shows_runs_plots_logs_and_the_report() {
     assert_eq!(wasm.status(), 200);
     assert_eq!(wasm.headers()["content-type"], "application/wasm");
 
-    let runs: serde_json::Value = get_json(&http, &format!("{base}/api/runs")).await;
-    assert_eq!(runs[0]["id"], "quick", "{runs}");
-    assert_eq!(runs[0]["status"], "finished", "{runs}");
-    assert!(runs[0]["trials"].as_u64() >= Some(2), "{runs}");
+    let runs: Vec<RunSummary> = get_json(&http, &format!("{base}/api/runs")).await;
+    assert_eq!(runs[0].id, "quick", "{runs:?}");
+    assert_eq!(runs[0].status, RunStatus::Finished, "{runs:?}");
+    assert!(runs[0].trials >= 2, "{runs:?}");
 
-    let detail: serde_json::Value = get_json(&http, &format!("{base}/api/run?run=quick")).await;
+    let detail: RunDetail = get_json(&http, &format!("{base}/api/run?run=quick")).await;
     assert!(
-        detail["candidates"]
-            .as_array()
-            .is_some_and(|c| c.iter().all(|c| c["phase"]["phase"] == "done")),
-        "{detail}"
+        detail
+            .candidates
+            .iter()
+            .all(|c| c.phase == CandidatePhase::Done),
+        "{detail:?}"
     );
-    assert!(
-        detail["logs"]
-            .as_array()
-            .is_some_and(|l| l.iter().any(|f| f == "progress.log"))
-    );
-    let scenario = detail["scenarios"][0]["name"]
-        .as_str()
-        .expect("scenario")
-        .to_string();
+    assert!(detail.logs.iter().any(|f| f == "progress.log"));
+    let scenario = detail.scenarios[0].name.clone();
 
     let svg = http
         .get(format!(
@@ -213,7 +230,9 @@ async fn api_shows_runs_plots_logs_and_the_report() {
         .send()
         .await
         .expect("timeline");
-    assert_eq!(none.status(), 404);
+    let none = refusal(none, 404).await;
+    assert_eq!(none.kind, ApiErrorKind::NotFound);
+    assert_eq!(none.message, "no such scenario");
 
     let log = http
         .get(format!("{base}/api/log?run=quick&file=progress.log"))
@@ -276,21 +295,12 @@ async fn config_errors_come_back_with_their_line() {
     );
     let yaml =
         "server:\n  base_flags:\n    model_path: m\n  serch_space: {}\nbenchmark:\n  qps: [1]\n";
-    let check: serde_json::Value = post(
-        &http,
-        &base,
-        "/api/validate",
-        serde_json::json!({ "yaml": yaml }),
-    )
-    .await
-    .json()
-    .await
-    .expect("json");
-    assert_eq!(check["problems"][0]["line"], 4, "{check}");
+    let check = validate(&http, &base, yaml).await;
+    assert_eq!(check.problems[0].line, Some(4), "{check:?}");
     assert!(
-        check["problems"][0]["message"]
-            .as_str()
-            .is_some_and(|m| m.contains("did you mean `search_space`?"))
+        check.problems[0]
+            .message
+            .contains("did you mean `search_space`?")
     );
     let good = http
         .get(format!("{base}/api/config?name=sim/quickstart.yaml"))
@@ -300,21 +310,13 @@ async fn config_errors_come_back_with_their_line() {
         .text()
         .await
         .expect("text");
-    let check: serde_json::Value = post(
-        &http,
-        &base,
-        "/api/validate",
-        serde_json::json!({ "yaml": good }),
-    )
-    .await
-    .json()
-    .await
-    .expect("json");
+    let check = validate(&http, &base, &good).await;
     assert!(
-        check["plan"]
-            .as_str()
+        check
+            .plan
+            .as_deref()
             .is_some_and(|p| p.contains("base candidates")),
-        "{check}"
+        "{check:?}"
     );
 }
 
@@ -329,11 +331,15 @@ async fn foreign_origins_hosts_and_traversal_are_refused() {
     let foreign = http
         .post(format!("{base}/api/validate"))
         .header("origin", "http://evil.example")
-        .json(&serde_json::json!({ "yaml": "" }))
+        .json(&ValidateRequest {
+            yaml: String::new(),
+        })
         .send()
         .await
         .expect("post");
-    assert_eq!(foreign.status(), 403);
+    let foreign = refusal(foreign, 403).await;
+    assert_eq!(foreign.kind, ApiErrorKind::Forbidden, "{foreign:?}");
+    assert!(foreign.message.contains("cross-origin"), "{foreign:?}");
     let rebinding = http
         .get(format!("{base}/api/runs"))
         .header("host", "evil.example")
@@ -351,7 +357,8 @@ async fn foreign_origins_hosts_and_traversal_are_refused() {
         "/api/config?path=Cargo.toml",
     ] {
         let response = http.get(format!("{base}{path}")).send().await.expect("get");
-        assert_eq!(response.status(), 403, "{path}");
+        let refused = refusal(response, 403).await;
+        assert_eq!(refused.kind, ApiErrorKind::Forbidden, "{path}: {refused:?}");
     }
 }
 
@@ -516,18 +523,13 @@ async fn a_run_whose_process_died_is_shown_interrupted() {
         let now = chrono::Local::now().format("%Y-%m-%d %H:%M:%S");
         std::fs::write(run.join("progress.log"), format!("{now} candidates=1\n")).expect("write");
     }
-    let runs: Vec<serde_json::Value> =
+    let runs: Vec<RunSummary> =
         get_json(&client(), &format!("{}/api/runs", base(&server.url))).await;
-    let status = |id: &str| {
-        runs.iter()
-            .find(|r| r["id"] == id)
-            .map(|r| r["status"].clone())
-            .unwrap_or_default()
-    };
-    assert_eq!(status("killed"), "interrupted", "{runs:?}");
+    let status = |id: &str| runs.iter().find(|r| r.id == id).map(|r| r.status);
+    assert_eq!(status("killed"), Some(RunStatus::Interrupted), "{runs:?}");
     assert_eq!(
         status("alive"),
-        "running",
+        Some(RunStatus::Running),
         "the dashboard itself is an autobench process"
     );
 }
@@ -580,10 +582,10 @@ async fn beyond_loopback_a_token_is_required() {
 }
 
 async fn status_of(http: &reqwest::Client, base: &str, id: &str) -> String {
-    let runs: serde_json::Value = get_json(http, &format!("{base}/api/runs")).await;
-    runs.as_array()
-        .and_then(|r| r.iter().find(|r| r["id"] == id))
-        .map(|r| r["status"].as_str().unwrap_or_default().to_string())
+    let runs: Vec<RunSummary> = get_json(http, &format!("{base}/api/runs")).await;
+    runs.iter()
+        .find(|r| r.id == id)
+        .map(|r| r.status.name().to_string())
         .unwrap_or_default()
 }
 
@@ -613,7 +615,11 @@ pub(crate) async fn start_run(
         http,
         base,
         "/api/start",
-        serde_json::json!({"name": name, "yaml": yaml}),
+        StartRequest {
+            name: name.into(),
+            yaml: yaml.into(),
+            force: false,
+        },
     )
     .await
 }
@@ -637,11 +643,11 @@ async fn upstream_result_folders_are_shown_read_only() {
     let server = serve(dir.path(), "127.0.0.1");
     let base = base(&server.url);
     let http = client();
-    let runs: serde_json::Value = get_json(&http, &format!("{base}/api/runs")).await;
-    assert_eq!(runs[0]["id"], "upstream", "{runs}");
-    assert_eq!(runs[0]["upstream"], true);
-    assert_eq!(runs[0]["status"], "finished");
-    assert_eq!(runs[0]["best"][0][1], 4.0, "{runs}");
+    let runs: Vec<RunSummary> = get_json(&http, &format!("{base}/api/runs")).await;
+    assert_eq!(runs[0].id, "upstream", "{runs:?}");
+    assert!(runs[0].upstream);
+    assert_eq!(runs[0].status, RunStatus::Finished);
+    assert_eq!(runs[0].best[0].1, Some(4.0), "{runs:?}");
     let svg = http
         .get(format!(
             "{base}/api/plot?run=upstream&scenario=default&metric=ttft"
@@ -661,10 +667,17 @@ async fn upstream_result_folders_are_shown_read_only() {
         &http,
         &base,
         "/api/stop",
-        serde_json::json!({"run": "upstream"}),
+        StopRequest {
+            run: "upstream".into(),
+        },
     )
     .await;
-    assert_eq!(stop.status(), 404, "nothing to stop in a read-only folder");
+    let stop = refusal(stop, 404).await;
+    assert_eq!(
+        stop.kind,
+        ApiErrorKind::NotFound,
+        "nothing to stop in a read-only folder"
+    );
 }
 
 #[tokio::test]
@@ -683,21 +696,16 @@ async fn the_config_check_refuses_a_flag_the_server_does_not_know_from_its_cache
     let server = serve(dir.path(), "127.0.0.1");
     let base = base(&server.url);
     let http = client();
-    let check: serde_json::Value = post(
-        &http,
-        &base,
-        "/api/validate",
-        serde_json::json!({ "yaml": yaml("speculative_eagle_top_k") }),
-    )
-    .await
-    .json()
-    .await
-    .expect("json");
-    let message = check["problems"][0]["message"].as_str().unwrap_or_default();
+    let check = validate(&http, &base, &yaml("speculative_eagle_top_k")).await;
+    let message = check
+        .problems
+        .first()
+        .map(|p| p.message.as_str())
+        .unwrap_or_default();
     assert!(
         message.contains("does not accept --speculative-eagle-top-k")
             && message.contains("did you mean --speculative-eagle-topk?"),
-        "{check}"
+        "{check:?}"
     );
-    assert!(check["problems"][0]["line"].as_u64().is_some(), "{check}");
+    assert!(check.problems[0].line.is_some(), "{check:?}");
 }

@@ -5,8 +5,12 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use shared::api_calls::{ApiErrorKind, RerunRequest, StartRequest, Started, StopRequest, Stopping};
+
 use super::common;
-use super::dashboard::{base, client, post, serve, serve_in, start_run, wait_status};
+use super::dashboard::{
+    base, client, post, refusal, serve, serve_in, start_run, validate, wait_status,
+};
 
 #[tokio::test]
 async fn runs_start_and_stop_from_the_dashboard() {
@@ -21,18 +25,19 @@ async fn runs_start_and_stop_from_the_dashboard() {
         "  kind: random\n  num_prompts: 8\n  input_len: 64\n  output_len: 4",
         "{lower: 5, upper: 40, tolerance: 20, max_rounds: 1}",
     );
-    let bad_name = start_run(&http, &base, "../x", &quick).await;
-    assert_eq!(bad_name.status(), 400);
+    let bad_name = refusal(start_run(&http, &base, "../x", &quick).await, 400).await;
+    assert_eq!(bad_name.kind, ApiErrorKind::BadRequest);
     let bad_config = start_run(&http, &base, "x", "server: {serch_space: {}}").await;
-    assert_eq!(bad_config.status(), 400);
+    let bad_config = refusal(bad_config, 400).await;
+    assert!(
+        bad_config.message.starts_with("the config has errors:"),
+        "{bad_config:?}"
+    );
 
     let started = start_run(&http, &base, "from-browser", &quick).await;
-    assert_eq!(
-        started.status(),
-        200,
-        "{}",
-        started.text().await.unwrap_or_default()
-    );
+    assert_eq!(started.status(), 200);
+    let started: Started = started.json().await.expect("started");
+    assert_eq!(started.run, "from-browser");
     wait_status(&http, &base, "from-browser", "finished").await;
     // report.html is written after the run_finished event that makes the status "finished".
     let report = root.join("from-browser").join("report.html");
@@ -52,22 +57,29 @@ async fn runs_start_and_stop_from_the_dashboard() {
     let started = start_run(&http, &base, "long", &slow).await;
     assert_eq!(started.status(), 200);
     let again = start_run(&http, &base, "long", &slow).await;
-    assert_eq!(again.status(), 409, "one run per folder");
+    let again = refusal(again, 409).await;
+    assert_eq!(again.kind, ApiErrorKind::Conflict, "one run per folder");
     wait_status(&http, &base, "long", "running").await;
     // Another run while one is running: a warning first (they would share the GPUs), and only
     // an explicit "start anyway" starts it.
     let second = start_run(&http, &base, "second", &quick).await;
-    assert_eq!(second.status(), 409);
-    let warning = second.text().await.unwrap_or_default();
+    let warning = refusal(second, 409).await;
+    assert!(warning.needs_confirmation(), "{warning:?}");
     assert!(
-        warning.starts_with("warning:") && warning.contains("long") && warning.contains("all GPUs"),
-        "{warning}"
+        warning.message.starts_with("warning:")
+            && warning.message.contains("long")
+            && warning.message.contains("all GPUs"),
+        "{warning:?}"
     );
     let forced = post(
         &http,
         &base,
         "/api/start",
-        serde_json::json!({"name": "second", "yaml": quick, "force": true}),
+        StartRequest {
+            name: "second".into(),
+            yaml: quick.clone(),
+            force: true,
+        },
     )
     .await;
     assert_eq!(forced.status(), 200);
@@ -97,10 +109,12 @@ async fn runs_start_and_stop_from_the_dashboard() {
         &http,
         &base,
         "/api/stop",
-        serde_json::json!({"run": "long"}),
+        StopRequest { run: "long".into() },
     )
     .await;
     assert_eq!(stopped.status(), 200);
+    let stopped: Stopping = stopped.json().await.expect("stopping");
+    assert_eq!(stopped.stopping, "long");
     wait_status(&http, &base, "long", "interrupted").await;
     common::assert_no_survivors(&root.join("long"));
     wait_status(&http, &base, "second", "finished").await;
@@ -215,8 +229,9 @@ async fn run_names_are_checked_with_a_clear_message() {
         (".hidden".to_string(), "starts with '.'"),
     ] {
         let response = start_run(&http, &base, &name, &yaml).await;
-        assert_eq!(response.status(), 400, "{}", name.len());
-        let text = response.text().await.expect("text");
+        let refused = refusal(response, 400).await;
+        assert_eq!(refused.kind, ApiErrorKind::BadRequest, "{}", name.len());
+        let text = refused.message;
         assert!(
             text.contains("a run name is 1 to 100 characters") && text.contains(why),
             "{text}"
@@ -257,22 +272,14 @@ async fn relative_paths_run_from_where_the_config_check_takes_them() {
     let server = serve_in(&root, "127.0.0.1", &references, Some(&elsewhere));
     let base = base(&server.url);
     let http = client();
-    let check: serde_json::Value = post(
-        &http,
-        &base,
-        "/api/validate",
-        serde_json::json!({ "yaml": yaml }),
-    )
-    .await
-    .json()
-    .await
-    .expect("json");
+    let check = validate(&http, &base, yaml).await;
     let tiny = references.join("models/tiny").canonicalize().expect("tiny");
     assert!(
-        check["plan"]
-            .as_str()
+        check
+            .plan
+            .as_deref()
             .is_some_and(|p| p.contains(&format!("--model-path {}", tiny.display()))),
-        "{check}"
+        "{check:?}"
     );
     let started = start_run(&http, &base, "relative", yaml).await;
     assert_eq!(started.status(), 200);
@@ -319,34 +326,26 @@ async fn a_finished_run_runs_again_at_new_limits_on_its_own_folder_reusing_its_t
     assert!(!before.is_empty());
 
     // Bad requests name what is wrong and start nothing.
+    let rerun = |run: &str, limits: &[(&str, f64)]| RerunRequest {
+        run: run.into(),
+        limits: limits.iter().map(|(k, v)| ((*k).to_string(), *v)).collect(),
+        force: false,
+    };
     for (body, needle) in [
-        (
-            serde_json::json!({"run": "first", "limits": {"max_p98_ttft_ms": 5}}),
-            "p98",
-        ),
-        (
-            serde_json::json!({"run": "first", "limits": {"max_p99_ttft_ms": -5}}),
-            "positive",
-        ),
-        (
-            serde_json::json!({"run": "../x", "limits": {"max_p99_ttft_ms": 5}}),
-            "",
-        ),
-        (
-            serde_json::json!({"run": "first", "limits": {}}),
-            "no limit",
-        ),
+        (rerun("first", &[("max_p98_ttft_ms", 5.0)]), "p98"),
+        (rerun("first", &[("max_p99_ttft_ms", -5.0)]), "positive"),
+        (rerun("../x", &[("max_p99_ttft_ms", 5.0)]), ""),
+        (rerun("first", &[]), "no limit"),
     ] {
-        let refused = post(&http, &base, "/api/rerun", body.clone()).await;
-        assert_eq!(refused.status(), 400, "{body}");
-        let text = refused.text().await.unwrap_or_default();
-        assert!(text.contains(needle), "{body}: {text}");
+        let refused = refusal(post(&http, &base, "/api/rerun", &body).await, 400).await;
+        assert_eq!(refused.kind, ApiErrorKind::BadRequest, "{body:?}");
+        assert!(refused.message.contains(needle), "{body:?}: {refused:?}");
     }
     let missing = post(
         &http,
         &base,
         "/api/rerun",
-        serde_json::json!({"run": "nothing-here", "limits": {"max_p99_ttft_ms": 5}}),
+        rerun("nothing-here", &[("max_p99_ttft_ms", 5.0)]),
     )
     .await;
     assert!(missing.status() == 400 || missing.status() == 404);
@@ -355,15 +354,12 @@ async fn a_finished_run_runs_again_at_new_limits_on_its_own_folder_reusing_its_t
         &http,
         &base,
         "/api/rerun",
-        serde_json::json!({"run": "first", "limits": {"max_p99_ttft_ms": 4000}}),
+        rerun("first", &[("max_p99_ttft_ms", 4000.0)]),
     )
     .await;
-    assert_eq!(
-        again.status(),
-        200,
-        "{}",
-        again.text().await.unwrap_or_default()
-    );
+    assert_eq!(again.status(), 200);
+    let again: Started = again.json().await.expect("started");
+    assert_eq!(again.run, "first");
     let events = run.join("events.jsonl");
     wait_until("the second run's end", Duration::from_secs(120), || {
         std::fs::read_to_string(&events)

@@ -9,6 +9,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 
+use shared::outward::dataset::{ConvertSummary, DatasetReport, Severity};
+
 use super::common;
 
 fn convert(args: &[&str], output: &Path) -> std::process::Output {
@@ -45,7 +47,16 @@ fn random_is_exact_and_deterministic() {
         "--random-output-len",
         "9",
     ];
-    assert!(convert(&args, &a).status.success());
+    let first = convert(&args, &a);
+    assert!(first.status.success());
+    let stdout = String::from_utf8_lossy(&first.stdout);
+    let figures = stdout
+        .splitn(3, '\n')
+        .nth(2)
+        .expect("the summary after two lines");
+    let summary: ConvertSummary = serde_json::from_str(figures).expect("a ConvertSummary");
+    assert_eq!(summary.num_requests, 20);
+    assert_eq!(summary.output_tokens.max, 9.0);
     assert!(convert(&args, &b).status.success());
     assert_eq!(
         std::fs::read(&a).expect("a"),
@@ -277,9 +288,17 @@ fn validate_reports_problems_by_line() {
         .arg(&input)
         .output()
         .expect("validate");
-    let report: serde_json::Value = serde_json::from_slice(&json.stdout).expect("json report");
-    assert_eq!(report["num_requests"], 5);
-    assert!(report["problems"].as_array().is_some_and(|p| p.len() >= 6));
+    let report: DatasetReport = serde_json::from_slice(&json.stdout).expect("json report");
+    assert_eq!(report.num_requests, 5);
+    assert!(report.problems.len() >= 6, "{report:?}");
+    assert!(report.has_errors());
+    assert!(
+        report
+            .problems
+            .iter()
+            .any(|p| p.line == 5 && p.severity == Severity::Warning),
+        "{report:?}"
+    );
 }
 
 struct Hub {
@@ -589,23 +608,28 @@ fn validate_shows_and_counts_rows_as_run_sends_them() {
         .arg(&input)
         .output()
         .expect("validate");
-    let report: serde_json::Value = serde_json::from_slice(&json.stdout).expect("json report");
-    let sample = &report["samples"][0];
+    let report: DatasetReport = serde_json::from_slice(&json.stdout).expect("json report");
+    let sample = &report.samples[0];
     assert_eq!(
-        sample["prompt"].as_array().map(Vec::len),
+        sample.prompt.as_array().map(Vec::len),
         Some(1),
-        "the answer is not left in the prompt: {report}"
+        "the answer is not left in the prompt: {report:?}"
     );
-    let output_len = sample["output_len"].as_u64().unwrap_or(0);
+    let output_len = sample.output_len;
     assert!(
         (1..20).contains(&output_len),
-        "output_len from the answer's length, not 256: {report}"
+        "output_len from the answer's length, not 256: {report:?}"
     );
-    assert_eq!(
-        report["output_tokens"]["max"],
-        serde_json::json!(output_len as f64)
+    assert_eq!(report.output_tokens.max, output_len as f64);
+    let problems: Vec<&str> = report.problems.iter().map(|p| p.message.as_str()).collect();
+    assert!(
+        !problems.iter().any(|p| p.contains("missing output_len")),
+        "{problems:?}"
     );
-    let problems = report["problems"].to_string();
-    assert!(!problems.contains("missing output_len"), "{problems}");
-    assert!(problems.contains("taken as the completion"), "{problems}");
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.contains("taken as the completion")),
+        "{problems:?}"
+    );
 }

@@ -25,3 +25,4 @@ mod run_e2e;
 mod signals;
 mod slurm;
 mod speculative;
+mod truth;

@@ -3,6 +3,10 @@
 //! on the same workload through the simulator's vLLM and TensorRT-LLM personalities (their real
 //! flag sets), then ranked together.
 
+use shared::outward::frameworks::{
+    FrameworkRow, FrameworkRowStatus, PlanFrameworksJson, RunFrameworksJson,
+};
+
 use super::common;
 
 fn config(out: &std::path::Path) -> String {
@@ -42,6 +46,20 @@ fn two_frameworks_are_searched_on_one_workload_and_ranked_together() {
         !plan_text.contains("--model-path"),
         "the model is positional: {plan_text}"
     );
+    let plan = common::bin()
+        .args(["plan", "--json", "--config"])
+        .arg(&path)
+        .output()
+        .expect("plan --json");
+    assert!(plan.status.success(), "{}", common::text(&plan));
+    let plan: PlanFrameworksJson =
+        serde_json::from_slice(&plan.stdout).expect("one plan per framework");
+    let names: Vec<&str> = plan
+        .frameworks
+        .iter()
+        .map(|p| p.framework.as_str())
+        .collect();
+    assert_eq!(names.len(), 2, "{names:?}");
 
     let output = common::run(&path);
     let text = common::text(&output);
@@ -64,17 +82,41 @@ fn two_frameworks_are_searched_on_one_workload_and_ranked_together() {
         ranking.contains("| vllm |") && ranking.contains("| tensorrt_llm |"),
         "{ranking}"
     );
-    let rows = common::records(&out.join("frameworks.jsonl"));
+    let rows: Vec<FrameworkRow> = common::typed_records(&out.join("frameworks.jsonl"));
     assert_eq!(rows.len(), 2, "{rows:?}");
     assert!(
         rows.iter()
-            .all(|r| r["status"] == "ok" && r["sla"]["passed"] == true),
+            .all(|r| r.status == FrameworkRowStatus::Ok && r.sla.passed && r.metrics.is_some()),
         "{rows:?}"
     );
     assert!(
         text.contains("=== cross-framework comparison ==="),
         "{text}"
     );
+
+    // Again with --json: a resume that reuses every trial, answered as one object.
+    let again = common::bin()
+        .args(["run", "--quiet", "--json", "--config"])
+        .arg(&path)
+        .output()
+        .expect("run --json");
+    assert_eq!(again.status.code(), Some(0), "{}", common::text(&again));
+    let answer: RunFrameworksJson =
+        serde_json::from_slice(&again.stdout).expect("one object for every framework");
+    let frameworks: Vec<Option<&str>> = answer
+        .frameworks
+        .iter()
+        .map(|f| f.framework.as_deref())
+        .collect();
+    assert_eq!(
+        frameworks,
+        [Some("vllm"), Some("tensorrt_llm")],
+        "{answer:?}"
+    );
+    let ranking = answer.ranking.expect("the ranking");
+    assert_eq!(ranking.files.jsonl, out.join("frameworks.jsonl"));
+    assert_eq!(ranking.scenarios[0].scenario, "chat");
+    assert_eq!(ranking.scenarios[0].ranked.len(), 2, "{ranking:?}");
 }
 
 /// Every kind of bad v1 input is refused before anything launches, at its line, with exit 2.

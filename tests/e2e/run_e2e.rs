@@ -4,6 +4,8 @@
 
 use std::time::{Duration, Instant};
 
+use shared::outward::summary::ScenarioSummaryRow;
+
 use super::common;
 
 const SPACE: &str = "    chunked_prefill_size: [1024]\n    mem_fraction_static: [0.97]\n    attention_backend: [no-such-kernel]";
@@ -37,6 +39,13 @@ fn full_search_writes_every_output_and_keeps_failures() {
     ] {
         assert!(out.join(file).is_file(), "missing {file}");
     }
+    let rows: Vec<ScenarioSummaryRow> = common::typed_records(&out.join("scenario_summary.jsonl"));
+    let names: Vec<(&str, &str)> = rows
+        .iter()
+        .map(|r| (r.scenario_name.as_str(), r.scenario_dir.as_str()))
+        .collect();
+    assert_eq!(names, [("short", "short"), ("long", "long")], "{rows:?}");
+    assert!(rows.iter().all(|r| !r.headline.is_empty()), "{rows:?}");
     for scenario in ["short", "long"] {
         for file in [
             "prepared_dataset.jsonl",

@@ -9,8 +9,9 @@ use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use clap::Args;
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 use shared::metrics::{Metric, Series, TrialMetrics};
+use shared::outward::bench::{BenchDetails, BenchLine, BenchMetrics, BenchRequestLine};
 use shared::sla::Stat;
 
 use crate::config::{self, ApiBackend, DatasetKind, DatasetPlan, Scenario};
@@ -265,8 +266,7 @@ pub(crate) async fn bench(args: &BenchArgs) -> anyhow::Result<ExitCode> {
     ));
     crate::stdout::print(summary_table(args, &metrics))?;
     if let Some(path) = &args.output_file {
-        let mut line = output_line(args, api, &base_url, &target, metrics).await;
-        add_bench_serving_fields(&mut line, &results, args.output_details);
+        let line = output_line(args, api, &base_url, &target, metrics, &results).await;
         append_line(path, &line)?;
         if args.output_details {
             write_details(path, &results)?;
@@ -295,7 +295,8 @@ async fn output_line(
     base_url: &str,
     target: &Target,
     metrics: TrialMetrics,
-) -> Value {
+    results: &[loadgen::RequestResult],
+) -> BenchLine {
     let server_info = match api {
         ApiBackend::Sglang | ApiBackend::SglangOai | ApiBackend::SglangOaiChat => {
             async {
@@ -313,100 +314,64 @@ async fn output_line(
         }
         ApiBackend::Auto => None,
     };
-    let mut line = json!({
-        "tag": args.tag, "backend": args.backend, "dataset_name": args.dataset_name,
-        "request_rate": if args.request_rate.is_finite() { json!(args.request_rate) } else { Value::Null },
-        "max_concurrency": args.max_concurrency, "sharegpt_output_len": args.sharegpt_output_len,
-        "random_input_len": args.random_input_len, "random_output_len": args.random_output_len,
-        "random_range_ratio": args.random_range_ratio, "server_info": server_info,
-    });
-    if let Some(object) = line.as_object_mut() {
-        for (key, value) in metrics.to_wire() {
-            object.entry(key).or_insert(value);
-        }
-    }
-    line
-}
-
-/// bench_serving's fields that the metrics do not carry: token totals by kind, the server's
-/// speculative accept length, the peak output rate over 1-s windows, the peak number of requests
-/// in flight, and with `details` its inline per-request arrays (`input_lens`, `output_lens`,
-/// `ttfts`, `itls`, `generated_texts`, `errors`).
-fn add_bench_serving_fields(line: &mut Value, results: &[loadgen::RequestResult], details: bool) {
-    let accept_length = line
-        .pointer("/server_info/internal_states/0/avg_spec_accept_length")
-        .cloned()
-        .unwrap_or(Value::Null);
+    let accept_length = server_info
+        .as_ref()
+        .and_then(|info| info.pointer("/internal_states/0/avg_spec_accept_length"))
+        .and_then(Value::as_f64);
     let input: u64 = results.iter().map(|r| r.input_tokens).sum();
     let output: u64 = results
         .iter()
         .filter(|r| r.error.is_none())
         .map(|r| r.output_tokens)
         .sum();
-    let Some(object) = line.as_object_mut() else {
-        return;
-    };
-    object.insert("total_input_text_tokens".into(), json!(input));
-    object.insert("total_input_vision_tokens".into(), json!(0));
-    // Counted from the stream (or `usage`), not by re-tokenizing the text as bench_serving does.
-    object.insert("total_output_tokens_retokenized".into(), json!(output));
-    object.insert("accept_length".into(), accept_length);
-    object.insert(
-        "max_output_tokens_per_s".into(),
-        json!(peak_output_rate(results)),
-    );
-    object.insert(
-        "max_concurrent_requests".into(),
-        json!(peak_in_flight(results)),
-    );
-    if details {
-        object.insert(
-            "input_lens".into(),
-            json!(results.iter().map(|r| r.input_tokens).collect::<Vec<_>>()),
-        );
-        object.insert(
-            "output_lens".into(),
-            json!(
-                results
-                    .iter()
-                    .map(|r| if r.error.is_none() {
-                        r.output_tokens
-                    } else {
-                        0
-                    })
-                    .collect::<Vec<_>>()
-            ),
-        );
-        object.insert(
-            "ttfts".into(),
-            json!(
-                results
-                    .iter()
-                    .map(|r| r.first_token_at.map_or(0.0, |t| t - r.sent_at))
-                    .collect::<Vec<_>>()
-            ),
-        );
-        object.insert(
-            "itls".into(),
-            json!(results.iter().map(|r| r.itl.clone()).collect::<Vec<_>>()),
-        );
+    BenchLine {
+        tag: args.tag.clone(),
+        backend: args.backend,
+        dataset_name: args.dataset_name,
+        request_rate: args.request_rate.is_finite().then_some(args.request_rate),
+        max_concurrency: args.max_concurrency,
+        sharegpt_output_len: args.sharegpt_output_len,
+        random_input_len: args.random_input_len,
+        random_output_len: args.random_output_len,
+        random_range_ratio: args.random_range_ratio,
+        server_info,
+        metrics: BenchMetrics(metrics),
+        total_input_text_tokens: input,
+        total_input_vision_tokens: 0,
+        // Counted from the stream (or `usage`), not by re-tokenizing the text as bench_serving does.
+        total_output_tokens_retokenized: output,
+        accept_length,
+        max_output_tokens_per_s: peak_output_rate(results),
+        max_concurrent_requests: peak_in_flight(results),
+        details: args.output_details.then(|| details(results)),
+    }
+}
+
+/// bench_serving's inline per-request arrays (`--output-details`).
+fn details(results: &[loadgen::RequestResult]) -> BenchDetails {
+    BenchDetails {
+        input_lens: results.iter().map(|r| r.input_tokens).collect(),
+        output_lens: results
+            .iter()
+            .map(|r| {
+                if r.error.is_none() {
+                    r.output_tokens
+                } else {
+                    0
+                }
+            })
+            .collect(),
+        ttfts: results
+            .iter()
+            .map(|r| r.first_token_at.map_or(0.0, |t| t - r.sent_at))
+            .collect(),
+        itls: results.iter().map(|r| r.itl.clone()).collect(),
         // The generated text is not kept (only its timing); empty strings keep the arrays aligned.
-        object.insert(
-            "generated_texts".into(),
-            json!(results.iter().map(|_| "").collect::<Vec<_>>()),
-        );
-        object.insert(
-            "errors".into(),
-            json!(
-                results
-                    .iter()
-                    .map(|r| r
-                        .error
-                        .as_ref()
-                        .map_or(String::new(), |e| e.category().to_string()))
-                    .collect::<Vec<_>>()
-            ),
-        );
+        generated_texts: results.iter().map(|_| String::new()).collect(),
+        errors: results
+            .iter()
+            .map(|r| r.error.as_ref().map_or(String::new(), |e| e.category()))
+            .collect(),
     }
 }
 
@@ -443,13 +408,13 @@ fn peak_in_flight(results: &[loadgen::RequestResult]) -> u64 {
     u64::try_from(peak).unwrap_or(0)
 }
 
-fn append_line(path: &std::path::Path, line: &Value) -> anyhow::Result<()> {
+fn append_line(path: &std::path::Path, line: &BenchLine) -> anyhow::Result<()> {
     let mut file = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(path)
         .with_context(|| format!("cannot open {}", path.display()))?;
-    writeln!(file, "{line}")?;
+    writeln!(file, "{}", serde_json::to_string(line)?)?;
     Ok(())
 }
 
@@ -460,9 +425,17 @@ fn write_details(path: &std::path::Path, results: &[loadgen::RequestResult]) -> 
             .with_context(|| format!("cannot write {}", details.display()))?,
     );
     for r in results {
-        let line = json!({"scheduled_s": r.scheduled_at, "sent_s": r.sent_at, "first_token_s": r.first_token_at, "end_s": r.end_at,
-                          "output_tokens": r.output_tokens, "input_tokens": r.input_tokens, "itl_s": r.itl, "error": r.error.as_ref().map(|e| e.category())});
-        writeln!(out, "{line}")?;
+        let line = BenchRequestLine {
+            scheduled_s: r.scheduled_at,
+            sent_s: r.sent_at,
+            first_token_s: r.first_token_at,
+            end_s: r.end_at,
+            output_tokens: r.output_tokens,
+            input_tokens: r.input_tokens,
+            itl_s: r.itl.clone(),
+            error: r.error.as_ref().map(|e| e.category()),
+        };
+        writeln!(out, "{}", serde_json::to_string(&line)?)?;
     }
     out.flush()?;
     Ok(())

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::bail;
 use clap::Args;
-use serde_json::json;
+use shared::outward::dataset::{ConvertLengths, ConvertSummary};
 
 use crate::config::{self, DatasetKind, DatasetPlan, Scenario};
 use crate::dataset::{self, DatasetRow, gsp::GspOptions, validate};
@@ -164,8 +164,8 @@ pub(crate) fn convert_plan(args: &ConvertArgs) -> anyhow::Result<(DatasetPlan, S
     Ok((plan, scenario))
 }
 
-/// Summary JSON of prepared rows.
-pub(crate) fn summary(rows: &[DatasetRow]) -> serde_json::Value {
+/// The figures of prepared rows.
+pub(crate) fn summary(rows: &[DatasetRow]) -> ConvertSummary {
     let mut kinds = std::collections::BTreeMap::<String, usize>::new();
     for row in rows {
         *kinds
@@ -178,11 +178,12 @@ pub(crate) fn summary(rows: &[DatasetRow]) -> serde_json::Value {
         .map(|l| l as f64)
         .collect();
     let outputs: Vec<f64> = rows.iter().map(|r| r.output_len as f64).collect();
-    let stats = |v: &[f64]| {
-        let s = shared::stats::Summary::of(v);
-        json!({"mean": (s.mean * 100.0).round() / 100.0, "p50": s.median, "p95": s.p95, "max": s.max})
-    };
-    json!({"num_requests": rows.len(), "prompt_kinds": kinds, "input_tokens": stats(&inputs), "output_tokens": stats(&outputs)})
+    ConvertSummary {
+        num_requests: rows.len(),
+        prompt_kinds: kinds,
+        input_tokens: ConvertLengths::of(&inputs),
+        output_tokens: ConvertLengths::of(&outputs),
+    }
 }
 
 /// `autobench convert`.
@@ -235,14 +236,7 @@ pub(crate) fn render(report: &validate::Report) -> String {
     let _ = writeln!(out, "input tokens: {}", lengths(&report.input_tokens));
     let _ = writeln!(out, "output tokens: {}", lengths(&report.output_tokens));
     if let Some(method) = report.chat_count_method {
-        let _ = writeln!(
-            out,
-            "chat prompts counted with: {}",
-            serde_json::to_value(method)
-                .unwrap_or_default()
-                .as_str()
-                .unwrap_or_default()
-        );
+        let _ = writeln!(out, "chat prompts counted with: {}", method.name());
     }
     if !report.extras.is_empty() {
         let extras: Vec<String> = report
@@ -252,11 +246,7 @@ pub(crate) fn render(report: &validate::Report) -> String {
             .collect();
         let _ = writeln!(out, "per-request extras: {}", extras.join(", "));
     }
-    let errors = report
-        .problems
-        .iter()
-        .filter(|p| p.severity == "error")
-        .count();
+    let errors = report.errors().count();
     let _ = writeln!(
         out,
         "problems: {errors} error(s), {} warning(s)",

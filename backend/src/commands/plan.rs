@@ -4,6 +4,8 @@
 use std::path::Path;
 use std::process::ExitCode;
 
+use shared::outward::frameworks::PlanFrameworksJson;
+
 use crate::config;
 use crate::exit;
 use crate::stdout;
@@ -21,9 +23,9 @@ pub(crate) async fn plan(path: &Path, json: bool) -> anyhow::Result<ExitCode> {
     }
     match (json, cfgs.as_slice()) {
         (true, [one]) => stdout::println(serde_json::to_string(&crate::plan::json(one))?)?,
-        (true, several) => stdout::println(serde_json::json!({
-            "frameworks": several.iter().map(crate::plan::json).collect::<Vec<_>>()
-        }))?,
+        (true, several) => stdout::println(serde_json::to_string(&PlanFrameworksJson {
+            frameworks: several.iter().map(crate::plan::json).collect(),
+        })?)?,
         (false, all) => {
             for cfg in all {
                 stdout::print(crate::plan::render(cfg))?;

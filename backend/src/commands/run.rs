@@ -9,6 +9,7 @@ use anyhow::Context as _;
 
 use shared::api::RunStatus;
 use shared::events::RunEvent;
+use shared::outward::frameworks::RunFrameworksJson;
 use shared::run_dir::RunDir;
 
 use crate::config::{self, RunConfig};
@@ -117,12 +118,12 @@ pub(crate) async fn run(
                 answer
             })
             .collect();
-        let answer = match (&ranking, answers.as_slice()) {
-            (None, [one]) => serde_json::to_value(one)?,
-            _ => serde_json::json!({
-                "frameworks": answers,
-                "ranking": ranking.as_ref().map(|r| &r.json),
-            }),
+        let answer = match (ranking, answers.as_slice()) {
+            (None, [one]) => serde_json::to_string(one)?,
+            (ranking, _) => serde_json::to_string(&RunFrameworksJson {
+                frameworks: answers,
+                ranking: ranking.map(|r| r.json),
+            })?,
         };
         stdout::unless_closed(stdout::println(answer))?;
     } else {

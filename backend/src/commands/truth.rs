@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 use anyhow::bail;
 use clap::Args;
-use serde_json::json;
+use shared::outward::truth::TruthLine;
 
 use crate::config::{self, Framework};
 use crate::sim::truth::{self, Effort, Workload};
@@ -75,24 +75,32 @@ pub(crate) fn truth(args: &TruthArgs) -> anyhow::Result<ExitCode> {
     }
     // Each (scenario, candidate) on its own thread, with its own virtual-time runtime.
     let sla = &cfg.benchmark.sla;
-    let lines: Vec<serde_json::Value> = std::thread::scope(|scope| {
+    let lines: Vec<TruthLine> = std::thread::scope(|scope| {
         let handles: Vec<_> = jobs
             .into_iter()
             .map(|(scenario, candidate, flags, argv, workload)| {
-                scope.spawn(move || match truth::model(&argv) {
-                    Ok(model) => {
-                        let rate = truth::capacity(&model, workload, sla, low, high, effort);
-                        json!({"scenario": scenario, "candidate": candidate, "flags": flags, "rate": rate})
+                scope.spawn(move || {
+                    let (rate, error) = match truth::model(&argv) {
+                        Ok(model) => (
+                            truth::capacity(&model, workload, sla, low, high, effort),
+                            None,
+                        ),
+                        Err(error) => (None, Some(error)),
+                    };
+                    TruthLine {
+                        scenario,
+                        candidate,
+                        flags,
+                        rate,
+                        error,
                     }
-                    Err(error) => json!({"scenario": scenario, "candidate": candidate, "flags": flags,
-                                         "rate": null, "error": error}),
                 })
             })
             .collect();
         handles.into_iter().filter_map(|h| h.join().ok()).collect()
     });
     for line in lines {
-        crate::stdout::println(line)?;
+        crate::stdout::println(serde_json::to_string(&line)?)?;
     }
     Ok(ExitCode::SUCCESS)
 }

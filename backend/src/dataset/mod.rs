@@ -146,9 +146,7 @@ pub(crate) async fn prepare(
             if is_canonical(path)? {
                 let report = validate::validate(path, &bundle, plan.context_len)?;
                 let errors: Vec<String> = report
-                    .problems
-                    .iter()
-                    .filter(|p| p.severity == "error")
+                    .errors()
                     .take(10)
                     .map(|p| format!("  {}:{}: {}", report.path, p.line, p.message))
                     .collect();

@@ -34,14 +34,7 @@ fn tokenizer_file(name: &str) -> Option<PathBuf> {
 }
 
 /// How a chat prompt's length was counted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub(crate) enum CountMethod {
-    /// The model's chat template, rendered with a generation prompt.
-    ChatTemplate,
-    /// Sum of the messages' content tokens (no template available).
-    ContentSum,
-}
+pub(crate) use shared::outward::dataset::CountMethod;
 
 /// A tokenizer plus what is needed to count chat prompts.
 pub(crate) struct TokenizerBundle {

@@ -4,77 +4,16 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use serde::Serialize;
 use serde_json::Value;
+
+use shared::outward::dataset::Severity;
 
 use super::tokenizer::{CountMethod, TokenizerBundle};
 use super::{DatasetError, DatasetRow, PromptKind, prompt_kind, prompt_tokens};
 
-/// One problem found.
-#[derive(Debug, Clone, Serialize)]
-pub(crate) struct Problem {
-    /// 1-based line.
-    pub line: usize,
-    /// `error` (the file should not be used as is) or `warning`.
-    pub severity: &'static str,
-    /// What is wrong.
-    pub message: String,
-}
-
-/// Token length percentiles.
-#[derive(Debug, Clone, Default, Serialize)]
-pub(crate) struct Lengths {
-    /// Median.
-    pub p50: f64,
-    /// 95th percentile.
-    pub p95: f64,
-    /// Largest.
-    pub max: f64,
-    /// Mean.
-    pub mean: f64,
-}
-
-impl Lengths {
-    fn of(values: &[f64]) -> Lengths {
-        let s = shared::stats::Summary::of(values);
-        Lengths {
-            p50: s.median,
-            p95: s.p95,
-            max: s.max,
-            mean: s.mean,
-        }
-    }
-}
-
-/// The whole report.
-#[derive(Debug, Clone, Serialize)]
-pub(crate) struct Report {
-    /// File checked.
-    pub path: String,
-    /// Rows that parsed.
-    pub num_requests: usize,
-    /// Rows per prompt kind.
-    pub prompt_kinds: BTreeMap<String, usize>,
-    /// Input token lengths (rows whose length could be counted).
-    pub input_tokens: Lengths,
-    /// Output token lengths.
-    pub output_tokens: Lengths,
-    /// How chat prompts were counted.
-    pub chat_count_method: Option<CountMethod>,
-    /// Per-request extras and how many rows carry each.
-    pub extras: BTreeMap<String, usize>,
-    /// Problems, in line order.
-    pub problems: Vec<Problem>,
-    /// The first three converted rows.
-    pub samples: Vec<DatasetRow>,
-}
-
-impl Report {
-    /// Whether any problem is an error.
-    pub(crate) fn has_errors(&self) -> bool {
-        self.problems.iter().any(|p| p.severity == "error")
-    }
-}
+pub(crate) use shared::outward::dataset::{
+    DatasetProblem as Problem, DatasetReport as Report, TokenLengths as Lengths,
+};
 
 /// Checks a canonical JSONL file.
 pub(crate) fn validate(
@@ -107,11 +46,11 @@ pub(crate) fn validate(
         let object = match serde_json::from_str::<Value>(&line) {
             Ok(Value::Object(object)) => object,
             Ok(_) => {
-                problem("error", "expected a JSON object".into());
+                problem(Severity::Error, "expected a JSON object".into());
                 continue;
             }
             Err(e) => {
-                problem("error", format!("invalid JSON: {e}"));
+                problem(Severity::Error, format!("invalid JSON: {e}"));
                 continue;
             }
         };
@@ -126,7 +65,7 @@ pub(crate) fn validate(
                 .any(|k| object.get(*k).is_some_and(|v| !v.is_null()))
         {
             problem(
-                "error",
+                Severity::Error,
                 "missing output_len (it would default to 256 tokens)".into(),
             );
         }
@@ -135,7 +74,7 @@ pub(crate) fn validate(
             .filter(|k| !super::canonical::RESERVED.contains(&k.as_str()))
         {
             problem(
-                "warning",
+                Severity::Warning,
                 format!("unknown field `{key}` will be sent in every request body for this row"),
             );
         }
@@ -145,7 +84,7 @@ pub(crate) fn validate(
             Ok((row, answer_taken)) => {
                 if answer_taken {
                     problem(
-                        "warning",
+                        Severity::Warning,
                         format!(
                             "the prompt ends with an assistant turn: it is taken as the completion to generate and removed from the prompt (output_len {}{})",
                             row.output_len,
@@ -163,7 +102,7 @@ pub(crate) fn validate(
                 row
             }
             Err(message) => {
-                problem("error", message);
+                problem(Severity::Error, message);
                 continue;
             }
         };
@@ -206,7 +145,7 @@ pub(crate) fn validate(
     if report.num_requests == 0 && report.problems.is_empty() {
         report.problems.push(Problem {
             line: 0,
-            severity: "error",
+            severity: Severity::Error,
             message: "the file has no rows".into(),
         });
     }
@@ -217,7 +156,7 @@ fn check_row(
     row: &DatasetRow,
     bundle: &TokenizerBundle,
     context_len: Option<u64>,
-    problem: &mut impl FnMut(&'static str, String),
+    problem: &mut impl FnMut(Severity, String),
     method: &mut Option<CountMethod>,
     inputs: &mut Vec<f64>,
 ) -> Result<(), DatasetError> {
@@ -234,7 +173,7 @@ fn check_row(
             && input + row.output_len > limit
         {
             problem(
-                "error",
+                Severity::Error,
                 format!(
                     "{input} input + {} output tokens exceed the context length {limit}",
                     row.output_len
@@ -244,7 +183,7 @@ fn check_row(
     }
     for image in row.image_data.iter().flatten() {
         if let Some(reason) = unreadable_image(image) {
-            problem("error", reason);
+            problem(Severity::Error, reason);
         }
     }
     Ok(())

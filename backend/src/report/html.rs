@@ -166,11 +166,11 @@ fn flag_effect_bars(out: &mut String, effects: &[shared::answer::FlagEffect]) {
 
 /// The launch command of the scenario's best, from its summary row.
 fn best_of(scenario: &ScenarioData) -> Option<String> {
-    let row = scenario.summary.as_ref()?;
-    if row["status"].as_str() != Some("ok") {
-        return None;
-    }
-    Some(row["launch_command"].as_str()?.to_string())
+    scenario
+        .summary
+        .as_ref()?
+        .confirmed_command()
+        .map(str::to_string)
 }
 
 fn scenario_section(out: &mut String, data: &RunData, scenario: &ScenarioData) {

@@ -12,8 +12,8 @@ mod whatif;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use serde_json::Value;
 use shared::metrics::{Metric, Series};
+use shared::outward::summary::ScenarioSummaryRow;
 use shared::record::TrialRecord;
 use shared::run_dir::{RunDir, ScenarioDir};
 use shared::run_meta::RunMeta;
@@ -25,7 +25,7 @@ pub(crate) struct ScenarioData {
     /// Display name.
     pub name: String,
     /// Its `scenario_summary.jsonl` row, when the run got that far.
-    pub summary: Option<Value>,
+    pub summary: Option<ScenarioSummaryRow>,
     /// Trial records (`results.jsonl`).
     pub records: Vec<TrialRecord>,
     /// `results.csv`: header and rows, as written.
@@ -96,7 +96,7 @@ pub(crate) fn load(dir: &Path) -> anyhow::Result<RunData> {
     })
 }
 
-type Folder = (String, PathBuf, Option<Value>);
+type Folder = (String, PathBuf, Option<ScenarioSummaryRow>);
 
 fn scenario_folders(dir: &Path) -> anyhow::Result<Vec<Folder>> {
     let summary_path = RunDir::new(dir).scenario_summary_jsonl();
@@ -107,18 +107,18 @@ fn scenario_folders(dir: &Path) -> anyhow::Result<Vec<Folder>> {
             .enumerate()
             .filter(|(_, l)| !l.trim().is_empty())
         {
-            let row: Value = serde_json::from_str(line).with_context(|| {
+            let row: ScenarioSummaryRow = serde_json::from_str(line).with_context(|| {
                 format!(
-                    "{}:{}: not a JSON object",
+                    "{}:{}: not a scenario summary row",
                     summary_path.display(),
                     index + 1
                 )
             })?;
-            let name = row["scenario_name"]
-                .as_str()
-                .unwrap_or("default")
-                .to_string();
-            let sub = row["scenario_dir"].as_str().unwrap_or("");
+            let name = match row.scenario_name.as_str() {
+                "" => "default".to_string(),
+                name => name.to_string(),
+            };
+            let sub = row.scenario_dir.as_str();
             let folder = if sub == "." || (sub.is_empty() && has_results(dir)) {
                 dir.to_path_buf()
             } else if sub.is_empty() {

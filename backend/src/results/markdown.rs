@@ -126,30 +126,7 @@ pub(crate) fn scenario_summary(facts: &ScenarioFacts, records: &[TrialRecord]) -
 }
 
 /// One row of the cross-scenario summary.
-#[derive(Debug, Clone, serde::Serialize)]
-pub(crate) struct ScenarioRow {
-    /// Display name.
-    pub scenario_name: String,
-    /// Directory.
-    pub scenario_dir: String,
-    /// `ok` (a confirmed answer), `unconfirmed (what is missing)`, `no_sla_pass` or
-    /// `no_successful_runs`.
-    pub status: String,
-    /// Best passing rate.
-    pub requested_qps: Option<f64>,
-    /// Credited (achieved) rate.
-    pub achieved_request_rate: Option<f64>,
-    /// Mean TTFT of the best.
-    pub mean_ttft_ms: Option<f64>,
-    /// Mean TPOT of the best.
-    pub mean_tpot_ms: Option<f64>,
-    /// Output throughput of the best.
-    pub output_throughput: Option<f64>,
-    /// Launch command ("" when nothing met the SLA).
-    pub launch_command: String,
-    /// The answer in words ([`shared::answer`]).
-    pub headline: String,
-}
+pub(crate) use shared::outward::summary::ScenarioSummaryRow as ScenarioRow;
 
 /// Renders `SUMMARY.md`: one table, then one section per scenario.
 pub(crate) fn run_summary(rows: &[ScenarioRow], partial: Option<&str>) -> String {

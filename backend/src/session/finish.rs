@@ -150,7 +150,7 @@ fn scenario_row(cfg: &RunConfig, state: &ScenarioState, run: RunState) -> markdo
 fn row_status(has_best: bool, answer: &shared::answer::Answer, any_metrics: bool) -> String {
     match (has_best, answer.status(), any_metrics) {
         (true, Some(status), _) => status,
-        (true, None, _) => "ok".into(),
+        (true, None, _) => shared::outward::summary::STATUS_OK.into(),
         (false, _, true) => "no_sla_pass".into(),
         (false, _, false) => "no_successful_runs".into(),
     }

@@ -8,15 +8,19 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::{Query, State};
-use axum::http::{StatusCode, header};
+use axum::http::header;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures_util::Stream;
 use serde::Deserialize;
 use shared::api::{ConfigCheck, ConfigProblem};
+use shared::api_calls::{
+    ApiErrorKind, StartRequest, Started, StopRequest, Stopping, ValidateRequest,
+};
 use shared::metrics::Metric;
 use shared::sla::{LatencyMetric, Stat};
 
+use super::errors::refuse;
 use super::runs::{self, PathError};
 use super::secrets;
 
@@ -35,12 +39,13 @@ pub(super) struct AppState {
 
 type Shared = State<Arc<AppState>>;
 
-fn refuse(error: &PathError) -> Response {
-    let status = match error {
-        PathError::Outside(_) => StatusCode::FORBIDDEN,
-        PathError::Missing(_) => StatusCode::NOT_FOUND,
+/// A path the browser sent that is refused: outside the root (forbidden) or missing.
+fn refuse_path(error: &PathError) -> Response {
+    let kind = match error {
+        PathError::Outside(_) => ApiErrorKind::Forbidden,
+        PathError::Missing(_) => ApiErrorKind::NotFound,
     };
-    (status, error.to_string()).into_response()
+    refuse(kind, error.to_string())
 }
 
 /// `GET /api/runs`.
@@ -63,7 +68,7 @@ pub(super) async fn run_detail(State(state): Shared, Query(q): Query<RunQuery>) 
             }
             Json(detail).into_response()
         }
-        Err(e) => refuse(&e),
+        Err(e) => refuse_path(&e),
     }
 }
 
@@ -89,13 +94,13 @@ pub(super) struct PlotQuery {
 pub(super) async fn plot(State(state): Shared, Query(q): Query<PlotQuery>) -> Response {
     let dir = match runs::confined(&state.root, &q.run) {
         Ok(dir) => dir,
-        Err(e) => return refuse(&e),
+        Err(e) => return refuse_path(&e),
     };
     let Ok(data) = crate::report::load(&dir) else {
-        return (StatusCode::NOT_FOUND, "no results in this run yet").into_response();
+        return refuse(ApiErrorKind::NotFound, "no results in this run yet");
     };
     let Some(scenario) = data.scenarios.iter().find(|s| s.name == q.scenario) else {
-        return (StatusCode::NOT_FOUND, "no such scenario").into_response();
+        return refuse(ApiErrorKind::NotFound, "no such scenario");
     };
     let metric = match q.metric.as_str() {
         "ttft" => LatencyMetric::Ttft,
@@ -103,11 +108,10 @@ pub(super) async fn plot(State(state): Shared, Query(q): Query<PlotQuery>) -> Re
         "itl" => LatencyMetric::Itl,
         "e2e" => LatencyMetric::E2e,
         _ => {
-            return (
-                StatusCode::BAD_REQUEST,
+            return refuse(
+                ApiErrorKind::BadRequest,
                 "metric must be ttft, tpot, itl or e2e",
-            )
-                .into_response();
+            );
         }
     };
     let stat = match q.stat.as_deref() {
@@ -116,13 +120,16 @@ pub(super) async fn plot(State(state): Shared, Query(q): Query<PlotQuery>) -> Re
         Some("p90") => Stat::P90,
         Some("p50") => Stat::Median,
         Some(_) => {
-            return (StatusCode::BAD_REQUEST, "stat must be p99, p95, p90 or p50").into_response();
+            return refuse(
+                ApiErrorKind::BadRequest,
+                "stat must be p99, p95, p90 or p50",
+            );
         }
     };
     let x_metric = match q.x.as_deref() {
         None | Some("rate") => Metric::AchievedRate,
         Some("tokens") => Metric::OutputThroughput,
-        Some(_) => return (StatusCode::BAD_REQUEST, "x must be rate or tokens").into_response(),
+        Some(_) => return refuse(ApiErrorKind::BadRequest, "x must be rate or tokens"),
     };
     let (y_metric, limit) = crate::report::plotted_metric(data.sla().as_ref(), metric, stat);
     let spec = crate::report::plots::PlotSpec {
@@ -142,7 +149,7 @@ pub(super) async fn plot(State(state): Shared, Query(q): Query<PlotQuery>) -> Re
             for id in with.split(',').take(MAX_OVERLAID_RUNS) {
                 let dir = match runs::confined(&state.root, id) {
                     Ok(dir) => dir,
-                    Err(e) => return refuse(&e),
+                    Err(e) => return refuse_path(&e),
                 };
                 let records = crate::report::load(&dir)
                     .ok()
@@ -169,21 +176,20 @@ pub(super) struct TimelineQuery {
 pub(super) async fn timeline(State(state): Shared, Query(q): Query<TimelineQuery>) -> Response {
     let dir = match runs::confined(&state.root, &q.run) {
         Ok(dir) => dir,
-        Err(e) => return refuse(&e),
+        Err(e) => return refuse_path(&e),
     };
     let Ok(data) = crate::report::load(&dir) else {
-        return (StatusCode::NOT_FOUND, "no results in this run yet").into_response();
+        return refuse(ApiErrorKind::NotFound, "no results in this run yet");
     };
     let Some(scenario) = data.scenarios.iter().find(|s| s.name == q.scenario) else {
-        return (StatusCode::NOT_FOUND, "no such scenario").into_response();
+        return refuse(ApiErrorKind::NotFound, "no such scenario");
     };
     match crate::report::timeline::answer_svg(&data, scenario) {
         Some(svg) => ([(header::CONTENT_TYPE, "image/svg+xml")], svg).into_response(),
-        None => (
-            StatusCode::NOT_FOUND,
+        None => refuse(
+            ApiErrorKind::NotFound,
             "no per-request timings for this scenario's answer trial",
-        )
-            .into_response(),
+        ),
     }
 }
 
@@ -191,7 +197,7 @@ pub(super) async fn timeline(State(state): Shared, Query(q): Query<TimelineQuery
 pub(super) async fn report(State(state): Shared, Query(q): Query<RunQuery>) -> Response {
     let dir = match runs::confined(&state.root, &q.run) {
         Ok(dir) => dir,
-        Err(e) => return refuse(&e),
+        Err(e) => return refuse_path(&e),
     };
     match crate::report::render(&dir) {
         Ok(html) => (
@@ -205,7 +211,7 @@ pub(super) async fn report(State(state): Shared, Query(q): Query<RunQuery>) -> R
             html,
         )
             .into_response(),
-        Err(e) => (StatusCode::NOT_FOUND, format!("{e:#}")).into_response(),
+        Err(e) => refuse(ApiErrorKind::NotFound, format!("{e:#}")),
     }
 }
 
@@ -220,7 +226,7 @@ pub(super) struct LogQuery {
 pub(super) async fn log(State(state): Shared, Query(q): Query<LogQuery>) -> Response {
     match runs::log_text(&state.root, &q.run, &q.file, 256 * 1024) {
         Ok(text) => text.into_response(),
-        Err(e) => refuse(&e),
+        Err(e) => refuse_path(&e),
     }
 }
 
@@ -281,22 +287,22 @@ pub(super) async fn config(State(state): Shared, Query(q): Query<ConfigQuery>) -
     let resolved = match (&q.name, &q.path) {
         (Some(name), None) => match &state.references {
             Some(dir) => runs::confined(dir, name),
-            None => return (StatusCode::NOT_FOUND, "no references folder").into_response(),
+            None => return refuse(ApiErrorKind::NotFound, "no references folder"),
         },
         (None, Some(path)) => {
             let mut roots = vec![state.root.as_path()];
             roots.extend(state.references.as_deref());
             runs::confined_to_any(&roots, path)
         }
-        _ => return (StatusCode::BAD_REQUEST, "give either name or path").into_response(),
+        _ => return refuse(ApiErrorKind::BadRequest, "give either name or path"),
     };
     match resolved {
         Ok(path) if path.is_file() => match std::fs::read_to_string(&path) {
             Ok(text) => secrets::redact_yaml(&text).into_response(),
-            Err(e) => (StatusCode::NOT_FOUND, e.to_string()).into_response(),
+            Err(e) => refuse(ApiErrorKind::NotFound, e.to_string()),
         },
-        Ok(_) => (StatusCode::NOT_FOUND, "not a file").into_response(),
-        Err(e) => refuse(&e),
+        Ok(_) => refuse(ApiErrorKind::NotFound, "not a file"),
+        Err(e) => refuse_path(&e),
     }
 }
 
@@ -318,15 +324,9 @@ fn parse_config(
     crate::config::parse_relative_to(&base.join("dashboard-config.yaml"), yaml, base)
 }
 
-/// `{ "yaml": "..." }`.
-#[derive(Debug, Deserialize)]
-pub(super) struct ValidateBody {
-    yaml: String,
-}
-
 /// `POST /api/validate`: the CLI's validator on the text; problems with line and column, or the
 /// plan.
-pub(super) async fn validate(State(state): Shared, Json(body): Json<ValidateBody>) -> Response {
+pub(super) async fn validate(State(state): Shared, Json(body): Json<ValidateRequest>) -> Response {
     let checked = match parse_config(&state, &body.yaml) {
         Ok(cfg) => match crate::preflight::check_cached(&cfg, &body.yaml).await {
             Ok(preflight) => Ok((cfg, preflight)),
@@ -369,16 +369,6 @@ pub(super) async fn validate(State(state): Shared, Json(body): Json<ValidateBody
     Json(check).into_response()
 }
 
-/// `{ "name": "quick", "yaml": "..." }`.
-#[derive(Debug, Deserialize)]
-pub(super) struct StartBody {
-    pub(super) name: String,
-    pub(super) yaml: String,
-    /// Start even though other runs are running (the user read the warning).
-    #[serde(default)]
-    pub(super) force: bool,
-}
-
 /// Why starting now may spoil results: other runs of this root that are running, which share the
 /// machine's GPUs unless their `CUDA_VISIBLE_DEVICES` sets are disjoint.
 fn gpu_warning(state: &AppState, name: &str, config: &crate::config::RunConfig) -> Option<String> {
@@ -412,50 +402,52 @@ fn gpu_warning(state: &AppState, name: &str, config: &crate::config::RunConfig) 
 
 /// `POST /api/start`: checks the config like `/api/validate`, then starts `autobench run` into
 /// `ROOT/name`. Answers the run id, or the problems.
-pub(super) async fn start(State(state): Shared, Json(body): Json<StartBody>) -> Response {
+pub(super) async fn start(State(state): Shared, Json(body): Json<StartRequest>) -> Response {
     if let Err(error) = super::runner::check_name(&body.name) {
-        return (StatusCode::BAD_REQUEST, error.to_string()).into_response();
+        return refuse(ApiErrorKind::BadRequest, error.to_string());
     }
     start_run(&state, &body)
 }
 
 /// Starts `autobench run` of `body.yaml` into `ROOT/body.name` after the config check and the
 /// GPU warning (`POST /api/start`, and `POST /api/rerun` with the run's own config).
-pub(super) fn start_run(state: &AppState, body: &StartBody) -> Response {
+pub(super) fn start_run(state: &AppState, body: &StartRequest) -> Response {
     let config = match parse_config(state, &body.yaml) {
         Ok(config) => config,
         Err(error) => {
-            return (
-                StatusCode::BAD_REQUEST,
+            return refuse(
+                ApiErrorKind::BadRequest,
                 format!("the config has errors: {error}"),
-            )
-                .into_response();
+            );
         }
     };
     if !body.force
         && let Some(warning) = gpu_warning(state, &body.name, &config)
     {
-        return (StatusCode::CONFLICT, warning).into_response();
+        return refuse(ApiErrorKind::NeedsConfirmation, warning);
     }
     match state
         .runner
         .start(&state.root, &body.name, &body.yaml, state.paths_base())
     {
-        Ok(_) => Json(serde_json::json!({ "run": body.name })).into_response(),
+        Ok(_) => Json(Started {
+            run: body.name.clone(),
+        })
+        .into_response(),
         Err(e @ super::runner::RunnerError::Busy(_)) => {
-            (StatusCode::CONFLICT, e.to_string()).into_response()
+            refuse(ApiErrorKind::Conflict, e.to_string())
         }
         Err(e @ super::runner::RunnerError::BadName(_)) => {
-            (StatusCode::BAD_REQUEST, e.to_string()).into_response()
+            refuse(ApiErrorKind::BadRequest, e.to_string())
         }
-        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+        Err(e) => refuse(ApiErrorKind::Internal, e.to_string()),
     }
 }
 
 /// `POST /api/stop {"run": ID}`: interrupts a run started from this dashboard.
-pub(super) async fn stop(State(state): Shared, Json(q): Json<RunQuery>) -> Response {
+pub(super) async fn stop(State(state): Shared, Json(q): Json<StopRequest>) -> Response {
     match state.runner.stop(&q.run) {
-        Ok(()) => Json(serde_json::json!({ "stopping": q.run })).into_response(),
-        Err(e) => (StatusCode::NOT_FOUND, e.to_string()).into_response(),
+        Ok(()) => Json(Stopping { stopping: q.run }).into_response(),
+        Err(e) => refuse(ApiErrorKind::NotFound, e.to_string()),
     }
 }

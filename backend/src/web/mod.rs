@@ -1,11 +1,13 @@
 //! `autobench serve`: the dashboard. An axum server, on 127.0.0.1 by default, serving the embedded
 //! Leptos UI ([`assets`]), a JSON API over the runs under a results root ([`api`], [`runs`]), and
 //! live change events from a filesystem watcher ([`live`]). Every request passes the checks in
-//! [`security`], and slow clients are cut off ([`connections`]).
+//! [`security`], and slow clients are cut off ([`connections`]). A refused API request answers a
+//! typed error ([`errors`]).
 
 mod api;
 mod assets;
 mod connections;
+mod errors;
 mod eta;
 mod live;
 mod rerun;
@@ -95,7 +97,8 @@ pub(crate) async fn start(args: &ServeArgs) -> anyhow::Result<Dashboard> {
     // The checks run first: a refused request's body is never waited for.
     let app = router(state)
         .layer(axum::middleware::from_fn(connections::read_body))
-        .layer(axum::middleware::from_fn_with_state(guard, security::check));
+        .layer(axum::middleware::from_fn_with_state(guard, security::check))
+        .layer(axum::middleware::from_fn(errors::typed));
     let task = tokio::spawn(connections::serve(listener, app));
     let shown_host = if args.host == "0.0.0.0" {
         "127.0.0.1"

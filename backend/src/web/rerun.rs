@@ -6,49 +6,38 @@
 //! and folder are confined to the root, each limit must be an SLA key with a positive number, and
 //! the rest of the config is the run's own, checked as `/api/start` checks a config.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
+use axum::response::Response;
+use shared::api_calls::{ApiError, ApiErrorKind, RerunRequest, StartRequest};
 use shared::run_dir::RunDir;
 use shared::sla::{MeasureFrom, parse_limit_key};
 
-use super::api::{AppState, StartBody, start_run};
-
-/// The request.
-#[derive(Debug, Deserialize)]
-pub(super) struct RerunBody {
-    run: String,
-    limits: BTreeMap<String, f64>,
-    #[serde(default)]
-    force: bool,
-}
+use super::api::{AppState, start_run};
 
 /// Starts the run again at the new limits; the run's id, or why not.
 pub(super) async fn rerun(
     State(state): State<Arc<AppState>>,
-    Json(body): Json<RerunBody>,
+    Json(body): Json<RerunRequest>,
 ) -> Response {
     match config_at(&state, &body) {
         Ok(yaml) => start_run(
             &state,
-            &StartBody {
+            &StartRequest {
                 name: body.run.clone(),
                 yaml,
                 force: body.force,
             },
         ),
-        Err((status, why)) => (status, why).into_response(),
+        Err(error) => super::errors::answer(&error),
     }
 }
 
 /// The run's kept config with `benchmark.sla` set to the new limits.
-fn config_at(state: &AppState, body: &RerunBody) -> Result<String, (StatusCode, String)> {
-    let bad = |why: String| (StatusCode::BAD_REQUEST, why);
+fn config_at(state: &AppState, body: &RerunRequest) -> Result<String, ApiError> {
+    let bad = |why: String| ApiError::new(ApiErrorKind::BadRequest, why);
     super::runner::check_name(&body.run).map_err(|e| bad(e.to_string()))?;
     if body.limits.is_empty() {
         return Err(bad("no limit to change".into()));
@@ -71,8 +60,8 @@ fn config_at(state: &AppState, body: &RerunBody) -> Result<String, (StatusCode, 
         .iter()
         .find_map(|path| std::fs::read_to_string(path).ok())
         .ok_or_else(|| {
-            (
-                StatusCode::NOT_FOUND,
+            ApiError::new(
+                ApiErrorKind::NotFound,
                 format!(
                     "{} kept no config to run again (an older autobench wrote it): run it again from its config with the new limits and the same output_dir",
                     body.run

@@ -332,8 +332,7 @@ fn scenario_view(
     let from_summary = s
         .summary
         .as_ref()
-        .filter(|r| r["status"] == "ok")
-        .and_then(|r| r["launch_command"].as_str())
+        .and_then(|r| r.confirmed_command())
         .map(str::to_string);
     let best_command = answer
         .and_then(|a| a.command.clone())

@@ -6,6 +6,7 @@
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use shared::api::ConfigCheck;
+use shared::api_calls::{StartRequest, Started, ValidateRequest};
 
 use crate::api;
 
@@ -32,7 +33,7 @@ pub fn ConfigPage() -> impl IntoView {
     let load = move |name: String| {
         spawn_local(async move {
             let url = format!("/api/config?name={}", api::encode_component(&name));
-            show(api::get_text(&url).await);
+            show(api::get_text(&url).await.map_err(|e| e.to_string()));
         });
     };
     let (path, set_path) = signal(String::new());
@@ -41,7 +42,7 @@ pub fn ConfigPage() -> impl IntoView {
             "/api/config?path={}",
             api::encode_component(&path.get_untracked())
         );
-        spawn_local(async move { show(api::get_text(&url).await) });
+        spawn_local(async move { show(api::get_text(&url).await.map_err(|e| e.to_string())) });
     };
     let open_local_file = move |ev: leptos::ev::Event| {
         let Some(file) = event_target::<web_sys::HtmlInputElement>(&ev)
@@ -65,26 +66,33 @@ pub fn ConfigPage() -> impl IntoView {
     let start = move |force: bool| {
         set_warned.set(None);
         set_started.set(None);
-        let body = serde_json::json!({ "name": name.get_untracked(), "yaml": text.get_untracked(), "force": force });
+        let body = StartRequest {
+            name: name.get_untracked(),
+            yaml: text.get_untracked(),
+            force,
+        };
         spawn_local(async move {
-            match api::post_json::<serde_json::Value>("/api/start", &body).await {
-                Ok(answer) => {
-                    let id = answer["run"].as_str().unwrap_or_default().to_string();
+            match api::post_json::<_, Started>("/api/start", &body).await {
+                Ok(started) => {
                     let _ = window()
                         .location()
-                        .set_hash(&format!("/run/{}", api::encode_component(&id)));
+                        .set_hash(&format!("/run/{}", api::encode_component(&started.run)));
                 }
                 // Other runs are running: say so, and let the user start anyway.
-                Err(e) if e.starts_with("warning:") => set_warned.set(Some(e)),
-                Err(e) => set_started.set(Some(e)),
+                Err(e) if e.needs_confirmation() => set_warned.set(Some(e.to_string())),
+                Err(e) => set_started.set(Some(e.to_string())),
             }
         });
     };
     let validate = move |_| {
-        let body = serde_json::json!({ "yaml": text.get_untracked() });
+        let body = ValidateRequest {
+            yaml: text.get_untracked(),
+        };
         spawn_local(async move {
             set_check.set(Some(
-                api::post_json::<ConfigCheck>("/api/validate", &body).await,
+                api::post_json::<_, ConfigCheck>("/api/validate", &body)
+                    .await
+                    .map_err(|e| e.to_string()),
             ));
         });
     };

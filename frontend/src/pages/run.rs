@@ -12,6 +12,7 @@ use std::collections::{BTreeMap, HashMap};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use shared::api::{CandidatePhase, RunDetail, RunStatus, ScenarioView};
+use shared::api_calls::{StopRequest, Stopping};
 use shared::metrics::{Metric, Series};
 use shared::record::TrialRecord;
 use shared::sla::Stat;
@@ -84,7 +85,7 @@ pub fn RunPage(id: String, changed: ReadSignal<(u64, String)>) -> impl IntoView 
                     set_detail.set(Some(d));
                     set_error.set(None);
                 }
-                Err(e) => set_error.set(Some(e)),
+                Err(e) => set_error.set(Some(e.to_string())),
             }
         });
         if let Some(file) = ui.log_file.get_untracked() {
@@ -103,7 +104,7 @@ fn fetch_log(query: &str, file: String, ui: UiState) {
     spawn_local(async move {
         let text = api::get_text(&format!("/api/log?{url}"))
             .await
-            .unwrap_or_else(|e| e);
+            .unwrap_or_else(|e| e.to_string());
         ui.log_text.set(text);
     });
 }
@@ -168,10 +169,10 @@ fn RunBody(
     let run_id = id.clone();
     let stop_refused = detail.stop_refused.clone();
     let stop = move |_| {
-        let body = serde_json::json!({ "run": id.clone() });
+        let body = StopRequest { run: id.clone() };
         spawn_local(async move {
-            if let Err(e) = api::post_json::<serde_json::Value>("/api/stop", &body).await {
-                set_error.set(Some(e));
+            if let Err(e) = api::post_json::<_, Stopping>("/api/stop", &body).await {
+                set_error.set(Some(e.to_string()));
             }
         });
     };

@@ -29,7 +29,7 @@ pub fn RunsPage(changed: ReadSignal<(u64, String)>) -> impl IntoView {
                     set_runs.set(list);
                     set_error.set(None);
                 }
-                Err(e) => set_error.set(Some(e)),
+                Err(e) => set_error.set(Some(e.to_string())),
             }
         });
     });

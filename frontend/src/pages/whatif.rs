@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use shared::api::ScenarioView;
+use shared::api_calls::{RerunRequest, Started};
 use shared::sla::Sla;
 
 /// What the recorded trials say at the user's limits, one line per scenario.
@@ -107,17 +108,20 @@ fn Rerun(run: String, limits: BTreeMap<String, f64>) -> impl IntoView {
     let (said, set_said) = signal(None::<String>);
     let (warning, set_warning) = signal(false);
     let send = move |force: bool| {
-        let body =
-            serde_json::json!({ "run": run.clone(), "limits": limits.clone(), "force": force });
+        let body = RerunRequest {
+            run: run.clone(),
+            limits: limits.clone(),
+            force,
+        };
         spawn_local(async move {
-            match crate::api::post_json::<serde_json::Value>("/api/rerun", &body).await {
+            match crate::api::post_json::<_, Started>("/api/rerun", &body).await {
                 Ok(_) => {
                     set_warning.set(false);
                     set_said.set(Some("Started: this page follows it. Recorded trials are reused; only what the new limits ask for is measured.".into()));
                 }
                 Err(why) => {
-                    set_warning.set(why.starts_with("warning:"));
-                    set_said.set(Some(why));
+                    set_warning.set(why.needs_confirmation());
+                    set_said.set(Some(why.to_string()));
                 }
             }
         });
