@@ -7,7 +7,9 @@
 //! Ranking: the rate each framework's answer credibly meets the SLA at (after its confirmation),
 //! higher first; then output tokens per second. Two frameworks are called tied ("no significant
 //! difference") when the runner-up was never seen failing at or below the leader's rate: the
-//! leader's edge is then inside the search's resolution, not a measured difference.
+//! leader's edge is then inside the search's resolution, not a measured difference. With
+//! `benchmark.gpu_hour_price` (and its per-framework overrides), each answer's cost per million
+//! output tokens is shown beside its rate.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -50,6 +52,8 @@ struct Entry<'a> {
     rate: Option<f64>,
     /// The lowest rate it failed at in the search or the confirmation, above its answer.
     fails_at: Option<f64>,
+    /// Dollars per million output tokens at its answer's rate, when priced.
+    cost: Option<f64>,
     output_dir: &'a Path,
 }
 
@@ -117,6 +121,7 @@ fn entry<'a>(framework: &'a str, scenario: &'a ScenarioResult, output_dir: &'a P
         scenario,
         rate,
         fails_at: confirmation.and_then(|c| c.fails_at),
+        cost: rate.and(scenario.answer.cost_per_million_output_tokens),
         output_dir,
     }
 }
@@ -159,13 +164,31 @@ fn markdown(scenarios: &[(String, Vec<Entry<'_>>)], cfgs: &[RunConfig]) -> Strin
     for (name, entries) in scenarios {
         let _ = writeln!(out, "## Scenario {name}\n");
         let _ = writeln!(out, "{}\n", verdict_line(entries));
-        out.push_str("| Rank | Framework | Req/s | Output tok/s | P99 TTFT ms | P99 TPOT ms | Candidate | Launch command |\n|---|---|---|---|---|---|---|---|\n");
+        // With a GPU-hour price, what a million output tokens cost at each answer's rate.
+        let priced = entries.iter().any(|e| e.cost.is_some());
+        let (cost_head, cost_rule) = if priced {
+            (" $ per M output tokens |", "---|")
+        } else {
+            ("", "")
+        };
+        let _ = writeln!(
+            out,
+            "| Rank | Framework | Req/s |{cost_head} Output tok/s | P99 TTFT ms | P99 TPOT ms | Candidate | Launch command |\n|---|---|---|{cost_rule}---|---|---|---|---|"
+        );
         for (rank, entry) in entries.iter().enumerate() {
             let metrics = best(entry).and_then(|b| b.metrics.as_ref());
             let cell = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.2}"));
+            let cost = if priced {
+                format!(
+                    " {} |",
+                    entry.cost.map_or("-".into(), |d| format!("${d:.2}"))
+                )
+            } else {
+                String::new()
+            };
             let _ = writeln!(
                 out,
-                "| {} | {} | {} | {} | {} | {} | {} | {} |",
+                "| {} | {} | {} |{cost} {} | {} | {} | {} | {} |",
                 rank + 1,
                 entry.framework,
                 entry
@@ -217,9 +240,12 @@ fn console(scenarios: &[(String, Vec<Entry<'_>>)], root: &Path) -> String {
     for (name, entries) in scenarios {
         let _ = writeln!(out, "scenario {name}: {}", verdict_line(entries));
         for (rank, entry) in entries.iter().enumerate() {
+            let cost = entry.cost.map_or(String::new(), |d| {
+                format!(", ${d:.2} per million output tokens")
+            });
             let _ = writeln!(
                 out,
-                "  {}. {}: {} ({})",
+                "  {}. {}: {}{cost} ({})",
                 rank + 1,
                 entry.framework,
                 entry
@@ -252,6 +278,7 @@ fn scenario_json(scenarios: &[(String, Vec<Entry<'_>>)]) -> Vec<RankedScenario> 
                 .map(|e| RankedFramework {
                     framework: e.framework.to_string(),
                     rate: e.rate,
+                    cost_per_million_output_tokens: e.cost,
                     command: e.scenario.command.clone(),
                     output_dir: e.output_dir.to_path_buf(),
                 })
@@ -313,6 +340,7 @@ fn row(name: &str, rank: usize, entry: &Entry<'_>, model: Option<String>) -> Fra
             p99_tpot_ms: m.tpot.p99,
             success_rate: m.success_rate(),
         }),
+        cost_per_million_output_tokens: entry.cost,
         server_command: entry.scenario.command.clone(),
         artifacts: FrameworkRowArtifacts {
             results: entry.scenario.dir.join("results.jsonl"),

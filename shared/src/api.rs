@@ -49,6 +49,10 @@ pub struct RunSummary {
     /// check").
     #[serde(default)]
     pub unconfirmed: Vec<(String, String)>,
+    /// Per scenario whose answer has a cost (`benchmark.gpu_hour_price`), dollars per million
+    /// output tokens at the answer's rate.
+    #[serde(default)]
+    pub costs: Vec<(String, f64)>,
     /// First progress-log timestamp.
     pub started_at: Option<String>,
     /// Seconds from the first to the last progress-log line.

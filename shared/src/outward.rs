@@ -129,6 +129,9 @@ pub struct RunBestJson {
     pub label: String,
     /// The rate it holds the SLA up to (req/s).
     pub rate: f64,
+    /// Dollars per million output tokens at the answer's rate, with `benchmark.gpu_hour_price`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost_per_million_output_tokens: Option<f64>,
     /// Its concurrency cap.
     pub max_concurrency: Option<u64>,
     /// Whether its check held at the search's rate (`None`: not checked).

@@ -95,6 +95,7 @@ pub(super) fn answer_json(cfg: &RunConfig, outcome: &RunOutcome, report: Option<
                         .filter(|c| !c.confirmed)
                         .and_then(|c| c.passes_at)
                         .unwrap_or_else(|| ranking::credited_rate(b)),
+                    cost_per_million_output_tokens: s.answer.cost_per_million_output_tokens,
                     max_concurrency: b.max_concurrency,
                     confirmed: c.map(|c| c.confirmed),
                     passes_at: c.and_then(|c| c.passes_at),

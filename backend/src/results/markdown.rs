@@ -134,11 +134,32 @@ pub(crate) fn run_summary(rows: &[ScenarioRow], partial: Option<&str>) -> String
     if let Some(reason) = partial {
         let _ = writeln!(out, "- Status: partial ({reason})\n");
     }
-    out.push_str("| Scenario | Status | Rate req/s | Output tok/s | Mean TTFT ms | Mean TPOT ms | Summary |\n|---|---|---|---|---|---|---|\n");
+    // With a GPU-hour price, the cost per million output tokens beside each rate.
+    let priced = rows
+        .iter()
+        .any(|r| r.cost_per_million_output_tokens.is_some());
+    let (cost_head, cost_rule) = if priced {
+        (" $ per M output tokens |", "---|")
+    } else {
+        ("", "")
+    };
+    let _ = writeln!(
+        out,
+        "| Scenario | Status | Rate req/s |{cost_head} Output tok/s | Mean TTFT ms | Mean TPOT ms | Summary |\n|---|---|---|{cost_rule}---|---|---|---|"
+    );
     for row in rows {
+        let cost = if priced {
+            let dollars = row.cost_per_million_output_tokens;
+            format!(
+                " {} |",
+                dollars.map(|d| format!("${d:.2}")).unwrap_or_default()
+            )
+        } else {
+            String::new()
+        };
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {} | {} | {} | `{}/summary.md` |",
+            "| {} | {} | {} |{cost} {} | {} | {} | `{}/summary.md` |",
             row.scenario_name,
             row.status,
             row.requested_qps
@@ -233,15 +254,27 @@ mod tests {
             mean_ttft_ms: None,
             mean_tpot_ms: None,
             output_throughput: None,
+            cost_per_million_output_tokens: None,
             launch_command: "serve".into(),
             headline: "Use `--x 1`: it holds your SLA up to 12.35 req/s.".into(),
         }];
         let all = run_summary(&rows, None);
         assert!(all.contains("| chat | ok | 12.35 |"), "{all}");
         assert!(all.contains("Mean TTFT ms | Mean TPOT ms"), "{all}");
+        assert!(!all.contains("$ per M"), "no price, no cost column: {all}");
         assert!(
             all.contains("## chat\n\nUse `--x 1`: it holds your SLA up to 12.35 req/s.\n"),
             "{all}"
         );
+        // With a price, the cost stands beside the rate.
+        let mut priced = rows[0].clone();
+        priced.cost_per_million_output_tokens = Some(0.6944);
+        let all = run_summary(&[priced], None);
+        assert!(
+            all.contains("| Rate req/s | $ per M output tokens | Output tok/s |"),
+            "{all}"
+        );
+        assert!(all.contains("|---|---|---|---|---|---|---|---|\n"), "{all}");
+        assert!(all.contains("| chat | ok | 12.35 | $0.69 |"), "{all}");
     }
 }

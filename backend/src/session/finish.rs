@@ -139,6 +139,7 @@ fn scenario_row(cfg: &RunConfig, state: &ScenarioState, run: RunState) -> markdo
         mean_ttft_ms: metric(Metric::Latency(Series::Ttft, Stat::Mean)),
         mean_tpot_ms: metric(Metric::Latency(Series::Tpot, Stat::Mean)),
         output_throughput: metric(Metric::OutputThroughput),
+        cost_per_million_output_tokens: best.and(answer.cost_per_million_output_tokens),
         launch_command: state.best_command(cfg).unwrap_or_default(),
         headline: answer.headline,
     }

@@ -263,6 +263,10 @@ fn summarize(dir: &Path, id: &str, view: Option<&RunView>) -> RunSummary {
             .iter()
             .filter_map(|(s, a)| a.unconfirmed.clone().map(|m| (s.clone(), m)))
             .collect(),
+        costs: answers
+            .iter()
+            .filter_map(|(s, a)| Some((s.clone(), a.rate.and(a.cost_per_million_output_tokens)?)))
+            .collect(),
         started_at: span.map(|(a, _)| a.format("%Y-%m-%d %H:%M:%S").to_string()),
         duration_s: span.map(|(a, b)| (b - a).num_milliseconds() as f64 / 1000.0),
         trials: trial_count(records.iter().copied()),

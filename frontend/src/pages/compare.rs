@@ -47,6 +47,12 @@ pub fn ComparePage(ids: Vec<String>) -> impl IntoView {
                     let cells = runs.get().into_iter().map(|r| {
                         let s = r.scenarios.iter().find(|s| s.name == name).cloned();
                         let rate = s.as_ref().and_then(|s| s.best_rate);
+                        // Beside the rate, what a million output tokens cost there (when priced).
+                        let cost = s.as_ref()
+                            .and_then(|s| s.answer.as_ref())
+                            .filter(|a| a.rate.is_some())
+                            .and_then(|a| a.cost_per_million_output_tokens)
+                            .map(|d| view! { <span class="cost">{format!(" · ${d:.2} per M output tokens")}</span> });
                         let missing = s.as_ref()
                             .and_then(|s| s.answer.as_ref())
                             .and_then(|a| a.unconfirmed.clone())
@@ -54,7 +60,7 @@ pub fn ComparePage(ids: Vec<String>) -> impl IntoView {
                         let label = s.as_ref().filter(|s| s.best_rate.is_some()).and_then(|s| s.best_label.clone())
                             .map(|l| view! { <div class="best-label">{l}</div> });
                         let command = s.and_then(|s| s.best_command).unwrap_or_default();
-                        view! { <td><b>{format!("{} req/s", num(rate, 2))}</b>{missing}{label}<pre class="command">{command}</pre></td> }
+                        view! { <td><b>{format!("{} req/s", num(rate, 2))}</b>{cost}{missing}{label}<pre class="command">{command}</pre></td> }
                     }).collect_view();
                     view! { <tr><td>{name.clone()}</td>{cells}</tr> }
                 }).collect_view()}

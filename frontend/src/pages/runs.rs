@@ -46,7 +46,9 @@ pub fn RunsPage(changed: ReadSignal<(u64, String)>) -> impl IntoView {
                         .map(|(s, r)| {
                             let missing = run.unconfirmed.iter().find(|(n, _)| n == s)
                                 .map_or(String::new(), |(_, m)| format!(" (unconfirmed: {m})"));
-                            format!("{s}: {}{missing}", r.map_or("-".into(), |r| format!("{r:.2} req/s")))
+                            let cost = run.costs.iter().find(|(n, _)| n == s)
+                                .map_or(String::new(), |(_, d)| format!(", ${d:.2} per M output tokens"));
+                            format!("{s}: {}{cost}{missing}", r.map_or("-".into(), |r| format!("{r:.2} req/s")))
                         })
                         .collect::<Vec<_>>().join(" | ");
                     let id = run.id.clone();

@@ -62,6 +62,9 @@ pub struct RankedFramework {
     pub framework: String,
     /// The rate its answer credibly meets the SLA at (`None`: nothing met it).
     pub rate: Option<f64>,
+    /// Dollars per million output tokens at that rate, with `benchmark.gpu_hour_price`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost_per_million_output_tokens: Option<f64>,
     /// Its answer's launch command.
     pub command: Option<String>,
     /// Its run folder.
@@ -101,6 +104,9 @@ pub struct FrameworkRow {
     pub sla: FrameworkRowSla,
     /// The answer's measurements.
     pub metrics: Option<FrameworkRowMetrics>,
+    /// Dollars per million output tokens at the answer's rate, with `benchmark.gpu_hour_price`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost_per_million_output_tokens: Option<f64>,
     /// The answer's launch command.
     pub server_command: Option<String>,
     /// The scenario's result files.
@@ -174,6 +180,7 @@ mod tests {
             },
             sla: FrameworkRowSla { passed: false },
             metrics: None,
+            cost_per_million_output_tokens: None,
             server_command: None,
             artifacts: FrameworkRowArtifacts {
                 results: "out/vllm/results.jsonl".into(),

@@ -33,6 +33,9 @@ pub struct ScenarioSummaryRow {
     pub launch_command: String,
     /// The answer in words ([`crate::answer`]).
     pub headline: String,
+    /// Dollars per million output tokens at the answer's rate, with `benchmark.gpu_hour_price`
+    /// (last, so the columns before it keep their places).
+    pub cost_per_million_output_tokens: Option<f64>,
 }
 
 impl ScenarioSummaryRow {
@@ -68,7 +71,7 @@ mod tests {
         let text = serde_json::to_string(&ScenarioSummaryRow::default()).expect("json");
         assert_eq!(
             text,
-            r#"{"scenario_name":"","scenario_dir":"","status":"","requested_qps":null,"achieved_request_rate":null,"mean_ttft_ms":null,"mean_tpot_ms":null,"output_throughput":null,"launch_command":"","headline":""}"#
+            r#"{"scenario_name":"","scenario_dir":"","status":"","requested_qps":null,"achieved_request_rate":null,"mean_ttft_ms":null,"mean_tpot_ms":null,"output_throughput":null,"launch_command":"","headline":"","cost_per_million_output_tokens":null}"#
         );
     }
 }
