@@ -2,7 +2,8 @@
 //! divides compute but adds communication, so `--tp-size 2` holds more requests per second than
 //! one GPU but less than twice as many: it is the fastest command and the dearer per token. Ranked
 //! by rate the answer is `--tp-size 2`; ranked by cost it is the default, at a rate its own long
-//! check held, and the answer names the fastest beside it.
+//! check held, and the answer names the fastest beside it. And the cost itself, on every answer
+//! with `benchmark.gpu_hour_price`, checked by hand against the answer's trial.
 
 use crate::common;
 
@@ -67,4 +68,66 @@ fn ranked_by_cost_the_cheaper_command_answers_where_ranked_by_rate_the_faster_do
         .filter(|r| r["stage"] == "cost_check" && r["candidate_id"] == 0 && r["sla_passed"] == true)
         .count();
     assert!(held >= 1, "{records:?}");
+}
+
+/// The cost per million output tokens on the simulator: `run --json` gives the answer's cost, the
+/// answer sentence ends with it, and it is what the answer's own trial works out to by hand (the
+/// price of the command's GPUs for an hour over the output tokens it made in that hour).
+#[test]
+fn the_answers_cost_is_its_trials_gpu_hours_over_its_output_tokens() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("out");
+    let dataset = "  kind: random\n  num_prompts: 8\n  input_len: 64\n  output_len: 8";
+    // Every command runs on two GPUs (tp 2), which an override prices at $3.00 an hour.
+    let yaml = common::fast_config(&out, "    chunked_prefill_size: [1024]", dataset, "[4]")
+        .replace("    sim_startup_s: 0.2\n", "    sim_startup_s: 0.2\n    tp_size: 2\n")
+        .replace(
+            "  min_trial_seconds: 0\n",
+            "  min_trial_seconds: 0\n  gpu_hour_price: 2.0\n  gpu_hour_price_overrides:\n    - flags: {tp_size: 2}\n      price: 3.0\n",
+        );
+    let output = common::bin()
+        .args(["run", "--quiet", "--json", "--config"])
+        .arg(common::write_config(dir.path(), &yaml))
+        .output()
+        .expect("run --json");
+    assert_eq!(output.status.code(), Some(0), "{}", common::text(&output));
+    let answer: shared::outward::RunJson =
+        serde_json::from_slice(&output.stdout).expect("stdout is one RunJson object");
+    let scenario = &answer.scenarios[0];
+    let best = scenario.best.as_ref().expect("an answer");
+    let cost = best.cost_per_million_output_tokens.expect("a cost");
+
+    // The answer's trial: its passing check (one rate was tried), else its search trial.
+    let records = common::records(&out.join("results.jsonl"));
+    let passed = |stage: &str| {
+        records.iter().rev().find(|r| {
+            r["stage"] == stage && r["candidate_id"] == best.candidate && r["sla_passed"] == true
+        })
+    };
+    let trial = passed("confirm")
+        .or_else(|| passed("base"))
+        .unwrap_or_else(|| panic!("the answer's trial: {best:?} {records:?}"));
+    let tokens_per_s = trial["metrics"]["output_throughput"]
+        .as_f64()
+        .expect("output tokens/s");
+    // By hand: 2 GPUs x $3.00 = $6.00 an hour buys 3600 x tokens_per_s output tokens, so a
+    // million cost 6.00 / (3600 x tokens_per_s) x 1e6.
+    let by_hand = 6.0 / (3600.0 * tokens_per_s) * 1e6;
+    assert!(
+        (cost - by_hand).abs() <= 1e-9 * by_hand,
+        "{cost} against {by_hand} ({tokens_per_s} tokens/s)"
+    );
+    let words = if by_hand >= 10.0 {
+        format!("${by_hand:.1}")
+    } else {
+        format!("${by_hand:.2}")
+    };
+    assert!(
+        scenario.headline.ends_with(&format!(
+            " Cost: {words} per million output tokens (2 GPUs at $3.00 an hour)."
+        )),
+        "{}",
+        scenario.headline
+    );
+    common::assert_no_survivors(&out);
 }
