@@ -258,7 +258,7 @@ kinds! {
         /// `vllm serve MODEL`.
         Vllm = "vllm",
         /// `trtllm-serve MODEL` (TensorRT-LLM).
-        Trtllm = "trtllm",
+        Trtllm = "trtllm" | "tensorrt_llm",
     }
 }
 

@@ -28,7 +28,12 @@ fn config(out: &std::path::Path) -> String {
 fn two_frameworks_are_searched_on_one_workload_and_ranked_together() {
     let dir = tempfile::tempdir().expect("tempdir");
     let out = dir.path().join("out");
-    let path = common::write_config(dir.path(), &config(&out));
+    // Priced per framework: TensorRT-LLM's GPUs (named by its v1 key) at $4.00, the rest at $2.00.
+    let priced = config(&out).replace(
+        "  output_dir:",
+        "  gpu_hour_price: 2.0\n  gpu_hour_price_overrides:\n    - framework: tensorrt_llm\n      price: 4.0\n  output_dir:",
+    );
+    let path = common::write_config(dir.path(), &priced);
     let plan = common::bin()
         .args(["plan", "--config"])
         .arg(&path)
@@ -94,6 +99,29 @@ fn two_frameworks_are_searched_on_one_workload_and_ranked_together() {
         "{text}"
     );
 
+    // Each answer's cost beside its rate, at its framework's price: one GPU for an hour over
+    // the output tokens its trial made in an hour.
+    assert!(
+        ranking.contains("| Req/s | $ per M output tokens |"),
+        "{ranking}"
+    );
+    assert!(text.contains(" per million output tokens ("), "{text}");
+    for row in &rows {
+        let price = if row.framework == "tensorrt_llm" {
+            4.0
+        } else {
+            2.0
+        };
+        let candidate = row.candidate_id.expect("an answer");
+        let tokens_per_s = answer_tokens_per_s(&out.join(&row.framework), candidate);
+        let by_hand = price / (3600.0 * tokens_per_s) * 1e6;
+        let cost = row.cost_per_million_output_tokens.expect("a cost");
+        assert!(
+            (cost - by_hand).abs() <= 1e-9 * by_hand,
+            "{row:?}: {by_hand}"
+        );
+    }
+
     // Again with --json: a resume that reuses every trial, answered as one object.
     let again = common::bin()
         .args(["run", "--quiet", "--json", "--config"])
@@ -117,6 +145,28 @@ fn two_frameworks_are_searched_on_one_workload_and_ranked_together() {
     assert_eq!(ranking.files.jsonl, out.join("frameworks.jsonl"));
     assert_eq!(ranking.scenarios[0].scenario, "chat");
     assert_eq!(ranking.scenarios[0].ranked.len(), 2, "{ranking:?}");
+    assert!(
+        ranking.scenarios[0]
+            .ranked
+            .iter()
+            .all(|f| f.cost_per_million_output_tokens.is_some()),
+        "{ranking:?}"
+    );
+}
+
+/// Output tokens per second of the answer's trial in a run folder: the passing check of its
+/// candidate (one rate was tried), else its search trial.
+fn answer_tokens_per_s(run: &std::path::Path, candidate: usize) -> f64 {
+    let records = common::records(&run.join("results.jsonl"));
+    let passed = |stage: &str| {
+        records.iter().rev().find(|r| {
+            r["stage"] == stage && r["candidate_id"] == candidate && r["sla_passed"] == true
+        })
+    };
+    passed("confirm")
+        .or_else(|| passed("base"))
+        .and_then(|r| r["metrics"]["output_throughput"].as_f64())
+        .unwrap_or_else(|| panic!("the answer's trial of candidate {candidate}: {records:?}"))
 }
 
 /// Every kind of bad v1 input is refused before anything launches, at its line, with exit 2.
