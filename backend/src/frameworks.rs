@@ -9,7 +9,8 @@
 //! difference") when the runner-up was never seen failing at or below the leader's rate: the
 //! leader's edge is then inside the search's resolution, not a measured difference. With
 //! `benchmark.gpu_hour_price` (and its per-framework overrides), each answer's cost per million
-//! output tokens is shown beside its rate.
+//! output tokens is shown beside its rate; with `benchmark.rank_by: cost` the frameworks are
+//! ranked by that cost, cheaper first (then by rate), and the leader is called the cheapest.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -18,9 +19,8 @@ use anyhow::Context as _;
 
 use shared::outward::frameworks::{
     FrameworkRow, FrameworkRowArtifacts, FrameworkRowMetrics, FrameworkRowSla, FrameworkRowStatus,
-    FrameworkRowWorkload, RankedFramework, RankedScenario, RankingFiles, RankingJson,
+    FrameworkRowWorkload, RankedBy, RankedFramework, RankedScenario, RankingFiles, RankingJson,
 };
-use shared::ranking;
 use shared::record::TrialRecord;
 
 use crate::config::{KeyMap, RunConfig};
@@ -54,6 +54,8 @@ struct Entry<'a> {
     fails_at: Option<f64>,
     /// Dollars per million output tokens at its answer's rate, when priced.
     cost: Option<f64>,
+    /// Its run ranks by cost (`benchmark.rank_by: cost`).
+    by_cost: bool,
     output_dir: &'a Path,
 }
 
@@ -68,7 +70,8 @@ pub(crate) fn write(cfgs: &[RunConfig], finished: &[Finished]) -> anyhow::Result
     for (cfg, done) in cfgs.iter().zip(finished) {
         let framework = framework_key(cfg);
         for scenario in &done.outcome.scenarios {
-            let entry = entry(framework, scenario, &done.outcome.output_dir);
+            let mut entry = entry(framework, scenario, &done.outcome.output_dir);
+            entry.by_cost = cfg.benchmark.rank_by_cost;
             match scenarios
                 .iter_mut()
                 .find(|(name, _)| *name == scenario.name)
@@ -79,12 +82,7 @@ pub(crate) fn write(cfgs: &[RunConfig], finished: &[Finished]) -> anyhow::Result
         }
     }
     for (_, entries) in &mut scenarios {
-        entries.sort_by(|a, b| {
-            let ((rate_a, tokens_a), (rate_b, tokens_b)) = (rank_key(a), rank_key(b));
-            rate_b
-                .total_cmp(&rate_a)
-                .then(tokens_b.total_cmp(&tokens_a))
-        });
+        rank(entries);
     }
     let text = markdown(&scenarios, cfgs);
     let rows = rows(&scenarios, cfgs);
@@ -109,21 +107,43 @@ pub(crate) fn write(cfgs: &[RunConfig], finished: &[Finished]) -> anyhow::Result
 }
 
 fn entry<'a>(framework: &'a str, scenario: &'a ScenarioResult, output_dir: &'a Path) -> Entry<'a> {
-    let confirmation = scenario.confirmation.as_ref();
-    let rate = scenario.best.as_ref().map(|best| {
-        confirmation
-            .filter(|c| !c.confirmed)
-            .and_then(|c| c.passes_at)
-            .unwrap_or_else(|| ranking::credited_rate(best))
-    });
+    let rate = scenario.answer_rate();
+    // A cheaper answer (ranked by cost) failed where its own check did, not where the fastest's.
+    let fails_at = match scenario.cheaper_answer() {
+        Some(cheaper) => cheaper.fails_at,
+        None => scenario.confirmation.as_ref().and_then(|c| c.fails_at),
+    };
     Entry {
         framework,
         scenario,
         rate,
-        fails_at: confirmation.and_then(|c| c.fails_at),
+        fails_at,
         cost: rate.and(scenario.answer.cost_per_million_output_tokens),
+        by_cost: false,
         output_dir,
     }
+}
+
+/// Best first: by rate (then output tokens/s), or, when every run ranks by cost, cheaper first
+/// (then by rate).
+fn rank(entries: &mut [Entry<'_>]) {
+    let by_cost = entries.iter().all(|e| e.by_cost);
+    entries.sort_by(|a, b| {
+        let ((rate_a, tokens_a), (rate_b, tokens_b)) = (rank_key(a), rank_key(b));
+        let cheaper = if by_cost {
+            cost_key(a).total_cmp(&cost_key(b))
+        } else {
+            std::cmp::Ordering::Equal
+        };
+        cheaper
+            .then(rate_b.total_cmp(&rate_a))
+            .then(tokens_b.total_cmp(&tokens_a))
+    });
+}
+
+/// Dollars per million output tokens, a missing cost dearest.
+fn cost_key(entry: &Entry<'_>) -> f64 {
+    entry.cost.unwrap_or(f64::INFINITY)
 }
 
 /// (rate, output tok/s), missing values lowest.
@@ -155,11 +175,16 @@ fn markdown(scenarios: &[(String, Vec<Entry<'_>>)], cfgs: &[RunConfig]) -> Strin
     let names: Vec<&str> = cfgs.iter().map(framework_key).collect();
     let _ = writeln!(
         out,
-        "Frameworks: {}. Each was searched on the same workload and SLA ({}); the rate is the one its answer meets the SLA at after confirmation.\n",
+        "Frameworks: {}. Each was searched on the same workload and SLA ({}); the rate is the one its answer meets the SLA at after confirmation{}.\n",
         names.join(", "),
         cfgs.first()
             .map(crate::session::sla_text)
-            .unwrap_or_default()
+            .unwrap_or_default(),
+        if cfgs.iter().all(|c| c.benchmark.rank_by_cost) {
+            "; ranked by cost per million output tokens there (benchmark.rank_by: cost)"
+        } else {
+            ""
+        }
     );
     for (name, entries) in scenarios {
         let _ = writeln!(out, "## Scenario {name}\n");
@@ -221,6 +246,12 @@ fn verdict_line(entries: &[Entry<'_>]) -> String {
     let Some(lead) = leader.rate else {
         return "No framework met the SLA in this scenario.".into();
     };
+    if let Some(cost) = leader.cost.filter(|_| entries.iter().all(|e| e.by_cost)) {
+        return format!(
+            "Cheapest: {} at ${cost:.2} per million output tokens (up to {lead:.2} req/s).",
+            leader.framework
+        );
+    }
     let tied: Vec<&Entry<'_>> = rest.iter().filter(|e| tied(leader, e)).collect();
     if tied.is_empty() {
         return format!("Best: {} at {lead:.2} req/s.", leader.framework);
@@ -262,27 +293,37 @@ fn console(scenarios: &[(String, Vec<Entry<'_>>)], root: &Path) -> String {
 fn scenario_json(scenarios: &[(String, Vec<Entry<'_>>)]) -> Vec<RankedScenario> {
     scenarios
         .iter()
-        .map(|(name, entries)| RankedScenario {
-            scenario: name.clone(),
-            tied: entries
-                .split_first()
-                .map(|(leader, rest)| {
-                    rest.iter()
-                        .filter(|e| tied(leader, e))
-                        .map(|e| e.framework.to_string())
-                        .collect()
-                })
-                .unwrap_or_default(),
-            ranked: entries
-                .iter()
-                .map(|e| RankedFramework {
-                    framework: e.framework.to_string(),
-                    rate: e.rate,
-                    cost_per_million_output_tokens: e.cost,
-                    command: e.scenario.command.clone(),
-                    output_dir: e.output_dir.to_path_buf(),
-                })
-                .collect(),
+        .map(|(name, entries)| {
+            let by_cost = entries.iter().all(|e| e.by_cost);
+            RankedScenario {
+                scenario: name.clone(),
+                ranked_by: if by_cost {
+                    RankedBy::Cost
+                } else {
+                    RankedBy::Rate
+                },
+                // A tie is called between rates; ranked by cost there is none.
+                tied: entries
+                    .split_first()
+                    .filter(|_| !by_cost)
+                    .map(|(leader, rest)| {
+                        rest.iter()
+                            .filter(|e| tied(leader, e))
+                            .map(|e| e.framework.to_string())
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+                ranked: entries
+                    .iter()
+                    .map(|e| RankedFramework {
+                        framework: e.framework.to_string(),
+                        rate: e.rate,
+                        cost_per_million_output_tokens: e.cost,
+                        command: e.scenario.command.clone(),
+                        output_dir: e.output_dir.to_path_buf(),
+                    })
+                    .collect(),
+            }
         })
         .collect()
 }
@@ -354,5 +395,67 @@ fn framework_key(cfg: &RunConfig) -> &'static str {
     match cfg.keys {
         KeyMap::Neutral(name) => name,
         KeyMap::Sglang => cfg.server.framework.name(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    /// A framework's answer at `rate` req/s costing `cost` per million output tokens.
+    fn result(rate: f64, cost: f64) -> ScenarioResult {
+        let best: TrialRecord = serde_json::from_value(json!({
+            "stage": "base", "candidate_id": 0, "requested_qps": rate, "max_concurrency": null,
+            "server_flags": {}, "sla_passed": true,
+            "metrics": {"completed": 10, "achieved_request_rate": rate, "output_throughput": rate}
+        }))
+        .expect("record");
+        ScenarioResult {
+            name: "chat".into(),
+            dir: PathBuf::from("chat"),
+            dataset: String::new(),
+            best: Some(best),
+            command: None,
+            confirmation: None,
+            answer: shared::answer::Answer {
+                rate: Some(rate),
+                cost_per_million_output_tokens: Some(cost),
+                ..Default::default()
+            },
+            standings: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn ranked_by_cost_the_cheaper_framework_leads_and_is_called_the_cheapest() {
+        // vllm holds more requests, trtllm costs less per token (its GPUs are cheaper).
+        let (fast, cheap) = (result(8.0, 3.5), result(6.0, 2.25));
+        let dir = Path::new("out");
+        let entries = |by_cost: bool| {
+            let mut entries = vec![
+                entry("vllm", &fast, dir),
+                entry("tensorrt_llm", &cheap, dir),
+            ];
+            for e in &mut entries {
+                e.by_cost = by_cost;
+            }
+            rank(&mut entries);
+            entries
+        };
+        let by_rate = entries(false);
+        assert_eq!(by_rate[0].framework, "vllm");
+        assert!(verdict_line(&by_rate).starts_with("No significant difference"));
+        let by_cost = entries(true);
+        assert_eq!(by_cost[0].framework, "tensorrt_llm");
+        assert_eq!(
+            verdict_line(&by_cost),
+            "Cheapest: tensorrt_llm at $2.25 per million output tokens (up to 6.00 req/s)."
+        );
+        let json = scenario_json(&[("chat".into(), by_cost)]);
+        assert_eq!(json[0].ranked_by, RankedBy::Cost);
+        assert_eq!(json[0].ranked[1].cost_per_million_output_tokens, Some(3.5));
+        assert!(json[0].tied.is_empty(), "no tie between costs: {json:?}");
     }
 }

@@ -150,8 +150,26 @@ pub struct RunBestJson {
     pub note: Option<String>,
     /// What keeps the answer from being shown at the confidence, when something does.
     pub not_shown: Option<String>,
+    /// With `benchmark.rank_by: cost`, the fastest command beside it (when the answer is a
+    /// cheaper one, the fields above describe that command's own check; the tie fields are
+    /// absent: they are about the fastest's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ranked_by_cost: Option<RunCostRankJson>,
     /// Its launch command.
     pub command: Option<String>,
+}
+
+/// How the cost ranking went: the fastest command, and the others checked for cost.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunCostRankJson {
+    /// The fastest command (the answer ranked by rate).
+    pub fastest: usize,
+    /// The rate it holds the SLA up to (req/s).
+    pub fastest_rate: f64,
+    /// Its dollars per million output tokens there.
+    pub fastest_cost_per_million_output_tokens: f64,
+    /// The commands cheaper per token in the search that were checked in long trials.
+    pub checked: Vec<usize>,
 }
 
 /// A scenario's result files.

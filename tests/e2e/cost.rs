@@ -18,14 +18,24 @@ fn config(out: &std::path::Path, rank_by: &str) -> String {
     )
 }
 
-/// Runs a config; returns `summary.md` and the records.
-fn run(dir: &std::path::Path, rank_by: &str) -> (String, Vec<serde_json::Value>) {
+/// Runs a config with `run --json`; returns `summary.md`, the records and the answer object.
+fn run(
+    dir: &std::path::Path,
+    rank_by: &str,
+) -> (String, Vec<serde_json::Value>, shared::outward::RunBestJson) {
     let out = dir.join("out");
-    let output = common::run(&common::write_config(dir, &config(&out, rank_by)));
+    let output = common::bin()
+        .args(["run", "--quiet", "--json", "--config"])
+        .arg(common::write_config(dir, &config(&out, rank_by)))
+        .output()
+        .expect("run --json");
     assert_eq!(output.status.code(), Some(0), "{}", common::text(&output));
+    let answer: shared::outward::RunJson =
+        serde_json::from_slice(&output.stdout).expect("stdout is one RunJson object");
+    let best = answer.scenarios[0].best.clone().expect("an answer");
     let summary = std::fs::read_to_string(out.join("summary.md")).expect("summary.md");
     common::assert_no_survivors(&out);
-    (summary, common::records(&out.join("results.jsonl")))
+    (summary, common::records(&out.join("results.jsonl")), best)
 }
 
 /// The launch command's code block in `summary.md`.
@@ -40,7 +50,7 @@ fn launch_command(summary: &str) -> &str {
 #[test]
 fn ranked_by_cost_the_cheaper_command_answers_where_ranked_by_rate_the_faster_does() {
     let by_rate = tempfile::tempdir().expect("tempdir");
-    let (summary, records) = run(by_rate.path(), "rate");
+    let (summary, records, best) = run(by_rate.path(), "rate");
     assert!(
         launch_command(&summary).contains("--tp-size 2"),
         "{summary}"
@@ -49,9 +59,13 @@ fn ranked_by_cost_the_cheaper_command_answers_where_ranked_by_rate_the_faster_do
         !records.iter().any(|r| r["stage"] == "cost_check"),
         "{records:?}"
     );
+    // run --json: the fastest, with its cost, and no cost ranking.
+    assert_eq!(best.candidate, 1, "{best:?}");
+    assert!(best.cost_per_million_output_tokens.is_some(), "{best:?}");
+    assert_eq!(best.ranked_by_cost, None, "{best:?}");
 
     let by_cost = tempfile::tempdir().expect("tempdir");
-    let (summary, records) = run(by_cost.path(), "cost");
+    let (summary, records, best) = run(by_cost.path(), "cost");
     assert!(!launch_command(&summary).contains("--tp-size"), "{summary}");
     let answer = summary.split("## Answer").nth(1).expect("an answer");
     assert!(
@@ -68,6 +82,38 @@ fn ranked_by_cost_the_cheaper_command_answers_where_ranked_by_rate_the_faster_do
         .filter(|r| r["stage"] == "cost_check" && r["candidate_id"] == 0 && r["sla_passed"] == true)
         .count();
     assert!(held >= 1, "{records:?}");
+    // run --json says the same: the default at the rate and cost of its own check, the fastest
+    // beside it, dearer per token, and no tie (that was the fastest's).
+    assert_eq!(best.candidate, 0, "{best:?}");
+    assert_eq!(
+        (best.confirmed, best.passes_at),
+        (Some(true), Some(best.rate)),
+        "{best:?}"
+    );
+    assert_eq!((&best.tie, &best.tied_with), (&None, &None), "{best:?}");
+    let check = records
+        .iter()
+        .rev()
+        .find(|r| {
+            r["stage"] == "cost_check"
+                && r["candidate_id"] == 0
+                && r["sla_passed"] == true
+                && r["requested_qps"].as_f64() == Some(best.rate)
+        })
+        .unwrap_or_else(|| panic!("the check at the answer's rate: {best:?} {records:?}"));
+    let tokens_per_s = check["metrics"]["output_throughput"]
+        .as_f64()
+        .expect("output tokens/s");
+    // One GPU at $2.00 an hour over the output tokens its check made in an hour.
+    let by_hand = 2.0 / (3600.0 * tokens_per_s) * 1e6;
+    let cost = best.cost_per_million_output_tokens.expect("a cost");
+    assert!((cost - by_hand).abs() <= 1e-9 * by_hand, "{cost} {by_hand}");
+    let ranked = best.ranked_by_cost.as_ref().expect("ranked by cost");
+    assert_eq!(ranked.fastest, 1, "{best:?}");
+    assert!(
+        ranked.fastest_cost_per_million_output_tokens > cost,
+        "{best:?}"
+    );
 }
 
 /// The cost per million output tokens on the simulator: `run --json` gives the answer's cost, the

@@ -1,16 +1,16 @@
 //! What `run` prints at its end: the answer per scenario, the candidates table, the launch
 //! command, and `run --json`'s object.
 
-use shared::outward::{RunBestJson, RunFilesJson, RunJson, RunScenarioJson};
+use shared::flags::FlagMap;
+use shared::outward::{RunBestJson, RunCostRankJson, RunFilesJson, RunJson, RunScenarioJson};
 use std::fmt::Write as _;
 use std::path::Path;
 
 use shared::api::RunStatus;
-use shared::ranking;
 use shared::run_dir::RunDir;
 
 use crate::config::{self, RunConfig};
-use crate::session::RunOutcome;
+use crate::session::{RunOutcome, ScenarioResult};
 
 /// Every candidate in a compact table: its change, its best rate, the SLA's latencies there
 /// against their limits, and its status (answer, tied, slower, skipped, failed to start).
@@ -74,7 +74,7 @@ fn standings_table(standings: &[shared::answer::Standing], sla: &shared::sla::Sl
 }
 
 /// The final answer as JSON (`run --json`): status, and per scenario the best command, its rate
-/// with the confirmation's interval, its name, and the files.
+/// with the confirmation's interval, its cost when priced, its name, and the files.
 pub(super) fn answer_json(cfg: &RunConfig, outcome: &RunOutcome, report: Option<&Path>) -> RunJson {
     let baseline = cfg
         .candidates
@@ -85,53 +85,17 @@ pub(super) fn answer_json(cfg: &RunConfig, outcome: &RunOutcome, report: Option<
     let scenarios = outcome
         .scenarios
         .iter()
-        .map(|s| {
-            let best = s.best.as_ref().map(|b| {
-                let c = s.confirmation.as_ref();
-                RunBestJson {
-                    candidate: b.candidate_id,
-                    label: shared::naming::label(&b.server_flags, &baseline),
-                    rate: c
-                        .filter(|c| !c.confirmed)
-                        .and_then(|c| c.passes_at)
-                        .unwrap_or_else(|| ranking::credited_rate(b)),
-                    cost_per_million_output_tokens: s.answer.cost_per_million_output_tokens,
-                    max_concurrency: b.max_concurrency,
-                    confirmed: c.map(|c| c.confirmed),
-                    passes_at: c.and_then(|c| c.passes_at),
-                    fails_at: c.and_then(|c| c.fails_at),
-                    tied_with: c.map(|c| c.tied_with.clone()),
-                    compared_at: c.and_then(|c| c.compared_at),
-                    tie: c.and_then(|c| {
-                        c.tie_text_named(|id| {
-                            s.standings
-                                .iter()
-                                .find(|st| {
-                                    st.stage == shared::record::Stage::Base && st.candidate == id
-                                })
-                                .map_or_else(
-                                    || format!("candidate {id}"),
-                                    |st| format!("`{}`", st.name),
-                                )
-                        })
-                    }),
-                    note: c.map(|c| c.note.clone()),
-                    not_shown: c.and_then(|c| c.not_shown.clone()),
-                    command: s.command.clone(),
-                }
-            });
-            RunScenarioJson {
-                name: s.name.clone(),
-                dataset: s.dataset.clone(),
-                headline: s.answer.headline.clone(),
-                how_sure: s.answer.how_sure.clone(),
-                best,
-                files: RunFilesJson {
-                    summary: s.dir.join("summary.md"),
-                    results_jsonl: s.dir.join("results.jsonl"),
-                    results_csv: s.dir.join("results.csv"),
-                },
-            }
+        .map(|s| RunScenarioJson {
+            name: s.name.clone(),
+            dataset: s.dataset.clone(),
+            headline: s.answer.headline.clone(),
+            how_sure: s.answer.how_sure.clone(),
+            best: best_json(s, &baseline),
+            files: RunFilesJson {
+                summary: s.dir.join("summary.md"),
+                results_jsonl: s.dir.join("results.jsonl"),
+                results_csv: s.dir.join("results.csv"),
+            },
         })
         .collect();
     RunJson {
@@ -142,6 +106,69 @@ pub(super) fn answer_json(cfg: &RunConfig, outcome: &RunOutcome, report: Option<
         report: report.map(Path::to_path_buf),
         scenarios,
     }
+}
+
+/// A scenario's answer for `run --json`; `None` when no candidate met the SLA.
+fn best_json(s: &ScenarioResult, baseline: &FlagMap) -> Option<RunBestJson> {
+    let b = s.best.as_ref()?;
+    let mut best = RunBestJson {
+        candidate: b.candidate_id,
+        label: shared::naming::label(&b.server_flags, baseline),
+        rate: s.answer_rate()?,
+        cost_per_million_output_tokens: s.answer.cost_per_million_output_tokens,
+        max_concurrency: b.max_concurrency,
+        confirmed: None,
+        passes_at: None,
+        fails_at: None,
+        tied_with: None,
+        compared_at: None,
+        tie: None,
+        note: None,
+        not_shown: None,
+        ranked_by_cost: s
+            .confirmation
+            .as_ref()
+            .and_then(|c| c.by_cost.as_ref())
+            .map(|o| RunCostRankJson {
+                fastest: o.fastest,
+                fastest_rate: o.fastest_rate,
+                fastest_cost_per_million_output_tokens: o.fastest_cost,
+                checked: o.checked.clone(),
+            }),
+        command: s.command.clone(),
+    };
+    match (s.cheaper_answer(), s.confirmation.as_ref()) {
+        // Its own check: the confirmation's fields (and its tie) are the fastest's.
+        (Some(cheaper), _) => {
+            best.confirmed = Some(true);
+            best.passes_at = Some(cheaper.rate);
+            best.fails_at = cheaper.fails_at;
+        }
+        (None, Some(c)) => confirmation_fields(&mut best, c, &s.standings),
+        (None, None) => {}
+    }
+    Some(best)
+}
+
+/// What the confirmation found about the answer's command, in `best`.
+fn confirmation_fields(
+    best: &mut RunBestJson,
+    c: &shared::verdict::Confirmation,
+    standings: &[shared::answer::Standing],
+) {
+    best.confirmed = Some(c.confirmed);
+    best.passes_at = c.passes_at;
+    best.fails_at = c.fails_at;
+    best.tied_with = Some(c.tied_with.clone());
+    best.compared_at = c.compared_at;
+    best.tie = c.tie_text_named(|id| {
+        standings
+            .iter()
+            .find(|st| st.stage == shared::record::Stage::Base && st.candidate == id)
+            .map_or_else(|| format!("candidate {id}"), |st| format!("`{}`", st.name))
+    });
+    best.note = Some(c.note.clone());
+    best.not_shown = c.not_shown.clone();
 }
 
 /// What a person needs to act on, printed at the end of `run`.

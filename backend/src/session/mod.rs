@@ -90,6 +90,37 @@ pub(crate) struct ScenarioResult {
     pub standings: Vec<shared::answer::Standing>,
 }
 
+impl ScenarioResult {
+    /// Ranked by cost (`benchmark.rank_by: cost`), the cost ranking's outcome when the answer is a
+    /// cheaper command than the fastest: [`ScenarioResult::best`] is then its cost check, and the
+    /// confirmation's own fields describe the fastest.
+    pub(crate) fn cheaper_answer(&self) -> Option<&shared::verdict::CostOutcome> {
+        let best = self.best.as_ref()?;
+        self.confirmation
+            .as_ref()?
+            .by_cost
+            .as_ref()
+            .filter(|o| best.stage == Stage::CostCheck && best.candidate_id == o.candidate)
+    }
+
+    /// The rate the answer holds the SLA up to, when a trial met it: a cheaper answer's checked
+    /// rate; the rate its check held when the check failed at the search's; else the answer
+    /// trial's credited rate.
+    pub(crate) fn answer_rate(&self) -> Option<f64> {
+        let best = self.best.as_ref()?;
+        if let Some(cheaper) = self.cheaper_answer() {
+            return Some(cheaper.rate);
+        }
+        Some(
+            self.confirmation
+                .as_ref()
+                .filter(|c| !c.confirmed)
+                .and_then(|c| c.passes_at)
+                .unwrap_or_else(|| shared::ranking::credited_rate(best)),
+        )
+    }
+}
+
 impl RunOutcome {
     /// True when some candidate met the SLA in some scenario.
     pub(crate) fn any_passed(&self) -> bool {

@@ -44,12 +44,27 @@ pub struct RankingFiles {
     pub jsonl: PathBuf,
 }
 
+/// What the frameworks are ranked by.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RankedBy {
+    /// The rate each answer holds the SLA up to, higher first.
+    #[default]
+    Rate,
+    /// Its cost per million output tokens there, cheaper first (`benchmark.rank_by: cost`).
+    Cost,
+}
+
 /// One scenario's ranking.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RankedScenario {
     /// The scenario's name.
     pub scenario: String,
-    /// The frameworks not measurably behind the leader (never seen failing at or below its rate).
+    /// What the frameworks are ranked by.
+    #[serde(default)]
+    pub ranked_by: RankedBy,
+    /// The frameworks not measurably behind the leader (never seen failing at or below its rate;
+    /// empty when ranked by cost).
     pub tied: Vec<String>,
     /// The frameworks, best first.
     pub ranked: Vec<RankedFramework>,
