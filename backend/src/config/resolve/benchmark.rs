@@ -162,17 +162,17 @@ fn resolve_prices(
     }))
 }
 
-/// The GPUs each candidate holds when its flags name no parallel size: `executor.gpus_per_candidate`,
-/// else the devices `server.env.CUDA_VISIBLE_DEVICES` lists.
+/// The GPUs each candidate holds when its flags name no parallel size: what the executor gives
+/// each candidate (`executor.gpus_per_candidate`, partitions or Slurm), else, on the local
+/// executor, the devices `server.env` makes visible. Under partitions
+/// `server.env.CUDA_VISIBLE_DEVICES` is the pool shared out (a candidate without parallel flags
+/// gets one of them), and under Slurm the job's own GPUs replace it, so it counts only locally.
 fn visible_gpus(raw: &ConfigFile) -> Option<u64> {
+    let local = raw.executor.kind.as_deref().is_none_or(|k| k == "local");
     raw.executor.gpus_per_candidate.or_else(|| {
-        let devices = raw.server.env.get("CUDA_VISIBLE_DEVICES")?;
-        let text = match devices {
-            serde_json::Value::String(s) => s.clone(),
-            other => other.to_string(),
-        };
-        let count = text.split(',').filter(|d| !d.trim().is_empty()).count() as u64;
-        (count > 0).then_some(count)
+        local
+            .then(|| super::search::gpus_from_env(&raw.server.env))
+            .flatten()
     })
 }
 
@@ -398,5 +398,34 @@ fn resolve_qps(
                 spacing: spacing.unwrap_or_default(),
             }))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    /// The GPUs the resolved price gives a command without parallel flags, for a config's server
+    /// and executor sections.
+    fn visible_gpus(server: &str, executor: &str) -> Option<u64> {
+        let text = format!(
+            "server:\n{server}  base_flags:\n    model_path: m\n{executor}dataset: random\nbenchmark:\n  qps: [1]\n  gpu_hour_price: 2\n"
+        );
+        let cfg = crate::config::parse(Path::new("c.yaml"), &text).expect("config");
+        cfg.benchmark.gpu_hour_price.expect("priced").visible_gpus
+    }
+
+    #[test]
+    fn a_command_without_parallel_flags_holds_the_gpus_its_candidate_is_given() {
+        let pool = "  env:\n    CUDA_VISIBLE_DEVICES: \"0,1,2,3\"\n";
+        // Run here one at a time, the server sees every listed device.
+        assert_eq!(visible_gpus(pool, ""), Some(4));
+        assert_eq!(visible_gpus("", ""), None);
+        // Partitions share that pool out: a candidate without parallel flags gets one GPU of it,
+        // or gpus_per_candidate.
+        let partitions = "executor:\n  kind: partitions\n";
+        assert_eq!(visible_gpus(pool, partitions), None);
+        let two = "executor:\n  kind: partitions\n  gpus_per_candidate: 2\n";
+        assert_eq!(visible_gpus(pool, two), Some(2));
     }
 }
