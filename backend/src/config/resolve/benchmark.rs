@@ -169,8 +169,11 @@ fn resolve_prices(
 /// gets one of them), and under Slurm the job's own GPUs replace it, so it counts only locally.
 fn visible_gpus(raw: &ConfigFile) -> Option<u64> {
     let local = raw.executor.kind.as_deref().is_none_or(|k| k == "local");
+    // SGLang, vLLM and TensorRT-LLM use tp x dp x pp of the devices they see (1 when unset);
+    // `transformers serve` has no parallel flags and spreads a model over what it sees.
+    let spreads = raw.server.framework == shared::kinds::Framework::Transformers;
     raw.executor.gpus_per_candidate.or_else(|| {
-        local
+        (local && spreads)
             .then(|| super::search::gpus_from_env(&raw.server.env))
             .flatten()
     })
@@ -418,8 +421,11 @@ mod tests {
     #[test]
     fn a_command_without_parallel_flags_holds_the_gpus_its_candidate_is_given() {
         let pool = "  env:\n    CUDA_VISIBLE_DEVICES: \"0,1,2,3\"\n";
-        // Run here one at a time, the server sees every listed device.
-        assert_eq!(visible_gpus(pool, ""), Some(4));
+        // `transformers serve`, run here one at a time, spreads over every listed device; an
+        // SGLang command without parallel flags uses one of them.
+        let transformers = format!("  framework: transformers\n{pool}");
+        assert_eq!(visible_gpus(&transformers, ""), Some(4));
+        assert_eq!(visible_gpus(pool, ""), None);
         assert_eq!(visible_gpus("", ""), None);
         // Partitions share that pool out: a candidate without parallel flags gets one GPU of it,
         // or gpus_per_candidate.
