@@ -103,21 +103,13 @@ impl ScenarioResult {
             .filter(|o| best.stage == Stage::CostCheck && best.candidate_id == o.candidate)
     }
 
-    /// The rate the answer holds the SLA up to, when a trial met it: a cheaper answer's checked
-    /// rate; the rate its check held when the check failed at the search's; else the answer
-    /// trial's credited rate.
+    /// The rate the answer holds the SLA up to, when a trial met it: the answer's own rate
+    /// ([`shared::answer::Answer::rate`]: a cheaper or speculative answer's checked rate, the
+    /// rate the check held). `None` when the check failed at every rate: the search's rate it
+    /// refuted is no answer.
     pub(crate) fn answer_rate(&self) -> Option<f64> {
-        let best = self.best.as_ref()?;
-        if let Some(cheaper) = self.cheaper_answer() {
-            return Some(cheaper.rate);
-        }
-        Some(
-            self.confirmation
-                .as_ref()
-                .filter(|c| !c.confirmed)
-                .and_then(|c| c.passes_at)
-                .unwrap_or_else(|| shared::ranking::credited_rate(best)),
-        )
+        self.best.as_ref()?;
+        self.answer.rate
     }
 }
 
