@@ -161,13 +161,20 @@ pub fn per_million_output_tokens(price: f64, gpus: u64, output_tokens_per_s: f64
 
 /// "$0.42 per million output tokens (1 GPU at $2.50 an hour)".
 pub fn text(dollars: f64, gpus: u64, price: f64) -> String {
-    let amount = if dollars >= 10.0 {
-        format!("{dollars:.1}")
-    } else {
-        format!("{dollars:.2}")
-    };
     let plural = if gpus == 1 { "" } else { "s" };
-    format!("${amount} per million output tokens ({gpus} GPU{plural} at ${price:.2} an hour)")
+    format!(
+        "{} per million output tokens ({gpus} GPU{plural} at ${price:.2} an hour)",
+        amount(dollars)
+    )
+}
+
+/// "$0.69", "$83.3": an amount of dollars as answers write it.
+pub fn amount(dollars: f64) -> String {
+    if dollars >= 10.0 {
+        format!("${dollars:.1}")
+    } else {
+        format!("${dollars:.2}")
+    }
 }
 
 #[cfg(test)]

@@ -174,3 +174,12 @@ pub(crate) fn speculative_config(out: &std::path::Path, key: &str) -> String {
         "speculative:\n  enabled: true\n  draft_model_path: /models/draft\n  search_space:\n    {key}: [1, 2]\n"
     )
 }
+
+/// The launch command's code block in a `summary.md`.
+pub(crate) fn launch_command(summary: &str) -> &str {
+    summary
+        .split("## Best Launch Command")
+        .nth(1)
+        .and_then(|rest| rest.split("```").nth(1))
+        .expect("a launch command")
+}

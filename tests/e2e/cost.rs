@@ -38,21 +38,12 @@ fn run(
     (summary, common::records(&out.join("results.jsonl")), best)
 }
 
-/// The launch command's code block in `summary.md`.
-fn launch_command(summary: &str) -> &str {
-    summary
-        .split("## Best Launch Command")
-        .nth(1)
-        .and_then(|rest| rest.split("```").nth(1))
-        .expect("a launch command")
-}
-
 #[test]
 fn ranked_by_cost_the_cheaper_command_answers_where_ranked_by_rate_the_faster_does() {
     let by_rate = tempfile::tempdir().expect("tempdir");
     let (summary, records, best) = run(by_rate.path(), "rate");
     assert!(
-        launch_command(&summary).contains("--tp-size 2"),
+        common::launch_command(&summary).contains("--tp-size 2"),
         "{summary}"
     );
     assert!(
@@ -66,7 +57,10 @@ fn ranked_by_cost_the_cheaper_command_answers_where_ranked_by_rate_the_faster_do
 
     let by_cost = tempfile::tempdir().expect("tempdir");
     let (summary, records, best) = run(by_cost.path(), "cost");
-    assert!(!launch_command(&summary).contains("--tp-size"), "{summary}");
+    assert!(
+        !common::launch_command(&summary).contains("--tp-size"),
+        "{summary}"
+    );
     let answer = summary.split("## Answer").nth(1).expect("an answer");
     assert!(
         answer.contains("Use the default: the cheapest command that holds your SLA"),

@@ -30,15 +30,6 @@ fn run(dir: &std::path::Path, yaml: &str) -> (String, Vec<serde_json::Value>) {
     (summary, common::records(&out.join("results.jsonl")))
 }
 
-/// The launch command's code block in `summary.md`.
-fn launch_command(summary: &str) -> &str {
-    summary
-        .split("## Best Launch Command")
-        .nth(1)
-        .and_then(|rest| rest.split("```").nth(1))
-        .expect("a launch command")
-}
-
 #[test]
 fn a_speculative_command_that_beats_the_base_answer_in_its_check_is_the_answer() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -68,7 +59,7 @@ fn a_speculative_command_that_beats_the_base_answer_in_its_check_is_the_answer()
         answer.contains("Speculative decoding: `--speculative-algorithm EAGLE"),
         "{summary}"
     );
-    let best_command = launch_command(&summary);
+    let best_command = common::launch_command(&summary);
     assert!(
         best_command.contains("--speculative-algorithm EAGLE"),
         "{summary}"
@@ -128,7 +119,7 @@ fn a_speculative_setting_that_buys_nothing_leaves_the_base_answer_and_says_so() 
         answer.contains("Speculative decoding: no speculative setting beat the best base command"),
         "{summary}"
     );
-    let best_command = launch_command(&summary);
+    let best_command = common::launch_command(&summary);
     assert!(!best_command.contains("speculative"), "{summary}");
     let searched: Vec<&serde_json::Value> = records
         .iter()

@@ -10,15 +10,6 @@ use crate::verdict::{Confirmation, CostOutcome};
 
 use super::{Answer, Facts, Names, holds, how_sure, rate, trial_words};
 
-/// "$5.56".
-fn dollars(value: f64) -> String {
-    if value >= 10.0 {
-        format!("${value:.1}")
-    } else {
-        format!("${value:.2}")
-    }
-}
-
 /// The sentence added to a rate answer whose command is also the cheapest per token.
 pub(super) fn also_cheapest(outcome: &CostOutcome) -> String {
     let others = match outcome.checked.len() {
@@ -28,7 +19,7 @@ pub(super) fn also_cheapest(outcome: &CostOutcome) -> String {
     };
     format!(
         " Ranked by cost, it is also the cheapest per token ({} per million output tokens): {others}.",
-        dollars(outcome.fastest_cost)
+        crate::cost::amount(outcome.fastest_cost)
     )
 }
 
@@ -48,11 +39,11 @@ pub(super) fn answer(
         "Use {}: the cheapest command that {}: {} per million output tokens at up to {}{bracket}; the fastest, {}, holds up to {} at {}; checked in {}.",
         names.quoted(Stage::Base, outcome.candidate),
         holds(facts.sla),
-        dollars(outcome.cost),
+        crate::cost::amount(outcome.cost),
         rate(outcome.rate),
         names.quoted(Stage::Base, c.chosen),
         rate(outcome.fastest_rate),
-        dollars(outcome.fastest_cost),
+        crate::cost::amount(outcome.fastest_cost),
         trial_words(trial),
     );
     let mut how_sure = vec![how_sure::likely(crate::decision::likely_range(
